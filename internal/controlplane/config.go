@@ -1,0 +1,36 @@
+package controlplane
+
+import (
+	"log/slog"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// Config is everything `berth server` is started with. Zero values are
+// filled by DefaultConfig's rules (see DESIGN.md's table).
+type Config struct {
+	// DataDir holds the SQLite state, the secrets key, the API socket and TLS
+	// material.
+	DataDir string
+	// API is "unix:///path/berth.sock" (mode 0600) or "tcp://HOST:PORT"
+	// (TLS + bearer token). Empty: unix://$DataDir/berth.sock.
+	API string
+	// HTTPAddr and HTTPSAddr are the edge listeners; HTTPSAddr "" disables HTTPS.
+	HTTPAddr  string
+	HTTPSAddr string
+	// Domain is the base domain of service URLs (default "localhost").
+	Domain string
+	Logger *slog.Logger
+	// Engine runs containers; nil means the local Docker Engine.
+	Engine runtime.Engine
+	// Ready, when set, is called once every listener is bound, with their
+	// real addresses (useful with port 0 in tests).
+	Ready func(Addrs)
+}
+
+// Addrs are the bound listener addresses of a running daemon.
+type Addrs struct {
+	API   string // unix:///... or tcp://127.0.0.1:PORT
+	HTTP  string // 127.0.0.1:PORT
+	HTTPS string // "" when disabled
+}

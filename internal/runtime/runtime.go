@@ -1,0 +1,173 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+)
+
+// Labels berth puts on everything it creates, so a restarted daemon can
+// re-adopt what runs without restarting it.
+const (
+	LabelApp      = "berth.app"
+	LabelService  = "berth.service"
+	LabelRevision = "berth.revision"
+	LabelInstance = "berth.instance"
+	LabelRole     = "berth.role"
+	LabelTask     = "berth.task"
+	LabelSidecar  = "berth.sidecar"
+)
+
+// Role is what a container is for.
+type Role string
+
+// Roles, as they appear in the berth.role label.
+const (
+	RoleInstance Role = "instance"
+	RoleTask     Role = "task"
+	RoleSidecar  Role = "sidecar"
+)
+
+// Errors an engine returns, wrapped with detail. Callers test with errors.Is.
+var (
+	ErrImageNotFound = errors.New("image not found")
+	ErrNotFound      = errors.New("container not found")
+	ErrPortInUse     = errors.New("port already in use")
+	ErrPlatform      = errors.New("image platform not supported by this host")
+)
+
+// ContainerSpec is everything needed to create one container.
+type ContainerSpec struct {
+	// Name is the container name; unique on the engine.
+	Name    string
+	Image   string
+	Command []string // empty: the image's CMD
+	Env     map[string]string
+	Labels  map[string]string
+	// Port is the container port to publish on 127.0.0.1 (HostPort, or a
+	// random one when HostPort is 0). 0 publishes nothing.
+	Port     int
+	HostPort int
+	// Network is the app's private network; Aliases are the DNS names the
+	// container answers to on it (the service name).
+	Network string
+	Aliases []string
+	// JoinContainer shares another container's network namespace (sidecars);
+	// when set, Network, Aliases and Port are ignored.
+	JoinContainer string
+	CPU           float64 // vCPUs, 0 = unlimited
+	Memory        int64   // bytes, 0 = unlimited
+	PidsLimit     int64   // 0 = engine default
+	Platform      string  // os/arch[/variant], "" = host's
+	// TTY and OpenStdin are for interactive tasks.
+	TTY       bool
+	OpenStdin bool
+	// StopGrace is the time between SIGTERM and SIGKILL on Stop.
+	StopGrace time.Duration
+}
+
+// Container is what the engine reports about one container.
+type Container struct {
+	ID     string
+	Name   string
+	Image  string
+	Labels map[string]string
+	// State is "created", "running", "exited", ...; Running is State=="running".
+	State   string
+	Running bool
+	// HostAddr is "127.0.0.1:PORT" of the published port while running, "" otherwise.
+	HostAddr   string
+	ExitCode   int
+	OOMKilled  bool
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// Event is a container lifecycle event the engine reports (a "die").
+type Event struct {
+	ContainerID string
+	Action      string // "die", "start", "oom", ...
+	Labels      map[string]string
+	ExitCode    int
+}
+
+// LogOptions select which log lines to read.
+type LogOptions struct {
+	Follow bool
+	Since  time.Time // zero: from the start
+	Tail   int       // 0: all
+}
+
+// LogLine is one line of a container's output, without its newline.
+type LogLine struct {
+	Time   time.Time
+	Stream string // "stdout" or "stderr"
+	Text   string
+}
+
+// Engine runs containers. It is small and container-centred; the control
+// plane builds instances, sidecars and tasks on top of it.
+type Engine interface {
+	// EnsureNetwork creates the named bridge network if it does not exist.
+	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
+	// RemoveNetwork removes the named network; a missing one is not an error.
+	RemoveNetwork(ctx context.Context, name string) error
+	// ImageID returns the ID of a local image, or ErrImageNotFound. It never pulls.
+	ImageID(ctx context.Context, ref string) (string, error)
+	// Build builds contextDir (with dockerfile relative to it, "" = Dockerfile)
+	// into tag, writing human-readable progress lines to progress.
+	Build(ctx context.Context, contextDir, dockerfile, tag string, args map[string]string, progress io.Writer) (imageID string, err error)
+	// Create creates (but does not start) a container.
+	Create(ctx context.Context, spec ContainerSpec) (Container, error)
+	// Start starts a created or stopped container and returns its fresh state
+	// (with HostAddr).
+	Start(ctx context.Context, id string) (Container, error)
+	// Stop sends SIGTERM, then SIGKILL after grace. A stopped one is not an error.
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	// Remove removes a container, killing it if it runs. A missing one is not an error.
+	Remove(ctx context.Context, id string) error
+	// Inspect returns a container's state, or ErrNotFound.
+	Inspect(ctx context.Context, id string) (Container, error)
+	// List returns the containers (running or not) carrying all the given labels.
+	List(ctx context.Context, labels map[string]string) ([]Container, error)
+	// Wait blocks until the container exits and returns its exit code.
+	Wait(ctx context.Context, id string) (int, error)
+	// Logs streams a container's output lines to fn until done (or ctx ends
+	// when following).
+	Logs(ctx context.Context, id string, opts LogOptions, fn func(LogLine)) error
+	// Events streams lifecycle events of berth's containers until ctx ends.
+	Events(ctx context.Context) (<-chan Event, <-chan error)
+}
+
+// Attacher is the optional power to attach to a container's stdio (tasks, -it).
+type Attacher interface {
+	// Attach connects to a created container's stdio before it starts. With a
+	// TTY, output is raw; otherwise stdout and stderr are demultiplexed.
+	Attach(ctx context.Context, id string) (Stream, error)
+	// Resize sets a TTY container's window size.
+	Resize(ctx context.Context, id string, height, width uint) error
+}
+
+// Execer is the optional power to run a command inside a running container.
+type Execer interface {
+	Exec(ctx context.Context, id string, cmd []string, tty bool) (ExecSession, error)
+}
+
+// Stream is an attached container's stdio.
+type Stream interface {
+	// Stdin writes to the container's stdin; Close on it sends EOF.
+	Stdin() io.WriteCloser
+	// Stdout and Stderr read the output (with a TTY, Stderr yields nothing).
+	Stdout() io.Reader
+	Stderr() io.Reader
+	Close() error
+}
+
+// ExecSession is one exec'd command.
+type ExecSession interface {
+	Stream
+	Resize(ctx context.Context, height, width uint) error
+	// Wait returns the command's exit code once it ends.
+	Wait(ctx context.Context) (int, error)
+}
