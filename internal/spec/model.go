@@ -32,13 +32,13 @@ type Service struct {
 	Memory   int64             `json:"memory,omitempty"` // bytes, 0 = no limit
 	Platform string            `json:"platform,omitempty"`
 	// Instances is the fixed count (default 1 when Scale is nil).
-	Instances int               `json:"instances,omitempty"`
-	Scale     *Scale            `json:"scale,omitempty"`
-	Health    Health            `json:"health"`
-	Timeout   time.Duration     `json:"timeout"` // per-request limit at the edge
-	Release   []string          `json:"release,omitempty"`
-	Domains   []string          `json:"domains,omitempty"`
-	Routes    []Route           `json:"routes,omitempty"`
+	Instances int                 `json:"instances,omitempty"`
+	Scale     *Scale              `json:"scale,omitempty"`
+	Health    Health              `json:"health"`
+	Timeout   time.Duration       `json:"timeout"` // per-request limit at the edge
+	Release   []string            `json:"release,omitempty"`
+	Domains   []string            `json:"domains,omitempty"`
+	Routes    []Route             `json:"routes,omitempty"`
 	Sidecars  map[string]*Sidecar `json:"sidecars,omitempty"`
 	// SidecarOrder keeps the order of the file.
 	SidecarOrder []string `json:"sidecar_order,omitempty"`
@@ -112,15 +112,15 @@ type Task struct {
 
 // Defaults, as DESIGN.md states them.
 const (
-	DefaultHealthInterval  = time.Second
-	DefaultHealthTimeout   = 2 * time.Second
-	DefaultHealthy         = 1
-	DefaultUnhealthy       = 3
-	DefaultRequestTimeout  = 300 * time.Second
-	DefaultInstances       = 1
-	DefaultDeployTimeout   = 60 * time.Second
-	DefaultDrain           = 30 * time.Second
-	DefaultStopGrace       = 10 * time.Second
+	DefaultHealthInterval = time.Second
+	DefaultHealthTimeout  = 2 * time.Second
+	DefaultHealthy        = 1
+	DefaultUnhealthy      = 3
+	DefaultRequestTimeout = 300 * time.Second
+	DefaultInstances      = 1
+	DefaultDeployTimeout  = 60 * time.Second
+	DefaultDrain          = 30 * time.Second
+	DefaultStopGrace      = 10 * time.Second
 )
 
 // DesiredInstances is the instance count a deploy starts: the fixed count, or

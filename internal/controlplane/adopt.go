@@ -1,0 +1,98 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// adopt rebuilds the live state from the store and the engine's labelled
+// containers after a daemon start. Running instances of the serving
+// revision are taken back as they are (not restarted) and published to the
+// edge at once; their monitors then verify them. Leftovers of a deploy the
+// daemon died in are removed, and that revision is marked failed.
+func (d *Daemon) adopt(ctx context.Context) error {
+	apps, err := d.store.ListApps(ctx)
+	if err != nil {
+		return err
+	}
+	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleInstance)})
+	if err != nil {
+		return fmt.Errorf("list containers: %w", err)
+	}
+	byService := map[string][]runtime.Container{}
+	for _, c := range cs {
+		k := serviceKey(c.Labels[runtime.LabelApp], c.Labels[runtime.LabelService])
+		byService[k] = append(byService[k], c)
+	}
+	for _, app := range apps {
+		svcs, err := d.store.ListServices(ctx, app.Name)
+		if err != nil {
+			return err
+		}
+		for _, rec := range svcs {
+			if err := d.adoptService(ctx, rec, byService[serviceKey(app.Name, rec.Name)]); err != nil {
+				d.log.Error("adopt service", "app", app.Name, "service", rec.Name, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runtime.Container) error {
+	s := d.service(rec.App, rec.Name)
+	revs, err := d.store.ListRevisions(ctx, rec.App, rec.Name)
+	if err != nil {
+		return err
+	}
+	keep := map[int]bool{}
+	for _, r := range revs {
+		switch r.Status {
+		case "deploying":
+			r.Status, r.Message = "failed", "the daemon stopped during this deploy"
+			_ = d.store.PutRevision(ctx, r)
+		case "previous":
+			keep[r.Number] = true
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.paused, s.desired, s.rev = rec.Paused, rec.Instances, rec.CurrentRevision
+	if s.rev != 0 {
+		rv, _, err := d.loadRevision(ctx, rec.App, rec.Name, s.rev)
+		if err != nil {
+			return err
+		}
+		s.spec, s.image = rv.spec, rv.image
+	}
+	for _, c := range cs {
+		n, _ := strconv.Atoi(c.Labels[runtime.LabelRevision])
+		switch {
+		case n == s.rev && c.Running && !s.paused:
+			s.instances = append(s.instances, &instance{
+				id: c.Labels[runtime.LabelInstance], containerID: c.ID, rev: n,
+				addr: c.HostAddr, state: stateHealthy, startedAt: c.StartedAt,
+			})
+		case n == s.rev && s.paused, keep[n] && !c.Running:
+			// Stopped and kept: the resume or rollback target.
+		case keep[n]:
+			go func() { _ = d.engine.Stop(context.WithoutCancel(ctx), c.ID, 0) }()
+		default:
+			// Crashed while the daemon was away, or left by an unfinished
+			// deploy: the reconciler starts fresh instances.
+			go func() { _ = d.engine.Remove(context.WithoutCancel(ctx), c.ID) }()
+		}
+	}
+	d.publish(s)
+	ins := s.instances
+	d.log.Info("adopted", "app", rec.App, "service", rec.Name, "revision", s.rev, "instances", len(ins), "paused", s.paused)
+	s.mu.Unlock()
+	for _, in := range ins {
+		d.monitor(s, in)
+	}
+	s.mu.Lock()
+	return nil
+}

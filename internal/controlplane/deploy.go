@@ -1,0 +1,506 @@
+package controlplane
+
+// A deploy (and a rollback, and a resume) moves a service through these
+// phases. Any failure before the switch removes what it started and leaves
+// the serving revision untouched:
+//
+//	prepare ──▶ build ──▶ release ──▶ start ──▶ healthy ──▶ switch ──▶ drain ──▶ done
+//	   │          │          │          │          │
+//	   └──────────┴──────────┴──────────┴──────────┴──▶ rolled back (previous keeps serving)
+//
+// After the switch nothing can fail the deploy: the new revision serves, and
+// draining only decides when the old containers stop.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/spec"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// phase is a step of a deploy (see the diagram).
+type phase int
+
+const (
+	phasePrepare phase = iota
+	phaseBuild
+	phaseRelease
+	phaseStart
+	phaseHealthy
+	phaseSwitch
+	phaseDrain
+	phaseDone
+	phaseRolledBack
+)
+
+func (p phase) String() string {
+	return [...]string{"prepare", "build", "release", "start", "healthy", "switch", "drain", "done", "rolled back"}[p]
+}
+
+// Errors of the deploy lifecycle, for errors.Is and API codes.
+var (
+	ErrBusy       = errors.New("operation in progress")
+	ErrInvalid    = errors.New("invalid request")
+	ErrNotFound   = errors.New("not found")
+	ErrNoRevision = errors.New("no revision to use")
+)
+
+// progress receives what a deploy reports as it goes.
+type progress func(api.Message)
+
+func (p progress) phase(ph phase, format string, args ...any) {
+	p(api.Message{Kind: api.KindPhase, Time: time.Now(), Phase: ph.String(), Text: fmt.Sprintf(format, args...)})
+}
+
+func (p progress) log(source, text string) {
+	p(api.Message{Kind: api.KindLog, Time: time.Now(), Source: source, Text: text})
+}
+
+// deploy validates req, then rolls out each named service. It returns the
+// final result message.
+func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress) api.Message {
+	sp, err := spec.Parse(req.File, []byte(req.YAML))
+	if err != nil {
+		return failure(fmt.Errorf("%w: %w", ErrInvalid, err), nil)
+	}
+	names, err := d.checkDeploy(ctx, sp, req)
+	if err != nil {
+		return failure(err, nil)
+	}
+	ss := make([]*service, len(names))
+	for i, n := range names {
+		ss[i] = d.service(sp.App, n)
+	}
+	if err := acquire("deploy", ss...); err != nil {
+		return failure(err, nil)
+	}
+	defer release(ss...)
+
+	now := time.Now().UTC()
+	app, err := d.store.GetApp(ctx, sp.App)
+	if errors.Is(err, store.ErrNotFound) {
+		app = store.App{Name: sp.App, CreatedAt: now}
+	} else if err != nil {
+		return failure(err, nil)
+	}
+	app.SpecYAML, app.SpecFile, app.UpdatedAt = req.YAML, req.File, now
+	if err := d.store.PutApp(ctx, app); err != nil {
+		return failure(err, nil)
+	}
+	if err := d.engine.EnsureNetwork(ctx, networkName(sp.App), map[string]string{runtime.LabelApp: sp.App}); err != nil {
+		return failure(fmt.Errorf("create the app network: %w", err), nil)
+	}
+
+	var deployed []api.Deploy
+	for _, s := range ss {
+		svc := *sp.Services[s.name]
+		if ref, ok := req.Images[s.name]; ok {
+			svc.Image, svc.Build = ref, nil
+		}
+		rev, err := d.deployService(ctx, s, &svc, req.BaseDir, out)
+		if err != nil {
+			var f *instanceFailure
+			var lines []string
+			if errors.As(err, &f) {
+				lines = f.lastLogs
+			}
+			res := failure(fmt.Errorf("deploy of %s failed: %w", s.name, err), lines)
+			res.Deployed = deployed
+			return res
+		}
+		deployed = append(deployed, api.Deploy{Service: s.name, Revision: rev, URLs: d.urls(sp.App, &svc)})
+	}
+	return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: deployed}
+}
+
+// checkDeploy rejects a deploy before anything changes: unknown services,
+// image overrides for unknown services, domains owned by another app.
+func (d *Daemon) checkDeploy(ctx context.Context, sp *spec.Spec, req api.DeployRequest) ([]string, error) {
+	names := req.Services
+	if len(names) == 0 {
+		names = sp.ServiceOrder
+	}
+	for _, n := range names {
+		if _, ok := sp.Services[n]; !ok {
+			return nil, fmt.Errorf("%w: unknown service %q: %s defines %s", ErrNotFound, n, req.File, strings.Join(sp.ServiceOrder, ", "))
+		}
+	}
+	for n := range req.Images {
+		if _, ok := sp.Services[n]; !ok {
+			return nil, fmt.Errorf("%w: --image names unknown service %q: %s defines %s", ErrNotFound, n, req.File, strings.Join(sp.ServiceOrder, ", "))
+		}
+	}
+	owners := map[string]string{}
+	for _, s := range d.appServices("") {
+		s.mu.Lock()
+		if s.app != sp.App && s.spec != nil {
+			for _, h := range s.spec.Domains {
+				owners[h] = serviceKey(s.app, s.name)
+			}
+		}
+		s.mu.Unlock()
+	}
+	for _, n := range sp.ServiceOrder {
+		for _, h := range sp.Services[n].Domains {
+			if o, ok := owners[h]; ok {
+				return nil, fmt.Errorf("%w: domain %s of service %s is already served by %s; remove it there first", ErrInvalid, h, n, o)
+			}
+		}
+	}
+	return names, nil
+}
+
+func failure(err error, lastLogs []string) api.Message {
+	return api.Message{Kind: api.KindResult, Time: time.Now(), Error: err.Error(), Code: errorCode(err), LastLogs: lastLogs}
+}
+
+// deployService resolves the image (building it if needed), records a new
+// revision and rolls it out.
+func (d *Daemon) deployService(ctx context.Context, s *service, sp *spec.Service, baseDir string, out progress) (int, error) {
+	num, err := d.store.NextRevisionNumber(ctx, s.app, s.name)
+	if err != nil {
+		return 0, err
+	}
+	rec := store.Revision{App: s.app, Service: s.name, Number: num, Status: store.RevisionStatus("deploying"), CreatedAt: time.Now().UTC()}
+	fail := func(err error) (int, error) {
+		rec.Status, rec.Message = store.RevisionStatus("failed"), err.Error()
+		_ = d.store.PutRevision(context.WithoutCancel(ctx), rec)
+		d.event(s.app, s.name, "deploy-failed", fmt.Sprintf("revision %d failed: %v", num, err))
+		s.mu.Lock()
+		s.lastFailure = err.Error()
+		s.mu.Unlock()
+		out.phase(phaseRolledBack, "%s: revision %d abandoned; %s", s.name, num, servingNote(s))
+		return 0, err
+	}
+
+	// build: resolve the image to an ID the revision pins.
+	image := sp.Image
+	if sp.Build != nil {
+		image = fmt.Sprintf("berth/%s-%s:%d", s.app, s.name, num)
+		dir := sp.Build.Context
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(baseDir, dir)
+		}
+		if _, err := os.Stat(dir); err != nil {
+			return fail(fmt.Errorf("%w: build context %s not found on the server (berth builds on the daemon's machine)", ErrInvalid, dir))
+		}
+		out.phase(phaseBuild, "%s: building %s from %s", s.name, image, dir)
+		w := &lineWriter{fn: func(line string) { out.log("build", line) }}
+		id, err := d.engine.Build(ctx, dir, sp.Build.Dockerfile, image, sp.Build.Args, w)
+		w.Flush()
+		if err != nil {
+			return fail(fmt.Errorf("build failed: %w", err))
+		}
+		rec.ImageID = id
+	} else {
+		id, err := d.engine.ImageID(ctx, image)
+		if err != nil {
+			return fail(err)
+		}
+		rec.ImageID = id
+	}
+	rec.Image = sp.Image
+	if sp.Build != nil {
+		rec.Image = image
+	}
+	// Pin the image by ID so a retagged image never changes a revision.
+	pinned := *sp
+	pinned.Image, pinned.Build = rec.Image, nil
+	rec.Spec, err = json.Marshal(pinned)
+	if err != nil {
+		return fail(err)
+	}
+	if err := d.store.PutRevision(ctx, rec); err != nil {
+		return fail(err)
+	}
+	rev := revision{number: num, spec: &pinned, image: rec.ImageID}
+
+	if err := d.rollout(ctx, s, rev, out); err != nil {
+		return fail(err)
+	}
+	return num, nil
+}
+
+func servingNote(s *service) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rev == 0 {
+		return "nothing was serving before"
+	}
+	return fmt.Sprintf("revision %d keeps serving", s.rev)
+}
+
+// rollout brings rev up next to what serves, switches the edge to it, drains
+// and stops the old instances, and records the outcome. The caller holds s
+// busy. Existing stopped containers of rev (a rollback target) are reused.
+func (d *Daemon) rollout(ctx context.Context, s *service, rev revision, out progress) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, spec.DefaultDeployTimeout, fmt.Errorf("deploy timeout (%s) reached", spec.DefaultDeployTimeout))
+	defer cancel()
+
+	s.mu.Lock()
+	want := s.desired
+	s.mu.Unlock()
+	if want == 0 {
+		want = rev.spec.DesiredInstances()
+	}
+
+	out.phase(phaseStart, "%s: starting %d instance(s) of revision %d", s.name, want, rev.number)
+	ins, err := d.bringUp(ctx, s.app, rev, want)
+	if err != nil {
+		return err
+	}
+	out.phase(phaseHealthy, "%s: revision %d healthy (%d/%d instances)", s.name, rev.number, len(ins), want)
+
+	// switch: one atomic edge update moves all traffic.
+	s.mu.Lock()
+	old, oldRev := s.instances, s.rev
+	s.rev, s.spec, s.image, s.instances = rev.number, rev.spec, rev.image, ins
+	s.crashes, s.crashMsg, s.lastFailure = 0, "", ""
+	d.publish(s)
+	paused := s.paused
+	s.mu.Unlock()
+	for _, in := range ins {
+		d.monitor(s, in)
+	}
+	out.phase(phaseSwitch, "%s: all traffic on revision %d", s.name, rev.number)
+
+	if err := d.recordSwitch(context.WithoutCancel(ctx), s, rev.number, oldRev, paused); err != nil {
+		d.log.Error("record switch", "service", s.name, "err", err)
+	}
+	d.event(s.app, s.name, "deploy", fmt.Sprintf("revision %d serves (was %d)", rev.number, oldRev))
+
+	// drain, then stop the old instances; they stay as the rollback target.
+	if len(old) > 0 {
+		out.phase(phaseDrain, "%s: draining %d instance(s) of revision %d", s.name, len(old), oldRev)
+		d.drainAndStop(context.WithoutCancel(ctx), s, old, false)
+	}
+	d.retireRevisions(context.WithoutCancel(ctx), s, rev.number, oldRev)
+	out.phase(phaseDone, "%s: revision %d serves", s.name, rev.number)
+	return nil
+}
+
+// bringUp starts n healthy instances of rev, reusing its stopped containers
+// first. All or nothing: on failure every instance it started is removed.
+func (d *Daemon) bringUp(ctx context.Context, app string, rev revision, n int) ([]*instance, error) {
+	existing, err := d.engine.List(ctx, map[string]string{
+		runtime.LabelApp: app, runtime.LabelService: rev.spec.Name,
+		runtime.LabelRevision: strconv.Itoa(rev.number), runtime.LabelRole: string(runtime.RoleInstance),
+	})
+	if err != nil {
+		return nil, err
+	}
+	var secrets map[string]string
+	if len(existing) < n {
+		if secrets, err = d.store.SecretValues(ctx, app, rev.spec.Name); err != nil {
+			return nil, err
+		}
+	}
+	// Extra stopped containers of this revision are not needed.
+	for _, c := range existing[min(n, len(existing)):] {
+		_ = d.engine.Remove(ctx, c.ID)
+	}
+
+	var (
+		mu    sync.Mutex
+		ins   []*instance
+		first error
+		wg    sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	for i := range n {
+		reuse := ""
+		if i < len(existing) {
+			reuse = existing[i].ID
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in, err := d.startInstance(ctx, app, rev, reuse, secrets)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = err
+					cancel(errors.New("another instance failed"))
+				}
+				return
+			}
+			ins = append(ins, in)
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		for _, in := range ins {
+			d.removeInstance(context.WithoutCancel(ctx), in)
+		}
+		return nil, first
+	}
+	return ins, nil
+}
+
+// drainAndStop waits (up to the drain time) for in-flight requests on old
+// instances, which the edge no longer routes to, to finish; then it stops
+// their containers (kept for a rollback or resume) or, with remove, removes
+// them.
+func (d *Daemon) drainAndStop(ctx context.Context, s *service, old []*instance, remove bool) {
+	ids := make([]string, len(old))
+	s.mu.Lock()
+	for i, in := range old {
+		ids[i] = in.id
+		in.state = stateDraining
+		if in.stopMonitor != nil {
+			in.stopMonitor()
+		}
+	}
+	s.mu.Unlock()
+	dctx, cancel := context.WithTimeoutCause(ctx, spec.DefaultDrain, errors.New("drain time reached"))
+	if err := d.edge.WaitIdle(dctx, ids); err != nil {
+		d.log.Warn("drain ended with requests in flight", "service", s.name, "err", err)
+	}
+	cancel()
+	var wg sync.WaitGroup
+	for _, in := range old {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if remove {
+				d.removeInstance(ctx, in)
+			} else {
+				d.stopInstance(ctx, in)
+			}
+		}()
+	}
+	wg.Wait()
+	s.mu.Lock()
+	for _, in := range old {
+		in.state = stateStopped
+	}
+	s.mu.Unlock()
+}
+
+// recordSwitch persists that rev serves and oldRev is the rollback target.
+func (d *Daemon) recordSwitch(ctx context.Context, s *service, rev, oldRev int, paused bool) error {
+	svc, err := d.store.GetService(ctx, s.app, s.name)
+	if errors.Is(err, store.ErrNotFound) {
+		svc = store.Service{App: s.app, Name: s.name}
+	} else if err != nil {
+		return err
+	}
+	svc.CurrentRevision, svc.Paused, svc.UpdatedAt = rev, paused, time.Now().UTC()
+	if err := d.store.PutService(ctx, svc); err != nil {
+		return err
+	}
+	if err := d.setRevisionStatus(ctx, s, rev, "active", ""); err != nil {
+		return err
+	}
+	if oldRev != 0 && oldRev != rev {
+		return d.setRevisionStatus(ctx, s, oldRev, "previous", "")
+	}
+	return nil
+}
+
+func (d *Daemon) setRevisionStatus(ctx context.Context, s *service, n int, status, msg string) error {
+	r, err := d.store.GetRevision(ctx, s.app, s.name, n)
+	if err != nil {
+		return err
+	}
+	r.Status = store.RevisionStatus(status)
+	if msg != "" {
+		r.Message = msg
+	}
+	return d.store.PutRevision(ctx, r)
+}
+
+// retireRevisions removes the containers of every revision but the serving
+// one and the rollback target, and marks those revisions retired.
+func (d *Daemon) retireRevisions(ctx context.Context, s *service, keep ...int) {
+	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(runtime.RoleInstance)})
+	if err != nil {
+		d.log.Warn("list containers to retire", "err", err)
+		return
+	}
+	retired := map[int]bool{}
+	for _, c := range cs {
+		n, _ := strconv.Atoi(c.Labels[runtime.LabelRevision])
+		if slices.Contains(keep, n) {
+			continue
+		}
+		if err := d.engine.Remove(ctx, c.ID); err != nil {
+			d.log.Warn("remove retired container", "container", c.ID, "err", err)
+		}
+		retired[n] = true
+	}
+	revs, err := d.store.ListRevisions(ctx, s.app, s.name)
+	if err != nil {
+		return
+	}
+	for _, r := range revs {
+		if !slices.Contains(keep, r.Number) && (r.Status == "active" || r.Status == "previous") {
+			r.Status = "retired"
+			_ = d.store.PutRevision(ctx, r)
+		}
+	}
+}
+
+// loadRevision reads a stored revision back into what rollout needs.
+func (d *Daemon) loadRevision(ctx context.Context, app, name string, n int) (revision, store.Revision, error) {
+	r, err := d.store.GetRevision(ctx, app, name, n)
+	if errors.Is(err, store.ErrNotFound) {
+		return revision{}, r, fmt.Errorf("%w: %s has no revision %d; see \"berth revisions %s\"", ErrNotFound, name, n, name)
+	}
+	if err != nil {
+		return revision{}, r, err
+	}
+	var sp spec.Service
+	if err := json.Unmarshal(r.Spec, &sp); err != nil {
+		return revision{}, r, fmt.Errorf("revision %d of %s is unreadable: %w", n, name, err)
+	}
+	return revision{number: n, spec: &sp, image: r.ImageID}, r, nil
+}
+
+// event records something that happened, for `berth events` and status.
+func (d *Daemon) event(app, svc, kind, msg string) {
+	if _, err := d.store.AddEvent(context.Background(), store.Event{Time: time.Now().UTC(), App: app, Service: svc, Kind: kind, Message: msg}); err != nil {
+		d.log.Warn("record event", "err", err)
+	}
+	d.log.Info(msg, "app", app, "service", svc, "event", kind)
+}
+
+// lineWriter turns a byte stream into lines.
+type lineWriter struct {
+	fn  func(string)
+	buf []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := slices.Index(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.fn(strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// Flush emits a last unterminated line.
+func (w *lineWriter) Flush() {
+	if len(w.buf) > 0 {
+		w.fn(string(w.buf))
+		w.buf = nil
+	}
+}

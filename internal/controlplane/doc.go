@@ -1,0 +1,9 @@
+// Package controlplane is berth's daemon: the API server, the deploy state
+// machine, the reconciler that keeps instances running, and the wiring of the
+// store, the engine and the edge.
+//
+// It owns every decision about what should run and where traffic goes. It
+// must not talk to the Docker Engine except through runtime.Engine, must not
+// proxy requests itself (that is the edge's job), and must not write SQL
+// (that is the store's).
+package controlplane

@@ -1,0 +1,272 @@
+package controlplane
+
+// An instance's life:
+//
+//	            start ok            health passes
+//	created ──────────▶ starting ───────────────▶ healthy ──┐
+//	                        │                       │  ▲    │ replaced by a deploy,
+//	                        │ exits / never healthy │  │    │ scaled down, paused
+//	                        ▼                       ▼  │    ▼
+//	                     crashed ◀──────────── unhealthy  draining ──▶ stopped
+//	                                 N failed checks          in-flight done
+//
+// Only healthy instances receive traffic from the edge.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// instanceState is where an instance is in its life (see the diagram).
+type instanceState int
+
+const (
+	stateStarting instanceState = iota
+	stateHealthy
+	stateUnhealthy
+	stateDraining
+	stateStopped
+	stateCrashed
+)
+
+func (s instanceState) String() string {
+	switch s {
+	case stateStarting:
+		return "starting"
+	case stateHealthy:
+		return "healthy"
+	case stateUnhealthy:
+		return "unhealthy"
+	case stateDraining:
+		return "draining"
+	case stateStopped:
+		return "stopped"
+	case stateCrashed:
+		return "crashed"
+	}
+	return "unknown"
+}
+
+// instance is one container of a service revision.
+type instance struct {
+	id          string
+	containerID string
+	rev         int
+	addr        string // 127.0.0.1:PORT while running
+	state       instanceState
+	startedAt   time.Time
+	// stopMonitor ends the instance's health monitor.
+	stopMonitor context.CancelFunc
+}
+
+// revision is what a revision runs: its number, spec and image.
+type revision struct {
+	number int
+	spec   *spec.Service
+	image  string
+}
+
+// ErrUnhealthy means an instance did not become healthy.
+var ErrUnhealthy = errors.New("instance did not become healthy")
+
+// instanceFailure is a start failure with the instance's last output lines.
+type instanceFailure struct {
+	err      error
+	lastLogs []string
+}
+
+func (f *instanceFailure) Error() string { return f.err.Error() }
+func (f *instanceFailure) Unwrap() error { return f.err }
+
+func newID() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func networkName(app string) string { return "berth-" + app }
+
+// containerSpec is the container of one instance of rev.
+func (d *Daemon) containerSpec(app string, rev revision, id string, secrets map[string]string) runtime.ContainerSpec {
+	sp := rev.spec
+	env := map[string]string{}
+	if sp.Port != 0 {
+		// App Runner and Heroku tell the app its port; so does berth.
+		env["PORT"] = strconv.Itoa(sp.Port)
+	}
+	for k, v := range sp.Env {
+		env[k] = v
+	}
+	for _, k := range sp.Secrets {
+		if v, ok := secrets[k]; ok {
+			env[k] = v
+		}
+	}
+	return runtime.ContainerSpec{
+		Name:    fmt.Sprintf("berth-%s-%s-%d-%s", app, sp.Name, rev.number, id),
+		Image:   rev.image,
+		Command: sp.Command,
+		Env:     env,
+		Labels: map[string]string{
+			runtime.LabelApp:      app,
+			runtime.LabelService:  sp.Name,
+			runtime.LabelRevision: strconv.Itoa(rev.number),
+			runtime.LabelInstance: id,
+			runtime.LabelRole:     string(runtime.RoleInstance),
+		},
+		Port:      sp.Port,
+		Network:   networkName(app),
+		Aliases:   []string{sp.Name},
+		CPU:       sp.CPU,
+		Memory:    sp.Memory,
+		Platform:  sp.Platform,
+		StopGrace: spec.DefaultStopGrace,
+	}
+}
+
+// startInstance starts an instance (creating its container unless one is
+// given) and waits until it is healthy or ctx ends. On failure the container
+// is removed and the error carries its last log lines.
+func (d *Daemon) startInstance(ctx context.Context, app string, rev revision, existing string, secrets map[string]string) (*instance, error) {
+	in := &instance{rev: rev.number, state: stateStarting}
+	if existing != "" {
+		in.containerID = existing
+		c, err := d.engine.Inspect(ctx, existing)
+		if err != nil {
+			return nil, err
+		}
+		in.id = c.Labels[runtime.LabelInstance]
+	} else {
+		in.id = newID()
+		c, err := d.engine.Create(ctx, d.containerSpec(app, rev, in.id, secrets))
+		if err != nil {
+			return nil, err
+		}
+		in.containerID = c.ID
+	}
+	c, err := d.engine.Start(ctx, in.containerID)
+	if err != nil {
+		lines := d.lastLogs(in.containerID, 20)
+		_ = d.engine.Remove(context.WithoutCancel(ctx), in.containerID)
+		return nil, &instanceFailure{err: fmt.Errorf("start instance %s: %w", in.id, err), lastLogs: lines}
+	}
+	in.addr, in.startedAt = c.HostAddr, time.Now()
+	if err := d.waitHealthy(ctx, in, rev.spec); err != nil {
+		lines := d.lastLogs(in.containerID, 20)
+		_ = d.engine.Remove(context.WithoutCancel(ctx), in.containerID)
+		return nil, &instanceFailure{err: err, lastLogs: lines}
+	}
+	in.state = stateHealthy
+	return in, nil
+}
+
+// startupProbeEvery is how often a starting instance is probed: much faster
+// than the steady-state interval, so a deploy switches as soon as it can.
+const startupProbeEvery = 25 * time.Millisecond
+
+// workerSettle is how long a worker (no port, nothing to probe) must stay up
+// to count as started.
+const workerSettle = time.Second
+
+// waitHealthy probes a starting instance until it passes sp.Health.Healthy
+// consecutive checks, exits, or ctx ends.
+func (d *Daemon) waitHealthy(ctx context.Context, in *instance, sp *spec.Service) error {
+	exited := make(chan int, 1)
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		code, err := d.engine.Wait(waitCtx, in.containerID)
+		if err == nil {
+			exited <- code
+		}
+	}()
+	if sp.Port == 0 {
+		select {
+		case code := <-exited:
+			return d.exitError(in, code)
+		case <-time.After(workerSettle):
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("%w: instance %s: %w", ErrUnhealthy, in.id, context.Cause(ctx))
+		}
+	}
+	ok, lastErr := 0, error(nil)
+	t := time.NewTicker(startupProbeEvery)
+	defer t.Stop()
+	for {
+		if lastErr = edge.Check(ctx, in.addr, sp.Health.Path, sp.Health.Timeout); lastErr == nil {
+			ok++
+			if ok >= sp.Health.Healthy {
+				return nil
+			}
+		} else {
+			ok = 0
+		}
+		select {
+		case code := <-exited:
+			return d.exitError(in, code)
+		case <-ctx.Done():
+			why := context.Cause(ctx)
+			if lastErr != nil {
+				return fmt.Errorf("%w: instance %s never passed its health check (%s %s): last check: %v (%v)", ErrUnhealthy, in.id, checkKind(sp), sp.Health.Path, lastErr, why)
+			}
+			return fmt.Errorf("%w: instance %s: %v", ErrUnhealthy, in.id, why)
+		case <-t.C:
+		}
+	}
+}
+
+func checkKind(sp *spec.Service) string {
+	if sp.Health.Path != "" {
+		return "HTTP GET"
+	}
+	return "TCP connect"
+}
+
+func (d *Daemon) exitError(in *instance, code int) error {
+	msg := fmt.Sprintf("instance %s exited with code %d while starting", in.id, code)
+	if c, err := d.engine.Inspect(context.Background(), in.containerID); err == nil && c.OOMKilled {
+		msg += " (killed: out of memory; raise memory in berth.yaml)"
+	}
+	return fmt.Errorf("%w: %s", ErrUnhealthy, msg)
+}
+
+// lastLogs returns up to n last output lines of a container.
+func (d *Daemon) lastLogs(containerID string, n int) []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var lines []string
+	_ = d.engine.Logs(ctx, containerID, runtime.LogOptions{Tail: n}, func(l runtime.LogLine) {
+		lines = append(lines, strings.TrimRight(l.Text, "\r"))
+	})
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}
+
+// stopInstance stops an instance's container (kept, for a fast rollback or
+// resume). Its monitor must already be stopped.
+func (d *Daemon) stopInstance(ctx context.Context, in *instance) {
+	if err := d.engine.Stop(ctx, in.containerID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		d.log.Warn("stop instance", "instance", in.id, "err", err)
+	}
+}
+
+// removeInstance removes an instance's container. Its monitor must already
+// be stopped (or never started).
+func (d *Daemon) removeInstance(ctx context.Context, in *instance) {
+	if err := d.engine.Remove(ctx, in.containerID); err != nil {
+		d.log.Warn("remove instance", "instance", in.id, "err", err)
+	}
+}

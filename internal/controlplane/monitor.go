@@ -1,0 +1,62 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/berth-dev/berth/internal/edge"
+)
+
+// monitor health-checks a serving instance at the spec's interval. After
+// `unhealthy` consecutive failures the instance leaves the edge at once and
+// the reconciler replaces it, as App Runner does. Workers (no port) have
+// nothing to probe: the reconciler notices when they exit.
+func (d *Daemon) monitor(s *service, in *instance) {
+	s.mu.Lock()
+	sp := s.spec
+	if sp == nil || sp.Port == 0 || in.state != stateHealthy {
+		s.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	in.stopMonitor = cancel
+	s.mu.Unlock()
+
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		t := time.NewTicker(sp.Health.Interval)
+		defer t.Stop()
+		fails := 0
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			err := edge.Check(ctx, in.addr, sp.Health.Path, sp.Health.Timeout)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				fails = 0
+				continue
+			}
+			fails++
+			if fails < sp.Health.Unhealthy {
+				continue
+			}
+			s.mu.Lock()
+			if in.state == stateHealthy && slices.Contains(s.instances, in) {
+				in.state = stateUnhealthy
+				d.publish(s)
+			}
+			s.mu.Unlock()
+			d.event(s.app, s.name, "unhealthy", fmt.Sprintf("instance %s failed %d health checks (%v); replacing it", in.id, fails, err))
+			d.kick(s)
+			return
+		}
+	}()
+}

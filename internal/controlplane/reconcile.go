@@ -1,0 +1,208 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// Crash-loop backoff: the first crash is replaced at once, later ones wait
+// 1s, 2s, 4s ... up to maxBackoff. A service that stays healthy for
+// crashReset forgets its crashes.
+const (
+	maxBackoff = 60 * time.Second
+	crashReset = 60 * time.Second
+	resyncEvery = time.Second
+)
+
+func backoff(crashes int) time.Duration {
+	if crashes <= 1 {
+		return 0
+	}
+	b := time.Second << min(crashes-2, 6)
+	return min(b, maxBackoff)
+}
+
+// reconcileLoop keeps every service at its desired count: engine events
+// make it react at once, a periodic resync catches anything missed.
+func (d *Daemon) reconcileLoop(ctx context.Context) {
+	events, errs := d.engine.Events(ctx)
+	tick := time.NewTicker(resyncEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			if s := d.lookupService(ev.Labels[runtime.LabelApp], ev.Labels[runtime.LabelService]); s != nil {
+				d.reconcile(ctx, s)
+			}
+		case err, ok := <-errs:
+			if !ok {
+				errs = nil
+				continue
+			}
+			d.log.Warn("engine events interrupted; resubscribing", "err", err)
+			time.Sleep(time.Second)
+			events, errs = d.engine.Events(ctx)
+		case s := <-d.kicks:
+			d.reconcile(ctx, s)
+		case <-tick.C:
+			for _, s := range d.appServices("") {
+				d.reconcile(ctx, s)
+			}
+		}
+	}
+}
+
+// kick asks the reconciler to look at s soon.
+func (d *Daemon) kick(s *service) {
+	select {
+	case d.kicks <- s:
+	default:
+	}
+}
+
+// reconcile finds dead or unhealthy instances of s, takes them out of the
+// edge, and starts replacements (with crash-loop backoff) or removes a
+// surplus. It never blocks on starting containers.
+func (d *Daemon) reconcile(ctx context.Context, s *service) {
+	s.mu.Lock()
+	rev, paused := s.rev, s.paused
+	s.mu.Unlock()
+	if rev == 0 || paused {
+		return
+	}
+	listedAt := time.Now()
+	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(runtime.RoleInstance)})
+	if err != nil {
+		d.log.Warn("reconcile: list containers", "service", s.name, "err", err)
+		return
+	}
+	running := map[string]runtime.Container{}
+	for _, c := range cs {
+		if c.Running {
+			running[c.ID] = c
+		}
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rev != rev || s.paused {
+		return
+	}
+	var dead, live []*instance
+	for _, in := range s.instances {
+		_, up := running[in.containerID]
+		// An instance started after the listing is not in it; leave it be.
+		if in.state == stateUnhealthy || (!up && in.startedAt.Before(listedAt)) {
+			dead = append(dead, in)
+			continue
+		}
+		live = append(live, in)
+	}
+	if len(dead) > 0 {
+		s.instances = live
+		d.publish(s)
+		for _, in := range dead {
+			in.state = stateCrashed
+			if in.stopMonitor != nil {
+				in.stopMonitor()
+			}
+			s.crashes++
+			s.lastCrash = time.Now()
+			d.bg.Add(1)
+			go func() {
+				defer d.bg.Done()
+				d.reportCrash(s, in)
+			}()
+		}
+	}
+	if s.crashes > 0 && time.Since(s.lastCrash) > crashReset && len(s.instances) >= s.desiredCount() {
+		s.crashes, s.crashMsg = 0, ""
+	}
+	if s.busy != "" {
+		return // a deploy, rollback or scale owns the instance set now
+	}
+	want := s.desiredCount()
+	if missing := want - len(s.instances) - s.pending; missing > 0 {
+		if s.crashes > 0 {
+			s.nextRestart = s.lastCrash.Add(backoff(s.crashes))
+		}
+		if time.Now().Before(s.nextRestart) {
+			return
+		}
+		rv := revision{number: s.rev, spec: s.spec, image: s.image}
+		s.pending += missing
+		for range missing {
+			d.bg.Add(1)
+			go func() {
+				defer d.bg.Done()
+				d.replace(s, rv)
+			}()
+		}
+	}
+}
+
+// reportCrash records why an instance died and removes its container.
+func (d *Daemon) reportCrash(s *service, in *instance) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	why := "failed its health checks"
+	if c, err := d.engine.Inspect(ctx, in.containerID); err == nil && !c.Running {
+		why = fmt.Sprintf("exited with code %d", c.ExitCode)
+		if c.OOMKilled {
+			why = "was killed: out of memory (raise memory in berth.yaml)"
+		}
+	} else if err != nil {
+		why = "disappeared from the engine"
+	}
+	s.mu.Lock()
+	s.crashMsg = fmt.Sprintf("instance %s %s", in.id, why)
+	n := s.crashes
+	s.mu.Unlock()
+	d.event(s.app, s.name, "crash", fmt.Sprintf("instance %s %s; replacing it (crash %d, backoff %s)", in.id, why, n, backoff(n)))
+	_ = d.engine.Remove(ctx, in.containerID)
+}
+
+// replace starts one instance of rv for s and adds it to the edge when it is
+// healthy, unless the service moved on meanwhile.
+func (d *Daemon) replace(s *service, rv revision) {
+	ctx, cancel := context.WithTimeout(d.ctx, spec.DefaultDeployTimeout)
+	defer cancel()
+	secrets, err := d.store.SecretValues(ctx, s.app, s.name)
+	var in *instance
+	if err == nil {
+		in, err = d.startInstance(ctx, s.app, rv, "", secrets)
+	}
+	s.mu.Lock()
+	s.pending--
+	if err != nil {
+		s.crashes++
+		s.lastCrash = time.Now()
+		s.crashMsg = err.Error()
+		n := s.crashes
+		s.mu.Unlock()
+		if d.ctx.Err() == nil {
+			d.event(s.app, s.name, "crash", fmt.Sprintf("replacement instance failed: %v (crash %d, next try in %s)", err, n, backoff(n+1)))
+		}
+		return
+	}
+	if s.rev != rv.number || s.paused || s.busy != "" || len(s.instances) >= s.desiredCount() {
+		s.mu.Unlock()
+		d.removeInstance(context.WithoutCancel(ctx), in)
+		return
+	}
+	s.instances = append(s.instances, in)
+	d.publish(s)
+	s.mu.Unlock()
+	d.monitor(s, in)
+	d.event(s.app, s.name, "replaced", fmt.Sprintf("instance %s of revision %d started and healthy", in.id, rv.number))
+}

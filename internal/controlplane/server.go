@@ -1,0 +1,294 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/docker"
+	"github.com/berth-dev/berth/internal/store"
+)
+
+// ErrAlreadyRunning means another daemon holds the data directory.
+var ErrAlreadyRunning = errors.New("another berth server is already using this data directory")
+
+// Daemon is a running berth server: store, engine, edge and API.
+type Daemon struct {
+	cfg    Config
+	log    *slog.Logger
+	store  *store.Store
+	engine runtime.Engine
+	edge   *edge.Edge
+
+	// httpPort is the edge's bound HTTP port, used to build service URLs.
+	httpPort string
+
+	mu       sync.Mutex
+	services map[string]*service // by "app/service"
+	// kicks asks the reconciler to look at one service now.
+	kicks chan *service
+
+	// bg tracks goroutines that must end before the store closes.
+	bg sync.WaitGroup
+	// ctx is the daemon's lifetime; work started by API calls (a deploy the
+	// client detached from) runs under it, not under the request.
+	ctx context.Context
+}
+
+// Run starts the daemon and blocks until ctx ends. Containers keep running
+// when it returns: a restarted daemon re-adopts them.
+func Run(ctx context.Context, cfg Config) error {
+	cfg, err := withDefaults(cfg)
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	st, err := store.Open(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("open state in %s: %w", cfg.DataDir, err)
+	}
+	defer st.Close()
+
+	eng := cfg.Engine
+	if eng == nil {
+		de, err := docker.New(log.With("component", "docker"))
+		if err != nil {
+			return fmt.Errorf("connect to the Docker Engine: %w (is dockerd running? check with \"docker info\")", err)
+		}
+		eng = de
+	}
+
+	// Bind every listener before doing anything slow, so a taken port is
+	// reported at once and changes nothing.
+	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("edge cannot listen on --http %s: %w (pick another address with --http or BERTH_HTTP)", cfg.HTTPAddr, errors.Unwrap(err))
+	}
+	defer httpLn.Close()
+	var httpsLn net.Listener
+	if cfg.HTTPSAddr != "" {
+		httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr)
+		if err != nil {
+			return fmt.Errorf("edge cannot listen on --https %s: %w (pick another address with --https, or --https \"\" to disable)", cfg.HTTPSAddr, errors.Unwrap(err))
+		}
+		defer httpsLn.Close()
+	}
+	apiLn, apiAddr, tlsCfg, token, err := listenAPI(cfg)
+	if err != nil {
+		return err
+	}
+	defer apiLn.Close()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(errors.New("daemon stopped"))
+
+	d := &Daemon{
+		cfg:      cfg,
+		log:      log,
+		store:    st,
+		engine:   eng,
+		edge:     edge.New(edge.Options{Logger: log.With("component", "edge")}),
+		httpPort: portOf(httpLn.Addr().String()),
+		services: map[string]*service{},
+		kicks:    make(chan *service, 64),
+		ctx:      ctx,
+	}
+
+	// Re-adopt what runs before serving, so the edge answers for every
+	// service as soon as it accepts connections.
+	start := time.Now()
+	if err := d.adopt(ctx); err != nil {
+		return fmt.Errorf("re-adopt running containers: %w", err)
+	}
+	log.Info("state loaded", "services", len(d.services), "took", time.Since(start).Round(time.Millisecond))
+
+	edgeSrv := &http.Server{Handler: d.edge, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	var apiHandler http.Handler = d.routes()
+	if token != "" {
+		apiHandler = requireToken(token, apiHandler)
+	}
+	apiSrv := &http.Server{Handler: apiHandler, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsCfg}
+
+	errc := make(chan error, 3)
+	go func() { errc <- serveIgnoringClosed(edgeSrv.Serve(httpLn)) }()
+	if httpsLn != nil {
+		// HTTPS with certificates comes with the edge issue; until then the
+		// listener is bound (so the port is reserved and checked) but idle.
+		go func() {
+			for {
+				c, err := httpsLn.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	go func() {
+		if tlsCfg != nil {
+			errc <- serveIgnoringClosed(apiSrv.ServeTLS(apiLn, "", ""))
+			return
+		}
+		errc <- serveIgnoringClosed(apiSrv.Serve(apiLn))
+	}()
+
+	d.bg.Add(1)
+	go func() { defer d.bg.Done(); d.reconcileLoop(ctx) }()
+
+	addrs := Addrs{API: apiAddr, HTTP: httpLn.Addr().String()}
+	if httpsLn != nil {
+		addrs.HTTPS = httpsLn.Addr().String()
+	}
+	log.Info("berth server ready", "api", addrs.API, "http", addrs.HTTP, "https", addrs.HTTPS, "domain", cfg.Domain, "data", cfg.DataDir)
+	if cfg.Ready != nil {
+		cfg.Ready(addrs)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	cancel(errors.New("daemon shutting down"))
+	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer shutCancel()
+	_ = apiSrv.Shutdown(shutCtx)
+	_ = edgeSrv.Shutdown(shutCtx)
+	d.bg.Wait()
+	log.Info("berth server stopped; containers keep running and are re-adopted on the next start")
+	return runErr
+}
+
+func serveIgnoringClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// withDefaults fills DESIGN.md's defaults for anything the caller left empty.
+func withDefaults(cfg Config) (Config, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir()
+	}
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return cfg, fmt.Errorf("data directory %q: %w", cfg.DataDir, err)
+	}
+	cfg.DataDir = abs
+	if cfg.API == "" {
+		cfg.API = "unix://" + filepath.Join(cfg.DataDir, "berth.sock")
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:8080"
+	}
+	if cfg.Domain == "" {
+		cfg.Domain = "localhost"
+	}
+	cfg.Domain = strings.ToLower(strings.TrimSuffix(cfg.Domain, "."))
+	return cfg, nil
+}
+
+// DefaultDataDir is $XDG_DATA_HOME/berth, ~/.local/share/berth, or
+// /var/lib/berth for root.
+func DefaultDataDir() string {
+	if v := os.Getenv("BERTH_DATA"); v != "" {
+		return v
+	}
+	if os.Geteuid() == 0 {
+		return "/var/lib/berth"
+	}
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "berth")
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".local", "share", "berth")
+}
+
+// lockDataDir takes an exclusive flock so two daemons never share state.
+func lockDataDir(dir string) (func(), error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s (stop the other daemon or pass another --data)", ErrAlreadyRunning, dir)
+	}
+	return func() { f.Close() }, nil
+}
+
+// listenAPI binds the API: a unix socket private to its owner, or TCP with
+// TLS and a bearer token.
+func listenAPI(cfg Config) (ln net.Listener, addr string, tlsCfg *tls.Config, token string, err error) {
+	switch {
+	case strings.HasPrefix(cfg.API, "unix://"):
+		path := strings.TrimPrefix(cfg.API, "unix://")
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, "", nil, "", fmt.Errorf("api socket directory: %w", err)
+		}
+		if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+			c.Close()
+			return nil, "", nil, "", fmt.Errorf("%w: a daemon already answers on %s", ErrAlreadyRunning, path)
+		}
+		_ = os.Remove(path) // a stale socket from a daemon that died
+		// Create the socket with no permissions for group and others from
+		// the first instant, then make sure of the mode.
+		old := syscall.Umask(0o177)
+		ln, err = net.Listen("unix", path)
+		syscall.Umask(old)
+		if err != nil {
+			return nil, "", nil, "", fmt.Errorf("api cannot listen on %s: %w", path, err)
+		}
+		if err := os.Chmod(path, 0o600); err != nil {
+			ln.Close()
+			return nil, "", nil, "", fmt.Errorf("api socket mode: %w", err)
+		}
+		return ln, "unix://" + path, nil, "", nil
+	case strings.HasPrefix(cfg.API, "tcp://"):
+		hostport := strings.TrimPrefix(cfg.API, "tcp://")
+		tlsCfg, token, err := apiTLS(cfg.DataDir, hostport)
+		if err != nil {
+			return nil, "", nil, "", err
+		}
+		ln, err = net.Listen("tcp", hostport)
+		if err != nil {
+			return nil, "", nil, "", fmt.Errorf("api cannot listen on --api %s: %w (pick another address)", cfg.API, errors.Unwrap(err))
+		}
+		return ln, "tcp://" + ln.Addr().String(), tlsCfg, token, nil
+	default:
+		return nil, "", nil, "", fmt.Errorf("invalid --api %q: use unix:///path/berth.sock or tcp://HOST:PORT", cfg.API)
+	}
+}
+
+func portOf(addr string) string {
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return p
+}

@@ -1,0 +1,168 @@
+package controlplane
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// service is the daemon's live view of one service: the revision that
+// serves, its instances, and what operation (if any) holds it.
+//
+// Everything is guarded by mu. Slow work (starting containers, health
+// checks, draining) happens without mu held; it is re-taken to publish.
+type service struct {
+	app, name string
+
+	mu sync.Mutex
+	// busy names the operation in progress ("deploy", "rollback", "pause",
+	// "resume", "scale", "destroy"); a second one is refused while set.
+	busy      string
+	busySince time.Time
+
+	rev     int           // serving revision, 0 before the first deploy
+	spec    *spec.Service // serving revision's spec
+	image   string        // serving revision's image reference
+	paused  bool
+	desired int // `berth scale` override; 0 = the spec's count
+
+	instances []*instance // the serving revision's live instances
+	pending   int         // replacements being started by the reconciler
+
+	// Crash-loop tracking: consecutive crashes and when the next replacement
+	// may start.
+	crashes     int
+	lastCrash   time.Time
+	nextRestart time.Time
+	crashMsg    string
+	lastFailure string // why the last deploy failed, for status
+}
+
+func serviceKey(app, name string) string { return app + "/" + name }
+
+// service returns (creating if needed) the live state of app/name.
+func (d *Daemon) service(app, name string) *service {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := serviceKey(app, name)
+	s, ok := d.services[k]
+	if !ok {
+		s = &service{app: app, name: name}
+		d.services[k] = s
+	}
+	return s
+}
+
+// lookupService returns the live state of app/name, or nil.
+func (d *Daemon) lookupService(app, name string) *service {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.services[serviceKey(app, name)]
+}
+
+// appServices returns the live services of one app ("" = all), sorted.
+func (d *Daemon) appServices(app string) []*service {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []*service
+	for _, s := range d.services {
+		if app == "" || s.app == app {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].app != out[j].app {
+			return out[i].app < out[j].app
+		}
+		return out[i].name < out[j].name
+	})
+	return out
+}
+
+// desiredCount is how many instances should serve. Call with mu held.
+func (s *service) desiredCount() int {
+	if s.desired > 0 {
+		return s.desired
+	}
+	if s.spec == nil {
+		return 0
+	}
+	return s.spec.DesiredInstances()
+}
+
+// hosts are the host names the service answers to at the edge.
+func (d *Daemon) hosts(app string, sp *spec.Service) []string {
+	h := []string{fmt.Sprintf("%s.%s.%s", sp.Name, app, d.cfg.Domain)}
+	return append(h, sp.Domains...)
+}
+
+// urls are the service's URLs as a user types them.
+func (d *Daemon) urls(app string, sp *spec.Service) []string {
+	if sp == nil || sp.Port == 0 {
+		return nil
+	}
+	var out []string
+	for _, h := range d.hosts(app, sp) {
+		if d.httpPort == "80" || d.httpPort == "" {
+			out = append(out, "http://"+h)
+		} else {
+			out = append(out, "http://"+net.JoinHostPort(h, d.httpPort))
+		}
+	}
+	return out
+}
+
+// publish installs the service's current route in the edge: its hosts and
+// its healthy instances. Call with s.mu held.
+func (d *Daemon) publish(s *service) {
+	if s.spec == nil || s.spec.Port == 0 {
+		d.edge.Remove(serviceKey(s.app, s.name))
+		return
+	}
+	r := edge.Route{
+		Key:     serviceKey(s.app, s.name),
+		Hosts:   d.hosts(s.app, s.spec),
+		Timeout: s.spec.Timeout,
+		Paused:  s.paused,
+	}
+	for _, in := range s.instances {
+		if in.state == stateHealthy {
+			r.Backends = append(r.Backends, edge.Backend{ID: in.id, Addr: in.addr})
+		}
+	}
+	for _, rt := range s.spec.Routes {
+		r.PathRoutes = append(r.PathRoutes, edge.PathRoute{Prefix: rt.Path, Key: serviceKey(s.app, rt.Service)})
+	}
+	d.edge.Update(r)
+}
+
+// acquire marks the services busy with op, all or none. It refuses when any
+// of them is already busy, naming it.
+func acquire(op string, ss ...*service) error {
+	for i, s := range ss {
+		s.mu.Lock()
+		if s.busy != "" {
+			busy, since := s.busy, time.Since(s.busySince).Round(time.Second)
+			s.mu.Unlock()
+			release(ss[:i]...)
+			return fmt.Errorf("%w: a %s of %s/%s is already in progress (started %s ago); wait for it to finish", ErrBusy, busy, s.app, s.name, since)
+		}
+		s.busy, s.busySince = op, time.Now()
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// release clears the busy mark taken by acquire.
+func release(ss ...*service) {
+	for _, s := range ss {
+		s.mu.Lock()
+		s.busy = ""
+		s.mu.Unlock()
+	}
+}

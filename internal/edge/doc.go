@@ -1,0 +1,22 @@
+// Package edge is berth's HTTP edge: the reverse proxy that sits in front of
+// every service instance. It owns
+//
+//   - routing: exact Host match (port stripped, lowercased), then an optional
+//     longest path prefix that sends part of a site to another service;
+//   - load balancing: least outstanding requests over a route's healthy
+//     instances, with passive ejection of instances that refuse connections
+//     and a retry on another instance for requests that never left the edge;
+//   - draining: per-instance in-flight counters, so the control plane can stop
+//     an instance only once it has finished its requests (WaitIdle);
+//   - the edge's own answers (404 unknown host, 502, 503 paused / no healthy
+//     instance, 504 timeout), each tagged with an X-Berth-Error header;
+//   - single health probes of an instance (Check); the schedule and the
+//     healthy/unhealthy thresholds belong to the control plane.
+//
+// The routing table is replaced as a whole, copy-on-write, by Update and
+// Remove; ServeHTTP reads it through an atomic pointer and never takes a lock.
+//
+// The package must not touch the store, the engine or the API: the control
+// plane tells it which instances serve which hosts, and asks it about in-flight
+// requests. It does not start, stop or health-check instances on its own.
+package edge

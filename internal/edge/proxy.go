@@ -1,0 +1,281 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// errRequestTimeout is the cause of a request cancelled by its route's
+// Timeout; the error handler turns it into 504.
+var errRequestTimeout = errors.New("request exceeded the route timeout")
+
+// proxyState travels with one request through the ReverseProxy hooks.
+type proxyState struct {
+	host    string
+	path    string
+	route   *routeEntry
+	target  *target // counted in flight; nil once released
+	tried   triedSet
+	timeout time.Duration
+
+	// For WebSocket upgrades the timeout covers only the handshake: the
+	// timer and the 101 race for phase.
+	upgradeTimer *time.Timer
+	phase        atomic.Int32
+}
+
+const (
+	phaseWaiting int32 = iota
+	phaseUpgraded
+	phaseTimedOut
+)
+
+type stateKey struct{}
+
+func stateOf(r *http.Request) *proxyState {
+	ps, _ := r.Context().Value(stateKey{}).(*proxyState)
+	return ps
+}
+
+func (ps *proxyState) release() {
+	if ps.target != nil {
+		ps.target.st.inflight.Add(-1)
+		ps.target = nil
+	}
+}
+
+// ServeHTTP routes the request by host (and path prefix) and proxies it to
+// the least loaded healthy instance, or answers with the edge's own page.
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ps := &proxyState{host: normalizeHost(r.Host), path: r.URL.Path}
+	rt, t, why := e.acquire(ps.host, ps.path, &ps.tried)
+	switch why {
+	case unknownHost:
+		writeError(w, r, http.StatusNotFound, ReasonUnknownHost, "No service is configured for host "+quoteHost(ps.host)+".")
+		return
+	case paused:
+		writeError(w, r, http.StatusServiceUnavailable, ReasonPaused, "The service "+rt.key+" is paused. Its owner can start it again with berth resume.")
+		return
+	case noBackend:
+		writeError(w, r, http.StatusServiceUnavailable, ReasonNoHealthyInstance, "The service "+rt.key+" has no healthy instance right now. Try again shortly.")
+		return
+	}
+	ps.route, ps.target, ps.timeout = rt, t, rt.timeout
+	defer ps.release()
+
+	ctx := r.Context()
+	if ps.timeout > 0 {
+		if isUpgrade(r) {
+			// After the 101 the connection belongs to the client and the
+			// instance; cancelling the context would cut it.
+			c, cancel := context.WithCancelCause(ctx)
+			defer cancel(nil)
+			ps.upgradeTimer = time.AfterFunc(ps.timeout, func() {
+				if ps.phase.CompareAndSwap(phaseWaiting, phaseTimedOut) {
+					cancel(errRequestTimeout)
+				}
+			})
+			defer ps.upgradeTimer.Stop()
+			ctx = c
+		} else {
+			c, cancel := context.WithTimeoutCause(ctx, ps.timeout, errRequestTimeout)
+			defer cancel()
+			ctx = c
+		}
+	}
+	e.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, ps)))
+}
+
+func (e *Edge) newReverseProxy() *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
+		Rewrite:        e.rewrite,
+		Transport:      &retryTransport{edge: e, base: newTransport()},
+		BufferPool:     bufferPool{},
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   e.proxyError,
+		ErrorLog:       slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+		// FlushInterval 0: responses of known length are buffered;
+		// ReverseProxy flushes text/event-stream and unknown-length
+		// (streamed) responses after every write by itself.
+	}
+}
+
+// newTransport returns the one transport all backends share, tuned for
+// instances on loopback: many idle keep-alive connections, fast failure on a
+// dead port, nothing between the edge and the instance.
+func newTransport() *http.Transport {
+	dialer := &net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:               nil, // never the environment's proxy
+		DialContext:         dialer.DialContext,
+		MaxIdleConnsPerHost: 512,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   false,
+		DisableCompression:  true, // pass bodies through as the instance encodes them
+	}
+}
+
+// rewrite points the outbound request at the picked backend. The original
+// Host header is kept, so the instance sees the name the client asked for.
+func (e *Edge) rewrite(pr *httputil.ProxyRequest) {
+	ps := stateOf(pr.In)
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = ps.target.addr
+	e.setForwarded(pr.In, pr.Out)
+}
+
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+)
+
+// setForwarded sets X-Forwarded-For, -Proto and -Host. ReverseProxy has
+// already removed the client's values; they are copied back only when the
+// edge trusts its clients.
+func (e *Edge) setForwarded(in, out *http.Request) {
+	h := out.Header
+	if clientIP, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := in.Header["X-Forwarded-For"]; e.trustForwarded && len(prior) > 0 {
+			clientIP = strings.Join(prior, ", ") + ", " + clientIP
+		}
+		h["X-Forwarded-For"] = []string{clientIP}
+	}
+	if v := in.Header["X-Forwarded-Proto"]; e.trustForwarded && len(v) > 0 {
+		h["X-Forwarded-Proto"] = v
+	} else if in.TLS != nil {
+		h["X-Forwarded-Proto"] = protoHTTPS // shared, read-only
+	} else {
+		h["X-Forwarded-Proto"] = protoHTTP
+	}
+	if v := in.Header["X-Forwarded-Host"]; e.trustForwarded && len(v) > 0 {
+		h["X-Forwarded-Host"] = v
+	} else {
+		h["X-Forwarded-Host"] = []string{in.Host}
+	}
+	if v := in.Header["Forwarded"]; e.trustForwarded && len(v) > 0 {
+		h["Forwarded"] = v
+	}
+}
+
+// modifyResponse settles the race between a WebSocket's 101 and its
+// handshake timeout: whichever comes first wins.
+func modifyResponse(res *http.Response) error {
+	if res.StatusCode != http.StatusSwitchingProtocols {
+		return nil
+	}
+	ps := stateOf(res.Request)
+	if ps == nil || ps.upgradeTimer == nil {
+		return nil
+	}
+	if !ps.phase.CompareAndSwap(phaseWaiting, phaseUpgraded) {
+		return errRequestTimeout
+	}
+	ps.upgradeTimer.Stop()
+	return nil
+}
+
+// proxyError answers a request that got no response from a backend.
+func (e *Edge) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	ps := stateOf(r)
+	key := ""
+	if ps != nil && ps.route != nil {
+		key = ps.route.key
+	}
+	ctx := r.Context()
+	switch {
+	case errors.Is(context.Cause(ctx), errRequestTimeout) || errors.Is(err, errRequestTimeout):
+		e.log.Info("request timed out", "route", key, "host", ps.host, "path", ps.path, "timeout", ps.timeout)
+		writeError(w, r, http.StatusGatewayTimeout, ReasonTimeout, "The service "+key+" did not answer within "+ps.timeout.String()+".")
+	case ctx.Err() != nil:
+		// The client went away; nobody reads an answer.
+		e.log.Debug("client gone before the response", "route", key, "err", err)
+		w.WriteHeader(http.StatusBadGateway)
+	case isDialError(err):
+		e.log.Warn("no instance reachable", "route", key, "err", err)
+		writeError(w, r, http.StatusBadGateway, ReasonUnreachable, "The service "+key+" could not be reached.")
+	default:
+		e.log.Warn("instance failed to answer", "route", key, "err", err)
+		writeError(w, r, http.StatusBadGateway, ReasonUpstreamError, "The service "+key+" failed to answer.")
+	}
+}
+
+// retryTransport sends a request again to another backend when the first
+// refused the connection: the request never left the edge, so any method is
+// safe to retry. The refusing backend is ejected for ejectFor.
+type retryTransport struct {
+	edge *Edge
+	base *http.Transport
+}
+
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ps := stateOf(req)
+	res, err := t.base.RoundTrip(req)
+	for err != nil && ps != nil && ps.target != nil && isDialError(err) && req.Context().Err() == nil {
+		failed := ps.target
+		failed.st.eject()
+		ps.tried.add(failed.st)
+		ps.release()
+		t.edge.log.Warn("instance refused the connection; ejected", "route", ps.route.key, "backend", failed.id, "addr", failed.addr, "for", ejectFor, "err", err)
+
+		rt, next, why := t.edge.acquire(ps.host, ps.path, &ps.tried)
+		if why != acquired {
+			return nil, err
+		}
+		ps.route, ps.target = rt, next
+		retry := *req // RoundTrip must not modify its request
+		u := *req.URL
+		u.Host = next.addr
+		retry.URL = &u
+		req = &retry
+		res, err = t.base.RoundTrip(req)
+	}
+	return res, err
+}
+
+// isDialError reports whether err is a failure to connect, which guarantees
+// that no byte of the request reached the backend.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// isUpgrade reports whether r asks to switch protocols (WebSocket).
+func isUpgrade(r *http.Request) bool {
+	if r.Header.Get("Upgrade") == "" {
+		return false
+	}
+	for _, v := range r.Header["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bufferPool lends ReverseProxy 32 KiB copy buffers. It pools array pointers,
+// not slices, so Put does not allocate.
+type bufferPool struct{}
+
+const bufferSize = 32 << 10
+
+var buffers = sync.Pool{New: func() any { return new([bufferSize]byte) }}
+
+var _ httputil.BufferPool = bufferPool{}
+
+func (bufferPool) Get() []byte { return buffers.Get().(*[bufferSize]byte)[:] }
+
+func (bufferPool) Put(b []byte) {
+	if cap(b) >= bufferSize {
+		buffers.Put((*[bufferSize]byte)(b[:bufferSize]))
+	}
+}
