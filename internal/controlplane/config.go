@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
 )
@@ -23,6 +24,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Engine runs containers; nil means the local Docker Engine.
 	Engine runtime.Engine
+	// DeployTimeout bounds how long new instances may take to become healthy
+	// before a deploy rolls back (default 60s). Drain bounds how long old
+	// instances' in-flight requests may take (default 30s).
+	DeployTimeout time.Duration
+	Drain         time.Duration
 	// Ready, when set, is called once every listener is bound, with their
 	// real addresses (useful with port 0 in tests).
 	Ready func(Addrs)

@@ -246,7 +246,7 @@ func servingNote(s *service) string {
 // and stops the old instances, and records the outcome. The caller holds s
 // busy. Existing stopped containers of rev (a rollback target) are reused.
 func (d *Daemon) rollout(ctx context.Context, s *service, rev revision, out progress) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, spec.DefaultDeployTimeout, fmt.Errorf("deploy timeout (%s) reached", spec.DefaultDeployTimeout))
+	ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.DeployTimeout, fmt.Errorf("deploy timeout (%s) reached", d.cfg.DeployTimeout))
 	defer cancel()
 
 	s.mu.Lock()
@@ -366,7 +366,7 @@ func (d *Daemon) drainAndStop(ctx context.Context, s *service, old []*instance, 
 		}
 	}
 	s.mu.Unlock()
-	dctx, cancel := context.WithTimeoutCause(ctx, spec.DefaultDrain, errors.New("drain time reached"))
+	dctx, cancel := context.WithTimeoutCause(ctx, d.cfg.Drain, errors.New("drain time reached"))
 	if err := d.edge.WaitIdle(dctx, ids); err != nil {
 		d.log.Warn("drain ended with requests in flight", "service", s.name, "err", err)
 	}

@@ -82,7 +82,7 @@ func (d *Daemon) resume(ctx context.Context, app, name string, out progress) err
 	s.mu.Unlock()
 
 	out.phase(phaseStart, "%s: starting %d instance(s) of revision %d", name, want, rv.number)
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.DeployTimeout)
 	defer cancel()
 	ins, err := d.bringUp(ctx, app, rv, want)
 	if err != nil {
@@ -173,7 +173,7 @@ func (d *Daemon) resize(ctx context.Context, s *service, n int) error {
 			first error
 			mu    sync.Mutex
 		)
-		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.DeployTimeout)
 		defer cancel()
 		for range n - have {
 			wg.Add(1)

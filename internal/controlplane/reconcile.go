@@ -175,7 +175,7 @@ func (d *Daemon) reportCrash(s *service, in *instance) {
 // replace starts one instance of rv for s and adds it to the edge when it is
 // healthy, unless the service moved on meanwhile.
 func (d *Daemon) replace(s *service, rv revision) {
-	ctx, cancel := context.WithTimeout(d.ctx, spec.DefaultDeployTimeout)
+	ctx, cancel := context.WithTimeout(d.ctx, d.cfg.DeployTimeout)
 	defer cancel()
 	secrets, err := d.store.SecretValues(ctx, s.app, s.name)
 	var in *instance

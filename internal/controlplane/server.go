@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/edge"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/docker"
+	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -205,6 +206,12 @@ func withDefaults(cfg Config) (Config, error) {
 	}
 	if cfg.HTTPAddr == "" {
 		cfg.HTTPAddr = "127.0.0.1:8080"
+	}
+	if cfg.DeployTimeout <= 0 {
+		cfg.DeployTimeout = spec.DefaultDeployTimeout
+	}
+	if cfg.Drain <= 0 {
+		cfg.Drain = spec.DefaultDrain
 	}
 	if cfg.Domain == "" {
 		cfg.Domain = "localhost"

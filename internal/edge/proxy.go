@@ -185,10 +185,12 @@ func modifyResponse(res *http.Response) error {
 // proxyError answers a request that got no response from a backend.
 func (e *Edge) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	ps := stateOf(r)
-	key := ""
-	if ps != nil && ps.route != nil {
-		key = ps.route.key
+	if ps == nil || ps.route == nil {
+		e.log.Warn("proxy error", "err", err)
+		writeError(w, r, http.StatusBadGateway, ReasonUpstreamError, "The service failed to answer.")
+		return
 	}
+	key := ps.route.key
 	ctx := r.Context()
 	switch {
 	case errors.Is(context.Cause(ctx), errRequestTimeout) || errors.Is(err, errRequestTimeout):
