@@ -99,6 +99,13 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 	if err := d.store.PutApp(ctx, app); err != nil {
 		return failure(err, nil)
 	}
+	for _, s := range ss {
+		if _, err := d.store.GetService(ctx, s.app, s.name); errors.Is(err, store.ErrNotFound) {
+			if err := d.store.PutService(ctx, store.Service{App: s.app, Name: s.name, UpdatedAt: now}); err != nil {
+				return failure(err, nil)
+			}
+		}
+	}
 	if err := d.engine.EnsureNetwork(ctx, networkName(sp.App), map[string]string{runtime.LabelApp: sp.App}); err != nil {
 		return failure(fmt.Errorf("create the app network: %w", err), nil)
 	}

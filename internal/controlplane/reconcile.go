@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/spec"
 )
 
 // Crash-loop backoff: the first crash is replaced at once, later ones wait

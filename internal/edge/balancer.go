@@ -33,7 +33,14 @@ var clockBase = time.Now()
 
 func clock() int64 { return int64(time.Since(clockBase)) }
 
-func (st *backendState) eject() { st.ejectedUntil.Store(clock() + int64(ejectFor)) }
+// eject takes st out of rotation for ejectFor and reports whether it was in
+// rotation until now.
+func (st *backendState) eject() bool {
+	now := clock()
+	was := st.ejected(&now)
+	st.ejectedUntil.Store(now + int64(ejectFor))
+	return !was
+}
 
 func (st *backendState) readmit() {
 	if st != nil && st.ejectedUntil.Load() != 0 {

@@ -136,6 +136,12 @@ func (e *Edge) Remove(key string) {
 	e.installLocked(specs)
 }
 
+// CloseIdleConnections closes the edge's idle keep-alive connections to
+// instances, e.g. when the daemon shuts down.
+func (e *Edge) CloseIdleConnections() {
+	e.proxy.Transport.(*retryTransport).base.CloseIdleConnections()
+}
+
 // Routes returns a copy of the installed routes, sorted by key.
 func (e *Edge) Routes() []Route {
 	s := e.snap.Load()
@@ -239,6 +245,7 @@ func (e *Edge) pruneLocked(s *snapshot) {
 type snapshot struct {
 	routes map[string]*routeEntry // by key
 	hosts  map[string]*routeEntry // by normalised host name
+	ids    map[string]struct{}    // every backend ID listed
 }
 
 // routeEntry is a Route compiled for the request path.
@@ -273,20 +280,15 @@ func (s *snapshot) specs() map[string]Route {
 }
 
 func (s *snapshot) lists(id string) bool {
-	for _, rt := range s.routes {
-		for _, t := range rt.backends {
-			if t.id == id {
-				return true
-			}
-		}
-	}
-	return false
+	_, ok := s.ids[id]
+	return ok
 }
 
 func buildSnapshot(specs map[string]Route, state func(id string) *backendState, log *slog.Logger) *snapshot {
 	s := &snapshot{
 		routes: make(map[string]*routeEntry, len(specs)),
 		hosts:  make(map[string]*routeEntry),
+		ids:    make(map[string]struct{}),
 	}
 	keys := make([]string, 0, len(specs))
 	for k := range specs {
@@ -299,6 +301,7 @@ func buildSnapshot(specs map[string]Route, state func(id string) *backendState, 
 		rt.backends = make([]target, len(r.Backends))
 		for i, b := range r.Backends {
 			rt.backends[i] = target{id: b.ID, addr: b.Addr, st: state(b.ID)}
+			s.ids[b.ID] = struct{}{}
 		}
 		s.routes[k] = rt
 	}

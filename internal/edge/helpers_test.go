@@ -68,7 +68,7 @@ func newTestEdge(t testing.TB, opts Options, routes ...Route) (*Edge, *httptest.
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	t.Cleanup(e.proxy.Transport.(*retryTransport).base.CloseIdleConnections)
+	t.Cleanup(e.CloseIdleConnections)
 	return e, srv
 }
 
@@ -93,25 +93,39 @@ type result struct {
 }
 
 // do sends method to the edge at base with the given Host header and returns
-// the response, read to the end.
+// the response, read to the end. hdr holds header name/value pairs.
 func do(t testing.TB, c *http.Client, method, base, host, path string, body string, hdr ...string) result {
 	t.Helper()
+	res, err := send(c, method, base, host, path, body, hdr...)
+	require.NoError(t, err)
+	return res
+}
+
+// send is do for goroutines other than the test's: it reports errors instead
+// of failing the test.
+func send(c *http.Client, method, base, host, path string, body string, hdr ...string) (result, error) {
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(context.Background(), method, base+path, rd)
-	require.NoError(t, err)
+	if err != nil {
+		return result{}, err
+	}
 	req.Host = host
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	res, err := c.Do(req)
-	require.NoError(t, err)
+	if err != nil {
+		return result{}, err
+	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return result{status: res.StatusCode, header: res.Header, body: string(b)}
+	if err != nil {
+		return result{}, err
+	}
+	return result{status: res.StatusCode, header: res.Header, body: string(b)}, nil
 }
 
 // deadAddr returns a loopback address where nothing listens: connecting to it

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -25,6 +26,7 @@ type proxyState struct {
 	target  *target // counted in flight; nil once released
 	tried   triedSet
 	timeout time.Duration
+	body    retryBody
 
 	// For WebSocket upgrades the timeout covers only the handshake: the
 	// timer and the 101 race for phase.
@@ -62,7 +64,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, http.StatusNotFound, ReasonUnknownHost, "No service is configured for host "+quoteHost(ps.host)+".")
 		return
 	case paused:
-		writeError(w, r, http.StatusServiceUnavailable, ReasonPaused, "The service "+rt.key+" is paused. Its owner can start it again with berth resume.")
+		writeError(w, r, http.StatusServiceUnavailable, ReasonPaused, "The service "+rt.key+" is paused. Its owner can start it again with: berth resume "+serviceOf(rt.key))
 		return
 	case noBackend:
 		writeError(w, r, http.StatusServiceUnavailable, ReasonNoHealthyInstance, "The service "+rt.key+" has no healthy instance right now. Try again shortly.")
@@ -92,6 +94,15 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	e.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, ps)))
+}
+
+// serviceOf returns the service part of a route key "app/service".
+func serviceOf(key string) string {
+	_, svc, ok := strings.Cut(key, "/")
+	if !ok {
+		return key
+	}
+	return svc
 }
 
 func (e *Edge) newReverseProxy() *httputil.ReverseProxy {
@@ -129,8 +140,31 @@ func (e *Edge) rewrite(pr *httputil.ProxyRequest) {
 	ps := stateOf(pr.In)
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = ps.target.addr
+	if pr.Out.Body != nil && pr.Out.Body != http.NoBody {
+		ps.body.rc = pr.Out.Body
+		pr.Out.Body = &ps.body
+	}
 	e.setForwarded(pr.In, pr.Out)
 }
+
+// retryBody keeps a request body usable for a retry: the transport closes the
+// body when it cannot connect, and a closed body cannot be sent again. The
+// ReverseProxy still closes the body it wrapped when the request ends, so a
+// late read by the transport fails instead of touching a finished request.
+type retryBody struct {
+	rc   io.ReadCloser
+	read atomic.Bool
+}
+
+func (b *retryBody) Read(p []byte) (int, error) {
+	b.read.Store(true)
+	return b.rc.Read(p)
+}
+
+func (b *retryBody) Close() error { return nil }
+
+// resendable reports whether no byte of the body has been taken yet.
+func (b *retryBody) resendable() bool { return !b.read.Load() }
 
 var (
 	protoHTTP  = []string{"http"}
@@ -220,12 +254,13 @@ type retryTransport struct {
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ps := stateOf(req)
 	res, err := t.base.RoundTrip(req)
-	for err != nil && ps != nil && ps.target != nil && isDialError(err) && req.Context().Err() == nil {
+	for err != nil && ps != nil && ps.target != nil && isDialError(err) && ps.body.resendable() && req.Context().Err() == nil {
 		failed := ps.target
-		failed.st.eject()
+		if failed.st.eject() {
+			t.edge.log.Warn("instance refused the connection; ejected", "route", ps.route.key, "backend", failed.id, "addr", failed.addr, "for", ejectFor, "err", err)
+		}
 		ps.tried.add(failed.st)
 		ps.release()
-		t.edge.log.Warn("instance refused the connection; ejected", "route", ps.route.key, "backend", failed.id, "addr", failed.addr, "for", ejectFor, "err", err)
 
 		rt, next, why := t.edge.acquire(ps.host, ps.path, &ps.tried)
 		if why != acquired {

@@ -21,6 +21,9 @@ var (
 	taskKeys    = []string{"service", "command", "schedule"}
 )
 
+// exampleCommand shows the shape of a command in type errors.
+const exampleCommand = `["./server", "work"]`
+
 // The decoder checks every value it can judge on its own as it reads it, so
 // the error points at that value's line; rules that relate two fields (image
 // xor build, routes to other services, depends_on...) are left to Validate,
@@ -112,7 +115,7 @@ func (d *decoder) service(name string, n *yaml.Node, path string) (*Service, err
 		case "port":
 			svc.Port, err = d.integer(e.val, f, 1, 65535)
 		case "command":
-			svc.Command, err = d.stringList(e.val, f, true)
+			svc.Command, err = d.stringList(e.val, f, exampleCommand, true)
 		case "env":
 			svc.Env, err = d.scalarMap(e.val, f)
 		case "secrets":
@@ -133,7 +136,7 @@ func (d *decoder) service(name string, n *yaml.Node, path string) (*Service, err
 		case "timeout":
 			svc.Timeout, err = d.duration(e.val, f)
 		case "release":
-			svc.Release, err = d.stringList(e.val, f, true)
+			svc.Release, err = d.stringList(e.val, f, `["./server", "migrate"]`, true)
 		case "domains":
 			svc.Domains, err = d.domains(e.val, f)
 		case "routes":
@@ -215,7 +218,7 @@ func (d *decoder) build(n *yaml.Node, path string) (*Build, error) {
 
 // secrets decodes a list of secret names.
 func (d *decoder) secrets(n *yaml.Node, path string) ([]string, error) {
-	names, err := d.stringList(n, path, false)
+	names, err := d.stringList(n, path, "[DATABASE_URL, API_KEY]", false)
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +352,7 @@ func (d *decoder) health(n *yaml.Node, path string) (Health, error) {
 
 // domains decodes the list of custom domains.
 func (d *decoder) domains(n *yaml.Node, path string) ([]string, error) {
-	names, err := d.stringList(n, path, false)
+	names, err := d.stringList(n, path, "[shop.example.com]", false)
 	if err != nil {
 		return nil, err
 	}
@@ -464,7 +467,7 @@ func (d *decoder) sidecar(name string, n *yaml.Node, path string) (*Sidecar, err
 		case "build":
 			sc.Build, err = d.build(e.val, f)
 		case "command":
-			sc.Command, err = d.stringList(e.val, f, true)
+			sc.Command, err = d.stringList(e.val, f, exampleCommand, true)
 		case "env":
 			sc.Env, err = d.scalarMap(e.val, f)
 		case "secrets":
@@ -552,7 +555,7 @@ func (d *decoder) task(name string, n *yaml.Node, path string) (*Task, error) {
 				}
 			}
 		case "command":
-			t.Command, err = d.stringList(e.val, f, true)
+			t.Command, err = d.stringList(e.val, f, exampleCommand, true)
 		case "schedule":
 			if t.Schedule, err = d.str(e.val, f); err == nil {
 				if msg, cause := checkSchedule(t.Schedule); msg != "" {

@@ -16,6 +16,10 @@ type Spec struct {
 	// Tasks by name; TaskOrder keeps the order of the file.
 	Tasks     map[string]*Task `json:"tasks,omitempty"`
 	TaskOrder []string         `json:"task_order,omitempty"`
+
+	// lines maps field paths ("services.web.port") to where Parse read them,
+	// so Validate, run again later, can still name the line.
+	lines map[string]int
 }
 
 // Service is one entry under services:. Defaults are already applied
@@ -121,6 +125,34 @@ const (
 	DefaultDeployTimeout  = 60 * time.Second
 	DefaultDrain          = 30 * time.Second
 	DefaultStopGrace      = 10 * time.Second
+)
+
+// Defaults where DESIGN.md is silent, chosen as an App Runner user would
+// expect them.
+const (
+	// DefaultDockerfile is Build.Dockerfile when the spec names none.
+	DefaultDockerfile = "Dockerfile"
+	// DefaultScaleMin, DefaultScaleMax and DefaultConcurrency fill the
+	// fields a scale: block leaves out (App Runner's 1, 25 and 100). An
+	// omitted max is raised to min.
+	DefaultScaleMin    = 1
+	DefaultScaleMax    = 25
+	DefaultConcurrency = 100
+)
+
+// Limits on what a spec may ask for.
+const (
+	// MaxInstances bounds instances, scale.min and scale.max: one machine
+	// runs them all, and more than this is a typo, not a plan.
+	MaxInstances = 100
+	// MaxConcurrency bounds scale.concurrency, the in-flight requests an
+	// instance is asked to carry.
+	MaxConcurrency = 1000
+	// MaxCPU bounds cpu, in vCPUs.
+	MaxCPU = 64
+	// MinMemory is the smallest memory limit: Docker refuses to start a
+	// container with less than 6MiB.
+	MinMemory = 6 << 20
 )
 
 // DesiredInstances is the instance count a deploy starts: the fixed count, or

@@ -300,8 +300,9 @@ func (d *decoder) duration(n *yaml.Node, path string) (time.Duration, error) {
 }
 
 // stringList decodes a list of strings. nonEmpty refuses [] (and an empty
-// value) where an empty list would mean nothing, e.g. a command.
-func (d *decoder) stringList(n *yaml.Node, path string, nonEmpty bool) ([]string, error) {
+// value) where an empty list would mean nothing, e.g. a command; example
+// shows the right shape in the type error.
+func (d *decoder) stringList(n *yaml.Node, path, example string, nonEmpty bool) ([]string, error) {
 	n = deref(n)
 	if isNull(n) {
 		line := 0
@@ -311,7 +312,7 @@ func (d *decoder) stringList(n *yaml.Node, path string, nonEmpty bool) ([]string
 		n = &yaml.Node{Kind: yaml.SequenceNode, Line: line}
 	}
 	if n.Kind != yaml.SequenceNode {
-		return nil, d.errAt(n, path, "must be a list of strings, e.g. [\"./server\", \"work\"], not %s", describe(n))
+		return nil, d.errAt(n, path, "must be a list of strings, e.g. %s, not %s", example, describe(n))
 	}
 	if nonEmpty && len(n.Content) == 0 {
 		return nil, d.errAt(n, path, "must be a non-empty list of strings")

@@ -104,9 +104,10 @@ var formatUnits = []struct {
 }
 
 // FormatSize renders bytes for people, e.g. 512MiB. A whole number of some
-// unit is printed exactly (so ParseSize(FormatSize(n)) == n for every size a
-// spec can sensibly hold); anything else is rounded to one decimal of the
-// largest binary unit, e.g. 117.7MiB, which ParseSize also accepts.
+// unit is printed exactly, so ParseSize(FormatSize(n)) == n for every size a
+// spec can sensibly hold; anything else is cut to one decimal of the largest
+// binary unit, e.g. 117.7MiB: never more than the real size, and still
+// something ParseSize accepts.
 func FormatSize(bytes int64) string {
 	if bytes < 0 {
 		if bytes == math.MinInt64 {
@@ -124,8 +125,13 @@ func FormatSize(bytes int64) string {
 	}
 	for _, u := range formatUnits[:4] {
 		if bytes >= u.size {
-			v := strconv.FormatFloat(float64(bytes)/float64(u.size), 'f', 1, 64)
-			return strings.TrimSuffix(v, ".0") + u.name
+			// Integer arithmetic: a float64 cannot hold every int64, and a
+			// rounded-up result could overflow when parsed back.
+			whole, tenths := bytes/u.size, (bytes%u.size)*10/u.size
+			if tenths == 0 {
+				return strconv.FormatInt(whole, 10) + u.name
+			}
+			return strconv.FormatInt(whole, 10) + "." + strconv.FormatInt(tenths, 10) + u.name
 		}
 	}
 	return strconv.FormatInt(bytes, 10) + "B" // unreachable: bytes >= 1KiB

@@ -11,14 +11,14 @@ import (
 // RevisionStatus is where a revision is in its life. The control plane moves
 // it; the store only records it and refuses unknown values.
 //
-//	              instances healthy,
-//	              traffic switched           next revision active
-//	 deploying ───────────────────▶ active ─────────────────────▶ previous
-//	     │                            ▲                              │
-//	     │ release failed,            │ rollback                     │ another revision
-//	     │ unhealthy, timed out       └──────────────────────────────┤ became previous
-//	     ▼                                                           ▼
-//	  failed                                                      retired
+//	            instances healthy,
+//	            traffic switched          next revision active
+//	deploying ------------------> active --------------------> previous
+//	    |                           ^                             |
+//	    | release failed,           |  rollback                   | another revision
+//	    | unhealthy, timed out      +-----------------------------+ became previous
+//	    v                                                         v
+//	  failed                                                   retired
 //
 // A previous revision is kept stopped-but-present for an instant rollback;
 // a retired one has no containers left.

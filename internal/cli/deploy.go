@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/api"
+)
+
+func (c *cli) deployCmd() *cobra.Command {
+	var (
+		file   string
+		images []string
+		detach bool
+	)
+	cmd := &cobra.Command{
+		Use:   "deploy [SERVICE...]",
+		Short: "Deploy the spec's services (all, or those named)",
+		Long: `Deploy the services of berth.yaml (or -f FILE): build or resolve each image,
+run the release command, start the new instances, wait until they are
+healthy, switch traffic and drain the old ones. Each phase is printed as it
+happens. The command exits 0 only when the new revision serves all traffic;
+a failed deploy leaves the previous revision serving and prints why.`,
+		Example: `  berth deploy
+  berth deploy web --image web=shop-web:1.5
+  berth deploy -f staging.yaml --detach`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req, err := c.deployRequest(file, args, images)
+			if err != nil {
+				return err
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancelCause(cmd.Context())
+			defer cancel(nil)
+			p := &streamPrinter{w: c.stdout, json: c.json, logIndent: "    "}
+			res, err := cl.Deploy(ctx, req, func(m api.Message) {
+				p.print(m)
+				if detach && m.Kind != api.KindResult {
+					// The daemon runs the deploy under its own lifetime, so
+					// hanging up here does not stop it.
+					cancel(errDetached)
+				}
+			})
+			if errors.Is(err, errDetached) {
+				if !c.json {
+					fmt.Fprintln(c.stdout, `detached: the deploy goes on in the daemon; follow it with "berth events -f" or "berth status"`)
+				}
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if !c.json {
+				printDeployed(c.stdout, res.Deployed)
+			}
+			return nil
+		},
+	}
+	addFileFlag(cmd, &file, true)
+	cmd.Flags().StringArrayVar(&images, "image", nil, "deploy SERVICE with image REF instead of the spec's (SERVICE=REF, repeatable)")
+	cmd.Flags().BoolVar(&detach, "detach", false, "return once the daemon has started the deploy")
+	return cmd
+}
+
+// deployRequest reads the spec and the command line into a DeployRequest.
+// The daemon validates the spec itself, so its errors name the file and
+// line as the user wrote them.
+func (c *cli) deployRequest(file string, services, images []string) (api.DeployRequest, error) {
+	b, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return api.DeployRequest{}, invalidf("cannot read %s: no such file (run berth in the app's directory or pass -f FILE)", file)
+	}
+	if err != nil {
+		return api.DeployRequest{}, fmt.Errorf("read spec: %w", err)
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return api.DeployRequest{}, fmt.Errorf("locate %s: %w", file, err)
+	}
+	if c.app != "" {
+		if name, _ := appInFile(file); name != "" && name != c.app {
+			return api.DeployRequest{}, invalidf("--app %s conflicts with app %s in %s: deploy deploys the spec's app", c.app, name, file)
+		}
+	}
+	req := api.DeployRequest{File: file, BaseDir: filepath.Dir(abs), YAML: string(b), Services: services}
+	for _, im := range images {
+		svc, ref, ok := strings.Cut(im, "=")
+		if !ok || svc == "" || ref == "" {
+			return api.DeployRequest{}, invalidf("invalid --image %q: expected SERVICE=REF", im)
+		}
+		if req.Images == nil {
+			req.Images = map[string]string{}
+		}
+		if _, dup := req.Images[svc]; dup {
+			return api.DeployRequest{}, invalidf("--image names %s twice", svc)
+		}
+		req.Images[svc] = ref
+	}
+	return req, nil
+}

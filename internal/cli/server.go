@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/client"
+	"github.com/berth-dev/berth/internal/controlplane"
+)
+
+// runDaemon and isRoot are replaced by tests to check the Config that
+// flags and environment produce.
+var (
+	runDaemon = controlplane.Run
+	isRoot    = func() bool { return os.Geteuid() == 0 }
+)
+
+// serverOptions are berth server's flags, before defaults.
+type serverOptions struct {
+	data, api, http, https, domain string
+}
+
+func (c *cli) serverCmd() *cobra.Command {
+	var o serverOptions
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the berth daemon: API, reconciler and edge",
+		Long: `Run the berth daemon: the API the other verbs talk to, the reconciler that
+keeps services running on the local Docker Engine, and the edge proxy that
+serves them at http://SERVICE.APP.DOMAIN. It stops on SIGINT or SIGTERM;
+containers keep running and are re-adopted on the next start.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := serverConfig(cmd, o, isRoot())
+			var h slog.Handler = slog.NewTextHandler(c.stderr, nil)
+			if c.json {
+				h = slog.NewJSONHandler(c.stderr, nil)
+			}
+			cfg.Logger = slog.New(h)
+			err := runDaemon(cmd.Context(), cfg)
+			if errors.Is(err, context.Canceled) || errors.Is(err, errInterrupted) {
+				// Stopped by a signal: that is a clean stop.
+				return nil
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.data, "data", "", "data directory: state, secrets key, API socket (env BERTH_DATA; default $XDG_DATA_HOME/berth, root: /var/lib/berth)")
+	f.StringVar(&o.api, "api", "", "API address: unix:///path/berth.sock or tcp://HOST:PORT (TLS + token) (env BERTH_API; default unix://DATA/berth.sock)")
+	f.StringVar(&o.http, "http", "", "edge HTTP address (env BERTH_HTTP; default 127.0.0.1:8080, root: :80)")
+	f.StringVar(&o.https, "https", "", `edge HTTPS address, "" disables (env BERTH_HTTPS; default 127.0.0.1:8443, root: :443)`)
+	f.StringVar(&o.domain, "domain", "", "base domain of service URLs (env BERTH_DOMAIN; default localhost)")
+	return cmd
+}
+
+// serverConfig applies DESIGN.md's table: flag, else environment, else
+// default. Only HTTPS tells "given empty" (disabled) from "not given".
+func serverConfig(cmd *cobra.Command, o serverOptions, root bool) controlplane.Config {
+	httpDef, httpsDef := "127.0.0.1:8080", "127.0.0.1:8443"
+	if root {
+		httpDef, httpsDef = ":80", ":443"
+	}
+	cfg := controlplane.Config{
+		DataDir:   first(o.data, os.Getenv("BERTH_DATA"), client.DefaultDataDir()),
+		HTTPAddr:  first(o.http, os.Getenv("BERTH_HTTP"), httpDef),
+		HTTPSAddr: httpsDef,
+		Domain:    first(o.domain, os.Getenv("BERTH_DOMAIN"), "localhost"),
+	}
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		cfg.DataDir = abs
+	}
+	cfg.API = first(o.api, os.Getenv("BERTH_API"), "unix://"+filepath.Join(cfg.DataDir, client.SocketName))
+	if v, ok := os.LookupEnv("BERTH_HTTPS"); ok {
+		cfg.HTTPSAddr = v
+	}
+	if cmd.Flags().Changed("https") {
+		cfg.HTTPSAddr = o.https
+	}
+	return cfg
+}
+
+// first is the first non-empty value.
+func first(values ...string) string {
+	for _, v := range values {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

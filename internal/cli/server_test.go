@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/berth-dev/berth/internal/client"
+	"github.com/berth-dev/berth/internal/controlplane"
+)
+
+// stubDaemon replaces the daemon for one test and returns the Config it
+// was started with. Not for parallel tests: it swaps package variables.
+func stubDaemon(t *testing.T, root bool, runErr error) *controlplane.Config {
+	t.Helper()
+	var got controlplane.Config
+	oldRun, oldRoot := runDaemon, isRoot
+	t.Cleanup(func() { runDaemon, isRoot = oldRun, oldRoot })
+	isRoot = func() bool { return root }
+	runDaemon = func(ctx context.Context, cfg controlplane.Config) error {
+		got = cfg
+		return runErr
+	}
+	return &got
+}
+
+func TestServerConfig(t *testing.T) {
+	for _, k := range []string{"BERTH_DATA", "BERTH_API", "BERTH_HTTP", "BERTH_HTTPS", "BERTH_DOMAIN"} {
+		if v, ok := os.LookupEnv(k); ok {
+			t.Cleanup(func() { os.Setenv(k, v) })
+			os.Unsetenv(k)
+		}
+	}
+	dataDir := client.DefaultDataDir()
+	tests := []struct {
+		name string
+		root bool
+		env  map[string]string
+		args []string
+		want controlplane.Config
+	}{
+		{name: "defaults", want: controlplane.Config{
+			DataDir: dataDir, API: "unix://" + filepath.Join(dataDir, "berth.sock"),
+			HTTPAddr: "127.0.0.1:8080", HTTPSAddr: "127.0.0.1:8443", Domain: "localhost",
+		}},
+		{name: "root defaults", root: true, want: controlplane.Config{
+			DataDir: dataDir, API: "unix://" + filepath.Join(dataDir, "berth.sock"),
+			HTTPAddr: ":80", HTTPSAddr: ":443", Domain: "localhost",
+		}},
+		{name: "root with addresses given", root: true, args: []string{"--http", "127.0.0.1:8000", "--https", "127.0.0.1:8001"}, want: controlplane.Config{
+			DataDir: dataDir, API: "unix://" + filepath.Join(dataDir, "berth.sock"),
+			HTTPAddr: "127.0.0.1:8000", HTTPSAddr: "127.0.0.1:8001", Domain: "localhost",
+		}},
+		{name: "flags", args: []string{"--data", "/srv/berth", "--api", "tcp://0.0.0.0:7070", "--http", ":9080", "--https", ":9443", "--domain", "example.test"},
+			want: controlplane.Config{DataDir: "/srv/berth", API: "tcp://0.0.0.0:7070", HTTPAddr: ":9080", HTTPSAddr: ":9443", Domain: "example.test"}},
+		{name: "environment", env: map[string]string{"BERTH_DATA": "/e", "BERTH_API": "tcp://127.0.0.1:1", "BERTH_HTTP": ":1", "BERTH_HTTPS": ":2", "BERTH_DOMAIN": "e.test"},
+			want: controlplane.Config{DataDir: "/e", API: "tcp://127.0.0.1:1", HTTPAddr: ":1", HTTPSAddr: ":2", Domain: "e.test"}},
+		{name: "flags beat environment", env: map[string]string{"BERTH_DATA": "/e", "BERTH_HTTPS": ":2"}, args: []string{"--data", "/f", "--https", ":3"},
+			want: controlplane.Config{DataDir: "/f", API: "unix:///f/berth.sock", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: ":3", Domain: "localhost"}},
+		{name: "https flag empty disables", root: true, env: map[string]string{"BERTH_HTTPS": ":2"}, args: []string{"--data", "/d", "--https", ""},
+			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: ":80", HTTPSAddr: "", Domain: "localhost"}},
+		{name: "https env empty disables", root: true, env: map[string]string{"BERTH_HTTPS": ""}, args: []string{"--data", "/d"},
+			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: ":80", HTTPSAddr: "", Domain: "localhost"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			got := stubDaemon(t, tt.root, nil)
+			res := berth(t, append([]string{"server"}, tt.args...)...)
+			require.Equal(t, 0, res.code, res.stderr)
+			require.NotNil(t, got.Logger)
+			got.Logger = nil
+			assert.Equal(t, tt.want, *got)
+		})
+	}
+}
+
+func TestServerFailsWithTheDaemonsReason(t *testing.T) {
+	stubDaemon(t, false, errors.New("edge cannot listen on --http 127.0.0.1:8080: address already in use (pick another address with --http or BERTH_HTTP)"))
+	res := berth(t, "server", "--data", t.TempDir())
+	assert.Equal(t, 1, res.code)
+	assert.Equal(t, "berth: edge cannot listen on --http 127.0.0.1:8080: address already in use (pick another address with --http or BERTH_HTTP)\n", res.stderr)
+}
+
+// TestServerStopsOnInterrupt sends the test process a real SIGINT, which
+// Main turns into the end of the daemon's context: a clean stop, exit 0.
+func TestServerStopsOnInterrupt(t *testing.T) {
+	stubDaemon(t, false, nil)
+	runDaemon = func(ctx context.Context, cfg controlplane.Config) error {
+		require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGINT))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+			return errors.New("SIGINT did not stop the daemon")
+		}
+	}
+	res := berth(t, "server", "--data", t.TempDir())
+	assert.Equal(t, 0, res.code, res.stderr)
+}

@@ -1,0 +1,364 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/go-connections/nat"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// Log rotation for every container: enough to debug a crash, bounded so a
+// chatty service cannot fill the disk.
+const (
+	logMaxSize  = "10m"
+	logMaxFiles = "3"
+)
+
+// Create creates (but does not start) a container from spec. The image must
+// be present; it is never pulled.
+func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtime.Container, error) {
+	start := time.Now()
+	img, err := e.cli.ImageInspect(ctx, spec.Image)
+	if err != nil {
+		return runtime.Container{}, imageError(spec.Image, err)
+	}
+	host, err := e.hostPlatform(ctx)
+	if err != nil {
+		return runtime.Container{}, err
+	}
+	var (
+		want platform          // zero: whatever the image is
+		plat *ocispec.Platform // nil: the engine's own
+	)
+	if spec.Platform != "" {
+		if want, err = parsePlatform(spec.Platform); err != nil {
+			return runtime.Container{}, err
+		}
+		plat = want.oci()
+	}
+	if err := checkPlatform(spec.Image, img, want, host); err != nil {
+		return runtime.Container{}, err
+	}
+
+	cfg, hostCfg, netCfg := containerConfig(spec)
+	created, err := e.cli.ContainerCreate(ctx, cfg, hostCfg, netCfg, plat, spec.Name)
+	if err != nil {
+		switch {
+		case strings.Contains(err.Error(), "does not match the specified platform"):
+			return runtime.Container{}, fmt.Errorf("%w: %s: %v", runtime.ErrPlatform, spec.Image, err)
+		case cerrdefs.IsNotFound(err) && strings.Contains(strings.ToLower(err.Error()), "image"):
+			return runtime.Container{}, imageError(spec.Image, err)
+		}
+		return runtime.Container{}, fmt.Errorf("create container %s: %w", spec.Name, err)
+	}
+	for _, w := range created.Warnings {
+		e.log.Warn("container created with a warning", "name", spec.Name, "warning", w)
+	}
+	e.log.Debug("container created", "name", spec.Name, "id", shortID(created.ID), "took", time.Since(start))
+	return e.Inspect(ctx, created.ID)
+}
+
+// containerConfig translates a spec into Docker's three create structs,
+// adding the policy every berth container gets.
+func containerConfig(spec runtime.ContainerSpec) (*container.Config, *container.HostConfig, *network.NetworkingConfig) {
+	env := make([]string, 0, len(spec.Env))
+	for k, v := range spec.Env {
+		env = append(env, k+"="+v)
+	}
+	sort.Strings(env) // deterministic, so two creates of one spec compare equal
+
+	labels := make(map[string]string, len(spec.Labels))
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+
+	cfg := &container.Config{
+		Image:     spec.Image,
+		Env:       env,
+		Labels:    labels,
+		Tty:       spec.TTY,
+		OpenStdin: spec.OpenStdin,
+		// One attached client owns stdin: when it closes its end, the
+		// process sees EOF (a task reading stdin can finish).
+		StdinOnce:   spec.OpenStdin,
+		AttachStdin: spec.OpenStdin,
+	}
+	if len(spec.Command) > 0 {
+		cfg.Cmd = append([]string(nil), spec.Command...)
+	}
+	if spec.StopGrace > 0 {
+		secs := ceilSeconds(spec.StopGrace)
+		cfg.StopTimeout = &secs
+	}
+
+	init := true
+	hostCfg := &container.HostConfig{
+		// Tini as PID 1 forwards SIGTERM to the app and reaps zombies, so a
+		// binary written without PID 1 in mind still stops gracefully.
+		Init:          &init,
+		RestartPolicy: container.RestartPolicy{Name: container.RestartPolicyDisabled},
+		LogConfig: container.LogConfig{
+			Type:   "json-file",
+			Config: map[string]string{"max-size": logMaxSize, "max-file": logMaxFiles},
+		},
+		SecurityOpt: []string{"no-new-privileges"},
+		Resources: container.Resources{
+			NanoCPUs: int64(math.Round(spec.CPU * 1e9)),
+			Memory:   spec.Memory,
+		},
+	}
+	if spec.Memory > 0 {
+		hostCfg.MemorySwap = spec.Memory // no swap: the limit is the limit
+	}
+	if spec.PidsLimit > 0 {
+		pids := spec.PidsLimit
+		hostCfg.PidsLimit = &pids
+	}
+
+	var netCfg *network.NetworkingConfig
+	switch {
+	case spec.JoinContainer != "":
+		hostCfg.NetworkMode = container.NetworkMode("container:" + spec.JoinContainer)
+	default:
+		if spec.Network != "" {
+			hostCfg.NetworkMode = container.NetworkMode(spec.Network)
+			netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
+				spec.Network: {Aliases: append([]string(nil), spec.Aliases...)},
+			}}
+		}
+		if spec.Port > 0 {
+			port := nat.Port(strconv.Itoa(spec.Port) + "/tcp")
+			cfg.ExposedPorts = nat.PortSet{port: struct{}{}}
+			hostPort := ""
+			if spec.HostPort > 0 {
+				hostPort = strconv.Itoa(spec.HostPort)
+			}
+			hostCfg.PortBindings = nat.PortMap{port: {{HostIP: "127.0.0.1", HostPort: hostPort}}}
+		}
+	}
+	return cfg, hostCfg, netCfg
+}
+
+// ceilSeconds rounds up, so a 500ms grace is 1s and never "kill now".
+func ceilSeconds(d time.Duration) int {
+	return int((d + time.Second - 1) / time.Second)
+}
+
+// portInUse matches the engine's two ways of saying a host port is taken:
+// by another process ("address already in use", from docker-proxy) or by
+// another container ("port is already allocated").
+var portInUse = regexp.MustCompile(`(?i)address already in use|port is already allocated`)
+
+// hostPortInError finds "127.0.0.1:PORT" in an engine error.
+var hostPortInError = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
+
+// Start starts a created or stopped container and returns its state after
+// the start, with a fresh HostAddr (a restart gets a new random port).
+func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error) {
+	start := time.Now()
+	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return runtime.Container{}, fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
+		}
+		if portInUse.MatchString(err.Error()) {
+			port := ""
+			if m := hostPortInError.FindStringSubmatch(err.Error()); m != nil {
+				port = m[1]
+			}
+			return runtime.Container{}, fmt.Errorf("%w: 127.0.0.1:%s (choose another host port or stop what holds it): %v", runtime.ErrPortInUse, port, err)
+		}
+		return runtime.Container{}, fmt.Errorf("start container %s: %w", shortID(id), err)
+	}
+	c, err := e.Inspect(ctx, id)
+	if err != nil {
+		return runtime.Container{}, err
+	}
+	e.log.Debug("container started", "name", c.Name, "id", shortID(c.ID), "addr", c.HostAddr, "took", time.Since(start))
+	return c, nil
+}
+
+// Stop sends SIGTERM, then SIGKILL after grace. A grace of 0 uses the
+// container's own StopGrace (Docker's 10s when it had none). Stopping a
+// stopped container is not an error.
+func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error {
+	start := time.Now()
+	var opts container.StopOptions
+	if grace > 0 {
+		secs := ceilSeconds(grace)
+		opts.Timeout = &secs
+	}
+	if err := e.cli.ContainerStop(ctx, id, opts); err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
+		}
+		return fmt.Errorf("stop container %s: %w", shortID(id), err)
+	}
+	e.log.Debug("container stopped", "id", shortID(id), "took", time.Since(start))
+	return nil
+}
+
+// Remove removes a container and its anonymous volumes, killing it if it
+// runs. A missing container, or one already being removed, is not an error.
+func (e *Engine) Remove(ctx context.Context, id string) error {
+	err := e.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
+	switch {
+	case err == nil:
+		e.log.Debug("container removed", "id", shortID(id))
+		return nil
+	case cerrdefs.IsNotFound(err), strings.Contains(err.Error(), "already in progress"):
+		return nil
+	default:
+		return fmt.Errorf("remove container %s: %w", shortID(id), err)
+	}
+}
+
+// Inspect returns a container's state, or runtime.ErrNotFound.
+func (e *Engine) Inspect(ctx context.Context, id string) (runtime.Container, error) {
+	info, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		if cerrdefs.IsNotFound(err) {
+			return runtime.Container{}, fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
+		}
+		return runtime.Container{}, fmt.Errorf("inspect container %s: %w", shortID(id), err)
+	}
+	return toContainer(info), nil
+}
+
+func toContainer(info container.InspectResponse) runtime.Container {
+	c := runtime.Container{ID: info.ID, Name: strings.TrimPrefix(info.Name, "/")}
+	if info.Config != nil {
+		c.Image = info.Config.Image
+		c.Labels = info.Config.Labels
+	}
+	if s := info.State; s != nil {
+		c.State = string(s.Status)
+		c.Running = s.Running
+		c.ExitCode = s.ExitCode
+		c.OOMKilled = s.OOMKilled
+		c.StartedAt = parseTime(s.StartedAt)
+		c.FinishedAt = parseTime(s.FinishedAt)
+	}
+	if c.Running && info.HostConfig != nil && info.NetworkSettings != nil {
+		c.HostAddr = hostAddr(info.HostConfig.PortBindings, info.NetworkSettings.Ports)
+	}
+	return c
+}
+
+// hostAddr is the 127.0.0.1 address the engine actually bound for the port
+// berth asked to publish.
+func hostAddr(asked, bound nat.PortMap) string {
+	ports := make([]string, 0, len(asked))
+	for p := range asked {
+		ports = append(ports, string(p))
+	}
+	sort.Strings(ports)
+	for _, p := range ports {
+		for _, b := range bound[nat.Port(p)] {
+			if b.HostPort != "" && (b.HostIP == "127.0.0.1" || b.HostIP == "") {
+				return net.JoinHostPort("127.0.0.1", b.HostPort)
+			}
+		}
+	}
+	return ""
+}
+
+// parseTime reads the engine's RFC 3339 times; its "0001-01-01T00:00:00Z"
+// for "never" becomes the zero time.
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() <= 1 {
+		return time.Time{}
+	}
+	return t
+}
+
+// List returns the containers, running or not, carrying all the given
+// labels, ordered by name. Each is inspected so exit codes and ports are as
+// complete as Inspect's.
+func (e *Engine) List(ctx context.Context, labels map[string]string) ([]runtime.Container, error) {
+	args := filters.NewArgs()
+	for k, v := range labels {
+		args.Add("label", k+"="+v)
+	}
+	summaries, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]runtime.Container, 0, len(summaries))
+	for _, s := range summaries {
+		c, err := e.Inspect(ctx, s.ID)
+		if errors.Is(err, runtime.ErrNotFound) {
+			continue // removed since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Wait blocks until the container exits and returns its exit code. A
+// container that has not started yet is waited for through its next exit;
+// one that already exited returns at once with its last exit code.
+func (e *Engine) Wait(ctx context.Context, id string) (int, error) {
+	c, err := e.Inspect(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	// "not-running" is satisfied by a created container at once, so a
+	// container that has not run yet must wait for its next exit instead.
+	cond := container.WaitConditionNotRunning
+	if c.State == "created" {
+		cond = container.WaitConditionNextExit
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// ContainerWait returns once the engine registered the wait.
+	results, errs := e.cli.ContainerWait(ctx, id, cond)
+	if cond == container.WaitConditionNextExit {
+		// It may have started and exited between the inspect and the
+		// registration; then the next exit is one that will never come.
+		if c, err := e.Inspect(ctx, id); err == nil && c.State != "created" && !c.Running && c.State != "restarting" {
+			return c.ExitCode, nil
+		}
+	}
+	select {
+	case res := <-results:
+		if res.Error != nil && res.Error.Message != "" {
+			return int(res.StatusCode), fmt.Errorf("wait container %s: %s", shortID(id), res.Error.Message)
+		}
+		return int(res.StatusCode), nil
+	case err := <-errs:
+		if cerrdefs.IsNotFound(err) {
+			return 0, fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, fmt.Errorf("wait container %s: %w", shortID(id), err)
+	}
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

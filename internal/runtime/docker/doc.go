@@ -1,0 +1,18 @@
+// Package docker is berth's engine for the local Docker Engine, through the
+// Engine's own Go client. It implements runtime.Engine, runtime.Attacher and
+// runtime.Execer.
+//
+// It owns the translation between runtime.ContainerSpec and Docker's create
+// options, and the policy every berth container gets whatever the spec says:
+// ports published on 127.0.0.1 only, tini as PID 1, no-new-privileges, never
+// privileged, no Docker socket, restart policy "no" (berth's reconciler
+// restarts), json-file logs capped at 3 x 10 MB.
+//
+// It must not pull images (a missing image is runtime.ErrImageNotFound),
+// must not decide what to run (the control plane does), and keeps no state of
+// its own: everything it knows is read back from the engine, so a restarted
+// daemon re-adopts containers by their labels.
+//
+// It works with Docker Engine 20.10 (API 1.41) and later; the API version is
+// negotiated, BuildKit is never requested.
+package docker

@@ -1,0 +1,64 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/docker/docker/client"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+var (
+	_ runtime.Engine   = (*Engine)(nil)
+	_ runtime.Attacher = (*Engine)(nil)
+	_ runtime.Execer   = (*Engine)(nil)
+)
+
+// Engine runs berth's containers on a Docker Engine. It is safe for
+// concurrent use.
+type Engine struct {
+	cli *client.Client
+	log *slog.Logger
+
+	// host is the engine's own platform (see hostPlatform).
+	hostMu sync.Mutex
+	host   *platform
+}
+
+// New returns an Engine for the Docker Engine the environment names
+// (DOCKER_HOST, DOCKER_API_VERSION, DOCKER_CERT_PATH, DOCKER_TLS_VERIFY; the
+// local socket by default), negotiating the API version so old engines work.
+// A nil logger discards. New does not contact the engine; use Ping.
+func New(logger *slog.Logger) (*Engine, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	return NewWithClient(cli, logger), nil
+}
+
+// NewWithClient returns an Engine using cli, which should have API version
+// negotiation enabled. The Engine owns cli from then on (see Close).
+func NewWithClient(cli *client.Client, logger *slog.Logger) *Engine {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{cli: cli, log: logger}
+}
+
+// Ping checks that the Docker Engine answers, with a message saying what to
+// do when it does not.
+func (e *Engine) Ping(ctx context.Context) error {
+	if _, err := e.cli.Ping(ctx); err != nil {
+		return fmt.Errorf("docker engine at %s is unreachable (is dockerd running, and may this user use its socket?): %w", e.cli.DaemonHost(), err)
+	}
+	return nil
+}
+
+// Close releases the client's idle connections.
+func (e *Engine) Close() error {
+	return e.cli.Close()
+}
