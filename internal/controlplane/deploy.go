@@ -234,7 +234,9 @@ func (d *Daemon) deployService(ctx context.Context, s *service, sp *spec.Service
 	}
 	rev := revision{number: num, spec: &pinned, image: rec.ImageID}
 
-	if err := d.rollout(ctx, s, rev, out); err != nil {
+	// A deploy applies the spec's count: a `berth scale` override lasts
+	// until the next deploy.
+	if err := d.rollout(ctx, s, rev, true, out); err != nil {
 		return fail(err)
 	}
 	return num, nil
@@ -252,14 +254,16 @@ func servingNote(s *service) string {
 // rollout brings rev up next to what serves, switches the edge to it, drains
 // and stops the old instances, and records the outcome. The caller holds s
 // busy. Existing stopped containers of rev (a rollback target) are reused.
-func (d *Daemon) rollout(ctx context.Context, s *service, rev revision, out progress) error {
+// With resetScale the spec's instance count replaces a `berth scale`
+// override; otherwise the override stays.
+func (d *Daemon) rollout(ctx context.Context, s *service, rev revision, resetScale bool, out progress) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, d.cfg.DeployTimeout, fmt.Errorf("deploy timeout (%s) reached", d.cfg.DeployTimeout))
 	defer cancel()
 
 	s.mu.Lock()
 	want := s.desired
 	s.mu.Unlock()
-	if want == 0 {
+	if want == 0 || resetScale {
 		want = rev.spec.DesiredInstances()
 	}
 
@@ -274,6 +278,10 @@ func (d *Daemon) rollout(ctx context.Context, s *service, rev revision, out prog
 	s.mu.Lock()
 	old, oldRev := s.instances, s.rev
 	s.rev, s.spec, s.image, s.instances = rev.number, rev.spec, rev.image, ins
+	if resetScale {
+		s.desired = 0
+	}
+	desired := s.desired
 	s.crashes, s.crashMsg, s.lastFailure = 0, "", ""
 	d.publish(s)
 	paused := s.paused
@@ -283,7 +291,7 @@ func (d *Daemon) rollout(ctx context.Context, s *service, rev revision, out prog
 	}
 	out.phase(phaseSwitch, "%s: all traffic on revision %d", s.name, rev.number)
 
-	if err := d.recordSwitch(context.WithoutCancel(ctx), s, rev.number, oldRev, paused); err != nil {
+	if err := d.recordSwitch(context.WithoutCancel(ctx), s, rev.number, oldRev, paused, desired); err != nil {
 		d.log.Error("record switch", "service", s.name, "err", err)
 	}
 	d.event(s.app, s.name, "deploy", fmt.Sprintf("revision %d serves (was %d)", rev.number, oldRev))
@@ -399,14 +407,14 @@ func (d *Daemon) drainAndStop(ctx context.Context, s *service, old []*instance, 
 }
 
 // recordSwitch persists that rev serves and oldRev is the rollback target.
-func (d *Daemon) recordSwitch(ctx context.Context, s *service, rev, oldRev int, paused bool) error {
+func (d *Daemon) recordSwitch(ctx context.Context, s *service, rev, oldRev int, paused bool, desired int) error {
 	svc, err := d.store.GetService(ctx, s.app, s.name)
 	if errors.Is(err, store.ErrNotFound) {
 		svc = store.Service{App: s.app, Name: s.name}
 	} else if err != nil {
 		return err
 	}
-	svc.CurrentRevision, svc.Paused, svc.UpdatedAt = rev, paused, time.Now().UTC()
+	svc.CurrentRevision, svc.Paused, svc.Instances, svc.UpdatedAt = rev, paused, desired, time.Now().UTC()
 	if err := d.store.PutService(ctx, svc); err != nil {
 		return err
 	}

@@ -12,8 +12,8 @@ import (
 // 1s, 2s, 4s ... up to maxBackoff. A service that stays healthy for
 // crashReset forgets its crashes.
 const (
-	maxBackoff = 60 * time.Second
-	crashReset = 60 * time.Second
+	maxBackoff  = 60 * time.Second
+	crashReset  = 60 * time.Second
 	resyncEvery = time.Second
 )
 

@@ -61,7 +61,7 @@ func (d *Daemon) rollback(ctx context.Context, app, name string, to int, out pro
 		return failure(fmt.Errorf("%w: the image of revision %d (%s) is no longer on the engine; redeploy instead", ErrNoRevision, to, rec.Image), nil)
 	}
 	start := time.Now()
-	if err := d.rollout(ctx, s, rev, out); err != nil {
+	if err := d.rollout(ctx, s, rev, false, out); err != nil {
 		d.event(app, name, "rollback-failed", fmt.Sprintf("rollback to revision %d failed: %v", to, err))
 		var lines []string
 		if f, ok := err.(*instanceFailure); ok {

@@ -56,9 +56,24 @@ func checkTCP(ctx context.Context, addr string, timeout time.Duration) error {
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", addr, probeError(ctx, err, timeout))
 	}
-	_ = conn.Close()
+	defer conn.Close()
+	// Instances are reached through the engine's port proxy, which accepts
+	// every connection and closes it at once when nothing listens inside the
+	// container. So a connection must also stay open a moment (or carry a
+	// greeting) to count as healthy.
+	_ = conn.SetReadDeadline(time.Now().Add(tcpSettle))
+	var b [1]byte
+	if _, err := conn.Read(b[:]); err != nil {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			return nil
+		}
+		return fmt.Errorf("connect %s: connection closed at once: nothing listens on the container port (check port in berth.yaml)", addr)
+	}
 	return nil
 }
+
+// tcpSettle is how long a TCP health check's connection must stay open.
+const tcpSettle = 150 * time.Millisecond
 
 func checkHTTP(ctx context.Context, addr, path string, timeout time.Duration) error {
 	if !strings.HasPrefix(path, "/") {

@@ -33,6 +33,20 @@ func TestCheck(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = silent.Close() })
 	dead := deadAddr(t)
+	// A listener that accepts and closes at once, as the engine's port proxy
+	// does when nothing listens inside the container.
+	closer, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = closer.Close() })
+	go func() {
+		for {
+			c, err := closer.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
 
 	tests := []struct {
 		name     string
@@ -52,6 +66,7 @@ func TestCheck(t *testing.T) {
 		{name: "tcp open", addr: srv.Addr},
 		{name: "tcp open without http", addr: silent.Addr().String()},
 		{name: "tcp refused", addr: dead, contains: "connection refused"},
+		{name: "tcp closed at once", addr: closer.Addr().String(), contains: "nothing listens on the container port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -254,7 +255,7 @@ type retryTransport struct {
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ps := stateOf(req)
 	res, err := t.base.RoundTrip(req)
-	for err != nil && ps != nil && ps.target != nil && isDialError(err) && ps.body.resendable() && req.Context().Err() == nil {
+	for err != nil && ps != nil && ps.target != nil && retryable(req, err) && ps.body.resendable() && req.Context().Err() == nil {
 		failed := ps.target
 		if failed.st.eject() {
 			t.edge.log.Warn("instance refused the connection; ejected", "route", ps.route.key, "backend", failed.id, "addr", failed.addr, "for", ejectFor, "err", err)
@@ -275,6 +276,25 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		res, err = t.base.RoundTrip(req)
 	}
 	return res, err
+}
+
+// retryable reports whether a failed request may go to another backend:
+// always when the connection was never made; for idempotent methods
+// (RFC 9110 9.2.2) also when the connection broke before any response. The
+// second case matters because the engine's port proxy accepts connections
+// for a dead container and then closes them.
+func retryable(req *http.Request, err error) bool {
+	if isDialError(err) {
+		return true
+	}
+	if isUpgrade(req) {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+	}
+	return false
 }
 
 // isDialError reports whether err is a failure to connect, which guarantees

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -472,4 +473,30 @@ func TestWebSocketHandshakeTimeout(t *testing.T) {
 	require.Error(t, err)
 	require.NotNil(t, res)
 	assert.Equal(t, http.StatusGatewayTimeout, res.StatusCode)
+}
+
+func TestIdempotentRequestRetriedWhenConnectionClosedAtOnce(t *testing.T) {
+	// The engine's port proxy accepts connections for a dead container and
+	// closes them before any response: a GET goes to another instance.
+	closer, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = closer.Close() })
+	go func() {
+		for {
+			c, err := closer.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Read(make([]byte, 4096))
+			_ = c.Close()
+		}
+	}()
+	good := newTestBackend(t, "good", nil)
+	dead := Backend{ID: "dead", Addr: closer.Addr().String()}
+	_, srv := newTestEdge(t, Options{}, Route{Key: "shop/web", Hosts: []string{"web.shop.localhost"}, Backends: []Backend{dead, good.Backend}})
+	c := testClient(t)
+	for range 20 {
+		res := do(t, c, http.MethodGet, srv.URL, "web.shop.localhost", "/", "")
+		require.Equal(t, http.StatusOK, res.status, res.body)
+	}
 }

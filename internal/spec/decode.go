@@ -2,7 +2,6 @@ package spec
 
 import (
 	"math"
-	"slices"
 
 	"gopkg.in/yaml.v3"
 )
@@ -223,13 +222,15 @@ func (d *decoder) secrets(n *yaml.Node, path string) ([]string, error) {
 		return nil, err
 	}
 	items := deref(n).Content
+	first := make(map[string]int, len(names))
 	for i, name := range names {
 		if msg := checkEnvName(name); msg != "" {
 			return nil, d.errAt(items[i], index(path, i), "%s", msg)
 		}
-		if j := slices.Index(names[:i], name); j >= 0 {
-			return nil, d.errAt(items[i], index(path, i), "duplicate secret %q (also at line %d)", name, items[j].Line)
+		if line, dup := first[name]; dup {
+			return nil, d.errAt(items[i], index(path, i), "duplicate secret %q (also at line %d)", name, line)
 		}
+		first[name] = deref(items[i]).Line
 	}
 	return names, nil
 }
@@ -357,13 +358,15 @@ func (d *decoder) domains(n *yaml.Node, path string) ([]string, error) {
 		return nil, err
 	}
 	items := deref(n).Content
+	first := make(map[string]int, len(names))
 	for i, name := range names {
 		if msg := checkDomain(name); msg != "" {
 			return nil, d.errAt(items[i], index(path, i), "%s", msg)
 		}
-		if j := slices.Index(names[:i], name); j >= 0 {
-			return nil, d.errAt(items[i], index(path, i), "duplicate domain %q (also at line %d)", name, items[j].Line)
+		if line, dup := first[name]; dup {
+			return nil, d.errAt(items[i], index(path, i), "duplicate domain %q (also at line %d)", name, line)
 		}
+		first[name] = deref(items[i]).Line
 	}
 	return names, nil
 }
@@ -377,6 +380,9 @@ func (d *decoder) routes(n *yaml.Node, path string) ([]Route, error) {
 	}
 	if n.Kind != yaml.SequenceNode {
 		return nil, d.errAt(n, path, "must be a list of {path, service}, not %s", describe(n))
+	}
+	if err := d.visit(n, len(n.Content)); err != nil {
+		return nil, err
 	}
 	routes := make([]Route, 0, len(n.Content))
 	firstLine := map[string]int{}

@@ -29,6 +29,23 @@ type decoder struct {
 	// lines records where each field path was written, so checks that run
 	// after decoding (Validate) can still point at a line.
 	lines map[string]int
+	// visited counts keys and list items decoded. Aliases and merge keys
+	// let a small file expand into a huge tree (the "billion laughs"), and
+	// the daemon parses specs sent over its API, so decoding has a budget.
+	visited int
+}
+
+// maxVisits is the decoding budget: far above any real spec (which has a
+// few hundred values) and far below what would stall the daemon.
+const maxVisits = 100_000
+
+// visit spends count units of the budget at node n.
+func (d *decoder) visit(n *yaml.Node, count int) error {
+	d.visited += count
+	if d.visited > maxVisits {
+		return d.errAt(n, "", "the spec is too large once its aliases and merge keys are expanded (over %d values)", maxVisits)
+	}
+	return nil
 }
 
 // errAt builds an *Error at node n.
@@ -144,6 +161,9 @@ func (d *decoder) entries(n *yaml.Node, path string, seen map[*yaml.Node]bool) (
 	}
 	seen[n] = true
 	defer delete(seen, n)
+	if err := d.visit(n, len(n.Content)/2); err != nil {
+		return nil, err
+	}
 
 	explicit := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -316,6 +336,9 @@ func (d *decoder) stringList(n *yaml.Node, path, example string, nonEmpty bool) 
 	}
 	if nonEmpty && len(n.Content) == 0 {
 		return nil, d.errAt(n, path, "must be a non-empty list of strings")
+	}
+	if err := d.visit(n, len(n.Content)); err != nil {
+		return nil, err
 	}
 	out := make([]string, 0, len(n.Content))
 	for i, item := range n.Content {

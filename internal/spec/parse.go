@@ -7,9 +7,15 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 
 	"gopkg.in/yaml.v3"
 )
+
+// MaxSize is the largest spec Parse accepts. A real berth.yaml is a few
+// kilobytes; the limit keeps a mistaken or hostile upload from tying up the
+// daemon.
+const MaxSize = 1 << 20
 
 // ParseFile reads and parses the spec at path. Errors name path as the user
 // gave it.
@@ -27,6 +33,9 @@ func ParseFile(path string) (*Spec, error) {
 // passes Validate. On failure the error is an *Error for the first problem
 // found, naming file, line and field on one line.
 func Parse(file string, data []byte) (*Spec, error) {
+	if len(data) > MaxSize {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("the spec is %s; the limit is %s", FormatSize(int64(len(data))), FormatSize(MaxSize))}
+	}
 	root, err := parseYAML(file, data)
 	if err != nil {
 		return nil, err
@@ -87,11 +96,12 @@ func decodeYAML(data []byte) (docs []*yaml.Node, err error) {
 
 const msgEmpty = "the spec is empty; it needs app: and services:"
 
-// yamlPrefixRE strips yaml.v3's "yaml: " and "line N: " from a message.
-var yamlPrefixRE = regexp.MustCompile(`^yaml: (?:line \d+: )?`)
+// yamlPrefixRE matches yaml.v3's "yaml: " and "line N: " at the start of a
+// message.
+var yamlPrefixRE = regexp.MustCompile(`^yaml: (?:line (\d+): )?`)
 
-// maxLocateLines bounds the work yamlError does to find a line.
-const maxLocateLines = 5000
+// maxLocateTries bounds the re-parses yamlError spends to find a line.
+const maxLocateTries = 2000
 
 // yamlError turns a yaml.v3 syntax error into a one-line *Error.
 //
@@ -104,12 +114,19 @@ func yamlError(file string, data []byte, err error) *Error {
 	msg := oneLine(err.Error())
 	e := &Error{File: file, Err: err, Msg: "invalid YAML: " + yamlPrefixRE.ReplaceAllString(msg, "")}
 	lines := bytes.SplitAfter(data, []byte("\n"))
-	if len(lines) > maxLocateLines {
-		return e
+	// The problem is no earlier than the (0-based) line yaml.v3 printed, so
+	// the search starts there.
+	start := 0
+	if m := yamlPrefixRE.FindStringSubmatch(msg); m != nil && m[1] != "" {
+		start, _ = strconv.Atoi(m[1])
+		start = min(max(start-1, 0), len(lines))
 	}
 	end := 0
-	for i, l := range lines {
+	for _, l := range lines[:start] {
 		end += len(l)
+	}
+	for i := start; i < len(lines) && i < start+maxLocateTries; i++ {
+		end += len(lines[i])
 		if _, perr := decodeYAML(data[:end]); perr != nil && oneLine(perr.Error()) == msg {
 			e.Line = i + 1
 			break

@@ -149,14 +149,16 @@ func (v *validator) container(path, image string, build *Build, command []string
 			return v.fail(join(path, "env"), "%s", msg)
 		}
 	}
+	seen := make(map[string]bool, len(secrets))
 	for i, name := range secrets {
 		f := index(join(path, "secrets"), i)
 		if msg := checkEnvName(name); msg != "" {
 			return v.fail(f, "%s", msg)
 		}
-		if slices.Contains(secrets[:i], name) {
+		if seen[name] {
 			return v.fail(f, "duplicate secret %q", name)
 		}
+		seen[name] = true
 		if _, ok := env[name]; ok {
 			return v.fail(f, "%q is also set in env; a variable is either a secret or plain env, not both", name)
 		}
@@ -272,14 +274,16 @@ func (v *validator) routes(path string, svc *Service) error {
 	if len(svc.Routes) > 0 && svc.Port == 0 {
 		return v.fail(path, "%s", msgNeedsPort)
 	}
+	seen := make(map[string]bool, len(svc.Routes))
 	for i, r := range svc.Routes {
 		f := index(path, i)
 		if msg := checkPath(r.Path, false); msg != "" {
 			return v.fail(join(f, "path"), "%s", msg)
 		}
-		if slices.ContainsFunc(svc.Routes[:i], func(o Route) bool { return o.Path == r.Path }) {
+		if seen[r.Path] {
 			return v.fail(join(f, "path"), "duplicate route path %q", r.Path)
 		}
+		seen[r.Path] = true
 		target, ok := v.s.Services[r.Service]
 		switch {
 		case r.Service == svc.Name:
@@ -527,19 +531,17 @@ func checkSchedule(s string) (string, error) {
 // order does not match the map (a spec built in code), so checks always run
 // in a stable order and report the same first error.
 func ordered[V any](order []string, m map[string]V) []string {
-	if len(order) == len(m) {
-		ok := true
-		for i, k := range order {
-			if _, in := m[k]; !in || slices.Contains(order[:i], k) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return order
-		}
+	if len(order) != len(m) {
+		return sortedKeys(m)
 	}
-	return sortedKeys(m)
+	seen := make(map[string]bool, len(order))
+	for _, k := range order {
+		if _, in := m[k]; !in || seen[k] {
+			return sortedKeys(m)
+		}
+		seen[k] = true
+	}
+	return order
 }
 
 func sortedKeys[V any](m map[string]V) []string {
