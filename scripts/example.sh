@@ -26,11 +26,11 @@ if ! bin/berth status >/dev/null 2>&1; then
 fi
 
 echo "==> deploying examples/hello"
-bin/berth deploy -f examples/hello/berth.yaml
+bin/berth deploy -f examples/hello/berth.yaml | tee "$BERTH_DATA/deploy.out"
 
-url=$(bin/berth status --json | python3 -c 'import json,sys; s=json.load(sys.stdin); print([x for a in s["apps"] if a["name"]=="hello" for x in a["services"] if x["name"]=="web"][0]["urls"][0])' 2>/dev/null || true)
+url=$(grep -o 'http://web\.hello\.[^ ]*' "$BERTH_DATA/deploy.out" | head -1)
 echo
-echo "==> the example app answers at: ${url:-http://web.hello.localhost:8080}"
-curl -fsS "${url:-http://web.hello.localhost:8080}" || true
+echo "==> the example app answers at: $url"
+curl -fsS --max-time 5 "$url" || true
 echo
 echo "stop the daemon with: kill \$(cat $BERTH_DATA/server.pid)"

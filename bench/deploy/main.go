@@ -61,6 +61,7 @@ func run(n, workers, rate int) error {
 	defer os.RemoveAll(dir)
 	ready := make(chan controlplane.Addrs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		done <- controlplane.Run(ctx, controlplane.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Ready: func(a controlplane.Addrs) { ready <- a }})
@@ -71,7 +72,7 @@ func run(n, workers, rate int) error {
 	case err := <-done:
 		return err
 	}
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); <-done }() // stop the daemon before the temp dir goes
 	c, err := client.New(addrs.API, "", "")
 	if err != nil {
 		return err

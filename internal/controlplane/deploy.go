@@ -149,6 +149,19 @@ func (d *Daemon) checkDeploy(ctx context.Context, sp *spec.Spec, req api.DeployR
 			return nil, fmt.Errorf("%w: --image names unknown service %q: %s defines %s", ErrNotFound, n, req.File, strings.Join(sp.ServiceOrder, ", "))
 		}
 	}
+	// A missing image is bad input: refuse before anything is recorded.
+	for _, n := range names {
+		sv := sp.Services[n]
+		ref, build := sv.Image, sv.Build != nil
+		if o, ok := req.Images[n]; ok {
+			ref, build = o, false
+		}
+		if !build {
+			if _, err := d.engine.ImageID(ctx, ref); err != nil {
+				return nil, fmt.Errorf("service %s: %w", n, err)
+			}
+		}
+	}
 	owners := map[string]string{}
 	for _, s := range d.appServices("") {
 		s.mu.Lock()

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -261,15 +262,22 @@ func (d *decoder) scalarText(n *yaml.Node, path string) (string, error) {
 // 0x.., 0o.. and _ separators, so its decoding is reused.
 func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, error) {
 	n = deref(n)
-	var v int64
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != tagInt || n.Decode(&v) != nil {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == tagFloat && digitsRE.MatchString(n.Value) {
+		// yaml.v3 calls an integer too big for int64 a float.
+		return 0, d.errAt(n, path, "%s", rangeMsg(lo, hi))
+	}
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != tagInt {
 		return 0, d.errAt(n, path, "must be an integer, not %s", describe(n))
 	}
-	if v < int64(lo) || v > int64(hi) {
+	var v int64
+	if err := n.Decode(&v); err != nil || v < int64(lo) || v > int64(hi) {
 		return 0, d.errAt(n, path, "%s", rangeMsg(lo, hi))
 	}
 	return int(v), nil
 }
+
+// digitsRE matches an integer literal, whatever its size.
+var digitsRE = regexp.MustCompile(`^[-+]?[0-9][0-9_]*$`)
 
 // rangeMsg is the message for an integer outside [lo, hi].
 func rangeMsg(lo, hi int) string {

@@ -34,7 +34,7 @@ func ParseFile(path string) (*Spec, error) {
 // found, naming file, line and field on one line.
 func Parse(file string, data []byte) (*Spec, error) {
 	if len(data) > MaxSize {
-		return nil, &Error{File: file, Msg: fmt.Sprintf("the spec is %s; the limit is %s", FormatSize(int64(len(data))), FormatSize(MaxSize))}
+		return nil, &Error{File: file, Msg: fmt.Sprintf("the spec is %d bytes; the limit is %s", len(data), FormatSize(MaxSize))}
 	}
 	root, err := parseYAML(file, data)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,4 +176,10 @@ func TestErrorString(t *testing.T) {
 			assert.Equal(t, tt.want, tt.err.Error())
 		})
 	}
+}
+
+func TestParseTooLarge(t *testing.T) {
+	data := []byte("app: shop\nservices:\n  web: {image: web:1}\n" + strings.Repeat("# padding\n", MaxSize/10))
+	_, err := Parse(goldenName, data)
+	require.EqualError(t, err, fmt.Sprintf("berth.yaml: the spec is %d bytes; the limit is 1MiB", len(data)))
 }

@@ -10,12 +10,17 @@ import (
 )
 
 // Size errors, wrapped by ParseSize so callers can tell a missing unit (the
-// usual mistake: "memory: 512") from plain garbage.
+// usual mistake: "memory: 512") from plain garbage. Their text is phrased to
+// follow a field name, as in "services.web.memory: needs a unit, e.g. 512MiB".
 var (
+	// ErrSizeSyntax: not a positive number followed by a unit.
 	ErrSizeSyntax = errors.New("must be a positive size like 512MiB")
+	// ErrSizeNoUnit: a bare number, which could mean bytes or megabytes.
 	ErrSizeNoUnit = errors.New("needs a unit, e.g. 512MiB")
-	ErrSizeUnit   = errors.New("unknown unit; use B, KB, MB, GB, TB (1000-based) or KiB, MiB, GiB, TiB (1024-based; K, M, G, T mean the same)")
-	ErrSizeRange  = errors.New("is too large")
+	// ErrSizeUnit: a unit ParseSize does not know.
+	ErrSizeUnit = errors.New("unknown unit; use B, KB, MB, GB, TB (1000-based) or KiB, MiB, GiB, TiB (1024-based; K, M, G, T mean the same)")
+	// ErrSizeRange: more bytes than an int64 holds.
+	ErrSizeRange = errors.New("is too large")
 )
 
 // sizeUnits maps a lower-cased unit to its bytes. K, M, G and T are 1024-based
@@ -106,8 +111,8 @@ var formatUnits = []struct {
 // FormatSize renders bytes for people, e.g. 512MiB. A whole number of some
 // unit is printed exactly, so ParseSize(FormatSize(n)) == n for every size a
 // spec can sensibly hold; anything else is cut to one decimal of the largest
-// binary unit, e.g. 117.7MiB: never more than the real size, and still
-// something ParseSize accepts.
+// binary unit, e.g. 117.7MiB or 5.0KiB: never more than the real size, and
+// still something ParseSize accepts.
 func FormatSize(bytes int64) string {
 	if bytes < 0 {
 		if bytes == math.MinInt64 {
@@ -127,10 +132,9 @@ func FormatSize(bytes int64) string {
 		if bytes >= u.size {
 			// Integer arithmetic: a float64 cannot hold every int64, and a
 			// rounded-up result could overflow when parsed back.
+			// The decimal stays even when it is 0 ("5.0KiB" for 5121), so
+			// only exact values print without one.
 			whole, tenths := bytes/u.size, (bytes%u.size)*10/u.size
-			if tenths == 0 {
-				return strconv.FormatInt(whole, 10) + u.name
-			}
 			return strconv.FormatInt(whole, 10) + "." + strconv.FormatInt(tenths, 10) + u.name
 		}
 	}

@@ -176,7 +176,7 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 			return runtime.Container{}, fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
 		}
 		if portInUse.MatchString(err.Error()) {
-			port := ""
+			port := e.askedHostPort(ctx, id)
 			if m := hostPortInError.FindStringSubmatch(err.Error()); m != nil {
 				port = m[1]
 			}
@@ -190,6 +190,23 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 	}
 	e.log.Debug("container started", "name", c.Name, "id", shortID(c.ID), "addr", c.HostAddr, "took", time.Since(start))
 	return c, nil
+}
+
+// askedHostPort is the host port a container's spec asked for ("" for a
+// random one), to name it when the engine's error does not.
+func (e *Engine) askedHostPort(ctx context.Context, id string) string {
+	info, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil || info.HostConfig == nil {
+		return ""
+	}
+	for _, bindings := range info.HostConfig.PortBindings {
+		for _, b := range bindings {
+			if b.HostPort != "" {
+				return b.HostPort
+			}
+		}
+	}
+	return ""
 }
 
 // Stop sends SIGTERM, then SIGKILL after grace. A grace of 0 uses the

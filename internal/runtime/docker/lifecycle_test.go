@@ -114,6 +114,7 @@ func TestEnvAndCommand(t *testing.T) {
 		{"env reaches the process", []string{"/testapp", "env", "GREETING"}, map[string]string{"GREETING": "hi there", "OTHER": "x"}, []string{"stdout: hi there"}},
 		{"unset env on stderr", []string{"/testapp", "env", "NOPE"}, nil, []string{"stderr: NOPE is not set"}},
 		{"migrate", []string{"/testapp", "migrate"}, nil, []string{"stdout: migrating...", "stdout: migrated"}},
+		{"crash at start", nil, map[string]string{"CRASH": "1"}, []string{"stderr: crashing on purpose"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
