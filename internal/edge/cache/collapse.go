@@ -30,6 +30,7 @@ type flight struct {
 type fetchResult struct {
 	e          *entry // the entry stored or refreshed, or the stale one served
 	staleError bool   // e is stale and was served under stale-if-error
+	code       int    // the origin's status when staleError
 }
 
 type flights struct {

@@ -18,7 +18,7 @@ import (
 //	berth; fwd=stale; fwd-status=304; ttl=60             revalidated, stored response refreshed and served
 //	berth; fwd=stale; fwd-status=200; stored             revalidated, new response
 //	berth; fwd=stale; fwd-status=503; ttl=-9; detail=stale-if-error   origin failed, stale response served
-//	berth; fwd=request                                   the request's directives ruled out a stored response
+//	berth; fwd=request; fwd-status=304; ttl=60           a fresh stored response the client asked to revalidate (no-cache)
 //	berth; fwd=method                                    a method the cache does not serve (POST...)
 //	berth; fwd=bypass                                    a request the cache does not handle (Upgrade, If-Match)
 //	berth; fwd=miss; detail=only-if-cached               504: nothing stored and the client forbade the origin
@@ -71,8 +71,8 @@ func fwdStatus(fwd string, code int, revalidation, stored bool) string {
 
 // revalidatedStatus is the status of a stored response served after the
 // origin answered 304 or failed.
-func revalidatedStatus(code int, ttl time.Duration, detail string) string {
-	s := cacheName + "; fwd=stale; fwd-status=" + strconv.Itoa(code) + "; ttl=" + strconv.FormatInt(seconds(ttl), 10)
+func revalidatedStatus(fwd string, code int, ttl time.Duration, detail string) string {
+	s := cacheName + "; fwd=" + fwd + "; fwd-status=" + strconv.Itoa(code) + "; ttl=" + strconv.FormatInt(seconds(ttl), 10)
 	if detail != "" {
 		s += "; detail=" + detail
 	}
