@@ -97,7 +97,7 @@ func run(n, workers, rate int) error {
 	}
 
 	l := startLoad(addrs.HTTP, "web."+app+".localhost", workers, rate)
-	var deploys, rollbacks []time.Duration
+	var deploys, rollbacks, rollbackTotals []time.Duration
 	for i := 1; i <= n; i++ {
 		d, err := deploy(i)
 		if err != nil {
@@ -105,10 +105,16 @@ func run(n, workers, rate int) error {
 		}
 		deploys = append(deploys, d)
 		start := time.Now()
-		if _, err := c.Rollback(context.Background(), app, "web", api.RollbackRequest{}, nil); err != nil {
+		var switched time.Duration
+		if _, err := c.Rollback(context.Background(), app, "web", api.RollbackRequest{}, func(m api.Message) {
+			if m.Kind == api.KindPhase && m.Phase == "switch" && switched == 0 {
+				switched = time.Since(start)
+			}
+		}); err != nil {
 			return err
 		}
-		rollbacks = append(rollbacks, time.Since(start))
+		rollbacks = append(rollbacks, switched)
+		rollbackTotals = append(rollbackTotals, time.Since(start))
 		// Back to the newest revision so the next deploy starts fresh.
 		if _, err := deploy(i); err != nil {
 			return err
@@ -118,7 +124,8 @@ func run(n, workers, rate int) error {
 
 	fmt.Printf("| metric (example app, 2 instances, %d runs) | median | p90 | target |\n|---|---|---|---|\n", n)
 	fmt.Printf("| deploy: request → all traffic on new revision | %s | %s | < 3s |\n", median(deploys), pct(deploys, 0.9))
-	fmt.Printf("| rollback: request → done | %s | %s | < 1s |\n", median(rollbacks), pct(rollbacks, 0.9))
+	fmt.Printf("| rollback: request → all traffic on previous revision | %s | %s | < 1s |\n", median(rollbacks), pct(rollbacks, 0.9))
+	fmt.Printf("| rollback: request → old instances drained and stopped | %s | %s | |\n", median(rollbackTotals), pct(rollbackTotals, 0.9))
 	fmt.Printf("| failed requests under load (%d workers × %d rps) | %d of %d | | 0 |\n", workers, rate, failed, ok+failed)
 	return nil
 }

@@ -162,7 +162,14 @@ func get(t testing.TB, c *http.Client, url string) (*http.Response, string) {
 	return resp, string(body)
 }
 
-// hello is a ClientHelloInfo for direct GetCertificate calls.
+// hello is a ClientHelloInfo for direct GetCertificate calls, with a
+// loopback connection as a real handshake has (certmagic logs its addresses).
 func hello(name string, protos ...string) *tls.ClientHelloInfo {
-	return &tls.ClientHelloInfo{ServerName: name, SupportedProtos: protos}
+	return &tls.ClientHelloInfo{ServerName: name, SupportedProtos: protos, Conn: loopbackConn{}}
 }
+
+// loopbackConn is a net.Conn that only knows its addresses.
+type loopbackConn struct{ net.Conn }
+
+func (loopbackConn) LocalAddr() net.Addr  { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8443} }
+func (loopbackConn) RemoteAddr() net.Addr { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000} }
