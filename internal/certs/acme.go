@@ -141,7 +141,7 @@ func (a *acmeManager) manage(hosts map[string]struct{}) error {
 			return fmt.Errorf("manage ACME certificate for %s: %w", name, err)
 		}
 		a.managed[name] = cancel
-		a.logger.Info("managing ACME certificate", "host", name, "ca", a.issuer.CA)
+		a.logger.Info("managing ACME certificate", "host", name)
 	}
 	return nil
 }

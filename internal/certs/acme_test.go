@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -232,4 +231,3 @@ func findFiles(t *testing.T, root, name string) []string {
 	return out
 }
 
-var _ = strconv.Itoa

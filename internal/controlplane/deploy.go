@@ -110,24 +110,42 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 		return failure(fmt.Errorf("create the app network: %w", err), nil)
 	}
 
-	var deployed []api.Deploy
-	for _, s := range ss {
+	// Services roll out side by side; each one switches, or fails and
+	// leaves its previous revision serving, on its own.
+	results := make([]api.Deploy, len(ss))
+	errs := make([]error, len(ss))
+	var wg sync.WaitGroup
+	for i, s := range ss {
 		svc := *sp.Services[s.name]
 		if ref, ok := req.Images[s.name]; ok {
 			svc.Image, svc.Build = ref, nil
 		}
-		rev, err := d.deployService(ctx, s, &svc, req.BaseDir, out)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rev, err := d.deployService(ctx, s, &svc, req.BaseDir, out)
+			errs[i] = err
+			results[i] = api.Deploy{Service: s.name, Revision: rev, URLs: d.urls(sp.App, &svc)}
+		}()
+	}
+	wg.Wait()
+	var deployed []api.Deploy
+	for i, err := range errs {
+		if err == nil {
+			deployed = append(deployed, results[i])
+		}
+	}
+	for i, err := range errs {
 		if err != nil {
 			var f *instanceFailure
 			var lines []string
 			if errors.As(err, &f) {
 				lines = f.lastLogs
 			}
-			res := failure(fmt.Errorf("deploy of %s failed: %w", s.name, err), lines)
+			res := failure(fmt.Errorf("deploy of %s failed: %w", ss[i].name, err), lines)
 			res.Deployed = deployed
 			return res
 		}
-		deployed = append(deployed, api.Deploy{Service: s.name, Revision: rev, URLs: d.urls(sp.App, &svc)})
 	}
 	return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: deployed}
 }
@@ -302,12 +320,20 @@ func (d *Daemon) rollout(ctx context.Context, s *service, rev revision, resetSca
 	for _, in := range ins {
 		d.monitor(s, in)
 	}
-	out.phase(phaseSwitch, "%s: all traffic on revision %d", s.name, rev.number)
+	if rev.spec.Port != 0 {
+		out.phase(phaseSwitch, "%s: all traffic on revision %d", s.name, rev.number)
+	} else {
+		out.phase(phaseSwitch, "%s: revision %d runs", s.name, rev.number)
+	}
 
 	if err := d.recordSwitch(context.WithoutCancel(ctx), s, rev.number, oldRev, paused, desired); err != nil {
 		d.log.Error("record switch", "service", s.name, "err", err)
 	}
-	d.event(s.app, s.name, "deploy", fmt.Sprintf("revision %d serves (was %d)", rev.number, oldRev))
+	if oldRev == 0 {
+		d.event(s.app, s.name, "deploy", fmt.Sprintf("revision %d serves (first revision)", rev.number))
+	} else {
+		d.event(s.app, s.name, "deploy", fmt.Sprintf("revision %d serves (was %d)", rev.number, oldRev))
+	}
 
 	// drain, then stop the old instances; they stay as the rollback target.
 	if len(old) > 0 {

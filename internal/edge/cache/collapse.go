@@ -1,6 +1,9 @@
 package cache
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Request collapsing: while one request for a primary key is at the origin
 // (a miss or a revalidation), later requests for the same key wait for it
@@ -34,8 +37,9 @@ type fetchResult struct {
 }
 
 type flights struct {
-	mu sync.Mutex
-	m  map[string]*flight
+	mu      sync.Mutex
+	m       map[string]*flight
+	waiters atomic.Int64 // requests that joined a flight as waiters, ever (for tests)
 }
 
 // join returns the flight for key and whether the caller leads it.
@@ -43,6 +47,7 @@ func (fs *flights) join(key string) (*flight, bool) {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	if f, ok := fs.m[key]; ok {
+		fs.waiters.Add(1)
 		return f, false
 	}
 	if fs.m == nil {
