@@ -27,11 +27,12 @@ const acmeTLS1 = "acme-tls/1"
 // acmeManager obtains and renews certificates for public names through
 // certmagic, one background management per name.
 type acmeManager struct {
-	magic  *certmagic.Config
-	issuer *certmagic.ACMEIssuer
-	cache  *certmagic.Cache
-	logger *slog.Logger
-	ctx    context.Context // ends at Manager.Close
+	magic   *certmagic.Config
+	issuer  *certmagic.ACMEIssuer
+	cache   *certmagic.Cache
+	storage *drainingStorage
+	logger  *slog.Logger
+	ctx     context.Context // ends at Manager.Close
 
 	mu      sync.Mutex
 	managed map[string]context.CancelCauseFunc
@@ -42,6 +43,7 @@ func newACME(ctx context.Context, opts Options, storageDir string, logger *slog.
 	a := &acmeManager{
 		logger:  logger,
 		ctx:     ctx,
+		storage: newDrainingStorage(storageDir),
 		managed: make(map[string]context.CancelCauseFunc),
 		lastErr: make(map[string]error),
 	}
@@ -65,7 +67,7 @@ func newACME(ctx context.Context, opts Options, storageDir string, logger *slog.
 		Logger:           zl,
 	})
 	a.magic = certmagic.New(a.cache, certmagic.Config{
-		Storage:        &certmagic.FileStorage{Path: storageDir},
+		Storage:        a.storage,
 		Logger:         zl,
 		OnEvent:        a.onEvent,
 		ShouldEmitFunc: func(event string) bool { return event == "cert_failed" || event == "cert_obtained" },
@@ -167,7 +169,8 @@ func (a *acmeManager) challenge(hello *tls.ClientHelloInfo) (*tls.Certificate, e
 	return a.magic.GetCertificate(hello)
 }
 
-// stop ends background management and the cache's maintenance goroutine.
+// stop ends background management and the cache's maintenance goroutine,
+// then waits for certmagic to finish with the disk.
 func (a *acmeManager) stop() {
 	a.mu.Lock()
 	for name, cancel := range a.managed {
@@ -176,4 +179,7 @@ func (a *acmeManager) stop() {
 	}
 	a.mu.Unlock()
 	a.cache.Stop()
+	if !a.storage.drain(drainTimeout) {
+		a.logger.Warn("ACME work still holds storage after close", "timeout", drainTimeout)
+	}
 }

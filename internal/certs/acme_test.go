@@ -230,4 +230,3 @@ func findFiles(t *testing.T, root, name string) []string {
 	}))
 	return out
 }
-

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -74,6 +75,8 @@ type Manager struct {
 	warnMu sync.Mutex
 	warned map[string]time.Time // last pending-certificate warning per host
 }
+
+var _ io.Closer = (*Manager)(nil)
 
 // hostSet is the served names of the last SetHosts, split by source. It is
 // replaced as a whole and read without a lock during handshakes.
@@ -254,13 +257,15 @@ func (m *Manager) warnPending(name string, err error) {
 	}
 }
 
-// Close stops ACME management and renewals. Certificates already on disk
-// stay; a new Manager on the same DataDir serves them.
+// Close stops ACME management and renewals and waits (up to 10s) until
+// certmagic has released its files and locks. Certificates already on disk
+// stay; a new Manager on the same DataDir serves them. Handshakes still work
+// after Close, from what is cached.
 func (m *Manager) Close() error {
 	m.closeOnce.Do(func() {
 		m.closed.Store(true)
-		m.acme.stop()
 		m.cancel(ErrClosed)
+		m.acme.stop()
 	})
 	return nil
 }

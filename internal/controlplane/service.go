@@ -41,6 +41,9 @@ type service struct {
 	nextRestart time.Time
 	crashMsg    string
 	lastFailure string // why the last deploy failed, for status
+
+	// Autoscaling (autoscaler.go) of a service with scale: in its spec.
+	auto autoState
 }
 
 func serviceKey(app, name string) string { return app + "/" + name }
@@ -91,6 +94,9 @@ func (s *service) desiredCount() int {
 	}
 	if s.spec == nil {
 		return 0
+	}
+	if n, ok := s.autoDesired(); ok {
+		return n
 	}
 	return s.spec.DesiredInstances()
 }

@@ -25,6 +25,8 @@ type backendState struct {
 	// Counters of different backends are written by every request; keep
 	// each on its own cache line.
 	_ [48]byte
+	// stats count finished requests and their latency (stats.go).
+	stats backendStats
 }
 
 // clockBase anchors clock to the monotonic clock, so ejection is immune to

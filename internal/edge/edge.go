@@ -45,6 +45,9 @@ type Route struct {
 	// on unchanged, and the target route's Paused, Backends and Timeout
 	// apply.
 	PathRoutes []PathRoute
+	// Hold, when set, makes requests wait while Backends is empty instead of
+	// answering 503, and asks for a backend (scale to zero; see hold.go).
+	Hold *Hold
 }
 
 // PathRoute sends a path prefix of a route's hosts to another route.
@@ -84,6 +87,9 @@ type Edge struct {
 	states map[string]*backendState
 
 	proxy *httputil.ReverseProxy
+
+	// holds are the requests waiting for a route's first backend.
+	holds holds
 }
 
 var _ http.Handler = (*Edge)(nil)
@@ -222,6 +228,7 @@ func (e *Edge) installLocked(specs map[string]Route) {
 	s := buildSnapshot(specs, e.stateLocked, e.log)
 	e.snap.Store(s)
 	e.pruneLocked(s)
+	e.holds.signal()
 }
 
 func (e *Edge) stateLocked(id string) *backendState {

@@ -58,8 +58,15 @@ func (ps *proxyState) release() {
 // ServeHTTP routes the request by host (and path prefix) and proxies it to
 // the least loaded healthy instance, or answers with the edge's own page.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	ps := &proxyState{host: normalizeHost(r.Host), path: r.URL.Path}
 	rt, t, why := e.acquire(ps.host, ps.path, &ps.tried)
+	if why == noBackend && rt.spec.Hold != nil {
+		var ok bool
+		if rt, t, why, ok = e.hold(w, r, ps, rt); !ok {
+			return
+		}
+	}
 	switch why {
 	case unknownHost:
 		writeError(w, r, http.StatusNotFound, ReasonUnknownHost, "No service is configured for host "+quoteHost(ps.host)+".")
@@ -73,6 +80,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ps.route, ps.target, ps.timeout = rt, t, rt.timeout
 	defer ps.release()
+	defer ps.observe(start) // before release: the target is still known
 
 	ctx := r.Context()
 	if ps.timeout > 0 {

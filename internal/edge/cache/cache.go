@@ -218,12 +218,16 @@ func (c *Cache) Stats() Stats {
 	}
 }
 
-// Close stops background revalidations and waits for them. Entries on disk
-// stay for the next Cache on the same Dir. Handlers must not be used after
-// Close.
+// Close stops background revalidations and waits for them. With a disk
+// store, it then writes the entries held in memory to disk (within
+// MaxDiskBytes), so that the next Cache on the same Dir starts with them.
+// Handlers must not be used after Close.
 func (c *Cache) Close() error {
 	c.cancel()
 	c.bg.Wait()
+	if c.files != nil {
+		c.store.flushToDisk()
+	}
 	return nil
 }
 

@@ -30,8 +30,9 @@ import (
 // the length and magic checks when the next Cache loads the directory, and
 // is deleted.
 //
-// Entries survive a restart: New reads every file's metadata back into the
-// index, oldest first. A refresh after a 304 updates the entry in memory
+// Entries survive a restart: Close writes the entries held in memory to
+// files too, and New reads every file's metadata back into the index,
+// oldest first. A refresh after a 304 updates the entry in memory
 // only, so after a restart such an entry is older than it was and is
 // revalidated sooner; that is the one thing lost.
 

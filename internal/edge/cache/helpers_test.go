@@ -2,6 +2,7 @@ package cache
 
 import (
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -86,9 +87,12 @@ type stack struct {
 	client *http.Client
 }
 
-// newStack builds origin ← httputil.ReverseProxy ← Cache.Handler ← server.
-// wrap, when non-nil, wraps the cache's handler (e.g. with Compress).
-func newStack(t testing.TB, opts Options, h originFunc, wrap ...func(http.Handler) http.Handler) *stack {
+// layout arranges the cache and the proxy into the front server's handler.
+type layout func(c *Cache, proxy http.Handler) http.Handler
+
+// newStack builds origin ← httputil.ReverseProxy ← Cache.Handler ← server;
+// a layout, when given, arranges the handler otherwise (e.g. with Compress).
+func newStack(t testing.TB, opts Options, h originFunc, lay ...layout) *stack {
 	t.Helper()
 	s := &stack{clock: newClock()}
 	s.origin = newOrigin(t, s.clock, h)
@@ -99,24 +103,33 @@ func newStack(t testing.TB, opts Options, h originFunc, wrap ...func(http.Handle
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	s.cache = c
-	target, err := url.Parse(s.origin.srv.URL)
-	require.NoError(t, err)
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			pr.Out.Host = pr.In.Host // keep the client's Host, as the edge does
-		},
-		Transport: &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 128},
-		ErrorLog:  nil,
-	}
-	var handler http.Handler = c.Handler(proxy)
-	for _, w := range wrap {
-		handler = w(handler)
+	proxy := proxyTo(t, s.origin.srv.URL)
+	handler := c.Handler(proxy)
+	if len(lay) > 0 {
+		handler = lay[0](c, proxy)
 	}
 	s.front = httptest.NewServer(handler)
 	t.Cleanup(s.front.Close)
 	s.client = testClient(t)
 	return s
+}
+
+// proxyTo is a reverse proxy to rawURL that keeps the client's Host, as the
+// edge does, and passes bodies through as encoded.
+func proxyTo(t testing.TB, rawURL string) http.Handler {
+	t.Helper()
+	target, err := url.Parse(rawURL)
+	require.NoError(t, err)
+	tr := &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 128}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: tr,
+		ErrorLog:  log.New(io.Discard, "", 0),
+	}
 }
 
 // testClient is a keep-alive client that never uses a proxy from the

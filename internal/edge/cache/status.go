@@ -23,6 +23,10 @@ import (
 //	berth; fwd=bypass                                    a request the cache does not handle (Upgrade, If-Match)
 //	berth; fwd=miss; detail=only-if-cached               504: nothing stored and the client forbade the origin
 //
+// "stored" is decided when the header is sent, before the body: a body
+// without Content-Length that turns out larger than MaxObjectBytes, or is
+// cut short, is announced as stored and then dropped.
+//
 // With the header name Cache-Status the member is appended to any list the
 // origin sent; with any other name (X-Cache) it replaces the value.
 

@@ -220,7 +220,7 @@ func (s *store) evictLocked() (demote, evicted []*entry) {
 	for s.mem.bytes > s.maxMem && s.mem.tail != nil {
 		e := s.mem.tail
 		s.mem.remove(e)
-		if s.files != nil && e.size < s.maxDisk && e.method == http.MethodGet {
+		if s.files != nil && e.size < s.maxDisk {
 			demote = append(demote, e)
 			continue
 		}
@@ -237,24 +237,41 @@ func (s *store) evictLocked() (demote, evicted []*entry) {
 }
 
 // demote writes each entry's body to a file and publishes the disk copy in
-// its place, unless the entry was replaced or removed meanwhile.
+// its place, unless the entry was replaced or removed meanwhile. An entry
+// that cannot move is dropped.
 func (s *store) demote(es []*entry) {
 	for _, e := range es {
 		d, err := s.files.write(e, e.body)
-		if err != nil {
-			s.log.Warn("cache: cannot move entry to disk", "key", e.key, "err", err)
-			s.mu.Lock()
-			if e.indexed {
-				s.removeLocked(e)
-				s.stats.evictions.Add(1)
-			}
-			s.mu.Unlock()
+		if err == nil && s.replace(e, d) {
 			continue
 		}
-		if !s.replace(e, d) {
+		if err != nil {
+			s.log.Warn("cache: cannot move entry to disk", "key", e.key, "err", err)
+		} else {
 			_ = os.Remove(d.file)
 		}
+		s.mu.Lock()
+		if e.indexed && e.list == nil {
+			s.removeLocked(e)
+			s.stats.evictions.Add(1)
+		}
+		s.mu.Unlock()
 	}
+}
+
+// flushToDisk moves every memory entry to the disk store, most recently
+// used last so that it ends up at the front of the disk list.
+func (s *store) flushToDisk() {
+	s.mu.Lock()
+	var es []*entry
+	for e := s.mem.tail; e != nil; {
+		prev := e.prev
+		s.mem.remove(e)
+		es = append(es, e)
+		e = prev
+	}
+	s.mu.Unlock()
+	s.demote(es)
 }
 
 // deleteFiles removes the files of entries that left the store. A request

@@ -168,10 +168,17 @@ var portInUse = regexp.MustCompile(`(?i)address already in use|port is already a
 var hostPortInError = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
 
 // Start starts a created or stopped container and returns its state after
-// the start, with a fresh HostAddr (a restart gets a new random port).
+// the start, with a fresh HostAddr (a restart gets a new random port). A
+// frozen container (see Freeze) is thawed.
 func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error) {
 	start := time.Now()
 	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+		if strings.Contains(err.Error(), "paused") {
+			if err := e.Thaw(ctx, id); err != nil {
+				return runtime.Container{}, err
+			}
+			return e.Inspect(ctx, id)
+		}
 		if cerrdefs.IsNotFound(err) {
 			return runtime.Container{}, fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
 		}
@@ -264,7 +271,9 @@ func toContainer(info container.InspectResponse) runtime.Container {
 	}
 	if s := info.State; s != nil {
 		c.State = string(s.Status)
-		c.Running = s.Running
+		// Docker counts a paused (frozen) container as running; berth does
+		// not: it serves nothing until thawed.
+		c.Running = s.Running && !s.Paused
 		c.ExitCode = s.ExitCode
 		c.OOMKilled = s.OOMKilled
 		c.StartedAt = parseTime(s.StartedAt)
