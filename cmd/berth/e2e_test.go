@@ -329,3 +329,31 @@ func TestTCPAPIRequiresTLSAndToken(t *testing.T) {
 		assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	}
 }
+
+func TestHTTPSWithLocalCA(t *testing.T) {
+	img := testutil.TestAppImage(t)
+	httpsAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	s := startServer(t, "--https", httpsAddr)
+	app := testutil.UniqueName(t, "tls")
+	dir := t.TempDir()
+	spec := fmt.Sprintf("app: %s\nservices:\n  web:\n    image: %s\n    port: 8080\n    health: {path: /healthz}\n", app, img)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(spec), 0o644))
+	t.Cleanup(func() { s.berth(t, dir, "destroy", "--app", app) })
+	out, stderr, code := s.berth(t, dir, "deploy")
+	require.Zero(t, code, "%s %s", out, stderr)
+
+	pem, _, code := s.berth(t, dir, "ca", "export")
+	require.Zero(t, code)
+	require.Contains(t, pem, "BEGIN CERTIFICATE")
+	caFile := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, []byte(pem), 0o644))
+
+	// curl, a real client, over HTTP/2 with the exported root.
+	host := "web." + app + ".localhost"
+	_, port, _ := net.SplitHostPort(httpsAddr)
+	curl := exec.Command("curl", "-sS", "--http2", "--cacert", caFile, "--resolve", host+":"+port+":127.0.0.1",
+		"-o", "/dev/null", "-w", "%{http_code} %{http_version}", "https://"+host+":"+port+"/")
+	res, err := curl.CombinedOutput()
+	require.NoError(t, err, string(res))
+	assert.Equal(t, "200 2", string(res))
+}

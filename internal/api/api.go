@@ -18,6 +18,14 @@
 //	PUT    /v1/apps/{app}/services/{svc}/secrets  SecretSetRequest -> []SecretKey
 //	DELETE /v1/apps/{app}/services/{svc}/secrets/{key}
 //	GET    /v1/events?app=A&follow=1                 -> stream of Message (kind "event")
+//	POST   /v1/apps/{app}/tasks          TaskRunRequest -> stream of Message (kind "task", "log"..., then a result with Task)
+//	                                                       with Detach: 201 Task at once
+//	                                                       with "Upgrade: berth-attach": 101, then package attach's frames
+//	GET    /v1/tasks?app=A&limit=N                    -> []Task, newest first
+//	GET    /v1/tasks/{id}                             -> Task (id: the ID or a unique prefix of 4+ characters)
+//	GET    /v1/tasks/{id}/logs?follow=1               -> stream of Message (kind "log")
+//	POST   /v1/tasks/{id}/stop                        -> Task, once it has stopped
+//	POST   /v1/apps/{app}/services/{svc}/exec  ExecRequest, "Upgrade: berth-attach" -> 101, then package attach's frames
 //
 // Errors are HTTP 4xx/5xx with an Error body.
 package api
@@ -83,6 +91,7 @@ const (
 	KindLog    = "log"    // a line of output: Source (instance/task ID), Stream, Text
 	KindEvent  = "event"  // a recorded event: Event
 	KindResult = "result" // the last message of a stream: OK, Error, Result fields
+	KindTask   = "task"   // a task started: Task
 )
 
 // Message is one line of a streamed response.
@@ -99,8 +108,12 @@ type Message struct {
 	Error    string   `json:"error,omitempty"`
 	Code     string   `json:"code,omitempty"`
 	Deployed []Deploy `json:"deployed,omitempty"`
-	// LastLogs are the failing instance's last output lines, on failure.
+	// LastLogs are the failing instance's (or release task's) last output
+	// lines, on failure.
 	LastLogs []string `json:"last_logs,omitempty"`
+	// Task is the task a "task" message announces, and the finished task
+	// (status, exit code) in the result of a task run.
+	Task *Task `json:"task,omitempty"`
 }
 
 // Deploy summarises one service's outcome in a deploy or rollback.
@@ -144,6 +157,42 @@ type ServiceStatus struct {
 	Instances []InstanceStatus `json:"instances"`
 	// Message explains a non-running state (e.g. crash loop backoff).
 	Message string `json:"message,omitempty"`
+	// Autoscale is the autoscaler's view of a service with scale:.
+	Autoscale *AutoscaleStatus `json:"autoscale,omitempty"`
+	// Traffic is the request rate and latency at the edge per revision,
+	// over the last minute; the serving revision first.
+	Traffic []RevisionTraffic `json:"traffic,omitempty"`
+}
+
+// AutoscaleStatus is what the autoscaler sees and wants for one service.
+type AutoscaleStatus struct {
+	Min         int `json:"min"`
+	Max         int `json:"max"`
+	Concurrency int `json:"concurrency"` // target in-flight requests per instance
+	// StableAverage and PanicAverage are the in-flight requests (plus those
+	// held for a wake) averaged over the stable and panic windows.
+	StableAverage float64 `json:"stable_average"`
+	PanicAverage  float64 `json:"panic_average"`
+	// Panicking: the panic window asked for twice the ready instances; the
+	// service scales up at once and not down.
+	Panicking bool `json:"panicking,omitempty"`
+	// Parked are scaled-in instances kept frozen or stopped for a fast start.
+	Parked int `json:"parked"`
+}
+
+// RevisionTraffic is one revision's requests at the edge.
+type RevisionTraffic struct {
+	Revision int `json:"revision"`
+	// Requests is the total answered since the daemon started.
+	Requests uint64 `json:"requests"`
+	// Window is the span the rate and latencies cover (up to a minute).
+	Window            string  `json:"window"`
+	RequestsPerSecond float64 `json:"requests_per_second"`
+	// Latencies from arrival at the edge to the end of the response, in
+	// milliseconds; percentiles are interpolated from a histogram.
+	LatencyMeanMS float64 `json:"latency_mean_ms"`
+	LatencyP50MS  float64 `json:"latency_p50_ms"`
+	LatencyP99MS  float64 `json:"latency_p99_ms"`
 }
 
 // InstanceStatus is one instance in ServiceStatus.
@@ -167,4 +216,67 @@ type Revision struct {
 	Status    string    `json:"status"` // active, previous, retired, failed
 	CreatedAt time.Time `json:"created_at"`
 	Message   string    `json:"message,omitempty"`
+}
+
+// TaskRunRequest runs a task from a service's serving revision: the spec's
+// named task Name (Command then holds extra arguments), or the ad-hoc
+// Command.
+type TaskRunRequest struct {
+	Name    string   `json:"name,omitempty"`
+	Command []string `json:"command,omitempty"`
+	// Service defaults to the named task's service, else the app's only
+	// deployed service, else the spec's first one.
+	Service string `json:"service,omitempty"`
+	// Timeout stops the task after this long (0: no limit).
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// Detach answers with the Task at once; the task runs on.
+	Detach bool `json:"detach,omitempty"`
+	// Stdin keeps the task's stdin open and TTY gives it a terminal; both
+	// need the attach protocol.
+	Stdin bool `json:"stdin,omitempty"`
+	TTY   bool `json:"tty,omitempty"`
+}
+
+// Task statuses.
+const (
+	TaskRunning   = "running"
+	TaskSucceeded = "succeeded"
+	TaskFailed    = "failed"
+	TaskStopped   = "stopped"
+	TaskTimeout   = "timeout"
+	TaskSkipped   = "skipped"
+	TaskLost      = "lost"
+)
+
+// Task is one run of a command in a service revision's image.
+type Task struct {
+	ID      string `json:"id"`
+	App     string `json:"app"`
+	Service string `json:"service"`
+	// Name is the spec's task name, "" for an ad-hoc command.
+	Name string `json:"name,omitempty"`
+	// Kind is "oneoff", "release" or "scheduled".
+	Kind     string   `json:"kind"`
+	Command  []string `json:"command"`
+	Revision int      `json:"revision"`
+	// Status is one of the Task* constants.
+	Status     string    `json:"status"`
+	ExitCode   int       `json:"exit_code"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Message says why a task ended as it did (stopped, timed out, lost,
+	// skipped, could not start).
+	Message string `json:"message,omitempty"`
+}
+
+// ExecRequest runs a command inside a running instance of a service.
+type ExecRequest struct {
+	// Instance picks the instance (an ID or a unique prefix); "" picks one.
+	Instance string `json:"instance,omitempty"`
+	// Container picks a sidecar by name; "" (or the service's name) is the
+	// main container.
+	Container string   `json:"container,omitempty"`
+	Command   []string `json:"command"`
+	Stdin     bool     `json:"stdin,omitempty"`
+	TTY       bool     `json:"tty,omitempty"`
 }

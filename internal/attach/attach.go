@@ -241,10 +241,10 @@ func (c *Conn) Pump(ctx context.Context, stdin io.Reader, tty bool, stdout, stde
 	stopClose := context.AfterFunc(ctx, func() { c.Close() })
 	defer stopClose()
 
+	// Writers run beside the reader: a daemon that is busy writing output
+	// must never wait for this side to finish writing input.
 	if stdin == nil {
-		if err := c.Write(CloseStdin, nil); err != nil {
-			return Result{}, c.broken(ctx, err)
-		}
+		go func() { _ = c.Write(CloseStdin, nil) }()
 	} else {
 		go func() {
 			buf := make([]byte, 32<<10)

@@ -108,6 +108,7 @@ every other verb talks to it (--host, BERTH_HOST, else the default socket).`,
 		c.destroyCmd(),
 		c.secretCmd(),
 		c.eventsCmd(),
+		c.caCmd(),
 	)
 	return root
 }

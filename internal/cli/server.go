@@ -23,6 +23,7 @@ var (
 // serverOptions are berth server's flags, before defaults.
 type serverOptions struct {
 	data, api, http, https, domain string
+	acmeCA, acmeEmail, acmeCARoot  string
 }
 
 func (c *cli) serverCmd() *cobra.Command {
@@ -56,6 +57,9 @@ containers keep running and are re-adopted on the next start.`,
 	f.StringVar(&o.http, "http", "", "edge HTTP address (env BERTH_HTTP; default 127.0.0.1:8080, root: :80)")
 	f.StringVar(&o.https, "https", "", `edge HTTPS address, "" disables (env BERTH_HTTPS; default 127.0.0.1:8443, root: :443)`)
 	f.StringVar(&o.domain, "domain", "", "base domain of service URLs (env BERTH_DOMAIN; default localhost)")
+	f.StringVar(&o.acmeCA, "acme-ca", "", "ACME directory URL for certificates of public domains (env BERTH_ACME_CA; default Let's Encrypt)")
+	f.StringVar(&o.acmeEmail, "acme-email", "", "contact e-mail for the ACME account (env BERTH_ACME_EMAIL)")
+	f.StringVar(&o.acmeCARoot, "acme-ca-root", "", "PEM file of a root to trust for the ACME server, e.g. a test CA (env BERTH_ACME_CA_ROOT)")
 	return cmd
 }
 
@@ -67,10 +71,13 @@ func serverConfig(cmd *cobra.Command, o serverOptions, root bool) controlplane.C
 		httpDef, httpsDef = ":80", ":443"
 	}
 	cfg := controlplane.Config{
-		DataDir:   first(o.data, os.Getenv("BERTH_DATA"), client.DefaultDataDir()),
-		HTTPAddr:  first(o.http, os.Getenv("BERTH_HTTP"), httpDef),
-		HTTPSAddr: httpsDef,
-		Domain:    first(o.domain, os.Getenv("BERTH_DOMAIN"), "localhost"),
+		DataDir:    first(o.data, os.Getenv("BERTH_DATA"), client.DefaultDataDir()),
+		HTTPAddr:   first(o.http, os.Getenv("BERTH_HTTP"), httpDef),
+		HTTPSAddr:  httpsDef,
+		Domain:     first(o.domain, os.Getenv("BERTH_DOMAIN"), "localhost"),
+		ACMECA:     first(o.acmeCA, os.Getenv("BERTH_ACME_CA")),
+		ACMEEmail:  first(o.acmeEmail, os.Getenv("BERTH_ACME_EMAIL")),
+		ACMECARoot: first(o.acmeCARoot, os.Getenv("BERTH_ACME_CA_ROOT")),
 	}
 	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
 		cfg.DataDir = abs

@@ -55,15 +55,17 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 				head += ": " + s.Message
 			}
 			fmt.Fprintln(w, head)
+			printAutoscale(w, s.Autoscale)
 			if len(s.Instances) == 0 {
 				fmt.Fprintln(w, "  no instances")
-				continue
+			} else {
+				t := newTable(w, "  ID", "REV", "STATE", "ADDR", "RESTARTS", "AGE")
+				for _, in := range s.Instances {
+					t.row("  "+in.ID, revision(in.Revision), in.State, orDash(in.Addr), strconv.Itoa(in.Restarts), age(now, in.StartedAt))
+				}
+				t.flush()
 			}
-			t := newTable(w, "  ID", "REV", "STATE", "ADDR", "RESTARTS", "AGE")
-			for _, in := range s.Instances {
-				t.row("  "+in.ID, revision(in.Revision), in.State, orDash(in.Addr), strconv.Itoa(in.Restarts), age(now, in.StartedAt))
-			}
-			t.flush()
+			printTraffic(w, s.Traffic)
 		}
 	}
 }
@@ -82,4 +84,48 @@ func printServices(w io.Writer, st api.Status, only map[string]bool) {
 		}
 	}
 	t.flush()
+}
+
+// printAutoscale writes one line on what the autoscaler sees, if any.
+func printAutoscale(w io.Writer, a *api.AutoscaleStatus) {
+	if a == nil {
+		return
+	}
+	line := fmt.Sprintf("  autoscale: %d..%d instances, target %d in flight each; in flight now %.1f (stable), %.1f (panic)",
+		a.Min, a.Max, a.Concurrency, a.StableAverage, a.PanicAverage)
+	if a.Panicking {
+		line += ", panicking"
+	}
+	if a.Parked > 0 {
+		line += fmt.Sprintf("; %d parked for a fast start", a.Parked)
+	}
+	fmt.Fprintln(w, line)
+}
+
+// printTraffic writes the request rate and latency of each revision.
+func printTraffic(w io.Writer, traffic []api.RevisionTraffic) {
+	if len(traffic) == 0 {
+		return
+	}
+	t := newTable(w, "  REV", "REQ/S", "P50", "P99", "MEAN", "REQUESTS", "WINDOW")
+	for _, rt := range traffic {
+		t.row("  "+revision(rt.Revision), strconv.FormatFloat(rt.RequestsPerSecond, 'f', 2, 64),
+			millis(rt.LatencyP50MS), millis(rt.LatencyP99MS), millis(rt.LatencyMeanMS),
+			strconv.FormatUint(rt.Requests, 10), orDash(rt.Window))
+	}
+	t.flush()
+}
+
+// millis formats a latency in milliseconds, "-" when there is none.
+func millis(ms float64) string {
+	switch {
+	case ms <= 0:
+		return "-"
+	case ms < 10:
+		return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
+	case ms < 10000:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
+	default:
+		return strconv.FormatFloat(ms/1000, 'f', 1, 64) + "s"
+	}
 }

@@ -21,7 +21,13 @@ type Config struct {
 	HTTPSAddr string
 	// Domain is the base domain of service URLs (default "localhost").
 	Domain string
-	Logger *slog.Logger
+	// ACMECA, ACMEEmail and ACMECARoot configure certificates for public
+	// domains (names outside Domain); names under Domain get certificates
+	// from berth's local CA.
+	ACMECA     string
+	ACMEEmail  string
+	ACMECARoot string
+	Logger     *slog.Logger
 	// Engine runs containers; nil means the local Docker Engine.
 	Engine runtime.Engine
 	// DeployTimeout bounds how long new instances may take to become healthy
@@ -29,6 +35,8 @@ type Config struct {
 	// instances' in-flight requests may take (default 30s).
 	DeployTimeout time.Duration
 	Drain         time.Duration
+	// Autoscale tunes the autoscaler and scale to zero (autoscaler.go).
+	Autoscale AutoscaleConfig
 	// Ready, when set, is called once every listener is bound, with their
 	// real addresses (useful with port 0 in tests).
 	Ready func(Addrs)

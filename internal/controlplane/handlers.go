@@ -35,6 +35,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("PUT /v1/apps/{app}/services/{svc}/secrets", d.handleSecretSet)
 	mux.HandleFunc("DELETE /v1/apps/{app}/services/{svc}/secrets/{key}", d.handleSecretDelete)
 	mux.HandleFunc("GET /v1/events", d.handleEvents)
+	mux.HandleFunc("GET /v1/ca", d.handleCA)
 	return http.MaxBytesHandler(mux, maxRequestBody)
 }
 
@@ -289,4 +290,10 @@ func atoiDefault(s string, def int) int {
 		return n
 	}
 	return def
+}
+
+// handleCA returns the root of berth's local CA (PEM), for trust stores.
+func (d *Daemon) handleCA(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	_, _ = w.Write(d.certs.CARootPEM())
 }

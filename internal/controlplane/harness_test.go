@@ -52,8 +52,9 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// startDaemon starts a daemon on dataDir ("" = a fresh temp dir).
-func startDaemon(t testing.TB, dataDir string) *daemon {
+// startDaemon starts a daemon on dataDir ("" = a fresh temp dir); opts
+// change its Config.
+func startDaemon(t testing.TB, dataDir string, opts ...func(*controlplane.Config)) *daemon {
 	t.Helper()
 	testutil.RequireDocker(t)
 	if dataDir == "" {
@@ -67,17 +68,19 @@ func startDaemon(t testing.TB, dataDir string) *daemon {
 	ready := make(chan controlplane.Addrs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- controlplane.Run(ctx, controlplane.Config{
-			DataDir:       dataDir,
-			HTTPAddr:      "127.0.0.1:0",
-			Domain:        "localhost",
-			Logger:        slog.New(slog.NewTextHandler(io.MultiWriter(d.logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug})),
-			DeployTimeout: 20 * time.Second,
-			Drain:         5 * time.Second,
-			Ready:         func(a controlplane.Addrs) { ready <- a },
-		})
-	}()
+	cfg := controlplane.Config{
+		DataDir:       dataDir,
+		HTTPAddr:      "127.0.0.1:0",
+		Domain:        "localhost",
+		Logger:        slog.New(slog.NewTextHandler(io.MultiWriter(d.logs, testWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		DeployTimeout: 20 * time.Second,
+		Drain:         5 * time.Second,
+		Ready:         func(a controlplane.Addrs) { ready <- a },
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	go func() { done <- controlplane.Run(ctx, cfg) }()
 	select {
 	case d.addrs = <-ready:
 	case err := <-done:

@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/berth-dev/berth/internal/certs"
 	"github.com/berth-dev/berth/internal/edge"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/docker"
@@ -32,6 +34,7 @@ type Daemon struct {
 	store  *store.Store
 	engine runtime.Engine
 	edge   *edge.Edge
+	certs  *certs.Manager
 
 	// httpPort is the edge's bound HTTP port, used to build service URLs.
 	httpPort string
@@ -101,6 +104,17 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer apiLn.Close()
 
+	cm, err := certs.New(certs.Options{
+		DataDir: cfg.DataDir, Domain: cfg.Domain,
+		ACMECA: cfg.ACMECA, ACMEEmail: cfg.ACMEEmail, ACMECARoot: cfg.ACMECARoot,
+		Logger:   log.With("component", "certs"),
+		HTTPPort: atoi(portOf(httpLn.Addr().String())), HTTPSPort: httpsPort(httpsLn),
+	})
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	defer cm.Close()
+
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(errors.New("daemon stopped"))
 
@@ -111,6 +125,7 @@ func Run(ctx context.Context, cfg Config) error {
 		engine:   eng,
 		edge:     edge.New(edge.Options{Logger: log.With("component", "edge")}),
 		httpPort: portOf(httpLn.Addr().String()),
+		certs:    cm,
 		services: map[string]*service{},
 		kicks:    make(chan *service, 64),
 		ctx:      ctx,
@@ -124,7 +139,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	log.Info("state loaded", "services", len(d.services), "took", time.Since(start).Round(time.Millisecond))
 
-	edgeSrv := &http.Server{Handler: d.edge, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	// Plain HTTP answers ACME HTTP-01 challenges and redirects public (ACME)
+	// domains to HTTPS; everything else is served as is.
+	edgeSrv := &http.Server{Handler: cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, nil)), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	edgeTLS := &http.Server{Handler: d.edge, TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	var apiHandler http.Handler = d.routes()
 	if token != "" {
 		apiHandler = requireToken(token, apiHandler)
@@ -134,17 +152,8 @@ func Run(ctx context.Context, cfg Config) error {
 	errc := make(chan error, 3)
 	go func() { errc <- serveIgnoringClosed(edgeSrv.Serve(httpLn)) }()
 	if httpsLn != nil {
-		// HTTPS with certificates comes with the edge issue; until then the
-		// listener is bound (so the port is reserved and checked) but idle.
-		go func() {
-			for {
-				c, err := httpsLn.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		// ServeTLS with TLSConfig set also turns on HTTP/2.
+		go func() { errc <- serveIgnoringClosed(edgeTLS.ServeTLS(httpsLn, "", "")) }()
 	}
 	go func() {
 		if tlsCfg != nil {
@@ -156,6 +165,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 	d.bg.Add(1)
 	go func() { defer d.bg.Done(); d.reconcileLoop(ctx) }()
+	d.bg.Add(1)
+	go func() { defer d.bg.Done(); d.autoscaleLoop(ctx) }()
 
 	addrs := Addrs{API: apiAddr, HTTP: httpLn.Addr().String()}
 	if httpsLn != nil {
@@ -176,6 +187,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer shutCancel()
 	_ = apiSrv.Shutdown(shutCtx)
 	_ = edgeSrv.Shutdown(shutCtx)
+	_ = edgeTLS.Shutdown(shutCtx)
 	d.bg.Wait()
 	log.Info("berth server stopped; containers keep running and are re-adopted on the next start")
 	return runErr
@@ -290,6 +302,18 @@ func listenAPI(cfg Config) (ln net.Listener, addr string, tlsCfg *tls.Config, to
 	default:
 		return nil, "", nil, "", fmt.Errorf("invalid --api %q: use unix:///path/berth.sock or tcp://HOST:PORT", cfg.API)
 	}
+}
+
+func httpsPort(ln net.Listener) int {
+	if ln == nil {
+		return 0
+	}
+	return atoi(portOf(ln.Addr().String()))
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
 
 func portOf(addr string) string {

@@ -44,6 +44,8 @@ type service struct {
 
 	// Autoscaling (autoscaler.go) of a service with scale: in its spec.
 	auto autoState
+	// traffic is the edge's request rate and latency per revision.
+	traffic trafficBook
 }
 
 func serviceKey(app, name string) string { return app + "/" + name }
@@ -135,6 +137,7 @@ func (d *Daemon) publish(s *service) {
 		Hosts:   d.hosts(s.app, s.spec),
 		Timeout: s.spec.Timeout,
 		Paused:  s.paused,
+		Hold:    d.holdFor(s),
 	}
 	for _, in := range s.instances {
 		if in.state == stateHealthy {
@@ -145,6 +148,22 @@ func (d *Daemon) publish(s *service) {
 		r.PathRoutes = append(r.PathRoutes, edge.PathRoute{Prefix: rt.Path, Key: serviceKey(s.app, rt.Service)})
 	}
 	d.edge.Update(r)
+	d.refreshCertHosts()
+}
+
+// refreshCertHosts tells the certificate manager every host the edge
+// serves, so public domains get ACME certificates (in the background).
+func (d *Daemon) refreshCertHosts() {
+	if d.certs == nil {
+		return
+	}
+	var hosts []string
+	for _, r := range d.edge.Routes() {
+		hosts = append(hosts, r.Hosts...)
+	}
+	if err := d.certs.SetHosts(d.ctx, hosts); err != nil {
+		d.log.Warn("certificates: hosts not accepted", "err", err)
+	}
 }
 
 // acquire marks the services busy with op, all or none. It refuses when any

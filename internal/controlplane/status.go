@@ -102,12 +102,16 @@ func (d *Daemon) serviceStatus(ctx context.Context, app, name string) (api.Servi
 		}
 	case healthy < st.Desired:
 		st.State = "degraded"
+	case st.Desired == 0 && s.spec != nil && s.spec.Scale != nil:
+		st.State, st.Message = "idle", "scaled to zero; the next request starts an instance"
 	default:
 		st.State = "running"
 	}
 	if st.State == "running" && s.lastFailure != "" {
 		st.Message = "last deploy failed: " + s.lastFailure
 	}
+	st.Autoscale = s.autoscaleStatus()
+	st.Traffic = s.traffic.report(s.rev)
 	return st, nil
 }
 

@@ -3,6 +3,8 @@ package edge
 import (
 	"cmp"
 	"context"
+	"crypto/x509"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -68,6 +70,23 @@ type Options struct {
 	// only when the edge sits behind another proxy that sets them; by default
 	// they are replaced, so a client cannot spoof its address.
 	TrustForwarded bool
+	// Metrics, when set, counts requests by route or entrypoint and origin
+	// (see NewMetrics).
+	Metrics *Metrics
+	// AccessLog, when set, receives one JSON line per request (see
+	// accesslog.go); an *os.File or a LogFile. Lines are written one Write
+	// each, serialised by the edge.
+	AccessLog io.Writer
+	// OnGuardTrip is called (in its own goroutine) when a guard rolls a
+	// shift or canary back; the edge has already stopped sending traffic to
+	// the guarded origins.
+	OnGuardTrip func(GuardTrip)
+	// HTTPSPort is the port entrypoints redirect plain HTTP to (Entrypoint.
+	// RedirectHTTPS); "" when the edge has no HTTPS.
+	HTTPSPort string
+	// OriginRootCAs verify external origins' certificates; nil means the
+	// system's roots.
+	OriginRootCAs *x509.CertPool
 }
 
 // Edge is berth's HTTP edge. It is an http.Handler, safe for concurrent use;
@@ -90,6 +109,10 @@ type Edge struct {
 
 	// holds are the requests waiting for a route's first backend.
 	holds holds
+
+	// ext holds entrypoints, guards, metrics and the access log
+	// (entrypoint.go).
+	ext extState
 }
 
 var _ http.Handler = (*Edge)(nil)
@@ -108,6 +131,7 @@ func New(opts Options) *Edge {
 	}
 	e.snap.Store(&snapshot{routes: map[string]*routeEntry{}, hosts: map[string]*routeEntry{}})
 	e.proxy = e.newReverseProxy()
+	e.initExt(opts)
 	return e
 }
 
@@ -146,6 +170,7 @@ func (e *Edge) Remove(key string) {
 // instances, e.g. when the daemon shuts down.
 func (e *Edge) CloseIdleConnections() {
 	e.proxy.Transport.(*retryTransport).base.CloseIdleConnections()
+	e.ext.origin.CloseIdleConnections()
 }
 
 // Routes returns a copy of the installed routes, sorted by key.
@@ -226,6 +251,7 @@ func (e *Edge) idle(ids []string) bool {
 // lists a forgotten backend fails validation and picks again.
 func (e *Edge) installLocked(specs map[string]Route) {
 	s := buildSnapshot(specs, e.stateLocked, e.log)
+	e.compileEntrypointsLocked(s)
 	e.snap.Store(s)
 	e.pruneLocked(s)
 	e.holds.signal()
@@ -253,6 +279,8 @@ type snapshot struct {
 	routes map[string]*routeEntry // by key
 	hosts  map[string]*routeEntry // by normalised host name
 	ids    map[string]struct{}    // every backend ID listed
+	// epHosts are the entrypoints by host name; they win over hosts.
+	epHosts map[string]*epEntry
 }
 
 // routeEntry is a Route compiled for the request path.
@@ -263,6 +291,7 @@ type routeEntry struct {
 	paths    []pathEntry // longest prefix first
 	timeout  time.Duration
 	paused   bool
+	ls       *labelSet // metric children; nil without metrics
 }
 
 type pathEntry struct {

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -170,16 +171,26 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	if e == nil {
 		return
 	}
-	for name, ep := range e.snap.Load().eps {
-		if ep.cache == nil {
-			continue
+	type named struct {
+		name  string
+		cache Cache
+	}
+	var caches []named
+	e.mu.Lock()
+	for _, ie := range e.ext.eps {
+		if ie.spec.Cache != nil {
+			caches = append(caches, named{cmp.Or(ie.spec.Label, ie.spec.Name), ie.spec.Cache})
 		}
-		st := ep.cache.Stats()
-		ch <- prometheus.MustNewConstMetric(c.m.cacheHits, prometheus.CounterValue, float64(st.Hits), name)
-		ch <- prometheus.MustNewConstMetric(c.m.cacheMisses, prometheus.CounterValue, float64(st.Misses), name)
-		ch <- prometheus.MustNewConstMetric(c.m.cacheStale, prometheus.CounterValue, float64(st.Stale), name)
-		ch <- prometheus.MustNewConstMetric(c.m.cacheObjects, prometheus.GaugeValue, float64(st.Objects), name)
-		ch <- prometheus.MustNewConstMetric(c.m.cacheBytes, prometheus.GaugeValue, float64(st.MemoryBytes), name, "memory")
-		ch <- prometheus.MustNewConstMetric(c.m.cacheBytes, prometheus.GaugeValue, float64(st.DiskBytes), name, "disk")
+	}
+	e.mu.Unlock()
+	m := c.m
+	for _, nc := range caches {
+		name, st := nc.name, nc.cache.Stats()
+		ch <- prometheus.MustNewConstMetric(m.cacheHits, prometheus.CounterValue, float64(st.Hits), name)
+		ch <- prometheus.MustNewConstMetric(m.cacheMisses, prometheus.CounterValue, float64(st.Misses), name)
+		ch <- prometheus.MustNewConstMetric(m.cacheStale, prometheus.CounterValue, float64(st.Stale), name)
+		ch <- prometheus.MustNewConstMetric(m.cacheObjects, prometheus.GaugeValue, float64(st.Objects), name)
+		ch <- prometheus.MustNewConstMetric(m.cacheBytes, prometheus.GaugeValue, float64(st.MemoryBytes), name, "memory")
+		ch <- prometheus.MustNewConstMetric(m.cacheBytes, prometheus.GaugeValue, float64(st.DiskBytes), name, "disk")
 	}
 }

@@ -59,7 +59,15 @@ func (ps *proxyState) release() {
 // the least loaded healthy instance, or answers with the edge's own page.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if e.serveEntrypoint(w, r, start) {
+		return
+	}
 	ps := &proxyState{host: normalizeHost(r.Host), path: r.URL.Path}
+	if e.tracking() {
+		rw := newRouteWriter(w, r)
+		w = rw
+		defer e.finishRoute(ps, rw, r, start)
+	}
 	rt, t, why := e.acquire(ps.host, ps.path, &ps.tried)
 	if why == noBackend && rt.spec.Hold != nil {
 		var ok bool
@@ -67,6 +75,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	ps.route = rt // for finishRoute; nil for an unknown host
 	switch why {
 	case unknownHost:
 		writeError(w, r, http.StatusNotFound, ReasonUnknownHost, "No service is configured for host "+quoteHost(ps.host)+".")

@@ -29,7 +29,7 @@ type Options struct {
 	MaxDiskBytes int64
 
 	// MemoryObjectBytes is the largest body kept in memory when there is a
-	// disk store. Default 1 MiB (at most MaxMemoryBytes).
+	// disk store. Default 1 MiB; never more than MaxMemoryBytes.
 	MemoryObjectBytes int64
 
 	// MaxObjectBytes is the largest body stored; larger responses are
@@ -150,6 +150,13 @@ func New(opts Options) (*Cache, error) {
 	return c, nil
 }
 
+// Validate reports settings New would refuse, without creating anything,
+// so that a spec can be refused before anything changes. It does not check
+// that Dir is writable; New does.
+func (o Options) Validate() error {
+	return o.setDefaults()
+}
+
 func (o *Options) setDefaults() error {
 	for _, f := range []struct {
 		name string
@@ -176,8 +183,9 @@ func (o *Options) setDefaults() error {
 		o.MaxDiskBytes = DefaultMaxDiskBytes
 	}
 	if o.MemoryObjectBytes == 0 {
-		o.MemoryObjectBytes = min(DefaultMemoryObjectBytes, o.MaxMemoryBytes)
+		o.MemoryObjectBytes = DefaultMemoryObjectBytes
 	}
+	o.MemoryObjectBytes = min(o.MemoryObjectBytes, o.MaxMemoryBytes)
 	capacity := max(o.MaxMemoryBytes, o.MaxDiskBytes)
 	if o.MaxObjectBytes == 0 {
 		o.MaxObjectBytes = min(DefaultMaxObjectBytes, capacity)

@@ -303,11 +303,16 @@ func (cw *compressWriter) startCompress() {
 	}
 }
 
-// decide ends buffering: compress when the type allows (sniffing it if the
-// handler set none), else pass the buffered bytes through.
-func (cw *compressWriter) decide() error {
+// decide ends buffering: compress when the type allows (sniffing it, from
+// the buffered bytes and then next, if the handler set none), else pass the
+// buffered bytes through.
+func (cw *compressWriter) decide(next []byte) error {
 	if cw.sniff {
-		ct := http.DetectContentType(cw.buf)
+		sample := cw.buf
+		if len(sample) < sniffLen && len(next) > 0 {
+			sample = append(sample[:len(sample):len(sample)], next[:min(len(next), sniffLen-len(sample))]...)
+		}
+		ct := http.DetectContentType(sample)
 		cw.w.Header().Set("Content-Type", ct)
 		if !cw.cp.compressible(ct) {
 			cw.pass()
@@ -342,14 +347,18 @@ func (cw *compressWriter) Write(p []byte) (int, error) {
 		}
 		return cw.enc.Write(p)
 	}
-	cw.buf = append(cw.buf, p...)
-	if int64(len(cw.buf)) >= cw.cp.minSize {
-		if err := cw.decide(); err != nil {
-			return 0, err
-		}
+	if int64(len(cw.buf)+len(p)) < cw.cp.minSize {
+		cw.buf = append(cw.buf, p...)
+		return len(p), nil
 	}
-	return len(p), nil
+	if err := cw.decide(p); err != nil {
+		return 0, err
+	}
+	return cw.Write(p)
 }
+
+// sniffLen is how many bytes http.DetectContentType looks at.
+const sniffLen = 512
 
 // Flush sends everything written so far: a buffered response is committed
 // to compression (if its type allows), the encoder is flushed, then the
@@ -359,7 +368,7 @@ func (cw *compressWriter) Flush() {
 		cw.WriteHeader(http.StatusOK)
 	}
 	if cw.state == cwBuffer {
-		_ = cw.decide()
+		_ = cw.decide(nil)
 	}
 	if cw.enc != nil {
 		_ = cw.enc.Flush()

@@ -320,7 +320,9 @@ func (c *Cache) revalidateInBackground(r *http.Request, next http.Handler, e *en
 // pass sends a request the cache does not handle straight to next, only
 // adding the cache status.
 func (c *Cache) pass(w http.ResponseWriter, r *http.Request, next http.Handler, fwd string) {
-	next.ServeHTTP(&statusWriter{ResponseWriter: w, c: c, value: cacheName + "; fwd=" + fwd}, r)
+	sw := &statusWriter{ResponseWriter: w, c: c, value: cacheName + "; fwd=" + fwd}
+	next.ServeHTTP(sw, r)
+	sw.finish()
 }
 
 // forwardOther sends a request with a method the cache does not serve to
@@ -330,11 +332,12 @@ func (c *Cache) pass(w http.ResponseWriter, r *http.Request, next http.Handler, 
 func (c *Cache) forwardOther(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	sw := &statusWriter{ResponseWriter: w, c: c, value: cacheName + "; fwd=" + fwdMethod}
 	next.ServeHTTP(sw, r)
+	sw.finish()
 	switch r.Method {
 	case http.MethodOptions, http.MethodTrace, "PRI":
 		return
 	}
-	if sw.status == 0 || sw.status >= 400 {
+	if sw.status >= 400 {
 		return
 	}
 	host := normalizeHost(r.Host)
@@ -386,6 +389,14 @@ func (sw *statusWriter) Write(p []byte) (int, error) {
 		sw.WriteHeader(http.StatusOK)
 	}
 	return sw.ResponseWriter.Write(p)
+}
+
+// finish sends the header of a handler that wrote nothing, as net/http
+// would, with the cache status.
+func (sw *statusWriter) finish() {
+	if sw.status == 0 {
+		sw.WriteHeader(http.StatusOK)
+	}
 }
 
 // Flush passes a flush on to the client's writer.

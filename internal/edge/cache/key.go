@@ -140,6 +140,11 @@ func varyValue(h http.Header, name string) string {
 // acceptableCodings is the sorted set of content codings an Accept-Encoding
 // field accepts with a q-value above zero.
 func acceptableCodings(lines []string) string {
+	if len(lines) == 1 {
+		if s, ok := commonCodings(lines[0]); ok {
+			return s
+		}
+	}
 	var codings []string
 	for _, c := range parseAcceptEncoding(lines) {
 		if c.q > 0 {
@@ -148,4 +153,77 @@ func acceptableCodings(lines []string) string {
 	}
 	slices.Sort(codings)
 	return strings.Join(slices.Compact(codings), ",")
+}
+
+// knownCodings are the codings browsers send, in sorted order; a set of
+// them is a bit mask.
+var knownCodings = [...]string{"*", "br", "compress", "deflate", "gzip", "identity", "zstd"}
+
+// codingSets holds the joined string of every subset of knownCodings.
+var codingSets = func() (out [1 << len(knownCodings)]string) {
+	for mask := range out {
+		var parts []string
+		for i, c := range knownCodings {
+			if mask&(1<<i) != 0 {
+				parts = append(parts, c)
+			}
+		}
+		out[mask] = strings.Join(parts, ",")
+	}
+	return out
+}()
+
+// commonCodings is acceptableCodings without allocating, for a field of
+// known codings whose q-values, if any, are 0, 1, or 0.x; it reports false
+// for anything else.
+func commonCodings(v string) (string, bool) {
+	mask := 0
+	for member := range strings.SplitSeq(v, ",") {
+		coding, params, hasParams := strings.Cut(member, ";")
+		coding = strings.TrimSpace(coding)
+		bit := -1
+		for i, c := range knownCodings {
+			if strings.EqualFold(coding, c) {
+				bit = i
+				break
+			}
+		}
+		if bit < 0 {
+			if coding == "" {
+				continue
+			}
+			return "", false
+		}
+		if hasParams {
+			name, q, ok := strings.Cut(strings.TrimSpace(params), "=")
+			if !ok || strings.TrimSpace(name) != "q" || !simpleQ(q) {
+				return "", false
+			}
+			if strings.Trim(q, "0.") == "" {
+				continue // q=0: not acceptable
+			}
+		}
+		mask |= 1 << bit
+	}
+	return codingSets[mask], true
+}
+
+// simpleQ reports whether q is a qvalue as RFC 9110 section 12.4.2 spells
+// it: 0 to 1 with at most three decimals.
+func simpleQ(q string) bool {
+	if q == "" || len(q) > 5 || (q[0] != '0' && q[0] != '1') {
+		return false
+	}
+	if len(q) == 1 {
+		return true
+	}
+	if q[1] != '.' {
+		return false
+	}
+	for i := 2; i < len(q); i++ {
+		if q[i] < '0' || q[i] > '9' || (q[0] == '1' && q[i] != '0') {
+			return false
+		}
+	}
+	return true
 }

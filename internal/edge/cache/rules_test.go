@@ -541,6 +541,14 @@ func TestValidation(t *testing.T) {
 			},
 		},
 		{
+			name:   "Upgrade bypasses the cache",
+			origin: replies(reply{header: map[string]string{"Cache-Control": "max-age=60"}}),
+			steps: []step{
+				{hits: 1},
+				{header: map[string]string{"Connection": "Upgrade", "Upgrade": "websocket"}, cache: []string{"fwd=bypass"}, hits: 2},
+			},
+		},
+		{
 			name:   "If-Match bypasses the cache",
 			origin: replies(reply{header: map[string]string{"Cache-Control": "max-age=60"}}),
 			steps: []step{
@@ -860,4 +868,27 @@ func TestCacheStatusHeaderName(t *testing.T) {
 		"Cache-Status members are appended, origin side first (RFC 9211)")
 	res = s.get(t, "/r")
 	require.Equal(t, []string{"berth; hit; ttl=60"}, res.Header.Values("Cache-Status"), "the upstream's member is not stored")
+}
+
+func TestStats(t *testing.T) {
+	s := newStack(t, Options{}, replies(
+		reply{header: map[string]string{"Cache-Control": "max-age=10, stale-if-error=60", "ETag": `"s"`}},
+		reply{conditional: true, header: map[string]string{"Cache-Control": "max-age=10, stale-if-error=60", "ETag": `"s"`}},
+		reply{status: http.StatusBadGateway},
+	))
+	s.get(t, "/r")                      // miss, stored
+	s.get(t, "/r")                      // hit
+	s.clock.Advance(20 * time.Second)   //
+	s.get(t, "/r")                      // revalidated: 304
+	s.clock.Advance(20 * time.Second)   //
+	s.get(t, "/r")                      // revalidation fails: stale
+	s.do(t, http.MethodPost, "/r", nil) // 502: invalidates nothing
+	n, err := s.cache.Invalidate("/*")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+
+	st := s.cache.Stats()
+	assert.Equal(t, Stats{
+		Hits: 1, Misses: 1, Stale: 1, Revalidations: 2, Stores: 1, Invalidations: 1,
+	}, st)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -17,7 +18,7 @@ import (
 // when an entry's file has gone (evicted or replaced since the lookup),
 // before anything is written, so the caller can go to the origin instead.
 func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *entry, now time.Time, status string) error {
-	var body io.ReadSeeker
+	var file *os.File
 	withBody := r.Method != http.MethodHead && bodyAllowed(e.status) && e.method == http.MethodGet
 	if withBody && e.file != "" {
 		f, err := os.Open(e.file)
@@ -25,7 +26,7 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *entry, now
 			return err
 		}
 		defer f.Close()
-		body = io.NewSectionReader(f, 0, e.size)
+		file = f
 	}
 
 	h := w.Header()
@@ -46,8 +47,9 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *entry, now
 		return nil
 	}
 	if withBody && e.status == http.StatusOK && r.Header.Get("Range") != "" {
-		if body == nil {
-			body = bytes.NewReader(e.body)
+		var body io.ReadSeeker = bytes.NewReader(e.body)
+		if file != nil {
+			body = io.NewSectionReader(file, 0, e.size)
 		}
 		if _, ok := h["Content-Type"]; !ok {
 			h["Content-Type"] = nil // never sniff: send what the origin sent
@@ -59,13 +61,20 @@ func (c *Cache) serveEntry(w http.ResponseWriter, r *http.Request, e *entry, now
 	if !withBody {
 		return nil
 	}
-	if body != nil {
-		_, _ = io.Copy(w, body)
+	if file == nil {
+		_, _ = w.Write(e.body)
 		return nil
 	}
-	_, _ = w.Write(e.body)
+	// The body is at the start of the file: a LimitedReader of an *os.File
+	// lets net/http send it with sendfile; other writers get a pooled
+	// buffer.
+	buf := copyBufs.Get().(*[]byte)
+	_, _ = io.CopyBuffer(w, &io.LimitedReader{R: file, N: e.size}, *buf)
+	copyBufs.Put(buf)
 	return nil
 }
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // notModified evaluates a client's validators against a stored 200 (RFC 9110
 // section 13.2.2): If-None-Match by weak comparison, else If-Modified-Since.

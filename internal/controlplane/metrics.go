@@ -1,0 +1,4 @@
+package controlplane
+
+// countAutoscale counts an autoscaler decision (metrics.go).
+func (d *Daemon) countAutoscale(s *service, from, to int) {}

@@ -1,0 +1,190 @@
+package controlplane
+
+import (
+	"sort"
+	"time"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/edge"
+)
+
+// Request rate and latency per revision, for status. The edge counts per
+// instance (edge.BackendStats, a few atomic adds per request); every
+// trafficEvery the autoscaler loop folds each instance's new requests into
+// its revision's totals and keeps the totals of the last trafficWindow, so
+// status reports rates and percentiles over that window.
+const (
+	trafficEvery  = time.Second
+	trafficWindow = time.Minute
+	// trafficForget drops the last reading of an instance not seen for
+	// this long.
+	trafficForget = 10 * time.Minute
+)
+
+// revTotals are a revision's cumulative request counters.
+type revTotals struct {
+	requests uint64
+	latency  time.Duration
+	buckets  [edge.NumLatencyBuckets]uint64
+}
+
+func (t *revTotals) add(cur, prev edge.BackendStats) {
+	if cur.Requests < prev.Requests {
+		prev = edge.BackendStats{} // the edge restarted counting it
+	}
+	t.requests += cur.Requests - prev.Requests
+	t.latency += cur.Latency - prev.Latency
+	for i := range t.buckets {
+		t.buckets[i] += cur.Buckets[i] - prev.Buckets[i]
+	}
+}
+
+// trafficPoint is every revision's totals at one sample.
+type trafficPoint struct {
+	at   time.Time
+	revs map[int]revTotals
+}
+
+type instanceReading struct {
+	stats edge.BackendStats
+	at    time.Time
+}
+
+// trafficBook is one service's traffic history, guarded by service.mu.
+type trafficBook struct {
+	last   map[string]instanceReading // by instance ID
+	totals map[int]revTotals          // since the daemon started
+	points []trafficPoint             // oldest first, covering trafficWindow
+}
+
+// reading is one instance's counters at a sample.
+type reading struct {
+	id    string
+	rev   int
+	stats edge.BackendStats
+}
+
+// sampleTraffic reads every serving instance's counters from the edge.
+func (d *Daemon) sampleTraffic(now time.Time) {
+	for _, s := range d.appServices("") {
+		s.mu.Lock()
+		rs := make([]reading, 0, len(s.instances))
+		for _, in := range s.instances {
+			rs = append(rs, reading{id: in.id, rev: in.rev})
+		}
+		s.mu.Unlock()
+		n := 0
+		for _, r := range rs {
+			if st, ok := d.edge.Stats(r.id); ok {
+				r.stats = st
+				rs[n] = r
+				n++
+			}
+		}
+		s.mu.Lock()
+		s.traffic.record(now, rs[:n])
+		s.mu.Unlock()
+	}
+}
+
+func (b *trafficBook) record(now time.Time, rs []reading) {
+	if b.last == nil {
+		b.last, b.totals = map[string]instanceReading{}, map[int]revTotals{}
+	}
+	for _, r := range rs {
+		t := b.totals[r.rev]
+		t.add(r.stats, b.last[r.id].stats)
+		b.totals[r.rev] = t
+		b.last[r.id] = instanceReading{stats: r.stats, at: now}
+	}
+	for id, r := range b.last {
+		if now.Sub(r.at) > trafficForget {
+			delete(b.last, id)
+		}
+	}
+	p := trafficPoint{at: now, revs: make(map[int]revTotals, len(b.totals))}
+	for rev, t := range b.totals {
+		p.revs[rev] = t
+	}
+	b.points = append(b.points, p)
+	// Keep one point at or before the window's start, to difference against.
+	cut := now.Add(-trafficWindow)
+	i := 0
+	for i+1 < len(b.points) && !b.points[i+1].at.After(cut) {
+		i++
+	}
+	b.points = b.points[i:]
+}
+
+// report returns each revision's traffic over the window; serving is always
+// listed once it has answered a request, others only while they answer.
+func (b *trafficBook) report(serving int) []api.RevisionTraffic {
+	if len(b.points) == 0 {
+		return nil
+	}
+	first, last := b.points[0], b.points[len(b.points)-1]
+	elapsed := last.at.Sub(first.at)
+	var out []api.RevisionTraffic
+	for rev, cur := range last.revs {
+		prev := first.revs[rev]
+		inWindow := cur.requests - prev.requests
+		if (rev != serving && inWindow == 0) || cur.requests == 0 {
+			continue
+		}
+		rt := api.RevisionTraffic{Revision: rev, Requests: cur.requests, Window: elapsed.Round(time.Second).String()}
+		if elapsed > 0 {
+			rt.RequestsPerSecond = float64(inWindow) / elapsed.Seconds()
+		}
+		if inWindow > 0 {
+			var delta [edge.NumLatencyBuckets]uint64
+			for i := range delta {
+				delta[i] = cur.buckets[i] - prev.buckets[i]
+			}
+			rt.LatencyMeanMS = ms((cur.latency - prev.latency) / time.Duration(inWindow))
+			rt.LatencyP50MS = ms(quantile(delta, 0.50))
+			rt.LatencyP99MS = ms(quantile(delta, 0.99))
+		}
+		out = append(out, rt)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Revision == serving) != (out[j].Revision == serving) {
+			return out[i].Revision == serving
+		}
+		return out[i].Revision > out[j].Revision
+	})
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// quantile estimates the q-quantile of a latency histogram, interpolating
+// linearly inside the bucket it falls in.
+func quantile(buckets [edge.NumLatencyBuckets]uint64, q float64) time.Duration {
+	var total uint64
+	for _, n := range buckets {
+		total += n
+	}
+	if total == 0 {
+		return 0
+	}
+	rank := q * float64(total)
+	var seen float64
+	for i, n := range buckets {
+		if n == 0 {
+			continue
+		}
+		if seen+float64(n) >= rank {
+			if i == len(edge.LatencyBuckets) {
+				return edge.LatencyBuckets[i-1] // the unbounded bucket: its lower bound
+			}
+			lo := time.Duration(0)
+			if i > 0 {
+				lo = edge.LatencyBuckets[i-1]
+			}
+			hi := edge.LatencyBuckets[i]
+			return lo + time.Duration(float64(hi-lo)*(rank-seen)/float64(n))
+		}
+		seen += float64(n)
+	}
+	return edge.LatencyBuckets[len(edge.LatencyBuckets)-1]
+}

@@ -1,0 +1,239 @@
+package controlplane
+
+// Scale to zero. A service with `scale: {min: 0}` that saw no request for
+// the autoscaler's stable window has no running instance. Its instances are
+// parked, kept for a fast start:
+//
+//	           scale in                 ColdAfter (15m)
+//	healthy ──(drain)──▶ frozen ──────────────────────▶ stopped
+//	   ▲                   │ thaw: milliseconds            │ start: a container start
+//	   └───────────────────┴───────────────────────────────┘
+//	              a request arrives (the edge holds it and calls wake)
+//
+// Frozen is the engine's cgroup freezer (Docker's pause): no CPU, memory
+// kept. An engine without the power (see freezer) stops at once. While the
+// service has no instance the edge holds its requests (bounded queue,
+// bounded wait: the deploy timeout) and calls wake, which starts one.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/docker"
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// freezer is the optional engine power to suspend a container's processes
+// and resume them in milliseconds.
+type freezer interface {
+	Freeze(ctx context.Context, id string) error
+	Thaw(ctx context.Context, id string) error
+}
+
+var _ freezer = (*docker.Engine)(nil)
+
+// parkedInstance is a scaled-in instance kept for a fast start.
+type parkedInstance struct {
+	in     *instance
+	frozen bool // false: stopped
+	since  time.Time
+}
+
+// maxStoppedParked bounds the stopped containers a service keeps: one saves
+// the create of the next start; more would only fill the disk.
+const maxStoppedParked = 1
+
+// holdFor is the edge's hold for a service that scales to zero: its
+// requests wait for wake instead of getting 503. Call with s.mu held.
+func (d *Daemon) holdFor(s *service) *edge.Hold {
+	if s.spec == nil || s.spec.Scale == nil || s.spec.Scale.Min > 0 {
+		return nil
+	}
+	return &edge.Hold{Wake: func() { d.wake(s) }, Timeout: d.cfg.DeployTimeout, Max: edge.DefaultMaxHeld}
+}
+
+// wake is called by the edge for each request held while s has no
+// instance. It starts one unless one is already on its way. It never
+// blocks.
+func (d *Daemon) wake(s *service) {
+	if d.ctx.Err() != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.spec == nil || s.spec.Scale == nil || s.rev == 0 || s.paused || s.busy != "" {
+		return
+	}
+	s.auto.wokeAt = time.Now()
+	if len(s.instances)+s.pending > 0 {
+		return
+	}
+	s.auto.on, s.auto.n = true, max(s.auto.n, 1)
+	if s.crashes > 0 && time.Now().Before(s.lastCrash.Add(backoff(s.crashes))) {
+		return // the reconciler starts it when the backoff ends
+	}
+	s.pending++
+	rv := revision{number: s.rev, spec: s.spec, image: s.image}
+	d.countAutoscale(s, 0, 1)
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		d.scaleOut(s, rv, "woke from zero for a waiting request")
+	}()
+}
+
+// park keeps an instance that no longer serves (and no longer receives
+// requests) for a fast start: frozen if the engine can, else stopped;
+// beyond what is worth keeping, removed.
+func (d *Daemon) park(ctx context.Context, s *service, in *instance) {
+	cold := d.cfg.Autoscale.withDefaults().ColdAfter < 0
+	frozen := false
+	if f, ok := d.engine.(freezer); ok && !cold {
+		if err := f.Freeze(ctx, in.containerID); err == nil {
+			frozen = true
+		} else {
+			d.log.Warn("freeze instance; stopping it instead", "instance", in.id, "err", err)
+		}
+	}
+	if !frozen {
+		d.stopInstance(ctx, in)
+	}
+	s.mu.Lock()
+	in.state = stateStopped
+	if in.stopMonitor != nil {
+		in.stopMonitor()
+	}
+	s.auto.parked = append(s.auto.parked, &parkedInstance{in: in, frozen: frozen, since: time.Now()})
+	s.mu.Unlock()
+	d.trimParked(ctx, s)
+}
+
+// unpark takes the best parked instance of rv (frozen before stopped,
+// newest first), brings it back and waits until it is healthy. It returns
+// nil when there is none, or it failed (then its container is gone).
+func (d *Daemon) unpark(ctx context.Context, s *service, rv revision) (*instance, string) {
+	s.mu.Lock()
+	var p *parkedInstance
+	for i := len(s.auto.parked) - 1; i >= 0; i-- {
+		c := s.auto.parked[i]
+		if c.in.rev != rv.number || slices.ContainsFunc(s.instances, func(in *instance) bool { return in.containerID == c.in.containerID }) {
+			continue
+		}
+		if p == nil || (c.frozen && !p.frozen) {
+			p = c
+		}
+	}
+	if p != nil {
+		s.auto.parked = slices.DeleteFunc(s.auto.parked, func(c *parkedInstance) bool { return c == p })
+	}
+	s.mu.Unlock()
+	if p == nil {
+		return nil, ""
+	}
+	in, err := d.resumeParked(ctx, p, rv.spec)
+	if err != nil {
+		d.log.Warn("parked instance did not come back; starting a new one", "instance", p.in.id, "err", err)
+		_ = d.engine.Remove(context.WithoutCancel(ctx), p.in.containerID)
+		return nil, ""
+	}
+	if p.frozen {
+		return in, "thawed"
+	}
+	return in, "restarted"
+}
+
+func (d *Daemon) resumeParked(ctx context.Context, p *parkedInstance, sp *spec.Service) (*instance, error) {
+	in := &instance{id: p.in.id, containerID: p.in.containerID, rev: p.in.rev, addr: p.in.addr, state: stateStarting}
+	f, ok := d.engine.(freezer)
+	if p.frozen && ok {
+		if err := f.Thaw(ctx, in.containerID); err != nil {
+			return nil, err
+		}
+	} else {
+		c, err := d.engine.Start(ctx, in.containerID)
+		if err != nil {
+			return nil, err
+		}
+		in.addr = c.HostAddr
+	}
+	// After the thaw or start: the reconciler leaves alone instances that
+	// started after its listing, which may have seen it parked.
+	in.startedAt = time.Now()
+	if err := d.waitHealthy(ctx, in, sp); err != nil {
+		return nil, err
+	}
+	in.state = stateHealthy
+	return in, nil
+}
+
+// tendParked stops frozen instances that have been idle for ColdAfter (or
+// whose service was paused), and forgets those of an older revision.
+func (d *Daemon) tendParked(ctx context.Context, s *service, cfg AutoscaleConfig, now time.Time) {
+	s.mu.Lock()
+	var cool, old []*parkedInstance
+	for _, p := range s.auto.parked {
+		switch {
+		case p.in.rev != s.rev:
+			// The previous revision's containers are its rollback target:
+			// the deploy keeps or removes them. Only unfreeze them.
+			if p.frozen {
+				old = append(old, p)
+			}
+		case p.frozen && (s.paused || now.Sub(p.since) >= cfg.ColdAfter):
+			cool = append(cool, p)
+		}
+	}
+	// Taken out while they stop, so no unpark picks one meanwhile.
+	s.auto.parked = slices.DeleteFunc(s.auto.parked, func(p *parkedInstance) bool {
+		return p.in.rev != s.rev || slices.Contains(cool, p)
+	})
+	s.mu.Unlock()
+	if len(cool)+len(old) == 0 {
+		return
+	}
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		for _, p := range append(cool, old...) {
+			// Stop needs no thaw: the engine kills a frozen container.
+			if err := d.engine.Stop(ctx, p.in.containerID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				d.log.Warn("stop parked instance", "instance", p.in.id, "err", err)
+			}
+		}
+		s.mu.Lock()
+		for _, p := range cool {
+			if p.in.rev == s.rev {
+				p.frozen = false
+				s.auto.parked = append(s.auto.parked, p)
+			}
+		}
+		s.mu.Unlock()
+		d.trimParked(ctx, s)
+	}()
+}
+
+// trimParked removes the stopped parked containers beyond
+// maxStoppedParked, oldest first.
+func (d *Daemon) trimParked(ctx context.Context, s *service) {
+	s.mu.Lock()
+	var drop []*parkedInstance
+	stopped := 0
+	for i := len(s.auto.parked) - 1; i >= 0; i-- {
+		p := s.auto.parked[i]
+		if p.frozen {
+			continue
+		}
+		if stopped++; stopped > maxStoppedParked {
+			drop = append(drop, p)
+		}
+	}
+	s.auto.parked = slices.DeleteFunc(s.auto.parked, func(p *parkedInstance) bool { return slices.Contains(drop, p) })
+	s.mu.Unlock()
+	for _, p := range drop {
+		d.removeInstance(ctx, p.in)
+	}
+}
