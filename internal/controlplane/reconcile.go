@@ -14,7 +14,7 @@ import (
 const (
 	maxBackoff  = 60 * time.Second
 	crashReset  = 60 * time.Second
-	resyncEvery = time.Second
+	resyncEvery = 2 * time.Second
 )
 
 func backoff(crashes int) time.Duration {
@@ -135,7 +135,17 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 		if s.crashes > 0 {
 			s.nextRestart = s.lastCrash.Add(backoff(s.crashes))
 		}
-		if time.Now().Before(s.nextRestart) {
+		if wait := time.Until(s.nextRestart); wait > 0 {
+			// Come back when the backoff ends rather than at the next resync.
+			if !s.restartArmed {
+				s.restartArmed = true
+				time.AfterFunc(wait, func() {
+					s.mu.Lock()
+					s.restartArmed = false
+					s.mu.Unlock()
+					d.kick(s)
+				})
+			}
 			return
 		}
 		rv := revision{number: s.rev, spec: s.spec, image: s.image}

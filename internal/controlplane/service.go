@@ -40,7 +40,10 @@ type service struct {
 	lastCrash   time.Time
 	nextRestart time.Time
 	crashMsg    string
-	lastFailure string // why the last deploy failed, for status
+	// restartArmed is set while a timer will kick the reconciler when the
+	// crash-loop backoff ends.
+	restartArmed bool
+	lastFailure  string // why the last deploy failed, for status
 
 	// Autoscaling (autoscaler.go) of a service with scale: in its spec.
 	auto autoState

@@ -1,0 +1,94 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/api"
+)
+
+// execTarget is the container an exec runs in.
+type execTarget struct {
+	instance    string
+	containerID string
+}
+
+// handleExec runs a command inside a running instance of a service, as an
+// attach session: `berth exec`. Nothing has to be redeployed to allow it.
+func (d *Daemon) handleExec(w http.ResponseWriter, r *http.Request) {
+	app, svc := r.PathValue("app"), r.PathValue("svc")
+	var req api.ExecRequest
+	if err := decode(r, &req); err != nil {
+		fail(w, err)
+		return
+	}
+	if len(req.Command) == 0 || req.Command[0] == "" {
+		fail(w, fmt.Errorf("%w: empty command: put it after --, e.g. \"berth exec %s -- sh\"", ErrInvalid, svc))
+		return
+	}
+	target, err := d.execTarget(r.Context(), app, svc, req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if !isUpgrade(r) {
+		fail(w, fmt.Errorf("%w: exec needs the attach protocol (Upgrade: berth-attach); use \"berth exec\"", ErrInvalid))
+		return
+	}
+	d.execSession(w, app, svc, target, req)
+}
+
+// execTarget picks the instance (and container) an exec runs in: the one
+// asked for, else a healthy one of the serving revision.
+func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecRequest) (execTarget, error) {
+	s, err := d.existingService(ctx, app, name)
+	if err != nil {
+		return execTarget{}, err
+	}
+	if req.Container != "" && req.Container != name {
+		return execTarget{}, fmt.Errorf("%w: %s has no sidecar named %q; its only container is %s", ErrNotFound, name, req.Container, name)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var live []*instance
+	for _, in := range s.instances {
+		if in.state == stateHealthy || in.state == stateStarting || in.state == stateUnhealthy {
+			live = append(live, in)
+		}
+	}
+	if req.Instance != "" {
+		var match []*instance
+		for _, in := range live {
+			if in.id == req.Instance {
+				return execTarget{instance: in.id, containerID: in.containerID}, nil
+			}
+			if strings.HasPrefix(in.id, req.Instance) {
+				match = append(match, in)
+			}
+		}
+		switch len(match) {
+		case 0:
+			return execTarget{}, fmt.Errorf("%w: %s has no running instance %q; see \"berth status\"", ErrNotFound, name, req.Instance)
+		case 1:
+			return execTarget{instance: match[0].id, containerID: match[0].containerID}, nil
+		}
+		return execTarget{}, fmt.Errorf("%w: instance %q matches several instances of %s; give more of its ID", ErrInvalid, req.Instance, name)
+	}
+	for _, in := range live {
+		if in.state == stateHealthy {
+			return execTarget{instance: in.id, containerID: in.containerID}, nil
+		}
+	}
+	if len(live) > 0 {
+		return execTarget{instance: live[0].id, containerID: live[0].containerID}, nil
+	}
+	switch {
+	case s.rev == 0:
+		return execTarget{}, fmt.Errorf("%w: %s has no revision yet; deploy it first (berth deploy)", ErrNoRevision, name)
+	case s.paused:
+		return execTarget{}, fmt.Errorf("%w: %s is paused and has no running instance; resume it first (berth resume %s)", ErrNotFound, name, name)
+	}
+	return execTarget{}, fmt.Errorf("%w: %s has no running instance right now; see \"berth status\"", ErrNotFound, name)
+}
