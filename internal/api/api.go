@@ -9,7 +9,7 @@
 //	GET    /v1/status?app=A                           -> Status
 //	GET    /v1/apps/{app}/services/{svc}/revisions    -> []Revision
 //	POST   /v1/apps/{app}/services/{svc}/rollback  RollbackRequest -> stream of Message
-//	GET    /v1/apps/{app}/services/{svc}/logs?follow=1&since=10m&instance=ID&tail=N -> stream of Message (kind "log")
+//	GET    /v1/apps/{app}/services/{svc}/logs?follow=1&since=10m&instance=ID&container=NAME&tail=N -> stream of Message (kind "log")
 //	POST   /v1/apps/{app}/scale          ScaleRequest -> Status
 //	POST   /v1/apps/{app}/services/{svc}/pause        -> ServiceStatus
 //	POST   /v1/apps/{app}/services/{svc}/resume       -> stream of Message
@@ -18,6 +18,8 @@
 //	PUT    /v1/apps/{app}/services/{svc}/secrets  SecretSetRequest -> []SecretKey
 //	DELETE /v1/apps/{app}/services/{svc}/secrets/{key}
 //	GET    /v1/events?app=A&follow=1                 -> stream of Message (kind "event")
+//	GET    /v1/edge ...                               -> entrypoints (see edge.go)
+//	GET    /metrics                                   -> Prometheus metrics (text)
 //	POST   /v1/apps/{app}/tasks          TaskRunRequest -> stream of Message (kind "task", "log"..., then a result with Task)
 //	                                                       with Detach: 201 Task at once
 //	                                                       with "Upgrade: berth-attach": 101, then package attach's frames
@@ -61,6 +63,14 @@ type DeployRequest struct {
 	Services []string `json:"services,omitempty"`
 	// Images overrides a service's image: SERVICE -> REF.
 	Images map[string]string `json:"images,omitempty"`
+	// Canary, a percentage in (0, 100], deploys each service as a canary:
+	// the new revision gets that share of its traffic (sticky per client,
+	// guarded like an edge shift) and the serving one keeps the rest until
+	// Promote, a rollback, or the guard.
+	Canary float64 `json:"canary,omitempty"`
+	// Promote moves all traffic to the services' canaries instead of
+	// deploying anything.
+	Promote bool `json:"promote,omitempty"`
 }
 
 // RollbackRequest returns a service to an earlier revision; To 0 means the
@@ -162,6 +172,43 @@ type ServiceStatus struct {
 	// Traffic is the request rate and latency at the edge per revision,
 	// over the last minute; the serving revision first.
 	Traffic []RevisionTraffic `json:"traffic,omitempty"`
+	// Internal is the traffic from the app's own containers through the
+	// service's internal name (http://SERVICE.APP.internal).
+	Internal *InternalTraffic `json:"internal,omitempty"`
+	// Limits are the serving revision's resource limits.
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// Limits are a container's resource limits; zero means none.
+type Limits struct {
+	CPU    float64 `json:"cpu,omitempty"`    // vCPUs
+	Memory int64   `json:"memory,omitempty"` // bytes
+	Pids   int64   `json:"pids,omitempty"`
+}
+
+// InternalTraffic counts the requests a service got through its internal
+// name since the daemon started.
+type InternalTraffic struct {
+	URL string `json:"url"`
+	// Listener is where the internal load balancer listens; "" when it
+	// could not (see the daemon's log).
+	Listener      string  `json:"listener,omitempty"`
+	Requests      uint64  `json:"requests"`
+	Errors        uint64  `json:"errors"` // answered 5xx
+	LatencyMeanMS float64 `json:"latency_mean_ms"`
+}
+
+// SidecarStatus is one sidecar of an instance.
+type SidecarStatus struct {
+	Name        string `json:"name"`
+	State       string `json:"state"` // running, exited, restarting
+	ContainerID string `json:"container_id"`
+	Essential   bool   `json:"essential"`
+	// Init is set for a sidecar others wait on to exit: it runs once.
+	Init     bool    `json:"init,omitempty"`
+	Restarts int     `json:"restarts"`
+	LastExit string  `json:"last_exit,omitempty"`
+	Limits   *Limits `json:"limits,omitempty"`
 }
 
 // AutoscaleStatus is what the autoscaler sees and wants for one service.
@@ -206,6 +253,9 @@ type InstanceStatus struct {
 	StartedAt   time.Time `json:"started_at"`
 	CPU         float64   `json:"cpu,omitempty"`
 	Memory      int64     `json:"memory,omitempty"`
+	Pids        int64     `json:"pids,omitempty"`
+	// Sidecars are the instance's other containers, in spec order.
+	Sidecars []SidecarStatus `json:"sidecars,omitempty"`
 }
 
 // Revision is one immutable revision of a service.

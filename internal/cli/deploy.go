@@ -16,9 +16,11 @@ import (
 
 func (c *cli) deployCmd() *cobra.Command {
 	var (
-		file   string
-		images []string
-		detach bool
+		file    string
+		images  []string
+		detach  bool
+		canary  string
+		promote bool
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy [SERVICE...]",
@@ -34,6 +36,9 @@ a failed deploy leaves the previous revision serving and prints why.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := c.deployRequest(file, args, images)
 			if err != nil {
+				return err
+			}
+			if err := canaryFlags(&req, cmd, canary, promote); err != nil {
 				return err
 			}
 			cl, err := c.client()
@@ -69,6 +74,8 @@ a failed deploy leaves the previous revision serving and prints why.`,
 	addFileFlag(cmd, &file, true)
 	cmd.Flags().StringArrayVar(&images, "image", nil, "deploy SERVICE with image REF instead of the spec's (SERVICE=REF, repeatable)")
 	cmd.Flags().BoolVar(&detach, "detach", false, "return once the daemon has started the deploy")
+	cmd.Flags().StringVar(&canary, "canary", "", "deploy as a canary: the new revision gets PERCENT of the traffic, the serving one the rest until --promote")
+	cmd.Flags().BoolVar(&promote, "promote", false, "move all traffic to the services' canaries and retire the previous revisions")
 	return cmd
 }
 

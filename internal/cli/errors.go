@@ -47,6 +47,28 @@ func invalidf(format string, args ...any) error {
 	return inputError{fmt.Sprintf(format, args...)}
 }
 
+// exitError ends berth with a process's own exit code (berth task run,
+// berth exec) rather than 1. msg, when set, is the one-line reason printed.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string {
+	if e.msg == "" {
+		return fmt.Sprintf("exit code %d", e.code)
+	}
+	return e.msg
+}
+
+// exitWith is nil for code 0, else an exitError.
+func exitWith(code int, msg string) error {
+	if code == 0 {
+		return nil
+	}
+	return exitError{code: code, msg: msg}
+}
+
 // apiErrorOf is err as the API's error body, with a code scripts can test.
 func apiErrorOf(err error) api.Error {
 	var (
@@ -78,6 +100,15 @@ func apiErrorOf(err error) api.Error {
 // --json the api.Error on stdout unless the stream's result already said it.
 // It returns the exit code.
 func (c *cli) report(err error) int {
+	var ee exitError
+	if errors.As(err, &ee) {
+		// The remote process's own failure: its output said why, and with
+		// --json the stream's result did.
+		if ee.msg != "" && !c.json {
+			fmt.Fprintf(c.stderr, "berth: %s\n", oneLine(ee.msg))
+		}
+		return ee.code
+	}
 	e := apiErrorOf(err)
 	e.Message = oneLine(e.Message)
 	fmt.Fprintf(c.stderr, "berth: %s\n", e.Message)

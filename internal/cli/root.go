@@ -109,6 +109,9 @@ every other verb talks to it (--host, BERTH_HOST, else the default socket).`,
 		c.secretCmd(),
 		c.eventsCmd(),
 		c.caCmd(),
+		c.taskCmd(),
+		c.execCmd(),
+		c.edgeCmd(),
 	)
 	return root
 }

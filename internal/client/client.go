@@ -22,6 +22,9 @@ type Client struct {
 	base  string // URL prefix of every request
 	token string
 	hc    *http.Client
+	// dial opens a raw connection to the daemon, for attach sessions,
+	// which leave HTTP after the upgrade.
+	dial func(ctx context.Context) (net.Conn, error)
 }
 
 // dialTimeout bounds connecting only: streams (deploys, logs -f) run for as
@@ -44,6 +47,7 @@ func New(host, token, caFile string) (*Client, error) {
 			return nil, fmt.Errorf("invalid host %q: expected unix:///path/berth.sock", host)
 		}
 		c.base = "http://berth"
+		c.dial = func(ctx context.Context) (net.Conn, error) { return dialer.DialContext(ctx, "unix", path) }
 		c.hc = &http.Client{Transport: &http.Transport{
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 				return dialer.DialContext(ctx, "unix", path)
@@ -72,6 +76,11 @@ func New(host, token, caFile string) (*Client, error) {
 		t.DialContext = dialer.DialContext
 		t.TLSClientConfig = tlsConfig
 		c.base = "https://" + addr
+		// A session upgrades an HTTP/1.1 connection: never offer HTTP/2.
+		sessionTLS := tlsConfig.Clone()
+		sessionTLS.NextProtos = []string{"http/1.1"}
+		td := &tls.Dialer{NetDialer: dialer, Config: sessionTLS}
+		c.dial = func(ctx context.Context) (net.Conn, error) { return td.DialContext(ctx, "tcp", addr) }
 		c.hc = &http.Client{Transport: t}
 	default:
 		return nil, fmt.Errorf("invalid host %q: expected unix:///path/berth.sock or tcp://HOST:PORT", host)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
@@ -38,6 +39,69 @@ func (d *Daemon) adopt(ctx context.Context) error {
 				d.log.Error("adopt service", "app", app.Name, "service", rec.Name, "err", err)
 			}
 		}
+	}
+	if err := d.adoptTasks(ctx); err != nil {
+		return fmt.Errorf("re-adopt tasks: %w", err)
+	}
+	d.startScheduler(ctx, apps)
+	return nil
+}
+
+// adoptTasks takes back the task containers a previous daemon left: a
+// running one is followed to its end as if it had never been left, one that
+// ended meanwhile is recorded from its exit code and logs (the same watch,
+// which finds it over at once), and a task the store says runs but whose
+// container is gone is recorded lost. Either way no container is orphaned.
+func (d *Daemon) adoptTasks(ctx context.Context) error {
+	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleTask)})
+	if err != nil {
+		return fmt.Errorf("list task containers: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, c := range cs {
+		id := c.Labels[runtime.LabelTask]
+		rec, err := d.store.GetTask(ctx, id)
+		if err != nil || rec.ID != id || rec.Status != taskRunning.String() {
+			// Not berth's to record (its app is gone) or recorded already.
+			_ = d.engine.Remove(ctx, c.ID)
+			continue
+		}
+		seen[id] = true
+		rec.ContainerID = c.ID
+		if c.State == "created" {
+			_ = d.engine.Remove(ctx, c.ID)
+			rec.Status, rec.FinishedAt = taskFailed.String(), time.Now().UTC()
+			rec.Message = "could not start: the daemon stopped before the task started"
+			if err := d.store.PutTask(ctx, rec); err != nil {
+				return err
+			}
+			continue
+		}
+		run := &taskRun{rec: rec, done: make(chan struct{})}
+		var deadline time.Time
+		if v := c.Labels[labelTaskDeadline]; v != "" {
+			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+				deadline, run.timeout = t, t.Sub(rec.StartedAt).Round(time.Millisecond)
+			}
+		}
+		d.tasks.add(run)
+		d.watchTask(run, nil, deadline)
+		d.log.Info("task adopted", "task", id, "app", rec.App, "running", c.Running)
+	}
+	recs, err := d.store.ListTasks(ctx, "", 0)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if rec.Status != taskRunning.String() || seen[rec.ID] {
+			continue
+		}
+		rec.Status, rec.FinishedAt = taskLost.String(), time.Now().UTC()
+		rec.Message = "its container disappeared while the daemon was down"
+		if err := d.store.PutTask(ctx, rec); err != nil {
+			return err
+		}
+		d.event(rec.App, rec.Service, "task", fmt.Sprintf("task %s (%s) lost: %s", rec.ID, taskLabel(rec), rec.Message))
 	}
 	return nil
 }

@@ -212,7 +212,7 @@ func TestBadScaleSpecsChangeNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, want string
 	}{
-		{"min above max", appSpec(app, img, "    scale: {min: 3, max: 2, concurrency: 10}\n"), "scale.min"},
+		{"min above max", appSpec(app, img, "    scale: {min: 3, max: 2, concurrency: 10}\n"), "min (3) is greater than max (2)"},
 		{"concurrency 0", appSpec(app, img, "    scale: {min: 1, max: 2, concurrency: 0}\n"), "scale.concurrency"},
 		{"concurrency above 1000", appSpec(app, img, "    scale: {min: 1, max: 2, concurrency: 1001}\n"), "scale.concurrency"},
 		{"instances with scale", appSpec(app, img, "    instances: 2\n    scale: {min: 1, max: 2}\n"), "instances"},

@@ -14,8 +14,9 @@ package controlplane
 //	desired = ceil(stable/target)   no panic for StableWindow
 //
 // then desired is clamped to [min, max]; it goes down only once the
-// autoscaler has watched for a whole StableWindow, and to zero (min 0) only
-// when no request arrived for a whole StableWindow. Instances join the edge
+// autoscaler has watched for a whole StableWindow, only as low as the
+// highest stable count of the last PanicWindow (no flapping on a boundary),
+// and to zero (min 0) only when no request arrived for a whole StableWindow. Instances join the edge
 // only when healthy, leave it before they drain, and are parked (wake.go)
 // for a fast start. Every change is an "autoscale" event with its numbers.
 
@@ -123,6 +124,10 @@ type scaler struct {
 	// requests is each instance's request count at the last tick, to see
 	// requests too short to be caught in flight by a sample.
 	requests map[string]uint64
+	// wants are the recent stable-window counts: a scale down goes only as
+	// low as the highest of them over the panic window, so an average that
+	// hovers on a boundary does not make the count flap.
+	wants []sample
 }
 
 func newScaler(cfg AutoscaleConfig, now time.Time) *scaler {
@@ -188,11 +193,23 @@ func (sc *scaler) decide(now time.Time, scale spec.Scale, ready, current int) de
 	}
 	d.panicking = !sc.panicSince.IsZero()
 
+	sc.wants = append(sc.wants, sample{at: now, c: float64(wantStable)})
+	recent := 0
+	for i := len(sc.wants) - 1; i >= 0; i-- {
+		if now.Sub(sc.wants[i].at) >= sc.cfg.PanicWindow {
+			sc.wants = slices.Delete(sc.wants, 0, i+1)
+			break
+		}
+		recent = max(recent, int(sc.wants[i].c))
+	}
 	if d.panicking {
 		d.n = max(wantPanic, sc.maxPanic, current)
 		sc.maxPanic = d.n
 	} else {
 		d.n = wantStable
+		if d.n < current {
+			d.n = min(recent, current)
+		}
 	}
 	idle := now.Sub(sc.lastActive) >= sc.cfg.StableWindow
 	if d.n == 0 && !idle {

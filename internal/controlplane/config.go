@@ -1,6 +1,8 @@
 package controlplane
 
 import (
+	"crypto/x509"
+	"io"
 	"log/slog"
 	"time"
 
@@ -40,6 +42,12 @@ type Config struct {
 	// Ready, when set, is called once every listener is bound, with their
 	// real addresses (useful with port 0 in tests).
 	Ready func(Addrs)
+	// AccessLog, when set, receives the edge's access log (one JSON line
+	// per request) instead of DataDir/edge-access.log.
+	AccessLog io.Writer
+	// OriginRootCAs verify external (URL) origins of entrypoints; nil means
+	// the system's roots.
+	OriginRootCAs *x509.CertPool
 }
 
 // Addrs are the bound listener addresses of a running daemon.

@@ -75,7 +75,14 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 	if err != nil {
 		return failure(fmt.Errorf("%w: %w", ErrInvalid, err), nil)
 	}
+	if req.Promote {
+		return d.promoteDeploy(ctx, sp, req, out) // canary.go
+	}
 	names, err := d.checkDeploy(ctx, sp, req)
+	if err != nil {
+		return failure(err, nil)
+	}
+	edgePlan, err := d.planEdge(ctx, sp, req) // entrypoints.go
 	if err != nil {
 		return failure(err, nil)
 	}
@@ -87,6 +94,12 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 		return failure(err, nil)
 	}
 	defer release(ss...)
+	if err := refuseDuringCanary(ss); err != nil {
+		return failure(err, nil)
+	}
+	if err := d.checkCanary(ss, req.Canary); err != nil {
+		return failure(err, nil)
+	}
 
 	now := time.Now().UTC()
 	app, err := d.store.GetApp(ctx, sp.App)
@@ -99,6 +112,9 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 	if err := d.store.PutApp(ctx, app); err != nil {
 		return failure(err, nil)
 	}
+	// The stored spec is the app's spec from now on, for `berth task run
+	// NAME` and for the schedules (installed again on a daemon start).
+	d.installSchedules(sp)
 	for _, s := range ss {
 		if _, err := d.store.GetService(ctx, s.app, s.name); errors.Is(err, store.ErrNotFound) {
 			if err := d.store.PutService(ctx, store.Service{App: s.app, Name: s.name, UpdatedAt: now}); err != nil {
@@ -123,7 +139,7 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rev, err := d.deployService(ctx, s, &svc, req.BaseDir, out)
+			rev, err := d.deployService(ctx, s, &svc, req.BaseDir, req.Canary, out)
 			errs[i] = err
 			results[i] = api.Deploy{Service: s.name, Revision: rev, URLs: d.urls(sp.App, &svc)}
 		}()
@@ -146,6 +162,11 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 			res.Deployed = deployed
 			return res
 		}
+	}
+	if err := d.applyEdge(ctx, edgePlan); err != nil {
+		res := failure(fmt.Errorf("entrypoints: %w", err), nil)
+		res.Deployed = deployed
+		return res
 	}
 	return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: deployed}
 }
@@ -205,8 +226,9 @@ func failure(err error, lastLogs []string) api.Message {
 }
 
 // deployService resolves the image (building it if needed), records a new
-// revision and rolls it out.
-func (d *Daemon) deployService(ctx context.Context, s *service, sp *spec.Service, baseDir string, out progress) (int, error) {
+// revision and rolls it out, or, with a canary percentage, starts it as a
+// canary (canary.go).
+func (d *Daemon) deployService(ctx context.Context, s *service, sp *spec.Service, baseDir string, canaryPercent float64, out progress) (int, error) {
 	num, err := d.store.NextRevisionNumber(ctx, s.app, s.name)
 	if err != nil {
 		return 0, err
@@ -265,6 +287,20 @@ func (d *Daemon) deployService(ctx context.Context, s *service, sp *spec.Service
 	}
 	rev := revision{number: num, spec: &pinned, image: rec.ImageID}
 
+	// release: the new revision's release command, before any of its
+	// instances exists.
+	if len(pinned.Release) > 0 {
+		if err := d.runRelease(ctx, s, rev, out); err != nil {
+			return fail(err)
+		}
+	}
+
+	if canaryPercent > 0 {
+		if err := d.startCanary(ctx, s, rev, canaryPercent, out); err != nil {
+			return fail(err)
+		}
+		return num, nil
+	}
 	// A deploy applies the spec's count: a `berth scale` override lasts
 	// until the next deploy.
 	if err := d.rollout(ctx, s, rev, true, out); err != nil {
@@ -304,7 +340,14 @@ func (d *Daemon) rollout(ctx context.Context, s *service, rev revision, resetSca
 		return err
 	}
 	out.phase(phaseHealthy, "%s: revision %d healthy (%d/%d instances)", s.name, rev.number, len(ins), want)
+	return d.switchTo(ctx, s, rev, ins, resetScale, out, nil)
+}
 
+// switchTo moves all of the service's traffic to ins, healthy instances of
+// rev, then drains and stops the old instances and records the outcome.
+// afterPublish, if set, runs right after the edge serves ins (a promoted
+// canary removes its split there). The caller holds s busy.
+func (d *Daemon) switchTo(ctx context.Context, s *service, rev revision, ins []*instance, resetScale bool, out progress, afterPublish func()) error {
 	// switch: one atomic edge update moves all traffic.
 	s.mu.Lock()
 	old, oldRev := s.instances, s.rev
@@ -317,6 +360,9 @@ func (d *Daemon) rollout(ctx context.Context, s *service, rev revision, resetSca
 	d.publish(s)
 	paused := s.paused
 	s.mu.Unlock()
+	if afterPublish != nil {
+		afterPublish()
+	}
 	for _, in := range ins {
 		d.monitor(s, in)
 	}
@@ -531,6 +577,7 @@ func (d *Daemon) event(app, svc, kind, msg string) {
 		d.log.Warn("record event", "err", err)
 	}
 	d.log.Info(msg, "app", app, "service", svc, "event", kind)
+	d.metrics.event(app, svc, kind)
 }
 
 // lineWriter turns a byte stream into lines.

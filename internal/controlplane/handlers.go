@@ -35,7 +35,14 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("PUT /v1/apps/{app}/services/{svc}/secrets", d.handleSecretSet)
 	mux.HandleFunc("DELETE /v1/apps/{app}/services/{svc}/secrets/{key}", d.handleSecretDelete)
 	mux.HandleFunc("GET /v1/events", d.handleEvents)
+	mux.HandleFunc("POST /v1/apps/{app}/tasks", d.handleTaskRun)
+	mux.HandleFunc("GET /v1/tasks", d.handleTaskList)
+	mux.HandleFunc("GET /v1/tasks/{id}", d.handleTaskGet)
+	mux.HandleFunc("GET /v1/tasks/{id}/logs", d.handleTaskLogs)
+	mux.HandleFunc("POST /v1/tasks/{id}/stop", d.handleTaskStop)
+	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/exec", d.handleExec)
 	mux.HandleFunc("GET /v1/ca", d.handleCA)
+	d.edgeRoutes(mux) // edge_handlers.go: /v1/edge..., /metrics
 	return http.MaxBytesHandler(mux, maxRequestBody)
 }
 

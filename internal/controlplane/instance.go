@@ -65,8 +65,17 @@ type instance struct {
 	addr        string // 127.0.0.1:PORT while running
 	state       instanceState
 	startedAt   time.Time
+	// healthyAt is when it passed its health check, for the edge's slow
+	// start; zero for an adopted instance (it has served already).
+	healthyAt time.Time
 	// stopMonitor ends the instance's health monitor.
 	stopMonitor context.CancelFunc
+	// group is the instance's network holder and sidecars (group.go); nil
+	// for a service without sidecars.
+	group *group
+	// crashWhy, when set, is why the reconciler found the instance dead
+	// though its own container runs (a sidecar or its holder died).
+	crashWhy string
 }
 
 // revision is what a revision runs: its number, spec and image.
@@ -113,7 +122,7 @@ func (d *Daemon) containerSpec(app string, rev revision, id string, secrets map[
 		}
 	}
 	return runtime.ContainerSpec{
-		Name:    fmt.Sprintf("berth-%s-%s-%d-%s", app, sp.Name, rev.number, id),
+		Name:    containerName(app, rev, id),
 		Image:   rev.image,
 		Command: sp.Command,
 		Env:     env,
@@ -124,49 +133,56 @@ func (d *Daemon) containerSpec(app string, rev revision, id string, secrets map[
 			runtime.LabelInstance: id,
 			runtime.LabelRole:     string(runtime.RoleInstance),
 		},
-		Port:      sp.Port,
-		Network:   networkName(app),
-		Aliases:   []string{sp.Name},
-		CPU:       sp.CPU,
-		Memory:    sp.Memory,
-		Platform:  sp.Platform,
-		StopGrace: spec.DefaultStopGrace,
+		Port:       sp.Port,
+		Network:    networkName(app),
+		Aliases:    []string{sp.Name},
+		ExtraHosts: d.internalHosts(app),
+		CPU:        sp.CPU,
+		Memory:     sp.Memory,
+		PidsLimit:  sp.Pids,
+		Platform:   sp.Platform,
+		StopGrace:  spec.DefaultStopGrace,
 	}
 }
 
-// startInstance starts an instance (creating its container unless one is
-// given) and waits until it is healthy or ctx ends. On failure the container
-// is removed and the error carries its last log lines.
+// startInstance starts an instance (creating its containers unless the
+// stopped container of one is given) and waits until it is healthy or ctx
+// ends: a group of containers (group.go). On failure its containers are
+// removed and the error carries the failing container's last log lines.
 func (d *Daemon) startInstance(ctx context.Context, app string, rev revision, existing string, secrets map[string]string) (*instance, error) {
-	in := &instance{rev: rev.number, state: stateStarting}
+	var (
+		in  *instance
+		err error
+	)
 	if existing != "" {
-		in.containerID = existing
-		c, err := d.engine.Inspect(ctx, existing)
-		if err != nil {
+		in, err = d.existingInstance(ctx, app, rev, existing)
+		if errors.Is(err, errIncomplete) {
+			// Part of it is gone: start a fresh one instead.
+			d.removeInstance(context.WithoutCancel(ctx), in)
+			existing, in = "", nil
+			if secrets == nil {
+				if secrets, err = d.store.SecretValues(ctx, app, rev.spec.Name); err != nil {
+					return nil, err
+				}
+			}
+		} else if err != nil {
 			return nil, err
 		}
-		in.id = c.Labels[runtime.LabelInstance]
-	} else {
-		in.id = newID()
-		c, err := d.engine.Create(ctx, d.containerSpec(app, rev, in.id, secrets))
-		if err != nil {
+	}
+	if existing == "" {
+		if in, err = d.createInstance(ctx, app, rev, secrets); err != nil {
 			return nil, err
 		}
-		in.containerID = c.ID
 	}
-	c, err := d.engine.Start(ctx, in.containerID)
-	if err != nil {
-		lines := d.lastLogs(in.containerID, 20)
-		_ = d.engine.Remove(context.WithoutCancel(ctx), in.containerID)
-		return nil, &instanceFailure{err: fmt.Errorf("start instance %s: %w", in.id, err), lastLogs: lines}
+	if err := d.runInstance(ctx, in, rev.spec); err != nil {
+		var f *instanceFailure
+		if !errors.As(err, &f) {
+			f = &instanceFailure{err: err, lastLogs: d.lastLogs(in.containerID, 20)}
+		}
+		d.removeInstance(context.WithoutCancel(ctx), in)
+		return nil, f
 	}
-	in.addr, in.startedAt = c.HostAddr, time.Now()
-	if err := d.waitHealthy(ctx, in, rev.spec); err != nil {
-		lines := d.lastLogs(in.containerID, 20)
-		_ = d.engine.Remove(context.WithoutCancel(ctx), in.containerID)
-		return nil, &instanceFailure{err: err, lastLogs: lines}
-	}
-	in.state = stateHealthy
+	in.state, in.healthyAt = stateHealthy, time.Now()
 	return in, nil
 }
 
@@ -255,18 +271,14 @@ func (d *Daemon) lastLogs(containerID string, n int) []string {
 	return lines
 }
 
-// stopInstance stops an instance's container (kept, for a fast rollback or
+// stopInstance stops an instance's containers (kept, for a fast rollback or
 // resume). Its monitor must already be stopped.
 func (d *Daemon) stopInstance(ctx context.Context, in *instance) {
-	if err := d.engine.Stop(ctx, in.containerID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		d.log.Warn("stop instance", "instance", in.id, "err", err)
-	}
+	d.stopGroup(ctx, in, spec.DefaultStopGrace)
 }
 
-// removeInstance removes an instance's container. Its monitor must already
+// removeInstance removes an instance's containers. Its monitor must already
 // be stopped (or never started).
 func (d *Daemon) removeInstance(ctx context.Context, in *instance) {
-	if err := d.engine.Remove(ctx, in.containerID); err != nil {
-		d.log.Warn("remove instance", "instance", in.id, "err", err)
-	}
+	d.removeGroup(ctx, in)
 }

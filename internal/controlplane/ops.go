@@ -233,6 +233,9 @@ func (d *Daemon) destroy(ctx context.Context, app string, out progress) error {
 		return err
 	}
 	defer release(ss...)
+	d.removeSchedules(app)
+	d.dropAppCanaries(app)  // canary.go
+	d.dropAppEdge(ctx, app) // entrypoints.go; the store drops them with the app
 	for _, s := range ss {
 		s.mu.Lock()
 		d.edge.Remove(serviceKey(app, s.name))
@@ -287,6 +290,10 @@ func errorCode(err error) string {
 		return "platform"
 	case errors.Is(err, ErrUnhealthy):
 		return "unhealthy"
+	case errors.Is(err, ErrReleaseFailed):
+		return "release_failed"
+	case errors.Is(err, ErrTaskNotStarted):
+		return "task_not_started"
 	}
 	return "error"
 }

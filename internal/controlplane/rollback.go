@@ -20,6 +20,13 @@ func (d *Daemon) rollback(ctx context.Context, app, name string, to int, out pro
 		return failure(err, nil)
 	}
 	defer release(s)
+	// A rollback during a canary ends the canary (canary.go).
+	if d.abortCanary(ctx, s, "berth rollback") {
+		s.mu.Lock()
+		cur, sp := s.rev, s.spec
+		s.mu.Unlock()
+		return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: []api.Deploy{{Service: name, Revision: cur, URLs: d.urls(app, sp)}}}
+	}
 
 	s.mu.Lock()
 	cur := s.rev

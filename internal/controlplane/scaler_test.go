@@ -154,3 +154,30 @@ func TestTrafficBookRatesPerRevision(t *testing.T) {
 	b.record(now.Add(11*time.Second), []reading{{id: "a", rev: 1, stats: st(3, 10*time.Millisecond)}})
 	assert.Equal(t, uint64(153), b.totals[1].requests)
 }
+
+func TestScalerDoesNotFlapOnABoundary(t *testing.T) {
+	r := newScalerRun(t, spec.Scale{Min: 1, Max: 10, Concurrency: 2}, 4)
+	r.feed(7, 70*time.Second) // ceil(7/2) = 4
+	require.Equal(t, 4, r.n)
+	// A stable average hovering on 6 (the 3/4 boundary): set it directly.
+	tick := func(avg float64) decision {
+		r.now = r.now.Add(time.Second)
+		r.sc.samples = []sample{{at: r.now, c: avg}}
+		d := r.sc.decide(r.now, r.scale, r.n, r.n)
+		r.n = d.n
+		return d
+	}
+	for i := range 41 { // ends on a 4
+		avg := 5.9 // wants 3
+		if i%4 == 0 {
+			avg = 6.1 // wants 4
+		}
+		require.Equal(t, 4, tick(avg).n, "tick %d: a 4 within every 6s panic window", i)
+	}
+	for i := range 5 {
+		require.Equal(t, 4, tick(5.9).n, "tick %d", i)
+	}
+	d := tick(5.9)
+	assert.Equal(t, 3, d.n, "3 for a whole panic window")
+	assert.Contains(t, d.why, "scale down from 4 to 3")
+}

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -24,8 +25,7 @@ type scheduler struct {
 	cron   *cron.Cron
 	parser cron.Parser
 
-	// mu guards entries and active.
-	mu      chan struct{}
+	mu      sync.Mutex // guards entries and active
 	entries map[string][]cron.EntryID // by app
 	active  map[string]string         // "app/task" -> the running task's ID ("" while it starts)
 }
@@ -39,14 +39,10 @@ func newScheduler() *scheduler {
 	return &scheduler{
 		cron:    cron.New(cron.WithLocation(time.UTC), cron.WithParser(p)),
 		parser:  p,
-		mu:      make(chan struct{}, 1),
 		entries: map[string][]cron.EntryID{},
 		active:  map[string]string{},
 	}
 }
-
-func (sc *scheduler) lock()   { sc.mu <- struct{}{} }
-func (sc *scheduler) unlock() { <-sc.mu }
 
 // startScheduler installs every app's schedules from its stored spec and
 // runs them until ctx ends; it then waits for the runs in flight to return
@@ -76,8 +72,8 @@ func (d *Daemon) installSchedules(sp *spec.Spec) {
 	if sc == nil {
 		return
 	}
-	sc.lock()
-	defer sc.unlock()
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
 	for _, id := range sc.entries[sp.App] {
 		sc.cron.Remove(id)
 	}
@@ -106,8 +102,8 @@ func (d *Daemon) removeSchedules(app string) {
 	if sc == nil {
 		return
 	}
-	sc.lock()
-	defer sc.unlock()
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
 	for _, id := range sc.entries[app] {
 		sc.cron.Remove(id)
 	}
@@ -123,7 +119,7 @@ func (d *Daemon) runScheduled(app string, t spec.Task) {
 	}
 	sc := d.tasks.sched
 	key := app + "/" + t.Name
-	sc.lock()
+	sc.mu.Lock()
 	prev, busy := sc.active[key]
 	if !busy {
 		if r := d.tasks.runningNamed(app, t.Name, kindScheduled); r != nil {
@@ -133,15 +129,15 @@ func (d *Daemon) runScheduled(app string, t spec.Task) {
 	if !busy {
 		sc.active[key] = ""
 	}
-	sc.unlock()
+	sc.mu.Unlock()
 	if busy {
 		d.recordUnrun(app, t, taskSkipped, fmt.Sprintf("skipped: the previous run (task %s) was still going", prev))
 		return
 	}
 	defer func() {
-		sc.lock()
+		sc.mu.Lock()
 		delete(sc.active, key)
-		sc.unlock()
+		sc.mu.Unlock()
 	}()
 
 	ts, err := d.resolveTask(ctx, app, api.TaskRunRequest{Name: t.Name}, kindScheduled)
@@ -150,9 +146,9 @@ func (d *Daemon) runScheduled(app string, t spec.Task) {
 		return
 	}
 	run, err := d.startTask(ctx, ts, taskHooks{started: func(rec store.Task) {
-		sc.lock()
+		sc.mu.Lock()
 		sc.active[key] = rec.ID
-		sc.unlock()
+		sc.mu.Unlock()
 	}})
 	if err != nil {
 		return // recorded failed by startTask

@@ -35,6 +35,11 @@ type Daemon struct {
 	engine runtime.Engine
 	edge   *edge.Edge
 	certs  *certs.Manager
+	// metrics are the control plane's Prometheus metrics (metrics.go).
+	metrics *metrics
+	// edgex holds the entrypoints' caches, the metrics registry and the
+	// access log (entrypoints.go).
+	edgex edgeState
 
 	// httpPort is the edge's bound HTTP port, used to build service URLs.
 	httpPort string
@@ -43,6 +48,10 @@ type Daemon struct {
 	services map[string]*service // by "app/service"
 	// kicks asks the reconciler to look at one service now.
 	kicks chan *service
+	// tasks are the running tasks, release locks and schedules (task.go).
+	tasks taskTable
+	// inet are the apps' internal load balancers (internal_lb.go).
+	inet internalNets
 
 	// bg tracks goroutines that must end before the store closes.
 	bg sync.WaitGroup
@@ -123,13 +132,20 @@ func Run(ctx context.Context, cfg Config) error {
 		log:      log,
 		store:    st,
 		engine:   eng,
-		edge:     edge.New(edge.Options{Logger: log.With("component", "edge")}),
 		httpPort: portOf(httpLn.Addr().String()),
 		certs:    cm,
+		metrics:  newMetrics(),
 		services: map[string]*service{},
 		kicks:    make(chan *service, 64),
 		ctx:      ctx,
 	}
+
+	// The edge, its metrics, access log and stored entrypoints
+	// (entrypoints.go).
+	if err := d.initEdge(httpsPortString(httpsLn)); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	defer d.closeEdge()
 
 	// Re-adopt what runs before serving, so the edge answers for every
 	// service as soon as it accepts connections.
@@ -141,7 +157,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// Plain HTTP answers ACME HTTP-01 challenges and redirects public (ACME)
 	// domains to HTTPS; everything else is served as is.
-	edgeSrv := &http.Server{Handler: cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, nil)), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	edgeSrv := &http.Server{Handler: cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, d.redirectHTTPS)), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	edgeTLS := &http.Server{Handler: d.edge, TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	var apiHandler http.Handler = d.routes()
 	if token != "" {

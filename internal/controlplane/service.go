@@ -47,6 +47,8 @@ type service struct {
 
 	// Autoscaling (autoscaler.go) of a service with scale: in its spec.
 	auto autoState
+	// canary is a revision on trial next to the serving one (canary.go).
+	canary *canary
 	// traffic is the edge's request rate and latency per revision.
 	traffic trafficBook
 }
@@ -137,14 +139,15 @@ func (d *Daemon) publish(s *service) {
 	}
 	r := edge.Route{
 		Key:     serviceKey(s.app, s.name),
-		Hosts:   d.hosts(s.app, s.spec),
+		Hosts:   append(d.hosts(s.app, s.spec), internalHost(s.app, s.name)),
 		Timeout: s.spec.Timeout,
 		Paused:  s.paused,
 		Hold:    d.holdFor(s),
 	}
+	lbControls(&r, s.spec) // internal_lb.go
 	for _, in := range s.instances {
 		if in.state == stateHealthy {
-			r.Backends = append(r.Backends, edge.Backend{ID: in.id, Addr: in.addr})
+			r.Backends = append(r.Backends, edge.Backend{ID: in.id, Addr: in.addr, Since: in.healthyAt})
 		}
 	}
 	for _, rt := range s.spec.Routes {
@@ -162,7 +165,14 @@ func (d *Daemon) refreshCertHosts() {
 	}
 	var hosts []string
 	for _, r := range d.edge.Routes() {
-		hosts = append(hosts, r.Hosts...)
+		for _, h := range r.Hosts {
+			if !isInternalHost(h) { // served to the app's containers only
+				hosts = append(hosts, h)
+			}
+		}
+	}
+	for _, ep := range d.edge.Entrypoints() { // entrypoints.go
+		hosts = append(hosts, ep.Hosts...)
 	}
 	if err := d.certs.SetHosts(d.ctx, hosts); err != nil {
 		d.log.Warn("certificates: hosts not accepted", "err", err)

@@ -91,7 +91,7 @@ func fail(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case "deploy_in_progress":
 		code = http.StatusConflict
-	case "invalid", "no_revision", "image_not_found", "platform":
+	case "invalid", "no_revision", "image_not_found", "platform", "task_not_started":
 		code = http.StatusBadRequest
 	}
 	var ae *apiError

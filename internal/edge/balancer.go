@@ -3,6 +3,7 @@ package edge
 import (
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"sync/atomic"
 	"time"
 )
@@ -69,6 +70,11 @@ func (st *backendState) ejected(now *int64) bool {
 type triedSet struct {
 	n  int
 	st [maxAttempts]*backendState
+	// r is the request, whose cookie a sticky route reads (nil: none).
+	r *http.Request
+	// capped is set by pick when it passed a backend at its route's
+	// MaxConcurrency.
+	capped bool
 }
 
 func (t *triedSet) add(st *backendState) {
@@ -98,22 +104,46 @@ func (t *triedSet) full() bool { return t.n == len(t.st) }
 // It scans every backend from a random start, so ties (the usual case at low
 // load) spread evenly. A full scan beats power-of-two choices at the instance
 // counts one machine runs, and always finds the least loaded.
+//
+// The route's controls refine the choice: a sticky client's own backend
+// comes first (sticky.go), a backend at MaxConcurrency is passed over
+// (limit.go), and one in its slow start is taken only with a probability
+// that grows over the window (slowstart.go).
 func (rt *routeEntry) pick(tried *triedSet) *target {
 	n := len(rt.backends)
+	tried.capped = false
 	switch {
 	case n == 0 || tried.full():
 		return nil
-	case n == 1:
-		if t := &rt.backends[0]; !tried.has(t.st) {
+	case rt.sticky != "":
+		if t := rt.stickyTarget(tried); t != nil {
 			return t
 		}
-		return nil
 	}
+	if n == 1 {
+		t := &rt.backends[0]
+		if tried.has(t.st) {
+			return nil
+		}
+		if rt.atCap(t) {
+			tried.capped = true
+			return nil
+		}
+		return t
+	}
+	// rank orders the candidates: in rotation, then passed over by slow
+	// start this time, then ejected; the least loaded wins within a rank.
+	const (
+		inRotation = iota
+		warming
+		ejected
+		none
+	)
 	var (
-		now        int64
-		best       *target
-		bestLoad   int64 = math.MaxInt64
-		bestEjects       = true
+		now      int64
+		best     *target
+		bestLoad int64 = math.MaxInt64
+		bestRank       = none
 	)
 	i := rand.IntN(n)
 	for range n {
@@ -124,10 +154,20 @@ func (rt *routeEntry) pick(tried *triedSet) *target {
 		if tried.n > 0 && tried.has(t.st) {
 			continue
 		}
-		ej := t.st.ejected(&now)
 		load := t.st.inflight.Load()
-		if (bestEjects && !ej) || (ej == bestEjects && load < bestLoad) {
-			best, bestLoad, bestEjects = t, load, ej
+		if rt.maxConc > 0 && load >= rt.maxConc {
+			tried.capped = true
+			continue
+		}
+		rank := inRotation
+		switch {
+		case t.st.ejected(&now):
+			rank = ejected
+		case t.since != 0 && rt.warming(t, &now):
+			rank = warming
+		}
+		if rank < bestRank || (rank == bestRank && load < bestLoad) {
+			best, bestLoad, bestRank = t, load, rank
 		}
 	}
 	return best
@@ -141,6 +181,7 @@ const (
 	unknownHost
 	paused
 	noBackend // none listed, or all tried
+	saturated // every backend is at the route's MaxConcurrency
 )
 
 // acquire routes host and path in the current snapshot, picks a backend and
@@ -159,9 +200,17 @@ func (e *Edge) acquire(host, urlPath string, tried *triedSet) (*routeEntry, *tar
 		}
 		t := rt.pick(tried)
 		if t == nil {
+			if tried.capped {
+				return rt, nil, saturated
+			}
 			return rt, nil, noBackend
 		}
-		t.st.inflight.Add(1)
+		if n := t.st.inflight.Add(1); rt.maxConc > 0 && n > rt.maxConc {
+			// Another request took the last slot between the pick and
+			// the count: pick again.
+			t.st.inflight.Add(-1)
+			continue
+		}
 		if e.snap.Load() == s {
 			return rt, t, acquired
 		}

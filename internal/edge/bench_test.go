@@ -61,7 +61,7 @@ func BenchmarkPick(b *testing.B) {
 	}
 	b.Run("acquire/backends=3/parallel", func(b *testing.B) {
 		e := New(Options{})
-		e.Update(Route{Key: "shop/web", Hosts: []string{"web.shop.localhost"}, Backends: []Backend{{"a", "x"}, {"b", "y"}, {"c", "z"}}})
+		e.Update(Route{Key: "shop/web", Hosts: []string{"web.shop.localhost"}, Backends: []Backend{{ID: "a", Addr: "x"}, {ID: "b", Addr: "y"}, {ID: "c", Addr: "z"}}})
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {

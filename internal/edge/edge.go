@@ -22,6 +22,9 @@ type Backend struct {
 	ID string
 	// Addr is where the edge dials the instance, "127.0.0.1:PORT".
 	Addr string
+	// Since is when the backend joined the route, for the route's
+	// SlowStart; zero means it takes its full share at once.
+	Since time.Time
 }
 
 // Route says where the requests for a set of host names go.
@@ -50,6 +53,20 @@ type Route struct {
 	// Hold, when set, makes requests wait while Backends is empty instead of
 	// answering 503, and asks for a backend (scale to zero; see hold.go).
 	Hold *Hold
+	// Load-balancer controls (sticky.go, slowstart.go, limit.go).
+	//
+	// Sticky, when not "", keeps each client on the backend that first
+	// answered it, with a cookie of that name; a client whose backend left
+	// moves to another one.
+	Sticky string
+	// SlowStart ramps a new backend's share of requests (see Backend.Since)
+	// up from a tenth to a full share over this window.
+	SlowStart time.Duration
+	// MaxConcurrency caps each backend's requests in flight (0: no cap). A
+	// request that finds every backend at the cap waits up to QueueTimeout
+	// for a free slot, then gets 503 "overloaded".
+	MaxConcurrency int
+	QueueTimeout   time.Duration
 }
 
 // PathRoute sends a path prefix of a route's hosts to another route.
@@ -292,6 +309,12 @@ type routeEntry struct {
 	timeout  time.Duration
 	paused   bool
 	ls       *labelSet // metric children; nil without metrics
+
+	// Load-balancer controls, copied from the spec.
+	sticky    string
+	slowStart int64 // in clock units; 0 = off
+	maxConc   int64 // 0 = no cap
+	queue     time.Duration
 }
 
 type pathEntry struct {
@@ -304,6 +327,9 @@ type target struct {
 	id   string
 	addr string
 	st   *backendState
+	// since is the clock reading when the backend joined, while it is in
+	// its route's slow start; 0 otherwise.
+	since int64
 }
 
 // specs returns a fresh copy of the routes of s, for building the next one.
@@ -333,10 +359,11 @@ func buildSnapshot(specs map[string]Route, state func(id string) *backendState, 
 	slices.Sort(keys)
 	for _, k := range keys {
 		r := specs[k]
-		rt := &routeEntry{spec: r, key: k, timeout: r.Timeout, paused: r.Paused}
+		rt := &routeEntry{spec: r, key: k, timeout: r.Timeout, paused: r.Paused,
+			sticky: r.Sticky, slowStart: int64(r.SlowStart), maxConc: int64(r.MaxConcurrency), queue: r.QueueTimeout}
 		rt.backends = make([]target, len(r.Backends))
 		for i, b := range r.Backends {
-			rt.backends[i] = target{id: b.ID, addr: b.Addr, st: state(b.ID)}
+			rt.backends[i] = target{id: b.ID, addr: b.Addr, st: state(b.ID), since: slowStartSince(b.Since, r.SlowStart)}
 			s.ids[b.ID] = struct{}{}
 		}
 		s.routes[k] = rt

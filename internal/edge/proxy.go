@@ -63,6 +63,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ps := &proxyState{host: normalizeHost(r.Host), path: r.URL.Path}
+	ps.tried.r = r // a sticky route reads its cookie
 	if e.tracking() {
 		rw := newRouteWriter(w, r)
 		w = rw
@@ -75,6 +76,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if why == saturated {
+		rt, t, why = e.queue(r.Context(), ps, rt) // limit.go
+	}
 	ps.route = rt // for finishRoute; nil for an unknown host
 	switch why {
 	case unknownHost:
@@ -86,7 +90,11 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case noBackend:
 		writeError(w, r, http.StatusServiceUnavailable, ReasonNoHealthyInstance, "The service "+rt.key+" has no healthy instance right now. Try again shortly.")
 		return
+	case saturated:
+		writeOverloaded(w, r, rt)
+		return
 	}
+	stick(w, r, rt, t) // sticky.go
 	ps.route, ps.target, ps.timeout = rt, t, rt.timeout
 	defer ps.release()
 	defer ps.observe(start) // before release: the target is still known

@@ -56,10 +56,13 @@ type ContainerSpec struct {
 	// JoinContainer shares another container's network namespace (sidecars);
 	// when set, Network, Aliases and Port are ignored.
 	JoinContainer string
-	CPU           float64 // vCPUs, 0 = unlimited
-	Memory        int64   // bytes, 0 = unlimited
-	PidsLimit     int64   // 0 = engine default
-	Platform      string  // os/arch[/variant], "" = host's
+	// ExtraHosts are "name:IP" lines added to the container's /etc/hosts
+	// (internal service names that resolve to the edge).
+	ExtraHosts []string
+	CPU        float64 // vCPUs, 0 = unlimited
+	Memory     int64   // bytes, 0 = unlimited
+	PidsLimit  int64   // 0 = engine default
+	Platform   string  // os/arch[/variant], "" = host's
 	// TTY and OpenStdin are for interactive tasks.
 	TTY       bool
 	OpenStdin bool

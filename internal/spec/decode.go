@@ -9,14 +9,15 @@ import (
 // The keys each level of berth.yaml accepts, in the order DESIGN.md lists
 // them; unknown-key errors print them in this order.
 var (
-	specKeys    = []string{"app", "services", "tasks"}
-	serviceKeys = []string{"image", "build", "port", "command", "env", "secrets", "cpu", "memory", "platform",
-		"instances", "scale", "health", "timeout", "release", "domains", "routes", "sidecars"}
+	specKeys    = []string{"app", "services", "tasks", "edge"}
+	serviceKeys = []string{"image", "build", "port", "command", "env", "secrets", "cpu", "memory", "pids", "platform",
+		"instances", "scale", "health", "timeout", "release", "domains", "routes",
+		"sticky", "drain", "slow_start", "max_concurrency", "sidecars", "depends_on"}
 	buildKeys   = []string{"context", "dockerfile", "args"}
 	scaleKeys   = []string{"min", "max", "concurrency"}
 	healthKeys  = []string{"path", "interval", "timeout", "healthy", "unhealthy"}
 	routeKeys   = []string{"path", "service"}
-	sidecarKeys = []string{"image", "build", "command", "env", "secrets", "cpu", "memory", "essential", "depends_on"}
+	sidecarKeys = []string{"image", "build", "command", "env", "secrets", "cpu", "memory", "pids", "essential", "depends_on"}
 	taskKeys    = []string{"service", "command", "schedule"}
 )
 
@@ -55,6 +56,8 @@ func (d *decoder) spec(root *yaml.Node) (*Spec, error) {
 			err = d.services(s, e)
 		case "tasks":
 			err = d.tasks(s, e)
+		case "edge":
+			err = d.edge(s, e)
 		}
 		if err != nil {
 			return nil, err
@@ -142,6 +145,18 @@ func (d *decoder) service(name string, n *yaml.Node, path string) (*Service, err
 			svc.Routes, err = d.routes(e.val, f)
 		case "sidecars":
 			err = d.sidecars(svc, e.val, f)
+		case "depends_on":
+			svc.DependsOn, err = d.dependsOn(e.val, f)
+		case "pids":
+			svc.Pids, err = d.pids(e.val, f)
+		case "sticky":
+			svc.Sticky, err = d.sticky(e.val, f, name)
+		case "drain":
+			svc.Drain, err = d.duration(e.val, f)
+		case "slow_start":
+			svc.SlowStart, err = d.duration(e.val, f)
+		case "max_concurrency":
+			svc.MaxConcurrency, err = d.maxConcurrency(e.val, f)
 		}
 		if err != nil {
 			return nil, err
@@ -482,6 +497,8 @@ func (d *decoder) sidecar(name string, n *yaml.Node, path string) (*Sidecar, err
 			sc.CPU, err = d.cpu(e.val, f)
 		case "memory":
 			sc.Memory, err = d.memory(e.val, f)
+		case "pids":
+			sc.Pids, err = d.pids(e.val, f)
 		case "essential":
 			sc.Essential, err = d.boolean(e.val, f)
 		case "depends_on":

@@ -16,6 +16,10 @@ type Spec struct {
 	// Tasks by name; TaskOrder keeps the order of the file.
 	Tasks     map[string]*Task `json:"tasks,omitempty"`
 	TaskOrder []string         `json:"task_order,omitempty"`
+	// Edge holds the entrypoints by name (edge.go); EdgeOrder keeps the
+	// order of the file.
+	Edge      map[string]*Entrypoint `json:"edge,omitempty"`
+	EdgeOrder []string               `json:"edge_order,omitempty"`
 
 	// lines maps field paths ("services.web.port") to where Parse read them,
 	// so Validate, run again later, can still name the line.
@@ -46,6 +50,17 @@ type Service struct {
 	Sidecars  map[string]*Sidecar `json:"sidecars,omitempty"`
 	// SidecarOrder keeps the order of the file.
 	SidecarOrder []string `json:"sidecar_order,omitempty"`
+	// DependsOn maps sidecars to the condition the service's own container
+	// waits for before it starts (an init container: success), as ECS's
+	// dependsOn on the essential container.
+	DependsOn map[string]Condition `json:"depends_on,omitempty"`
+
+	// Resource and load-balancer controls (lb.go).
+	Pids           int64             `json:"pids,omitempty"` // process limit, 0 = engine default
+	Sticky         *Sticky           `json:"sticky,omitempty"`
+	Drain          time.Duration     `json:"drain,omitempty"`      // 0: the daemon's default (30s)
+	SlowStart      time.Duration     `json:"slow_start,omitempty"` // 0: full share at once
+	MaxConcurrency *ConcurrencyLimit `json:"max_concurrency,omitempty"`
 }
 
 // Build is a build context with a Dockerfile. The short form `build: DIR`
@@ -89,6 +104,7 @@ type Sidecar struct {
 	Secrets   []string          `json:"secrets,omitempty"`
 	CPU       float64           `json:"cpu,omitempty"`
 	Memory    int64             `json:"memory,omitempty"`
+	Pids      int64             `json:"pids,omitempty"`
 	Essential bool              `json:"essential"` // default true
 	// DependsOn maps a container name (the service itself or another sidecar)
 	// to a condition.

@@ -76,7 +76,7 @@ func (v *validator) spec() error {
 			return err
 		}
 	}
-	return nil
+	return v.edge()
 }
 
 func (v *validator) service(name string, svc *Service, owner, domainOwner map[string]string) error {
@@ -121,7 +121,13 @@ func (v *validator) service(name string, svc *Service, owner, domainOwner map[st
 	if err := v.routes(path, svc); err != nil {
 		return err
 	}
-	return v.sidecars(path, svc, owner)
+	if err := v.lb(path, svc); err != nil {
+		return err
+	}
+	if err := v.sidecars(path, svc, owner); err != nil {
+		return err
+	}
+	return v.mainDependsOn(path, svc)
 }
 
 // container checks what services and sidecars share: what runs and with
@@ -327,7 +333,7 @@ func (v *validator) sidecars(path string, svc *Service, owner map[string]string)
 			return err
 		}
 	}
-	return v.cycles(path, svc, names)
+	return nil
 }
 
 // dependsOn checks one sidecar's dependencies against the containers of its
@@ -381,51 +387,6 @@ func containerChoices(svc *Service, self string) string {
 		return fmt.Sprintf("%q (the service itself)", svc.Name)
 	}
 	return fmt.Sprintf("%q (the service itself) or another sidecar: %s", svc.Name, strings.Join(others, ", "))
-}
-
-// cycles refuses a depends_on cycle among sidecars: no container of the
-// cycle could ever start. The service's own container depends on nothing,
-// so it cannot be part of one.
-func (v *validator) cycles(path string, svc *Service, names []string) error {
-	const (
-		unvisited = iota
-		visiting
-		done
-	)
-	state := map[string]int{}
-	var stack []string
-	var visit func(name string) []string
-	visit = func(name string) []string {
-		state[name] = visiting
-		stack = append(stack, name)
-		sc := svc.Sidecars[name]
-		for _, dep := range sortedKeys(sc.DependsOn) {
-			if _, ok := svc.Sidecars[dep]; !ok || dep == name {
-				continue
-			}
-			switch state[dep] {
-			case visiting:
-				i := slices.Index(stack, dep)
-				return append(slices.Clone(stack[i:]), dep)
-			case unvisited:
-				if c := visit(dep); c != nil {
-					return c
-				}
-			}
-		}
-		stack = stack[:len(stack)-1]
-		state[name] = done
-		return nil
-	}
-	for _, name := range names {
-		if state[name] != unvisited {
-			continue
-		}
-		if c := visit(name); c != nil {
-			return v.fail(join(join(path, c[0]), "depends_on"), "dependency cycle: %s", strings.Join(c, " -> "))
-		}
-	}
-	return nil
 }
 
 func (v *validator) task(name string, t *Task) error {

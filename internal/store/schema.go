@@ -118,6 +118,17 @@ CREATE TABLE tasks (
 ) STRICT;
 CREATE INDEX tasks_by_app ON tasks (app, started_at);
 `,
+	// 2: edge entrypoints (entrypoint.go).
+	`
+CREATE TABLE entrypoints (
+	name       TEXT PRIMARY KEY,
+	app        TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+	config     BLOB NOT NULL,
+	state      BLOB NOT NULL,
+	updated_at INTEGER
+) STRICT;
+CREATE INDEX entrypoints_by_app ON entrypoints (app, name);
+`,
 }
 
 // migrate brings the schema up to SchemaVersion in one transaction, so a

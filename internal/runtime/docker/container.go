@@ -129,6 +129,11 @@ func containerConfig(spec runtime.ContainerSpec) (*container.Config, *container.
 		pids := spec.PidsLimit
 		hostCfg.PidsLimit = &pids
 	}
+	if len(spec.ExtraHosts) > 0 && spec.JoinContainer == "" {
+		// A joined container shares the other's /etc/hosts-relevant
+		// network settings; Docker refuses extra hosts on it.
+		hostCfg.ExtraHosts = append([]string(nil), spec.ExtraHosts...)
+	}
 
 	var netCfg *network.NetworkingConfig
 	switch {

@@ -26,6 +26,10 @@ type Engine struct {
 	// host is the engine's own platform (see hostPlatform).
 	hostMu sync.Mutex
 	host   *platform
+
+	// holderImage is the network holder image's ID once built (holder.go).
+	holderMu    sync.Mutex
+	holderImage string
 }
 
 // New returns an Engine for the Docker Engine the environment names

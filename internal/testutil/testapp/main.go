@@ -215,6 +215,12 @@ func memhog() {
 func newMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		// ROOT_STATUS makes / fail (health checks still pass): a revision
+		// that starts answering 500s.
+		if code, err := strconv.Atoi(os.Getenv("ROOT_STATUS")); err == nil && code >= 400 {
+			http.Error(w, "failing on purpose", code)
+			return
+		}
 		version := os.Getenv("VERSION")
 		if version == "" {
 			version = "v1"

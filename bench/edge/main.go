@@ -1,0 +1,448 @@
+// Command edge measures berth's edge against nginx and caddy, each a plain
+// reverse proxy of the same backend on loopback: requests per second and
+// latency percentiles of a 1 KiB response with wrk, straight to the backend
+// and through each proxy, then the same for cache hits (berth's entrypoint
+// cache against nginx's proxy_cache; caddy has no cache of its own). It
+// prints a markdown table with the ratios.
+//
+//	bash bench/edge.sh            # installs nginx, caddy and wrk if missing
+//	go run ./bench/edge -d 10s -c 64
+//
+// Every server runs in its own process: the backend and berth's edge are
+// this program started again with a role (-role backend|edge), so the
+// numbers do not share a Go runtime with each other or with the driver.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/edge/cache"
+)
+
+const host = "bench.localhost"
+
+func main() {
+	role := flag.String("role", "", "internal: run as backend or edge")
+	listen := flag.String("listen", "127.0.0.1:0", "internal: address to serve on")
+	backend := flag.String("backend", "", "internal: the backend's address (edge role)")
+	logDir := flag.String("log-dir", "", "internal: where the edge writes its access log")
+	dur := flag.Duration("d", 10*time.Second, "wrk duration per target")
+	conns := flag.Int("c", 64, "wrk connections")
+	threads := flag.Int("t", 2, "wrk threads")
+	flag.Parse()
+	var err error
+	switch *role {
+	case "backend":
+		err = serveBackend(*listen)
+	case "edge":
+		err = serveEdge(*listen, *backend, *logDir)
+	case "":
+		err = run(*dur, *conns, *threads)
+	default:
+		err = fmt.Errorf("unknown role %q", *role)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench/edge:", err)
+		os.Exit(1)
+	}
+}
+
+// body is the 1 KiB response.
+var body = []byte(strings.Repeat("berth edge bench 1KiB payload.\n", 40)[:1024])
+
+func serveBackend(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr["Content-Type"] = []string{"text/plain; charset=utf-8"}
+		if strings.HasPrefix(r.URL.Path, "/cached") {
+			hdr["Cache-Control"] = []string{"public, max-age=3600"}
+		} else {
+			hdr["Cache-Control"] = []string{"no-store"}
+		}
+		_, _ = w.Write(body)
+	})
+	fmt.Println(ln.Addr().String())
+	return http.Serve(ln, h)
+}
+
+// serveEdge runs berth's edge as the daemon does (metrics, access log to a
+// file): bench.localhost is a service route to the backend, /ep/... an
+// entrypoint host with the backend as external URL origin, and
+// cache.localhost the same entrypoint with its cache on.
+func serveEdge(addr, backend, logDir string) error {
+	reg := prometheus.NewRegistry()
+	m, err := edge.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	lf, err := edge.OpenLogFile(filepath.Join(logDir, "edge-access.log"), edge.DefaultLogMaxBytes, 1)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	e := edge.New(edge.Options{Logger: slog.New(slog.DiscardHandler), Metrics: m, AccessLog: lf})
+	e.Update(edge.Route{Key: "bench/web", Hosts: []string{host}, Backends: []edge.Backend{{ID: "b1", Addr: backend}}, Timeout: 300 * time.Second})
+	u, _ := url.Parse("http://" + backend)
+	if err := e.SetEntrypoint(edge.Entrypoint{Name: "ep", Hosts: []string{"ep.localhost"}, Origin: edge.Origin{Name: u.String(), URL: u}, Controls: edge.Controls{Timeout: 300 * time.Second}}); err != nil {
+		return err
+	}
+	c, err := cache.New(cache.Options{})
+	if err != nil {
+		return err
+	}
+	if err := e.SetEntrypoint(edge.Entrypoint{Name: "cached", Hosts: []string{"cache.localhost"}, Origin: edge.Origin{Name: u.String(), URL: u}, Cache: c}); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String())
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+		<-sig
+		_ = srv.Close()
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// proc is a server the driver started.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	addr string
+}
+
+func (p *proc) stop() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// startSelf runs this program with a role and reads the address it prints.
+func startSelf(name string, args ...string) (*proc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("%s did not start: %w", name, err)
+	}
+	return &proc{name: name, cmd: cmd, addr: strings.TrimSpace(line)}, nil
+}
+
+// startExternal runs nginx or caddy and waits until addr accepts.
+func startExternal(name, addr string, args ...string) (*proc, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: name, cmd: cmd, addr: addr}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return p, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.stop()
+	return nil, fmt.Errorf("%s did not listen on %s", name, addr)
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// result is one wrk run.
+type result struct {
+	name     string
+	rps      float64
+	p50, p99 time.Duration
+	errors   string
+}
+
+var (
+	rpsRE     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	pctRE     = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	nonOKRE   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	socketErr = regexp.MustCompile(`Socket errors: .*`)
+)
+
+func wrk(name, target, hostHeader string, d time.Duration, c, t int) (result, error) {
+	args := []string{"-t", strconv.Itoa(t), "-c", strconv.Itoa(c), "-d", d.String(), "--latency"}
+	if hostHeader != "" {
+		args = append(args, "-H", "Host: "+hostHeader)
+	}
+	args = append(args, target)
+	// A short warm-up fills keep-alive pools and caches.
+	_ = exec.Command("wrk", append([]string{"-t", "1", "-c", strconv.Itoa(c), "-d", "1s"}, args[6:]...)...).Run()
+	out, err := exec.Command("wrk", args...).CombinedOutput()
+	if err != nil {
+		return result{}, fmt.Errorf("wrk %s: %v: %s", name, err, out)
+	}
+	s := string(out)
+	r := result{name: name}
+	m := rpsRE.FindStringSubmatch(s)
+	if m == nil {
+		return r, fmt.Errorf("wrk %s: no Requests/sec in %s", name, s)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	for _, pm := range pctRE.FindAllStringSubmatch(s, -1) {
+		v, _ := strconv.ParseFloat(pm[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[pm[3]]
+		dur := time.Duration(v * float64(unit))
+		if pm[1] == "50" {
+			r.p50 = dur
+		} else {
+			r.p99 = dur
+		}
+	}
+	var errs []string
+	if m := nonOKRE.FindStringSubmatch(s); m != nil {
+		errs = append(errs, m[1]+" non-2xx")
+	}
+	if m := socketErr.FindString(s); m != "" {
+		errs = append(errs, m)
+	}
+	r.errors = strings.Join(errs, "; ")
+	return r, nil
+}
+
+func run(d time.Duration, conns, threads int) error {
+	for _, bin := range []string{"wrk", "nginx", "caddy"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return fmt.Errorf("%s is not installed: run bash bench/edge.sh (it installs nginx, caddy and wrk)", bin)
+		}
+	}
+	dir, err := os.MkdirTemp("", "berth-bench-edge-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	backend, err := startSelf("backend", "-role", "backend")
+	if err != nil {
+		return err
+	}
+	defer backend.stop()
+	berth, err := startSelf("berth", "-role", "edge", "-backend", backend.addr, "-log-dir", dir)
+	if err != nil {
+		return err
+	}
+	defer berth.stop()
+
+	nginxAddr, _ := freePort()
+	nginxCacheAddr, _ := freePort()
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(nginxConf(dir, nginxAddr, nginxCacheAddr, backend.addr)), 0o644); err != nil {
+		return err
+	}
+	nginx, err := startExternal("nginx", nginxAddr, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "nginx-error.log"))
+	if err != nil {
+		return err
+	}
+	defer nginx.stop()
+	caddyAddr, _ := freePort()
+	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(caddyConf(caddyAddr, backend.addr)), 0o644); err != nil {
+		return err
+	}
+	caddy, err := startExternal("caddy", caddyAddr, "run", "--config", filepath.Join(dir, "Caddyfile"), "--adapter", "caddyfile")
+	if err != nil {
+		return err
+	}
+	defer caddy.stop()
+
+	type target struct{ name, url, host string }
+	targets := []target{
+		{"backend (direct)", "http://" + backend.addr + "/", ""},
+		{"berth edge (service route)", "http://" + berth.addr + "/", host},
+		{"berth edge (entrypoint, URL origin)", "http://" + berth.addr + "/", "ep.localhost"},
+		{"nginx", "http://" + nginxAddr + "/", ""},
+		{"caddy", "http://" + caddyAddr + "/", ""},
+		{"berth edge, cache hit", "http://" + berth.addr + "/cached", "cache.localhost"},
+		{"nginx, cache hit", "http://" + nginxCacheAddr + "/cached", ""},
+	}
+	var results []result
+	for _, tg := range targets {
+		fmt.Fprintf(os.Stderr, "wrk %s (%s)...\n", tg.name, d)
+		r, err := wrk(tg.name, tg.url, tg.host, d, conns, threads)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
+	}
+	printTable(os.Stdout, results, d, conns, threads)
+	return nil
+}
+
+func nginxConf(dir, addr, cacheAddr, backend string) string {
+	return fmt.Sprintf(`worker_processes auto;
+daemon off;
+pid %[1]s/nginx.pid;
+events { worker_connections 4096; }
+http {
+    access_log %[1]s/nginx-access.log combined buffer=64k flush=1s;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    proxy_cache_path %[1]s/cache keys_zone=bench:10m;
+    upstream backend { server %[4]s; keepalive 128; }
+    server {
+        listen %[2]s;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+        }
+    }
+    server {
+        listen %[3]s;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_cache bench;
+        }
+    }
+}
+`, dir, addr, cacheAddr, backend)
+}
+
+func caddyConf(addr, backend string) string {
+	return fmt.Sprintf(`{
+	admin off
+	auto_https off
+}
+http://%s {
+	reverse_proxy %s
+}
+`, addr, backend)
+}
+
+func printTable(w io.Writer, rs []result, d time.Duration, c, t int) {
+	find := func(name string) result {
+		for _, r := range rs {
+			if r.name == name {
+				return r
+			}
+		}
+		return result{}
+	}
+	direct, nginx, caddy := find("backend (direct)"), find("nginx"), find("caddy")
+	nginxCache := find("nginx, cache hit")
+	fmt.Fprintf(w, "\nwrk -t%d -c%d -d%s, 1 KiB response, loopback, %d CPUs\n\n", t, c, d, numCPU())
+	fmt.Fprintln(w, "| target | req/s | p50 | p99 | vs nginx | vs caddy | p99 added over direct | errors |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|")
+	for _, r := range rs {
+		vsN, vsC := ratio(r.rps, nginx.rps), ratio(r.rps, caddy.rps)
+		if strings.Contains(r.name, "cache hit") {
+			vsN, vsC = ratio(r.rps, nginxCache.rps), "-"
+		}
+		added := "-"
+		if r.name != direct.name {
+			added = fmtDur(r.p99 - direct.p99)
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", r.name, r.rps, fmtDur(r.p50), fmtDur(r.p99), vsN, vsC, added, orNone(r.errors))
+	}
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + fmtDur(-d)
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	}
+	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func numCPU() int {
+	n := 0
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "processor") {
+			n++
+		}
+	}
+	return n
+}
+

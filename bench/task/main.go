@@ -1,0 +1,128 @@
+// Command task measures berth's one-off tasks on the local Docker Engine
+// with the example app: start latency (the request sent → the task's first
+// output line at the client) and the whole run of a task that exits at once
+// (the request sent → its exit code at the client), the way `berth task run
+// -- /hello migrate` sees them. It prints a markdown table of medians.
+//
+//	go run ./bench/task -n 20
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/client"
+	"github.com/berth-dev/berth/internal/controlplane"
+)
+
+func main() {
+	n := flag.Int("n", 20, "task runs to measure")
+	flag.Parse()
+	if err := run(*n); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/task:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int) error {
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	// The example image, built once: tasks then run from its revision.
+	build := exec.Command("go", "build", "-o", filepath.Join(root, "examples/hello/hello"), "./examples/hello")
+	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build example: %v: %s", err, out)
+	}
+	img := exec.Command("docker", "build", "-q", "-t", "berth-bench/hello:1", filepath.Join(root, "examples/hello"))
+	img.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
+	if out, err := img.CombinedOutput(); err != nil {
+		return fmt.Errorf("build image: %v: %s", err, out)
+	}
+
+	dir, err := os.MkdirTemp("", "berth-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ready := make(chan controlplane.Addrs, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- controlplane.Run(ctx, controlplane.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Ready: func(a controlplane.Addrs) { ready <- a }})
+	}()
+	var addrs controlplane.Addrs
+	select {
+	case addrs = <-ready:
+	case err := <-done:
+		return err
+	}
+	defer func() { cancel(); <-done }()
+	c, err := client.New(addrs.API, "", "")
+	if err != nil {
+		return err
+	}
+	app := fmt.Sprintf("bench%d", os.Getpid())
+	defer c.Destroy(context.Background(), app, nil)
+	spec := fmt.Sprintf("app: %s\nservices:\n  web:\n    image: berth-bench/hello:1\n    port: 8080\n    health: {path: /healthz}\n", app)
+	if _, err := c.Deploy(context.Background(), api.DeployRequest{File: "berth.yaml", BaseDir: root, YAML: spec}, nil); err != nil {
+		return err
+	}
+
+	req := api.TaskRunRequest{Command: []string{"/hello", "migrate"}}
+	var firstByte, whole []time.Duration
+	for i := 0; i <= n; i++ {
+		start := time.Now()
+		var first time.Duration
+		res, err := c.RunTask(context.Background(), app, req, func(m api.Message) {
+			if m.Kind == api.KindLog && first == 0 {
+				first = time.Since(start)
+			}
+		})
+		total := time.Since(start)
+		if err != nil {
+			return err
+		}
+		if res.Task == nil || res.Task.ExitCode != 0 || first == 0 {
+			return fmt.Errorf("run %d: the task did not print and exit 0: %+v", i, res.Task)
+		}
+		if i == 0 {
+			continue // warm-up: the first create inspects the image cold
+		}
+		firstByte = append(firstByte, first)
+		whole = append(whole, total)
+	}
+
+	fmt.Printf("| metric (example app, `/hello migrate`, %d runs) | median | p90 | target |\n|---|---|---|---|\n", n)
+	fmt.Printf("| task start: request → first output line at the client | %s | %s | < 500ms |\n", median(firstByte), pct(firstByte, 0.9))
+	fmt.Printf("| whole run of a task that exits at once: request → exit code | %s | %s | < 500ms |\n", median(whole), pct(whole, 0.9))
+	return nil
+}
+
+func median(ds []time.Duration) time.Duration { return pct(ds, 0.5) }
+
+func pct(ds []time.Duration, p float64) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[int(float64(len(s)-1)*p+0.5)].Round(time.Millisecond)
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("find the module root: %w", err)
+	}
+	return string(out[:len(out)-1]), nil
+}

@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/berth-dev/berth/internal/api"
+)
+
+func (c *cli) execCmd() *cobra.Command {
+	var (
+		file string
+		req  api.ExecRequest
+	)
+	cmd := &cobra.Command{
+		Use:   "exec SERVICE [--instance ID] [--container NAME] [-it] -- CMD ARGS...",
+		Short: "Run a command inside a running instance of a service",
+		Long: `Run a command inside a running instance (--instance ID, else a healthy one)
+of a service, and exit with its exit code. -i sends this terminal's (or
+pipe's) input to it; -t gives it a terminal, with window resizes: -it for a
+shell. Each exec is recorded as an event.`,
+		Example: `  berth exec web -it -- sh
+  berth exec web --instance 3f2a -- ./server check
+  echo 'select 1' | berth exec db -i -- psql`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dash := cmd.ArgsLenAtDash()
+			switch {
+			case len(args) == 0 || dash == 0:
+				return usagef(cmd, "missing SERVICE")
+			case dash == -1 && len(args) > 1:
+				return usagef(cmd, "the command goes after --: berth exec %s -- %s", args[0], strings.Join(args[1:], " "))
+			case dash > 1:
+				return usagef(cmd, "one SERVICE before --, not %q", strings.Join(args[:dash], " "))
+			}
+			req.Command = args[1:]
+			if len(req.Command) == 0 || req.Command[0] == "" {
+				return invalidf("empty command: put it after --, e.g. berth exec %s -- sh", args[0])
+			}
+			cl, err := c.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			app, err := c.serviceApp(ctx, cmd, cl, file)
+			if err != nil {
+				return err
+			}
+			conn, err := cl.Exec(ctx, app, args[0], req)
+			if err != nil {
+				return err
+			}
+			res, err := c.session(ctx, conn, req.TTY, req.Stdin)
+			if err != nil {
+				return err
+			}
+			return exitWith(res.Code, res.Note)
+		},
+	}
+	addFileFlag(cmd, &file, true)
+	f := cmd.Flags()
+	f.StringVar(&req.Instance, "instance", "", "the instance to run in (an ID or unique prefix; see berth status)")
+	f.StringVar(&req.Container, "container", "", "a sidecar's name, to run in it instead of the main container")
+	f.BoolVarP(&req.Stdin, "interactive", "i", false, "send this terminal's (or pipe's) input to the command")
+	f.BoolVarP(&req.TTY, "tty", "t", false, "give the command a terminal; -it for a shell")
+	return cmd
+}

@@ -1,0 +1,139 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/docker"
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// Deploy-time work for sidecars and platforms: their images are checked
+// before anything changes, built with the service's platform, and pinned
+// by ID in the revision like the service's own image.
+
+// platformBuilder is the optional engine power to build for a platform
+// other than the engine's own.
+type platformBuilder interface {
+	BuildForPlatform(ctx context.Context, contextDir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error)
+}
+
+// platformChecker is the optional engine power to tell, before anything is
+// created, whether an image can run here on a platform.
+type platformChecker interface {
+	CheckPlatform(ctx context.Context, ref, platform string) error
+}
+
+var (
+	_ platformBuilder = (*docker.Engine)(nil)
+	_ platformChecker = (*docker.Engine)(nil)
+)
+
+// build builds an image, for platform when one is given.
+func (d *Daemon) build(ctx context.Context, dir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error) {
+	if platform != "" {
+		if pb, ok := d.engine.(platformBuilder); ok {
+			return pb.BuildForPlatform(ctx, dir, dockerfile, tag, platform, args, progress)
+		}
+	}
+	return d.engine.Build(ctx, dir, dockerfile, tag, args, progress)
+}
+
+// checkImages refuses, before a deploy changes anything, a service whose
+// image (ref, unless it is built) or a sidecar's image is missing or cannot
+// run on this host for the service's platform.
+func (d *Daemon) checkImages(ctx context.Context, sv *spec.Service, ref string, build bool) error {
+	pc, _ := d.engine.(platformChecker)
+	if !build && pc != nil {
+		if err := pc.CheckPlatform(ctx, ref, sv.Platform); err != nil {
+			return err
+		}
+	}
+	for _, name := range sidecarNames(sv) {
+		sc := sv.Sidecars[name]
+		if sc.Build != nil {
+			continue
+		}
+		if _, err := d.engine.ImageID(ctx, sc.Image); err != nil {
+			return fmt.Errorf("sidecar %s: %w", name, err)
+		}
+		if pc != nil {
+			if err := pc.CheckPlatform(ctx, sc.Image, sv.Platform); err != nil {
+				return fmt.Errorf("sidecar %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// pinSidecars builds the sidecars that have a build context and returns
+// the service's sidecars with every image pinned by ID, so a retagged image
+// never changes a revision.
+func (d *Daemon) pinSidecars(ctx context.Context, s *service, sp *spec.Service, num int, baseDir string, out progress) (map[string]*spec.Sidecar, error) {
+	if len(sp.Sidecars) == 0 {
+		return nil, nil
+	}
+	pinned := make(map[string]*spec.Sidecar, len(sp.Sidecars))
+	for _, name := range sidecarNames(sp) {
+		sc := *sp.Sidecars[name]
+		sc.Env = maps.Clone(sc.Env)
+		sc.DependsOn = maps.Clone(sc.DependsOn)
+		if sc.Build != nil {
+			tag := fmt.Sprintf("berth/%s-%s-%s:%d", s.app, s.name, name, num)
+			dir := sc.Build.Context
+			if !filepath.IsAbs(dir) {
+				dir = filepath.Join(baseDir, dir)
+			}
+			if _, err := os.Stat(dir); err != nil {
+				return nil, fmt.Errorf("%w: build context %s of sidecar %s not found on the server (berth builds on the daemon's machine)", ErrInvalid, dir, name)
+			}
+			out.phase(phaseBuild, "%s: building sidecar %s as %s from %s", s.name, name, tag, dir)
+			w := &lineWriter{fn: func(line string) { out.log("build", line) }}
+			id, err := d.build(ctx, dir, sc.Build.Dockerfile, tag, sp.Platform, sc.Build.Args, w)
+			w.Flush()
+			if err != nil {
+				return nil, fmt.Errorf("build of sidecar %s failed: %w", name, err)
+			}
+			sc.Image, sc.Build = id, nil
+		} else {
+			id, err := d.engine.ImageID(ctx, sc.Image)
+			if err != nil {
+				return nil, fmt.Errorf("sidecar %s: %w", name, err)
+			}
+			sc.Image = id
+		}
+		pinned[name] = &sc
+	}
+	return pinned, nil
+}
+
+// drainTime is how long a service's old instances may finish their
+// requests: the spec's drain, else the daemon's.
+func (d *Daemon) drainTime(s *service) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.spec != nil && s.spec.Drain > 0 {
+		return s.spec.Drain
+	}
+	return d.cfg.Drain
+}
+
+// serviceContainers lists every container of a service's instances (their
+// own, sidecars and holders), whatever their revision.
+func (d *Daemon) serviceContainers(ctx context.Context, s *service) ([]runtime.Container, error) {
+	var out []runtime.Container
+	for _, role := range []runtime.Role{runtime.RoleInstance, runtime.RoleSidecar} {
+		cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(role)})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cs...)
+	}
+	return out, nil
+}
