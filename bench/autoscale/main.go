@@ -38,7 +38,7 @@ import (
 
 func main() {
 	n := flag.Int("n", 5, "cold starts per mode")
-	steps := flag.Int("steps", 3, "load steps")
+	steps := flag.Int("steps", 2, "load steps (each twice: new containers, then parked ones)")
 	flag.Parse()
 	if err := run(*n, *steps); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/autoscale:", err)

@@ -15,6 +15,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +29,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +49,9 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "internal: address to serve on")
 	backend := flag.String("backend", "", "internal: the backend's address (edge role)")
 	logDir := flag.String("log-dir", "", "internal: where the edge writes its access log")
+	cpuProfile := flag.String("edge-cpuprofile", "", "write a CPU profile of berth's edge to this file")
+	only := flag.String("only", "", "measure only the targets whose name matches this regexp")
+	rounds := flag.Int("n", 3, "rounds: every target is measured once per round, and the median is shown")
 	dur := flag.Duration("d", 10*time.Second, "wrk duration per target")
 	conns := flag.Int("c", 64, "wrk connections")
 	threads := flag.Int("t", 2, "wrk threads")
@@ -55,9 +61,9 @@ func main() {
 	case "backend":
 		err = serveBackend(*listen)
 	case "edge":
-		err = serveEdge(*listen, *backend, *logDir)
+		err = serveEdge(*listen, *backend, *logDir, *cpuProfile)
 	case "":
-		err = run(*dur, *conns, *threads)
+		err = run(*dur, *conns, *threads, *cpuProfile, *only, *rounds)
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
@@ -93,7 +99,18 @@ func serveBackend(addr string) error {
 // file): bench.localhost is a service route to the backend, /ep/... an
 // entrypoint host with the backend as external URL origin, and
 // cache.localhost the same entrypoint with its cache on.
-func serveEdge(addr, backend, logDir string) error {
+func serveEdge(addr, backend, logDir, profile string) error {
+	edge.TuneGC() // as the daemon does
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	reg := prometheus.NewRegistry()
 	m, err := edge.NewMetrics(reg)
 	if err != nil {
@@ -265,7 +282,11 @@ func wrk(name, target, hostHeader string, d time.Duration, c, t int) (result, er
 	return r, nil
 }
 
-func run(d time.Duration, conns, threads int) error {
+func run(d time.Duration, conns, threads int, profile, only string, rounds int) error {
+	onlyRE, err := regexp.Compile(only)
+	if err != nil {
+		return fmt.Errorf("-only: %w", err)
+	}
 	for _, bin := range []string{"wrk", "nginx", "caddy"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			return fmt.Errorf("%s is not installed: run bash bench/edge.sh (it installs nginx, caddy and wrk)", bin)
@@ -276,13 +297,23 @@ func run(d time.Duration, conns, threads int) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	// nginx's workers run as an unprivileged user: they write the cache.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(dir, "cache"), 0o777); err != nil {
+		return err
+	}
+	if err := os.Chmod(filepath.Join(dir, "cache"), 0o777); err != nil {
+		return err
+	}
 
 	backend, err := startSelf("backend", "-role", "backend")
 	if err != nil {
 		return err
 	}
 	defer backend.stop()
-	berth, err := startSelf("berth", "-role", "edge", "-backend", backend.addr, "-log-dir", dir)
+	berth, err := startSelf("berth", "-role", "edge", "-backend", backend.addr, "-log-dir", dir, "-edge-cpuprofile", profile)
 	if err != nil {
 		return err
 	}
@@ -318,16 +349,29 @@ func run(d time.Duration, conns, threads int) error {
 		{"berth edge, cache hit", "http://" + berth.addr + "/cached", "cache.localhost"},
 		{"nginx, cache hit", "http://" + nginxCacheAddr + "/cached", ""},
 	}
+	// Rounds interleave the targets, so that a burst of other load on the
+	// machine hits them all alike; the median of each is shown.
+	runs := map[string][]result{}
+	for round := 1; round <= max(rounds, 1); round++ {
+		for _, tg := range targets {
+			if !onlyRE.MatchString(tg.name) {
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "round %d: wrk %s (%s)...\n", round, tg.name, d)
+			r, err := wrk(tg.name, tg.url, tg.host, d, conns, threads)
+			if err != nil {
+				return err
+			}
+			runs[tg.name] = append(runs[tg.name], r)
+		}
+	}
 	var results []result
 	for _, tg := range targets {
-		fmt.Fprintf(os.Stderr, "wrk %s (%s)...\n", tg.name, d)
-		r, err := wrk(tg.name, tg.url, tg.host, d, conns, threads)
-		if err != nil {
-			return err
+		if rs := runs[tg.name]; len(rs) > 0 {
+			results = append(results, median(rs))
 		}
-		results = append(results, r)
 	}
-	printTable(os.Stdout, results, d, conns, threads)
+	printTable(os.Stdout, results, d, conns, threads, rounds)
 	return nil
 }
 
@@ -379,7 +423,28 @@ http://%s {
 `, addr, backend)
 }
 
-func printTable(w io.Writer, rs []result, d time.Duration, c, t int) {
+// median is the run with the median req/s; its latencies are the medians
+// of the runs' latencies.
+func median(rs []result) result {
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, func(a, b result) int { return cmp.Compare(a.rps, b.rps) })
+	m := sorted[len(sorted)/2]
+	p50s, p99s := make([]time.Duration, len(rs)), make([]time.Duration, len(rs))
+	var errs []string
+	for i, r := range rs {
+		p50s[i], p99s[i] = r.p50, r.p99
+		if r.errors != "" {
+			errs = append(errs, r.errors)
+		}
+	}
+	slices.Sort(p50s)
+	slices.Sort(p99s)
+	m.p50, m.p99 = p50s[len(p50s)/2], p99s[len(p99s)/2]
+	m.errors = strings.Join(errs, "; ")
+	return m
+}
+
+func printTable(w io.Writer, rs []result, d time.Duration, c, t, rounds int) {
 	find := func(name string) result {
 		for _, r := range rs {
 			if r.name == name {
@@ -390,7 +455,7 @@ func printTable(w io.Writer, rs []result, d time.Duration, c, t int) {
 	}
 	direct, nginx, caddy := find("backend (direct)"), find("nginx"), find("caddy")
 	nginxCache := find("nginx, cache hit")
-	fmt.Fprintf(w, "\nwrk -t%d -c%d -d%s, 1 KiB response, loopback, %d CPUs\n\n", t, c, d, numCPU())
+	fmt.Fprintf(w, "\nwrk -t%d -c%d -d%s, 1 KiB response, loopback, %d CPUs, median of %d rounds\n\n", t, c, d, numCPU(), rounds)
 	fmt.Fprintln(w, "| target | req/s | p50 | p99 | vs nginx | vs caddy | p99 added over direct | errors |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range rs {
@@ -445,4 +510,3 @@ func numCPU() int {
 	}
 	return n
 }
-

@@ -1,21 +1,3 @@
-// Package attach is the wire protocol of berth's interactive sessions
-// (`berth task run -i/-t`, `berth exec`). The client sends an HTTP request
-// with "Connection: Upgrade" and "Upgrade: berth-attach"; the daemon answers
-// "101 Switching Protocols" and from then on both ends exchange frames on the
-// raw connection:
-//
-//	+--------+--------------------------+-------------------+
-//	| type   | length (uint32, big end) | payload (length)  |
-//	| 1 byte | 4 bytes                  | 0..MaxPayload     |
-//	+--------+--------------------------+-------------------+
-//
-// Client to daemon: Stdin, CloseStdin, Resize. Daemon to client: Started
-// (first), Stdout, Stderr, then exactly one Exit or Error (last). Closing the
-// connection before the Exit frame means "the client is gone": the daemon
-// stops a task it started for this session.
-//
-// The package owns the framing only; what runs is the daemon's business, and
-// the terminal is the CLI's.
 package attach
 
 import (

@@ -19,11 +19,14 @@ func (c *cli) logsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs SERVICE",
 		Short: "Print a service's output",
-		Long: `Print the output of a service's serving instances, merged in time order, or
-of one instance (--instance ID). Lines are prefixed with their instance ID
-when several instances speak.`,
+		Long: `Print the output of a service's serving instances and their sidecars,
+merged in time order, or of one instance (--instance ID), or of one container
+of each instance (--container NAME: the service's own, or a sidecar). Lines
+are prefixed with their instance ID (INSTANCE/SIDECAR for a sidecar) when
+several containers speak.`,
 		Example: `  berth logs web -f
-  berth logs web --since 10m --tail 100`,
+  berth logs web --since 10m --tail 100
+  berth logs web --container log-shipper`,
 		Args: exactArgs("SERVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if opts.Since != "" {
@@ -52,7 +55,8 @@ when several instances speak.`,
 					p.expect(st, args[0])
 				}
 			} else {
-				p.single = true
+				// One instance: prefix only when its sidecars speak too.
+				p.single = opts.Container != ""
 			}
 			err = cl.Logs(ctx, app, args[0], opts, p.print)
 			if opts.Follow && followInterrupted(err) {
@@ -66,6 +70,7 @@ when several instances speak.`,
 	f.BoolVarP(&opts.Follow, "follow", "f", false, "keep printing new lines")
 	f.StringVar(&opts.Since, "since", "", "only lines from this long ago (e.g. 10m)")
 	f.StringVar(&opts.Instance, "instance", "", "only this instance's lines (see berth status)")
+	f.StringVar(&opts.Container, "container", "", "only this container's lines: the service's own or a sidecar's name")
 	f.IntVar(&opts.Tail, "tail", 0, "only the last N lines of each instance (default all)")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/spec"
 )
 
 func (c *cli) statusCmd() *cobra.Command {
@@ -55,6 +56,9 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 				head += ": " + s.Message
 			}
 			fmt.Fprintln(w, head)
+			if s.Limits != nil {
+				fmt.Fprintln(w, "  limits: "+limitsText(s.Limits))
+			}
 			printAutoscale(w, s.Autoscale)
 			if len(s.Instances) == 0 {
 				fmt.Fprintln(w, "  no instances")
@@ -62,10 +66,17 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 				t := newTable(w, "  ID", "REV", "STATE", "ADDR", "RESTARTS", "AGE")
 				for _, in := range s.Instances {
 					t.row("  "+in.ID, revision(in.Revision), in.State, orDash(in.Addr), strconv.Itoa(in.Restarts), age(now, in.StartedAt))
+					// Sidecars under their instance, as INSTANCE/NAME.
+					for _, sc := range in.Sidecars {
+						t.row("  "+in.ID+"/"+sc.Name, revision(in.Revision), sc.State, "-", strconv.Itoa(sc.Restarts), "")
+					}
 				}
 				t.flush()
 			}
 			printTraffic(w, s.Traffic)
+			if in := s.Internal; in != nil && in.Requests > 0 {
+				fmt.Fprintf(w, "  internal: %s: %d requests, %d errors, mean %s\n", in.URL, in.Requests, in.Errors, millis(in.LatencyMeanMS))
+			}
 		}
 	}
 }
@@ -128,4 +139,19 @@ func millis(ms float64) string {
 	default:
 		return strconv.FormatFloat(ms/1000, 'f', 1, 64) + "s"
 	}
+}
+
+// limitsText writes resource limits as a user wrote them in berth.yaml.
+func limitsText(l *api.Limits) string {
+	var parts []string
+	if l.CPU > 0 {
+		parts = append(parts, "cpu "+strconv.FormatFloat(l.CPU, 'f', -1, 64))
+	}
+	if l.Memory > 0 {
+		parts = append(parts, "memory "+spec.FormatSize(l.Memory))
+	}
+	if l.Pids > 0 {
+		parts = append(parts, "pids "+strconv.FormatInt(l.Pids, 10))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -96,10 +96,11 @@ func TestTaskRunExitCodes(t *testing.T) {
 				}
 				send(w, res)
 			})
-			args := []string{"task", "run", "--app", "shop", "--", "x"}
+			args := []string{"task", "run", "--app", "shop"}
 			if tt.jsonOut {
 				args = append(args, "--json")
 			}
+			args = append(args, "--", "x")
 			res := d.run(args...)
 			assert.Equal(t, tt.code, res.code)
 			if tt.jsonOut {
@@ -243,7 +244,7 @@ func TestExec(t *testing.T) {
 		{"command without --", []string{"exec", "web", "sh"}, "berth: the command goes after --: berth exec web -- sh"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			res := d.run(append(tt.args, "--app", "shop")...)
+			res := d.run(append([]string{"--app", "shop"}, tt.args...)...)
 			assert.Equal(t, 1, res.code)
 			assert.Contains(t, res.stderr, tt.stderr)
 		})

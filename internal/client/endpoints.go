@@ -60,6 +60,9 @@ type LogsOptions struct {
 	Since string
 	// Instance limits the lines to one instance ID.
 	Instance string
+	// Container limits the lines to one container of each instance: the
+	// service's own (its name) or a sidecar's; "" is all of them.
+	Container string
 	// Tail is the number of past lines per instance; 0 means all.
 	Tail int
 }
@@ -76,6 +79,9 @@ func (c *Client) Logs(ctx context.Context, app, service string, opts LogsOptions
 	}
 	if opts.Instance != "" {
 		q.Set("instance", opts.Instance)
+	}
+	if opts.Container != "" {
+		q.Set("container", opts.Container)
 	}
 	if opts.Tail > 0 {
 		q.Set("tail", strconv.Itoa(opts.Tail))

@@ -34,13 +34,14 @@ func (d *Daemon) adopt(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		d.restoreInternal(ctx, app) // internal_lb.go, before the routes carry its names
 		for _, rec := range svcs {
 			if err := d.adoptService(ctx, rec, byService[serviceKey(app.Name, rec.Name)]); err != nil {
 				d.log.Error("adopt service", "app", app.Name, "service", rec.Name, "err", err)
 			}
 		}
 	}
-	if err := d.adoptTasks(ctx); err != nil {
+	if err := d.adoptTasks(ctx, apps); err != nil {
 		return fmt.Errorf("re-adopt tasks: %w", err)
 	}
 	d.startScheduler(ctx, apps)
@@ -52,17 +53,27 @@ func (d *Daemon) adopt(ctx context.Context) error {
 // ended meanwhile is recorded from its exit code and logs (the same watch,
 // which finds it over at once), and a task the store says runs but whose
 // container is gone is recorded lost. Either way no container is orphaned.
-func (d *Daemon) adoptTasks(ctx context.Context) error {
+// Only the apps of this daemon's store are touched: an engine may be shared
+// (by tests, by a second data directory).
+func (d *Daemon) adoptTasks(ctx context.Context, apps []store.App) error {
+	ours := map[string]bool{}
+	for _, a := range apps {
+		ours[a.Name] = true
+	}
 	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleTask)})
 	if err != nil {
 		return fmt.Errorf("list task containers: %w", err)
 	}
 	seen := map[string]bool{}
 	for _, c := range cs {
+		if !ours[c.Labels[runtime.LabelApp]] {
+			continue
+		}
 		id := c.Labels[runtime.LabelTask]
 		rec, err := d.store.GetTask(ctx, id)
 		if err != nil || rec.ID != id || rec.Status != taskRunning.String() {
-			// Not berth's to record (its app is gone) or recorded already.
+			// Recorded already (the daemon stopped before removing it),
+			// or never recorded (it stopped between create and record).
 			_ = d.engine.Remove(ctx, c.ID)
 			continue
 		}
@@ -77,7 +88,7 @@ func (d *Daemon) adoptTasks(ctx context.Context) error {
 			}
 			continue
 		}
-		run := &taskRun{rec: rec, done: make(chan struct{})}
+		run := newTaskRun(rec)
 		var deadline time.Time
 		if v := c.Labels[labelTaskDeadline]; v != "" {
 			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
@@ -150,6 +161,7 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 			go func() { _ = d.engine.Remove(context.WithoutCancel(ctx), c.ID) }()
 		}
 	}
+	d.adoptGroups(ctx, s, cs, keep) // sidecars and network holders (group.go)
 	d.publish(s)
 	ins := s.instances
 	d.log.Info("adopted", "app", rec.App, "service", rec.Name, "revision", s.rev, "instances", len(ins), "paused", s.paused)

@@ -241,3 +241,47 @@ func TestBadScaleSpecsChangeNothing(t *testing.T) {
 	assert.Len(t, revs, 1, "no revision recorded")
 	assert.False(t, strings.Contains(d.logs.String(), "scale up"), "the autoscaler was not disturbed")
 }
+
+func TestMetricsMatchTheTraffic(t *testing.T) {
+	img := testutil.TestAppImage(t)
+	d := startDaemon(t, "", fastAutoscale(1500*time.Millisecond, 500*time.Millisecond, 0))
+	app := testutil.UniqueName(t, "metrics")
+	d.destroyOnCleanup(app)
+	d.mustDeploy(appSpec(app, img, "    scale: {min: 0, max: 2, concurrency: 10}\n"))
+	svc := `app="` + app + `",service="web"`
+	route := `code="2xx",entrypoint="` + app + `/web",origin="` + app + `/web"`
+
+	const n = 25
+	for range n {
+		code, _, err := d.get(app, "web", "/")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, code)
+	}
+	m := scrape(t, d)
+	assert.Equal(t, float64(n), metricValue(m, "berth_edge_requests_total", route), m)
+	assert.Equal(t, 1.0, metricValue(m, "berth_instances", svc+`,state="healthy"`))
+	assert.Equal(t, 0.0, metricValue(m, "berth_instances", svc+`,state="frozen"`))
+	assert.Equal(t, 1.0, metricValue(m, "berth_desired_instances", svc))
+	assert.Equal(t, 10.0, metricValue(m, "berth_autoscaler_target_concurrency", svc))
+	assert.Equal(t, 1.0, metricValue(m, "berth_deploys_total", `app="`+app+`",outcome="succeeded",service="web"`))
+	assert.Equal(t, 1.0, metricValue(m, "berth_events_total", `app="`+app+`",kind="deploy"`))
+
+	eventually(t, 30*time.Second, "scaled to zero", func() bool { return d.status(app).State == "idle" })
+	eventually(t, 10*time.Second, "the parked instance frozen", func() bool {
+		return metricValue(scrape(t, d), "berth_instances", svc+`,state="frozen"`) == 1
+	})
+	m = scrape(t, d)
+	assert.Equal(t, 0.0, metricValue(m, "berth_instances", svc+`,state="healthy"`))
+	assert.Equal(t, 0.0, metricValue(m, "berth_autoscaler_desired_instances", svc))
+	assert.Equal(t, 1.0, metricValue(m, "berth_autoscaler_decisions_total", `app="`+app+`",direction="zero",service="web"`))
+
+	code, _, err := d.get(app, "web", "/")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	m = scrape(t, d)
+	assert.Equal(t, float64(n+1), metricValue(m, "berth_edge_requests_total", route))
+	assert.Equal(t, 1.0, metricValue(m, "berth_autoscaler_decisions_total", `app="`+app+`",direction="wake",service="web"`))
+	assert.Equal(t, 1.0, metricValue(m, "berth_instances", svc+`,state="healthy"`))
+	assert.Equal(t, 0.0, metricValue(m, "berth_instances", svc+`,state="frozen"`))
+	assert.Equal(t, 2.0, metricValue(m, "berth_events_total", `app="`+app+`",kind="autoscale"`), "zero, then the wake")
+}

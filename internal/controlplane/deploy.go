@@ -125,6 +125,7 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 	if err := d.engine.EnsureNetwork(ctx, networkName(sp.App), map[string]string{runtime.LabelApp: sp.App}); err != nil {
 		return failure(fmt.Errorf("create the app network: %w", err), nil)
 	}
+	d.ensureInternal(ctx, sp) // internal_lb.go
 
 	// Services roll out side by side; each one switches, or fails and
 	// leaves its previous revision serving, on its own.
@@ -200,6 +201,10 @@ func (d *Daemon) checkDeploy(ctx context.Context, sp *spec.Spec, req api.DeployR
 				return nil, fmt.Errorf("service %s: %w", n, err)
 			}
 		}
+		// Sidecars' images, and platforms (sidecar.go).
+		if err := d.checkImages(ctx, sv, ref, build); err != nil {
+			return nil, fmt.Errorf("service %s: %w", n, err)
+		}
 	}
 	owners := map[string]string{}
 	for _, s := range d.appServices("") {
@@ -258,7 +263,7 @@ func (d *Daemon) deployService(ctx context.Context, s *service, sp *spec.Service
 		}
 		out.phase(phaseBuild, "%s: building %s from %s", s.name, image, dir)
 		w := &lineWriter{fn: func(line string) { out.log("build", line) }}
-		id, err := d.engine.Build(ctx, dir, sp.Build.Dockerfile, image, sp.Build.Args, w)
+		id, err := d.build(ctx, dir, sp.Build.Dockerfile, image, sp.Platform, sp.Build.Args, w)
 		w.Flush()
 		if err != nil {
 			return fail(fmt.Errorf("build failed: %w", err))
@@ -278,6 +283,9 @@ func (d *Daemon) deployService(ctx context.Context, s *service, sp *spec.Service
 	// Pin the image by ID so a retagged image never changes a revision.
 	pinned := *sp
 	pinned.Image, pinned.Build = rec.Image, nil
+	if pinned.Sidecars, err = d.pinSidecars(ctx, s, sp, num, baseDir, out); err != nil {
+		return fail(err)
+	}
 	rec.Spec, err = json.Marshal(pinned)
 	if err != nil {
 		return fail(err)
@@ -466,7 +474,7 @@ func (d *Daemon) drainAndStop(ctx context.Context, s *service, old []*instance, 
 		}
 	}
 	s.mu.Unlock()
-	dctx, cancel := context.WithTimeoutCause(ctx, d.cfg.Drain, errors.New("drain time reached"))
+	dctx, cancel := context.WithTimeoutCause(ctx, d.drainTime(s), errors.New("drain time reached"))
 	if err := d.edge.WaitIdle(dctx, ids); err != nil {
 		d.log.Warn("drain ended with requests in flight", "service", s.name, "err", err)
 	}
@@ -527,7 +535,7 @@ func (d *Daemon) setRevisionStatus(ctx context.Context, s *service, n int, statu
 // retireRevisions removes the containers of every revision but the serving
 // one and the rollback target, and marks those revisions retired.
 func (d *Daemon) retireRevisions(ctx context.Context, s *service, keep ...int) {
-	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(runtime.RoleInstance)})
+	cs, err := d.serviceContainers(ctx, s) // with sidecars
 	if err != nil {
 		d.log.Warn("list containers to retire", "err", err)
 		return

@@ -256,7 +256,10 @@ func TestEntrypoints(t *testing.T) {
 				return err
 			}, "invalid"},
 			{"unknown service", func() error { _, err := d.client.EdgeSwitch(ctx, ep, api.SwitchRequest{Origin: "nosuch"}); return err }, "invalid"},
-			{"unknown entrypoint", func() error { _, err := d.client.EdgeSwitch(ctx, "nope-"+app, api.SwitchRequest{Origin: "web"}); return err }, "not_found"},
+			{"unknown entrypoint", func() error {
+				_, err := d.client.EdgeSwitch(ctx, "nope-"+app, api.SwitchRequest{Origin: "web"})
+				return err
+			}, "not_found"},
 			{"percent above 100", func() error {
 				_, err := d.client.EdgeShift(ctx, ep, api.ShiftRequest{Shares: map[string]float64{legacy.URL: 150}})
 				return err
@@ -410,7 +413,7 @@ func TestEntrypointCacheAndControls(t *testing.T) {
 	d.mustDeploy(edgeSpec(app, img, ep, host, "url: "+static.URL, `    cache: {enabled: true, default_ttl: 60s}
     headers: {add: {X-Frame-Options: DENY}, remove: [Server]}
     routes:
-      - {path: /app, origin: web, timeout: 1s}
+      - {path: /sleep, origin: web, timeout: 1s}
     error_pages: {502: ./errors/502.html}
 `))
 	get := func(path string) (*http.Response, string) {
@@ -428,9 +431,9 @@ func TestEntrypointCacheAndControls(t *testing.T) {
 	assert.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
 	_, body = get("/a")
 	assert.Equal(t, "static 1", body, "served from the cache")
-	res, body = get("/app/sleep?d=10ms")
+	res, body = get("/sleep?d=10ms")
 	assert.Equal(t, 200, res.StatusCode, body)
-	res, _ = get("/app/sleep?d=3s")
+	res, _ = get("/sleep?d=3s")
 	assert.Equal(t, http.StatusGatewayTimeout, res.StatusCode)
 	res, body = get("/boom")
 	assert.Equal(t, http.StatusBadGateway, res.StatusCode)

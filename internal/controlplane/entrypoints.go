@@ -95,6 +95,7 @@ type epRuntime struct {
 // initEdge creates the edge with its metrics and access log, and installs
 // the stored entrypoints. httpsPort is "" without HTTPS.
 func (d *Daemon) initEdge(httpsPort string) error {
+	edge.TuneGC()
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		return err

@@ -15,6 +15,24 @@ type execTarget struct {
 	containerID string
 }
 
+// targetIn is the container of in that req names: the main one, or a
+// sidecar. Call with the service's mu held.
+func targetIn(in *instance, service string, req api.ExecRequest) (execTarget, error) {
+	if req.Container == "" || req.Container == service {
+		return execTarget{instance: in.id, containerID: in.containerID}, nil
+	}
+	names := []string{service}
+	if in.group != nil {
+		for _, m := range in.group.members {
+			if m.name == req.Container {
+				return execTarget{instance: in.id, containerID: m.containerID}, nil
+			}
+			names = append(names, m.name)
+		}
+	}
+	return execTarget{}, fmt.Errorf("%w: %s has no sidecar named %q; its containers are %s", ErrNotFound, service, req.Container, strings.Join(names, ", "))
+}
+
 // handleExec runs a command inside a running instance of a service, as an
 // attach session: `berth exec`. Nothing has to be redeployed to allow it.
 func (d *Daemon) handleExec(w http.ResponseWriter, r *http.Request) {
@@ -47,9 +65,6 @@ func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecR
 	if err != nil {
 		return execTarget{}, err
 	}
-	if req.Container != "" && req.Container != name {
-		return execTarget{}, fmt.Errorf("%w: %s has no sidecar named %q; its only container is %s", ErrNotFound, name, req.Container, name)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var live []*instance
@@ -62,7 +77,7 @@ func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecR
 		var match []*instance
 		for _, in := range live {
 			if in.id == req.Instance {
-				return execTarget{instance: in.id, containerID: in.containerID}, nil
+				return targetIn(in, name, req)
 			}
 			if strings.HasPrefix(in.id, req.Instance) {
 				match = append(match, in)
@@ -72,17 +87,17 @@ func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecR
 		case 0:
 			return execTarget{}, fmt.Errorf("%w: %s has no running instance %q; see \"berth status\"", ErrNotFound, name, req.Instance)
 		case 1:
-			return execTarget{instance: match[0].id, containerID: match[0].containerID}, nil
+			return targetIn(match[0], name, req)
 		}
 		return execTarget{}, fmt.Errorf("%w: instance %q matches several instances of %s; give more of its ID", ErrInvalid, req.Instance, name)
 	}
 	for _, in := range live {
 		if in.state == stateHealthy {
-			return execTarget{instance: in.id, containerID: in.containerID}, nil
+			return targetIn(in, name, req)
 		}
 	}
 	if len(live) > 0 {
-		return execTarget{instance: live[0].id, containerID: live[0].containerID}, nil
+		return targetIn(live[0], name, req)
 	}
 	switch {
 	case s.rev == 0:

@@ -38,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/spec"
@@ -703,4 +704,39 @@ func (d *Daemon) adoptGroups(ctx context.Context, s *service, mains []runtime.Co
 			}
 		}
 	}
+}
+
+// sidecarStatus reports an instance's sidecars as the daemon sees them, and
+// their restarts in all. Call with the service's mu held.
+func sidecarStatus(sp *spec.Service, in *instance) ([]api.SidecarStatus, int) {
+	if in.group == nil {
+		return nil, 0
+	}
+	var (
+		out      []api.SidecarStatus
+		restarts int
+	)
+	for _, m := range in.group.members {
+		st := api.SidecarStatus{Name: m.name, State: "running", ContainerID: shortID(m.containerID), Essential: m.essential, Init: m.once, Restarts: m.restarts, LastExit: m.lastExit}
+		switch {
+		case m.once:
+			st.State = "completed"
+		case m.restarting:
+			st.State = "restarting"
+		}
+		if sc := sp.Sidecars[m.name]; sc != nil {
+			st.Limits = limitsOf(&spec.Service{CPU: sc.CPU, Memory: sc.Memory, Pids: sc.Pids})
+		}
+		restarts += m.restarts
+		out = append(out, st)
+	}
+	return out, restarts
+}
+
+// limitsOf reports a service's resource limits, nil when it has none.
+func limitsOf(sp *spec.Service) *api.Limits {
+	if sp == nil || sp.CPU == 0 && sp.Memory == 0 && sp.Pids == 0 {
+		return nil
+	}
+	return &api.Limits{CPU: sp.CPU, Memory: sp.Memory, Pids: sp.Pids}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/berth-dev/berth/internal/edge"
 	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/spec"
+	"github.com/berth-dev/berth/internal/store"
 )
 
 // internalSuffix ends every internal host name.
@@ -289,4 +290,19 @@ func lbControls(r *edge.Route, sp *spec.Service) {
 	if mc := sp.MaxConcurrency; mc != nil {
 		r.MaxConcurrency, r.QueueTimeout = mc.Requests, mc.Queue
 	}
+}
+
+// restoreInternal brings an app's internal load balancer back after a
+// daemon start, from the app's stored spec, so the running containers'
+// internal names answer again.
+func (d *Daemon) restoreInternal(ctx context.Context, app store.App) {
+	if app.SpecYAML == "" {
+		return
+	}
+	sp, err := spec.Parse(app.SpecFile, []byte(app.SpecYAML))
+	if err != nil {
+		d.log.Warn("internal load balancing: stored spec unreadable", "app", app.Name, "err", err)
+		return
+	}
+	d.ensureInternal(ctx, sp)
 }

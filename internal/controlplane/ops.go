@@ -258,6 +258,7 @@ func (d *Daemon) destroy(ctx context.Context, app string, out progress) error {
 		go func() { defer wg.Done(); _ = d.engine.Remove(ctx, c.ID) }()
 	}
 	wg.Wait()
+	d.closeInternal(app) // internal_lb.go
 	if err := d.engine.RemoveNetwork(ctx, networkName(app)); err != nil {
 		d.log.Warn("remove network", "app", app, "err", err)
 	}

@@ -79,6 +79,13 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 	if rev == 0 || paused {
 		return
 	}
+	// Sidecars and network holders (group.go), listed before the
+	// instances' own containers so that none looks orphaned.
+	membersAt := time.Now()
+	members, memberList, err := d.listMembers(ctx, s)
+	if err != nil {
+		d.log.Warn("reconcile: list sidecars", "service", s.name, "err", err)
+	}
 	listedAt := time.Now()
 	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(runtime.RoleInstance)})
 	if err != nil {
@@ -91,6 +98,13 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 			running[c.ID] = c
 		}
 	}
+	if err == nil && len(memberList) > 0 {
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			d.sweepOrphans(context.WithoutCancel(ctx), cs, memberList)
+		}()
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -101,7 +115,7 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 	for _, in := range s.instances {
 		_, up := running[in.containerID]
 		// An instance started after the listing is not in it; leave it be.
-		if in.state == stateUnhealthy || (!up && in.startedAt.Before(listedAt)) {
+		if in.state == stateUnhealthy || (!up && in.startedAt.Before(listedAt)) || d.checkGroup(s, in, members, membersAt) {
 			dead = append(dead, in)
 			continue
 		}
@@ -165,7 +179,9 @@ func (d *Daemon) reportCrash(s *service, in *instance) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	why := "failed its health checks"
-	if c, err := d.engine.Inspect(ctx, in.containerID); err == nil && !c.Running {
+	if in.crashWhy != "" {
+		why = in.crashWhy // a sidecar or the network holder (group.go)
+	} else if c, err := d.engine.Inspect(ctx, in.containerID); err == nil && !c.Running {
 		why = fmt.Sprintf("exited with code %d", c.ExitCode)
 		if c.OOMKilled {
 			why = "was killed: out of memory (raise memory in berth.yaml)"
@@ -178,7 +194,7 @@ func (d *Daemon) reportCrash(s *service, in *instance) {
 	n := s.crashes
 	s.mu.Unlock()
 	d.event(s.app, s.name, "crash", fmt.Sprintf("instance %s %s; replacing it (crash %d, backoff %s)", in.id, why, n, backoff(n)))
-	_ = d.engine.Remove(ctx, in.containerID)
+	d.removeInstance(ctx, in)
 }
 
 // replace starts one instance of rv for s and adds it to the edge when it is

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -25,7 +26,7 @@ type scheduler struct {
 	cron   *cron.Cron
 	parser cron.Parser
 
-	mu      sync.Mutex // guards entries and active
+	mu      sync.Mutex                // guards entries and active
 	entries map[string][]cron.EntryID // by app
 	active  map[string]string         // "app/task" -> the running task's ID ("" while it starts)
 }
@@ -123,7 +124,7 @@ func (d *Daemon) runScheduled(app string, t spec.Task) {
 	prev, busy := sc.active[key]
 	if !busy {
 		if r := d.tasks.runningNamed(app, t.Name, kindScheduled); r != nil {
-			prev, busy = r.rec.ID, true
+			prev, busy = r.id, true
 		}
 	}
 	if !busy {
@@ -141,6 +142,11 @@ func (d *Daemon) runScheduled(app string, t spec.Task) {
 	}()
 
 	ts, err := d.resolveTask(ctx, app, api.TaskRunRequest{Name: t.Name}, kindScheduled)
+	if errors.Is(err, ErrNoRevision) {
+		// Due during the app's first deploy: there is nothing to run yet.
+		d.recordUnrun(app, t, taskSkipped, fmt.Sprintf("skipped: service %s has no revision yet", t.Service))
+		return
+	}
 	if err != nil {
 		d.recordUnrun(app, t, taskFailed, "could not run: "+oneLine(err.Error()))
 		return

@@ -127,7 +127,7 @@ func (d *Daemon) taskSession(w http.ResponseWriter, r *http.Request, app string,
 		run.closeStdin,
 		func(s attach.Size) {
 			if resizer != nil && ts.tty {
-				_ = resizer.Resize(d.ctx, run.rec.ContainerID, uint(s.Height), uint(s.Width))
+				_ = resizer.Resize(d.ctx, run.cid, uint(s.Height), uint(s.Width))
 			}
 		})
 	select {

@@ -75,7 +75,8 @@ func (d *Daemon) serviceStatus(ctx context.Context, app, name string) (api.Servi
 	for _, in := range s.instances {
 		is := api.InstanceStatus{ID: in.id, Revision: in.rev, State: in.state.String(), ContainerID: shortID(in.containerID), Addr: in.addr, StartedAt: in.startedAt}
 		if s.spec != nil {
-			is.CPU, is.Memory = s.spec.CPU, s.spec.Memory
+			is.CPU, is.Memory, is.Pids = s.spec.CPU, s.spec.Memory, s.spec.Pids
+			is.Sidecars, is.Restarts = sidecarStatus(s.spec, in)
 		}
 		if in.state == stateHealthy {
 			healthy++
@@ -110,6 +111,8 @@ func (d *Daemon) serviceStatus(ctx context.Context, app, name string) (api.Servi
 	if st.State == "running" && s.lastFailure != "" {
 		st.Message = "last deploy failed: " + s.lastFailure
 	}
+	st.Limits = limitsOf(s.spec)
+	st.Internal = d.internalStatus(app, name)
 	st.Autoscale = s.autoscaleStatus()
 	st.Traffic = s.traffic.report(s.rev)
 	return st, nil

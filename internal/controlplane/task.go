@@ -128,6 +128,11 @@ type taskHooks struct {
 
 // taskRun is a task whose container exists.
 type taskRun struct {
+	// What never changes, readable without mu.
+	id, app, name string
+	kind          taskKind
+	cid           string // the container
+
 	mu      sync.Mutex
 	rec     store.Task
 	cause   error // why berth stopped it; nil while it runs on its own
@@ -140,7 +145,14 @@ type taskRun struct {
 
 	stdin io.WriteCloser // interactive tasks only
 	tty   bool
-	done  chan struct{} // closed once recorded and removed
+	done  chan struct{} // closed once recorded
+}
+
+func newTaskRun(rec store.Task) *taskRun {
+	return &taskRun{
+		id: rec.ID, app: rec.App, name: rec.Name, kind: taskKind(rec.Kind), cid: rec.ContainerID,
+		rec: rec, done: make(chan struct{}),
+	}
 }
 
 // record is the task as it stands.
@@ -187,7 +199,7 @@ func (t *taskTable) add(r *taskRun) {
 	if t.running == nil {
 		t.running = map[string]*taskRun{}
 	}
-	t.running[r.rec.ID] = r
+	t.running[r.id] = r
 }
 
 func (t *taskTable) remove(id string) {
@@ -207,7 +219,7 @@ func (t *taskTable) runningNamed(app, name string, kind taskKind) *taskRun {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, r := range t.running {
-		if r.rec.App == app && r.rec.Name == name && r.rec.Kind == string(kind) {
+		if r.app == app && r.name == name && r.kind == kind {
 			return r
 		}
 	}
@@ -274,7 +286,8 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		_ = d.engine.Remove(context.WithoutCancel(ctx), c.ID)
 		return nil, fmt.Errorf("record task: %w", err)
 	}
-	run := &taskRun{rec: rec, timeout: ts.timeout, output: hooks.output, tty: ts.tty, done: make(chan struct{})}
+	run := newTaskRun(rec)
+	run.timeout, run.output, run.tty = ts.timeout, hooks.output, ts.tty
 	// Attach before the start, so not a byte of output is missed. An
 	// engine that cannot attach is followed through its logs instead.
 	var src runtime.Stream
@@ -329,6 +342,9 @@ func (d *Daemon) taskContainer(ts taskSpec, id string, deadline time.Time) runti
 // shell would give (127 not found, 126 not executable, 125 otherwise).
 func (d *Daemon) taskNotStarted(rec store.Task, err error) error {
 	msg := startReason(err)
+	if d.ctx.Err() != nil {
+		msg = "the daemon stopped while starting it"
+	}
 	rec.Status, rec.ExitCode, rec.FinishedAt = taskFailed.String(), startExitCode(msg), time.Now().UTC()
 	rec.Message = "could not start: " + msg
 	if perr := d.store.PutTask(context.WithoutCancel(d.ctx), rec); perr != nil && !errors.Is(perr, store.ErrNotFound) {
@@ -365,7 +381,7 @@ func startExitCode(msg string) int {
 // that stops leaves it running for the next one to adopt.
 func (d *Daemon) watchTask(run *taskRun, src runtime.Stream, deadline time.Time) {
 	ctx := d.ctx
-	cid := run.rec.ContainerID
+	cid := run.cid
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
@@ -390,7 +406,7 @@ func (d *Daemon) watchTask(run *taskRun, src runtime.Stream, deadline time.Time)
 		select {
 		case <-pumped:
 		case <-time.After(outputGrace):
-			d.log.Warn("task output did not end after its exit", "task", run.rec.ID)
+			d.log.Warn("task output did not end after its exit", "task", run.id)
 		}
 		if src != nil {
 			src.Close()
@@ -402,7 +418,7 @@ func (d *Daemon) watchTask(run *taskRun, src runtime.Stream, deadline time.Time)
 // pumpTask copies a task's output into run until it ends.
 func (d *Daemon) pumpTask(ctx context.Context, run *taskRun, src runtime.Stream) {
 	if src == nil {
-		_ = d.engine.Logs(ctx, run.rec.ContainerID, runtime.LogOptions{Follow: true}, func(l runtime.LogLine) {
+		_ = d.engine.Logs(ctx, run.cid, runtime.LogOptions{Follow: true}, func(l runtime.LogLine) {
 			run.write(l.Stream, []byte(l.Text+"\n"))
 		})
 		return
@@ -431,7 +447,7 @@ func (d *Daemon) pumpTask(ctx context.Context, run *taskRun, src runtime.Stream)
 // whoever waits on it.
 func (d *Daemon) finishTask(run *taskRun, code int, waitErr error) {
 	ctx := context.WithoutCancel(d.ctx)
-	cid := run.rec.ContainerID
+	cid := run.cid
 	c, inspectErr := d.engine.Inspect(ctx, cid)
 
 	run.outMu.Lock()
@@ -468,13 +484,16 @@ func (d *Daemon) finishTask(run *taskRun, code int, waitErr error) {
 			d.log.Error("record task", "task", rec.ID, "err", err)
 		}
 	}
-	if err := d.engine.Remove(ctx, cid); err != nil {
-		d.log.Warn("remove task container", "task", rec.ID, "err", err)
-	}
 	d.tasks.remove(rec.ID)
+	// Whoever waits learns the outcome now; the removal (tens of ms) is not
+	// theirs to wait for. A daemon that dies before it removes the
+	// container on its next start: the task is recorded as finished.
 	close(run.done)
 	if recorded {
 		d.event(rec.App, rec.Service, "task", fmt.Sprintf("task %s (%s) %s", rec.ID, taskLabel(rec), taskOutcome(rec)))
+	}
+	if err := d.engine.Remove(ctx, cid); err != nil {
+		d.log.Warn("remove task container", "task", rec.ID, "err", err)
 	}
 }
 
@@ -485,7 +504,7 @@ func (d *Daemon) stopTask(run *taskRun, cause error) {
 	if run.cause == nil {
 		run.cause = cause
 	}
-	cid, finished := run.rec.ContainerID, run.rec.Status != taskRunning.String()
+	finished := run.rec.Status != taskRunning.String()
 	run.mu.Unlock()
 	if finished {
 		return
@@ -493,8 +512,8 @@ func (d *Daemon) stopTask(run *taskRun, cause error) {
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
-		if err := d.engine.Stop(context.WithoutCancel(d.ctx), cid, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			d.log.Warn("stop task", "task", run.rec.ID, "err", err)
+		if err := d.engine.Stop(context.WithoutCancel(d.ctx), run.cid, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			d.log.Warn("stop task", "task", run.id, "err", err)
 		}
 	}()
 }

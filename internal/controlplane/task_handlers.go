@@ -150,25 +150,26 @@ func (d *Daemon) handleTaskLogs(w http.ResponseWriter, r *http.Request) {
 	follow := r.URL.Query().Get("follow") == "1"
 	st := newStream(w)
 	defer st.close()
-	if run := d.tasks.get(t.ID); run != nil {
+	sent := 0
+	if run := d.tasks.get(t.ID); run != nil && t.Status == api.TaskRunning {
 		err := d.engine.Logs(r.Context(), t.ContainerID, runtime.LogOptions{Follow: follow}, func(l runtime.LogLine) {
 			st.send(api.Message{Kind: api.KindLog, Time: l.Time, Source: t.ID, Stream: l.Stream, Text: l.Text})
+			sent++
 		})
-		if !errors.Is(err, runtime.ErrNotFound) {
+		if err == nil || r.Context().Err() != nil {
 			return
 		}
-		// It finished between the lookup and the read: its output is in
-		// the store once it is done.
+		// It finished, and its container went, while this read: the rest
+		// is in its record once it is done.
 		select {
 		case <-run.done:
 		case <-r.Context().Done():
 			return
 		}
-		if t, err = d.store.GetTask(r.Context(), t.ID); err != nil {
-			return
-		}
+		t = run.record()
 	}
-	for _, line := range lastLines(t.Output, len(t.Output)+1) {
+	lines := lastLines(t.Output, len(t.Output)+1)
+	for _, line := range lines[min(sent, len(lines)):] {
 		st.send(api.Message{Kind: api.KindLog, Time: t.FinishedAt, Source: t.ID, Text: line})
 	}
 }

@@ -92,7 +92,9 @@ func (d *Daemon) wake(s *service) {
 func (d *Daemon) park(ctx context.Context, s *service, in *instance) {
 	cold := d.cfg.Autoscale.withDefaults().ColdAfter < 0
 	frozen := false
-	if f, ok := d.engine.(freezer); ok && !cold {
+	// Only a lone container freezes; a group with sidecars (group.go) is
+	// stopped and started as a whole.
+	if f, ok := d.engine.(freezer); ok && !cold && in.group == nil {
 		if err := f.Freeze(ctx, in.containerID); err == nil {
 			frozen = true
 		} else {
@@ -134,10 +136,10 @@ func (d *Daemon) unpark(ctx context.Context, s *service, rv revision) (*instance
 	if p == nil {
 		return nil, ""
 	}
-	in, err := d.resumeParked(ctx, p, rv.spec)
+	in, err := d.resumeParked(ctx, s.app, p, rv)
 	if err != nil {
 		d.log.Warn("parked instance did not come back; starting a new one", "instance", p.in.id, "err", err)
-		_ = d.engine.Remove(context.WithoutCancel(ctx), p.in.containerID)
+		d.removeInstance(context.WithoutCancel(ctx), p.in)
 		return nil, ""
 	}
 	if p.frozen {
@@ -146,27 +148,22 @@ func (d *Daemon) unpark(ctx context.Context, s *service, rv revision) (*instance
 	return in, "restarted"
 }
 
-func (d *Daemon) resumeParked(ctx context.Context, p *parkedInstance, sp *spec.Service) (*instance, error) {
-	in := &instance{id: p.in.id, containerID: p.in.containerID, rev: p.in.rev, addr: p.in.addr, state: stateStarting}
+func (d *Daemon) resumeParked(ctx context.Context, app string, p *parkedInstance, rv revision) (*instance, error) {
 	f, ok := d.engine.(freezer)
-	if p.frozen && ok {
-		if err := f.Thaw(ctx, in.containerID); err != nil {
-			return nil, err
-		}
-	} else {
-		c, err := d.engine.Start(ctx, in.containerID)
-		if err != nil {
-			return nil, err
-		}
-		in.addr = c.HostAddr
+	if !p.frozen || !ok {
+		return d.startInstance(ctx, app, rv, p.in.containerID, nil)
 	}
-	// After the thaw or start: the reconciler leaves alone instances that
-	// started after its listing, which may have seen it parked.
-	in.startedAt = time.Now()
-	if err := d.waitHealthy(ctx, in, sp); err != nil {
+	if err := f.Thaw(ctx, p.in.containerID); err != nil {
 		return nil, err
 	}
-	in.state = stateHealthy
+	in := p.in
+	// After the thaw: the reconciler leaves alone instances that started
+	// after its listing, which may have seen this one frozen.
+	in.state, in.startedAt, in.stopMonitor = stateStarting, time.Now(), nil
+	if err := d.waitHealthy(ctx, in, rv.spec); err != nil {
+		return nil, err
+	}
+	in.state, in.healthyAt = stateHealthy, time.Now()
 	return in, nil
 }
 

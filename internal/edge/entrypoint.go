@@ -47,7 +47,7 @@ type Entrypoint struct {
 	// arms a new guard.
 	ShiftID string
 	// Sticky keeps each client on the origin it was first sent to, with a
-	// cookie named "berth_" + Name.
+	// cookie named "berth_" + Name (see cookieName).
 	Sticky bool
 	// Header names a request header a tester sets to an origin's Name to
 	// reach that origin, whatever the shares say.
@@ -437,7 +437,7 @@ func (e *Edge) compileEntrypoint(s *snapshot, ie *installedEP, used map[string]b
 	}
 	cookie := ""
 	if sp.Sticky {
-		cookie = "berth_" + sp.Name
+		cookie = cookieName(sp.Name)
 	}
 	ep.split = newSplit(names, weights, cookie, sp.Header, g)
 	if sp.Failover != nil {
@@ -458,6 +458,18 @@ func (e *Edge) compileEntrypoint(s *snapshot, ie *installedEP, used map[string]b
 	}
 	slices.SortStableFunc(ep.routes, func(a, b epRoute) int { return cmp.Compare(len(b.prefix), len(a.prefix)) })
 	return ep
+}
+
+// cookieName is the sticky cookie of an entrypoint: "berth_" and its name,
+// with what a cookie name cannot hold replaced by '_'.
+func cookieName(name string) string {
+	b := []byte("berth_" + name)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
 }
 
 func shareNames(ss []Share) []string {

@@ -214,3 +214,10 @@ func BenchmarkAccessLine(b *testing.B) {
 		l.write(&rec)
 	}
 }
+
+// noRegistry accepts every collector and keeps none.
+type noRegistry struct{}
+
+func (noRegistry) Register(prometheus.Collector) error  { return nil }
+func (noRegistry) MustRegister(...prometheus.Collector) {}
+func (noRegistry) Unregister(prometheus.Collector) bool { return true }

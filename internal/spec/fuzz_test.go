@@ -32,6 +32,7 @@ func FuzzParse(f *testing.F) {
 		require.NoError(t, s.Validate(), "a parsed spec must validate again")
 		require.Len(t, s.ServiceOrder, len(s.Services))
 		require.Len(t, s.TaskOrder, len(s.Tasks))
+		require.Len(t, s.EdgeOrder, len(s.Edge))
 		for _, name := range s.ServiceOrder {
 			svc := s.Services[name]
 			require.Equal(t, name, svc.Name)
