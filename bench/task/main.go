@@ -2,7 +2,9 @@
 // with the example app: start latency (the request sent → the task's first
 // output line at the client) and the whole run of a task that exits at once
 // (the request sent → its exit code at the client), the way `berth task run
-// -- /hello migrate` sees them. It prints a markdown table of medians.
+// -- /hello migrate` sees them. The same runs straight on the engine (create,
+// attach, start, wait, remove on the app's network, no berth) give the floor
+// berth stands on. It prints a markdown table of medians.
 //
 //	go run ./bench/task -n 20
 package main
@@ -11,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -21,6 +24,8 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/docker"
 )
 
 func main() {
@@ -56,6 +61,7 @@ func run(n int) error {
 	defer os.RemoveAll(dir)
 	ready := make(chan controlplane.Addrs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		done <- controlplane.Run(ctx, controlplane.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Ready: func(a controlplane.Addrs) { ready <- a }})
@@ -66,7 +72,7 @@ func run(n int) error {
 	case err := <-done:
 		return err
 	}
-	defer func() { cancel(); <-done }()
+	defer func() { cancel(); <-done }() // stop the daemon before the temp dir goes
 	c, err := client.New(addrs.API, "", "")
 	if err != nil {
 		return err
@@ -78,9 +84,21 @@ func run(n int) error {
 		return err
 	}
 
+	eng, err := docker.New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
 	req := api.TaskRunRequest{Command: []string{"/hello", "migrate"}}
-	var firstByte, whole []time.Duration
+	var firstByte, whole, engFirst, engWhole []time.Duration
 	for i := 0; i <= n; i++ {
+		// The engine alone, then berth, alternately: both see the same load.
+		ef, ew, err := engineRun(eng, "berth-"+app, req.Command)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			engFirst, engWhole = append(engFirst, ef), append(engWhole, ew)
+		}
 		start := time.Now()
 		var first time.Duration
 		res, err := c.RunTask(context.Background(), app, req, func(m api.Message) {
@@ -102,10 +120,49 @@ func run(n int) error {
 		whole = append(whole, total)
 	}
 
-	fmt.Printf("| metric (example app, `/hello migrate`, %d runs) | median | p90 | target |\n|---|---|---|---|\n", n)
-	fmt.Printf("| task start: request → first output line at the client | %s | %s | < 500ms |\n", median(firstByte), pct(firstByte, 0.9))
-	fmt.Printf("| whole run of a task that exits at once: request → exit code | %s | %s | < 500ms |\n", median(whole), pct(whole, 0.9))
+	fmt.Printf("| metric (example app, `/hello migrate`, %d runs) | median | p90 | engine alone (median) | target |\n|---|---|---|---|---|\n", n)
+	fmt.Printf("| task start: request → first output line at the client | %s | %s | %s | < 500ms |\n", median(firstByte), pct(firstByte, 0.9), median(engFirst))
+	fmt.Printf("| whole run of a task that exits at once: request → exit code | %s | %s | %s | < 500ms |\n", median(whole), pct(whole, 0.9), median(engWhole))
 	return nil
+}
+
+// engineRun runs cmd in a container straight on the engine, as a task runs
+// (attached before the start, on the app's network, removed after), and
+// returns when its first output byte came and when its exit code did.
+func engineRun(eng *docker.Engine, network string, cmd []string) (first, whole time.Duration, err error) {
+	ctx := context.Background()
+	start := time.Now()
+	c, err := eng.Create(ctx, runtime.ContainerSpec{
+		Name: fmt.Sprintf("berth-bench-engine-%d", time.Now().UnixNano()), Image: "berth-bench/hello:1",
+		Command: cmd, Network: network, Labels: map[string]string{"berth.bench": "1"},
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer eng.Remove(ctx, c.ID)
+	s, err := eng.Attach(ctx, c.ID)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.Close()
+	firstc := make(chan time.Duration, 1)
+	go func() {
+		b := make([]byte, 1)
+		if _, err := s.Stdout().Read(b); err == nil {
+			firstc <- time.Since(start)
+		}
+		close(firstc)
+		_, _ = io.Copy(io.Discard, s.Stdout())
+	}()
+	go func() { _, _ = io.Copy(io.Discard, s.Stderr()) }()
+	if _, err := eng.Start(ctx, c.ID); err != nil {
+		return 0, 0, err
+	}
+	if _, err := eng.Wait(ctx, c.ID); err != nil {
+		return 0, 0, err
+	}
+	whole = time.Since(start)
+	return <-firstc, whole, nil
 }
 
 func median(ds []time.Duration) time.Duration { return pct(ds, 0.5) }

@@ -34,13 +34,15 @@ a failed deploy leaves the previous revision serving and prints why.`,
   berth deploy web --image web=shop-web:1.5
   berth deploy -f staging.yaml --detach`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var flags api.DeployRequest // --canary, --promote (edge.go)
+			if err := canaryFlags(&flags, cmd, canary, promote, len(images) > 0); err != nil {
+				return err
+			}
 			req, err := c.deployRequest(file, args, images)
 			if err != nil {
 				return err
 			}
-			if err := canaryFlags(&req, cmd, canary, promote); err != nil {
-				return err
-			}
+			req.Canary, req.Promote = flags.Canary, flags.Promote
 			cl, err := c.client()
 			if err != nil {
 				return err

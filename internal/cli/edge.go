@@ -338,12 +338,12 @@ func printEntrypoint(w io.Writer, ep api.Entrypoint) {
 }
 
 // canaryFlags applies deploy's --canary and --promote to req.
-func canaryFlags(req *api.DeployRequest, cmd *cobra.Command, canary string, promote bool) error {
+func canaryFlags(req *api.DeployRequest, cmd *cobra.Command, canary string, promote, images bool) error {
 	if promote && canary != "" {
 		return usagef(cmd, "--canary and --promote exclude each other")
 	}
 	if promote {
-		if len(req.Images) > 0 {
+		if images {
 			return usagef(cmd, "--promote deploys nothing new: drop --image")
 		}
 		req.Promote = true

@@ -167,6 +167,25 @@ func TestScaleToZeroHoldsTheFirstRequest(t *testing.T) {
 			assert.Contains(t, events, "autoscale: scale to zero from 1: no request for 2s")
 			assert.Contains(t, events, "autoscale: woke from zero for a waiting request: instance "+first[0].ID)
 			assert.Contains(t, events, "("+tc.how+")")
+
+			if tc.name != "frozen" {
+				return
+			}
+			// A deploy while idle serves with one instance, then idles again.
+			eventually(t, 30*time.Second, "scaled to zero again", func() bool { return d.status(app).State == "idle" })
+			d.mustDeploy(appSpec(app, img, "    scale: {min: 0, max: 2, concurrency: 10}\n    env: {VERSION: v2}\n"))
+			st = d.status(app)
+			assert.Equal(t, 2, st.Revision)
+			assert.Equal(t, 1, st.Running)
+			assert.Equal(t, 1, st.Desired)
+			code, body, err := d.get(app, "web", "/")
+			require.NoError(t, err)
+			assert.Equal(t, http.StatusOK, code)
+			assert.Equal(t, "hello from v2\n", body)
+			eventually(t, 30*time.Second, "revision 2 scaled to zero", func() bool {
+				st := d.status(app)
+				return st.State == "idle" && st.Revision == 2 && st.Autoscale.Parked == 1
+			})
 		})
 	}
 }

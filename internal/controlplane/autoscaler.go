@@ -124,6 +124,8 @@ type scaler struct {
 	// requests is each instance's request count at the last tick, to see
 	// requests too short to be caught in flight by a sample.
 	requests map[string]uint64
+	// rev is the revision watched; a new one starts a new scaler.
+	rev int
 	// wants are the recent stable-window counts: a scale down goes only as
 	// low as the highest of them over the panic window, so an average that
 	// hovers on a boundary does not make the count flap.
@@ -268,6 +270,20 @@ func (d *Daemon) autoscaleTick(ctx context.Context, cfg AutoscaleConfig, scalers
 
 		s.mu.Lock()
 		sp, rev, busy, paused := s.spec, s.rev, s.busy, s.paused
+		if sp == nil || sp.Scale == nil || sp.Port == 0 || rev == 0 {
+			s.mu.Unlock()
+			delete(scalers, s)
+			continue
+		}
+		sc := scalers[s]
+		if sc == nil || sc.rev != rev {
+			// A new revision (or a daemon start) starts a new watch, from
+			// the instances it has: no scale down for a stable window.
+			sc = newScaler(cfg, now)
+			sc.rev = rev
+			scalers[s] = sc
+			s.auto.on, s.auto.n = true, len(s.instances)+s.pending
+		}
 		current := s.desiredCount()
 		ids := make([]string, 0, len(s.instances))
 		ready := 0
@@ -279,15 +295,7 @@ func (d *Daemon) autoscaleTick(ctx context.Context, cfg AutoscaleConfig, scalers
 		}
 		wokeAt := s.auto.wokeAt
 		s.mu.Unlock()
-		if sp == nil || sp.Scale == nil || sp.Port == 0 || rev == 0 {
-			delete(scalers, s)
-			continue
-		}
-		sc := scalers[s]
-		if sc == nil {
-			sc = newScaler(cfg, now)
-			scalers[s] = sc
-		}
+
 		load := d.edge.Load(serviceKey(s.app, s.name))
 		active := sc.sawRequests(d, ids) || load.Held > 0 || wokeAt.After(sc.lastActive)
 		sc.observe(now, float64(load.InFlight+load.Held), active)
@@ -297,9 +305,6 @@ func (d *Daemon) autoscaleTick(ctx context.Context, cfg AutoscaleConfig, scalers
 		dec := sc.decide(now, *sp.Scale, ready, current)
 		s.mu.Lock()
 		s.auto.stable, s.auto.panic, s.auto.panicking = dec.stable, dec.panic, dec.panicking
-		if !s.auto.on {
-			s.auto.on, s.auto.n = true, current
-		}
 		s.mu.Unlock()
 		if dec.n != current {
 			d.applyScale(ctx, s, rev, current, dec)

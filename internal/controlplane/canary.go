@@ -149,6 +149,8 @@ func (d *Daemon) publishCanary(s *service, c *canary, stable *spec.Service) erro
 		Sticky:  true,
 		Header:  CanaryHeader,
 		Guard:   edge.Guard{ErrorRate: edge.DefaultGuardErrorRate, Window: edge.DefaultGuardWindow},
+		// Entrypoints in front of the service take part in the canary too.
+		Splits: key,
 		// The edge's own route gives requests the stable revision's
 		// timeout; so does the canary's split.
 		Controls: edge.Controls{Timeout: stable.Timeout},

@@ -1,5 +1,6 @@
 // Package controlplane is berth's daemon: the API server, the deploy state
-// machine, the reconciler that keeps instances running, and the wiring of the
+// machine, the reconciler that keeps instances running, the autoscaler that
+// sizes services with scale: and wakes them from zero, and the wiring of the
 // store, the engine and the edge.
 //
 // It owns every decision about what should run and where traffic goes. It

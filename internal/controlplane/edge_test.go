@@ -463,8 +463,11 @@ func TestCanaryDeploy(t *testing.T) {
 	d.destroyOnCleanup(app)
 	ctx := context.Background()
 	host := "web." + app + ".localhost"
+	// An entrypoint in front of the service takes part in its canaries.
+	epHost := app + "-e.localhost"
 	specV := func(v, extra string) string {
-		return appSpec(app, img, fmt.Sprintf("    env: {VERSION: %s%s}\n", v, extra))
+		return appSpec(app, img, fmt.Sprintf("    env: {VERSION: %s%s}\n", v, extra)) +
+			fmt.Sprintf("edge:\n  %s-e:\n    hosts: [%s]\n    origin: web\n", app, epHost)
 	}
 	canaryDeploy := func(yaml string, percent float64) (api.Message, error) {
 		c, cancel := context.WithTimeout(ctx, 90*time.Second)
@@ -483,10 +486,12 @@ func TestCanaryDeploy(t *testing.T) {
 
 	t.Run("header and cookie", func(t *testing.T) {
 		for range 10 {
-			_, body, _ := d.hostGet(host, "/", "X-Berth-Origin", "canary")
-			assert.Equal(t, "hello from v2", body)
-			_, body, _ = d.hostGet(host, "/", "X-Berth-Origin", "stable")
-			assert.Equal(t, "hello from v1", body)
+			for _, h := range []string{host, epHost} {
+				_, body, _ := d.hostGet(h, "/", "X-Berth-Origin", "canary")
+				assert.Equal(t, "hello from v2", body, h)
+				_, body, _ = d.hostGet(h, "/", "X-Berth-Origin", "stable")
+				assert.Equal(t, "hello from v1", body, h)
+			}
 		}
 		for range 5 {
 			jar, _ := cookiejar.New(nil)

@@ -31,6 +31,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/edge"
 	"github.com/berth-dev/berth/internal/runtime/docker"
@@ -305,4 +307,44 @@ func (d *Daemon) restoreInternal(ctx context.Context, app store.App) {
 		return
 	}
 	d.ensureInternal(ctx, sp)
+}
+
+// Prometheus metrics of the internal load balancers, read at scrape time.
+var (
+	internalRequestsDesc = prometheus.NewDesc("berth_internal_requests_total",
+		"Requests from an app's own containers through a service's internal name (http://SERVICE.APP.internal).",
+		[]string{"app", "service"}, nil)
+	internalErrorsDesc = prometheus.NewDesc("berth_internal_errors_total",
+		"Internal requests answered with a 5xx status.", []string{"app", "service"}, nil)
+	internalSecondsDesc = prometheus.NewDesc("berth_internal_request_duration_seconds_total",
+		"Time spent on internal requests, from arrival to the end of the response.", []string{"app", "service"}, nil)
+)
+
+// internalCollector exports every internal load balancer's counters.
+type internalCollector struct{ d *Daemon }
+
+var _ prometheus.Collector = internalCollector{}
+
+func (internalCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- internalRequestsDesc
+	ch <- internalErrorsDesc
+	ch <- internalSecondsDesc
+}
+
+func (c internalCollector) Collect(ch chan<- prometheus.Metric) {
+	c.d.inet.mu.Lock()
+	nets := make([]*internalNet, 0, len(c.d.inet.apps))
+	for _, in := range c.d.inet.apps {
+		nets = append(nets, in)
+	}
+	c.d.inet.mu.Unlock()
+	for _, in := range nets {
+		in.mu.Lock()
+		for svc, st := range in.stats {
+			ch <- prometheus.MustNewConstMetric(internalRequestsDesc, prometheus.CounterValue, float64(st.requests.Load()), in.app, svc)
+			ch <- prometheus.MustNewConstMetric(internalErrorsDesc, prometheus.CounterValue, float64(st.errors.Load()), in.app, svc)
+			ch <- prometheus.MustNewConstMetric(internalSecondsDesc, prometheus.CounterValue, float64(st.nanos.Load())/1e9, in.app, svc)
+		}
+		in.mu.Unlock()
+	}
 }

@@ -3,6 +3,9 @@ package controlplane_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -60,6 +63,19 @@ func TestServiceNetworking(t *testing.T) {
 			}
 		}
 		return false
+	})
+
+	t.Run("internal requests have their own metrics", func(t *testing.T) {
+		sock := strings.TrimPrefix(d.addrs.API, "unix://")
+		c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+		}}}
+		res, err := c.Get("http://berth/metrics")
+		require.NoError(t, err)
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		assert.Regexp(t, fmt.Sprintf(`berth_internal_requests_total\{app="%s",service="api"\} [1-9]`, shop), string(body))
 	})
 
 	t.Run("another app reaches neither", func(t *testing.T) {

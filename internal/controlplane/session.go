@@ -136,6 +136,9 @@ func (d *Daemon) taskSession(w http.ResponseWriter, r *http.Request, app string,
 		_ = conn.Write(attach.Exit, attach.EncodeExit(rec.ExitCode, taskNote(rec)))
 	case <-gone:
 		if d.ctx.Err() == nil {
+			// A hung-up terminal: end the input first (an interactive
+			// shell ignores SIGTERM, and would wait out the stop grace).
+			run.closeStdin()
 			d.stopTask(run, errClientGone)
 		}
 	case <-d.ctx.Done():

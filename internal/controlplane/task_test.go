@@ -424,7 +424,7 @@ func TestInteractiveTasksAndExec(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, attach.Started, f.Type)
 		conn.Close()
-		task := d.waitTask(string(f.Payload), 15*time.Second)
+		task := d.waitTask(string(f.Payload), 30*time.Second)
 		assert.Equal(t, api.TaskStopped, task.Status)
 	})
 
@@ -774,4 +774,39 @@ func phases(msgs []api.Message) []string {
 		}
 	}
 	return out
+}
+
+func TestExecIntoSidecar(t *testing.T) {
+	t.Parallel()
+	img := testutil.TestAppImage(t)
+	d := startDaemon(t, "")
+	app := testutil.UniqueName(t, "execside")
+	d.destroyOnCleanup(app)
+	d.mustDeploy(sidecarSpec(app, img, "", "sidekick", ""))
+	tests := []struct {
+		name      string
+		container string
+		want      string
+	}{
+		{"the main container", "", "8080\n"},
+		{"the main container by name", "web", "8080\n"},
+		{"a sidecar", "helper", "9090\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := d.client.Exec(context.Background(), app, "web", api.ExecRequest{Container: tt.container, Command: []string{"/testapp", "env", "PORT"}})
+			require.NoError(t, err)
+			defer conn.Close()
+			s := &session{conn: conn}
+			s.send(t, attach.CloseStdin, nil)
+			code, _ := s.wait(t)
+			assert.Equal(t, 0, code)
+			assert.Equal(t, tt.want, s.stdout.String())
+		})
+	}
+	_, err := d.client.Exec(context.Background(), app, "web", api.ExecRequest{Container: "nope", Command: []string{"true"}})
+	var ae *client.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, "not_found", ae.Body.Code)
+	assert.Contains(t, ae.Body.Message, `web has no sidecar named "nope"; its containers are web, helper`)
 }

@@ -11,7 +11,21 @@
 //   - the edge's own answers (404 unknown host, 502, 503 paused / no healthy
 //     instance, 504 timeout), each tagged with an X-Berth-Error header;
 //   - single health probes of an instance (Check); the schedule and the
-//     healthy/unhealthy thresholds belong to the control plane.
+//     healthy/unhealthy thresholds belong to the control plane;
+//   - entrypoints (entrypoint.go, origin.go): host names in front of
+//     origins that move, a route key or an external URL; weighted shares
+//     with sticky cookies, a tester's header and a guard that rolls a
+//     failing share back by itself (split.go, guard.go); failover to a
+//     secondary origin; per-path origin, timeout, body limit, header
+//     add/remove; error and maintenance pages (respond.go); an optional
+//     cache and compression (package cache) in front of the origins;
+//   - request metrics for Prometheus (metrics.go) and a JSON access log
+//     (accesslog.go), both cheap on the request path; per-instance request
+//     counts and latency histograms and per-route load (stats.go), which the
+//     control plane's autoscaler and status read;
+//   - holding the requests of a route that has no instance (scale to zero)
+//     while the control plane, told through the route's Wake, starts one
+//     (hold.go).
 //
 // The routing table is replaced as a whole, copy-on-write, by Update and
 // Remove; ServeHTTP reads it through an atomic pointer and never takes a lock.

@@ -298,6 +298,9 @@ type snapshot struct {
 	ids    map[string]struct{}    // every backend ID listed
 	// epHosts are the entrypoints by host name; they win over hosts.
 	epHosts map[string]*epEntry
+	// splits are the entrypoints that split a route (Entrypoint.Splits),
+	// by route key.
+	splits map[string]*epEntry
 }
 
 // routeEntry is a Route compiled for the request path.

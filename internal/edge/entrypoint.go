@@ -77,6 +77,11 @@ type Entrypoint struct {
 	// Compress encodes compressible responses (brotli, gzip) by
 	// Accept-Encoding.
 	Compress bool
+	// Splits, a route key, makes the shares apply also to requests other
+	// entrypoints send to that route: a canary of a service splits the
+	// traffic of its own hosts and of every entrypoint in front of it. Its
+	// Origin must be that route.
+	Splits string
 }
 
 // Cache is the part of *cache.Cache an entrypoint uses.
@@ -378,6 +383,7 @@ func (e *Edge) compileEntrypointsLocked(s *snapshot) {
 		rt.ls = x.metrics.set(k, k)
 	}
 	s.epHosts = make(map[string]*epEntry)
+	s.splits = make(map[string]*epEntry)
 	names := make([]string, 0, len(x.eps))
 	for n := range x.eps {
 		names = append(names, n)
@@ -387,6 +393,9 @@ func (e *Edge) compileEntrypointsLocked(s *snapshot) {
 	for _, n := range names {
 		ie := x.eps[n]
 		ep := e.compileEntrypoint(s, ie, used)
+		if k := ie.spec.Splits; k != "" && ie.spec.Origin.Route == k && s.splits[k] == nil {
+			s.splits[k] = ep
+		}
 		for _, h := range ie.spec.Hosts {
 			if other, ok := s.epHosts[h]; ok {
 				e.log.Warn("host claimed by two entrypoints; the first name keeps it", "host", h, "kept", other.name, "ignored", n)
@@ -572,6 +581,9 @@ type epState struct {
 	rw     respWriter
 	ctx    context.Context // the context the request is served under
 	replay []byte          // the body, kept for a failover (maxReplayBody)
+	// splitGuard is the guard of the side of a split route the last
+	// attempt took (Entrypoint.Splits), which counts its outcome.
+	splitGuard *guard
 
 	// dispatched is set by the request's trip to the origin (serveOrigin).
 	dispatched atomic.Bool

@@ -658,3 +658,48 @@ func decodeLines(t testing.TB, s string) []map[string]any {
 	}
 	return out
 }
+
+// TestSplitRouteReachesEntrypoints checks that a split of a route (a
+// canary) applies to the entrypoints whose origin is that route too, and
+// that its guard counts their requests.
+func TestSplitRouteReachesEntrypoints(t *testing.T) {
+	stable := newTestBackend(t, "stable", nil)
+	var failing atomic.Bool
+	canary := newTestBackend(t, "canary", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "boom", 500)
+			return
+		}
+		_, _ = io.WriteString(w, "canary:")
+	}))
+	trips := make(chan GuardTrip, 1)
+	e, srv := newTestEdge(t, Options{OnGuardTrip: func(g GuardTrip) { trips <- g }},
+		Route{Key: "shop/web", Hosts: []string{"web.shop.localhost"}, Backends: backendsOf(stable)},
+		Route{Key: "shop/web@canary", Backends: backendsOf(canary)})
+	require.NoError(t, e.SetEntrypoint(Entrypoint{Name: "www", Hosts: []string{"www.example.com"}, Origin: serviceOrigin("shop/web")}))
+	require.NoError(t, e.SetEntrypoint(Entrypoint{
+		Name: "canary:shop/web", Hosts: []string{"web.shop.localhost"}, Splits: "shop/web",
+		Origin: Origin{Name: "stable", Route: "shop/web"}, Shares: []Share{{Origin: Origin{Name: "canary", Route: "shop/web@canary"}, Weight: 5000}},
+		Header: "X-Berth-Origin", Sticky: true, ShiftID: "r2", Guard: Guard{ErrorRate: 0.05, Window: 5 * time.Second},
+	}))
+	c := testClient(t)
+	for _, host := range []string{"www.example.com", "web.shop.localhost"} {
+		assert.Equal(t, "canary:", do(t, c, http.MethodGet, srv.URL, host, "/", "", "X-Berth-Origin", "canary").body, host)
+		assert.Equal(t, "stable:", do(t, c, http.MethodGet, srv.URL, host, "/", "", "X-Berth-Origin", "stable").body, host)
+		res := do(t, c, http.MethodGet, srv.URL, host, "/", "")
+		assert.Contains(t, res.header.Get("Set-Cookie"), "berth_canary_shop_web=", host)
+	}
+	failing.Store(true)
+	for range 100 {
+		do(t, c, http.MethodGet, srv.URL, "www.example.com", "/", "")
+	}
+	select {
+	case g := <-trips:
+		assert.Equal(t, "r2", g.ID)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the split's guard did not see the entrypoint's failures")
+	}
+	for range 50 {
+		assert.Equal(t, "stable:", do(t, c, http.MethodGet, srv.URL, "www.example.com", "/", "").body)
+	}
+}

@@ -200,26 +200,33 @@ func (e *Edge) attempt(req *http.Request, es *epState, o *originEntry, body *ret
 	} else {
 		res, err = e.attemptService(req, es, o, body)
 	}
+	// The origin's guard (a share), and the guard of the side of a split
+	// route the attempt took (a canary), count the outcome.
+	g1, g2 := o.guard, es.splitGuard
+	es.splitGuard = nil
+	fail := func(kind upstreamErr) {
+		o.ls.upstreamError(kind)
+		g1.record(true)
+		g2.record(true)
+	}
 	if err != nil {
 		ctx := req.Context()
 		switch {
 		case es.tooLarge.Load():
 			// The client's fault, not the origin's.
 		case errors.Is(context.Cause(ctx), errRequestTimeout) || errors.Is(err, errRequestTimeout):
-			o.ls.upstreamError(errTimeout)
-			o.guard.record(true)
+			fail(errTimeout)
 		case ctx.Err() != nil:
 			// The client went away.
 		case neverReached(err):
-			o.ls.upstreamError(errUnreachable)
-			o.guard.record(true)
+			fail(errUnreachable)
 		default:
-			o.ls.upstreamError(errBroken)
-			o.guard.record(true)
+			fail(errBroken)
 		}
 		return nil, err
 	}
-	o.guard.record(res.StatusCode >= 500)
+	g1.record(res.StatusCode >= 500)
+	g2.record(res.StatusCode >= 500)
 	return res, nil
 }
 
@@ -246,9 +253,18 @@ func toURL(req *http.Request, base *url.URL) *http.Request {
 // own hosts do.
 func (e *Edge) attemptService(req *http.Request, es *epState, o *originEntry, body *retryBody) (*http.Response, error) {
 	base := e.proxy.Transport.(*retryTransport).base
+	key := o.route
+	if sp := es.snap.splits[key]; sp != nil && sp != es.ep {
+		// The route is split (a canary): this request takes a side too.
+		arm, cookie := sp.split.choose(es.req)
+		key, es.splitGuard = sp.arms[arm].route, sp.arms[arm].guard
+		if es.rw.setCookie == "" {
+			es.rw.setCookie = cookie
+		}
+	}
 	var lastErr error
 	for {
-		rt, t, why := e.acquireRoute(es, o.route)
+		rt, t, why := e.acquireRoute(es, key)
 		switch why {
 		case paused:
 			return nil, errOriginPaused
@@ -259,7 +275,7 @@ func (e *Edge) attemptService(req *http.Request, es *epState, o *originEntry, bo
 			if lastErr != nil {
 				return nil, lastErr
 			}
-			return nil, fmt.Errorf("%w for %s", errNoBackend, o.route)
+			return nil, fmt.Errorf("%w for %s", errNoBackend, key)
 		}
 		es.route, es.target = rt, t
 		out := new(http.Request)
