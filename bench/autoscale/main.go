@@ -101,15 +101,18 @@ func run(n, steps int) error {
 	// Load steps, with the default tick and panic window: each on a fresh
 	// service (new containers start), then again once it scaled back in
 	// (its parked, frozen instances thaw).
-	var decide, serveNew, serveParked []time.Duration
-	err = withDaemon(controlplane.AutoscaleConfig{StableWindow: 10 * time.Second}, func(b *bench) error {
+	var decide, firstNew, firstParked, serveNew, serveParked []time.Duration
+	err = withDaemon(controlplane.AutoscaleConfig{StableWindow: 6 * time.Second}, func(b *bench) error {
 		for i := range steps {
 			app := fmt.Sprintf("benchstep%d-%d", os.Getpid(), i)
 			yaml := fmt.Sprintf("app: %s\nservices:\n  web:\n    image: %s\n    port: 8080\n    health: {path: /healthz}\n    scale: {min: 1, max: 4, concurrency: 2}\n", app, testappImage)
 			if _, err := b.c.Deploy(context.Background(), api.DeployRequest{File: "berth.yaml", BaseDir: root, YAML: yaml}, nil); err != nil {
 				return err
 			}
-			for _, serve := range []*[]time.Duration{&serveNew, &serveParked} {
+			// A whole stable window of calm first, as before the second step.
+			time.Sleep(6500 * time.Millisecond)
+			for _, m := range []struct{ first, serve *[]time.Duration }{{&firstNew, &serveNew}, {&firstParked, &serveParked}} {
+				serve := m.serve
 				if err := b.waitFor(app, 90*time.Second, "calm at 1 instance", func(st api.ServiceStatus) bool {
 					a := st.Autoscale
 					return st.Running == 1 && st.Desired == 1 && len(st.Instances) == 1 && a != nil && a.PanicAverage == 0 && a.StableAverage == 0 &&
@@ -123,6 +126,10 @@ func run(n, steps int) error {
 					return err
 				}
 				decide = append(decide, time.Since(start))
+				if err := b.waitFor(app, 60*time.Second, "a second instance serving", func(st api.ServiceStatus) bool { return st.Running >= 2 }); err != nil {
+					return err
+				}
+				*m.first = append(*m.first, time.Since(start))
 				if err := b.waitFor(app, 60*time.Second, "4 instances serving", func(st api.ServiceStatus) bool { return st.Running == 4 }); err != nil {
 					return err
 				}
@@ -149,6 +156,8 @@ func run(n, steps int) error {
 		n, median(cold["stopped"]), pct(cold["stopped"], 0.9), ratio(median(cold["stopped"]), time.Second))
 	fmt.Printf("| autoscaler: load step (0 → 8 in flight, target 2 per instance) → scale-up decision (6s panic window), %d runs | %s | %s | |\n",
 		len(decide), median(decide), pct(decide, 0.9))
+	fmt.Printf("| autoscaler: load step → first added instance serving (new container), %d runs | %s | %s | |\n", steps, median(firstNew), pct(firstNew, 0.9))
+	fmt.Printf("| autoscaler: load step → first added instance serving (parked instance thawed), %d runs | %s | %s | |\n", steps, median(firstParked), pct(firstParked, 0.9))
 	fmt.Printf("| autoscaler: load step → 4 instances serving (1 → 4, new containers), %d runs | %s | %s | |\n", steps, median(serveNew), pct(serveNew, 0.9))
 	fmt.Printf("| autoscaler: load step → 4 instances serving (1 → 4, parked instances thawed), %d runs | %s | %s | |\n", steps, median(serveParked), pct(serveParked, 0.9))
 	fmt.Printf("| failed requests during cold starts and load steps | %d of %d | | 0 |\n", failed.Load(), sent.Load())

@@ -335,7 +335,7 @@ func (d *Daemon) entrypointCache(sp spec.Entrypoint) (*cache.Cache, error) {
 	return c, nil
 }
 
-// dropEntrypoint takes an entrypoint out of the edge and closes its cache.
+// dropEntrypoint takes an entrypoint out of the edge and deletes its cache.
 // Call with edgex.mu held.
 func (d *Daemon) dropEntrypoint(name string) {
 	d.edge.RemoveEntrypoint(name)
@@ -344,6 +344,7 @@ func (d *Daemon) dropEntrypoint(name string) {
 		_ = c.c.Close()
 		delete(d.edgex.caches, name)
 	}
+	_ = os.RemoveAll(filepath.Join(d.cfg.DataDir, "edge-cache", name))
 }
 
 // edgePlan is what a deploy will do to the app's entrypoints, checked

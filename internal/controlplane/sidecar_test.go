@@ -180,22 +180,23 @@ func TestSidecarsShareLocalhost(t *testing.T) {
 		assert.Equal(t, was, ids, "rollback restarts the stopped sidecars instead of creating new ones")
 	})
 
-	t.Run("a restarted daemon re-adopts sidecars", func(t *testing.T) {
-		before := d.status(app)
-		d.stop()
-		d2 := startDaemon(t, d.dataDir)
-		after := d2.status(app)
-		require.Len(t, after.Instances, len(before.Instances))
-		for i := range before.Instances {
-			assert.Equal(t, before.Instances[i].ID, after.Instances[i].ID, "not restarted")
-			require.Len(t, after.Instances[i].Sidecars, 1)
-			assert.Equal(t, before.Instances[i].Sidecars[0].ContainerID, after.Instances[i].Sidecars[0].ContainerID)
-		}
-		got, err := d2.fetch(app, "web", "http://localhost:9090/env/ROLE")
-		require.NoError(t, err)
-		assert.Equal(t, "200\nhelper", got)
-		*d = *d2 // the cleanup destroys through the new daemon
-	})
+	// A restarted daemon re-adopts the instances with their sidecars. (At
+	// the top level: the new daemon must outlive the subtests, for the
+	// cleanup's destroy.)
+	before := d.status(app)
+	d.stop()
+	d2 := startDaemon(t, d.dataDir)
+	d2.destroyOnCleanup(app)
+	after := d2.status(app)
+	require.Len(t, after.Instances, len(before.Instances))
+	for i := range before.Instances {
+		assert.Equal(t, before.Instances[i].ID, after.Instances[i].ID, "not restarted")
+		require.Len(t, after.Instances[i].Sidecars, 1)
+		assert.Equal(t, before.Instances[i].Sidecars[0].ContainerID, after.Instances[i].Sidecars[0].ContainerID)
+	}
+	got, err = d2.fetch(app, "web", "http://localhost:9090/env/ROLE")
+	require.NoError(t, err)
+	assert.Equal(t, "200\nhelper", got)
 }
 
 // mustDeployRollback rolls svc back to its previous revision.
@@ -343,9 +344,10 @@ services:
 	eventually(t, 10*time.Second, "the old instance's containers are gone", func() bool {
 		return len(containersOf(t, app, "berth.instance="+first)) == 0
 	})
-	got, err := d.fetch(app, "web", "http://localhost:9090/healthz")
-	require.NoError(t, err)
-	assert.Equal(t, "200\nok", got)
+	eventually(t, 5*time.Second, "the new instance's sidecar answers", func() bool {
+		got, err := d.fetch(app, "web", "http://localhost:9090/healthz")
+		return err == nil && got == "200\nok"
+	})
 	events := d.events(app)
 	assert.Contains(t, events, "lost its essential sidecar core")
 	assert.Contains(t, events, "sidecar extra of instance "+first)
