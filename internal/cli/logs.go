@@ -52,7 +52,7 @@ several containers speak.`,
 				// instances; a status that fails here is reported by the
 				// logs request itself.
 				if st, err := cl.Status(ctx, app); err == nil {
-					p.expect(st, args[0])
+					p.expect(st, args[0], opts.Container)
 				}
 			} else {
 				// One instance: prefix only when its sidecars speak too.
@@ -85,17 +85,26 @@ type logPrinter struct {
 	width  int
 }
 
-// expect records the instances a status shows for service, so the prefix
+// expect records the containers a status shows for service (of each
+// instance: its own and its sidecars', or only container's), so the prefix
 // is there from the first line when there are several.
-func (p *logPrinter) expect(st api.Status, service string) {
+func (p *logPrinter) expect(st api.Status, service, container string) {
 	for _, a := range st.Apps {
 		for _, s := range a.Services {
 			if s.Name != service {
 				continue
 			}
 			for _, in := range s.Instances {
-				if in.Revision == s.Revision && in.State != "stopped" {
+				if in.Revision != s.Revision || in.State == "stopped" {
+					continue
+				}
+				if container == "" || container == service {
 					p.seen(in.ID)
+				}
+				for _, sc := range in.Sidecars {
+					if container == "" || container == sc.Name {
+						p.seen(in.ID + "/" + sc.Name)
+					}
 				}
 			}
 		}

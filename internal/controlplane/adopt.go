@@ -90,9 +90,13 @@ func (d *Daemon) adoptTasks(ctx context.Context, apps []store.App) error {
 		}
 		run := newTaskRun(rec)
 		var deadline time.Time
-		if v := c.Labels[labelTaskDeadline]; v != "" {
-			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-				deadline, run.timeout = t, t.Sub(rec.StartedAt).Round(time.Millisecond)
+		if v := c.Labels[labelTaskTimeout]; v != "" {
+			if timeout, err := time.ParseDuration(v); err == nil && timeout > 0 {
+				start := c.StartedAt
+				if start.IsZero() {
+					start = rec.StartedAt
+				}
+				deadline, run.timeout = start.Add(timeout), timeout
 			}
 		}
 		d.tasks.add(run)

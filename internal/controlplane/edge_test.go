@@ -335,6 +335,9 @@ func TestEntrypoints(t *testing.T) {
 	require.NoError(t, err)
 	d.stop()
 	d = startDaemon(t, d.dataDir)
+	// Cleanups run last-in first-out: destroy the app before this daemon
+	// stops.
+	d.destroyOnCleanup(app)
 
 	t.Run("switch survives a restart; metrics and access log", func(t *testing.T) {
 		st, err := d.client.Entrypoint(ctx, ep)

@@ -63,8 +63,9 @@ func (d *daemon) getWith(c *http.Client, app, svc, path string) (*http.Response,
 func TestLoadBalancerControls(t *testing.T) {
 	t.Parallel()
 	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "lb")
+	leaveNothing(t, app)
+	d := startDaemon(t, "")
 	d.destroyOnCleanup(app)
 
 	// Deploy order does not matter: web routes /env to a service that has
@@ -85,6 +86,20 @@ func TestLoadBalancerControls(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "hello from v1\n", body, "the rest still reaches web")
+
+	// web's own drain (2s, shorter than the test daemon's 5s) bounds how
+	// long its old instances may finish a request before they are stopped
+	// (gracefully, so the request still completes).
+	slow := make(chan int, 1)
+	go func() {
+		code, _, _ := d.get(app, "web", "/sleep?d=3500ms")
+		slow <- code
+	}()
+	time.Sleep(200 * time.Millisecond)
+	_, msgs, err = d.deploy(strings.Replace(lbSpec(app, img), "drain: 2s", "drain: 2s\n    env: {VERSION: v2}", 1), "web")
+	require.NoError(t, err, "%v", msgs)
+	assert.Equal(t, http.StatusOK, <-slow, "the old instance finished its request")
+	assert.Contains(t, d.logs.String(), `msg="drain ended with requests in flight" service=web err="drain time reached"`)
 
 	t.Run("sticky sessions", func(t *testing.T) {
 		t.Parallel()

@@ -40,9 +40,11 @@ services:
 func TestServiceNetworking(t *testing.T) {
 	t.Parallel()
 	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
 	shop := testutil.UniqueName(t, "shop")
+	leaveNothing(t, shop)
 	other := testutil.UniqueName(t, "other")
+	leaveNothing(t, other)
+	d := startDaemon(t, "")
 	d.destroyOnCleanup(shop)
 	d.destroyOnCleanup(other)
 	d.mustDeploy(twoServices(shop, img, "v1"))

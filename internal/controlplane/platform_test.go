@@ -66,8 +66,9 @@ func TestArm64Image(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "arm64", info.Architecture, "the engine built an arm64 image")
 
-	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "arm")
+	leaveNothing(t, app)
+	d := startDaemon(t, "")
 	d.destroyOnCleanup(app)
 	withImage := fmt.Sprintf("app: %s\nservices:\n  web:\n    image: %s\n    port: 8080\n    platform: linux/arm64\n", app, tag)
 	withBuild := fmt.Sprintf("app: %s\nservices:\n  web:\n    build: %s\n    port: 8080\n    platform: linux/arm64\n", app, dir)

@@ -18,8 +18,9 @@ import (
 func TestResourceLimitsAndOOM(t *testing.T) {
 	t.Parallel()
 	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "res")
+	leaveNothing(t, app)
+	d := startDaemon(t, "")
 	d.destroyOnCleanup(app)
 	yaml := fmt.Sprintf(`app: %[1]s
 services:
@@ -99,8 +100,9 @@ func serviceStatus(t testing.TB, d *daemon, app, name string) api.ServiceStatus 
 func TestSidecarBadInputChangesNothing(t *testing.T) {
 	t.Parallel()
 	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "badside")
+	leaveNothing(t, app)
+	d := startDaemon(t, "")
 	d.destroyOnCleanup(app)
 	good := sidecarSpec(app, img, "", "helper", "")
 	d.mustDeploy(good)

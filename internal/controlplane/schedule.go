@@ -132,7 +132,11 @@ func (d *Daemon) runScheduled(app string, t spec.Task) {
 	}
 	sc.mu.Unlock()
 	if busy {
-		d.recordUnrun(app, t, taskSkipped, fmt.Sprintf("skipped: the previous run (task %s) was still going", prev))
+		msg := "skipped: the previous run was still going"
+		if prev != "" {
+			msg = fmt.Sprintf("skipped: the previous run (task %s) was still going", prev)
+		}
+		d.recordUnrun(app, t, taskSkipped, msg)
 		return
 	}
 	defer func() {

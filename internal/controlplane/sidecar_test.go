@@ -84,8 +84,9 @@ func containersOf(t testing.TB, app string, labels ...string) []container.Summar
 func TestSidecarsShareLocalhost(t *testing.T) {
 	t.Parallel()
 	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "sidecar")
+	leaveNothing(t, app)
+	d := startDaemon(t, "")
 	d.destroyOnCleanup(app)
 	d.mustDeploy(sidecarSpec(app, img, "    instances: 2\n    pids: 128\n", "helper", "        cpu: 0.25\n        memory: 64MiB\n        pids: 64\n"))
 
@@ -221,8 +222,9 @@ func dockerFilters(kv ...string) filters.Args {
 func TestInitContainerGatesStart(t *testing.T) {
 	t.Parallel()
 	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "init")
+	leaveNothing(t, app)
+	d := startDaemon(t, "")
 	d.destroyOnCleanup(app)
 	spec := func(version, migrateExit string) string {
 		return fmt.Sprintf(`app: %s
@@ -292,8 +294,9 @@ services:
 func TestSidecarDeathEssentialOrNot(t *testing.T) {
 	t.Parallel()
 	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "essential")
+	leaveNothing(t, app)
+	d := startDaemon(t, "")
 	d.destroyOnCleanup(app)
 	d.mustDeploy(fmt.Sprintf(`app: %s
 services:
@@ -366,4 +369,24 @@ func (d *daemon) events(app string) string {
 	})
 	require.NoError(d.t, err)
 	return b.String()
+}
+
+// leaveNothing removes whatever of app is left on the engine when the test
+// ends, after the daemons stopped: a destroy refused or interrupted must not
+// leak containers and networks into the shared engine.
+func leaveNothing(t testing.TB, app string) {
+	t.Helper()
+	cli := testutil.DockerClient(t)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: dockerFilters("label=berth.app=" + app)})
+		if err != nil {
+			return
+		}
+		for _, c := range cs {
+			_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+		}
+		_ = cli.NetworkRemove(ctx, "berth-"+app)
+	})
 }

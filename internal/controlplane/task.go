@@ -80,9 +80,9 @@ const (
 	kindScheduled taskKind = "scheduled"
 )
 
-// labelTaskDeadline carries a --timeout's deadline on the task's container,
-// so a restarted daemon still enforces it.
-const labelTaskDeadline = "berth.task.deadline"
+// labelTaskTimeout carries a task's --timeout on its container, so a
+// restarted daemon still enforces it (counted from the container's start).
+const labelTaskTimeout = "berth.task.timeout"
 
 // Why berth stopped a task. The first cause wins.
 var (
@@ -273,11 +273,7 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		ID: newID(), App: ts.app, Service: ts.service, Name: ts.name, Kind: string(ts.kind),
 		Command: ts.command, Revision: ts.rev.number, Status: taskRunning.String(), StartedAt: now,
 	}
-	var deadline time.Time
-	if ts.timeout > 0 {
-		deadline = now.Add(ts.timeout)
-	}
-	c, err := d.engine.Create(ctx, d.taskContainer(ts, rec.ID, deadline))
+	c, err := d.engine.Create(ctx, d.taskContainer(ts, rec.ID))
 	if err != nil {
 		return nil, d.taskNotStarted(rec, err)
 	}
@@ -312,6 +308,12 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		_ = d.engine.Remove(context.WithoutCancel(ctx), c.ID)
 		return nil, d.taskNotStarted(rec, err)
 	}
+	// The timeout counts from the process's start, not from the request:
+	// a slow engine start must not eat into it.
+	var deadline time.Time
+	if ts.timeout > 0 {
+		deadline = time.Now().Add(ts.timeout)
+	}
 	d.watchTask(run, src, deadline)
 	return run, nil
 }
@@ -319,7 +321,7 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 // taskContainer is the container of a task: the revision's image, env,
 // secrets, limits and app network (so it reaches the services by name), but
 // no published port, no network alias and its own name and labels.
-func (d *Daemon) taskContainer(ts taskSpec, id string, deadline time.Time) runtime.ContainerSpec {
+func (d *Daemon) taskContainer(ts taskSpec, id string) runtime.ContainerSpec {
 	cs := d.containerSpec(ts.app, ts.rev, id, ts.secrets)
 	cs.Name = fmt.Sprintf("berth-%s-task-%s", ts.app, id)
 	cs.Command = ts.command
@@ -330,8 +332,8 @@ func (d *Daemon) taskContainer(ts taskSpec, id string, deadline time.Time) runti
 		runtime.LabelTask:     id,
 		runtime.LabelRole:     string(runtime.RoleTask),
 	}
-	if !deadline.IsZero() {
-		cs.Labels[labelTaskDeadline] = deadline.Format(time.RFC3339Nano)
+	if ts.timeout > 0 {
+		cs.Labels[labelTaskTimeout] = ts.timeout.String()
 	}
 	cs.Port, cs.HostPort, cs.Aliases = 0, 0, nil
 	cs.TTY, cs.OpenStdin = ts.tty, ts.stdin

@@ -200,9 +200,11 @@ tasks:
 		req.Timeout = time.Second
 		r := d.mustRunTask(app, req)
 		assert.Equal(t, api.TaskTimeout, r.task.Status)
-		assert.Equal(t, 143, r.task.ExitCode, "SIGTERM through tini")
+		// SIGTERM through tini; SIGKILL after the grace when a loaded
+		// engine loses the SIGTERM of a process still starting.
+		assert.Contains(t, []int{143, 137}, r.task.ExitCode)
 		assert.Contains(t, r.task.Message, "timed out after 1s")
-		assert.Less(t, time.Since(start), 8*time.Second)
+		assert.Less(t, time.Since(start), 20*time.Second)
 	})
 
 	t.Run("detach, stop", func(t *testing.T) {
@@ -654,7 +656,7 @@ func TestScheduledTasks(t *testing.T) {
 		require.NoError(t, err)
 		n := 0
 		for _, task := range ts {
-			if task.Name == "slow" && task.Status == api.TaskSkipped && strings.Contains(task.Message, "the previous run (task ") {
+			if task.Name == "slow" && task.Status == api.TaskSkipped && strings.Contains(task.Message, "the previous run") {
 				n++
 			}
 		}
@@ -668,7 +670,7 @@ func TestScheduledTasks(t *testing.T) {
 	for _, task := range ts {
 		if task.Status == api.TaskSkipped {
 			// Still going, or due during the first deploy.
-			assert.Regexp(t, `^skipped: (the previous run \(task \w+\) was still going|service web has no revision yet)$`, task.Message)
+			assert.Regexp(t, `^skipped: (the previous run( \(task \w+\))? was still going|service web has no revision yet)$`, task.Message)
 		}
 		if task.Name == "tick" && task.Status == api.TaskSucceeded {
 			assert.Equal(t, []string{"tick"}, d.taskLogs(task.ID, false))
