@@ -17,6 +17,7 @@ import (
 )
 
 func TestDeployLifecycle(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "life")
@@ -85,6 +86,7 @@ func instanceIDs(st api.ServiceStatus) []string {
 // Every way a deploy can fail leaves the previous revision serving, says
 // why, and includes the failing instance's last output.
 func TestFailedDeploysRollBack(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "fail")
@@ -152,6 +154,7 @@ func TestFailedDeploysRollBack(t *testing.T) {
 }
 
 func TestSecondConcurrentDeployIsRefused(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "conc")
@@ -177,6 +180,7 @@ func TestSecondConcurrentDeployIsRefused(t *testing.T) {
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "bad")
@@ -239,6 +243,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 }
 
 func TestDaemonNotRunning(t *testing.T) {
+	t.Parallel()
 	c, err := client.New("unix:///nonexistent/berth.sock", "", "")
 	require.NoError(t, err)
 	_, err = c.Status(context.Background(), "")
@@ -247,6 +252,7 @@ func TestDaemonNotRunning(t *testing.T) {
 }
 
 func TestTakenPortIsReported(t *testing.T) {
+	t.Parallel()
 	busy := startDaemon(t, "")
 	// A second daemon asked to use the first one's edge port.
 	dir := t.TempDir()

@@ -146,6 +146,7 @@ func edgeSpec(app, img, ep, host, originLine, extra string) string {
 // origin to a service and back under load, a shift rolled back by its
 // guard, maintenance, bad input, metrics, the access log, and a restart.
 func TestEntrypoints(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "edge")
@@ -394,6 +395,7 @@ func TestEntrypoints(t *testing.T) {
 // TestEntrypointCacheAndControls deploys an entrypoint with a cache, routes
 // and an error page, and invalidates its cache.
 func TestEntrypointCacheAndControls(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "edgec")
@@ -460,6 +462,7 @@ func TestEntrypointCacheAndControls(t *testing.T) {
 // (sticky, header-selectable), promoted under load; one rolled back by its
 // guard; one rolled back by berth rollback.
 func TestCanaryDeploy(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "canary")

@@ -92,7 +92,7 @@ func TestLoadBalancerControls(t *testing.T) {
 	// (gracefully, so the request still completes).
 	slow := make(chan int, 1)
 	go func() {
-		code, _, _ := d.get(app, "web", "/sleep?d=3500ms")
+		code, _, _ := d.get(app, "web", "/sleep?d=8s")
 		slow <- code
 	}()
 	time.Sleep(200 * time.Millisecond)

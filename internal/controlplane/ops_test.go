@@ -37,6 +37,7 @@ func runOnce(t testing.TB, httpAddr string) error {
 }
 
 func TestCrashedInstanceIsReplaced(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "crash")
@@ -68,6 +69,7 @@ func TestCrashedInstanceIsReplaced(t *testing.T) {
 }
 
 func TestCrashLoopBacksOff(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "loop")
@@ -96,6 +98,7 @@ func eventsText(t testing.TB, d *daemon, app string) string {
 }
 
 func TestRestartedDaemonAdoptsRunningContainers(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "adopt")
@@ -137,6 +140,7 @@ func TestRestartedDaemonAdoptsRunningContainers(t *testing.T) {
 }
 
 func TestPauseAndResume(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "pause")
@@ -170,6 +174,7 @@ func TestPauseAndResume(t *testing.T) {
 }
 
 func TestSecretsReachTheContainerAndNothingElse(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "secret")
@@ -202,6 +207,7 @@ func TestSecretsReachTheContainerAndNothingElse(t *testing.T) {
 }
 
 func TestScale(t *testing.T) {
+	t.Parallel()
 	img := testutil.TestAppImage(t)
 	d := startDaemon(t, "")
 	app := testutil.UniqueName(t, "scale")
@@ -220,6 +226,7 @@ func TestScale(t *testing.T) {
 }
 
 func TestUnknownHostIs404(t *testing.T) {
+	t.Parallel()
 	d := startDaemon(t, "")
 	code, body, err := d.get("nobody", "web", "/")
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -298,6 +299,9 @@ func TestSidecarDeathEssentialOrNot(t *testing.T) {
 	leaveNothing(t, app)
 	d := startDaemon(t, "")
 	d.destroyOnCleanup(app)
+	// The extra sidecar is built by the deploy, from the test app's image.
+	dir := t.TempDir()
+	writeFile(t, dir, "Dockerfile", "FROM "+img+"\nENV PORT=9091\n")
 	d.mustDeploy(fmt.Sprintf(`app: %s
 services:
   web:
@@ -309,10 +313,12 @@ services:
         image: %s
         env: {PORT: "9090"}
       extra:
-        image: %s
-        env: {PORT: "9091"}
+        build: %s
         essential: false
-`, app, img, img, img))
+`, app, img, img, dir))
+	t.Cleanup(func() {
+		_, _ = testutil.DockerClient(t).ImageRemove(context.Background(), "berth/"+app+"-web-extra:1", image.RemoveOptions{Force: true})
+	})
 	st := d.status(app)
 	require.Len(t, st.Instances, 1)
 	first := st.Instances[0].ID

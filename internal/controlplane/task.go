@@ -269,6 +269,7 @@ func (e *taskStartError) Unwrap() error { return e.err }
 // once the process runs, or a *taskStartError (the task recorded failed).
 func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*taskRun, error) {
 	now := time.Now().UTC()
+	t0 := time.Now()
 	rec := store.Task{
 		ID: newID(), App: ts.app, Service: ts.service, Name: ts.name, Kind: string(ts.kind),
 		Command: ts.command, Revision: ts.rev.number, Status: taskRunning.String(), StartedAt: now,
@@ -278,6 +279,7 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		return nil, d.taskNotStarted(rec, err)
 	}
 	rec.ContainerID = c.ID
+	created := time.Since(t0)
 	if err := d.store.PutTask(ctx, rec); err != nil {
 		_ = d.engine.Remove(context.WithoutCancel(ctx), c.ID)
 		return nil, fmt.Errorf("record task: %w", err)
@@ -300,6 +302,7 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 	if hooks.started != nil {
 		hooks.started(rec)
 	}
+	attached := time.Since(t0)
 	if _, err := d.engine.Start(ctx, c.ID); err != nil {
 		d.tasks.remove(rec.ID)
 		if src != nil {
@@ -308,6 +311,8 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		_ = d.engine.Remove(context.WithoutCancel(ctx), c.ID)
 		return nil, d.taskNotStarted(rec, err)
 	}
+	d.log.Debug("task started", "task", rec.ID, "created", created.Round(time.Millisecond),
+		"attached", attached.Round(time.Millisecond), "started", time.Since(t0).Round(time.Millisecond))
 	// The timeout counts from the process's start, not from the request:
 	// a slow engine start must not eat into it.
 	var deadline time.Time

@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"slices"
 	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -20,11 +22,60 @@ func (e *Engine) EnsureNetwork(ctx context.Context, name string, labels map[stri
 	// The client asks old engines to CheckDuplicate, so a racing create
 	// fails with a conflict instead of making a second network of this name.
 	_, err := e.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels})
+	if err != nil && strings.Contains(err.Error(), "could not find an available, non-overlapping IPv4 address pool") {
+		// The engine's default pools hand out a /16 per network and run
+		// out after about thirty; an app needs far fewer addresses.
+		err = e.createInFallbackPool(ctx, name, labels)
+	}
 	if err != nil && !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already exists") {
 		return fmt.Errorf("create network %s: %w", name, err)
 	}
 	e.log.Debug("network ensured", "name", name)
 	return nil
+}
+
+// fallbackPool is where berth carves /24 networks for apps once the
+// engine's default address pools are exhausted.
+var fallbackPool = netip.MustParsePrefix("10.213.0.0/16")
+
+// createInFallbackPool creates the network on the first /24 of
+// fallbackPool that overlaps no existing network, trying the next one when
+// a concurrent create took it.
+func (e *Engine) createInFallbackPool(ctx context.Context, name string, labels map[string]string) error {
+	nets, err := e.cli.NetworkList(ctx, network.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list networks: %w", err)
+	}
+	var taken []netip.Prefix
+	for _, n := range nets {
+		for _, c := range n.IPAM.Config {
+			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
+				taken = append(taken, p)
+			}
+		}
+	}
+	base := fallbackPool.Addr().As4()
+	var lastErr error
+	for i := 0; i < 256; i++ {
+		sub := netip.PrefixFrom(netip.AddrFrom4([4]byte{base[0], base[1], byte(i), 0}), 24)
+		if slices.ContainsFunc(taken, sub.Overlaps) {
+			continue
+		}
+		gw := netip.AddrFrom4([4]byte{base[0], base[1], byte(i), 1})
+		_, err := e.cli.NetworkCreate(ctx, name, network.CreateOptions{
+			Driver: "bridge", Labels: labels,
+			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: sub.String(), Gateway: gw.String()}}},
+		})
+		if err == nil || cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists") {
+			e.log.Info("default address pools exhausted; network created in berth's fallback pool", "name", name, "subnet", sub)
+			return err
+		}
+		if !strings.Contains(err.Error(), "overlap") {
+			return err
+		}
+		lastErr = err // taken meanwhile: try the next one
+	}
+	return fmt.Errorf("no free /24 left in %s: %w", fallbackPool, lastErr)
 }
 
 // RemoveNetwork removes the named network; a missing one is not an error.
