@@ -122,7 +122,7 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 			}
 		}
 	}
-	if err := d.engine.EnsureNetwork(ctx, networkName(sp.App), map[string]string{runtime.LabelApp: sp.App}); err != nil {
+	if err := d.ensureNetwork(ctx, sp.App); err != nil {
 		return failure(fmt.Errorf("create the app network: %w", err), nil)
 	}
 	d.ensureInternal(ctx, sp) // internal_lb.go
@@ -612,4 +612,12 @@ func (w *lineWriter) Flush() {
 		w.fn(string(w.buf))
 		w.buf = nil
 	}
+}
+
+// ensureNetwork creates the app's private network once. The engine does not
+// catch two simultaneous creates of one name, so berth serialises them.
+func (d *Daemon) ensureNetwork(ctx context.Context, app string) error {
+	d.netMu.Lock()
+	defer d.netMu.Unlock()
+	return d.engine.EnsureNetwork(ctx, networkName(app), map[string]string{runtime.LabelApp: app})
 }

@@ -46,6 +46,8 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	services map[string]*service // by "app/service"
+	// netMu serialises app network creation.
+	netMu sync.Mutex
 	// kicks asks the reconciler to look at one service now.
 	kicks chan *service
 	// tasks are the running tasks, release locks and schedules (task.go).
