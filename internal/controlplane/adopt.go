@@ -155,6 +155,10 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 				id: c.Labels[runtime.LabelInstance], containerID: c.ID, rev: n,
 				addr: c.HostAddr, state: stateHealthy, startedAt: c.StartedAt,
 			})
+		case keep[n] && c.State == "paused":
+			// A rollback target frozen for its warm window: the window's
+			// timer died with the old daemon, so stop it now.
+			go func() { _ = d.engine.Stop(context.WithoutCancel(ctx), c.ID, 0) }()
 		case n == s.rev && s.paused, keep[n] && !c.Running:
 			// Stopped and kept: the resume or rollback target.
 		case keep[n]:

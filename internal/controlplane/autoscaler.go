@@ -22,7 +22,6 @@ package controlplane
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -419,21 +418,7 @@ func (d *Daemon) scaleOut(s *service, rv revision, why string) {
 // drainAndPark waits (up to the drain time) for the requests in flight on
 // instances the edge no longer routes to, then parks them.
 func (d *Daemon) drainAndPark(ctx context.Context, s *service, old []*instance) {
-	ids := make([]string, len(old))
-	s.mu.Lock()
-	for i, in := range old {
-		ids[i] = in.id
-		in.state = stateDraining
-		if in.stopMonitor != nil {
-			in.stopMonitor()
-		}
-	}
-	s.mu.Unlock()
-	dctx, cancel := context.WithTimeoutCause(ctx, d.cfg.Drain, errors.New("drain time reached"))
-	if err := d.edge.WaitIdle(dctx, ids); err != nil {
-		d.log.Warn("scale-in drain ended with requests in flight", "service", s.name, "err", err)
-	}
-	cancel()
+	d.drain(ctx, s, old)
 	var wg sync.WaitGroup
 	for _, in := range old {
 		wg.Go(func() { d.park(ctx, s, in) })

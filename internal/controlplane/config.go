@@ -36,7 +36,11 @@ type Config struct {
 	// before a deploy rolls back (default 60s). Drain bounds how long old
 	// instances' in-flight requests may take (default 30s).
 	DeployTimeout time.Duration
-	Drain         time.Duration
+	// RollbackWarm is how long the previous revision of an HTTP service
+	// stays frozen (not stopped) after a deploy, so a rollback in that
+	// window is a thaw (default 10m; negative: stop at once).
+	RollbackWarm time.Duration
+	Drain        time.Duration
 	// Autoscale tunes the autoscaler and scale to zero (autoscaler.go).
 	Autoscale AutoscaleConfig
 	// Ready, when set, is called once every listener is bound, with their

@@ -389,10 +389,10 @@ func (d *Daemon) switchTo(ctx context.Context, s *service, rev revision, ins []*
 		d.event(s.app, s.name, "deploy", fmt.Sprintf("revision %d serves (was %d)", rev.number, oldRev))
 	}
 
-	// drain, then stop the old instances; they stay as the rollback target.
+	// drain, then park the old instances: they stay as the rollback target.
 	if len(old) > 0 {
 		out.phase(phaseDrain, "%s: draining %d instance(s) of revision %d", s.name, len(old), oldRev)
-		d.drainAndStop(context.WithoutCancel(ctx), s, old, false)
+		d.keepRollbackTarget(context.WithoutCancel(ctx), s, old)
 	}
 	d.retireRevisions(context.WithoutCancel(ctx), s, rev.number, oldRev)
 	out.phase(phaseDone, "%s: revision %d serves", s.name, rev.number)
@@ -474,11 +474,7 @@ func (d *Daemon) drainAndStop(ctx context.Context, s *service, old []*instance, 
 		}
 	}
 	s.mu.Unlock()
-	dctx, cancel := context.WithTimeoutCause(ctx, d.drainTime(s), errors.New("drain time reached"))
-	if err := d.edge.WaitIdle(dctx, ids); err != nil {
-		d.log.Warn("drain ended with requests in flight", "service", s.name, "err", err)
-	}
-	cancel()
+	d.waitDrained(ctx, s, ids)
 	var wg sync.WaitGroup
 	for _, in := range old {
 		wg.Add(1)
@@ -497,6 +493,87 @@ func (d *Daemon) drainAndStop(ctx context.Context, s *service, old []*instance, 
 		in.state = stateStopped
 	}
 	s.mu.Unlock()
+}
+
+// drain takes instances out of service and waits for their in-flight
+// requests (up to the drain time).
+func (d *Daemon) drain(ctx context.Context, s *service, old []*instance) {
+	ids := make([]string, len(old))
+	s.mu.Lock()
+	for i, in := range old {
+		ids[i] = in.id
+		in.state = stateDraining
+		if in.stopMonitor != nil {
+			in.stopMonitor()
+		}
+	}
+	s.mu.Unlock()
+	d.waitDrained(ctx, s, ids)
+}
+
+func (d *Daemon) waitDrained(ctx context.Context, s *service, ids []string) {
+	dctx, cancel := context.WithTimeoutCause(ctx, d.drainTime(s), errors.New("drain time reached"))
+	defer cancel()
+	if err := d.edge.WaitIdle(dctx, ids); err != nil {
+		d.log.Warn("drain ended with requests in flight", "service", s.name, "err", err)
+	}
+}
+
+// keepRollbackTarget drains the instances a deploy or rollback replaced and keeps
+// them as the rollback target. For RollbackWarm after the switch a lone HTTP
+// container is frozen (cgroup freezer: no CPU, nothing served, memory kept),
+// so a rollback in that window is a thaw instead of a container start; then,
+// or at once for workers and sidecar groups, it is stopped. Workers are never
+// frozen: a background job frozen mid-work could hold locks.
+func (d *Daemon) keepRollbackTarget(ctx context.Context, s *service, old []*instance) {
+	f, canFreeze := d.engine.(freezer)
+	warm := d.cfg.RollbackWarm
+	var freeze, stop []*instance
+	for _, in := range old {
+		if canFreeze && warm > 0 && in.group == nil && s.spec != nil && s.spec.Port != 0 {
+			freeze = append(freeze, in)
+		} else {
+			stop = append(stop, in)
+		}
+	}
+	if len(stop) > 0 {
+		d.drainAndStop(ctx, s, stop, false)
+	}
+	if len(freeze) == 0 {
+		return
+	}
+	d.drain(ctx, s, freeze)
+	for _, in := range freeze {
+		if err := f.Freeze(ctx, in.containerID); err != nil {
+			d.log.Warn("freeze the previous revision; stopping it instead", "instance", in.id, "err", err)
+			d.stopInstance(ctx, in)
+			continue
+		}
+		time.AfterFunc(warm, func() { d.coolRollbackTarget(s, in) })
+	}
+	s.mu.Lock()
+	for _, in := range freeze {
+		in.state = stateStopped
+	}
+	s.mu.Unlock()
+}
+
+// coolRollbackTarget stops a frozen rollback target once its warm window
+// has passed, unless a rollback brought it back to serve meanwhile.
+func (d *Daemon) coolRollbackTarget(s *service, in *instance) {
+	s.mu.Lock()
+	serving := slices.ContainsFunc(s.instances, func(o *instance) bool { return o.containerID == in.containerID })
+	s.mu.Unlock()
+	if serving || d.ctx.Err() != nil {
+		return
+	}
+	c, err := d.engine.Inspect(d.ctx, in.containerID)
+	if err != nil || c.State != "paused" {
+		return
+	}
+	if err := d.engine.Stop(d.ctx, in.containerID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		d.log.Warn("stop the previous revision", "instance", in.id, "err", err)
+	}
 }
 
 // recordSwitch persists that rev serves and oldRev is the rollback target.

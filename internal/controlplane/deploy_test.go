@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
+	"github.com/berth-dev/berth/internal/controlplane"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
@@ -264,3 +265,32 @@ func TestTakenPortIsReported(t *testing.T) {
 }
 
 var _ = errors.New
+
+// The previous revision of an HTTP service is frozen for the warm window
+// (a rollback thaws it), then stopped; either way it stays the rollback
+// target.
+func TestRollbackTargetIsFrozenThenStopped(t *testing.T) {
+	t.Parallel()
+	img := testutil.TestAppImage(t)
+	d := startDaemon(t, "", func(c *controlplane.Config) { c.RollbackWarm = 3 * time.Second })
+	app := testutil.UniqueName(t, "warm")
+	d.destroyOnCleanup(app)
+	d.mustDeploy(appSpec(app, img, "    env: {VERSION: v1}\n"))
+	first := d.status(app).Instances[0].ContainerID
+	d.mustDeploy(appSpec(app, img, "    env: {VERSION: v2}\n"))
+
+	docker := testutil.DockerClient(t)
+	state := func() string {
+		c, err := docker.ContainerInspect(context.Background(), first)
+		require.NoError(t, err)
+		return c.State.Status
+	}
+	assert.Equal(t, "paused", state(), "frozen during the warm window")
+	eventually(t, 20*time.Second, "stopped after the warm window", func() bool { return state() == "exited" })
+
+	_, err := d.client.Rollback(context.Background(), app, "web", api.RollbackRequest{}, nil)
+	require.NoError(t, err)
+	_, body, _ := d.get(app, "web", "/")
+	assert.Equal(t, "hello from v1", strings.TrimSpace(body))
+	assert.Equal(t, "running", state())
+}
