@@ -125,7 +125,7 @@ func run(n, workers, rate int) error {
 	fmt.Printf("| metric (example app, 2 instances, %d runs) | median | p90 | target |\n|---|---|---|---|\n", n)
 	fmt.Printf("| deploy: request → all traffic on new revision | %s | %s | < 3s |\n", median(deploys), pct(deploys, 0.9))
 	fmt.Printf("| rollback: request → all traffic on previous revision | %s | %s | < 1s |\n", median(rollbacks), pct(rollbacks, 0.9))
-	fmt.Printf("| rollback: request → old instances drained and stopped | %s | %s | |\n", median(rollbackTotals), pct(rollbackTotals, 0.9))
+	fmt.Printf("| rollback: request → done (old instances drained and parked) | %s | %s | |\n", median(rollbackTotals), pct(rollbackTotals, 0.9))
 	fmt.Printf("| failed requests under load (%d workers × %d rps) | %d of %d | | 0 |\n", workers, rate, failed, ok+failed)
 	return nil
 }
