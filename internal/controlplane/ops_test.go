@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
@@ -232,4 +233,34 @@ func TestUnknownHostIs404(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusNotFound, code)
 	assert.NotContains(t, body, "hello")
+}
+
+// The store's instances table follows the live instances.
+func TestInstancesAreRecordedInTheStore(t *testing.T) {
+	t.Parallel()
+	img := testutil.TestAppImage(t)
+	d := startDaemon(t, "")
+	app := testutil.UniqueName(t, "rows")
+	d.destroyOnCleanup(app)
+	d.mustDeploy(appSpec(app, img, "    instances: 2\n"))
+	st, err := store.Open(d.dataDir)
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	rows := func() []string {
+		is, err := st.ListInstances(context.Background(), app, "web")
+		require.NoError(t, err)
+		var ids []string
+		for _, in := range is {
+			ids = append(ids, in.ID)
+		}
+		return ids
+	}
+	want := instanceIDs(d.status(app))
+	eventually(t, 5*time.Second, "two instance rows", func() bool { return assert.ObjectsAreEqual(len(want), len(rows())) })
+	assert.ElementsMatch(t, want, rows())
+
+	_, err = d.client.Scale(context.Background(), app, map[string]int{"web": 1})
+	require.NoError(t, err)
+	eventually(t, 5*time.Second, "one instance row", func() bool { return len(rows()) == 1 })
+	assert.ElementsMatch(t, instanceIDs(d.status(app)), rows())
 }

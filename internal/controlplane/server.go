@@ -46,6 +46,8 @@ type Daemon struct {
 
 	mu       sync.Mutex
 	services map[string]*service // by "app/service"
+	// instRec mirrors live instances into the store.
+	instRec *instanceRecorder
 	// netMu serialises app network creation.
 	netMu sync.Mutex
 	// kicks asks the reconciler to look at one service now.
@@ -139,6 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 		metrics:  newMetrics(),
 		services: map[string]*service{},
 		kicks:    make(chan *service, 64),
+		instRec:  newInstanceRecorder(),
 		ctx:      ctx,
 	}
 
@@ -183,6 +186,8 @@ func Run(ctx context.Context, cfg Config) error {
 
 	d.bg.Add(1)
 	go func() { defer d.bg.Done(); d.reconcileLoop(ctx) }()
+	d.bg.Add(1)
+	go func() { defer d.bg.Done(); d.recordLoop(ctx) }()
 	d.bg.Add(1)
 	go func() { defer d.bg.Done(); d.autoscaleLoop(ctx) }()
 

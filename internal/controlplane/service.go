@@ -133,6 +133,7 @@ func (d *Daemon) urls(app string, sp *spec.Service) []string {
 // publish installs the service's current route in the edge: its hosts and
 // its healthy instances. Call with s.mu held.
 func (d *Daemon) publish(s *service) {
+	d.recordInstances(s)
 	if s.spec == nil || s.spec.Port == 0 {
 		d.edge.Remove(serviceKey(s.app, s.name))
 		return
