@@ -357,6 +357,7 @@ func (d *Daemon) taskNotStarted(rec store.Task, err error) error {
 	if perr := d.store.PutTask(context.WithoutCancel(d.ctx), rec); perr != nil && !errors.Is(perr, store.ErrNotFound) {
 		d.log.Warn("record task", "task", rec.ID, "err", perr)
 	}
+	d.countTask(rec.App, rec.Service, rec.Status)
 	d.event(rec.App, rec.Service, "task", fmt.Sprintf("task %s (%s) could not start: %s", rec.ID, taskLabel(rec), msg))
 	return &taskStartError{rec: rec, err: fmt.Errorf("%w: %s", ErrTaskNotStarted, msg)}
 }
@@ -482,6 +483,7 @@ func (d *Daemon) finishTask(run *taskRun, code int, waitErr error) {
 	rec.FinishedAt = time.Now().UTC()
 	run.rec = rec
 	run.mu.Unlock()
+	d.countTask(rec.App, rec.Service, rec.Status)
 
 	recorded := true
 	if err := d.store.PutTask(ctx, rec); err != nil {

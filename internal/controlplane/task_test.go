@@ -812,3 +812,21 @@ func TestExecIntoSidecar(t *testing.T) {
 	assert.Equal(t, "not_found", ae.Body.Code)
 	assert.Contains(t, ae.Body.Message, `web has no sidecar named "nope"; its containers are web, helper`)
 }
+
+// Finished tasks are counted by outcome on /metrics.
+func TestTaskMetrics(t *testing.T) {
+	t.Parallel()
+	img := testutil.TestAppImage(t)
+	d := startDaemon(t, "")
+	app := testutil.UniqueName(t, "tmetric")
+	d.destroyOnCleanup(app)
+	d.mustDeploy(appSpec(app, img, ""))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := d.runTask(ctx, app, api.TaskRunRequest{Command: []string{"/testapp", "exit", "0"}})
+	require.NoError(t, err)
+	_, _ = d.runTask(ctx, app, api.TaskRunRequest{Command: []string{"/testapp", "exit", "1"}})
+	text := scrape(t, d)
+	assert.Equal(t, 1.0, metricValue(text, "berth_tasks_total", `app="`+app+`",outcome="succeeded",service="web"`))
+	assert.Equal(t, 1.0, metricValue(text, "berth_tasks_total", `app="`+app+`",outcome="failed",service="web"`))
+}
