@@ -11,18 +11,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
 )
 
@@ -38,45 +34,20 @@ func main() {
 }
 
 func run(n, workers, rate int) error {
-	root, err := repoRoot()
+	root, err := benchkit.RepoRoot()
 	if err != nil {
 		return err
 	}
 	// The example image, built once: deploys then measure image present → switch.
-	build := exec.Command("go", "build", "-o", filepath.Join(root, "examples/hello/hello"), "./examples/hello")
-	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build example: %v: %s", err, out)
+	if err := benchkit.BuildExample(root, "berth-bench/hello:1"); err != nil {
+		return err
 	}
-	img := exec.Command("docker", "build", "-q", "-t", "berth-bench/hello:1", filepath.Join(root, "examples/hello"))
-	img.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
-	if out, err := img.CombinedOutput(); err != nil {
-		return fmt.Errorf("build image: %v: %s", err, out)
-	}
-
-	dir, err := os.MkdirTemp("", "berth-bench-")
+	d, err := benchkit.StartDaemon(controlplane.Config{})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	ready := make(chan controlplane.Addrs, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- controlplane.Run(ctx, controlplane.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Ready: func(a controlplane.Addrs) { ready <- a }})
-	}()
-	var addrs controlplane.Addrs
-	select {
-	case addrs = <-ready:
-	case err := <-done:
-		return err
-	}
-	defer func() { cancel(); <-done }() // stop the daemon before the temp dir goes
-	c, err := client.New(addrs.API, "", "")
-	if err != nil {
-		return err
-	}
+	defer d.Stop()
+	c, addrs := d.Client, d.Addrs
 	app := fmt.Sprintf("bench%d", os.Getpid())
 	defer c.Destroy(context.Background(), app, nil)
 	spec := func(v int) string {
@@ -123,9 +94,9 @@ func run(n, workers, rate int) error {
 	ok, failed := l.stop()
 
 	fmt.Printf("| metric (example app, 2 instances, %d runs) | median | p90 | target |\n|---|---|---|---|\n", n)
-	fmt.Printf("| deploy: request → all traffic on new revision | %s | %s | < 3s |\n", median(deploys), pct(deploys, 0.9))
-	fmt.Printf("| rollback: request → all traffic on previous revision | %s | %s | < 1s |\n", median(rollbacks), pct(rollbacks, 0.9))
-	fmt.Printf("| rollback: request → done (old instances drained and parked) | %s | %s | |\n", median(rollbackTotals), pct(rollbackTotals, 0.9))
+	fmt.Printf("| deploy: request → all traffic on new revision | %s | %s | < 3s |\n", benchkit.Median(deploys), benchkit.Pct(deploys, 0.9))
+	fmt.Printf("| rollback: request → all traffic on previous revision | %s | %s | < 1s |\n", benchkit.Median(rollbacks), benchkit.Pct(rollbacks, 0.9))
+	fmt.Printf("| rollback: request → done (old instances drained and parked) | %s | %s | |\n", benchkit.Median(rollbackTotals), benchkit.Pct(rollbackTotals, 0.9))
 	fmt.Printf("| failed requests under load (%d workers × %d rps) | %d of %d | | 0 |\n", workers, rate, failed, ok+failed)
 	return nil
 }
@@ -173,23 +144,4 @@ func (l *load) stop() (ok, failed int64) {
 	close(l.quit)
 	l.wg.Wait()
 	return l.ok.Load(), l.failed.Load()
-}
-
-func median(ds []time.Duration) time.Duration { return pct(ds, 0.5) }
-
-func pct(ds []time.Duration, p float64) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[int(float64(len(s)-1)*p+0.5)].Round(time.Millisecond)
-}
-
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-	if err != nil {
-		return "", fmt.Errorf("find the module root: %w", err)
-	}
-	return string(out[:len(out)-1]), nil
 }

@@ -16,13 +16,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
 	"time"
 
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/docker"
@@ -38,45 +35,20 @@ func main() {
 }
 
 func run(n int) error {
-	root, err := repoRoot()
+	root, err := benchkit.RepoRoot()
 	if err != nil {
 		return err
 	}
 	// The example image, built once: tasks then run from its revision.
-	build := exec.Command("go", "build", "-o", filepath.Join(root, "examples/hello/hello"), "./examples/hello")
-	build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("build example: %v: %s", err, out)
+	if err := benchkit.BuildExample(root, "berth-bench/hello:1"); err != nil {
+		return err
 	}
-	img := exec.Command("docker", "build", "-q", "-t", "berth-bench/hello:1", filepath.Join(root, "examples/hello"))
-	img.Env = append(os.Environ(), "DOCKER_BUILDKIT=0")
-	if out, err := img.CombinedOutput(); err != nil {
-		return fmt.Errorf("build image: %v: %s", err, out)
-	}
-
-	dir, err := os.MkdirTemp("", "berth-bench-")
+	d, err := benchkit.StartDaemon(controlplane.Config{})
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	ready := make(chan controlplane.Addrs, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- controlplane.Run(ctx, controlplane.Config{DataDir: dir, HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Ready: func(a controlplane.Addrs) { ready <- a }})
-	}()
-	var addrs controlplane.Addrs
-	select {
-	case addrs = <-ready:
-	case err := <-done:
-		return err
-	}
-	defer func() { cancel(); <-done }() // stop the daemon before the temp dir goes
-	c, err := client.New(addrs.API, "", "")
-	if err != nil {
-		return err
-	}
+	defer d.Stop()
+	c := d.Client
 	app := fmt.Sprintf("bench%d", os.Getpid())
 	defer c.Destroy(context.Background(), app, nil)
 	spec := fmt.Sprintf("app: %s\nservices:\n  web:\n    image: berth-bench/hello:1\n    port: 8080\n    health: {path: /healthz}\n", app)
@@ -121,8 +93,8 @@ func run(n int) error {
 	}
 
 	fmt.Printf("| metric (example app, `/hello migrate`, %d runs) | median | p90 | engine alone (median) | target |\n|---|---|---|---|---|\n", n)
-	fmt.Printf("| task start: request → first output line at the client | %s | %s | %s | < 500ms |\n", median(firstByte), pct(firstByte, 0.9), median(engFirst))
-	fmt.Printf("| whole run of a task that exits at once: request → exit code | %s | %s | %s | < 500ms |\n", median(whole), pct(whole, 0.9), median(engWhole))
+	fmt.Printf("| task start: request → first output line at the client | %s | %s | %s | < 500ms |\n", benchkit.Median(firstByte), benchkit.Pct(firstByte, 0.9), benchkit.Median(engFirst))
+	fmt.Printf("| whole run of a task that exits at once: request → exit code | %s | %s | %s | < 500ms |\n", benchkit.Median(whole), benchkit.Pct(whole, 0.9), benchkit.Median(engWhole))
 	return nil
 }
 
@@ -163,23 +135,4 @@ func engineRun(eng *docker.Engine, network string, cmd []string) (first, whole t
 	}
 	whole = time.Since(start)
 	return <-firstc, whole, nil
-}
-
-func median(ds []time.Duration) time.Duration { return pct(ds, 0.5) }
-
-func pct(ds []time.Duration, p float64) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[int(float64(len(s)-1)*p+0.5)].Round(time.Millisecond)
-}
-
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-	if err != nil {
-		return "", fmt.Errorf("find the module root: %w", err)
-	}
-	return string(out[:len(out)-1]), nil
 }
