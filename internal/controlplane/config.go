@@ -36,9 +36,11 @@ type Config struct {
 	// before a deploy rolls back (default 60s). Drain bounds how long old
 	// instances' in-flight requests may take (default 30s).
 	DeployTimeout time.Duration
-	// RollbackWarm is how long the previous revision of an HTTP service
-	// stays frozen (not stopped) after a deploy, so a rollback in that
-	// window is a thaw (default 10m; negative: stop at once).
+	// RollbackWarm, when positive, keeps the previous revision of an HTTP
+	// service frozen (not stopped) that long after a deploy, so a rollback
+	// in that window is a thaw. Off by default: a frozen container keeps its
+	// name on the app network, so another service calling it by name would
+	// hang (it must first be disconnected from the network; not done yet).
 	RollbackWarm time.Duration
 	Drain        time.Duration
 	// Autoscale tunes the autoscaler and scale to zero (autoscaler.go).

@@ -245,9 +245,6 @@ func withDefaults(cfg Config) (Config, error) {
 	if cfg.DeployTimeout <= 0 {
 		cfg.DeployTimeout = spec.DefaultDeployTimeout
 	}
-	if cfg.RollbackWarm == 0 {
-		cfg.RollbackWarm = 10 * time.Minute
-	}
 	if cfg.Drain <= 0 {
 		cfg.Drain = spec.DefaultDrain
 	}
