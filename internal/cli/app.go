@@ -117,3 +117,17 @@ func (c *cli) specApp(cmd *cobra.Command, file string) (string, error) {
 	}
 	return "", fmt.Errorf("read %s: %w", file, err)
 }
+
+// clientAndApp connects to the daemon and resolves the app a verb naming a
+// SERVICE acts on (see serviceApp).
+func (c *cli) clientAndApp(cmd *cobra.Command, file string) (*client.Client, string, error) {
+	cl, err := c.client()
+	if err != nil {
+		return nil, "", err
+	}
+	app, err := c.serviceApp(cmd.Context(), cmd, cl, file)
+	if err != nil {
+		return nil, "", err
+	}
+	return cl, app, nil
+}

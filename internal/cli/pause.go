@@ -13,11 +13,7 @@ func (c *cli) pauseCmd() *cobra.Command {
 		Short: "Stop a service's instances, keeping its revision for resume",
 		Args:  exactArgs("SERVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			app, err := c.serviceApp(cmd.Context(), cmd, cl, file)
+			cl, app, err := c.clientAndApp(cmd, file)
 			if err != nil {
 				return err
 			}
@@ -43,11 +39,7 @@ func (c *cli) resumeCmd() *cobra.Command {
 		Short: "Start a paused service again",
 		Args:  exactArgs("SERVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			app, err := c.serviceApp(cmd.Context(), cmd, cl, file)
+			cl, app, err := c.clientAndApp(cmd, file)
 			if err != nil {
 				return err
 			}

@@ -15,11 +15,7 @@ func (c *cli) revisionsCmd() *cobra.Command {
 		Short: "List a service's revisions",
 		Args:  exactArgs("SERVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			app, err := c.serviceApp(cmd.Context(), cmd, cl, file)
+			cl, app, err := c.clientAndApp(cmd, file)
 			if err != nil {
 				return err
 			}

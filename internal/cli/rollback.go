@@ -21,11 +21,7 @@ present for an instant rollback, or --to N. Progress is printed like a deploy.`,
 			if to < 0 {
 				return invalidf("invalid --to %d: expected a revision number (see \"berth revisions %s\")", to, args[0])
 			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			app, err := c.serviceApp(cmd.Context(), cmd, cl, file)
+			cl, app, err := c.clientAndApp(cmd, file)
 			if err != nil {
 				return err
 			}

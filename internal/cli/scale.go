@@ -19,11 +19,7 @@ func (c *cli) scaleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			app, err := c.serviceApp(cmd.Context(), cmd, cl, file)
+			cl, app, err := c.clientAndApp(cmd, file)
 			if err != nil {
 				return err
 			}

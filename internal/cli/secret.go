@@ -39,11 +39,7 @@ func (c *cli) secretSetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			app, err := c.serviceApp(cmd.Context(), cmd, cl, file)
+			cl, app, err := c.clientAndApp(cmd, file)
 			if err != nil {
 				return err
 			}
@@ -98,11 +94,7 @@ func (c *cli) secretListCmd() *cobra.Command {
 		Short:   "List a service's secret names (never their values)",
 		Args:    exactArgs("SERVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			app, err := c.serviceApp(cmd.Context(), cmd, cl, file)
+			cl, app, err := c.clientAndApp(cmd, file)
 			if err != nil {
 				return err
 			}
@@ -141,11 +133,7 @@ func (c *cli) secretRemoveCmd() *cobra.Command {
 			if !secretName.MatchString(args[1]) {
 				return invalidf("invalid secret name %q: use letters, digits and _, not starting with a digit", args[1])
 			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			app, err := c.serviceApp(cmd.Context(), cmd, cl, file)
+			cl, app, err := c.clientAndApp(cmd, file)
 			if err != nil {
 				return err
 			}
