@@ -388,28 +388,9 @@ func (d *Daemon) scaleOut(s *service, rv revision, why string) {
 			in, err = d.startInstance(ctx, s.app, rv, "", secrets)
 		}
 	}
-	s.mu.Lock()
-	s.pending--
-	if err != nil {
-		s.crashes++
-		s.lastCrash = time.Now()
-		s.crashMsg = err.Error()
-		n := s.crashes
-		s.mu.Unlock()
-		if d.ctx.Err() == nil {
-			d.event(s.app, s.name, "crash", fmt.Sprintf("autoscaled instance failed to start: %v (crash %d, next try in %s)", err, n, backoff(n+1)))
-		}
+	if !d.admitStarted(s, rv, in, err, "autoscaled instance failed to start", func(in *instance) { d.park(context.WithoutCancel(ctx), s, in) }) {
 		return
 	}
-	if s.rev != rv.number || s.paused || s.busy != "" || len(s.instances) >= s.desiredCount() {
-		s.mu.Unlock()
-		d.park(context.WithoutCancel(ctx), s, in)
-		return
-	}
-	s.instances = append(s.instances, in)
-	d.publish(s)
-	s.mu.Unlock()
-	d.monitor(s, in)
 	if why != "" {
 		d.event(s.app, s.name, "autoscale", fmt.Sprintf("%s: instance %s of revision %d serves after %s (%s)", why, in.id, rv.number, time.Since(began).Round(time.Millisecond), how))
 	}

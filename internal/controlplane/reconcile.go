@@ -207,6 +207,18 @@ func (d *Daemon) replace(s *service, rv revision) {
 	if err == nil {
 		in, err = d.startInstance(ctx, s.app, rv, "", secrets)
 	}
+	if !d.admitStarted(s, rv, in, err, "replacement instance failed", func(in *instance) { d.removeInstance(context.WithoutCancel(ctx), in) }) {
+		return
+	}
+	d.event(s.app, s.name, "replaced", fmt.Sprintf("instance %s of revision %d started and healthy", in.id, rv.number))
+}
+
+// admitStarted ends a start the reconciler or the autoscaler began (it had
+// counted it in s.pending). A failed start counts as a crash, reported as
+// failed; an instance the service no longer wants (it moved to another
+// revision, was paused, is busy or is full) goes to discard; any other joins
+// the edge. It reports whether the instance now serves.
+func (d *Daemon) admitStarted(s *service, rv revision, in *instance, err error, failed string, discard func(*instance)) bool {
 	s.mu.Lock()
 	s.pending--
 	if err != nil {
@@ -216,18 +228,18 @@ func (d *Daemon) replace(s *service, rv revision) {
 		n := s.crashes
 		s.mu.Unlock()
 		if d.ctx.Err() == nil {
-			d.event(s.app, s.name, "crash", fmt.Sprintf("replacement instance failed: %v (crash %d, next try in %s)", err, n, backoff(n+1)))
+			d.event(s.app, s.name, "crash", fmt.Sprintf("%s: %v (crash %d, next try in %s)", failed, err, n, backoff(n+1)))
 		}
-		return
+		return false
 	}
 	if s.rev != rv.number || s.paused || s.busy != "" || len(s.instances) >= s.desiredCount() {
 		s.mu.Unlock()
-		d.removeInstance(context.WithoutCancel(ctx), in)
-		return
+		discard(in)
+		return false
 	}
 	s.instances = append(s.instances, in)
 	d.publish(s)
 	s.mu.Unlock()
 	d.monitor(s, in)
-	d.event(s.app, s.name, "replaced", fmt.Sprintf("instance %s of revision %d started and healthy", in.id, rv.number))
+	return true
 }
