@@ -26,11 +26,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/berth-dev/berth/bench/internal/benchkit"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
@@ -52,7 +52,7 @@ const (
 )
 
 func run(n, steps int) error {
-	root, err := repoRoot()
+	root, err := benchkit.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -154,15 +154,15 @@ func run(n, steps int) error {
 	ratio := func(d, target time.Duration) string { return fmt.Sprintf("%.2f×", float64(d)/float64(target)) }
 	fmt.Printf("| metric (loopback) | median | p90 | vs target |\n|---|---|---|---|\n")
 	fmt.Printf("| cold start from zero, frozen instance (first 15m after scale-in): request → response, example app, %d runs | %s | %s | %s of 1s |\n",
-		n, median(cold["frozen"]), pct(cold["frozen"], 0.9), ratio(median(cold["frozen"]), time.Second))
+		n, benchkit.Median(cold["frozen"]), benchkit.Pct(cold["frozen"], 0.9), ratio(benchkit.Median(cold["frozen"]), time.Second))
 	fmt.Printf("| cold start from zero, stopped instance (after 15m idle): request → response, example app, %d runs | %s | %s | %s of 1s |\n",
-		n, median(cold["stopped"]), pct(cold["stopped"], 0.9), ratio(median(cold["stopped"]), time.Second))
+		n, benchkit.Median(cold["stopped"]), benchkit.Pct(cold["stopped"], 0.9), ratio(benchkit.Median(cold["stopped"]), time.Second))
 	fmt.Printf("| autoscaler: load step (0 → 8 in flight, target 2 per instance) → scale-up decision (windows: panic 6s, stable 6s), %d runs | %s | %s | |\n",
-		len(decide), median(decide), pct(decide, 0.9))
-	fmt.Printf("| autoscaler: load step → first added instance serving (new container), %d runs | %s | %s | |\n", steps, median(firstNew), pct(firstNew, 0.9))
-	fmt.Printf("| autoscaler: load step → first added instance serving (parked instance thawed), %d runs | %s | %s | |\n", steps, median(firstParked), pct(firstParked, 0.9))
-	fmt.Printf("| autoscaler: load step → 4 instances serving (1 → 4, new containers), %d runs | %s | %s | |\n", steps, median(serveNew), pct(serveNew, 0.9))
-	fmt.Printf("| autoscaler: load step → 4 instances serving (1 → 4, parked instances thawed), %d runs | %s | %s | |\n", steps, median(serveParked), pct(serveParked, 0.9))
+		len(decide), benchkit.Median(decide), benchkit.Pct(decide, 0.9))
+	fmt.Printf("| autoscaler: load step → first added instance serving (new container), %d runs | %s | %s | |\n", steps, benchkit.Median(firstNew), benchkit.Pct(firstNew, 0.9))
+	fmt.Printf("| autoscaler: load step → first added instance serving (parked instance thawed), %d runs | %s | %s | |\n", steps, benchkit.Median(firstParked), benchkit.Pct(firstParked, 0.9))
+	fmt.Printf("| autoscaler: load step → 4 instances serving (1 → 4, new containers), %d runs | %s | %s | |\n", steps, benchkit.Median(serveNew), benchkit.Pct(serveNew, 0.9))
+	fmt.Printf("| autoscaler: load step → 4 instances serving (1 → 4, parked instances thawed), %d runs | %s | %s | |\n", steps, benchkit.Median(serveParked), benchkit.Pct(serveParked, 0.9))
 	fmt.Printf("| failed requests during cold starts and load steps | %d of %d | | 0 |\n", failed.Load(), sent.Load())
 	return nil
 }
@@ -311,23 +311,4 @@ func buildImages(root string) error {
 		}
 	}
 	return nil
-}
-
-func median(ds []time.Duration) time.Duration { return pct(ds, 0.5) }
-
-func pct(ds []time.Duration, p float64) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	return s[int(float64(len(s)-1)*p+0.5)].Round(time.Millisecond)
-}
-
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
-	if err != nil {
-		return "", fmt.Errorf("find the module root: %w", err)
-	}
-	return string(out[:len(out)-1]), nil
 }
