@@ -156,11 +156,22 @@ func (d *Daemon) handleTaskLogs(w http.ResponseWriter, r *http.Request) {
 			st.send(api.Message{Kind: api.KindLog, Time: l.Time, Source: t.ID, Stream: l.Stream, Text: l.Text})
 			sent++
 		})
-		if err == nil || r.Context().Err() != nil {
+		if r.Context().Err() != nil {
 			return
 		}
-		// It finished, and its container went, while this read: the rest
-		// is in its record once it is done.
+		if err == nil && sent > 0 {
+			return
+		}
+		// It finished, and its container went (or is going: the engine
+		// then answers with no lines and no error), while this read: the
+		// rest is in its record once it is done.
+		if err == nil {
+			select {
+			case <-run.done:
+			default:
+				return // still running and really silent so far
+			}
+		}
 		select {
 		case <-run.done:
 		case <-r.Context().Done():
