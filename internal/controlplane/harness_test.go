@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/internal/api"
@@ -146,8 +148,19 @@ func (d *daemon) destroyOnCleanup(app string) {
 	d.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		// Use a fresh client: the test's daemon may have been restarted.
-		_, _ = d.client.Destroy(ctx, app, nil)
+		if _, err := d.client.Destroy(ctx, app, nil); err == nil {
+			return
+		}
+		// The daemon was stopped (restart tests): remove what it left on
+		// the shared engine directly.
+		cli := testutil.DockerClient(d.t)
+		cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "berth.app="+app))})
+		if err == nil {
+			for _, c := range cs {
+				_ = cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+			}
+		}
+		_ = cli.NetworkRemove(ctx, "berth-"+app)
 	})
 }
 
