@@ -536,26 +536,34 @@ func (d *decoder) dependsOn(n *yaml.Node, path string) (map[string]Condition, er
 
 // tasks decodes tasks: NAME: {...} in file order.
 func (d *decoder) tasks(s *Spec, e entry) error {
-	const path = "tasks"
+	return namedSection(d, e, "tasks", "task", d.task, func(name string, t *Task) {
+		if s.Tasks == nil {
+			s.Tasks = map[string]*Task{}
+		}
+		s.Tasks[name] = t
+		s.TaskOrder = append(s.TaskOrder, name)
+	})
+}
+
+// namedSection decodes a mapping of named entries (tasks:, edge:): each name
+// is checked as a kind's name, decoded by one, and handed to add in file
+// order.
+func namedSection[T any](d *decoder, e entry, path, kind string, one func(name string, n *yaml.Node, path string) (T, error), add func(name string, v T)) error {
 	entries, err := d.mapping(e.val, path, nil)
 	if err != nil {
 		return err
 	}
-	for _, te := range entries {
-		if msg := checkName("task", te.key); msg != "" {
-			return d.errAt(te.keyNode, path, "%s", msg)
+	for _, ne := range entries {
+		if msg := checkName(kind, ne.key); msg != "" {
+			return d.errAt(ne.keyNode, path, "%s", msg)
 		}
-		f := join(path, te.key)
-		d.mark(f, te.keyNode)
-		t, err := d.task(te.key, te.val, f)
+		f := join(path, ne.key)
+		d.mark(f, ne.keyNode)
+		v, err := one(ne.key, ne.val, f)
 		if err != nil {
 			return err
 		}
-		if s.Tasks == nil {
-			s.Tasks = map[string]*Task{}
-		}
-		s.Tasks[te.key] = t
-		s.TaskOrder = append(s.TaskOrder, te.key)
+		add(ne.key, v)
 	}
 	return nil
 }

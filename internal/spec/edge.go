@@ -206,28 +206,13 @@ func checkHeaderValue(v string) string {
 
 // edge decodes edge: NAME: {...} in file order.
 func (d *decoder) edge(s *Spec, e entry) error {
-	const path = "edge"
-	entries, err := d.mapping(e.val, path, nil)
-	if err != nil {
-		return err
-	}
-	for _, ee := range entries {
-		if msg := checkName("entrypoint", ee.key); msg != "" {
-			return d.errAt(ee.keyNode, path, "%s", msg)
-		}
-		f := join(path, ee.key)
-		d.mark(f, ee.keyNode)
-		ep, err := d.entrypoint(ee.key, ee.val, f)
-		if err != nil {
-			return err
-		}
+	return namedSection(d, e, "edge", "entrypoint", d.entrypoint, func(name string, ep *Entrypoint) {
 		if s.Edge == nil {
 			s.Edge = map[string]*Entrypoint{}
 		}
-		s.Edge[ee.key] = ep
-		s.EdgeOrder = append(s.EdgeOrder, ee.key)
-	}
-	return nil
+		s.Edge[name] = ep
+		s.EdgeOrder = append(s.EdgeOrder, name)
+	})
 }
 
 // entrypoint decodes one entrypoint.
