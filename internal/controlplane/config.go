@@ -36,11 +36,11 @@ type Config struct {
 	// before a deploy rolls back (default 60s). Drain bounds how long old
 	// instances' in-flight requests may take (default 30s).
 	DeployTimeout time.Duration
-	// RollbackWarm, when positive, keeps the previous revision of an HTTP
-	// service frozen (not stopped) that long after a deploy, so a rollback
-	// in that window is a thaw. Off by default: a frozen container keeps its
-	// name on the app network, so another service calling it by name would
-	// hang (it must first be disconnected from the network; not done yet).
+	// RollbackWarm keeps the previous revision of an HTTP service frozen
+	// (no CPU, memory kept, off the app network) that long after a deploy,
+	// so a rollback in that window is a thaw (a tenth of a second) rather
+	// than a container start; then it is stopped. 0 means
+	// DefaultRollbackWarm; negative stops it at once.
 	RollbackWarm time.Duration
 	Drain        time.Duration
 	// Autoscale tunes the autoscaler and scale to zero (autoscaler.go).
@@ -55,6 +55,10 @@ type Config struct {
 	// the system's roots.
 	OriginRootCAs *x509.CertPool
 }
+
+// DefaultRollbackWarm is how long the previous revision stays frozen after
+// a deploy: the minutes in which a bad deploy is usually noticed.
+const DefaultRollbackWarm = 10 * time.Minute
 
 // Addrs are the bound listener addresses of a running daemon.
 type Addrs struct {

@@ -248,6 +248,9 @@ func withDefaults(cfg Config) (Config, error) {
 	if cfg.Drain <= 0 {
 		cfg.Drain = spec.DefaultDrain
 	}
+	if cfg.RollbackWarm == 0 {
+		cfg.RollbackWarm = DefaultRollbackWarm
+	}
 	if cfg.Domain == "" {
 		cfg.Domain = "localhost"
 	}

@@ -29,9 +29,11 @@ import (
 
 // freezer is the optional engine power to suspend a container's processes
 // and resume them in milliseconds.
+// A frozen container is off the app network (its name resolves to the
+// live instances only); Thaw puts it back and returns its new address.
 type freezer interface {
 	Freeze(ctx context.Context, id string) error
-	Thaw(ctx context.Context, id string) error
+	Thaw(ctx context.Context, id string) (runtime.Container, error)
 }
 
 var _ freezer = (*docker.Engine)(nil)
@@ -153,10 +155,12 @@ func (d *Daemon) resumeParked(ctx context.Context, app string, p *parkedInstance
 	if !p.frozen || !ok {
 		return d.startInstance(ctx, app, rv, p.in.containerID, nil)
 	}
-	if err := f.Thaw(ctx, p.in.containerID); err != nil {
+	c, err := f.Thaw(ctx, p.in.containerID)
+	if err != nil {
 		return nil, err
 	}
 	in := p.in
+	in.addr = c.HostAddr
 	// After the thaw: the reconciler leaves alone instances that started
 	// after its listing, which may have seen this one frozen.
 	in.state, in.startedAt, in.stopMonitor = stateStarting, time.Now(), nil

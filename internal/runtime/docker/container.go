@@ -145,6 +145,9 @@ func containerConfig(spec runtime.ContainerSpec) (*container.Config, *container.
 			netCfg = &network.NetworkingConfig{EndpointsConfig: map[string]*network.EndpointSettings{
 				spec.Network: {Aliases: append([]string(nil), spec.Aliases...)},
 			}}
+			if len(spec.Aliases) > 0 {
+				labels[labelAliases] = strings.Join(spec.Aliases, ",")
+			}
 		}
 		if spec.Port > 0 {
 			port := nat.Port(strconv.Itoa(spec.Port) + "/tcp")
@@ -174,16 +177,21 @@ var hostPortInError = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
 
 // Start starts a created or stopped container and returns its state after
 // the start, with a fresh HostAddr (a restart gets a new random port). A
-// frozen container (see Freeze) is thawed.
+// frozen container (see Freeze) is thawed; one stopped while frozen is put
+// back on its network first.
 func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error) {
 	start := time.Now()
+	info, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return runtime.Container{}, notFoundOr(id, "start", err)
+	}
+	if info.State != nil && info.State.Paused {
+		return e.Thaw(ctx, id)
+	}
+	if _, err := e.ensureConnected(ctx, info); err != nil {
+		return runtime.Container{}, err
+	}
 	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
-		if strings.Contains(err.Error(), "paused") {
-			if err := e.Thaw(ctx, id); err != nil {
-				return runtime.Container{}, err
-			}
-			return e.Inspect(ctx, id)
-		}
 		if cerrdefs.IsNotFound(err) {
 			return runtime.Container{}, fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
 		}

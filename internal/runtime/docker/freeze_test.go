@@ -15,12 +15,24 @@ import (
 func TestFreezeAndThaw(t *testing.T) {
 	t.Parallel()
 	e := newEngine(t)
-	c := create(t, e, app(t), runtime.ContainerSpec{
-		Port:   8080,
-		Labels: map[string]string{runtime.LabelRole: string(runtime.RoleInstance)},
-	})
-	c = start(t, e, c.ID)
-	testutil.WaitHTTP(t, "http://"+c.HostAddr+"/", 30*time.Second)
+	appName := app(t)
+	net := network(t, e)
+	spec := func(alias, version string) runtime.ContainerSpec {
+		return runtime.ContainerSpec{
+			Port: 8080, Network: net, Aliases: []string{alias}, Env: map[string]string{"VERSION": version},
+			Labels: map[string]string{runtime.LabelRole: string(runtime.RoleInstance)},
+		}
+	}
+	client := start(t, e, create(t, e, appName, spec("web", "web")).ID)
+	// Two containers answer to "api", as a service's old and new revisions
+	// do after a deploy; the old one is frozen as the rollback target.
+	c := start(t, e, create(t, e, appName, spec("api", "old")).ID)
+	start(t, e, create(t, e, appName, spec("api", "new")).ID)
+	byName := func() (int, string) {
+		return get(t, "http://"+client.HostAddr+"/fetch?url=http://api:8080/")
+	}
+	status, body := byName()
+	require.Equal(t, http.StatusOK, status, body)
 
 	require.NoError(t, e.Freeze(ctx(t), c.ID))
 	frozen, err := e.Inspect(ctx(t), c.ID)
@@ -28,24 +40,44 @@ func TestFreezeAndThaw(t *testing.T) {
 	assert.Equal(t, "paused", frozen.State)
 	assert.False(t, frozen.Running, "a frozen container serves nothing: not running")
 	assert.Empty(t, frozen.HostAddr)
+	// Off the network: the name resolves to the live container only, so no
+	// caller hangs on a process that never answers.
+	for range 10 {
+		status, body = byName()
+		require.Equal(t, http.StatusOK, status, body)
+		require.Equal(t, "200\nhello from new\n", body, "a call by name reached the frozen container")
+	}
 
 	began := time.Now()
-	require.NoError(t, e.Thaw(ctx(t), c.ID))
-	code, _ := get(t, "http://"+c.HostAddr+"/")
-	assert.Equal(t, http.StatusOK, code, "same address after a thaw")
+	thawed, err := e.Thaw(ctx(t), c.ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, thawed.HostAddr)
+	code, _ := get(t, "http://"+thawed.HostAddr+"/")
+	assert.Equal(t, http.StatusOK, code, "served on the address Thaw returns")
 	t.Logf("thaw + first request took %s", time.Since(began))
+	assert.Eventually(t, func() bool {
+		_, body := byName()
+		return body == "200\nhello from old\n"
+	}, 30*time.Second, 10*time.Millisecond, "back under its name after a thaw")
 
 	// Start thaws a frozen container too (a rollback to a parked revision).
 	require.NoError(t, e.Freeze(ctx(t), c.ID))
 	again, err := e.Start(ctx(t), c.ID)
 	require.NoError(t, err)
 	assert.True(t, again.Running)
-	assert.Equal(t, c.HostAddr, again.HostAddr)
+	testutil.WaitHTTP(t, "http://"+again.HostAddr+"/healthz", 30*time.Second)
 
-	// A frozen container stops like any other.
+	// A frozen container stops like any other, and starts again on its
+	// network under its name.
 	require.NoError(t, e.Freeze(ctx(t), c.ID))
 	require.NoError(t, e.Stop(ctx(t), c.ID, time.Second))
 	stopped, err := e.Inspect(ctx(t), c.ID)
 	require.NoError(t, err)
 	assert.Equal(t, "exited", stopped.State)
+	restarted := start(t, e, c.ID)
+	assert.True(t, restarted.Running)
+	assert.Eventually(t, func() bool {
+		_, body := byName()
+		return body == "200\nhello from old\n"
+	}, 30*time.Second, 10*time.Millisecond, "a container stopped while frozen starts under its name")
 }

@@ -320,7 +320,9 @@ func handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var fetchClient = &http.Client{Timeout: 5 * time.Second}
+// fetchClient opens a connection per fetch, so each one resolves the name
+// afresh (as a test of who answers to a name needs).
+var fetchClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
 func handleFetch(w http.ResponseWriter, r *http.Request) {
 	u := r.URL.Query().Get("url")
