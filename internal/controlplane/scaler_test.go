@@ -142,17 +142,33 @@ func TestTrafficBookRatesPerRevision(t *testing.T) {
 	}
 	rep := b.report(2)
 	require.Len(t, rep, 2)
+	// The first sample's requests came in the tick before it: the window
+	// starts there (11s), so requests served before the first sample
+	// still show a rate and latencies.
 	assert.Equal(t, 2, rep[0].Revision, "serving revision first")
 	assert.Equal(t, uint64(200), rep[0].Requests)
-	assert.InDelta(t, 20, rep[0].RequestsPerSecond, 0.01)
+	assert.InDelta(t, 200.0/11, rep[0].RequestsPerSecond, 0.01)
 	assert.InDelta(t, 10, rep[0].LatencyMeanMS, 0.01)
-	assert.Equal(t, "10s", rep[0].Window)
+	assert.Equal(t, "11s", rep[0].Window)
 	assert.Equal(t, uint64(150), rep[1].Requests)
+	assert.InDelta(t, 150.0/11, rep[1].RequestsPerSecond, 0.01)
+
+	// Once the window has moved past the start, it covers the last minute.
+	for i := 11; i <= 80; i++ {
+		b.record(now.Add(time.Duration(i)*time.Second), []reading{
+			{id: "a", rev: 1, stats: st(100+uint64(i)*5, 10*time.Millisecond)},
+			{id: "b", rev: 2, stats: st(uint64(i)*20, 10*time.Millisecond)},
+		})
+	}
+	rep = b.report(2)
+	require.Len(t, rep, 2)
+	assert.Equal(t, "1m0s", rep[0].Window)
+	assert.InDelta(t, 20, rep[0].RequestsPerSecond, 0.01)
 	assert.InDelta(t, 5, rep[1].RequestsPerSecond, 0.01)
 
 	// An instance whose counters restart (the edge forgot it) is not negative.
-	b.record(now.Add(11*time.Second), []reading{{id: "a", rev: 1, stats: st(3, 10*time.Millisecond)}})
-	assert.Equal(t, uint64(153), b.totals[1].requests)
+	b.record(now.Add(81*time.Second), []reading{{id: "a", rev: 1, stats: st(3, 10*time.Millisecond)}})
+	assert.Equal(t, uint64(100+80*5+3), b.totals[1].requests)
 }
 
 func TestScalerDoesNotFlapOnABoundary(t *testing.T) {

@@ -91,6 +91,11 @@ func (b *trafficBook) record(now time.Time, rs []reading) {
 	if b.last == nil {
 		b.last, b.totals = map[string]instanceReading{}, map[int]revTotals{}
 	}
+	if len(b.points) == 0 {
+		// Nothing counted before the first sample: the requests it finds
+		// came in the tick before it, so the window starts there at zero.
+		b.points = append(b.points, trafficPoint{at: now.Add(-trafficEvery), revs: map[int]revTotals{}})
+	}
 	for _, r := range rs {
 		t := b.totals[r.rev]
 		t.add(r.stats, b.last[r.id].stats)
