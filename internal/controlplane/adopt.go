@@ -65,22 +65,25 @@ func (d *Daemon) adoptTasks(ctx context.Context, apps []store.App) error {
 		return fmt.Errorf("list task containers: %w", err)
 	}
 	seen := map[string]bool{}
+	netInUse := map[string]bool{} // task_net.go
 	for _, c := range cs {
 		if !ours[c.Labels[runtime.LabelApp]] {
 			continue
 		}
-		id := c.Labels[runtime.LabelTask]
+		id, net := c.Labels[runtime.LabelTask], c.Labels[labelTaskNet]
 		rec, err := d.store.GetTask(ctx, id)
 		if err != nil || rec.ID != id || rec.Status != taskRunning.String() {
 			// Recorded already (the daemon stopped before removing it),
 			// or never recorded (it stopped between create and record).
 			_ = d.engine.Remove(ctx, c.ID)
+			d.removeTaskNet(net)
 			continue
 		}
 		seen[id] = true
 		rec.ContainerID = c.ID
 		if c.State == "created" {
 			_ = d.engine.Remove(ctx, c.ID)
+			d.removeTaskNet(net)
 			rec.Status, rec.FinishedAt = taskFailed.String(), time.Now().UTC()
 			rec.Message = "could not start: the daemon stopped before the task started"
 			if err := d.store.PutTask(ctx, rec); err != nil {
@@ -89,6 +92,7 @@ func (d *Daemon) adoptTasks(ctx context.Context, apps []store.App) error {
 			continue
 		}
 		run := newTaskRun(rec)
+		run.net, netInUse[net] = net, true
 		var deadline time.Time
 		if v := c.Labels[labelTaskTimeout]; v != "" {
 			if timeout, err := time.ParseDuration(v); err == nil && timeout > 0 {
@@ -117,6 +121,12 @@ func (d *Daemon) adoptTasks(ctx context.Context, apps []store.App) error {
 			return err
 		}
 		d.event(rec.App, rec.Service, "task", fmt.Sprintf("task %s (%s) lost: %s", rec.ID, taskLabel(rec), rec.Message))
+	}
+	if err := d.adoptTaskNets(ctx, ours, netInUse); err != nil {
+		return err
+	}
+	for app := range ours {
+		d.warmTaskNet(app)
 	}
 	return nil
 }

@@ -126,6 +126,10 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 		return failure(fmt.Errorf("create the app network: %w", err), nil)
 	}
 	d.ensureInternal(ctx, sp) // internal_lb.go
+	// Once the deploy is over, a network holder waits for the app's next
+	// task (task_net.go).
+	d.openTaskNets(sp.App)
+	defer d.warmTaskNet(sp.App)
 
 	// Services roll out side by side; each one switches, or fails and
 	// leaves its previous revision serving, on its own.

@@ -247,6 +247,7 @@ func (d *Daemon) destroy(ctx context.Context, app string, out progress) error {
 		s.instances, s.rev, s.spec = nil, 0, nil
 		s.mu.Unlock()
 	}
+	d.closeTaskNets(app) // task_net.go: none made after the listing
 	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: app})
 	if err != nil {
 		return err

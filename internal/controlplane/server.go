@@ -56,6 +56,8 @@ type Daemon struct {
 	tasks taskTable
 	// inet are the apps' internal load balancers (internal_lb.go).
 	inet internalNets
+	// taskNets are the network holders kept ready for tasks (task_net.go).
+	taskNets taskNets
 
 	// bg tracks goroutines that must end before the store closes.
 	bg sync.WaitGroup

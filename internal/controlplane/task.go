@@ -132,6 +132,7 @@ type taskRun struct {
 	id, app, name string
 	kind          taskKind
 	cid           string // the container
+	net           string // the holder whose network it joined (task_net.go), "" for none
 
 	mu      sync.Mutex
 	rec     store.Task
@@ -274,24 +275,35 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		ID: newID(), App: ts.app, Service: ts.service, Name: ts.name, Kind: string(ts.kind),
 		Command: ts.command, Revision: ts.rev.number, Status: taskRunning.String(), StartedAt: now,
 	}
-	c, err := d.engine.Create(ctx, d.taskContainer(ts, rec.ID))
+	cs := d.taskContainer(ts, rec.ID)
+	net := d.takeTaskNet(ctx, ts.app) // task_net.go
+	if net != "" {
+		cs.JoinContainer, cs.Labels[labelTaskNet] = net, net
+	}
+	c, err := d.engine.Create(ctx, cs)
 	if err != nil {
+		d.removeTaskNet(net)
 		return nil, d.taskNotStarted(rec, err)
 	}
 	rec.ContainerID = c.ID
 	created := time.Since(t0)
-	if err := d.store.PutTask(ctx, rec); err != nil {
+	remove := func() {
 		_ = d.engine.Remove(context.WithoutCancel(ctx), c.ID)
+		d.removeTaskNet(net)
+	}
+	if err := d.store.PutTask(ctx, rec); err != nil {
+		remove()
 		return nil, fmt.Errorf("record task: %w", err)
 	}
 	run := newTaskRun(rec)
+	run.net = net
 	run.timeout, run.output, run.tty = ts.timeout, hooks.output, ts.tty
 	// Attach before the start, so not a byte of output is missed. An
 	// engine that cannot attach is followed through its logs instead.
 	var src runtime.Stream
 	if a, ok := d.engine.(runtime.Attacher); ok {
 		if src, err = a.Attach(ctx, c.ID); err != nil {
-			_ = d.engine.Remove(context.WithoutCancel(ctx), c.ID)
+			remove()
 			return nil, d.taskNotStarted(rec, err)
 		}
 		if ts.stdin {
@@ -308,7 +320,7 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		if src != nil {
 			src.Close()
 		}
-		_ = d.engine.Remove(context.WithoutCancel(ctx), c.ID)
+		remove()
 		return nil, d.taskNotStarted(rec, err)
 	}
 	d.log.Debug("task started", "task", rec.ID, "created", created.Round(time.Millisecond),
@@ -504,6 +516,7 @@ func (d *Daemon) finishTask(run *taskRun, code int, waitErr error) {
 	if err := d.engine.Remove(ctx, cid); err != nil {
 		d.log.Warn("remove task container", "task", rec.ID, "err", err)
 	}
+	d.removeTaskNet(run.net)
 }
 
 // stopTask stops a running task: SIGTERM, then SIGKILL after the stop

@@ -3,7 +3,6 @@ package controlplane_test
 import (
 	"bytes"
 	"context"
-
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -829,4 +830,58 @@ func TestTaskMetrics(t *testing.T) {
 	text := scrape(t, d)
 	assert.Equal(t, 1.0, metricValue(text, "berth_tasks_total", `app="`+app+`",outcome="succeeded",service="web"`))
 	assert.Equal(t, 1.0, metricValue(text, "berth_tasks_total", `app="`+app+`",outcome="failed",service="web"`))
+}
+
+// TestTasksJoinAReadyNetwork: after a deploy a network holder waits on the
+// app network; a task joins it instead of setting up a network of its own
+// at start, still reaches the services by name and by internal name, and
+// when it ends its holder goes with it and a fresh one waits for the next.
+func TestTasksJoinAReadyNetwork(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, "")
+	app := testutil.UniqueName(t, "tasknet")
+	leaveNothing(t, app)
+	d.destroyOnCleanup(app)
+	d.mustDeploy(busyboxApp(t, app))
+	cli := testutil.DockerClient(t)
+	ctx := context.Background()
+	holders := func() []string {
+		cs, err := cli.ContainerList(ctx, container.ListOptions{Filters: dockerFilters("label=berth.app="+app, "label=berth.role=tasknet")})
+		require.NoError(t, err)
+		var ids []string
+		for _, c := range cs {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	var ready string
+	eventually(t, 30*time.Second, "a network holder waiting for the app's next task", func() bool {
+		h := holders()
+		if len(h) == 1 {
+			ready = h[0]
+		}
+		return len(h) == 1
+	})
+
+	task, err := d.client.RunTaskDetached(ctx, app, api.TaskRunRequest{Service: "tools", Command: []string{"sleep", "30"}})
+	require.NoError(t, err)
+	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: dockerFilters("label=berth.task=" + task.ID)})
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	info, err := cli.ContainerInspect(ctx, cs[0].ID)
+	require.NoError(t, err)
+	assert.Equal(t, "container:"+ready, string(info.HostConfig.NetworkMode), "the task joined the ready holder")
+	_, err = d.client.StopTask(ctx, task.ID)
+	require.NoError(t, err)
+	d.waitTask(task.ID, 30*time.Second)
+	eventually(t, 30*time.Second, "the used holder removed, a fresh one waiting", func() bool {
+		h := holders()
+		return len(h) == 1 && h[0] != ready
+	})
+	_, err = cli.ContainerInspect(ctx, ready)
+	assert.True(t, cerrdefs.IsNotFound(err), "the holder of a finished task is removed: %v", err)
+
+	r := d.mustRunTask(app, api.TaskRunRequest{Service: "tools", Command: []string{"sh", "-c",
+		fmt.Sprintf("wget -qO- http://web:8080/ && wget -qO- http://web.%s.internal/", app)}})
+	assert.Equal(t, []string{"hello from v1", "hello from v1"}, r.stdout, "by name and by internal name")
 }

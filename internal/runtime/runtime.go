@@ -27,6 +27,9 @@ const (
 	RoleInstance Role = "instance"
 	RoleTask     Role = "task"
 	RoleSidecar  Role = "sidecar"
+	// RoleTaskNet is a network holder kept ready for the next task of an
+	// app: the task joins its namespace instead of joining the network.
+	RoleTaskNet Role = "tasknet"
 )
 
 // Errors an engine returns, wrapped with detail. Callers test with errors.Is.
