@@ -525,16 +525,20 @@ func (d *Daemon) waitDrained(ctx context.Context, s *service, ids []string) {
 
 // keepRollbackTarget drains the instances a deploy or rollback replaced and keeps
 // them as the rollback target. For RollbackWarm after the switch a lone HTTP
-// container is frozen (cgroup freezer: no CPU, nothing served, memory kept),
-// so a rollback in that window is a thaw instead of a container start; then,
-// or at once for workers and sidecar groups, it is stopped. Workers are never
-// frozen: a background job frozen mid-work could hold locks.
+// container is frozen (cgroup freezer: no CPU, nothing served, memory kept,
+// off the app network), so a rollback in that window is a thaw instead of a
+// container start; then, or at once for workers and sidecar groups, it is
+// stopped. Workers are never frozen: a background job frozen mid-work could
+// hold locks. Nor is a service of an app with others: one of them calling it
+// by name may hold kept-alive connections to it, which a stop closes (the
+// app shuts down) but a freeze would leave hanging.
 func (d *Daemon) keepRollbackTarget(ctx context.Context, s *service, old []*instance) {
 	f, canFreeze := d.engine.(freezer)
 	warm := d.cfg.RollbackWarm
+	lone := len(d.appServices(s.app)) == 1
 	var freeze, stop []*instance
 	for _, in := range old {
-		if canFreeze && warm > 0 && in.group == nil && s.spec != nil && s.spec.Port != 0 {
+		if canFreeze && warm > 0 && lone && in.group == nil && s.spec != nil && s.spec.Port != 0 {
 			freeze = append(freeze, in)
 		} else {
 			stop = append(stop, in)

@@ -293,4 +293,28 @@ func TestRollbackTargetIsFrozenThenStopped(t *testing.T) {
 	_, body, _ := d.get(app, "web", "/")
 	assert.Equal(t, "hello from v1", strings.TrimSpace(body))
 	assert.Equal(t, "running", state())
+
+	// In an app with several services the previous revision is stopped at
+	// once: a freeze would leave the others' kept-alive connections to it
+	// hanging.
+	shop := testutil.UniqueName(t, "warm2")
+	d.destroyOnCleanup(shop)
+	d.mustDeploy(twoServices(shop, img, "v1"))
+	st, err := d.client.Status(context.Background(), shop)
+	require.NoError(t, err)
+	var oldAPI string
+	for _, svc := range st.Apps[0].Services {
+		if svc.Name == "api" && len(svc.Instances) > 0 {
+			oldAPI = svc.Instances[0].ContainerID
+		}
+	}
+	require.NotEmpty(t, oldAPI)
+	_, _, err = d.deploy(twoServices(shop, img, "v2"), "api")
+	require.NoError(t, err)
+	eventually(t, 40*time.Second, "the previous api stopped, not frozen", func() bool {
+		c, err := docker.ContainerInspect(context.Background(), oldAPI)
+		require.NoError(t, err)
+		require.NotEqual(t, "paused", c.State.Status)
+		return c.State.Status == "exited"
+	})
 }

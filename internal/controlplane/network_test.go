@@ -143,8 +143,8 @@ func TestServiceNetworking(t *testing.T) {
 		wg.Wait()
 		assert.Zero(t, failed.Load(), "failed requests from web: %v", errs)
 		assert.Positive(t, ok.Load())
-		// The previous revision is kept frozen for a fast rollback, off the
-		// network: the name reaches the new revision only, never hangs.
+		// The previous revision is kept for a rollback: the name reaches
+		// the new revision only, never hangs.
 		for range 10 {
 			got, err := d.fetch(shop, "web", direct)
 			require.NoError(t, err)
