@@ -277,6 +277,9 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 	}
 	cs := d.taskContainer(ts, rec.ID)
 	net := d.takeTaskNet(ctx, ts.app) // task_net.go
+	// The next task's holder starts once this task has (or has failed to):
+	// not in its way.
+	defer d.warmTaskNet(ts.app)
 	if net != "" {
 		cs.JoinContainer, cs.Labels[labelTaskNet] = net, net
 	}

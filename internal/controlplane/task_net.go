@@ -51,8 +51,8 @@ func (t *taskNets) app(name string) *appTaskNet {
 	return a
 }
 
-// takeTaskNet returns a ready holder of app for a task to join, and starts
-// its replacement; "" when none is ready.
+// takeTaskNet returns a ready holder of app for a task to join; "" when
+// none is ready. The caller warms the next once its task has started.
 func (d *Daemon) takeTaskNet(ctx context.Context, app string) string {
 	for {
 		d.taskNets.mu.Lock()
@@ -62,7 +62,6 @@ func (d *Daemon) takeTaskNet(ctx context.Context, app string) string {
 			id, a.ready = a.ready[n-1], a.ready[:n-1]
 		}
 		d.taskNets.mu.Unlock()
-		d.warmTaskNet(app)
 		if id == "" {
 			return ""
 		}
