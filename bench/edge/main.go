@@ -3,7 +3,10 @@
 // latency percentiles of a 1 KiB response with wrk, straight to the backend
 // and through each proxy, then the same for cache hits (berth's entrypoint
 // cache against nginx's proxy_cache; caddy has no cache of its own). It
-// prints a markdown table with the ratios.
+// prints a markdown table with the ratios, and the CPU time each proxy
+// spent per request: on a machine that the proxies share with wrk and the
+// backend (and with anyone else's work), req/s moves with the load, while
+// CPU per request says what a proxy costs.
 //
 //	bash bench/edge.sh            # installs nginx, caddy and wrk if missing
 //	go run ./bench/edge -d 10s -c 64
@@ -159,6 +162,58 @@ type proc struct {
 	addr string
 }
 
+// cpu returns the CPU time the process and its children (nginx's workers)
+// have used so far.
+func (p *proc) cpu() time.Duration {
+	if p == nil || p.cmd.Process == nil {
+		return 0
+	}
+	pid := p.cmd.Process.Pid
+	total := procCPU(pid)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if child, err := strconv.Atoi(e.Name()); err == nil && child != pid && procParent(child) == pid {
+			total += procCPU(child)
+		}
+	}
+	return total
+}
+
+// procStat returns the fields of /proc/PID/stat after the command name.
+func procStat(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.Fields(s)
+}
+
+func procParent(pid int) int {
+	f := procStat(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// userHZ is the unit of the times in /proc/PID/stat on Linux.
+const userHZ = 100
+
+func procCPU(pid int) time.Duration {
+	f := procStat(pid)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / userHZ
+}
+
 func (p *proc) stop() {
 	if p == nil || p.cmd.Process == nil {
 		return
@@ -232,17 +287,22 @@ type result struct {
 	name     string
 	rps      float64
 	p50, p99 time.Duration
-	errors   string
+	// cpu is the proxy's CPU time per request (0: not measured).
+	cpu    time.Duration
+	errors string
 }
 
 var (
 	rpsRE     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	totalRE   = regexp.MustCompile(`(\d+) requests in`)
 	pctRE     = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
 	nonOKRE   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 	socketErr = regexp.MustCompile(`Socket errors: .*`)
 )
 
-func wrk(name, target, hostHeader string, d time.Duration, c, t int) (result, error) {
+// wrk measures target; proxy, when not nil, is the process whose CPU time
+// per request is reported.
+func wrk(name, target, hostHeader string, proxy *proc, d time.Duration, c, t int) (result, error) {
 	args := []string{"-t", strconv.Itoa(t), "-c", strconv.Itoa(c), "-d", d.String(), "--latency"}
 	if hostHeader != "" {
 		args = append(args, "-H", "Host: "+hostHeader)
@@ -250,7 +310,9 @@ func wrk(name, target, hostHeader string, d time.Duration, c, t int) (result, er
 	args = append(args, target)
 	// A short warm-up fills keep-alive pools and caches.
 	_ = exec.Command("wrk", append([]string{"-t", "1", "-c", strconv.Itoa(c), "-d", "1s"}, args[6:]...)...).Run()
+	cpu0 := proxy.cpu()
 	out, err := exec.Command("wrk", args...).CombinedOutput()
+	cpu := proxy.cpu() - cpu0
 	if err != nil {
 		return result{}, fmt.Errorf("wrk %s: %v: %s", name, err, out)
 	}
@@ -261,6 +323,11 @@ func wrk(name, target, hostHeader string, d time.Duration, c, t int) (result, er
 		return r, fmt.Errorf("wrk %s: no Requests/sec in %s", name, s)
 	}
 	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if m := totalRE.FindStringSubmatch(s); m != nil {
+		if n, _ := strconv.ParseInt(m[1], 10, 64); n > 0 {
+			r.cpu = cpu / time.Duration(n)
+		}
+	}
 	for _, pm := range pctRE.FindAllStringSubmatch(s, -1) {
 		v, _ := strconv.ParseFloat(pm[2], 64)
 		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[pm[3]]
@@ -339,15 +406,18 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds int) 
 	}
 	defer caddy.stop()
 
-	type target struct{ name, url, host string }
+	type target struct {
+		name, url, host string
+		proc            *proc // whose CPU time is counted
+	}
 	targets := []target{
-		{"backend (direct)", "http://" + backend.addr + "/", ""},
-		{"berth edge (service route)", "http://" + berth.addr + "/", host},
-		{"berth edge (entrypoint, URL origin)", "http://" + berth.addr + "/", "ep.localhost"},
-		{"nginx", "http://" + nginxAddr + "/", ""},
-		{"caddy", "http://" + caddyAddr + "/", ""},
-		{"berth edge, cache hit", "http://" + berth.addr + "/cached", "cache.localhost"},
-		{"nginx, cache hit", "http://" + nginxCacheAddr + "/cached", ""},
+		{"backend (direct)", "http://" + backend.addr + "/", "", backend},
+		{"berth edge (service route)", "http://" + berth.addr + "/", host, berth},
+		{"berth edge (entrypoint, URL origin)", "http://" + berth.addr + "/", "ep.localhost", berth},
+		{"nginx", "http://" + nginxAddr + "/", "", nginx},
+		{"caddy", "http://" + caddyAddr + "/", "", caddy},
+		{"berth edge, cache hit", "http://" + berth.addr + "/cached", "cache.localhost", berth},
+		{"nginx, cache hit", "http://" + nginxCacheAddr + "/cached", "", nginx},
 	}
 	// Rounds interleave the targets, so that a burst of other load on the
 	// machine hits them all alike; the median of each is shown.
@@ -358,7 +428,7 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds int) 
 				continue
 			}
 			fmt.Fprintf(os.Stderr, "round %d: wrk %s (%s)...\n", round, tg.name, d)
-			r, err := wrk(tg.name, tg.url, tg.host, d, conns, threads)
+			r, err := wrk(tg.name, tg.url, tg.host, tg.proc, d, conns, threads)
 			if err != nil {
 				return err
 			}
@@ -412,13 +482,22 @@ http {
 `, dir, addr, cacheAddr, backend)
 }
 
+// caddyConf keeps as many idle connections to the backend as berth and
+// nginx do: with caddy's default of 32 per host, fewer than wrk's 64
+// connections, it would open (and close) a connection for about every
+// other request.
 func caddyConf(addr, backend string) string {
 	return fmt.Sprintf(`{
 	admin off
 	auto_https off
 }
 http://%s {
-	reverse_proxy %s
+	reverse_proxy %s {
+		transport http {
+			keepalive_idle_conns 512
+			keepalive_idle_conns_per_host 512
+		}
+	}
 }
 `, addr, backend)
 }
@@ -429,17 +508,18 @@ func median(rs []result) result {
 	sorted := slices.Clone(rs)
 	slices.SortFunc(sorted, func(a, b result) int { return cmp.Compare(a.rps, b.rps) })
 	m := sorted[len(sorted)/2]
-	p50s, p99s := make([]time.Duration, len(rs)), make([]time.Duration, len(rs))
+	p50s, p99s, cpus := make([]time.Duration, len(rs)), make([]time.Duration, len(rs)), make([]time.Duration, len(rs))
 	var errs []string
 	for i, r := range rs {
-		p50s[i], p99s[i] = r.p50, r.p99
+		p50s[i], p99s[i], cpus[i] = r.p50, r.p99, r.cpu
 		if r.errors != "" {
 			errs = append(errs, r.errors)
 		}
 	}
 	slices.Sort(p50s)
 	slices.Sort(p99s)
-	m.p50, m.p99 = p50s[len(p50s)/2], p99s[len(p99s)/2]
+	slices.Sort(cpus)
+	m.p50, m.p99, m.cpu = p50s[len(p50s)/2], p99s[len(p99s)/2], cpus[len(cpus)/2]
 	m.errors = strings.Join(errs, "; ")
 	return m
 }
@@ -456,8 +536,8 @@ func printTable(w io.Writer, rs []result, d time.Duration, c, t, rounds int) {
 	direct, nginx, caddy := find("backend (direct)"), find("nginx"), find("caddy")
 	nginxCache := find("nginx, cache hit")
 	fmt.Fprintf(w, "\nwrk -t%d -c%d -d%s, 1 KiB response, loopback, %d CPUs, median of %d rounds\n\n", t, c, d, numCPU(), rounds)
-	fmt.Fprintln(w, "| target | req/s | p50 | p99 | vs nginx | vs caddy | p99 added over direct | errors |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---|")
+	fmt.Fprintln(w, "| target | req/s | p50 | p99 | vs nginx | vs caddy | p99 added over direct | CPU/req | errors |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range rs {
 		vsN, vsC := ratio(r.rps, nginx.rps), ratio(r.rps, caddy.rps)
 		if strings.Contains(r.name, "cache hit") {
@@ -467,8 +547,13 @@ func printTable(w io.Writer, rs []result, d time.Duration, c, t, rounds int) {
 		if r.name != direct.name {
 			added = fmtDur(r.p99 - direct.p99)
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s |\n", r.name, r.rps, fmtDur(r.p50), fmtDur(r.p99), vsN, vsC, added, orNone(r.errors))
+		cpu := "-"
+		if r.cpu > 0 {
+			cpu = fmt.Sprintf("%.1fµs", float64(r.cpu)/float64(time.Microsecond))
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", r.name, r.rps, fmtDur(r.p50), fmtDur(r.p99), vsN, vsC, added, cpu, orNone(r.errors))
 	}
+	fmt.Fprintln(w, "\nCPU/req: CPU time (user+system) of the proxy's processes per request; the backend's on the direct row.")
 }
 
 func ratio(a, b float64) string {

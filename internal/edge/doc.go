@@ -25,7 +25,11 @@
 //     control plane's autoscaler and status read;
 //   - holding the requests of a route that has no instance (scale to zero)
 //     while the control plane, told through the route's Wake, starts one
-//     (hold.go).
+//     (hold.go);
+//   - the transport to instances and origins (upstream.go): GET, HEAD,
+//     OPTIONS and TRACE without a body to plain HTTP go out on pooled
+//     keep-alive connections in the request's own goroutine, everything
+//     else through net/http's Transport.
 //
 // The routing table is replaced as a whole, copy-on-write, by Update and
 // Remove; ServeHTTP reads it through an atomic pointer and never takes a lock.

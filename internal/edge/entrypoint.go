@@ -371,7 +371,7 @@ type extState struct {
 	httpsPort string
 	unknownLS *labelSet
 	// origin is the transport to external origins: TLS verified, HTTP/2.
-	origin  *http.Transport
+	origin  *upstream
 	epProxy http.Handler
 }
 

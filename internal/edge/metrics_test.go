@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -166,6 +167,24 @@ func TestAppendJSONString(t *testing.T) {
 		} else {
 			assert.Equal(t, "bad \ufffd\ufffd utf8", got)
 		}
+	}
+}
+
+func TestAppendLogTime(t *testing.T) {
+	times := []time.Time{
+		time.Date(2025, 1, 2, 15, 4, 5, 123456789, time.UTC),
+		time.Date(1999, 12, 31, 23, 59, 59, 999999999, time.FixedZone("X", -7*3600)),
+		time.Date(2024, 2, 29, 0, 0, 0, 0, time.UTC),
+		time.Date(12345, 1, 1, 0, 0, 0, 1000, time.UTC),
+		time.Now(),
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		times = append(times, time.Unix(r.Int64N(1<<34), r.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		want := tm.UTC().AppendFormat(nil, logTimeLayout)
+		assert.Equal(t, string(want), string(appendLogTime(nil, tm)))
 	}
 }
 

@@ -28,9 +28,9 @@ var (
 // newOriginTransport returns the transport to external origins: TLS
 // verified against roots (nil: the system's), HTTP/2 when the origin offers
 // it, never a proxy from the environment.
-func newOriginTransport(roots *x509.CertPool) *http.Transport {
+func newOriginTransport(roots *x509.CertPool) *upstream {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	return newUpstream(&http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
 		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
@@ -41,7 +41,7 @@ func newOriginTransport(roots *x509.CertPool) *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
-	}
+	})
 }
 
 func (e *Edge) newEntrypointProxy() *httputil.ReverseProxy {

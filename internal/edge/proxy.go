@@ -148,16 +148,16 @@ func (e *Edge) newReverseProxy() *httputil.ReverseProxy {
 // newTransport returns the one transport all backends share, tuned for
 // instances on loopback: many idle keep-alive connections, fast failure on a
 // dead port, nothing between the edge and the instance.
-func newTransport() *http.Transport {
+func newTransport() *upstream {
 	dialer := &net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	return newUpstream(&http.Transport{
 		Proxy:               nil, // never the environment's proxy
 		DialContext:         dialer.DialContext,
 		MaxIdleConnsPerHost: 512,
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   false,
 		DisableCompression:  true, // pass bodies through as the instance encodes them
-	}
+	})
 }
 
 // rewrite points the outbound request at the picked backend. The original
@@ -274,7 +274,7 @@ func (e *Edge) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 // safe to retry. The refusing backend is ejected for ejectFor.
 type retryTransport struct {
 	edge *Edge
-	base *http.Transport
+	base *upstream
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
