@@ -284,8 +284,15 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		cs.JoinContainer, cs.Labels[labelTaskNet] = net, net
 	}
 	c, err := d.engine.Create(ctx, cs)
-	if err != nil {
+	if err != nil && net != "" {
+		// The holder went away between the take and the create: join
+		// the network as a task always could.
 		d.removeTaskNet(net)
+		net, cs.JoinContainer = "", ""
+		delete(cs.Labels, labelTaskNet)
+		c, err = d.engine.Create(ctx, cs)
+	}
+	if err != nil {
 		return nil, d.taskNotStarted(rec, err)
 	}
 	rec.ContainerID = c.ID

@@ -15,6 +15,8 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +28,11 @@ import (
 // joined, so whoever ends the task (this daemon or the next) removes both.
 const labelTaskNet = "berth.tasknet"
 
+// labelTaskNetHosts on a holder are the internal names its /etc/hosts has
+// (they are fixed at create): one made before a deploy changed the app's
+// names is not used.
+const labelTaskNetHosts = "berth.tasknet.hosts"
+
 // taskNets are the ready holders, by app. The zero value is ready to use.
 type taskNets struct {
 	mu   sync.Mutex
@@ -33,10 +40,16 @@ type taskNets struct {
 }
 
 type appTaskNet struct {
-	ready   []string // started holders' container IDs
+	ready   []readyNet // started holders
 	filling bool
 	closed  bool          // destroyed: no more holders
 	filled  chan struct{} // closed when the fill under way ends
+}
+
+// readyNet is a started holder and the internal names it resolves.
+type readyNet struct {
+	id    string
+	hosts string
 }
 
 func (t *taskNets) app(name string) *appTaskNet {
@@ -54,23 +67,26 @@ func (t *taskNets) app(name string) *appTaskNet {
 // takeTaskNet returns a ready holder of app for a task to join; "" when
 // none is ready. The caller warms the next once its task has started.
 func (d *Daemon) takeTaskNet(ctx context.Context, app string) string {
+	hosts := strings.Join(d.internalHosts(app), ",")
 	for {
 		d.taskNets.mu.Lock()
 		a := d.taskNets.app(app)
-		var id string
+		var r readyNet
 		if n := len(a.ready); n > 0 {
-			id, a.ready = a.ready[n-1], a.ready[:n-1]
+			r, a.ready = a.ready[n-1], a.ready[:n-1]
 		}
 		d.taskNets.mu.Unlock()
-		if id == "" {
+		if r.id == "" {
 			return ""
 		}
-		// One that died meanwhile (removed by hand, the engine restarted)
-		// is dropped for the next.
-		if c, err := d.engine.Inspect(ctx, id); err == nil && c.Running {
-			return id
+		// One made before the app's internal names changed, or that died
+		// meanwhile (removed by hand, the engine restarted), is dropped.
+		if r.hosts == hosts {
+			if c, err := d.engine.Inspect(context.WithoutCancel(ctx), r.id); err == nil && c.Running {
+				return r.id
+			}
 		}
-		_ = d.engine.Remove(context.WithoutCancel(ctx), id)
+		d.removeTaskNet(r.id)
 	}
 }
 
@@ -82,8 +98,24 @@ func (d *Daemon) warmTaskNet(app string) {
 	if !ok || d.ctx.Err() != nil {
 		return
 	}
+	hosts := d.internalHosts(app)
+	current := strings.Join(hosts, ",")
 	d.taskNets.mu.Lock()
 	a := d.taskNets.app(app)
+	// Holders made before a deploy changed the app's internal names are
+	// replaced now, not found out by the next task.
+	var stale []string
+	a.ready = slices.DeleteFunc(a.ready, func(r readyNet) bool {
+		if r.hosts != current {
+			stale = append(stale, r.id)
+			return true
+		}
+		return false
+	})
+	for _, id := range stale {
+		d.bg.Add(1)
+		go func() { defer d.bg.Done(); d.removeTaskNet(id) }()
+	}
 	if a.closed || a.filling || len(a.ready) > 0 {
 		d.taskNets.mu.Unlock()
 		return
@@ -93,7 +125,7 @@ func (d *Daemon) warmTaskNet(app string) {
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
-		id, err := d.startTaskNet(d.ctx, hi, app)
+		id, err := d.startTaskNet(d.ctx, hi, app, hosts)
 		if err != nil && d.ctx.Err() == nil {
 			d.log.Warn("start a network holder for the next task", "app", app, "err", err)
 		}
@@ -103,23 +135,26 @@ func (d *Daemon) warmTaskNet(app string) {
 		if id != "" && a.closed {
 			defer func() { _ = d.engine.Remove(context.WithoutCancel(d.ctx), id) }()
 		} else if id != "" {
-			a.ready = append(a.ready, id)
+			a.ready = append(a.ready, readyNet{id: id, hosts: current})
 		}
 		d.taskNets.mu.Unlock()
 	}()
 }
 
-func (d *Daemon) startTaskNet(ctx context.Context, hi holderImager, app string) (string, error) {
+func (d *Daemon) startTaskNet(ctx context.Context, hi holderImager, app string, hosts []string) (string, error) {
 	image, err := hi.HolderImage(ctx)
 	if err != nil {
 		return "", err
 	}
 	c, err := d.engine.Create(ctx, runtime.ContainerSpec{
-		Name:       fmt.Sprintf("berth-%s-tasknet-%s", app, newID()),
-		Image:      image,
-		Labels:     map[string]string{runtime.LabelApp: app, runtime.LabelRole: string(runtime.RoleTaskNet)},
+		Name:  fmt.Sprintf("berth-%s-tasknet-%s", app, newID()),
+		Image: image,
+		Labels: map[string]string{
+			runtime.LabelApp: app, runtime.LabelRole: string(runtime.RoleTaskNet),
+			labelTaskNetHosts: strings.Join(hosts, ","),
+		},
 		Network:    networkName(app),
-		ExtraHosts: d.internalHosts(app),
+		ExtraHosts: hosts,
 		PidsLimit:  spec.MinPids,
 		StopGrace:  time.Second,
 	})
@@ -156,8 +191,9 @@ func (d *Daemon) openTaskNets(app string) {
 }
 
 // adoptTaskNets takes back the ready holders a previous daemon left for
-// the apps of this store, and removes the others: those of a task are
-// removed with it (labelTaskNet), those of an app that no longer exists now.
+// the apps of this store, and removes the stopped or outdated ones. Those
+// in use are removed with their task (labelTaskNet); those of other stores'
+// apps (an engine may be shared) are left alone.
 func (d *Daemon) adoptTaskNets(ctx context.Context, ours map[string]bool, inUse map[string]bool) error {
 	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleTaskNet)})
 	if err != nil {
@@ -167,10 +203,10 @@ func (d *Daemon) adoptTaskNets(ctx context.Context, ours map[string]bool, inUse 
 		app := c.Labels[runtime.LabelApp]
 		switch {
 		case !ours[app], inUse[c.ID]:
-		case c.Running:
+		case c.Running && c.Labels[labelTaskNetHosts] == strings.Join(d.internalHosts(app), ","):
 			d.taskNets.mu.Lock()
 			a := d.taskNets.app(app)
-			a.ready = append(a.ready, c.ID)
+			a.ready = append(a.ready, readyNet{id: c.ID, hosts: c.Labels[labelTaskNetHosts]})
 			d.taskNets.mu.Unlock()
 		default:
 			_ = d.engine.Remove(ctx, c.ID)

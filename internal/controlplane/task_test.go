@@ -884,4 +884,16 @@ func TestTasksJoinAReadyNetwork(t *testing.T) {
 	r := d.mustRunTask(app, api.TaskRunRequest{Service: "tools", Command: []string{"sh", "-c",
 		fmt.Sprintf("wget -qO- http://web:8080/ && wget -qO- http://web.%s.internal/", app)}})
 	assert.Equal(t, []string{"hello from v1", "hello from v1"}, r.stdout, "by name and by internal name")
+
+	// A deploy that adds a service adds an internal name: the holder
+	// waiting from before lacks it and is replaced by one that has it.
+	before := holders()
+	require.Len(t, before, 1)
+	d.mustDeploy(busyboxApp(t, app) + fmt.Sprintf("  api:\n    image: %s\n    port: 8080\n    env: {VERSION: api}\n", testutil.TestAppImage(t)))
+	eventually(t, 30*time.Second, "a holder with the new internal name waiting", func() bool {
+		h := holders()
+		return len(h) == 1 && h[0] != before[0]
+	})
+	r = d.mustRunTask(app, api.TaskRunRequest{Service: "tools", Command: []string{"wget", "-qO-", fmt.Sprintf("http://api.%s.internal/", app)}})
+	assert.Equal(t, []string{"hello from api"}, r.stdout)
 }

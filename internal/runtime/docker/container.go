@@ -252,6 +252,9 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 // Remove removes a container and its anonymous volumes, killing it if it
 // runs. A missing container, or one already being removed, is not an error.
 func (e *Engine) Remove(ctx context.Context, id string) error {
+	e.frozenMu.Lock()
+	delete(e.frozenIPs, id)
+	e.frozenMu.Unlock()
 	err := e.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	switch {
 	case err == nil:

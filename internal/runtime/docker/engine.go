@@ -30,6 +30,11 @@ type Engine struct {
 	// holderImage is the network holder image's ID once built (holder.go).
 	holderMu    sync.Mutex
 	holderImage string
+
+	// frozenIPs are the addresses frozen containers had on their network,
+	// by container ID, to come back with (freeze.go).
+	frozenMu  sync.Mutex
+	frozenIPs map[string]string
 }
 
 // New returns an Engine for the Docker Engine the environment names

@@ -26,7 +26,9 @@ const labelAliases = "berth.network.aliases"
 // A frozen container is first taken off its network: otherwise its name
 // would still resolve on the app network and a service calling it by name
 // would hang on a process that never answers. Its published port goes with
-// it; Thaw reconnects it and returns the new address.
+// it; Thaw puts it back with the same address on the network (so the
+// connections it holds, to a database say, still work) and returns its new
+// published address.
 func (e *Engine) Freeze(ctx context.Context, id string) error {
 	start := time.Now()
 	info, err := e.cli.ContainerInspect(ctx, id)
@@ -34,16 +36,20 @@ func (e *Engine) Freeze(ctx context.Context, id string) error {
 		return notFoundOr(id, "freeze", err)
 	}
 	netName := ownNetwork(info)
-	if netName != "" {
-		if _, on := info.NetworkSettings.Networks[netName]; on {
-			if err := e.cli.NetworkDisconnect(ctx, netName, id, true); err != nil && !cerrdefs.IsNotFound(err) {
-				return fmt.Errorf("freeze container %s: take it off network %s: %w", shortID(id), netName, err)
-			}
+	if ep := info.NetworkSettings.Networks[netName]; netName != "" && ep != nil {
+		if err := e.cli.NetworkDisconnect(ctx, netName, info.ID, true); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("freeze container %s: take it off network %s: %w", shortID(id), netName, err)
 		}
+		e.frozenMu.Lock()
+		if e.frozenIPs == nil {
+			e.frozenIPs = map[string]string{}
+		}
+		e.frozenIPs[info.ID] = ep.IPAddress
+		e.frozenMu.Unlock()
 	}
 	if err := e.cli.ContainerPause(ctx, id); err != nil {
 		if netName != "" {
-			_ = e.connect(context.WithoutCancel(ctx), id, netName, info.Config.Labels)
+			_ = e.connect(context.WithoutCancel(ctx), info.ID, netName, info.Config.Labels)
 		}
 		return notFoundOr(id, "freeze", err)
 	}
@@ -51,32 +57,27 @@ func (e *Engine) Freeze(ctx context.Context, id string) error {
 	return nil
 }
 
-// Thaw resumes a frozen container, puts it back on its network under its
-// names and returns its state, with the new HostAddr of its published port.
+// Thaw resumes a frozen container, put back on its network under its names
+// and with its address first, and returns its state, with the new HostAddr
+// of its published port.
 func (e *Engine) Thaw(ctx context.Context, id string) (runtime.Container, error) {
 	start := time.Now()
+	info, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return runtime.Container{}, notFoundOr(id, "thaw", err)
+	}
+	if _, err := e.ensureConnected(ctx, info); err != nil {
+		return runtime.Container{}, err
+	}
 	if err := e.cli.ContainerUnpause(ctx, id); err != nil {
 		return runtime.Container{}, notFoundOr(id, "thaw", err)
 	}
-	c, err := e.reconnected(ctx, id)
+	c, err := e.Inspect(ctx, id)
 	if err != nil {
 		return runtime.Container{}, err
 	}
 	e.log.Debug("container thawed", "id", shortID(id), "addr", c.HostAddr, "took", time.Since(start))
 	return c, nil
-}
-
-// reconnected puts a container that Freeze took off its network back on
-// it (a no-op for one that is on it) and returns its fresh state.
-func (e *Engine) reconnected(ctx context.Context, id string) (runtime.Container, error) {
-	info, err := e.cli.ContainerInspect(ctx, id)
-	if err != nil {
-		return runtime.Container{}, notFoundOr(id, "inspect", err)
-	}
-	if changed, err := e.ensureConnected(ctx, info); err != nil || !changed {
-		return toContainer(info), err
-	}
-	return e.Inspect(ctx, id)
 }
 
 // ensureConnected puts a container that Freeze took off its network back
@@ -92,12 +93,30 @@ func (e *Engine) ensureConnected(ctx context.Context, info container.InspectResp
 	return true, e.connect(ctx, info.ID, netName, info.Config.Labels)
 }
 
+// connect puts a container on its network under its names, with the
+// address it had when frozen if it can have it (a container that runs on
+// needs it; another may have taken it meanwhile).
 func (e *Engine) connect(ctx context.Context, id, netName string, labels map[string]string) error {
 	var aliases []string
 	if a := labels[labelAliases]; a != "" {
 		aliases = strings.Split(a, ",")
+	} else if svc := labels[runtime.LabelService]; svc != "" && labels[runtime.LabelRole] == string(runtime.RoleInstance) {
+		aliases = []string{svc} // created before the label existed
 	}
-	err := e.cli.NetworkConnect(ctx, netName, id, &network.EndpointSettings{Aliases: aliases})
+	e.frozenMu.Lock()
+	ip := e.frozenIPs[id]
+	delete(e.frozenIPs, id)
+	e.frozenMu.Unlock()
+	ep := &network.EndpointSettings{Aliases: aliases}
+	if ip != "" {
+		ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ip}
+	}
+	err := e.cli.NetworkConnect(ctx, netName, id, ep)
+	if err != nil && ip != "" && !strings.Contains(err.Error(), "already exists") {
+		e.log.Warn("container comes back on its network with a new address; connections it held are lost",
+			"id", shortID(id), "network", netName, "address", ip, "err", err)
+		err = e.cli.NetworkConnect(ctx, netName, id, &network.EndpointSettings{Aliases: aliases})
+	}
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
 		return fmt.Errorf("connect container %s to network %s: %w", shortID(id), netName, err)
 	}

@@ -33,6 +33,17 @@ func TestFreezeAndThaw(t *testing.T) {
 	}
 	status, body := byName()
 	require.Equal(t, http.StatusOK, status, body)
+	docker := testutil.DockerClient(t)
+	ipOnNet := func() string {
+		info, err := docker.ContainerInspect(ctx(t), c.ID)
+		require.NoError(t, err)
+		if ep := info.NetworkSettings.Networks[net]; ep != nil {
+			return ep.IPAddress
+		}
+		return ""
+	}
+	ip := ipOnNet()
+	require.NotEmpty(t, ip)
 
 	require.NoError(t, e.Freeze(ctx(t), c.ID))
 	frozen, err := e.Inspect(ctx(t), c.ID)
@@ -54,6 +65,7 @@ func TestFreezeAndThaw(t *testing.T) {
 	require.NotEmpty(t, thawed.HostAddr)
 	code, _ := get(t, "http://"+thawed.HostAddr+"/")
 	assert.Equal(t, http.StatusOK, code, "served on the address Thaw returns")
+	assert.Equal(t, ip, ipOnNet(), "back with its address on the network, which its open connections are bound to")
 	t.Logf("thaw + first request took %s", time.Since(began))
 	assert.Eventually(t, func() bool {
 		_, body := byName()

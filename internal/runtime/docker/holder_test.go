@@ -33,24 +33,24 @@ func TestSleeperELF(t *testing.T) {
 	require.Error(t, err)
 }
 
-func TestFallbackPool(t *testing.T) {
+func TestSubnetPool(t *testing.T) {
 	testutil.RequireDocker(t)
 	e, err := New(nil)
 	require.NoError(t, err)
 	ctx := context.Background()
 	name := testutil.UniqueName(t, "pool")
-	require.NoError(t, e.createInFallbackPool(ctx, name, map[string]string{"berth.test": "1"}))
+	require.NoError(t, e.createInPool(ctx, name, map[string]string{"berth.test": "1"}))
 	t.Cleanup(func() { _ = e.RemoveNetwork(context.Background(), name) })
 	gw, subnet, err := e.NetworkAddrs(ctx, name)
 	require.NoError(t, err)
 	p := netip.MustParsePrefix(subnet)
 	assert.Equal(t, 24, p.Bits())
-	assert.True(t, fallbackPool.Contains(p.Addr()), "subnet %s in %s", subnet, fallbackPool)
+	assert.True(t, subnetPool.Contains(p.Addr()), "subnet %s in %s", subnet, subnetPool)
 	assert.Equal(t, p.Addr().Next().String(), gw)
 
 	// A second network takes another /24.
 	other := testutil.UniqueName(t, "pool")
-	require.NoError(t, e.createInFallbackPool(ctx, other, nil))
+	require.NoError(t, e.createInPool(ctx, other, nil))
 	t.Cleanup(func() { _ = e.RemoveNetwork(context.Background(), other) })
 	_, subnet2, err := e.NetworkAddrs(ctx, other)
 	require.NoError(t, err)

@@ -13,6 +13,13 @@ import (
 
 // EnsureNetwork creates the named bridge network if it does not exist. Two
 // concurrent calls for one name both succeed and leave one network.
+//
+// berth gives the network a /24 of its own pool rather than letting the
+// engine pick one: an address can only be asked for on a network with a
+// configured subnet, and a frozen container (see Freeze) must come back
+// with the address its open connections are bound to. (The engine's
+// default pools also hand out a /16 per network and run out after about
+// thirty.)
 func (e *Engine) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
 	if _, err := e.cli.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
 		return nil
@@ -21,12 +28,7 @@ func (e *Engine) EnsureNetwork(ctx context.Context, name string, labels map[stri
 	}
 	// The client asks old engines to CheckDuplicate, so a racing create
 	// fails with a conflict instead of making a second network of this name.
-	_, err := e.cli.NetworkCreate(ctx, name, network.CreateOptions{Driver: "bridge", Labels: labels})
-	if err != nil && strings.Contains(err.Error(), "could not find an available, non-overlapping IPv4 address pool") {
-		// The engine's default pools hand out a /16 per network and run
-		// out after about thirty; an app needs far fewer addresses.
-		err = e.createInFallbackPool(ctx, name, labels)
-	}
+	err := e.createInPool(ctx, name, labels)
 	if err != nil && !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already exists") {
 		return fmt.Errorf("create network %s: %w", name, err)
 	}
@@ -34,14 +36,13 @@ func (e *Engine) EnsureNetwork(ctx context.Context, name string, labels map[stri
 	return nil
 }
 
-// fallbackPool is where berth carves /24 networks for apps once the
-// engine's default address pools are exhausted.
-var fallbackPool = netip.MustParsePrefix("10.213.0.0/16")
+// subnetPool is where berth carves the /24 networks of apps.
+var subnetPool = netip.MustParsePrefix("10.213.0.0/16")
 
-// createInFallbackPool creates the network on the first /24 of
-// fallbackPool that overlaps no existing network, trying the next one when
-// a concurrent create took it.
-func (e *Engine) createInFallbackPool(ctx context.Context, name string, labels map[string]string) error {
+// createInPool creates the network on the first /24 of subnetPool that
+// overlaps no existing network, trying the next one when a concurrent
+// create took it.
+func (e *Engine) createInPool(ctx context.Context, name string, labels map[string]string) error {
 	nets, err := e.cli.NetworkList(ctx, network.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("list networks: %w", err)
@@ -54,7 +55,7 @@ func (e *Engine) createInFallbackPool(ctx context.Context, name string, labels m
 			}
 		}
 	}
-	base := fallbackPool.Addr().As4()
+	base := subnetPool.Addr().As4()
 	var lastErr error
 	for i := 0; i < 256; i++ {
 		sub := netip.PrefixFrom(netip.AddrFrom4([4]byte{base[0], base[1], byte(i), 0}), 24)
@@ -67,7 +68,6 @@ func (e *Engine) createInFallbackPool(ctx context.Context, name string, labels m
 			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: sub.String(), Gateway: gw.String()}}},
 		})
 		if err == nil || cerrdefs.IsConflict(err) || strings.Contains(err.Error(), "already exists") {
-			e.log.Info("default address pools exhausted; network created in berth's fallback pool", "name", name, "subnet", sub)
 			return err
 		}
 		if !strings.Contains(err.Error(), "overlap") {
@@ -75,7 +75,7 @@ func (e *Engine) createInFallbackPool(ctx context.Context, name string, labels m
 		}
 		lastErr = err // taken meanwhile: try the next one
 	}
-	return fmt.Errorf("no free /24 left in %s: %w", fallbackPool, lastErr)
+	return fmt.Errorf("no free /24 left in %s: %w", subnetPool, lastErr)
 }
 
 // RemoveNetwork removes the named network; a missing one is not an error.
