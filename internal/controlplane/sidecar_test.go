@@ -18,6 +18,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
@@ -79,7 +80,8 @@ func containersOf(t testing.TB, app string, labels ...string) []container.Summar
 	args := dockerFilters(f...)
 	cs, err := testutil.DockerClient(t).ContainerList(context.Background(), container.ListOptions{All: true, Filters: args})
 	require.NoError(t, err)
-	return cs
+	// The network holder kept for the app's next task is no service's.
+	return slices.DeleteFunc(cs, func(c container.Summary) bool { return c.Labels[runtime.LabelRole] == string(runtime.RoleTaskNet) })
 }
 
 func TestSidecarsShareLocalhost(t *testing.T) {

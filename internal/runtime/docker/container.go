@@ -191,7 +191,17 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 	if _, err := e.ensureConnected(ctx, info); err != nil {
 		return runtime.Container{}, err
 	}
-	if err := e.cli.ContainerStart(ctx, id, container.StartOptions{}); err != nil {
+	err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
+	if err != nil && ipTaken(err) {
+		// On a network with a configured subnet the engine gives a
+		// restarted container its former address, which another may
+		// have taken while it was stopped: it gets a fresh one instead.
+		err = e.renewAddress(ctx, info)
+		if err == nil {
+			err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
+		}
+	}
+	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return runtime.Container{}, fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
 		}
@@ -210,6 +220,29 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 	}
 	e.log.Debug("container started", "name", c.Name, "id", shortID(c.ID), "addr", c.HostAddr, "took", time.Since(start))
 	return c, nil
+}
+
+// ipTaken tells the engine's "Address already in use" about a container's
+// address on its network from the same words about a host port (which
+// name the port).
+func ipTaken(err error) bool {
+	return strings.Contains(err.Error(), "Address already in use") && !hostPortInError.MatchString(err.Error())
+}
+
+// renewAddress takes a stopped container off its network and puts it back
+// with no address of its own, so its start picks a free one.
+func (e *Engine) renewAddress(ctx context.Context, info container.InspectResponse) error {
+	netName := ownNetwork(info)
+	if netName == "" {
+		return fmt.Errorf("start container %s: its address is taken", shortID(info.ID))
+	}
+	if err := e.cli.NetworkDisconnect(ctx, netName, info.ID, true); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("start container %s: renew its address on %s: %w", shortID(info.ID), netName, err)
+	}
+	e.frozenMu.Lock()
+	delete(e.frozenIPs, info.ID)
+	e.frozenMu.Unlock()
+	return e.connect(ctx, info.ID, netName, info.Config.Labels)
 }
 
 // askedHostPort is the host port a container's spec asked for ("" for a

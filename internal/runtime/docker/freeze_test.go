@@ -1,9 +1,14 @@
 package docker_test
 
 import (
+	"context"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
+	dnetwork "github.com/docker/docker/api/types/network"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -92,4 +97,38 @@ func TestFreezeAndThaw(t *testing.T) {
 		_, body := byName()
 		return body == "200\nhello from old\n"
 	}, 30*time.Second, 10*time.Millisecond, "a container stopped while frozen starts under its name")
+}
+
+// A thawed container keeps asking for its address when it starts again
+// (Thaw asked for it by name); when another took it while it was stopped,
+// it starts with a fresh one.
+func TestStartWhenItsAddressWasTaken(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t)
+	appName := app(t)
+	net := network(t, e)
+	c := start(t, e, create(t, e, appName, runtime.ContainerSpec{Port: 8080, Network: net, Aliases: []string{"api"}}).ID)
+	docker := testutil.DockerClient(t)
+	info, err := docker.ContainerInspect(ctx(t), c.ID)
+	require.NoError(t, err)
+	ip := info.NetworkSettings.Networks[net].IPAddress
+	require.NoError(t, e.Freeze(ctx(t), c.ID))
+	_, err = e.Thaw(ctx(t), c.ID)
+	require.NoError(t, err)
+	require.NoError(t, e.Stop(ctx(t), c.ID, time.Second))
+
+	taker, err := docker.ContainerCreate(ctx(t), &container.Config{Image: testutil.TestAppImage(t), Labels: map[string]string{"berth.test": "1"}},
+		&container.HostConfig{NetworkMode: container.NetworkMode(net)},
+		&dnetwork.NetworkingConfig{EndpointsConfig: map[string]*dnetwork.EndpointSettings{net: {IPAMConfig: &dnetwork.EndpointIPAMConfig{IPv4Address: ip}}}},
+		nil, testutil.UniqueName(t, "taker"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.Remove(context.Background(), taker.ID) })
+	require.NoError(t, docker.ContainerStart(ctx(t), taker.ID, container.StartOptions{}))
+
+	again := start(t, e, c.ID)
+	assert.True(t, again.Running)
+	info, err = docker.ContainerInspect(ctx(t), c.ID)
+	require.NoError(t, err)
+	assert.NotEqual(t, ip, info.NetworkSettings.Networks[net].IPAddress)
+	assert.Equal(t, []string{"api"}, slices.DeleteFunc(info.NetworkSettings.Networks[net].Aliases, func(a string) bool { return a != "api" }), "still answers to its name")
 }
