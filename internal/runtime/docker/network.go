@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -52,6 +53,15 @@ func (e *Engine) createInPool(ctx context.Context, name string, labels map[strin
 		for _, c := range n.IPAM.Config {
 			if p, err := netip.ParsePrefix(c.Subnet); err == nil {
 				taken = append(taken, p)
+			}
+		}
+	}
+	// Nor a network this host is on (a LAN in 10.213/16): when the engine
+	// is local, its containers could not reach it.
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil {
+				taken = append(taken, p.Masked())
 			}
 		}
 	}
