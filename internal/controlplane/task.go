@@ -301,6 +301,12 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		_ = d.engine.Remove(context.WithoutCancel(ctx), c.ID)
 		d.removeTaskNet(net)
 	}
+	// A destroy lists the app's containers after it closes the app's task
+	// networks: a task created since would be missed, so it goes itself.
+	if d.taskNetsClosed(ts.app) {
+		remove()
+		return nil, d.taskNotStarted(rec, fmt.Errorf("%w: app %s is being destroyed", ErrNotFound, ts.app))
+	}
 	if err := d.store.PutTask(ctx, rec); err != nil {
 		remove()
 		return nil, fmt.Errorf("record task: %w", err)

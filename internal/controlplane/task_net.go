@@ -183,6 +183,14 @@ func (d *Daemon) closeTaskNets(app string) {
 	}
 }
 
+// taskNetsClosed reports whether app is being (or was) destroyed and not
+// deployed since.
+func (d *Daemon) taskNetsClosed(app string) bool {
+	d.taskNets.mu.Lock()
+	defer d.taskNets.mu.Unlock()
+	return d.taskNets.app(app).closed
+}
+
 // openTaskNets lets app have holders again (a deploy after a destroy).
 func (d *Daemon) openTaskNets(app string) {
 	d.taskNets.mu.Lock()
