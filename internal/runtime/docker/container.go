@@ -56,6 +56,13 @@ func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtim
 	}
 
 	cfg, hostCfg, netCfg := containerConfig(spec)
+	if netCfg != nil {
+		// berth hands out the addresses on its networks itself (see
+		// pickAddress); "" leaves it to the engine.
+		if ip := e.pickAddress(ctx, spec.Network); ip != "" {
+			netCfg.EndpointsConfig[spec.Network].IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ip}
+		}
+	}
 	created, err := e.cli.ContainerCreate(ctx, cfg, hostCfg, netCfg, plat, spec.Name)
 	if err != nil {
 		switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 
 	"github.com/docker/docker/client"
@@ -35,6 +36,8 @@ type Engine struct {
 	// by container ID, to come back with (freeze.go).
 	frozenMu  sync.Mutex
 	frozenIPs map[string]string
+	// nextAddr is where pickAddress goes on looking, by network.
+	nextAddr map[string]netip.Addr
 }
 
 // New returns an Engine for the Docker Engine the environment names

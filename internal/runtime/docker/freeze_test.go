@@ -64,6 +64,13 @@ func TestFreezeAndThaw(t *testing.T) {
 		require.Equal(t, "200\nhello from new\n", body, "a call by name reached the frozen container")
 	}
 
+	// A container created meanwhile does not get the frozen one's address
+	// (the engine alone would give it: the lowest free one).
+	other := start(t, e, create(t, e, appName, spec("other", "other")).ID)
+	info, err := docker.ContainerInspect(ctx(t), other.ID)
+	require.NoError(t, err)
+	assert.NotEqual(t, ip, info.NetworkSettings.Networks[net].IPAddress)
+
 	began := time.Now()
 	thawed, err := e.Thaw(ctx(t), c.ID)
 	require.NoError(t, err)

@@ -96,3 +96,66 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// pickAddress chooses the address of a new container on one of berth's
+// networks. The engine would give the lowest free one, which is often the
+// address a frozen container had (Freeze takes it off the network), so its
+// thaw would find it taken and its open connections would break. berth
+// goes round the /24 instead, after the last address it gave, skipping the
+// connected containers' and the frozen ones': an address comes back into
+// use only after all the others. "" (the engine picks) for a network made
+// elsewhere or an engine that cannot tell.
+func (e *Engine) pickAddress(ctx context.Context, netName string) string {
+	nw, err := e.cli.NetworkInspect(ctx, netName, network.InspectOptions{})
+	if err != nil || len(nw.IPAM.Config) != 1 {
+		return ""
+	}
+	sub, err := netip.ParsePrefix(nw.IPAM.Config[0].Subnet)
+	if err != nil || sub.Bits() != 24 || !subnetPool.Contains(sub.Addr()) {
+		return ""
+	}
+	used := map[netip.Addr]bool{}
+	if gw, err := netip.ParseAddr(nw.IPAM.Config[0].Gateway); err == nil {
+		used[gw] = true
+	}
+	for _, c := range nw.Containers {
+		if p, err := netip.ParsePrefix(c.IPv4Address); err == nil {
+			used[p.Addr()] = true
+		}
+	}
+	e.frozenMu.Lock()
+	defer e.frozenMu.Unlock()
+	for _, ip := range e.frozenIPs {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			used[a] = true
+		}
+	}
+	if e.nextAddr == nil {
+		e.nextAddr = map[string]netip.Addr{}
+	}
+	first := sub.Addr().Next().Next() // .2: .1 is the gateway
+	next, ok := e.nextAddr[nw.ID]
+	if !ok {
+		// A new daemon starts after the highest address in use.
+		next = first
+		for a := range used {
+			if sub.Contains(a) && !a.Less(next) {
+				next = a.Next()
+			}
+		}
+	}
+	last := sub.Addr().As4()
+	last[3] = 254
+	for range 253 {
+		if !sub.Contains(next) || netip.AddrFrom4(last).Less(next) {
+			next = first
+		}
+		a := next
+		next = next.Next()
+		if !used[a] {
+			e.nextAddr[nw.ID] = next
+			return a.String()
+		}
+	}
+	return "" // all taken: the engine says so
+}
