@@ -863,22 +863,27 @@ func TestTasksJoinAReadyNetwork(t *testing.T) {
 		return len(h) == 1
 	})
 
-	task, err := d.client.RunTaskDetached(ctx, app, api.TaskRunRequest{Service: "tools", Command: []string{"sleep", "30"}})
-	require.NoError(t, err)
-	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: dockerFilters("label=berth.task=" + task.ID)})
-	require.NoError(t, err)
-	require.Len(t, cs, 1)
-	info, err := cli.ContainerInspect(ctx, cs[0].ID)
-	require.NoError(t, err)
-	assert.Equal(t, "container:"+ready, string(info.HostConfig.NetworkMode), "the task joined the ready holder")
-	_, err = d.client.StopTask(ctx, task.ID)
-	require.NoError(t, err)
-	d.waitTask(task.ID, 30*time.Second)
+	// The holder shows on the engine a moment before the daemon counts it
+	// ready: a task in that moment joins the network itself, and the next
+	// one takes the holder.
+	eventually(t, 30*time.Second, "a task joins the ready holder", func() bool {
+		task, err := d.client.RunTaskDetached(ctx, app, api.TaskRunRequest{Service: "tools", Command: []string{"sleep", "30"}})
+		require.NoError(t, err)
+		cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: dockerFilters("label=berth.task=" + task.ID)})
+		require.NoError(t, err)
+		require.Len(t, cs, 1)
+		info, err := cli.ContainerInspect(ctx, cs[0].ID)
+		require.NoError(t, err)
+		_, err = d.client.StopTask(ctx, task.ID)
+		require.NoError(t, err)
+		d.waitTask(task.ID, 30*time.Second)
+		return string(info.HostConfig.NetworkMode) == "container:"+ready
+	})
 	eventually(t, 30*time.Second, "the used holder removed, a fresh one waiting", func() bool {
 		h := holders()
 		return len(h) == 1 && h[0] != ready
 	})
-	_, err = cli.ContainerInspect(ctx, ready)
+	_, err := cli.ContainerInspect(ctx, ready)
 	assert.True(t, cerrdefs.IsNotFound(err), "the holder of a finished task is removed: %v", err)
 
 	r := d.mustRunTask(app, api.TaskRunRequest{Service: "tools", Command: []string{"sh", "-c",
