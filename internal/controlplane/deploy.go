@@ -468,17 +468,7 @@ func (d *Daemon) bringUp(ctx context.Context, app string, rev revision, n int) (
 // their containers (kept for a rollback or resume) or, with remove, removes
 // them.
 func (d *Daemon) drainAndStop(ctx context.Context, s *service, old []*instance, remove bool) {
-	ids := make([]string, len(old))
-	s.mu.Lock()
-	for i, in := range old {
-		ids[i] = in.id
-		in.state = stateDraining
-		if in.stopMonitor != nil {
-			in.stopMonitor()
-		}
-	}
-	s.mu.Unlock()
-	d.waitDrained(ctx, s, ids)
+	d.drain(ctx, s, old)
 	var wg sync.WaitGroup
 	for _, in := range old {
 		wg.Add(1)

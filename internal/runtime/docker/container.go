@@ -193,9 +193,9 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 		return runtime.Container{}, notFoundOr(id, "start", err)
 	}
 	if info.State != nil && info.State.Paused {
-		return e.Thaw(ctx, id)
+		return e.thaw(ctx, info)
 	}
-	if _, err := e.ensureConnected(ctx, info); err != nil {
+	if err := e.ensureConnected(ctx, info); err != nil {
 		return runtime.Container{}, err
 	}
 	err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
@@ -210,7 +210,7 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 	}
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return runtime.Container{}, fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
+			return runtime.Container{}, notFoundOr(id, "start", err)
 		}
 		if portInUse.MatchString(err.Error()) {
 			port := e.askedHostPort(ctx, id)
@@ -246,9 +246,7 @@ func (e *Engine) renewAddress(ctx context.Context, info container.InspectRespons
 	if err := e.cli.NetworkDisconnect(ctx, netName, info.ID, true); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("start container %s: renew its address on %s: %w", shortID(info.ID), netName, err)
 	}
-	e.frozenMu.Lock()
-	delete(e.frozenIPs, info.ID)
-	e.frozenMu.Unlock()
+	e.frozenIP(info.ID) // not the one taken
 	return e.connect(ctx, info.ID, netName, info.Config.Labels)
 }
 
@@ -280,10 +278,7 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 		opts.Timeout = &secs
 	}
 	if err := e.cli.ContainerStop(ctx, id, opts); err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
-		}
-		return fmt.Errorf("stop container %s: %w", shortID(id), err)
+		return notFoundOr(id, "stop", err)
 	}
 	e.log.Debug("container stopped", "id", shortID(id), "took", time.Since(start))
 	return nil
@@ -292,9 +287,7 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 // Remove removes a container and its anonymous volumes, killing it if it
 // runs. A missing container, or one already being removed, is not an error.
 func (e *Engine) Remove(ctx context.Context, id string) error {
-	e.frozenMu.Lock()
-	delete(e.frozenIPs, id)
-	e.frozenMu.Unlock()
+	e.frozenIP(id)
 	err := e.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	switch {
 	case err == nil:
@@ -311,10 +304,7 @@ func (e *Engine) Remove(ctx context.Context, id string) error {
 func (e *Engine) Inspect(ctx context.Context, id string) (runtime.Container, error) {
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
-		if cerrdefs.IsNotFound(err) {
-			return runtime.Container{}, fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
-		}
-		return runtime.Container{}, fmt.Errorf("inspect container %s: %w", shortID(id), err)
+		return runtime.Container{}, notFoundOr(id, "inspect", err)
 	}
 	return toContainer(info), nil
 }

@@ -61,12 +61,17 @@ func (e *Engine) Freeze(ctx context.Context, id string) error {
 // and with its address first, and returns its state, with the new HostAddr
 // of its published port.
 func (e *Engine) Thaw(ctx context.Context, id string) (runtime.Container, error) {
-	start := time.Now()
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		return runtime.Container{}, notFoundOr(id, "thaw", err)
 	}
-	if _, err := e.ensureConnected(ctx, info); err != nil {
+	return e.thaw(ctx, info)
+}
+
+func (e *Engine) thaw(ctx context.Context, info container.InspectResponse) (runtime.Container, error) {
+	start := time.Now()
+	id := info.ID
+	if err := e.ensureConnected(ctx, info); err != nil {
 		return runtime.Container{}, err
 	}
 	if err := e.cli.ContainerUnpause(ctx, id); err != nil {
@@ -81,16 +86,26 @@ func (e *Engine) Thaw(ctx context.Context, id string) (runtime.Container, error)
 }
 
 // ensureConnected puts a container that Freeze took off its network back
-// on it, and says whether it had to.
-func (e *Engine) ensureConnected(ctx context.Context, info container.InspectResponse) (bool, error) {
+// on it.
+func (e *Engine) ensureConnected(ctx context.Context, info container.InspectResponse) error {
 	netName := ownNetwork(info)
 	if netName == "" {
-		return false, nil
+		return nil
 	}
 	if _, on := info.NetworkSettings.Networks[netName]; on {
-		return false, nil
+		return nil
 	}
-	return true, e.connect(ctx, info.ID, netName, info.Config.Labels)
+	return e.connect(ctx, info.ID, netName, info.Config.Labels)
+}
+
+// frozenIP returns, and forgets, the address a container had on its
+// network when it was frozen ("" for none).
+func (e *Engine) frozenIP(id string) string {
+	e.frozenMu.Lock()
+	defer e.frozenMu.Unlock()
+	ip := e.frozenIPs[id]
+	delete(e.frozenIPs, id)
+	return ip
 }
 
 // connect puts a container on its network under its names, with the
@@ -103,10 +118,7 @@ func (e *Engine) connect(ctx context.Context, id, netName string, labels map[str
 	} else if svc := labels[runtime.LabelService]; svc != "" && labels[runtime.LabelRole] == string(runtime.RoleInstance) {
 		aliases = []string{svc} // created before the label existed
 	}
-	e.frozenMu.Lock()
-	ip := e.frozenIPs[id]
-	delete(e.frozenIPs, id)
-	e.frozenMu.Unlock()
+	ip := e.frozenIP(id)
 	ep := &network.EndpointSettings{Aliases: aliases}
 	if ip != "" {
 		ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ip}
