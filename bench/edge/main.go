@@ -142,7 +142,7 @@ func serveEdge(addr, backend, logDir, profile string) error {
 		return err
 	}
 	fmt.Println(ln.Addr().String())
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}
+	srv := &edge.Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}}
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)

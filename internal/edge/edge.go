@@ -123,6 +123,9 @@ type Edge struct {
 	states map[string]*backendState
 
 	proxy *httputil.ReverseProxy
+	// up is the proxy's transport to instances, which the fast path
+	// (fast.go) shares.
+	up *upstream
 
 	// holds are the requests waiting for a route's first backend.
 	holds holds
@@ -148,6 +151,7 @@ func New(opts Options) *Edge {
 	}
 	e.snap.Store(&snapshot{routes: map[string]*routeEntry{}, hosts: map[string]*routeEntry{}})
 	e.proxy = e.newReverseProxy()
+	e.up = e.proxy.Transport.(*retryTransport).base
 	e.initExt(opts)
 	return e
 }

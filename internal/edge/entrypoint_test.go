@@ -634,7 +634,7 @@ func TestCurlThroughEntrypoint(t *testing.T) {
 	e, srv := newTestEdge(t, Options{OriginRootCAs: pool})
 	require.NoError(t, e.SetEntrypoint(Entrypoint{Name: "www", Hosts: []string{"www.example.com"}, Origin: urlOrigin(t, ext.URL),
 		Controls: Controls{AddHeaders: map[string]string{"X-Edge": "berth"}}}))
-	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	_, port, _ := net.SplitHostPort(srv.Addr)
 	out, err := exec.CommandContext(t.Context(), curl, "-sS", "-i", "--noproxy", "*",
 		"--resolve", "www.example.com:"+port+":127.0.0.1", "http://www.example.com:"+port+"/hello").CombinedOutput()
 	require.NoError(t, err, string(out))

@@ -59,17 +59,38 @@ func backendsOf(tbs ...*testBackend) []Backend {
 	return out
 }
 
-// newTestEdge runs an Edge behind a real HTTP server on loopback.
-func newTestEdge(t testing.TB, opts Options, routes ...Route) (*Edge, *httptest.Server) {
+// newTestEdge runs an Edge behind its fast-path Server on loopback, as the
+// daemon serves plain HTTP: requests the fast path takes and those it hands
+// to net/http both go through the real listener.
+func newTestEdge(t testing.TB, opts Options, routes ...Route) (*Edge, *testServer) {
 	t.Helper()
 	e := New(opts)
 	for _, r := range routes {
 		e.Update(r)
 	}
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
+	srv := startServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
 	t.Cleanup(e.CloseIdleConnections)
 	return e, srv
+}
+
+// testServer is a Server listening on loopback.
+type testServer struct {
+	*Server
+	URL  string
+	Addr string
+}
+
+func startServer(t testing.TB, s *Server) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		_ = s.Close()
+		require.ErrorIs(t, <-done, http.ErrServerClosed)
+	})
+	return &testServer{Server: s, URL: "http://" + ln.Addr().String(), Addr: ln.Addr().String()}
 }
 
 // testClient is a keep-alive client for loopback load; it never uses a proxy

@@ -174,13 +174,18 @@ func (e *Edge) record(ls *labelSet, rw *respWriter, r *http.Request, host, label
 	if status == 0 {
 		status = http.StatusOK // the handler wrote nothing: net/http sends 200
 	}
-	d := time.Since(start)
-	ls.observe(status, rw.bytes, d.Seconds())
+	e.observe(ls, &accessRecord{
+		time: start, entrypoint: label, host: host, method: r.Method, path: r.URL.Path,
+		status: status, bytes: rw.bytes, origin: origin, cache: rw.cache, reason: rw.reason,
+	})
+}
+
+// observe counts rec, whose duration it sets, in the metrics and writes it
+// to the access log.
+func (e *Edge) observe(ls *labelSet, rec *accessRecord) {
+	rec.duration = time.Since(rec.time)
+	ls.observe(rec.status, rec.bytes, rec.duration.Seconds())
 	if l := e.ext.log; l != nil {
-		rec := accessRecord{
-			time: start, entrypoint: label, host: host, method: r.Method, path: r.URL.Path,
-			status: status, bytes: rw.bytes, duration: d, origin: origin, cache: rw.cache, reason: rw.reason,
-		}
-		l.write(&rec)
+		l.write(rec)
 	}
 }

@@ -1,0 +1,587 @@
+package edge
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server serves an Edge on plain-HTTP listeners with a fast path: a loop of
+// its own per connection reads each request head, and proxies the common
+// request (GET or HEAD without a body, for a service's own host) to an
+// instance itself, writing the answer straight back. Everything else
+// (entrypoints, bodies, upgrades, requests the edge answers itself, heads
+// its strict parser does not take) is handed, with the connection, to the
+// net/http server HTTP, which keeps the connection from then on.
+//
+// The fast path exists for CPU per request: net/http's server and
+// httputil.ReverseProxy cost about twice what the proxying itself does (a
+// header map per message, a context and a background read per request, a
+// goroutine hand-off per read). Behaviour is the same on both paths: the
+// same balancing, retries and ejection, X-Forwarded-* headers, timeouts,
+// statistics, metrics and access log.
+type Server struct {
+	// Edge answers the requests the fast path takes.
+	Edge *Edge
+	// HTTP serves the connections handed over, with its Handler (the Edge,
+	// or a handler that wraps it). Its ReadHeaderTimeout and IdleTimeout
+	// (or ReadTimeout) bound the fast path too.
+	HTTP *http.Server
+	// Divert, when set, reports requests that must go to HTTP.Handler
+	// although the fast path could take them: hosts and paths the wrapping
+	// handler answers itself (ACME challenges, redirects to HTTPS).
+	Divert func(host, path string) bool
+
+	mu       sync.Mutex
+	lns      map[net.Listener]struct{}
+	conns    map[*fastConn]struct{}
+	handoff  *handoffListener
+	closing  atomic.Bool
+	fastReqs atomic.Int64 // requests the fast path answered
+}
+
+// Serve accepts connections on ln until it is closed or the server shuts
+// down, when it returns http.ErrServerClosed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	if s.handoff == nil {
+		s.handoff = newHandoffListener(ln.Addr())
+		s.conns = make(map[*fastConn]struct{})
+		s.lns = make(map[net.Listener]struct{})
+		go func() { _ = s.HTTP.Serve(s.handoff) }()
+	}
+	s.lns[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.lns, ln)
+		s.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// Out of file descriptors and the like: wait, as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		fc := s.newConn(c)
+		if fc == nil {
+			c.Close()
+			return http.ErrServerClosed
+		}
+		go fc.serve()
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, and waits for the
+// requests in flight to finish or ctx to end, on both paths.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopAccepting()
+	errc := make(chan error, 1)
+	go func() { errc <- s.HTTP.Shutdown(ctx) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !s.closeIdle(false) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return <-errc
+}
+
+// Close closes the listeners and every connection at once.
+func (s *Server) Close() error {
+	s.stopAccepting()
+	s.closeIdle(true)
+	return s.HTTP.Close()
+}
+
+func (s *Server) stopAccepting() {
+	s.closing.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for ln := range s.lns {
+		_ = ln.Close()
+	}
+	if s.handoff == nil {
+		s.handoff = newHandoffListener(nil)
+		_ = s.handoff.Close()
+	}
+}
+
+// closeIdle closes the fast connections waiting for a request (all of
+// them with force) and reports whether none is left.
+func (s *Server) closeIdle(force bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for fc := range s.conns {
+		if fc.state.CompareAndSwap(connIdle, connClosed) || force {
+			_ = fc.c.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+func (s *Server) newConn(c net.Conn) *fastConn {
+	fc := &fastConn{s: s, e: s.Edge, c: c}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return nil
+	}
+	s.conns[fc] = struct{}{}
+	return fc
+}
+
+func (s *Server) forget(fc *fastConn) {
+	s.mu.Lock()
+	delete(s.conns, fc)
+	s.mu.Unlock()
+}
+
+// idleTimeout is how long a connection may wait for its next request, as
+// net/http reads it (0: no limit).
+func (s *Server) idleTimeout() time.Duration {
+	if d := s.HTTP.IdleTimeout; d != 0 {
+		return max(d, 0)
+	}
+	return max(s.HTTP.ReadTimeout, 0)
+}
+
+func (s *Server) headerTimeout() time.Duration {
+	if d := s.HTTP.ReadHeaderTimeout; d != 0 {
+		return max(d, 0)
+	}
+	return max(s.HTTP.ReadTimeout, 0)
+}
+
+// Connection states, for Shutdown.
+const (
+	connIdle   int32 = iota // waiting for a request
+	connActive              // reading or serving one
+	connClosed              // closed by Shutdown
+)
+
+// fastConn is one client connection on the fast path.
+type fastConn struct {
+	s     *Server
+	e     *Edge
+	c     net.Conn
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	state atomic.Int32
+
+	clientIP string // for X-Forwarded-For, worked out once
+	watch    clientWatch
+	gone     atomic.Bool // the client closed while its request waited
+	req      reqHead
+	out      []byte // the request head sent to the instance
+}
+
+// Buffers of fast connections. A request head that does not fit in the
+// reader goes to net/http, which allows larger ones.
+const fastBufSize = 4 << 10
+
+var (
+	fastReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, fastBufSize) }}
+	fastWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, fastBufSize) }}
+)
+
+// outcome of one request on a fast connection.
+type connNext int
+
+const (
+	nextRequest connNext = iota
+	closeConn
+	handedOff
+)
+
+func (fc *fastConn) serve() {
+	fc.br = fastReaders.Get().(*bufio.Reader)
+	fc.br.Reset(fc.c)
+	fc.bw = fastWriters.Get().(*bufio.Writer)
+	fc.bw.Reset(fc.c)
+	if host, _, err := net.SplitHostPort(fc.c.RemoteAddr().String()); err == nil {
+		fc.clientIP = host
+	}
+	next := closeConn
+	defer func() {
+		fc.s.forget(fc)
+		if next != handedOff {
+			_ = fc.c.Close()
+		}
+		fc.br.Reset(nil)
+		fastReaders.Put(fc.br)
+		fc.bw.Reset(nil)
+		fastWriters.Put(fc.bw)
+	}()
+	for {
+		if idle := fc.s.idleTimeout(); idle > 0 {
+			_ = fc.c.SetReadDeadline(time.Now().Add(idle))
+		} else {
+			_ = fc.c.SetReadDeadline(time.Time{})
+		}
+		if _, err := fc.br.Peek(1); err != nil {
+			return
+		}
+		if !fc.state.CompareAndSwap(connIdle, connActive) {
+			return // Shutdown closed it
+		}
+		if next = fc.serveOne(); next != nextRequest {
+			return
+		}
+		fc.state.Store(connIdle)
+		if fc.s.closing.Load() && fc.state.CompareAndSwap(connIdle, connClosed) {
+			next = closeConn
+			return
+		}
+	}
+}
+
+// serveOne reads a request head and serves it, or hands the connection
+// over before consuming any of it.
+func (fc *fastConn) serveOne() connNext {
+	start := time.Now()
+	h := &fc.req
+	n, ok := fc.readHead(h, start)
+	if n == 0 {
+		if ok {
+			return fc.handOver()
+		}
+		return closeConn
+	}
+	buf, _ := fc.br.Peek(n)
+	target := h.target.of(buf)
+	path, ok := targetPath(target)
+	if !ok {
+		return fc.handOver()
+	}
+	host := normalizeHost(string(h.host.of(buf)))
+	if d := fc.s.Divert; d != nil && d(host, path) {
+		return fc.handOver()
+	}
+	e := fc.e
+	if s := e.snap.Load(); s.epHosts[host] != nil {
+		return fc.handOver() // entrypoints: cache, shifts, controls
+	}
+	ps := &proxyState{host: host, path: path}
+	rt, t, why := e.acquire(host, path, &ps.tried)
+	if why != acquired {
+		return fc.handOver() // the edge's own answers, holds and queues
+	}
+	if rt.sticky != "" {
+		t.st.inflight.Add(-1)
+		return fc.handOver() // the cookie is read and set by ServeHTTP
+	}
+	ps.route, ps.target, ps.timeout = rt, t, rt.timeout
+	fc.out = fc.appendUpstreamHead(fc.out[:0], h, buf)
+	var accept string
+	if h.accept.to > 0 {
+		accept = string(h.accept.of(buf))
+	}
+	head, closeAfter := h.head, h.close
+	_, _ = fc.br.Discard(n) // the request is ours now
+	fc.s.fastReqs.Add(1)
+
+	fc.gone.Store(false)
+	x := fastExchange{fc: fc, ps: ps, head: head, accept: accept, start: start}
+	keep := x.proxy()
+	ps.observe(start)
+	ps.release()
+	if e.tracking() {
+		e.recordFast(ps, &x)
+	}
+	if !keep || closeAfter {
+		_ = fc.bw.Flush()
+		return closeConn
+	}
+	if fc.bw.Flush() != nil {
+		return closeConn
+	}
+	return nextRequest
+}
+
+// readHead waits for a whole request head in the reader's buffer and
+// returns its length. It returns 0 and true when the request must go to
+// net/http, 0 and false when the connection failed.
+func (fc *fastConn) readHead(h *reqHead, start time.Time) (int, bool) {
+	deadline := false
+	for {
+		buf, _ := fc.br.Peek(fc.br.Buffered())
+		n, v := parseRequest(buf, h, fc.e.trustForwarded)
+		switch {
+		case v == headOK:
+			return n, true
+		case v == headUnsupported || len(buf) >= fc.br.Size():
+			return 0, true
+		}
+		if !deadline {
+			// The head did not arrive whole: from here on it has the
+			// header timeout.
+			if d := fc.s.headerTimeout(); d > 0 {
+				_ = fc.c.SetReadDeadline(start.Add(d))
+			} else {
+				_ = fc.c.SetReadDeadline(time.Time{})
+			}
+			deadline = true
+		}
+		if _, err := fc.br.Peek(len(buf) + 1); err != nil {
+			return 0, false
+		}
+	}
+}
+
+// targetPath returns the decoded path of an origin-form target, as
+// net/http's URL.Path has it.
+func targetPath(target []byte) (string, bool) {
+	for i, c := range target {
+		if c == '?' {
+			target = target[:i]
+			break
+		}
+	}
+	raw := string(target)
+	for i := 0; i < len(raw); i++ {
+		if raw[i] == '%' {
+			return unescapePath(raw)
+		}
+	}
+	return raw, true
+}
+
+// unescapePath decodes %XX escapes; parseRequest has checked they are
+// well formed.
+func unescapePath(s string) (string, bool) {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b), true
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// handOver passes the connection, with the bytes read but not consumed, to
+// the net/http server.
+func (fc *fastConn) handOver() connNext {
+	if err := fc.bw.Flush(); err != nil {
+		return closeConn
+	}
+	_ = fc.c.SetDeadline(time.Time{})
+	var buffered []byte
+	if n := fc.br.Buffered(); n > 0 {
+		b, _ := fc.br.Peek(n)
+		buffered = append([]byte(nil), b...)
+	}
+	fc.s.forget(fc)
+	if !fc.s.handoff.push(&prefixConn{Conn: fc.c, buf: buffered}) {
+		return closeConn
+	}
+	return handedOff
+}
+
+// appendUpstreamHead appends the request head sent to the instance: the
+// client's request line and header lines, less hop-by-hop headers, with
+// X-Forwarded-For, -Host and -Proto set as setForwarded sets them.
+func (fc *fastConn) appendUpstreamHead(b []byte, h *reqHead, buf []byte) []byte {
+	if h.head {
+		b = append(b, "HEAD "...)
+	} else {
+		b = append(b, "GET "...)
+	}
+	b = append(b, h.target.of(buf)...)
+	b = append(b, " HTTP/1.1\r\n"...)
+	for _, l := range h.lines[:h.nlines] {
+		b = append(b, l.of(buf)...)
+	}
+	if fc.clientIP != "" {
+		b = append(b, "X-Forwarded-For: "...)
+		for _, v := range h.xff[:h.nxff] {
+			b = append(b, v.of(buf)...)
+			b = append(b, ", "...)
+		}
+		b = append(b, fc.clientIP...)
+		b = append(b, "\r\n"...)
+	}
+	if !h.xfProto {
+		b = append(b, "X-Forwarded-Proto: http\r\n"...)
+	}
+	if !h.xfHost {
+		b = append(b, "X-Forwarded-Host: "...)
+		b = append(b, h.host.of(buf)...)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+// handoffListener is the net.Listener the net/http server accepts handed
+// over connections from.
+type handoffListener struct {
+	addr   net.Addr
+	conns  chan net.Conn
+	mu     sync.Mutex
+	closed chan struct{}
+	done   bool
+}
+
+func newHandoffListener(addr net.Addr) *handoffListener {
+	return &handoffListener{addr: addr, conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+// push gives c to the net/http server; false when it no longer serves.
+func (l *handoffListener) push(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.done = true
+		close(l.closed)
+	}
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+// prefixConn is a connection whose first bytes were already read.
+type prefixConn struct {
+	net.Conn
+	buf []byte
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if len(c.buf) > 0 {
+		n := copy(p, c.buf)
+		c.buf = c.buf[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// writeErrorPage answers with the edge's own error page and returns the
+// size of its body.
+func (fc *fastConn) writeErrorPage(head bool, accept string, status int, reason, msg string) int64 {
+	r := &http.Request{Method: http.MethodGet, Header: http.Header{}}
+	if head {
+		r.Method = http.MethodHead
+	}
+	if accept != "" {
+		r.Header["Accept"] = []string{accept}
+	}
+	pw := pageWriter{h: http.Header{}}
+	writeError(&pw, r, status, reason, msg)
+	bw := fc.bw
+	_, _ = bw.WriteString("HTTP/1.1 ")
+	writeStatus(bw, pw.status)
+	writeDate(bw)
+	_ = pw.h.Write(bw)
+	_, _ = bw.WriteString("\r\n")
+	if !head {
+		_, _ = bw.Write(pw.body)
+	}
+	return int64(len(pw.body))
+}
+
+// pageWriter collects an answer the edge writes itself.
+type pageWriter struct {
+	h      http.Header
+	status int
+	body   []byte
+}
+
+var _ http.ResponseWriter = (*pageWriter)(nil)
+
+func (w *pageWriter) Header() http.Header { return w.h }
+
+func (w *pageWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *pageWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	w.body = append(w.body, p...)
+	return len(p), nil
+}
+
+// writeStatus writes "CODE TEXT" CRLF.
+func writeStatus(bw *bufio.Writer, code int) {
+	var b [3]byte
+	_, _ = bw.Write(strconv.AppendInt(b[:0], int64(code), 10))
+	_ = bw.WriteByte(' ')
+	_, _ = bw.WriteString(http.StatusText(code))
+	_, _ = bw.WriteString("\r\n")
+}
+
+// dateLine is a Date header line, made again when the second changes.
+type dateLine struct {
+	sec  int64
+	line string
+}
+
+var lastDate atomic.Pointer[dateLine]
+
+// writeDate writes a Date header line for now, which a proxy adds to an
+// answer that has none (RFC 9110 6.6.1).
+func writeDate(bw *bufio.Writer) {
+	now := time.Now()
+	d := lastDate.Load()
+	if d == nil || d.sec != now.Unix() {
+		d = &dateLine{sec: now.Unix(), line: "Date: " + now.UTC().Format(http.TimeFormat) + "\r\n"}
+		lastDate.Store(d)
+	}
+	_, _ = bw.WriteString(d.line)
+}

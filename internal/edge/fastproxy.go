@@ -1,0 +1,625 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// fastExchange is one request the fast path proxies.
+type fastExchange struct {
+	fc     *fastConn
+	ps     *proxyState
+	head   bool   // HEAD, else GET
+	accept string // the client's Accept, for error pages
+	start  time.Time
+
+	// What the access log and metrics record.
+	status int
+	bytes  int64
+	reason string
+}
+
+// errChunk is a malformed chunked body from an instance.
+var errChunk = errors.New("malformed chunked body from the instance")
+
+// proxy sends the request to the picked instance and copies its answer to
+// the client. Failures before an answer are handled as retryTransport and
+// proxyError handle them: a refused connection, or a connection that broke
+// before any answer, goes to another instance, which is ejected; a
+// kept-alive connection the instance had closed is replaced. It reports
+// whether the client connection can carry another request.
+func (x *fastExchange) proxy() bool {
+	e := x.fc.e
+	ps := x.ps
+	var deadline time.Time
+	if ps.timeout > 0 {
+		deadline = x.start.Add(ps.timeout)
+	}
+	for {
+		pc, err := e.up.connect(ps.target.addr, deadline)
+		if err == nil {
+			var rh respHead
+			var n int
+			var res *http.Response
+			n, res, err = x.send(pc, &rh, deadline)
+			switch {
+			case err == nil && res != nil:
+				return x.relaySlow(pc, res, deadline)
+			case err == nil:
+				return x.relay(pc, &rh, n, deadline)
+			}
+			if x.fc.gone.Load() {
+				// The client left; nobody reads an answer.
+				_ = pc.conn.Close()
+				e.log.Debug("client gone before the response", "route", ps.route.key, "err", err)
+				x.status = http.StatusBadGateway
+				return false
+			}
+			stale := pc.reused && pc.got == 0 && !isTimeout(err)
+			_ = pc.conn.Close()
+			if stale {
+				continue // the same instance, on another connection
+			}
+		}
+		if isTimeout(err) || !deadline.IsZero() && !time.Now().Before(deadline) {
+			e.log.Info("request timed out", "route", ps.route.key, "host", ps.host, "path", ps.path, "timeout", ps.timeout)
+			return x.fail(http.StatusGatewayTimeout, ReasonTimeout, "The service "+ps.route.key+" did not answer within "+ps.timeout.String()+".")
+		}
+		if !x.retry(err) {
+			if isDialError(err) {
+				e.log.Warn("no instance reachable", "route", ps.route.key, "err", err)
+				return x.fail(http.StatusBadGateway, ReasonUnreachable, "The service "+ps.route.key+" could not be reached.")
+			}
+			e.log.Warn("instance failed to answer", "route", ps.route.key, "err", err)
+			return x.fail(http.StatusBadGateway, ReasonUpstreamError, "The service "+ps.route.key+" failed to answer.")
+		}
+	}
+}
+
+// retry ejects the instance that failed with err and picks another, when
+// the request may go to one; it reports whether it did.
+func (x *fastExchange) retry(err error) bool {
+	if !isDialError(err) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isConnReset(err) {
+		return false
+	}
+	e, ps := x.fc.e, x.ps
+	failed := ps.target
+	if failed.st.eject() {
+		e.log.Warn("instance refused the connection; ejected", "route", ps.route.key, "backend", failed.id, "addr", failed.addr, "for", ejectFor, "err", err)
+	}
+	ps.tried.add(failed.st)
+	ps.release()
+	rt, next, why := e.acquire(ps.host, ps.path, &ps.tried)
+	if why != acquired {
+		return false
+	}
+	ps.route, ps.target = rt, next
+	return true
+}
+
+// fail answers with the edge's own error page.
+func (x *fastExchange) fail(status int, reason, msg string) bool {
+	x.status, x.reason = status, reason
+	x.bytes = x.fc.writeErrorPage(x.head, x.accept, status, reason, msg)
+	return true
+}
+
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
+
+func isConnReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+// connect returns a kept-alive connection to addr, or dials one.
+func (t *upstream) connect(addr string, deadline time.Time) (*upConn, error) {
+	if pc := t.pool.get(addr); pc != nil {
+		return pc, nil
+	}
+	ctx := context.Background()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	c, err := t.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return newUpConn(c, addr), nil
+}
+
+// send writes the request head on pc and reads the head of the answer,
+// passing informational answers (103 Early Hints) on to the client. It
+// returns the length of a head the fast parser took, or the answer as
+// net/http read it when the head was one it does not take.
+func (x *fastExchange) send(pc *upConn, rh *respHead, deadline time.Time) (int, *http.Response, error) {
+	if !deadline.IsZero() {
+		_ = pc.conn.SetDeadline(deadline)
+	}
+	pc.got = 0
+	if _, err := pc.conn.Write(x.fc.out); err != nil {
+		return 0, nil, err
+	}
+	for {
+		pc.limit = maxResponseHeaderBytes
+		x.fc.arm(pc)
+		n, v, err := readResponseHead(pc, rh)
+		x.fc.disarm()
+		if err != nil {
+			return 0, nil, err
+		}
+		if v == headOK {
+			if rh.status >= 200 {
+				return n, nil, nil
+			}
+			if rh.status == http.StatusSwitchingProtocols {
+				return 0, nil, errSwitchedProtocols
+			}
+			buf, _ := pc.br.Peek(n)
+			bw := x.fc.bw
+			_, _ = bw.WriteString("HTTP/1.1 ")
+			_, _ = bw.Write(rh.statusText.of(buf))
+			_, _ = bw.WriteString("\r\n")
+			for _, l := range rh.lines[:rh.nlines] {
+				_, _ = bw.Write(l.of(buf))
+			}
+			_, _ = bw.WriteString("\r\n")
+			_, _ = pc.br.Discard(n)
+			if err := bw.Flush(); err != nil {
+				return 0, nil, fmt.Errorf("client: %w", err)
+			}
+			continue
+		}
+		req := &http.Request{Method: http.MethodGet}
+		if x.head {
+			req.Method = http.MethodHead
+		}
+		x.fc.arm(pc)
+		res, err := http.ReadResponse(pc.br, req)
+		x.fc.disarm()
+		if err != nil {
+			return 0, nil, err
+		}
+		if res.StatusCode >= 200 {
+			return 0, res, nil
+		}
+		if res.StatusCode == http.StatusSwitchingProtocols {
+			return 0, nil, errSwitchedProtocols
+		}
+		bw := x.fc.bw
+		_, _ = bw.WriteString("HTTP/1.1 ")
+		_, _ = bw.WriteString(res.Status)
+		_, _ = bw.WriteString("\r\n")
+		_ = res.Header.Write(bw)
+		_, _ = bw.WriteString("\r\n")
+		if err := bw.Flush(); err != nil {
+			return 0, nil, fmt.Errorf("client: %w", err)
+		}
+	}
+}
+
+// readResponseHead waits until the answer's head is in pc's buffer and
+// parses it. headUnsupported means net/http must read it: the fast parser
+// did not take it, or it is larger than the buffer.
+func readResponseHead(pc *upConn, rh *respHead) (int, verdict, error) {
+	for {
+		buf, _ := pc.br.Peek(pc.br.Buffered())
+		n, v := parseResponse(buf, rh)
+		switch {
+		case v == headOK:
+			return n, v, nil
+		case v == headUnsupported || len(buf) >= pc.br.Size():
+			return 0, headUnsupported, nil
+		}
+		if _, err := pc.br.Peek(len(buf) + 1); err != nil {
+			if err == io.EOF && len(buf) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, 0, err
+		}
+	}
+}
+
+// bodyless reports whether an answer with this status to this request has
+// no body whatever its head says.
+func (x *fastExchange) bodyless(status int) bool {
+	return x.head || status == http.StatusNoContent || status == http.StatusNotModified
+}
+
+// relay copies an answer whose head the fast parser took. It reports
+// whether the client connection can carry another request.
+func (x *fastExchange) relay(pc *upConn, rh *respHead, n int, deadline time.Time) bool {
+	bw := x.fc.bw
+	buf, _ := pc.br.Peek(n)
+	x.status = rh.status
+	_, _ = bw.WriteString("HTTP/1.1 ")
+	_, _ = bw.Write(rh.statusText.of(buf))
+	_, _ = bw.WriteString("\r\n")
+	for _, l := range rh.lines[:rh.nlines] {
+		_, _ = bw.Write(l.of(buf))
+	}
+	if !rh.hasDate {
+		writeDate(bw)
+	}
+	noBody := x.bodyless(rh.status)
+	untilClose := !noBody && !rh.chunked && rh.length < 0
+	if rh.chunked && rh.status != http.StatusNoContent && rh.status != http.StatusNotModified || untilClose {
+		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	_, _ = bw.WriteString("\r\n")
+	_, _ = pc.br.Discard(n)
+	pc.limit = -1
+
+	var err error
+	switch {
+	case noBody:
+	case rh.chunked:
+		err = x.copyChunked(pc)
+	case rh.length >= 0:
+		err = x.copyN(pc, rh.length)
+	default:
+		err = x.copyToEOF(pc)
+	}
+	keep := !rh.close && !x.head && !untilClose
+	return x.finish(pc, err, keep, deadline)
+}
+
+// finish releases pc after an answer: back to the pool when it was read
+// whole and the instance keeps the connection, else closed. It reports
+// whether the client connection can go on.
+func (x *fastExchange) finish(pc *upConn, err error, keep bool, deadline time.Time) bool {
+	if err != nil {
+		_ = pc.conn.Close()
+		if !strings.HasPrefix(err.Error(), "client: ") {
+			x.fc.e.log.Debug("answer cut short", "route", x.ps.route.key, "err", err)
+		}
+		return false
+	}
+	if !keep {
+		_ = pc.conn.Close()
+		return true
+	}
+	if !deadline.IsZero() {
+		_ = pc.conn.SetDeadline(time.Time{})
+	}
+	x.fc.e.up.pool.put(pc)
+	return true
+}
+
+// flushIfDry sends what the client is owed before a read from pc that may
+// block, so a streamed answer (server-sent events) reaches it as it comes.
+func (x *fastExchange) flushIfDry(pc *upConn) error {
+	if pc.br.Buffered() == 0 && x.fc.bw.Buffered() > 0 {
+		if err := x.fc.bw.Flush(); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+	}
+	return nil
+}
+
+// copyN copies n bytes of body.
+func (x *fastExchange) copyN(pc *upConn, n int64) error {
+	bw := x.fc.bw
+	if n <= int64(pc.br.Buffered()) {
+		b, _ := pc.br.Peek(int(n))
+		if _, err := bw.Write(b); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		_, _ = pc.br.Discard(int(n))
+		x.bytes += n
+		return nil
+	}
+	bp := buffers.Get().(*[bufferSize]byte)
+	defer buffers.Put(bp)
+	for n > 0 {
+		if err := x.flushIfDry(pc); err != nil {
+			return err
+		}
+		k, err := pc.br.Read(bp[:min(n, bufferSize)])
+		if k > 0 {
+			if _, werr := bw.Write(bp[:k]); werr != nil {
+				return fmt.Errorf("client: %w", werr)
+			}
+			n -= int64(k)
+			x.bytes += int64(k)
+		}
+		if err != nil && n > 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// copyChunked copies a chunked body as it is framed, trailers included.
+func (x *fastExchange) copyChunked(pc *upConn) error {
+	bw := x.fc.bw
+	for {
+		line, err := x.readLine(pc)
+		if err != nil {
+			return err
+		}
+		size, ok := parseChunkSize(line[:len(line)-2])
+		if !ok {
+			return errChunk
+		}
+		if _, err := bw.Write(line); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		if size == 0 {
+			return x.copyTrailers(pc)
+		}
+		if err := x.copyN(pc, size); err != nil {
+			return err
+		}
+		if line, err = x.readLine(pc); err != nil {
+			return err
+		}
+		if len(line) != 2 {
+			return errChunk
+		}
+		if _, err := bw.Write(line); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+	}
+}
+
+// copyTrailers copies the trailer section after the last chunk.
+func (x *fastExchange) copyTrailers(pc *upConn) error {
+	for {
+		line, err := x.readLine(pc)
+		if err != nil {
+			return err
+		}
+		if len(line) > 2 {
+			var hl headerLine
+			if v, _ := nextLine(line, 0, &hl); v != headOK {
+				return errChunk
+			}
+		}
+		if _, err := x.fc.bw.Write(line); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		if len(line) == 2 {
+			return nil
+		}
+	}
+}
+
+// readLine reads one CRLF-terminated line of a chunked body.
+func (x *fastExchange) readLine(pc *upConn) ([]byte, error) {
+	if err := x.flushIfDry(pc); err != nil {
+		return nil, err
+	}
+	line, err := pc.br.ReadSlice('\n')
+	switch {
+	case err == io.EOF:
+		return nil, io.ErrUnexpectedEOF
+	case err != nil:
+		return nil, err
+	case len(line) < 2 || line[len(line)-2] != '\r':
+		return nil, errChunk
+	}
+	return line, nil
+}
+
+// copyToEOF copies a body that ends when the instance closes the
+// connection, chunked for the client, whose connection stays open.
+func (x *fastExchange) copyToEOF(pc *upConn) error {
+	bw := x.fc.bw
+	bp := buffers.Get().(*[bufferSize]byte)
+	defer buffers.Put(bp)
+	var hdr [20]byte
+	for {
+		if err := x.flushIfDry(pc); err != nil {
+			return err
+		}
+		k, err := pc.br.Read(bp[:])
+		if k > 0 {
+			_, _ = bw.Write(appendChunkHeader(hdr[:0], k))
+			_, _ = bw.Write(bp[:k])
+			if _, werr := bw.WriteString("\r\n"); werr != nil {
+				return fmt.Errorf("client: %w", werr)
+			}
+			x.bytes += int64(k)
+		}
+		if err == io.EOF {
+			if _, werr := bw.WriteString("0\r\n\r\n"); werr != nil {
+				return fmt.Errorf("client: %w", werr)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// relaySlow copies an answer whose head net/http read: larger than the
+// fast parser's buffer, or unusual. The body is copied decoded and framed
+// again; trailers are dropped.
+func (x *fastExchange) relaySlow(pc *upConn, res *http.Response, deadline time.Time) bool {
+	pc.limit = -1
+	bw := x.fc.bw
+	x.status = res.StatusCode
+	removeHopByHop(res.Header)
+	noBody := x.bodyless(res.StatusCode)
+	chunked := !noBody && res.ContentLength < 0
+	if chunked {
+		res.Header.Del("Content-Length")
+		res.Header["Transfer-Encoding"] = []string{"chunked"}
+	}
+	_, _ = bw.WriteString("HTTP/1.1 ")
+	_, _ = bw.WriteString(res.Status)
+	_, _ = bw.WriteString("\r\n")
+	if _, ok := res.Header["Date"]; !ok {
+		writeDate(bw)
+	}
+	_ = res.Header.Write(bw)
+	_, _ = bw.WriteString("\r\n")
+
+	var err error
+	switch {
+	case noBody:
+	case chunked:
+		cw := &chunkWriter{x: x, pc: pc}
+		_, err = io.Copy(cw, res.Body)
+		if err == nil {
+			_, err = bw.WriteString("0\r\n\r\n")
+		}
+	default:
+		var n int64
+		n, err = io.Copy(&countWriter{x: x}, res.Body)
+		if err == nil && n != res.ContentLength {
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	_ = res.Body.Close()
+	return x.finish(pc, err, !res.Close && !x.head, deadline)
+}
+
+// removeHopByHop deletes the hop-by-hop headers of an answer (RFC 9110
+// 7.6.1), those its Connection header names first.
+func removeHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for tok := range strings.SplitSeq(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" {
+				h.Del(tok)
+			}
+		}
+	}
+	for _, k := range [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		delete(h, k)
+	}
+}
+
+// countWriter writes a body to the client, counting it.
+type countWriter struct{ x *fastExchange }
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	n, err := w.x.fc.bw.Write(p)
+	w.x.bytes += int64(n)
+	if err != nil {
+		err = fmt.Errorf("client: %w", err)
+	}
+	return n, err
+}
+
+// chunkWriter writes a body to the client in chunks, each sent on before
+// a read from the instance may block.
+type chunkWriter struct {
+	x  *fastExchange
+	pc *upConn
+}
+
+func (w *chunkWriter) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	bw := w.x.fc.bw
+	var hdr [20]byte
+	_, _ = bw.Write(appendChunkHeader(hdr[:0], len(p)))
+	_, _ = bw.Write(p)
+	if _, err := bw.WriteString("\r\n"); err != nil {
+		return 0, fmt.Errorf("client: %w", err)
+	}
+	w.x.bytes += int64(len(p))
+	if err := w.x.flushIfDry(w.pc); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = (*chunkWriter)(nil)
+
+// recordFast observes a request the fast path answered, as finishRoute
+// does for the others.
+func (e *Edge) recordFast(ps *proxyState, x *fastExchange) {
+	method := http.MethodGet
+	if x.head {
+		method = http.MethodHead
+	}
+	rt := ps.route
+	e.observe(rt.ls, &accessRecord{
+		time: x.start, entrypoint: rt.key, host: ps.host, method: method, path: ps.path,
+		status: x.status, bytes: x.bytes, origin: rt.key, reason: x.reason,
+	})
+}
+
+// clientWatchAfter is how long the fast path waits for an answer before it
+// watches the client connection too: a client that leaves then gets its
+// request cancelled at the instance, as net/http's background read does,
+// without the cost of that read for the many requests answered sooner.
+const clientWatchAfter = 100 * time.Millisecond
+
+// clientWatch watches a client connection for its end while the fast path
+// waits for an answer.
+type clientWatch struct {
+	mu      sync.Mutex
+	gen     uint64 // which wait the timer belongs to
+	on      bool
+	running bool
+	done    chan struct{}
+	timer   *time.Timer
+}
+
+// arm starts watching the client if pc has not answered within
+// clientWatchAfter.
+func (fc *fastConn) arm(pc *upConn) {
+	w := &fc.watch
+	w.mu.Lock()
+	w.gen++
+	gen := w.gen
+	w.on = true
+	w.mu.Unlock()
+	w.timer = time.AfterFunc(clientWatchAfter, func() { fc.watchClient(gen, pc) })
+}
+
+// disarm stops the watch and waits for its read to end, so the
+// connection's reader is the caller's again.
+func (fc *fastConn) disarm() {
+	w := &fc.watch
+	w.timer.Stop()
+	w.mu.Lock()
+	w.on = false
+	running, done := w.running, w.done
+	if running {
+		_ = fc.c.SetReadDeadline(aLongTimeAgo)
+	}
+	w.mu.Unlock()
+	if running {
+		<-done
+	}
+}
+
+// watchClient reads from the client until it sends something (the next
+// request, which stays buffered), closes, or disarm ends the read. A
+// closed client aborts the wait on pc.
+func (fc *fastConn) watchClient(gen uint64, pc *upConn) {
+	w := &fc.watch
+	w.mu.Lock()
+	if !w.on || w.gen != gen {
+		w.mu.Unlock()
+		return
+	}
+	w.running = true
+	w.done = make(chan struct{})
+	_ = fc.c.SetReadDeadline(time.Time{})
+	w.mu.Unlock()
+	if _, err := fc.br.Peek(1); err != nil && !isTimeout(err) {
+		fc.gone.Store(true)
+		_ = pc.conn.SetDeadline(aLongTimeAgo)
+	}
+	w.mu.Lock()
+	w.running = false
+	close(w.done)
+	w.mu.Unlock()
+}
