@@ -58,7 +58,7 @@ func newACMEEnv(t *testing.T, disableHTTP, disableTLSALPN bool) *acmeEnv {
 
 	countHTTP := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if strings.HasPrefix(r.URL.Path, acmeChallengePrefix) {
+			if strings.HasPrefix(r.URL.Path, ACMEChallengePrefix) {
 				env.httpChallenges.Add(1)
 			}
 			next.ServeHTTP(w, r)
@@ -151,7 +151,7 @@ func TestACMEHTTP01(t *testing.T) {
 		assert.Equal(t, http.StatusOK, resp.StatusCode)
 		assert.Contains(t, body, "path=/a/b?x=1&y=2")
 
-		resp, body = get(t, plain, "http://"+acmeHost+":"+httpPort+acmeChallengePrefix+"unknown-token")
+		resp, body = get(t, plain, "http://"+acmeHost+":"+httpPort+ACMEChallengePrefix+"unknown-token")
 		assert.NotEqual(t, http.StatusPermanentRedirect, resp.StatusCode, "challenges are never redirected")
 		assert.Contains(t, body, "app ", "an unknown token falls through to the app")
 

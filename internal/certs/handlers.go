@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// acmeChallengePrefix is the HTTP-01 path (RFC 8555 §8.3).
-const acmeChallengePrefix = "/.well-known/acme-challenge/"
+// ACMEChallengePrefix is the HTTP-01 path (RFC 8555 §8.3).
+// ACMEChallengePrefix is where HTTP-01 challenges are answered.
+const ACMEChallengePrefix = "/.well-known/acme-challenge/"
 
 // HTTPChallengeHandler answers ACME HTTP-01 validation requests
 // (/.well-known/acme-challenge/...) for names this Manager is ordering and
@@ -29,7 +30,7 @@ func (m *Manager) RedirectHandler(next http.Handler, redirect func(host string) 
 		redirect = m.IsACME
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS != nil || strings.HasPrefix(r.URL.Path, acmeChallengePrefix) {
+		if r.TLS != nil || strings.HasPrefix(r.URL.Path, ACMEChallengePrefix) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -164,8 +164,16 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// Plain HTTP answers ACME HTTP-01 challenges and redirects public (ACME)
 	// domains to HTTPS; everything else is served as is.
-	edgeSrv := &http.Server{Handler: cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, d.redirectHTTPS)), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	edgeTLS := &http.Server{Handler: d.edge, TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	// The fast path (edge.Server) takes the common requests itself and
+	// leaves those two, and everything it does not take, to net/http.
+	edgeSrv := &edge.Server{
+		Edge: d.edge,
+		HTTP: &http.Server{Handler: cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, d.redirectHTTPS)), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
+		Divert: func(host, path string) bool {
+			return strings.HasPrefix(path, certs.ACMEChallengePrefix) || d.redirectHTTPS(host)
+		},
+	}
+	edgeTLS := &http.Server{Handler: d.edge, TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	var apiHandler http.Handler = d.routes()
 	if token != "" {
 		apiHandler = requireToken(token, apiHandler)
@@ -217,6 +225,10 @@ func Run(ctx context.Context, cfg Config) error {
 	log.Info("berth server stopped; containers keep running and are re-adopted on the next start")
 	return runErr
 }
+
+// edgeIdleTimeout closes a client's keep-alive connection to the edge after
+// this long without a request, as nginx does after 75 s.
+const edgeIdleTimeout = 2 * time.Minute
 
 func serveIgnoringClosed(err error) error {
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
