@@ -58,6 +58,8 @@ func main() {
 	dur := flag.Duration("d", 10*time.Second, "wrk duration per target")
 	conns := flag.Int("c", 64, "wrk connections")
 	threads := flag.Int("t", 2, "wrk threads")
+	rate := flag.Int("rate", 2000, "fixed-rate latency run: requests per second (0: skip it)")
+	rateDur := flag.Duration("rate-d", 5*time.Second, "fixed-rate latency run: duration per target")
 	flag.Parse()
 	var err error
 	switch *role {
@@ -66,7 +68,7 @@ func main() {
 	case "edge":
 		err = serveEdge(*listen, *backend, *logDir, *cpuProfile)
 	case "":
-		err = run(*dur, *conns, *threads, *cpuProfile, *only, *rounds)
+		err = run(*dur, *conns, *threads, *cpuProfile, *only, *rounds, *rate, *rateDur)
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
@@ -349,7 +351,7 @@ func wrk(name, target, hostHeader string, proxy *proc, d time.Duration, c, t int
 	return r, nil
 }
 
-func run(d time.Duration, conns, threads int, profile, only string, rounds int) error {
+func run(d time.Duration, conns, threads int, profile, only string, rounds, rate int, rateDur time.Duration) error {
 	onlyRE, err := regexp.Compile(only)
 	if err != nil {
 		return fmt.Errorf("-only: %w", err)
@@ -442,6 +444,34 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds int) 
 		}
 	}
 	printTable(os.Stdout, results, d, conns, threads, rounds)
+
+	// Latency added at a load every proxy carries with CPU to spare: at
+	// saturation the percentiles measure the queue, not the proxy.
+	if rate <= 0 {
+		return nil
+	}
+	const rateConns = 16
+	lats := map[string][]latency{}
+	for round := 1; round <= max(rounds, 1); round++ {
+		for _, tg := range targets {
+			if !onlyRE.MatchString(tg.name) || strings.Contains(tg.name, "cache") {
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "round %d: %d req/s to %s (%s)...\n", round, rate, tg.name, rateDur)
+			l, err := fixedRate(tg.name, tg.url, tg.host, rate, rateConns, rateDur)
+			if err != nil {
+				return err
+			}
+			lats[tg.name] = append(lats[tg.name], l)
+		}
+	}
+	var lres []latency
+	for _, tg := range targets {
+		if ls := lats[tg.name]; len(ls) > 0 {
+			lres = append(lres, medianLatency(ls))
+		}
+	}
+	printLatency(os.Stdout, lres, rate, rateConns, rateDur, rounds)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -228,6 +229,12 @@ func (fc *fastConn) serve() {
 	}
 	next := closeConn
 	defer func() {
+		if v := recover(); v != nil {
+			// A bug must cost one connection, not the edge, as in
+			// net/http.
+			fc.e.log.Error("edge fast path panicked; connection closed", "panic", v, "stack", string(debug.Stack()))
+			next = closeConn
+		}
 		fc.s.forget(fc)
 		if next != handedOff {
 			_ = fc.c.Close()
@@ -274,10 +281,7 @@ func (fc *fastConn) serveOne() connNext {
 	}
 	buf, _ := fc.br.Peek(n)
 	target := h.target.of(buf)
-	path, ok := targetPath(target)
-	if !ok {
-		return fc.handOver()
-	}
+	path := targetPath(target)
 	host := normalizeHost(string(h.host.of(buf)))
 	if d := fc.s.Divert; d != nil && d(host, path) {
 		return fc.handOver()
@@ -355,7 +359,7 @@ func (fc *fastConn) readHead(h *reqHead, start time.Time) (int, bool) {
 
 // targetPath returns the decoded path of an origin-form target, as
 // net/http's URL.Path has it.
-func targetPath(target []byte) (string, bool) {
+func targetPath(target []byte) string {
 	for i, c := range target {
 		if c == '?' {
 			target = target[:i]
@@ -368,12 +372,12 @@ func targetPath(target []byte) (string, bool) {
 			return unescapePath(raw)
 		}
 	}
-	return raw, true
+	return raw
 }
 
 // unescapePath decodes %XX escapes; parseRequest has checked they are
 // well formed.
-func unescapePath(s string) (string, bool) {
+func unescapePath(s string) string {
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' {
@@ -383,7 +387,7 @@ func unescapePath(s string) (string, bool) {
 		}
 		b = append(b, s[i])
 	}
-	return string(b), true
+	return string(b)
 }
 
 func unhex(c byte) byte {
@@ -508,6 +512,15 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	return c.Conn.Read(p)
+}
+
+// CloseWrite lets net/http half-close the connection before it closes it,
+// as it does for a *net.TCPConn.
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // writeErrorPage answers with the edge's own error page and returns the

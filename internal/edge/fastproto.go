@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"net/http"
 	"strconv"
 )
 
@@ -283,8 +284,8 @@ func parseRequest(buf []byte, h *reqHead, trust bool) (int, verdict) {
 	}
 	line := buf[:eol]
 	const version = " HTTP/1.1\r"
-	if !bytes.HasSuffix(line, []byte(version)) {
-		return 0, headUnsupported
+	if len(line) < p+len(version) || !bytes.HasSuffix(line, []byte(version)) {
+		return 0, headUnsupported // also "GET HTTP/1.1", which has no target
 	}
 	target := line[p : len(line)-len(version)]
 	if len(target) == 0 || target[0] != '/' || len(target) > maxTargetLen {
@@ -463,8 +464,13 @@ func parseResponse(buf []byte, h *respHead) (int, verdict) {
 				return 0, headUnsupported
 			}
 			h.length = n
+			// A 204 has no body and must not say it has (RFC 9110 8.6),
+			// and net/http drops the length of one.
+			forward = h.status != http.StatusNoContent
 		case hTransferEncoding:
-			if h.chunked || !asciiEqualFold(hl.value, "chunked") {
+			// HTTP/1.0 knows no transfer coding: net/http reads such a
+			// body up to the close, and so must the edge.
+			if http10 || h.chunked || !asciiEqualFold(hl.value, "chunked") {
 				return 0, headUnsupported
 			}
 			h.chunked = true

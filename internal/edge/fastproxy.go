@@ -303,6 +303,25 @@ func (x *fastExchange) flushIfDry(pc *upConn) error {
 	return nil
 }
 
+// fill waits for more of the body when none is buffered, first sending the
+// client what it is owed. While it waits the client is watched, so a
+// client that leaves a long stream ends the request at the instance.
+func (x *fastExchange) fill(pc *upConn) error {
+	if pc.br.Buffered() > 0 {
+		return nil
+	}
+	if err := x.flushIfDry(pc); err != nil {
+		return err
+	}
+	x.fc.arm(pc)
+	_, err := pc.br.Peek(1)
+	x.fc.disarm()
+	if err != nil && x.fc.gone.Load() {
+		return fmt.Errorf("client: gone: %w", err)
+	}
+	return err
+}
+
 // copyN copies n bytes of body.
 func (x *fastExchange) copyN(pc *upConn, n int64) error {
 	bw := x.fc.bw
@@ -315,26 +334,20 @@ func (x *fastExchange) copyN(pc *upConn, n int64) error {
 		x.bytes += n
 		return nil
 	}
-	bp := buffers.Get().(*[bufferSize]byte)
-	defer buffers.Put(bp)
 	for n > 0 {
-		if err := x.flushIfDry(pc); err != nil {
-			return err
-		}
-		k, err := pc.br.Read(bp[:min(n, bufferSize)])
-		if k > 0 {
-			if _, werr := bw.Write(bp[:k]); werr != nil {
-				return fmt.Errorf("client: %w", werr)
-			}
-			n -= int64(k)
-			x.bytes += int64(k)
-		}
-		if err != nil && n > 0 {
+		if err := x.fill(pc); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return err
 		}
+		b, _ := pc.br.Peek(int(min(n, int64(pc.br.Buffered()))))
+		if _, err := bw.Write(b); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		_, _ = pc.br.Discard(len(b))
+		n -= int64(len(b))
+		x.bytes += int64(len(b))
 	}
 	return nil
 }
@@ -396,10 +409,11 @@ func (x *fastExchange) copyTrailers(pc *upConn) error {
 
 // readLine reads one CRLF-terminated line of a chunked body.
 func (x *fastExchange) readLine(pc *upConn) ([]byte, error) {
-	if err := x.flushIfDry(pc); err != nil {
-		return nil, err
+	err := x.fill(pc)
+	var line []byte
+	if err == nil {
+		line, err = pc.br.ReadSlice('\n')
 	}
-	line, err := pc.br.ReadSlice('\n')
 	switch {
 	case err == io.EOF:
 		return nil, io.ErrUnexpectedEOF
@@ -415,31 +429,24 @@ func (x *fastExchange) readLine(pc *upConn) ([]byte, error) {
 // connection, chunked for the client, whose connection stays open.
 func (x *fastExchange) copyToEOF(pc *upConn) error {
 	bw := x.fc.bw
-	bp := buffers.Get().(*[bufferSize]byte)
-	defer buffers.Put(bp)
 	var hdr [20]byte
 	for {
-		if err := x.flushIfDry(pc); err != nil {
-			return err
-		}
-		k, err := pc.br.Read(bp[:])
-		if k > 0 {
-			_, _ = bw.Write(appendChunkHeader(hdr[:0], k))
-			_, _ = bw.Write(bp[:k])
-			if _, werr := bw.WriteString("\r\n"); werr != nil {
-				return fmt.Errorf("client: %w", werr)
-			}
-			x.bytes += int64(k)
-		}
-		if err == io.EOF {
+		if err := x.fill(pc); err == io.EOF {
 			if _, werr := bw.WriteString("0\r\n\r\n"); werr != nil {
 				return fmt.Errorf("client: %w", werr)
 			}
 			return nil
-		}
-		if err != nil {
+		} else if err != nil {
 			return err
 		}
+		b, _ := pc.br.Peek(pc.br.Buffered())
+		_, _ = bw.Write(appendChunkHeader(hdr[:0], len(b)))
+		_, _ = bw.Write(b)
+		if _, err := bw.WriteString("\r\n"); err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		_, _ = pc.br.Discard(len(b))
+		x.bytes += int64(len(b))
 	}
 }
 
