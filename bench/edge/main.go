@@ -6,7 +6,10 @@
 // prints a markdown table with the ratios, and the CPU time each proxy
 // spent per request: on a machine that the proxies share with wrk and the
 // backend (and with anyone else's work), req/s moves with the load, while
-// CPU per request says what a proxy costs.
+// CPU per request says what a proxy costs. A second table gives the
+// latency each proxy adds at a fixed rate well below saturation (-rate,
+// open loop, as wrk2 measures), where percentiles measure the proxy rather
+// than the queue in front of a saturated CPU.
 //
 //	bash bench/edge.sh            # installs nginx, caddy and wrk if missing
 //	go run ./bench/edge -d 10s -c 64
@@ -59,7 +62,7 @@ func main() {
 	conns := flag.Int("c", 64, "wrk connections")
 	threads := flag.Int("t", 2, "wrk threads")
 	rate := flag.Int("rate", 2000, "fixed-rate latency run: requests per second (0: skip it)")
-	rateDur := flag.Duration("rate-d", 5*time.Second, "fixed-rate latency run: duration per target")
+	rateDur := flag.Duration("rate-d", 4*time.Second, "fixed-rate latency run: duration per target")
 	flag.Parse()
 	var err error
 	switch *role {
