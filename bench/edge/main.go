@@ -424,27 +424,17 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds, rate
 		{"berth edge, cache hit", "http://" + berth.addr + "/cached", "cache.localhost", berth},
 		{"nginx, cache hit", "http://" + nginxCacheAddr + "/cached", "", nginx},
 	}
-	// Rounds interleave the targets, so that a burst of other load on the
-	// machine hits them all alike; the median of each is shown.
-	runs := map[string][]result{}
-	for round := 1; round <= max(rounds, 1); round++ {
-		for _, tg := range targets {
-			if !onlyRE.MatchString(tg.name) {
-				continue
-			}
-			fmt.Fprintf(os.Stderr, "round %d: wrk %s (%s)...\n", round, tg.name, d)
-			r, err := wrk(tg.name, tg.url, tg.host, tg.proc, d, conns, threads)
-			if err != nil {
-				return err
-			}
-			runs[tg.name] = append(runs[tg.name], r)
+	results, err := inRounds(rounds, len(targets), func(round, i int) (result, bool, error) {
+		tg := targets[i]
+		if !onlyRE.MatchString(tg.name) {
+			return result{}, false, nil
 		}
-	}
-	var results []result
-	for _, tg := range targets {
-		if rs := runs[tg.name]; len(rs) > 0 {
-			results = append(results, median(rs))
-		}
+		fmt.Fprintf(os.Stderr, "round %d: wrk %s (%s)...\n", round, tg.name, d)
+		r, err := wrk(tg.name, tg.url, tg.host, tg.proc, d, conns, threads)
+		return r, true, err
+	}, median)
+	if err != nil {
+		return err
 	}
 	printTable(os.Stdout, results, d, conns, threads, rounds)
 
@@ -454,28 +444,46 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds, rate
 		return nil
 	}
 	const rateConns = 16
-	lats := map[string][]latency{}
-	for round := 1; round <= max(rounds, 1); round++ {
-		for _, tg := range targets {
-			if !onlyRE.MatchString(tg.name) || strings.Contains(tg.name, "cache") {
-				continue
-			}
-			fmt.Fprintf(os.Stderr, "round %d: %d req/s to %s (%s)...\n", round, rate, tg.name, rateDur)
-			l, err := fixedRate(tg.name, tg.url, tg.host, rate, rateConns, rateDur)
-			if err != nil {
-				return err
-			}
-			lats[tg.name] = append(lats[tg.name], l)
+	lats, err := inRounds(rounds, len(targets), func(round, i int) (latency, bool, error) {
+		tg := targets[i]
+		if !onlyRE.MatchString(tg.name) || strings.Contains(tg.name, "cache") {
+			return latency{}, false, nil
 		}
+		fmt.Fprintf(os.Stderr, "round %d: %d req/s to %s (%s)...\n", round, rate, tg.name, rateDur)
+		l, err := fixedRate(tg.name, tg.url, tg.host, rate, rateConns, rateDur)
+		return l, true, err
+	}, medianLatency)
+	if err != nil {
+		return err
 	}
-	var lres []latency
-	for _, tg := range targets {
-		if ls := lats[tg.name]; len(ls) > 0 {
-			lres = append(lres, medianLatency(ls))
-		}
-	}
-	printLatency(os.Stdout, lres, rate, rateConns, rateDur, rounds)
+	printLatency(os.Stdout, lats, rate, rateConns, rateDur, rounds)
 	return nil
+}
+
+// inRounds measures n targets (by index; measure says whether it took one)
+// once per round and returns the median of each, in target order.
+// Rounds interleave the targets, so that a burst of other load on the
+// machine hits them all alike.
+func inRounds[R any](rounds, n int, measure func(round, i int) (R, bool, error), median func([]R) R) ([]R, error) {
+	runs := make([][]R, n)
+	for round := 1; round <= max(rounds, 1); round++ {
+		for i := range n {
+			r, ok, err := measure(round, i)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				runs[i] = append(runs[i], r)
+			}
+		}
+	}
+	var out []R
+	for _, rs := range runs {
+		if len(rs) > 0 {
+			out = append(out, median(rs))
+		}
+	}
+	return out, nil
 }
 
 func nginxConf(dir, addr, cacheAddr, backend string) string {
