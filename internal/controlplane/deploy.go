@@ -22,10 +22,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -463,10 +465,10 @@ func (d *Daemon) bringUp(ctx context.Context, app string, rev revision, n int) (
 	return ins, nil
 }
 
-// drainAndStop waits (up to the drain time) for in-flight requests on old
-// instances, which the edge no longer routes to, to finish; then it stops
-// their containers (kept for a rollback or resume) or, with remove, removes
-// them.
+// drainAndStop drains old instances, which the edge no longer routes to
+// (see drain: their requests through the edge, then those by name); then
+// it stops their containers (kept for a rollback or resume) or, with
+// remove, removes them.
 func (d *Daemon) drainAndStop(ctx context.Context, s *service, old []*instance, remove bool) {
 	d.drain(ctx, s, old)
 	var wg sync.WaitGroup
@@ -490,7 +492,9 @@ func (d *Daemon) drainAndStop(ctx context.Context, s *service, old []*instance, 
 }
 
 // drain takes instances out of service and waits for their in-flight
-// requests (up to the drain time).
+// requests: those through the edge, which no longer routes to them (up to
+// the drain time), then those of the app's containers that call them by
+// name (deregister). Only then may they stop.
 func (d *Daemon) drain(ctx context.Context, s *service, old []*instance) {
 	ids := make([]string, len(old))
 	s.mu.Lock()
@@ -503,6 +507,68 @@ func (d *Daemon) drain(ctx context.Context, s *service, old []*instance) {
 	}
 	s.mu.Unlock()
 	d.waitDrained(ctx, s, ids)
+	d.deregister(ctx, s, old)
+}
+
+// deregisterer is the optional engine power to take a running container
+// off its names on the app network while it keeps serving there.
+type deregisterer interface {
+	Deregister(ctx context.Context, id string) (bool, error)
+}
+
+var _ deregisterer = (*docker.Engine)(nil)
+
+// deregisterDelay is how long an instance taken off its name keeps
+// serving before it stops. The app's containers call each other by name
+// (http://api:8080): stopped while the name still gave its address, an
+// instance would leave a caller's connection unanswered until the
+// caller's timeout (the engine takes the name away only after the
+// container's network is gone). Off its name first, it is called no more,
+// and what was on its way to it arrives within the delay: a request that
+// looked the name up just before, and a connection attempt the engine's
+// reconnect (see docker.Engine.Deregister) made wait the SYN's one-second
+// retransmission timeout. Requests still running after it are the app's
+// own shutdown's to finish (SIGTERM).
+const deregisterDelay = 1500 * time.Millisecond
+
+// deregister takes instances that no longer receive edge traffic off
+// their name on the app network, then waits deregisterDelay. It comes after
+// the edge's drain: leaving the name takes the published port away, and
+// with it what is still in flight through the edge past the drain time.
+func (d *Daemon) deregister(ctx context.Context, s *service, old []*instance) {
+	dr, ok := d.engine.(deregisterer)
+	if !ok || len(old) == 0 {
+		return
+	}
+	var (
+		wg     sync.WaitGroup
+		listed atomic.Bool
+	)
+	for _, in := range old {
+		id := in.containerID // the name's holder
+		if in.group != nil {
+			id = in.group.holderID
+		}
+		wg.Go(func() {
+			was, err := dr.Deregister(ctx, id)
+			if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				d.log.Warn("take an instance off its name", "service", s.name, "instance", in.id, "err", err)
+			}
+			if was {
+				listed.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	if !listed.Load() {
+		return
+	}
+	t := time.NewTimer(deregisterDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
 
 func (d *Daemon) waitDrained(ctx context.Context, s *service, ids []string) {

@@ -90,8 +90,9 @@ func TestLoadBalancerControls(t *testing.T) {
 	t.Run("drain", func(t *testing.T) {
 		t.Parallel()
 		// api's own drain (2s, shorter than the test daemon's 5s) bounds
-		// how long its old instance may finish a request before it is
-		// stopped (gracefully: the request may still complete).
+		// how long its old instance may finish a request through the edge
+		// before it leaves its name on the app network (which closes what
+		// is still in flight) and is stopped.
 		slow := make(chan error, 1)
 		go func() {
 			c := &http.Client{Timeout: 30 * time.Second, Transport: httpClient.Transport}

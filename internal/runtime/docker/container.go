@@ -269,7 +269,8 @@ func (e *Engine) askedHostPort(ctx context.Context, id string) string {
 
 // Stop sends SIGTERM, then SIGKILL after grace. A grace of 0 uses the
 // container's own StopGrace (Docker's 10s when it had none). Stopping a
-// stopped container is not an error.
+// stopped container is not an error. A container Deregister took off its
+// names is put back under them once stopped.
 func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error {
 	start := time.Now()
 	var opts container.StopOptions
@@ -280,6 +281,7 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 	if err := e.cli.ContainerStop(ctx, id, opts); err != nil {
 		return notFoundOr(id, "stop", err)
 	}
+	e.relist(ctx, id)
 	e.log.Debug("container stopped", "id", shortID(id), "took", time.Since(start))
 	return nil
 }
@@ -288,6 +290,7 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 // runs. A missing container, or one already being removed, is not an error.
 func (e *Engine) Remove(ctx context.Context, id string) error {
 	e.frozenIP(id)
+	e.forgetUnlisted(id)
 	err := e.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true})
 	switch {
 	case err == nil:

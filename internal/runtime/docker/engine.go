@@ -32,10 +32,15 @@ type Engine struct {
 	holderMu    sync.Mutex
 	holderImage string
 
-	// frozenIPs are the addresses frozen containers had on their network,
-	// by container ID, to come back with (freeze.go).
+	// frozenIPs are the addresses containers taken off their network had
+	// on it, by container ID, to come back with: frozen ones, and one
+	// between the disconnect and the connect of a reconnect (freeze.go,
+	// deregister.go).
 	frozenMu  sync.Mutex
 	frozenIPs map[string]string
+	// unlisted are the containers Deregister took off their names, by ID,
+	// for Stop to put them back (deregister.go). Guarded by frozenMu.
+	unlisted map[string]bool
 	// nextAddr is where pickAddress goes on looking, by network.
 	nextAddr map[string]netip.Addr
 }

@@ -40,12 +40,7 @@ func (e *Engine) Freeze(ctx context.Context, id string) error {
 		if err := e.cli.NetworkDisconnect(ctx, netName, info.ID, true); err != nil && !cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("freeze container %s: take it off network %s: %w", shortID(id), netName, err)
 		}
-		e.frozenMu.Lock()
-		if e.frozenIPs == nil {
-			e.frozenIPs = map[string]string{}
-		}
-		e.frozenIPs[info.ID] = ep.IPAddress
-		e.frozenMu.Unlock()
+		e.holdIP(info.ID, ep.IPAddress)
 	}
 	if err := e.cli.ContainerPause(ctx, id); err != nil {
 		if netName != "" {
@@ -86,16 +81,21 @@ func (e *Engine) thaw(ctx context.Context, info container.InspectResponse) (runt
 }
 
 // ensureConnected puts a container that Freeze took off its network back
-// on it.
+// on it, and one that Deregister took off its names (and whose Stop could
+// not put them back: an earlier daemon's) back under them.
 func (e *Engine) ensureConnected(ctx context.Context, info container.InspectResponse) error {
 	netName := ownNetwork(info)
 	if netName == "" {
 		return nil
 	}
-	if _, on := info.NetworkSettings.Networks[netName]; on {
-		return nil
+	ep, on := info.NetworkSettings.Networks[netName]
+	if !on {
+		return e.connect(ctx, info.ID, netName, info.Config.Labels)
 	}
-	return e.connect(ctx, info.ID, netName, info.Config.Labels)
+	if names := aliasesOf(info.Config.Labels); ep != nil && !listedUnder(ep, names) {
+		return e.reconnect(ctx, info, netName, names)
+	}
+	return nil
 }
 
 // frozenIP returns, and forgets, the address a container had on its
@@ -112,16 +112,17 @@ func (e *Engine) frozenIP(id string) string {
 // address it had when frozen if it can have it (a container that runs on
 // needs it; another may have taken it meanwhile).
 func (e *Engine) connect(ctx context.Context, id, netName string, labels map[string]string) error {
-	var aliases []string
-	if a := labels[labelAliases]; a != "" {
-		aliases = strings.Split(a, ",")
-	} else if svc := labels[runtime.LabelService]; svc != "" && labels[runtime.LabelRole] == string(runtime.RoleInstance) {
-		aliases = []string{svc} // created before the label existed
-	}
-	ip := e.frozenIP(id)
+	return e.connectAs(ctx, id, netName, e.frozenIP(id), "", aliasesOf(labels))
+}
+
+// connectAs puts a container on a network under the given names (none: it
+// is found by no name of berth's), with address ip if it can have it, and
+// MAC address mac if set (engines before API 1.44 derive it from ip).
+func (e *Engine) connectAs(ctx context.Context, id, netName, ip, mac string, aliases []string) error {
 	ep := &network.EndpointSettings{Aliases: aliases}
 	if ip != "" {
 		ep.IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ip}
+		ep.MacAddress = mac
 	}
 	err := e.cli.NetworkConnect(ctx, netName, id, ep)
 	if err != nil && ip != "" && !strings.Contains(err.Error(), "already exists") {
@@ -131,6 +132,21 @@ func (e *Engine) connect(ctx context.Context, id, netName string, labels map[str
 	}
 	if err != nil && !strings.Contains(err.Error(), "already exists") {
 		return fmt.Errorf("connect container %s to network %s: %w", shortID(id), netName, err)
+	}
+	if len(aliases) > 0 {
+		e.forgetUnlisted(id)
+	}
+	return nil
+}
+
+// aliasesOf are the names a container answers to on its network, as
+// recorded at create.
+func aliasesOf(labels map[string]string) []string {
+	if a := labels[labelAliases]; a != "" {
+		return strings.Split(a, ",")
+	}
+	if svc := labels[runtime.LabelService]; svc != "" && labels[runtime.LabelRole] == string(runtime.RoleInstance) {
+		return []string{svc} // created before the label existed
 	}
 	return nil
 }
