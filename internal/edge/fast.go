@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -287,30 +288,43 @@ func (fc *fastConn) serveOne() connNext {
 		return fc.handOver()
 	}
 	e := fc.e
-	if s := e.snap.Load(); s.epHosts[host] != nil {
-		return fc.handOver() // entrypoints: cache, shifts, controls
-	}
+	x := fastExchange{fc: fc, start: start}
 	ps := &proxyState{host: host, path: path}
-	rt, t, why := e.acquire(host, path, &ps.tried)
-	if why != acquired {
-		return fc.handOver() // the edge's own answers, holds and queues
+	x.ps = ps
+	if s := e.snap.Load(); s.epHosts[host] != nil {
+		if !x.planEntrypoint(s, s.epHosts[host]) {
+			return fc.handOver() // cache, shifts, controls, failover, HTTPS origins
+		}
+	} else {
+		rt, t, why := e.acquire(host, path, &ps.tried)
+		if why != acquired {
+			return fc.handOver() // the edge's own answers, holds and queues
+		}
+		if rt.sticky != "" {
+			t.st.inflight.Add(-1)
+			return fc.handOver() // the cookie is read and set by ServeHTTP
+		}
+		ps.route, ps.target, ps.timeout = rt, t, rt.timeout
 	}
-	if rt.sticky != "" {
-		t.st.inflight.Add(-1)
-		return fc.handOver() // the cookie is read and set by ServeHTTP
+	var hostAs, prefix string
+	if o := x.origin; o != nil && o.url != nil {
+		hostAs, prefix = o.url.Host, strings.TrimSuffix(o.url.EscapedPath(), "/")
 	}
-	ps.route, ps.target, ps.timeout = rt, t, rt.timeout
-	fc.out = fc.appendUpstreamHead(fc.out[:0], h, buf)
+	fc.out = fc.appendUpstreamHead(fc.out[:0], h, buf, hostAs, prefix)
 	var accept string
 	if h.accept.to > 0 {
 		accept = string(h.accept.of(buf))
 	}
-	head, closeAfter := h.head, h.close
+	x.head, x.accept = h.head, accept
+	closeAfter := h.close
 	_, _ = fc.br.Discard(n) // the request is ours now
 	fc.s.fastReqs.Add(1)
 
 	fc.gone.Store(false)
-	x := fastExchange{fc: fc, ps: ps, head: head, accept: accept, start: start}
+	if x.ep != nil && x.ep.ls != nil {
+		x.ep.ls.inflight.Inc()
+		defer x.ep.ls.inflight.Dec()
+	}
 	keep := x.proxy()
 	ps.observe(start)
 	ps.release()
@@ -422,16 +436,25 @@ func (fc *fastConn) handOver() connNext {
 
 // appendUpstreamHead appends the request head sent to the instance: the
 // client's request line and header lines, less hop-by-hop headers, with
-// X-Forwarded-For, -Host and -Proto set as setForwarded sets them.
-func (fc *fastConn) appendUpstreamHead(b []byte, h *reqHead, buf []byte) []byte {
+// X-Forwarded-For, -Host and -Proto set as setForwarded sets them. For an
+// external origin hostAs replaces the Host and prefix, the origin URL's
+// path, goes before the target, as toURL does.
+func (fc *fastConn) appendUpstreamHead(b []byte, h *reqHead, buf []byte, hostAs, prefix string) []byte {
 	if h.head {
 		b = append(b, "HEAD "...)
 	} else {
 		b = append(b, "GET "...)
 	}
+	b = append(b, prefix...)
 	b = append(b, h.target.of(buf)...)
 	b = append(b, " HTTP/1.1\r\n"...)
-	for _, l := range h.lines[:h.nlines] {
+	for i, l := range h.lines[:h.nlines] {
+		if i == h.hostLine && hostAs != "" {
+			b = append(b, "Host: "...)
+			b = append(b, hostAs...)
+			b = append(b, "\r\n"...)
+			continue
+		}
 		b = append(b, l.of(buf)...)
 	}
 	if fc.clientIP != "" {

@@ -43,10 +43,11 @@ type reqHead struct {
 	nlines int
 	// The client's forwarding headers, kept only when the edge trusts
 	// them (Options.TrustForwarded).
-	xff              [4]span
-	nxff             int
-	xfProto, xfHost  bool // forwarded as they came
-	hasHost, hasPath bool
+	xff             [4]span
+	nxff            int
+	xfProto, xfHost bool // forwarded as they came
+	hasHost         bool
+	hostLine        int // index in lines of the Host line
 }
 
 // Header names the parsers look for.
@@ -324,7 +325,7 @@ func parseRequest(buf []byte, h *reqHead, trust bool) (int, verdict) {
 					return 0, headUnsupported
 				}
 			}
-			h.hasHost, h.host = true, hl.valueSpan
+			h.hasHost, h.host, h.hostLine = true, hl.valueSpan, h.nlines
 		case hAccept:
 			if h.accept.to == 0 {
 				h.accept = hl.valueSpan

@@ -21,6 +21,13 @@ type fastExchange struct {
 	accept string // the client's Accept, for error pages
 	start  time.Time
 
+	// On an entrypoint's host: the entrypoint and its origin, and for an
+	// external origin its address (a service origin's instances are in
+	// ps, as on a service's own host).
+	ep         *epEntry
+	origin     *originEntry
+	originAddr string
+
 	// What the access log and metrics record.
 	status int
 	bytes  int64
@@ -30,21 +37,25 @@ type fastExchange struct {
 // errChunk is a malformed chunked body from an instance.
 var errChunk = errors.New("malformed chunked body from the instance")
 
-// proxy sends the request to the picked instance and copies its answer to
-// the client. Failures before an answer are handled as retryTransport and
-// proxyError handle them: a refused connection, or a connection that broke
-// before any answer, goes to another instance, which is ejected; a
-// kept-alive connection the instance had closed is replaced. It reports
-// whether the client connection can carry another request.
+// proxy sends the request to the picked instance (or external origin) and
+// copies its answer to the client. Failures before an answer are handled
+// as retryTransport and proxyError (or an entrypoint's attempt and
+// entrypointProxyError) handle them: a refused connection, or a connection
+// that broke before any answer, goes to another instance, which is
+// ejected; a kept-alive connection the instance had closed is replaced. It
+// reports whether the client connection can carry another request.
 func (x *fastExchange) proxy() bool {
-	e := x.fc.e
 	ps := x.ps
 	var deadline time.Time
 	if ps.timeout > 0 {
 		deadline = x.start.Add(ps.timeout)
 	}
 	for {
-		pc, err := e.up.connect(ps.target.addr, deadline)
+		addr := x.originAddr
+		if addr == "" {
+			addr = ps.target.addr
+		}
+		pc, err := x.fc.e.up.connect(addr, deadline)
 		if err == nil {
 			var rh respHead
 			var n int
@@ -52,14 +63,16 @@ func (x *fastExchange) proxy() bool {
 			n, res, err = x.send(pc, &rh, deadline)
 			switch {
 			case err == nil && res != nil:
+				x.origin.answered(res.StatusCode)
 				return x.relaySlow(pc, res, deadline)
 			case err == nil:
+				x.origin.answered(rh.status)
 				return x.relay(pc, &rh, n, deadline)
 			}
 			if x.fc.gone.Load() {
 				// The client left; nobody reads an answer.
 				_ = pc.conn.Close()
-				e.log.Debug("client gone before the response", "route", ps.route.key, "err", err)
+				x.fc.e.log.Debug("client gone before the response", "host", ps.host, "err", err)
 				x.status = http.StatusBadGateway
 				return false
 			}
@@ -69,25 +82,70 @@ func (x *fastExchange) proxy() bool {
 				continue // the same instance, on another connection
 			}
 		}
-		if isTimeout(err) || !deadline.IsZero() && !time.Now().Before(deadline) {
-			e.log.Info("request timed out", "route", ps.route.key, "host", ps.host, "path", ps.path, "timeout", ps.timeout)
-			return x.fail(http.StatusGatewayTimeout, ReasonTimeout, "The service "+ps.route.key+" did not answer within "+ps.timeout.String()+".")
-		}
-		if !x.retry(err) {
-			if isDialError(err) {
-				e.log.Warn("no instance reachable", "route", ps.route.key, "err", err)
-				return x.fail(http.StatusBadGateway, ReasonUnreachable, "The service "+ps.route.key+" could not be reached.")
-			}
-			e.log.Warn("instance failed to answer", "route", ps.route.key, "err", err)
-			return x.fail(http.StatusBadGateway, ReasonUpstreamError, "The service "+ps.route.key+" failed to answer.")
+		switch {
+		case isTimeout(err) || !deadline.IsZero() && !time.Now().Before(deadline):
+			return x.failed(errTimeout, err)
+		case x.retry(err):
+		case isDialError(err):
+			return x.failed(errUnreachable, err)
+		default:
+			return x.failed(errBroken, err)
 		}
 	}
 }
 
+// planEntrypoint picks the origin of a request on an entrypoint's host, as
+// serveEntrypoint and attempt do, when the fast path can take it: no cache,
+// maintenance, failover, redirect or header and page controls, one origin
+// (not a share or a canary), an external one over plain HTTP or a service
+// with an instance to take it. It reports whether it did.
+func (x *fastExchange) planEntrypoint(s *snapshot, ep *epEntry) bool {
+	e, ps := x.fc.e, x.ps
+	if ep.cache != nil || ep.maintenance || ep.failover != nil || ep.redirectHTTPS && e.ext.httpsPort != "" {
+		return false
+	}
+	origin, ctl := ep.match(ps.path)
+	if ctl == nil || len(ctl.add) > 0 || len(ctl.remove) > 0 || len(ctl.pages) > 0 {
+		return false
+	}
+	if origin == nil {
+		if len(ep.arms) != 1 {
+			return false
+		}
+		origin = ep.arms[0]
+	}
+	x.ep, x.origin, ps.timeout = ep, origin, ctl.timeout
+	if u := origin.url; u != nil {
+		if u.Scheme != "http" {
+			return false
+		}
+		x.originAddr = canonicalAddr(u.Host)
+		return true
+	}
+	if sp := s.splits[origin.route]; sp != nil && sp != ep {
+		return false
+	}
+	rt, t, why := e.acquireKey(origin.route, &ps.tried)
+	if why != acquired {
+		return false
+	}
+	ps.route, ps.target = rt, t
+	return true
+}
+
+// answered counts an origin's answer for its guard (nil: a service's own
+// host).
+func (o *originEntry) answered(status int) {
+	if o != nil {
+		o.guard.record(status >= 500)
+	}
+}
+
 // retry ejects the instance that failed with err and picks another, when
-// the request may go to one; it reports whether it did.
+// the request may go to one; it reports whether it did. An external
+// origin has no other.
 func (x *fastExchange) retry(err error) bool {
-	if !isDialError(err) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isConnReset(err) {
+	if x.originAddr != "" || !isDialError(err) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isConnReset(err) {
 		return false
 	}
 	e, ps := x.fc.e, x.ps
@@ -97,12 +155,52 @@ func (x *fastExchange) retry(err error) bool {
 	}
 	ps.tried.add(failed.st)
 	ps.release()
-	rt, next, why := e.acquire(ps.host, ps.path, &ps.tried)
+	var (
+		rt   *routeEntry
+		next *target
+		why  outcome
+	)
+	if x.origin != nil {
+		rt, next, why = e.acquireKey(x.origin.route, &ps.tried)
+	} else {
+		rt, next, why = e.acquire(ps.host, ps.path, &ps.tried)
+	}
 	if why != acquired {
 		return false
 	}
 	ps.route, ps.target = rt, next
 	return true
+}
+
+// failed answers a request that got no answer with the edge's own error
+// page, worded and counted as the net/http path does.
+func (x *fastExchange) failed(kind upstreamErr, err error) bool {
+	e, ps := x.fc.e, x.ps
+	if o := x.origin; o != nil {
+		o.ls.upstreamError(kind)
+		o.guard.record(true)
+		switch kind {
+		case errTimeout:
+			e.log.Info("request timed out", "entrypoint", x.ep.name, "origin", o.label, "host", ps.host, "path", ps.path, "timeout", ps.timeout)
+			return x.fail(http.StatusGatewayTimeout, ReasonTimeout, "The origin "+o.name+" did not answer within "+ps.timeout.String()+".")
+		case errUnreachable:
+			e.log.Warn("origin unreachable", "entrypoint", x.ep.name, "origin", o.label, "err", err)
+			return x.fail(http.StatusBadGateway, ReasonUnreachable, "The origin "+o.name+" could not be reached.")
+		}
+		e.log.Warn("origin failed to answer", "entrypoint", x.ep.name, "origin", o.label, "err", err)
+		return x.fail(http.StatusBadGateway, ReasonUpstreamError, "The origin "+o.name+" failed to answer.")
+	}
+	key := ps.route.key
+	switch kind {
+	case errTimeout:
+		e.log.Info("request timed out", "route", key, "host", ps.host, "path", ps.path, "timeout", ps.timeout)
+		return x.fail(http.StatusGatewayTimeout, ReasonTimeout, "The service "+key+" did not answer within "+ps.timeout.String()+".")
+	case errUnreachable:
+		e.log.Warn("no instance reachable", "route", key, "err", err)
+		return x.fail(http.StatusBadGateway, ReasonUnreachable, "The service "+key+" could not be reached.")
+	}
+	e.log.Warn("instance failed to answer", "route", key, "err", err)
+	return x.fail(http.StatusBadGateway, ReasonUpstreamError, "The service "+key+" failed to answer.")
 }
 
 // fail answers with the edge's own error page.
@@ -277,7 +375,7 @@ func (x *fastExchange) finish(pc *upConn, err error, keep bool, deadline time.Ti
 	if err != nil {
 		_ = pc.conn.Close()
 		if !strings.HasPrefix(err.Error(), "client: ") {
-			x.fc.e.log.Debug("answer cut short", "route", x.ps.route.key, "err", err)
+			x.fc.e.log.Debug("answer cut short", "host", x.ps.host, "path", x.ps.path, "err", err)
 		}
 		return false
 	}
@@ -548,17 +646,23 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 var _ io.Writer = (*chunkWriter)(nil)
 
 // recordFast observes a request the fast path answered, as finishRoute
-// does for the others.
+// and finishEntrypoint do for the others.
 func (e *Edge) recordFast(ps *proxyState, x *fastExchange) {
 	method := http.MethodGet
 	if x.head {
 		method = http.MethodHead
 	}
-	rt := ps.route
-	e.observe(rt.ls, &accessRecord{
-		time: x.start, entrypoint: rt.key, host: ps.host, method: method, path: ps.path,
-		status: x.status, bytes: x.bytes, origin: rt.key, reason: x.reason,
-	})
+	rec := accessRecord{
+		time: x.start, host: ps.host, method: method, path: ps.path,
+		status: x.status, bytes: x.bytes, reason: x.reason,
+	}
+	var ls *labelSet
+	if x.ep != nil {
+		rec.entrypoint, rec.origin, ls = x.ep.label, x.origin.label, x.origin.ls
+	} else {
+		rec.entrypoint, rec.origin, ls = ps.route.key, ps.route.key, ps.route.ls
+	}
+	e.observe(ls, &rec)
 }
 
 // clientWatchAfter is how long the fast path waits for an answer before it

@@ -299,10 +299,16 @@ func (e *Edge) attemptService(req *http.Request, es *epState, o *originEntry, bo
 	}
 }
 
-// acquireRoute picks and counts a backend of the route with key, as acquire
+// acquireRoute picks and counts a backend of the route with key for an
+// entrypoint's request.
+func (e *Edge) acquireRoute(es *epState, key string) (*routeEntry, *target, outcome) {
+	return e.acquireKey(key, &es.tried)
+}
+
+// acquireKey picks and counts a backend of the route with key, as acquire
 // does for a host: the count comes before the check that the snapshot is
 // still current, which is what WaitIdle relies on.
-func (e *Edge) acquireRoute(es *epState, key string) (*routeEntry, *target, outcome) {
+func (e *Edge) acquireKey(key string, tried *triedSet) (*routeEntry, *target, outcome) {
 	for {
 		s := e.snap.Load()
 		rt := s.routes[key]
@@ -312,7 +318,7 @@ func (e *Edge) acquireRoute(es *epState, key string) (*routeEntry, *target, outc
 		case rt.paused:
 			return rt, nil, paused
 		}
-		t := rt.pick(&es.tried)
+		t := rt.pick(tried)
 		if t == nil {
 			return rt, nil, noBackend
 		}
