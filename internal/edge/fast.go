@@ -546,9 +546,10 @@ func (c *prefixConn) CloseWrite() error {
 	return nil
 }
 
-// writeErrorPage answers with the edge's own error page and returns the
-// size of its body.
-func (fc *fastConn) writeErrorPage(head bool, accept string, status int, reason, msg string) int64 {
+// writeErrorPage answers with the edge's own error page, under an
+// entrypoint's header controls (nil: none), and returns the size of its
+// body.
+func (fc *fastConn) writeErrorPage(head bool, accept string, ctl *controls, status int, reason, msg string) int64 {
 	r := &http.Request{Method: http.MethodGet, Header: http.Header{}}
 	if head {
 		r.Method = http.MethodHead
@@ -558,6 +559,7 @@ func (fc *fastConn) writeErrorPage(head bool, accept string, status int, reason,
 	}
 	pw := pageWriter{h: http.Header{}}
 	writeError(&pw, r, status, reason, msg)
+	ctl.apply(pw.h)
 	bw := fc.bw
 	_, _ = bw.WriteString("HTTP/1.1 ")
 	writeStatus(bw, pw.status)

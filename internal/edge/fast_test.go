@@ -1362,6 +1362,7 @@ func plainOrigin(t testing.TB) (*httptest.Server, chan originSaw) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen <- originSaw{r.Host, r.RequestURI, r.Header.Get("X-Forwarded-Host"), r.Header.Get("X-Forwarded-For")}
 		w.Header().Set("X-Origin", "plain")
+		w.Header().Set("X-Internal", "secret")
 		_, _ = io.WriteString(w, "plain:"+r.URL.Path)
 	}))
 	t.Cleanup(srv.Close)
@@ -1431,17 +1432,45 @@ func TestFastPathEntrypointServiceOrigin(t *testing.T) {
 	assert.Zero(t, e.InFlight("a"))
 }
 
+// An entrypoint's header controls apply on the fast path as on net/http,
+// to the origin's answers and to the edge's own.
+func TestFastPathEntrypointHeaderControls(t *testing.T) {
+	ext, seen := plainOrigin(t)
+	ctl := Controls{AddHeaders: map[string]string{"X-Edge": "berth", "X-Origin": "replaced"}, RemoveHeaders: []string{"X-Internal"}}
+	e, srv := newTestEdge(t, Options{})
+	require.NoError(t, e.SetEntrypoint(Entrypoint{Name: "hdr", Hosts: []string{"hdr.example.com"}, Origin: urlOrigin(t, ext.URL), Controls: ctl}))
+	require.NoError(t, e.SetEntrypoint(Entrypoint{Name: "gone", Hosts: []string{"gone.example.com"}, Origin: urlOrigin(t, "http://"+deadAddr(t)), Controls: ctl}))
+	old := httptest.NewServer(e)
+	t.Cleanup(old.Close)
+	c := testClient(t)
+	for _, base := range []string{srv.URL, old.URL} {
+		res := do(t, c, http.MethodGet, base, "hdr.example.com", "/", "")
+		<-seen
+		assert.Equal(t, http.StatusOK, res.status, base)
+		assert.Equal(t, "berth", res.header.Get("X-Edge"), base)
+		assert.Equal(t, []string{"replaced"}, res.header.Values("X-Origin"), base)
+		assert.Empty(t, res.header.Values("X-Internal"), base)
+		assert.Equal(t, "plain:/", res.body, base)
+
+		res = do(t, c, http.MethodGet, base, "gone.example.com", "/", "")
+		assert.Equal(t, http.StatusBadGateway, res.status, base)
+		assert.Equal(t, "berth", res.header.Get("X-Edge"), "the edge's own page too: %s", base)
+	}
+	assert.Equal(t, int64(2), srv.fastReqs.Load())
+}
+
 // The fast path leaves what it does not do for entrypoints to net/http,
 // which does it.
 func TestFastPathEntrypointHandsOver(t *testing.T) {
 	ext, _ := plainOrigin(t)
 	e, srv := newTestEdge(t, Options{})
-	require.NoError(t, e.SetEntrypoint(Entrypoint{Name: "hdr", Hosts: []string{"hdr.example.com"}, Origin: urlOrigin(t, ext.URL),
-		Controls: Controls{AddHeaders: map[string]string{"X-Edge": "berth"}}}))
+	require.NoError(t, e.SetEntrypoint(Entrypoint{Name: "pages", Hosts: []string{"pages.example.com"}, Origin: urlOrigin(t, "http://"+deadAddr(t)),
+		ErrorPages: map[int][]byte{http.StatusBadGateway: []byte("<p>sorry</p>")}}))
 	require.NoError(t, e.SetEntrypoint(Entrypoint{Name: "down", Hosts: []string{"down.example.com"}, Origin: urlOrigin(t, ext.URL), Maintenance: true}))
 	c := testClient(t)
-	res := do(t, c, http.MethodGet, srv.URL, "hdr.example.com", "/", "")
-	assert.Equal(t, "berth", res.header.Get("X-Edge"))
+	res := do(t, c, http.MethodGet, srv.URL, "pages.example.com", "/", "")
+	assert.Equal(t, http.StatusBadGateway, res.status)
+	assert.Equal(t, "<p>sorry</p>", res.body)
 	res = do(t, c, http.MethodGet, srv.URL, "down.example.com", "/", "")
 	assert.Equal(t, http.StatusServiceUnavailable, res.status)
 	assert.Equal(t, ReasonMaintenance, res.header.Get(ErrorHeader))

@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -27,6 +29,7 @@ type fastExchange struct {
 	ep         *epEntry
 	origin     *originEntry
 	originAddr string
+	ctl        *controls // the entrypoint's response header controls
 
 	// What the access log and metrics record.
 	status int
@@ -98,15 +101,20 @@ func (x *fastExchange) proxy() bool {
 // serveEntrypoint and attempt do, when the fast path can take it: no cache,
 // maintenance, failover, redirect or header and page controls, one origin
 // (not a share or a canary), an external one over plain HTTP or a service
-// with an instance to take it. It reports whether it did.
+// with an instance to take it. Header controls are applied on the way out
+// (see controlled); custom error pages are net/http's. It reports whether
+// it did.
 func (x *fastExchange) planEntrypoint(s *snapshot, ep *epEntry) bool {
 	e, ps := x.fc.e, x.ps
 	if ep.cache != nil || ep.maintenance || ep.failover != nil || ep.redirectHTTPS && e.ext.httpsPort != "" {
 		return false
 	}
 	origin, ctl := ep.match(ps.path)
-	if ctl == nil || len(ctl.add) > 0 || len(ctl.remove) > 0 || len(ctl.pages) > 0 {
+	if ctl == nil || len(ctl.pages) > 0 {
 		return false
+	}
+	if len(ctl.add) > 0 || len(ctl.remove) > 0 {
+		x.ctl = ctl
 	}
 	if origin == nil {
 		if len(ep.arms) != 1 {
@@ -206,7 +214,7 @@ func (x *fastExchange) failed(kind upstreamErr, err error) bool {
 // fail answers with the edge's own error page.
 func (x *fastExchange) fail(status int, reason, msg string) bool {
 	x.status, x.reason = status, reason
-	x.bytes = x.fc.writeErrorPage(x.head, x.accept, status, reason, msg)
+	x.bytes = x.fc.writeErrorPage(x.head, x.accept, x.ctl, status, reason, msg)
 	return true
 }
 
@@ -340,8 +348,11 @@ func (x *fastExchange) relay(pc *upConn, rh *respHead, n int, deadline time.Time
 	_, _ = bw.Write(rh.statusText.of(buf))
 	_, _ = bw.WriteString("\r\n")
 	for _, l := range rh.lines[:rh.nlines] {
-		_, _ = bw.Write(l.of(buf))
+		if line := l.of(buf); !x.ctl.controlled(line) {
+			_, _ = bw.Write(line)
+		}
 	}
+	x.ctl.writeAdded(bw)
 	if !rh.hasDate {
 		writeDate(bw)
 	}
@@ -556,6 +567,7 @@ func (x *fastExchange) relaySlow(pc *upConn, res *http.Response, deadline time.T
 	bw := x.fc.bw
 	x.status = res.StatusCode
 	removeHopByHop(res.Header)
+	x.ctl.apply(res.Header)
 	noBody := x.bodyless(res.StatusCode)
 	chunked := !noBody && res.ContentLength < 0
 	if chunked {
@@ -733,4 +745,72 @@ func (fc *fastConn) watchClient(gen uint64, pc *upConn) {
 	w.running = false
 	close(w.done)
 	w.mu.Unlock()
+}
+
+// controlled reports whether the controls remove or replace the header of
+// a response head line (nil controls: none).
+func (c *controls) controlled(line []byte) bool {
+	if c == nil {
+		return false
+	}
+	name, _, _ := bytes.Cut(line, []byte(":"))
+	for _, k := range c.remove {
+		if equalFoldASCII(name, k) {
+			return true
+		}
+	}
+	for _, hv := range c.add {
+		if equalFoldASCII(name, hv.key) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeAdded writes the headers the controls add.
+func (c *controls) writeAdded(bw *bufio.Writer) {
+	if c == nil {
+		return
+	}
+	for _, hv := range c.add {
+		for _, v := range hv.vals {
+			_, _ = bw.WriteString(hv.key)
+			_, _ = bw.WriteString(": ")
+			_, _ = bw.WriteString(v)
+			_, _ = bw.WriteString("\r\n")
+		}
+	}
+}
+
+// apply applies the controls to a header map, as respWriter does.
+func (c *controls) apply(h http.Header) {
+	if c == nil {
+		return
+	}
+	for _, k := range c.remove {
+		delete(h, k)
+	}
+	for _, hv := range c.add {
+		h[hv.key] = hv.vals
+	}
+}
+
+// equalFoldASCII compares a header name with a key, ignoring ASCII case.
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
