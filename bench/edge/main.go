@@ -444,6 +444,7 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds, rate
 		return nil
 	}
 	const rateConns = 16
+	var direct latency // this round's, measured first
 	lats, err := inRounds(rounds, len(targets), func(round, i int) (latency, bool, error) {
 		tg := targets[i]
 		if !onlyRE.MatchString(tg.name) || strings.Contains(tg.name, "cache") {
@@ -451,6 +452,10 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds, rate
 		}
 		fmt.Fprintf(os.Stderr, "round %d: %d req/s to %s (%s)...\n", round, rate, tg.name, rateDur)
 		l, err := fixedRate(tg.name, tg.url, tg.host, rate, rateConns, rateDur)
+		if tg.proc == backend {
+			l.direct, direct = true, l
+		}
+		l.added50, l.added99 = l.p50-direct.p50, l.p99-direct.p99
 		return l, true, err
 	}, medianLatency)
 	if err != nil {
