@@ -234,6 +234,7 @@ func (fc *fastConn) serve() {
 			// A bug must cost one connection, not the edge, as in
 			// net/http.
 			fc.e.log.Error("edge fast path panicked; connection closed", "panic", v, "stack", string(debug.Stack()))
+			fc.disarm() // before the reader goes back to its pool
 			next = closeConn
 		}
 		fc.s.forget(fc)
@@ -245,9 +246,15 @@ func (fc *fastConn) serve() {
 		fc.bw.Reset(nil)
 		fastWriters.Put(fc.bw)
 	}()
-	for {
-		if idle := fc.s.idleTimeout(); idle > 0 {
-			_ = fc.c.SetReadDeadline(time.Now().Add(idle))
+	for first := true; ; first = false {
+		// The first request has the header timeout from the accept, as
+		// in net/http; later ones wait up to the idle timeout.
+		wait := fc.s.idleTimeout()
+		if first {
+			wait = fc.s.headerTimeout()
+		}
+		if wait > 0 {
+			_ = fc.c.SetReadDeadline(time.Now().Add(wait))
 		} else {
 			_ = fc.c.SetReadDeadline(time.Time{})
 		}
@@ -288,9 +295,9 @@ func (fc *fastConn) serveOne() connNext {
 		return fc.handOver()
 	}
 	e := fc.e
-	x := fastExchange{fc: fc, start: start}
 	ps := &proxyState{host: host, path: path}
-	x.ps = ps
+	defer ps.release() // also on a panic; a no-op once released
+	x := fastExchange{fc: fc, ps: ps, up: e.up, start: start}
 	if s := e.snap.Load(); s.epHosts[host] != nil {
 		if !x.planEntrypoint(s, s.epHosts[host]) {
 			return fc.handOver() // cache, shifts, controls, failover, HTTPS origins
@@ -315,7 +322,7 @@ func (fc *fastConn) serveOne() connNext {
 	if h.accept.to > 0 {
 		accept = string(h.accept.of(buf))
 	}
-	x.head, x.accept = h.head, accept
+	x.head, x.accept, x.closeAfter = h.head, accept, h.close
 	closeAfter := h.close
 	_, _ = fc.br.Discard(n) // the request is ours now
 	fc.s.fastReqs.Add(1)
@@ -549,7 +556,7 @@ func (c *prefixConn) CloseWrite() error {
 // writeErrorPage answers with the edge's own error page, under an
 // entrypoint's header controls (nil: none), and returns the size of its
 // body.
-func (fc *fastConn) writeErrorPage(head bool, accept string, ctl *controls, status int, reason, msg string) int64 {
+func (fc *fastConn) writeErrorPage(head, closeAfter bool, accept string, ctl *controls, status int, reason, msg string) int64 {
 	r := &http.Request{Method: http.MethodGet, Header: http.Header{}}
 	if head {
 		r.Method = http.MethodHead
@@ -565,6 +572,9 @@ func (fc *fastConn) writeErrorPage(head bool, accept string, ctl *controls, stat
 	writeStatus(bw, pw.status)
 	writeDate(bw)
 	_ = pw.h.Write(bw)
+	if closeAfter {
+		_, _ = bw.WriteString("Connection: close\r\n")
+	}
 	_, _ = bw.WriteString("\r\n")
 	if !head {
 		_, _ = bw.Write(pw.body)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1096,9 +1097,8 @@ func TestFastPathUpdateUnderLoad(t *testing.T) {
 }
 
 // fuzzRequestSeeds are request heads for FuzzParseRequest, valid and not.
-// "GET HTTP/1.1\r\n" is left out while parseRequest panics on it (see
-// TestFastPathRequestLineWithoutTarget); the fuzzer finds it in seconds.
 var fuzzRequestSeeds = []string{
+	"GET HTTP/1.1\r\nHost: x\r\n\r\n", // no target: once a panic
 	"GET / HTTP/1.1\r\nHost: web.shop.localhost\r\n\r\n",
 	"HEAD /x?y=1 HTTP/1.1\r\nHost: a:8080\r\nAccept: text/html\r\n\r\n",
 	"GET /a%20b/%2F?q=%zz HTTP/1.1\r\nHost: [::1]:80\r\nConnection: keep-alive, close\r\n\r\n",
@@ -1320,14 +1320,8 @@ func TestFastPathHTTP10ChunkedResponseAsNetHTTP(t *testing.T) {
 		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n",
 	} {
 		var rh respHead
-		n, v := parseResponse([]byte(head), &rh)
-		if v != headOK {
-			continue // left to net/http: fine
-		}
-		res, err := http.ReadResponse(bufio.NewReader(strings.NewReader(head[:n])), nil)
-		require.NoError(t, err)
-		assert.Equal(t, len(res.TransferEncoding) > 0, rh.chunked, "%q: chunked as net/http reads it", head)
-		assert.True(t, rh.close, "%q: the connection is closed after it", head)
+		_, v := parseResponse([]byte(head), &rh)
+		assert.Equal(t, headUnsupported, v, "%q: net/http reads it", head)
 	}
 
 	backend := newRawBackendConn(t, "web", func(c net.Conn, br *bufio.Reader) {
@@ -1508,4 +1502,125 @@ func TestFastPathEntrypointErrorsAsNetHTTP(t *testing.T) {
 		assert.Equal(t, viaNetHTTP.body, fast.body, tc.host)
 	}
 	assert.Equal(t, int64(2), srv.fastReqs.Load())
+}
+
+// An answer whose head goes to net/http (larger than the fast parser's
+// buffer) is streamed under the same watch: a client that leaves ends the
+// request at the instance.
+func TestFastPathSlowRelayClientGone(t *testing.T) {
+	cancelled := make(chan struct{})
+	backend := newTestBackend(t, "web", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", strings.Repeat("v", 6<<10))
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: one\n\n")
+		_ = http.NewResponseController(w).Flush()
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	e, srv := newTestEdge(t, Options{}, webRoute(backend.Backend))
+	rc := dialRaw(t, srv.Addr)
+	rc.write(rawGet(fastHost, "/events"))
+	res, err := http.ReadResponse(rc.br, nil)
+	require.NoError(t, err)
+	ev := make([]byte, len("data: one\n\n"))
+	_, err = io.ReadFull(res.Body, ev)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), srv.fastReqs.Load())
+	require.NoError(t, rc.c.Close())
+	select {
+	case <-cancelled:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the instance still streams to a client that left")
+	}
+	eventually(t, 2*time.Second, func() bool { return e.InFlight("web") == 0 }, "the stream released its backend")
+}
+
+// blackhole returns a loopback address whose accept queue is full: a
+// connection attempt to it is never answered, as to a container whose
+// network is gone.
+func blackhole(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	require.NoError(t, syscall.Listen(fd, 0))
+	sa, err := syscall.Getsockname(fd)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = syscall.Close(fd) })
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for range 2 { // fill the queue
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			t.Cleanup(func() { _ = c.Close() })
+		}
+	}
+	return addr
+}
+
+// A connection attempt that times out is an unreachable instance: ejected
+// and retried on another, or 502, never the route's 504.
+func TestFastPathDialTimeoutIsUnreachable(t *testing.T) {
+	hole := blackhole(t)
+	good := newTestBackend(t, "good", nil)
+	e, srv := newTestEdge(t, Options{}, webRoute(Backend{ID: "hole", Addr: hole}))
+	c := testClient(t)
+	res := do(t, c, http.MethodGet, srv.URL, fastHost, "/", "")
+	assert.Equal(t, http.StatusBadGateway, res.status)
+	assert.Equal(t, ReasonUnreachable, res.header.Get(ErrorHeader))
+
+	e.Update(webRoute(Backend{ID: "hole", Addr: hole}, good.Backend))
+	for range 3 {
+		res = do(t, c, http.MethodGet, srv.URL, fastHost, "/", "")
+		assert.Equal(t, http.StatusOK, res.status)
+	}
+	e.mu.Lock()
+	ejected := e.states["hole"].ejectedUntil.Load() > clock()
+	e.mu.Unlock()
+	assert.True(t, ejected, "the unreachable instance is ejected")
+	assert.Equal(t, int64(4), srv.fastReqs.Load())
+}
+
+// What ReverseProxy does that the fast path does not is left to it: a
+// compressing entrypoint, and a query it cleans of unparsable parameters.
+func TestFastPathLeavesCompressionAndOddQueries(t *testing.T) {
+	ext, seen := plainOrigin(t)
+	backend := newTestBackend(t, "web", reportHandler(http.StatusOK))
+	e, srv := newTestEdge(t, Options{}, webRoute(backend.Backend))
+	require.NoError(t, e.SetEntrypoint(Entrypoint{Name: "gz", Hosts: []string{"gz.example.com"}, Origin: urlOrigin(t, ext.URL), Compress: true}))
+	c := testClient(t)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL+"/"+strings.Repeat("a", 2000), nil)
+	require.NoError(t, err)
+	req.Host = "gz.example.com"
+	req.Header.Set("Accept-Encoding", "gzip")
+	tr := &http.Transport{Proxy: nil, DisableCompression: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	r, err := (&http.Client{Transport: tr}).Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	<-seen
+	assert.Equal(t, "gzip", r.Header.Get("Content-Encoding"))
+
+	res := do(t, c, http.MethodGet, srv.URL, fastHost, "/search?b=2&a=1;admin=true", "")
+	require.Equal(t, http.StatusOK, res.status)
+	assert.Equal(t, "/search?b=2", decodeSeen(t, res.body).URI, "the parameter net/url cannot parse is dropped")
+	assert.Zero(t, srv.fastReqs.Load())
+}
+
+// A connection that sends nothing is closed after the header timeout, as
+// net/http closes it, not kept for the idle timeout.
+func TestFastPathSilentConnection(t *testing.T) {
+	backend := newTestBackend(t, "web", nil)
+	e := New(Options{})
+	e.Update(webRoute(backend.Backend))
+	srv := startServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: time.Minute}})
+	c, err := net.Dial("tcp", srv.Addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(3*time.Second)))
+	_, err = c.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, io.EOF, "closed by the edge")
 }

@@ -66,6 +66,7 @@ const (
 	hTransferEncoding
 	hTrailer
 	hDate
+	hContentType
 )
 
 // headerKind classifies a header name, in any case.
@@ -106,6 +107,10 @@ func headerKind(name []byte) int {
 		}
 		if asciiEqualFold(name, "keep-alive") {
 			return hHopByHop
+		}
+	case 12:
+		if asciiEqualFold(name, "content-type") {
+			return hContentType
 		}
 	case 14:
 		if asciiEqualFold(name, "content-length") {
@@ -300,6 +305,11 @@ func parseRequest(buf []byte, h *reqHead, trust bool) (int, verdict) {
 		if c == '%' && (i+2 >= len(target) || !isHex(target[i+1]) || !isHex(target[i+2])) {
 			return 0, headUnsupported
 		}
+		if c == '?' && bytes.IndexByte(target[i:], ';') >= 0 {
+			// ReverseProxy drops query parameters net/url cannot parse,
+			// against parameter smuggling: let it.
+			return 0, headUnsupported
+		}
 	}
 	h.target = span{int32(p), int32(p + len(target))}
 
@@ -465,9 +475,9 @@ func parseResponse(buf []byte, h *respHead) (int, verdict) {
 				return 0, headUnsupported
 			}
 			h.length = n
-			// A 204 has no body and must not say it has (RFC 9110 8.6),
-			// and net/http drops the length of one.
-			forward = h.status != http.StatusNoContent
+			// A 204 has no body and must not say it has (RFC 9110 8.6);
+			// net/http drops the length of a 204 and a 304.
+			forward = h.status != http.StatusNoContent && h.status != http.StatusNotModified
 		case hTransferEncoding:
 			// HTTP/1.0 knows no transfer coding: net/http reads such a
 			// body up to the close, and so must the edge.
@@ -483,6 +493,8 @@ func parseResponse(buf []byte, h *respHead) (int, verdict) {
 			forward = false
 		case hDate:
 			h.hasDate = true
+		case hContentType:
+			forward = h.status != http.StatusNotModified // as net/http
 		}
 		if forward {
 			if h.nlines == maxFastHeaders {
@@ -515,16 +527,18 @@ func parseLength(v []byte) (int64, bool) {
 	return n, true
 }
 
-// parseChunkSize parses a chunk-size line without its CRLF, ignoring chunk
-// extensions.
+// parseChunkSize parses a chunk-size line without its CRLF, as net/http
+// does: hex digits, then chunk extensions, then optional whitespace.
 func parseChunkSize(line []byte) (int64, bool) {
+	for len(line) > 0 && (line[len(line)-1] == ' ' || line[len(line)-1] == '\t') {
+		line = line[:len(line)-1]
+	}
 	if i := bytes.IndexByte(line, ';'); i >= 0 {
 		if !validFieldValue(line[i:]) {
 			return 0, false
 		}
 		line = line[:i]
 	}
-	line = trimOWS(line)
 	if len(line) == 0 || len(line) > 15 {
 		return 0, false
 	}

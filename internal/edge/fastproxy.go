@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -30,6 +29,10 @@ type fastExchange struct {
 	origin     *originEntry
 	originAddr string
 	ctl        *controls // the entrypoint's response header controls
+	// up is the transport: the instances' (short dial timeout), or that
+	// of external origins.
+	up         *upstream
+	closeAfter bool // the client asked to close: say so in the answer
 
 	// What the access log and metrics record.
 	status int
@@ -39,6 +42,14 @@ type fastExchange struct {
 
 // errChunk is a malformed chunked body from an instance.
 var errChunk = errors.New("malformed chunked body from the instance")
+
+// clientError is a failure to write to the client, or the client gone: not
+// the instance's fault, never retried.
+type clientError struct{ err error }
+
+func (e clientError) Error() string { return "client: " + e.err.Error() }
+
+func isClientError(err error) bool { return errors.As(err, new(clientError)) }
 
 // proxy sends the request to the picked instance (or external origin) and
 // copies its answer to the client. Failures before an answer are handled
@@ -58,7 +69,7 @@ func (x *fastExchange) proxy() bool {
 		if addr == "" {
 			addr = ps.target.addr
 		}
-		pc, err := x.fc.e.up.connect(addr, deadline)
+		pc, err := x.up.connect(addr, deadline)
 		if err == nil {
 			var rh respHead
 			var n int
@@ -72,21 +83,21 @@ func (x *fastExchange) proxy() bool {
 				x.origin.answered(rh.status)
 				return x.relay(pc, &rh, n, deadline)
 			}
-			if x.fc.gone.Load() {
+			_ = pc.conn.Close()
+			if x.fc.gone.Load() || isClientError(err) {
 				// The client left; nobody reads an answer.
-				_ = pc.conn.Close()
 				x.fc.e.log.Debug("client gone before the response", "host", ps.host, "err", err)
 				x.status = http.StatusBadGateway
 				return false
 			}
-			stale := pc.reused && pc.got == 0 && !isTimeout(err)
-			_ = pc.conn.Close()
-			if stale {
-				continue // the same instance, on another connection
+			if pc.reused && pc.got == 0 && !isTimeout(err) {
+				continue // a stale kept-alive connection: the same instance, on another
 			}
 		}
+		// Only the request's own deadline is a timeout (504); a dial that
+		// timed out is an unreachable instance, to eject and retry.
 		switch {
-		case isTimeout(err) || !deadline.IsZero() && !time.Now().Before(deadline):
+		case !deadline.IsZero() && !time.Now().Before(deadline):
 			return x.failed(errTimeout, err)
 		case x.retry(err):
 		case isDialError(err):
@@ -100,13 +111,13 @@ func (x *fastExchange) proxy() bool {
 // planEntrypoint picks the origin of a request on an entrypoint's host, as
 // serveEntrypoint and attempt do, when the fast path can take it: no cache,
 // maintenance, failover, redirect or header and page controls, one origin
-// (not a share or a canary), an external one over plain HTTP or a service
+// (not a share or a canary), no compression, an external one over plain HTTP or a service
 // with an instance to take it. Header controls are applied on the way out
 // (see controlled); custom error pages are net/http's. It reports whether
 // it did.
 func (x *fastExchange) planEntrypoint(s *snapshot, ep *epEntry) bool {
 	e, ps := x.fc.e, x.ps
-	if ep.cache != nil || ep.maintenance || ep.failover != nil || ep.redirectHTTPS && e.ext.httpsPort != "" {
+	if ep.cache != nil || ep.spec.Compress || ep.maintenance || ep.failover != nil || ep.redirectHTTPS && e.ext.httpsPort != "" {
 		return false
 	}
 	origin, ctl := ep.match(ps.path)
@@ -127,7 +138,7 @@ func (x *fastExchange) planEntrypoint(s *snapshot, ep *epEntry) bool {
 		if u.Scheme != "http" {
 			return false
 		}
-		x.originAddr = canonicalAddr(u.Host)
+		x.originAddr, x.up = canonicalAddr(u.Host), e.ext.origin
 		return true
 	}
 	if sp := s.splits[origin.route]; sp != nil && sp != ep {
@@ -214,7 +225,7 @@ func (x *fastExchange) failed(kind upstreamErr, err error) bool {
 // fail answers with the edge's own error page.
 func (x *fastExchange) fail(status int, reason, msg string) bool {
 	x.status, x.reason = status, reason
-	x.bytes = x.fc.writeErrorPage(x.head, x.accept, x.ctl, status, reason, msg)
+	x.bytes = x.fc.writeErrorPage(x.head, x.closeAfter, x.accept, x.ctl, status, reason, msg)
 	return true
 }
 
@@ -278,7 +289,7 @@ func (x *fastExchange) send(pc *upConn, rh *respHead, deadline time.Time) (int, 
 			_, _ = bw.WriteString("\r\n")
 			_, _ = pc.br.Discard(n)
 			if err := bw.Flush(); err != nil {
-				return 0, nil, fmt.Errorf("client: %w", err)
+				return 0, nil, clientError{err}
 			}
 			continue
 		}
@@ -305,7 +316,7 @@ func (x *fastExchange) send(pc *upConn, rh *respHead, deadline time.Time) (int, 
 		_ = res.Header.Write(bw)
 		_, _ = bw.WriteString("\r\n")
 		if err := bw.Flush(); err != nil {
-			return 0, nil, fmt.Errorf("client: %w", err)
+			return 0, nil, clientError{err}
 		}
 	}
 }
@@ -361,6 +372,9 @@ func (x *fastExchange) relay(pc *upConn, rh *respHead, n int, deadline time.Time
 	if rh.chunked && rh.status != http.StatusNoContent && rh.status != http.StatusNotModified || untilClose {
 		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n")
 	}
+	if x.closeAfter {
+		_, _ = bw.WriteString("Connection: close\r\n")
+	}
 	_, _ = bw.WriteString("\r\n")
 	_, _ = pc.br.Discard(n)
 	pc.limit = -1
@@ -385,19 +399,21 @@ func (x *fastExchange) relay(pc *upConn, rh *respHead, n int, deadline time.Time
 func (x *fastExchange) finish(pc *upConn, err error, keep bool, deadline time.Time) bool {
 	if err != nil {
 		_ = pc.conn.Close()
-		if !strings.HasPrefix(err.Error(), "client: ") {
+		if !isClientError(err) {
 			x.fc.e.log.Debug("answer cut short", "host", x.ps.host, "path", x.ps.path, "err", err)
 		}
 		return false
 	}
-	if !keep {
+	if !keep || x.fc.gone.Load() {
+		// A client watch that saw the client leave may have set a
+		// deadline in the past on pc.
 		_ = pc.conn.Close()
 		return true
 	}
 	if !deadline.IsZero() {
 		_ = pc.conn.SetDeadline(time.Time{})
 	}
-	x.fc.e.up.pool.put(pc)
+	x.up.pool.put(pc)
 	return true
 }
 
@@ -406,7 +422,7 @@ func (x *fastExchange) finish(pc *upConn, err error, keep bool, deadline time.Ti
 func (x *fastExchange) flushIfDry(pc *upConn) error {
 	if pc.br.Buffered() == 0 && x.fc.bw.Buffered() > 0 {
 		if err := x.fc.bw.Flush(); err != nil {
-			return fmt.Errorf("client: %w", err)
+			return clientError{err}
 		}
 	}
 	return nil
@@ -426,7 +442,7 @@ func (x *fastExchange) fill(pc *upConn) error {
 	_, err := pc.br.Peek(1)
 	x.fc.disarm()
 	if err != nil && x.fc.gone.Load() {
-		return fmt.Errorf("client: gone: %w", err)
+		return clientError{err}
 	}
 	return err
 }
@@ -437,7 +453,7 @@ func (x *fastExchange) copyN(pc *upConn, n int64) error {
 	if n <= int64(pc.br.Buffered()) {
 		b, _ := pc.br.Peek(int(n))
 		if _, err := bw.Write(b); err != nil {
-			return fmt.Errorf("client: %w", err)
+			return clientError{err}
 		}
 		_, _ = pc.br.Discard(int(n))
 		x.bytes += n
@@ -452,7 +468,7 @@ func (x *fastExchange) copyN(pc *upConn, n int64) error {
 		}
 		b, _ := pc.br.Peek(int(min(n, int64(pc.br.Buffered()))))
 		if _, err := bw.Write(b); err != nil {
-			return fmt.Errorf("client: %w", err)
+			return clientError{err}
 		}
 		_, _ = pc.br.Discard(len(b))
 		n -= int64(len(b))
@@ -474,7 +490,7 @@ func (x *fastExchange) copyChunked(pc *upConn) error {
 			return errChunk
 		}
 		if _, err := bw.Write(line); err != nil {
-			return fmt.Errorf("client: %w", err)
+			return clientError{err}
 		}
 		if size == 0 {
 			return x.copyTrailers(pc)
@@ -489,7 +505,7 @@ func (x *fastExchange) copyChunked(pc *upConn) error {
 			return errChunk
 		}
 		if _, err := bw.Write(line); err != nil {
-			return fmt.Errorf("client: %w", err)
+			return clientError{err}
 		}
 	}
 }
@@ -508,7 +524,7 @@ func (x *fastExchange) copyTrailers(pc *upConn) error {
 			}
 		}
 		if _, err := x.fc.bw.Write(line); err != nil {
-			return fmt.Errorf("client: %w", err)
+			return clientError{err}
 		}
 		if len(line) == 2 {
 			return nil
@@ -542,7 +558,7 @@ func (x *fastExchange) copyToEOF(pc *upConn) error {
 	for {
 		if err := x.fill(pc); err == io.EOF {
 			if _, werr := bw.WriteString("0\r\n\r\n"); werr != nil {
-				return fmt.Errorf("client: %w", werr)
+				return clientError{werr}
 			}
 			return nil
 		} else if err != nil {
@@ -552,7 +568,7 @@ func (x *fastExchange) copyToEOF(pc *upConn) error {
 		_, _ = bw.Write(appendChunkHeader(hdr[:0], len(b)))
 		_, _ = bw.Write(b)
 		if _, err := bw.WriteString("\r\n"); err != nil {
-			return fmt.Errorf("client: %w", err)
+			return clientError{err}
 		}
 		_, _ = pc.br.Discard(len(b))
 		x.bytes += int64(len(b))
@@ -580,27 +596,50 @@ func (x *fastExchange) relaySlow(pc *upConn, res *http.Response, deadline time.T
 	if _, ok := res.Header["Date"]; !ok {
 		writeDate(bw)
 	}
+	if x.closeAfter {
+		res.Header["Connection"] = []string{"close"}
+	}
 	_ = res.Header.Write(bw)
 	_, _ = bw.WriteString("\r\n")
 
+	body := &watchedBody{x: x, pc: pc, rc: res.Body}
 	var err error
 	switch {
 	case noBody:
 	case chunked:
 		cw := &chunkWriter{x: x, pc: pc}
-		_, err = io.Copy(cw, res.Body)
+		_, err = io.Copy(cw, body)
 		if err == nil {
 			_, err = bw.WriteString("0\r\n\r\n")
 		}
 	default:
 		var n int64
-		n, err = io.Copy(&countWriter{x: x}, res.Body)
+		n, err = io.Copy(&countWriter{x: x}, body)
 		if err == nil && n != res.ContentLength {
 			err = io.ErrUnexpectedEOF
 		}
 	}
+	if err != nil {
+		// Closing the body would read the rest of it, for nobody.
+		return x.finish(pc, err, false, deadline)
+	}
 	_ = res.Body.Close()
-	return x.finish(pc, err, !res.Close && !x.head, deadline)
+	return x.finish(pc, nil, !res.Close && !x.head, deadline)
+}
+
+// watchedBody reads a body net/http frames, watching the client while a
+// read waits for the instance (see fill).
+type watchedBody struct {
+	x  *fastExchange
+	pc *upConn
+	rc io.Reader
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	if err := b.x.fill(b.pc); err != nil && err != io.EOF {
+		return 0, err
+	}
+	return b.rc.Read(p)
 }
 
 // removeHopByHop deletes the hop-by-hop headers of an answer (RFC 9110
@@ -625,7 +664,7 @@ func (w *countWriter) Write(p []byte) (int, error) {
 	n, err := w.x.fc.bw.Write(p)
 	w.x.bytes += int64(n)
 	if err != nil {
-		err = fmt.Errorf("client: %w", err)
+		err = clientError{err}
 	}
 	return n, err
 }
@@ -646,7 +685,7 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 	_, _ = bw.Write(appendChunkHeader(hdr[:0], len(p)))
 	_, _ = bw.Write(p)
 	if _, err := bw.WriteString("\r\n"); err != nil {
-		return 0, fmt.Errorf("client: %w", err)
+		return 0, clientError{err}
 	}
 	w.x.bytes += int64(len(p))
 	if err := w.x.flushIfDry(w.pc); err != nil {
@@ -710,6 +749,9 @@ func (fc *fastConn) arm(pc *upConn) {
 // connection's reader is the caller's again.
 func (fc *fastConn) disarm() {
 	w := &fc.watch
+	if w.timer == nil {
+		return
+	}
 	w.timer.Stop()
 	w.mu.Lock()
 	w.on = false
