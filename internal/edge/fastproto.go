@@ -73,94 +73,77 @@ const (
 func headerKind(name []byte) int {
 	switch len(name) {
 	case 2:
-		if asciiEqualFold(name, "te") {
+		if equalFoldASCII(name, "te") {
 			return hUnfastable
 		}
 	case 4:
-		if asciiEqualFold(name, "host") {
+		if equalFoldASCII(name, "host") {
 			return hHost
 		}
-		if asciiEqualFold(name, "date") {
+		if equalFoldASCII(name, "date") {
 			return hDate
 		}
 	case 6:
-		if asciiEqualFold(name, "accept") {
+		if equalFoldASCII(name, "accept") {
 			return hAccept
 		}
-		if asciiEqualFold(name, "expect") {
+		if equalFoldASCII(name, "expect") {
 			return hUnfastable
 		}
 	case 7:
-		if asciiEqualFold(name, "upgrade") {
+		if equalFoldASCII(name, "upgrade") {
 			return hUnfastable
 		}
-		if asciiEqualFold(name, "trailer") {
+		if equalFoldASCII(name, "trailer") {
 			return hTrailer
 		}
 	case 9:
-		if asciiEqualFold(name, "forwarded") {
+		if equalFoldASCII(name, "forwarded") {
 			return hForwarded
 		}
 	case 10:
-		if asciiEqualFold(name, "connection") {
+		if equalFoldASCII(name, "connection") {
 			return hConnection
 		}
-		if asciiEqualFold(name, "keep-alive") {
+		if equalFoldASCII(name, "keep-alive") {
 			return hHopByHop
 		}
 	case 12:
-		if asciiEqualFold(name, "content-type") {
+		if equalFoldASCII(name, "content-type") {
 			return hContentType
 		}
 	case 14:
-		if asciiEqualFold(name, "content-length") {
+		if equalFoldASCII(name, "content-length") {
 			return hContentLength
 		}
 	case 15:
-		if asciiEqualFold(name, "x-forwarded-for") {
+		if equalFoldASCII(name, "x-forwarded-for") {
 			return hForwardedFor
 		}
 	case 16:
-		if asciiEqualFold(name, "x-forwarded-host") {
+		if equalFoldASCII(name, "x-forwarded-host") {
 			return hForwardedHost
 		}
-		if asciiEqualFold(name, "proxy-connection") {
+		if equalFoldASCII(name, "proxy-connection") {
 			return hHopByHop
 		}
 	case 17:
-		if asciiEqualFold(name, "transfer-encoding") {
+		if equalFoldASCII(name, "transfer-encoding") {
 			return hTransferEncoding
 		}
-		if asciiEqualFold(name, "x-forwarded-proto") {
+		if equalFoldASCII(name, "x-forwarded-proto") {
 			return hForwardedProto
 		}
 	case 18:
-		if asciiEqualFold(name, "proxy-authenticate") {
+		if equalFoldASCII(name, "proxy-authenticate") {
 			return hHopByHop
 		}
 	case 19:
-		if asciiEqualFold(name, "proxy-authorization") {
+		if equalFoldASCII(name, "proxy-authorization") {
 			return hHopByHop
 		}
 	}
 	return hOther
-}
-
-// asciiEqualFold compares b with lower, which is lower case ASCII.
-func asciiEqualFold(b []byte, lower string) bool {
-	if len(b) != len(lower) {
-		return false
-	}
-	for i := range len(b) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != lower[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Byte classes (RFC 9110 5.1, 5.5; RFC 3986 for the request target).
@@ -343,9 +326,9 @@ func parseRequest(buf []byte, h *reqHead, trust bool) (int, verdict) {
 		case hConnection:
 			for tok := range bytes.SplitSeq(hl.value, []byte(",")) {
 				switch tok = trimOWS(tok); {
-				case asciiEqualFold(tok, "close"):
+				case equalFoldASCII(tok, "close"):
 					h.close = true
-				case asciiEqualFold(tok, "keep-alive"), len(tok) == 0:
+				case equalFoldASCII(tok, "keep-alive"), len(tok) == 0:
 				default:
 					return 0, headUnsupported // it names headers to drop
 				}
@@ -457,9 +440,9 @@ func parseResponse(buf []byte, h *respHead) (int, verdict) {
 		case hConnection:
 			for tok := range bytes.SplitSeq(hl.value, []byte(",")) {
 				switch tok = trimOWS(tok); {
-				case asciiEqualFold(tok, "close"):
+				case equalFoldASCII(tok, "close"):
 					h.close = true
-				case asciiEqualFold(tok, "keep-alive"):
+				case equalFoldASCII(tok, "keep-alive"):
 					if http10 {
 						h.close = false
 					}
@@ -481,7 +464,7 @@ func parseResponse(buf []byte, h *respHead) (int, verdict) {
 		case hTransferEncoding:
 			// HTTP/1.0 knows no transfer coding: net/http reads such a
 			// body up to the close, and so must the edge.
-			if http10 || h.chunked || !asciiEqualFold(hl.value, "chunked") {
+			if http10 || h.chunked || !equalFoldASCII(hl.value, "chunked") {
 				return 0, headUnsupported
 			}
 			h.chunked = true

@@ -837,7 +837,8 @@ func (c *controls) apply(h http.Header) {
 	}
 }
 
-// equalFoldASCII compares a header name with a key, ignoring ASCII case.
+// equalFoldASCII compares a header name or token with s, ignoring ASCII
+// case.
 func equalFoldASCII(b []byte, s string) bool {
 	if len(b) != len(s) {
 		return false
