@@ -300,7 +300,7 @@ func (fc *fastConn) serveOne() connNext {
 	x := fastExchange{fc: fc, ps: ps, up: e.up, start: start}
 	if s := e.snap.Load(); s.epHosts[host] != nil {
 		if !x.planEntrypoint(s, s.epHosts[host]) {
-			return fc.handOver() // cache, shifts, controls, failover, HTTPS origins
+			return fc.handOver() // cache, shares, error pages, failover, HTTPS origins
 		}
 	} else {
 		rt, t, why := e.acquire(host, path, &ps.tried)

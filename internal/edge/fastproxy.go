@@ -110,11 +110,10 @@ func (x *fastExchange) proxy() bool {
 
 // planEntrypoint picks the origin of a request on an entrypoint's host, as
 // serveEntrypoint and attempt do, when the fast path can take it: no cache,
-// maintenance, failover, redirect or header and page controls, one origin
-// (not a share or a canary), no compression, an external one over plain HTTP or a service
-// with an instance to take it. Header controls are applied on the way out
-// (see controlled); custom error pages are net/http's. It reports whether
-// it did.
+// compression, maintenance, failover, redirect or custom error pages; one
+// origin (not shares or a canary), either external over plain HTTP or a
+// service with an instance to take it. Header add/remove controls are
+// applied on the way out (see controlled). It reports whether it did.
 func (x *fastExchange) planEntrypoint(s *snapshot, ep *epEntry) bool {
 	e, ps := x.fc.e, x.ps
 	if ep.cache != nil || ep.spec.Compress || ep.maintenance || ep.failover != nil || ep.redirectHTTPS && e.ext.httpsPort != "" {
