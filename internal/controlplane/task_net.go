@@ -67,7 +67,7 @@ func (t *taskNets) app(name string) *appTaskNet {
 // takeTaskNet returns a ready holder of app for a task to join; "" when
 // none is ready. The caller warms the next once its task has started.
 func (d *Daemon) takeTaskNet(ctx context.Context, app string) string {
-	hosts := strings.Join(d.internalHosts(app), ",")
+	hosts := hostsKey(d.internalHosts(app))
 	for {
 		d.taskNets.mu.Lock()
 		a := d.taskNets.app(app)
@@ -99,7 +99,7 @@ func (d *Daemon) warmTaskNet(app string) {
 		return
 	}
 	hosts := d.internalHosts(app)
-	current := strings.Join(hosts, ",")
+	current := hostsKey(hosts)
 	d.taskNets.mu.Lock()
 	a := d.taskNets.app(app)
 	// Holders made before a deploy changed the app's internal names are
@@ -151,7 +151,7 @@ func (d *Daemon) startTaskNet(ctx context.Context, hi holderImager, app string, 
 		Image: image,
 		Labels: map[string]string{
 			runtime.LabelApp: app, runtime.LabelRole: string(runtime.RoleTaskNet),
-			labelTaskNetHosts: strings.Join(hosts, ","),
+			labelTaskNetHosts: hostsKey(hosts),
 		},
 		Network:    networkName(app),
 		ExtraHosts: hosts,
@@ -211,7 +211,7 @@ func (d *Daemon) adoptTaskNets(ctx context.Context, ours map[string]bool, inUse 
 		app := c.Labels[runtime.LabelApp]
 		switch {
 		case !ours[app], inUse[c.ID]:
-		case c.Running && c.Labels[labelTaskNetHosts] == strings.Join(d.internalHosts(app), ","):
+		case c.Running && c.Labels[labelTaskNetHosts] == hostsKey(d.internalHosts(app)):
 			d.taskNets.mu.Lock()
 			a := d.taskNets.app(app)
 			a.ready = append(a.ready, readyNet{id: c.ID, hosts: c.Labels[labelTaskNetHosts]})
@@ -222,6 +222,10 @@ func (d *Daemon) adoptTaskNets(ctx context.Context, ours map[string]bool, inUse 
 	}
 	return nil
 }
+
+// hostsKey is how a holder records the internal names its /etc/hosts
+// resolves: its label labelTaskNetHosts and readyNet.hosts.
+func hostsKey(hosts []string) string { return strings.Join(hosts, ",") }
 
 // removeTaskNet removes a holder a task took, once the task is over.
 func (d *Daemon) removeTaskNet(id string) {
