@@ -10,7 +10,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -163,16 +162,11 @@ func (o *originEntry) answered(status int) {
 // the request may go to one; it reports whether it did. An external
 // origin has no other.
 func (x *fastExchange) retry(err error) bool {
-	if x.originAddr != "" || !isDialError(err) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !isConnReset(err) {
+	if x.originAddr != "" || !isDialError(err) && !brokeBeforeAnswer(err) {
 		return false
 	}
 	e, ps := x.fc.e, x.ps
-	failed := ps.target
-	if failed.st.eject() {
-		e.log.Warn("instance refused the connection; ejected", "route", ps.route.key, "backend", failed.id, "addr", failed.addr, "for", ejectFor, "err", err)
-	}
-	ps.tried.add(failed.st)
-	ps.release()
+	e.drop(ps, err)
 	var (
 		rt   *routeEntry
 		next *target
@@ -193,32 +187,13 @@ func (x *fastExchange) retry(err error) bool {
 // failed answers a request that got no answer with the edge's own error
 // page, worded and counted as the net/http path does.
 func (x *fastExchange) failed(kind upstreamErr, err error) bool {
-	e, ps := x.fc.e, x.ps
+	e := x.fc.e
 	if o := x.origin; o != nil {
 		o.ls.upstreamError(kind)
 		o.guard.record(true)
-		switch kind {
-		case errTimeout:
-			e.log.Info("request timed out", "entrypoint", x.ep.name, "origin", o.label, "host", ps.host, "path", ps.path, "timeout", ps.timeout)
-			return x.fail(http.StatusGatewayTimeout, ReasonTimeout, "The origin "+o.name+" did not answer within "+ps.timeout.String()+".")
-		case errUnreachable:
-			e.log.Warn("origin unreachable", "entrypoint", x.ep.name, "origin", o.label, "err", err)
-			return x.fail(http.StatusBadGateway, ReasonUnreachable, "The origin "+o.name+" could not be reached.")
-		}
-		e.log.Warn("origin failed to answer", "entrypoint", x.ep.name, "origin", o.label, "err", err)
-		return x.fail(http.StatusBadGateway, ReasonUpstreamError, "The origin "+o.name+" failed to answer.")
+		return x.fail(e.originFailure(x.ep, o, x.ps, kind, err))
 	}
-	key := ps.route.key
-	switch kind {
-	case errTimeout:
-		e.log.Info("request timed out", "route", key, "host", ps.host, "path", ps.path, "timeout", ps.timeout)
-		return x.fail(http.StatusGatewayTimeout, ReasonTimeout, "The service "+key+" did not answer within "+ps.timeout.String()+".")
-	case errUnreachable:
-		e.log.Warn("no instance reachable", "route", key, "err", err)
-		return x.fail(http.StatusBadGateway, ReasonUnreachable, "The service "+key+" could not be reached.")
-	}
-	e.log.Warn("instance failed to answer", "route", key, "err", err)
-	return x.fail(http.StatusBadGateway, ReasonUpstreamError, "The service "+key+" failed to answer.")
+	return x.fail(e.routeFailure(x.ps, kind, err))
 }
 
 // fail answers with the edge's own error page.
@@ -229,8 +204,6 @@ func (x *fastExchange) fail(status int, reason, msg string) bool {
 }
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
-
-func isConnReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
 
 // connect returns a kept-alive connection to addr, or dials one.
 func (t *upstream) connect(addr string, deadline time.Time) (*upConn, error) {

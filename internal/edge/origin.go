@@ -290,11 +290,7 @@ func (e *Edge) attemptService(req *http.Request, es *epState, o *originEntry, bo
 		if !retryable(req, err) || body != nil && !body.resendable() || req.Context().Err() != nil {
 			return nil, err
 		}
-		if t.st.eject() {
-			e.log.Warn("instance refused the connection; ejected", "route", rt.key, "backend", t.id, "addr", t.addr, "for", ejectFor, "err", err)
-		}
-		es.tried.add(t.st)
-		es.release()
+		e.drop(&es.proxyState, err)
 		lastErr = err
 	}
 }
@@ -345,8 +341,8 @@ func (e *Edge) entrypointProxyError(w http.ResponseWriter, r *http.Request, err 
 	case es.tooLarge.Load() || errors.Is(err, errTooLarge):
 		writeError(w, r, http.StatusRequestEntityTooLarge, ReasonTooLarge, "The request body is larger than "+fmt.Sprint(es.ctl.maxBody)+" bytes.")
 	case errors.Is(context.Cause(ctx), errRequestTimeout) || errors.Is(err, errRequestTimeout):
-		e.log.Info("request timed out", "entrypoint", es.ep.name, "origin", es.origin.label, "host", es.host, "path", es.path, "timeout", es.timeout)
-		writeError(w, r, http.StatusGatewayTimeout, ReasonTimeout, "The origin "+name+" did not answer within "+es.timeout.String()+".")
+		status, reason, msg := e.originFailure(es.ep, es.origin, &es.proxyState, errTimeout, err)
+		writeError(w, r, status, reason, msg)
 	case ctx.Err() != nil:
 		w.WriteHeader(http.StatusBadGateway)
 	case errors.Is(err, errOriginPaused):
@@ -354,12 +350,26 @@ func (e *Edge) entrypointProxyError(w http.ResponseWriter, r *http.Request, err 
 	case errors.Is(err, errNoBackend):
 		writeError(w, r, http.StatusServiceUnavailable, ReasonNoHealthyInstance, "The service "+name+" has no healthy instance right now. Try again shortly.")
 	case neverReached(err):
-		e.log.Warn("origin unreachable", "entrypoint", es.ep.name, "origin", es.origin.label, "err", err)
-		writeError(w, r, http.StatusBadGateway, ReasonUnreachable, "The origin "+name+" could not be reached.")
+		status, reason, msg := e.originFailure(es.ep, es.origin, &es.proxyState, errUnreachable, err)
+		writeError(w, r, status, reason, msg)
 	default:
-		e.log.Warn("origin failed to answer", "entrypoint", es.ep.name, "origin", es.origin.label, "err", err)
-		writeError(w, r, http.StatusBadGateway, ReasonUpstreamError, "The origin "+name+" failed to answer.")
+		status, reason, msg := e.originFailure(es.ep, es.origin, &es.proxyState, errBroken, err)
+		writeError(w, r, status, reason, msg)
 	}
+}
+
+// originFailure logs why an entrypoint's request got no answer from its
+// origin o and words the edge's answer.
+func (e *Edge) originFailure(ep *epEntry, o *originEntry, ps *proxyState, kind upstreamErr, err error) (status int, reason, msg string) {
+	switch kind {
+	case errTimeout:
+		e.log.Info("request timed out", "entrypoint", ep.name, "origin", o.label, "host", ps.host, "path", ps.path, "timeout", ps.timeout)
+	case errUnreachable:
+		e.log.Warn("origin unreachable", "entrypoint", ep.name, "origin", o.label, "err", err)
+	default:
+		e.log.Warn("origin failed to answer", "entrypoint", ep.name, "origin", o.label, "err", err)
+	}
+	return failure(kind, "The origin "+o.name, ps.timeout)
 }
 
 // ProbeOrigin checks that an external origin answers at all: any HTTP

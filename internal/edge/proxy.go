@@ -250,23 +250,50 @@ func (e *Edge) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, r, http.StatusBadGateway, ReasonUpstreamError, "The service failed to answer.")
 		return
 	}
-	key := ps.route.key
 	ctx := r.Context()
+	var kind upstreamErr
 	switch {
 	case errors.Is(context.Cause(ctx), errRequestTimeout) || errors.Is(err, errRequestTimeout):
-		e.log.Info("request timed out", "route", key, "host", ps.host, "path", ps.path, "timeout", ps.timeout)
-		writeError(w, r, http.StatusGatewayTimeout, ReasonTimeout, "The service "+key+" did not answer within "+ps.timeout.String()+".")
+		kind = errTimeout
 	case ctx.Err() != nil:
 		// The client went away; nobody reads an answer.
-		e.log.Debug("client gone before the response", "route", key, "err", err)
+		e.log.Debug("client gone before the response", "route", ps.route.key, "err", err)
 		w.WriteHeader(http.StatusBadGateway)
+		return
 	case isDialError(err):
+		kind = errUnreachable
+	default:
+		kind = errBroken
+	}
+	status, reason, msg := e.routeFailure(ps, kind, err)
+	writeError(w, r, status, reason, msg)
+}
+
+// routeFailure logs why a request on a service's own host got no answer
+// and words the edge's answer.
+func (e *Edge) routeFailure(ps *proxyState, kind upstreamErr, err error) (status int, reason, msg string) {
+	key := ps.route.key
+	switch kind {
+	case errTimeout:
+		e.log.Info("request timed out", "route", key, "host", ps.host, "path", ps.path, "timeout", ps.timeout)
+	case errUnreachable:
 		e.log.Warn("no instance reachable", "route", key, "err", err)
-		writeError(w, r, http.StatusBadGateway, ReasonUnreachable, "The service "+key+" could not be reached.")
 	default:
 		e.log.Warn("instance failed to answer", "route", key, "err", err)
-		writeError(w, r, http.StatusBadGateway, ReasonUpstreamError, "The service "+key+" failed to answer.")
 	}
+	return failure(kind, "The service "+key, ps.timeout)
+}
+
+// failure words the edge's own answer to a request that got none from
+// upstream, named by what ("The service shop/web", "The origin X").
+func failure(kind upstreamErr, what string, timeout time.Duration) (status int, reason, msg string) {
+	switch kind {
+	case errTimeout:
+		return http.StatusGatewayTimeout, ReasonTimeout, what + " did not answer within " + timeout.String() + "."
+	case errUnreachable:
+		return http.StatusBadGateway, ReasonUnreachable, what + " could not be reached."
+	}
+	return http.StatusBadGateway, ReasonUpstreamError, what + " failed to answer."
 }
 
 // retryTransport sends a request again to another backend when the first
@@ -281,12 +308,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ps := stateOf(req)
 	res, err := t.base.RoundTrip(req)
 	for err != nil && ps != nil && ps.target != nil && retryable(req, err) && ps.body.resendable() && req.Context().Err() == nil {
-		failed := ps.target
-		if failed.st.eject() {
-			t.edge.log.Warn("instance refused the connection; ejected", "route", ps.route.key, "backend", failed.id, "addr", failed.addr, "for", ejectFor, "err", err)
-		}
-		ps.tried.add(failed.st)
-		ps.release()
+		t.edge.drop(ps, err)
 
 		rt, next, why := t.edge.acquire(ps.host, ps.path, &ps.tried)
 		if why != acquired {
@@ -317,9 +339,27 @@ func retryable(req *http.Request, err error) bool {
 	}
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+		return brokeBeforeAnswer(err)
 	}
 	return false
+}
+
+// brokeBeforeAnswer reports whether err is a connection that broke before
+// any answer: an idempotent request may go to another backend then.
+func brokeBeforeAnswer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
+// drop takes the backend a request failed on out of rotation for ejectFor,
+// remembers it as tried and uncounts the request on it, before the request
+// picks another.
+func (e *Edge) drop(ps *proxyState, err error) {
+	t := ps.target
+	if t.st.eject() {
+		e.log.Warn("instance refused the connection; ejected", "route", ps.route.key, "backend", t.id, "addr", t.addr, "for", ejectFor, "err", err)
+	}
+	ps.tried.add(t.st)
+	ps.release()
 }
 
 // isDialError reports whether err is a failure to connect, which guarantees
