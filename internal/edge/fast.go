@@ -323,7 +323,6 @@ func (fc *fastConn) serveOne() connNext {
 		accept = string(h.accept.of(buf))
 	}
 	x.head, x.accept, x.closeAfter = h.head, accept, h.close
-	closeAfter := h.close
 	_, _ = fc.br.Discard(n) // the request is ours now
 	fc.s.fastReqs.Add(1)
 
@@ -338,7 +337,7 @@ func (fc *fastConn) serveOne() connNext {
 	if e.tracking() {
 		e.recordFast(ps, &x)
 	}
-	if !keep || closeAfter {
+	if !keep || x.closeAfter {
 		_ = fc.bw.Flush()
 		return closeConn
 	}

@@ -252,12 +252,7 @@ func (x *fastExchange) send(pc *upConn, rh *respHead, deadline time.Time) (int, 
 			}
 			buf, _ := pc.br.Peek(n)
 			bw := x.fc.bw
-			_, _ = bw.WriteString("HTTP/1.1 ")
-			_, _ = bw.Write(rh.statusText.of(buf))
-			_, _ = bw.WriteString("\r\n")
-			for _, l := range rh.lines[:rh.nlines] {
-				_, _ = bw.Write(l.of(buf))
-			}
+			writeHead(bw, rh, buf, nil) // as respWriter: no controls on a 1xx
 			_, _ = bw.WriteString("\r\n")
 			_, _ = pc.br.Discard(n)
 			if err := bw.Flush(); err != nil {
@@ -327,15 +322,7 @@ func (x *fastExchange) relay(pc *upConn, rh *respHead, n int, deadline time.Time
 	bw := x.fc.bw
 	buf, _ := pc.br.Peek(n)
 	x.status = rh.status
-	_, _ = bw.WriteString("HTTP/1.1 ")
-	_, _ = bw.Write(rh.statusText.of(buf))
-	_, _ = bw.WriteString("\r\n")
-	for _, l := range rh.lines[:rh.nlines] {
-		if line := l.of(buf); !x.ctl.controlled(line) {
-			_, _ = bw.Write(line)
-		}
-	}
-	x.ctl.writeAdded(bw)
+	writeHead(bw, rh, buf, x.ctl)
 	if !rh.hasDate {
 		writeDate(bw)
 	}
@@ -363,6 +350,21 @@ func (x *fastExchange) relay(pc *upConn, rh *respHead, n int, deadline time.Time
 	}
 	keep := !rh.close && !x.head && !untilClose
 	return x.finish(pc, err, keep, deadline)
+}
+
+// writeHead writes the status line and the forwarded header lines of a
+// head the fast parser took, under header controls (nil: none); the caller
+// adds its own lines and the blank line.
+func writeHead(bw *bufio.Writer, rh *respHead, buf []byte, ctl *controls) {
+	_, _ = bw.WriteString("HTTP/1.1 ")
+	_, _ = bw.Write(rh.statusText.of(buf))
+	_, _ = bw.WriteString("\r\n")
+	for _, l := range rh.lines[:rh.nlines] {
+		if line := l.of(buf); !ctl.controlled(line) {
+			_, _ = bw.Write(line)
+		}
+	}
+	ctl.writeAdded(bw)
 }
 
 // finish releases pc after an answer: back to the pool when it was read
@@ -525,11 +527,10 @@ func (x *fastExchange) readLine(pc *upConn) ([]byte, error) {
 // copyToEOF copies a body that ends when the instance closes the
 // connection, chunked for the client, whose connection stays open.
 func (x *fastExchange) copyToEOF(pc *upConn) error {
-	bw := x.fc.bw
-	var hdr [20]byte
+	cw := chunkWriter{x: x, pc: pc}
 	for {
 		if err := x.fill(pc); err == io.EOF {
-			if _, werr := bw.WriteString("0\r\n\r\n"); werr != nil {
+			if _, werr := x.fc.bw.WriteString("0\r\n\r\n"); werr != nil {
 				return clientError{werr}
 			}
 			return nil
@@ -537,13 +538,10 @@ func (x *fastExchange) copyToEOF(pc *upConn) error {
 			return err
 		}
 		b, _ := pc.br.Peek(pc.br.Buffered())
-		_, _ = bw.Write(appendChunkHeader(hdr[:0], len(b)))
-		_, _ = bw.Write(b)
-		if _, err := bw.WriteString("\r\n"); err != nil {
-			return clientError{err}
+		if _, err := cw.Write(b); err != nil {
+			return err
 		}
 		_, _ = pc.br.Discard(len(b))
-		x.bytes += int64(len(b))
 	}
 }
 
