@@ -1629,3 +1629,24 @@ func TestFastPathSilentConnection(t *testing.T) {
 	_, err = c.Read(make([]byte, 1))
 	assert.ErrorIs(t, err, io.EOF, "closed by the edge")
 }
+
+// Whether an instance closes its connection after an answer is read as
+// net/http reads it, whatever the order of the tokens.
+func TestParseResponseConnectionAsNetHTTP(t *testing.T) {
+	for _, head := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: close, keep-alive\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+	} {
+		var rh respHead
+		n, v := parseResponse([]byte(head), &rh)
+		require.Equal(t, headOK, v, "%q", head)
+		res, err := http.ReadResponse(bufio.NewReader(strings.NewReader(head[:n])), nil)
+		require.NoError(t, err)
+		assert.Equal(t, res.Close, rh.close, "%q", head)
+	}
+}

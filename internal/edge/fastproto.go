@@ -324,16 +324,11 @@ func parseRequest(buf []byte, h *reqHead, trust bool) (int, verdict) {
 				h.accept = hl.valueSpan
 			}
 		case hConnection:
-			for tok := range bytes.SplitSeq(hl.value, []byte(",")) {
-				switch tok = trimOWS(tok); {
-				case equalFoldASCII(tok, "close"):
-					h.close = true
-				case equalFoldASCII(tok, "keep-alive"), len(tok) == 0:
-				default:
-					return 0, headUnsupported // it names headers to drop
-				}
+			c, _, other := connectionTokens(hl.value)
+			if other {
+				return 0, headUnsupported // it names headers to drop
 			}
-			forward = false
+			h.close, forward = h.close || c, false
 		case hForwardedFor:
 			if trust {
 				if h.nxff == len(h.xff) {
@@ -366,6 +361,23 @@ func parseRequest(buf []byte, h *reqHead, trust bool) (int, verdict) {
 		return 0, headUnsupported
 	}
 	return at, headOK
+}
+
+// connectionTokens reads a Connection value: whether it says close or
+// keep-alive, and whether it names anything else (headers to drop, which
+// the fast path leaves to net/http).
+func connectionTokens(v []byte) (hasClose, keepAlive, other bool) {
+	for tok := range bytes.SplitSeq(v, []byte(",")) {
+		switch tok = trimOWS(tok); {
+		case equalFoldASCII(tok, "close"):
+			hasClose = true
+		case equalFoldASCII(tok, "keep-alive"):
+			keepAlive = true
+		case len(tok) > 0:
+			other = true
+		}
+	}
+	return hasClose, keepAlive, other
 }
 
 // maxTargetLen bounds the request target the fast path takes.
@@ -406,10 +418,11 @@ func parseResponse(buf []byte, h *respHead) (int, verdict) {
 	if len(line) < 13 || line[len(line)-1] != '\r' || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
 		return 0, headUnsupported
 	}
+	var http10, hasClose, hasKeepAlive bool
 	switch line[7] {
 	case '1':
 	case '0':
-		h.close = true // unless it says keep-alive
+		http10 = true
 	default:
 		return 0, headUnsupported
 	}
@@ -422,7 +435,6 @@ func parseResponse(buf []byte, h *respHead) (int, verdict) {
 	}
 	h.status = int(code[0]-'0')*100 + int(code[1]-'0')*10 + int(code[2]-'0')
 	h.statusText = span{9, int32(eol - 1)}
-	http10 := h.close
 
 	at := eol + 1
 	var hl headerLine
@@ -438,20 +450,11 @@ func parseResponse(buf []byte, h *respHead) (int, verdict) {
 		forward := true
 		switch headerKind(hl.name) {
 		case hConnection:
-			for tok := range bytes.SplitSeq(hl.value, []byte(",")) {
-				switch tok = trimOWS(tok); {
-				case equalFoldASCII(tok, "close"):
-					h.close = true
-				case equalFoldASCII(tok, "keep-alive"):
-					if http10 {
-						h.close = false
-					}
-				case len(tok) == 0:
-				default:
-					return 0, headUnsupported
-				}
+			c, k, other := connectionTokens(hl.value)
+			if other {
+				return 0, headUnsupported
 			}
-			forward = false
+			hasClose, hasKeepAlive, forward = hasClose || c, hasKeepAlive || k, false
 		case hContentLength:
 			n, ok := parseLength(hl.value)
 			if !ok || (h.length >= 0 && n != h.length) {
@@ -487,6 +490,8 @@ func parseResponse(buf []byte, h *respHead) (int, verdict) {
 			h.nlines++
 		}
 	}
+	// As net/http: HTTP/1.0 closes unless it says keep-alive; close wins.
+	h.close = hasClose || http10 && !hasKeepAlive
 	if h.chunked && h.length >= 0 {
 		return 0, headUnsupported
 	}
