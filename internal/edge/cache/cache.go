@@ -82,13 +82,13 @@ const (
 // the edge's reverse proxy. One Cache may wrap many handlers (every route
 // of an entrypoint): keys include the host.
 type Cache struct {
-	opts         Options
-	now          func() time.Time
+	opts Options
+	now  func() time.Time
 	// keyCookieNames are the pseudo Vary names of opts.KeyCookies, sorted.
 	keyCookieNames []string
-	log          *slog.Logger
-	statusHeader string
-	appendStatus bool
+	log            *slog.Logger
+	statusHeader   string
+	appendStatus   bool
 
 	store   *store
 	files   *diskStore
