@@ -127,7 +127,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ACMECA: cfg.ACMECA, ACMEEmail: cfg.ACMEEmail, ACMECARoot: cfg.ACMECARoot,
 		Logger:   log.With("component", "certs"),
 		HTTPPort: atoi(portOf(httpLn.Addr().String())), HTTPSPort: httpsPort(httpsLn),
-		Routed:   func(host string) bool { return routed != nil && routed(host) },
+		Routed: func(host string) bool { return routed != nil && routed(host) },
 	})
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
