@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -70,9 +71,52 @@ func TestRootIsNameConstrained(t *testing.T) {
 	}
 }
 
+// TestCurlRefusesNamesOutsideTheRoot checks the constraints with another TLS
+// stack: curl over OpenSSL, trusting the root, refuses a server whose leaf
+// the root's own key signed for a name outside them, and accepts one for a
+// name inside.
+func TestCurlRefusesNamesOutsideTheRoot(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Skip("curl is not installed")
+	}
+	m := newTestManager(t, Options{})
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	require.NoError(t, os.WriteFile(caFile, m.CARootPEM(), 0o600))
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"web.shop.localhost", true},
+		{"bank.example.com", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key, leaf := forgeLeafWithKey(t, m.ca, tc.name)
+			cfg := &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}}}
+			addr := serveTLS(t, listen(t), cfg, appHandler)
+			port := portFromAddr(addr)
+			out, err := exec.Command(curl, "-sS", "--cacert", caFile,
+				"--resolve", tc.name+":"+port+":127.0.0.1",
+				"https://"+tc.name+":"+port+"/").CombinedOutput()
+			if tc.ok {
+				require.NoError(t, err, "%s", out)
+				return
+			}
+			require.Error(t, err, "OpenSSL must refuse a name outside the constraints: %s", out)
+			t.Logf("curl: %s", out)
+		})
+	}
+}
+
 // forgeLeaf signs a leaf for name with the CA's key directly, as someone
 // holding the key could, bypassing the Manager's own checks.
 func forgeLeaf(t *testing.T, ca *localCA, name string) *x509.Certificate {
+	t.Helper()
+	_, leaf := forgeLeafWithKey(t, ca, name)
+	return leaf
+}
+
+func forgeLeafWithKey(t *testing.T, ca *localCA, name string) (*ecdsa.PrivateKey, *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
@@ -93,7 +137,7 @@ func forgeLeaf(t *testing.T, ca *localCA, name string) *x509.Certificate {
 	require.NoError(t, err)
 	leaf, err := x509.ParseCertificate(der)
 	require.NoError(t, err)
-	return leaf
+	return key, leaf
 }
 
 // TestHandshakeOnlyForRoutedHosts serves TLS as the edge does and checks
