@@ -342,3 +342,22 @@ func TestRootRotationSurvivesACrash(t *testing.T) {
 		})
 	}
 }
+
+// TestLeafNearTheRootsEnd checks that a leaf minted in the root's last
+// weeks ends with the root (it would not verify past it) and is then kept,
+// not minted again on every handshake.
+func TestLeafNearTheRootsEnd(t *testing.T) {
+	m := newTestManager(t, Options{})
+	require.NoError(t, m.SetHosts(t.Context(), []string{"web.shop.localhost"}))
+	end := m.ca.root.NotAfter
+	for _, before := range []time.Duration{20 * 24 * time.Hour, 5 * 24 * time.Hour} {
+		at := end.Add(-before)
+		m.ca.now = func() time.Time { return at }
+		first, err := m.GetCertificate(hello("web.shop.localhost"))
+		require.NoError(t, err)
+		assert.Equal(t, end, first.Leaf.NotAfter, "capped at the root's end")
+		again, err := m.GetCertificate(hello("web.shop.localhost"))
+		require.NoError(t, err)
+		assert.Same(t, first, again, "kept, not minted again")
+	}
+}

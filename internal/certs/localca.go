@@ -373,10 +373,16 @@ func (ca *localCA) evictTransientLocked() {
 	}
 }
 
-// fresh reports whether leaf is valid now and not yet due for renewal.
+// fresh reports whether leaf is valid now and not yet due for renewal. A
+// leaf that ends with its root (minted near the root's end) is as good as
+// any new one could be, so it is kept until it expires rather than
+// re-minted on every handshake.
 func (ca *localCA) fresh(leaf *x509.Certificate) bool {
 	now := ca.now()
-	return now.After(leaf.NotBefore) && now.Before(leaf.NotAfter.Add(-leafRenewBefore))
+	if !now.After(leaf.NotBefore) || !now.Before(leaf.NotAfter) {
+		return false
+	}
+	return now.Before(leaf.NotAfter.Add(-leafRenewBefore)) || !leaf.NotAfter.Before(ca.root.NotAfter)
 }
 
 func (ca *localCA) mint(name string) (*tls.Certificate, error) {
