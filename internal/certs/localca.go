@@ -176,6 +176,8 @@ func (ca *localCA) replaceReason() string {
 		return "it has no name constraints, so it could vouch for any name"
 	case !slices.Equal(r.PermittedDNSDomains, permittedDomains(ca.domain)):
 		return fmt.Sprintf("it is constrained to %s, not to the names of --domain %s", strings.Join(r.PermittedDNSDomains, ","), ca.domain)
+	case !slices.EqualFunc(r.PermittedIPRanges, loopbackNets, func(a, b *net.IPNet) bool { return a.String() == b.String() }):
+		return "its address constraints are not the loopback ones"
 	case ca.now().After(r.NotAfter):
 		return "it expired on " + r.NotAfter.Format(time.DateOnly)
 	case ca.now().Add(rootRenewBefore).After(r.NotAfter):
@@ -184,7 +186,7 @@ func (ca *localCA) replaceReason() string {
 	return ""
 }
 
-// rootTemplate is the certificate of a new root for key.
+// rootTemplate is the certificate of a new root.
 func (ca *localCA) rootTemplate() *x509.Certificate {
 	now := ca.now()
 	name := "berth local CA"
