@@ -2,12 +2,15 @@
 //
 // It owns two sources of certificates and the choice between them:
 //
-//   - a local certificate authority, created once under DataDir/certs
-//     (ca.pem, ca-key.pem), that mints short-lived leaf certificates on demand
-//     during the TLS handshake for names under berth's default domain, for
-//     localhost and *.localhost, for other internal names (.local, .internal,
-//     .home.arpa) and for IP addresses. `berth ca export` prints its root
-//     (CARootPEM) for a trust store;
+//   - a local certificate authority, created under DataDir/certs (ca.pem,
+//     ca-key.pem), whose root is name-constrained to berth's default
+//     domain, localhost, the other internal suffixes (.internal, .local,
+//     .home.arpa) and the loopback addresses. It mints short-lived leaf
+//     certificates during the TLS handshake, only for names the edge
+//     routes (Options.Routed) and loopback addresses; a root without those
+//     constraints (an earlier version's, or another domain's) or near its
+//     end is replaced at start, with a warning. `berth ca export` prints
+//     the root (CARootPEM) for a trust store;
 //   - ACME through certmagic, for every other served name: certificates are
 //     obtained in the background, persisted under DataDir/certs/acme, renewed
 //     before they expire, and validated with HTTP-01 (HTTPChallengeHandler on

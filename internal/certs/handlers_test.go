@@ -62,6 +62,7 @@ func TestRedirectHandler(t *testing.T) {
 
 func TestHSTS(t *testing.T) {
 	m := newTestManager(t, Options{})
+	require.NoError(t, m.SetHosts(t.Context(), []string{"localhost"}))
 	h := HSTS(appHandler, 365*24*time.Hour)
 
 	plain := httptest.NewServer(h)

@@ -28,8 +28,9 @@ func rootOf(t testing.TB, m *Manager) *x509.Certificate {
 }
 
 func TestLocalCAServesHTTP1AndHTTP2(t *testing.T) {
-	m := newTestManager(t, Options{})
-	require.NoError(t, m.SetHosts(t.Context(), []string{"web.shop.localhost", "api.shop.localhost"}))
+	routed := map[string]bool{"web.shop.localhost": true, "api.shop.localhost": true, "localhost": true, "new.shop.localhost": true}
+	m := newTestManager(t, Options{Routed: func(h string) bool { return routed[h] }})
+	require.NoError(t, m.SetHosts(t.Context(), []string{"web.shop.localhost", "api.shop.localhost", "localhost"}))
 	addr := serveTLS(t, listen(t), m.TLSConfig(), HSTS(appHandler, 24*time.Hour))
 	port := portFromAddr(addr)
 	roots := poolOf(t, m.CARootPEM())
@@ -43,7 +44,7 @@ func TestLocalCAServesHTTP1AndHTTP2(t *testing.T) {
 		{"HTTP/1.1 served host", "web.shop.localhost", false, "HTTP/1.1"},
 		{"HTTP/2 served host", "web.shop.localhost", true, "HTTP/2.0"},
 		{"HTTP/2 second host", "api.shop.localhost", true, "HTTP/2.0"},
-		{"HTTP/1.1 host minted on demand", "other.shop.localhost", false, "HTTP/1.1"},
+		{"HTTP/1.1 routed host minted before SetHosts lists it", "new.shop.localhost", false, "HTTP/1.1"},
 		{"HTTP/2 localhost", "localhost", true, "HTTP/2.0"},
 		{"HTTP/1.1 IP address without SNI", "127.0.0.1", false, "HTTP/1.1"},
 		{"HTTP/2 IP address without SNI", "127.0.0.1", true, "HTTP/2.0"},
@@ -73,6 +74,8 @@ func TestLocalCAServesHTTP1AndHTTP2(t *testing.T) {
 
 func TestLocalCACustomDomain(t *testing.T) {
 	m := newTestManager(t, Options{Domain: "Berth.Test."})
+	local := []string{"web.shop.berth.test", "berth.test", "a.b.berth.test", "printer.local", "db.internal", "nas.home.arpa"}
+	require.NoError(t, m.SetHosts(t.Context(), local))
 	addr := serveTLS(t, listen(t), m.TLSConfig(), appHandler)
 	c := newClient(t, poolOf(t, m.CARootPEM()), addr, true)
 	resp, _ := get(t, c, "https://web.shop.berth.test:"+portFromAddr(addr)+"/")
@@ -86,10 +89,15 @@ func TestLocalCACustomDomain(t *testing.T) {
 	_, err := c.Get("https://shop.example.com:" + portFromAddr(addr) + "/")
 	require.Error(t, err, "no certificate for a name that is neither local nor served")
 
-	for _, name := range []string{"berth.test", "a.b.berth.test", "printer.local", "db.internal", "10.1.2.3", "::1"} {
+	for _, name := range append(local, "127.0.0.1", "127.1.2.3", "::1") {
 		cert, err := m.GetCertificate(hello(name))
 		require.NoError(t, err, name)
 		require.NoError(t, cert.Leaf.VerifyHostname(name), name)
+	}
+	for _, name := range []string{"10.1.2.3", "192.168.1.1", "fd00::1"} {
+		_, err := m.GetCertificate(hello(name))
+		require.ErrorIs(t, err, ErrUnknownHost, name)
+		assert.ErrorContains(t, err, "outside the names the local CA may sign")
 	}
 }
 
@@ -100,7 +108,7 @@ func TestLocalCAPersistence(t *testing.T) {
 	served, err := m1.GetCertificate(hello("web.shop.localhost"))
 	require.NoError(t, err)
 	_, err = m1.GetCertificate(hello("unserved.localhost"))
-	require.NoError(t, err)
+	require.ErrorIs(t, err, ErrUnknownHost)
 	require.NoError(t, m1.Close())
 
 	dir := filepath.Join(dataDir, "certs")
@@ -116,7 +124,7 @@ func TestLocalCAPersistence(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, mode, info.Mode(), path)
 	}
-	assert.NoFileExists(t, filepath.Join(dir, leafDir, "unserved.localhost.pem"), "only served names are written")
+	assert.NoFileExists(t, filepath.Join(dir, leafDir, "unserved.localhost.pem"), "only served names get a certificate")
 	entries, err := os.ReadDir(filepath.Join(dir, leafDir))
 	require.NoError(t, err)
 	for _, e := range entries {
@@ -133,7 +141,8 @@ func TestLocalCAPersistence(t *testing.T) {
 
 func TestLocalCAPersistsNameServedLater(t *testing.T) {
 	dataDir := t.TempDir()
-	m := newTestManager(t, Options{DataDir: dataDir})
+	// The edge routes the name before the certificates hear of it.
+	m := newTestManager(t, Options{DataDir: dataDir, Routed: func(h string) bool { return h == "late.localhost" }})
 	first, err := m.GetCertificate(hello("late.localhost"))
 	require.NoError(t, err)
 	path := filepath.Join(dataDir, "certs", leafDir, "late.localhost.pem")
@@ -205,7 +214,7 @@ func TestLocalCAConcurrentMint(t *testing.T) {
 }
 
 func TestLocalCATransientLeavesAreBounded(t *testing.T) {
-	m := newTestManager(t, Options{})
+	m := newTestManager(t, Options{Routed: func(h string) bool { return strings.HasSuffix(h, ".localhost") }})
 	require.NoError(t, m.SetHosts(t.Context(), []string{"web.shop.localhost"}))
 	_, err := m.GetCertificate(hello("web.shop.localhost"))
 	require.NoError(t, err)

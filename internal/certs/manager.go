@@ -10,6 +10,7 @@ import (
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,8 +20,10 @@ import (
 
 // Errors returned by the Manager.
 var (
-	// ErrUnknownHost is returned by GetCertificate for a name that is
-	// neither local (under Domain, localhost, an IP) nor a served ACME name.
+	// ErrUnknownHost is returned by GetCertificate for a name berth does
+	// not serve: a local name (under Domain, localhost, .internal) without
+	// a route, an address other than a loopback one, or a public name that
+	// is not a served ACME name.
 	ErrUnknownHost = errors.New("no certificate for this host: it is not served by berth")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("certificate manager closed")
@@ -56,6 +59,13 @@ type Options struct {
 	// two ACME challenge types, for a host that cannot receive the other
 	// (port 80 blocked, or TLS terminated in front of berth).
 	DisableHTTPChallenge, DisableTLSALPNChallenge bool
+	// Routed reports whether the edge has a route for a host (normalized,
+	// without port), at handshake time. The local CA mints a leaf only
+	// for a routed host, so a client cannot make berth vouch for a name it
+	// does not serve. Nil: the names given to SetHosts are the routed ones.
+	// Loopback addresses need no route: a client that dials one sends no
+	// name, and the certificate vouches only for this machine.
+	Routed func(host string) bool
 }
 
 // Manager chooses, mints, obtains and serves the certificates of the edge's
@@ -67,6 +77,7 @@ type Manager struct {
 	ca        *localCA
 	acme      *acmeManager
 	hosts     atomic.Pointer[hostSet]
+	routed    func(host string) bool // Options.Routed
 
 	cancel    context.CancelCauseFunc
 	closed    atomic.Bool
@@ -115,7 +126,7 @@ func New(opts Options) (*Manager, error) {
 	if err := ensureDir(dir); err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
 	}
-	ca, err := loadOrCreateCA(dir, time.Now, logger)
+	ca, err := loadOrCreateCA(dir, domain, time.Now, logger)
 	if err != nil {
 		return nil, fmt.Errorf("certs: %w", err)
 	}
@@ -135,6 +146,7 @@ func New(opts Options) (*Manager, error) {
 		logger:    logger,
 		ca:        ca,
 		acme:      am,
+		routed:    opts.Routed,
 		cancel:    cancel,
 		warned:    make(map[string]time.Time),
 	}
@@ -144,7 +156,7 @@ func New(opts Options) (*Manager, error) {
 
 // SetHosts replaces the full set of served host names. Local names (under
 // Domain, localhost, IPs, .local/.internal) get local-CA certificates, minted
-// on demand and persisted; every other name is handed to ACME in the
+// on demand (when routed, see Options.Routed) and persisted; every other name is handed to ACME in the
 // background, so SetHosts returns without waiting for any CA. A name that
 // cannot be in a certificate fails the whole call and nothing changes.
 // Names dropped from the set stop being renewed; their files stay.
@@ -205,10 +217,11 @@ func (m *Manager) TLSConfig() *tls.Config {
 }
 
 // GetCertificate is the tls.Config.GetCertificate callback: a TLS-ALPN-01
-// challenge certificate when the CA validates, a local-CA leaf for local
-// names (the local address when the client sent no SNI), the ACME
-// certificate for served public names, and an error naming the host
-// otherwise.
+// challenge certificate when the CA validates, a local-CA leaf for routed
+// local names and loopback addresses (the local address when the client
+// sent no SNI), the ACME certificate for served public names, and an error
+// naming the host otherwise: then the handshake fails and nothing is
+// minted or stored.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmeTLS1 {
 		return m.acme.challenge(hello)
@@ -229,6 +242,12 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	hosts := m.hosts.Load()
 	if isLocalHost(name, m.domain) {
 		_, served := hosts.local[name]
+		if !m.ca.permits(name) {
+			return nil, fmt.Errorf("%w: %s is outside the names the local CA may sign (%s, loopback addresses)", ErrUnknownHost, name, strings.Join(m.ca.root.PermittedDNSDomains, ", "))
+		}
+		if !isLoopback(name) && !m.isRouted(name, served) {
+			return nil, fmt.Errorf("%w: no route serves %s", ErrUnknownHost, name)
+		}
 		return m.ca.leaf(name, served)
 	}
 	if _, ok := hosts.acme[name]; ok {
@@ -239,6 +258,21 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 		return cert, err
 	}
 	return nil, fmt.Errorf("%w: %s is not under %s and not a served domain", ErrUnknownHost, name, m.domain)
+}
+
+// isRouted reports whether the edge serves name: Options.Routed when set,
+// else whether SetHosts listed it.
+func (m *Manager) isRouted(name string, listed bool) bool {
+	if m.routed != nil {
+		return m.routed(name)
+	}
+	return listed
+}
+
+// isLoopback reports whether name is a loopback IP address.
+func isLoopback(name string) bool {
+	ip := net.ParseIP(name)
+	return ip != nil && ip.IsLoopback()
 }
 
 // warnPending logs a handshake refused for want of an ACME certificate, at

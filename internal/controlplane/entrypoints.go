@@ -63,8 +63,9 @@ type edgeState struct {
 }
 
 type epCache struct {
-	c   *cache.Cache
-	ttl time.Duration
+	c       *cache.Cache
+	ttl     time.Duration
+	cookies []string // the key cookies
 }
 
 // epConfig is what an app's spec declares about an entrypoint, as stored:
@@ -316,7 +317,11 @@ func (d *Daemon) entrypointCache(sp spec.Entrypoint) (*cache.Cache, error) {
 		}
 		return nil, nil
 	}
-	if cur != nil && cur.ttl == sp.Cache.DefaultTTL {
+	var cookies []string
+	if sp.Cache.Key != nil {
+		cookies = sp.Cache.Key.Cookies
+	}
+	if cur != nil && cur.ttl == sp.Cache.DefaultTTL && slices.Equal(cur.cookies, cookies) {
 		return cur.c, nil
 	}
 	if cur != nil {
@@ -326,12 +331,13 @@ func (d *Daemon) entrypointCache(sp spec.Entrypoint) (*cache.Cache, error) {
 	c, err := cache.New(cache.Options{
 		Dir:        filepath.Join(d.cfg.DataDir, "edge-cache", sp.Name),
 		DefaultTTL: sp.Cache.DefaultTTL,
+		KeyCookies: cookies,
 		Logger:     d.log.With("component", "cache", "entrypoint", sp.Name),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: entrypoint %s: %w", ErrInvalid, sp.Name, err)
 	}
-	d.edgex.caches[sp.Name] = &epCache{c: c, ttl: sp.Cache.DefaultTTL}
+	d.edgex.caches[sp.Name] = &epCache{c: c, ttl: sp.Cache.DefaultTTL, cookies: cookies}
 	return c, nil
 }
 

@@ -119,11 +119,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer apiLn.Close()
 
+	// The local CA mints a certificate only for a host the edge routes;
+	// the edge exists from initEdge on, before any handshake.
+	var routed func(host string) bool
 	cm, err := certs.New(certs.Options{
 		DataDir: cfg.DataDir, Domain: cfg.Domain,
 		ACMECA: cfg.ACMECA, ACMEEmail: cfg.ACMEEmail, ACMECARoot: cfg.ACMECARoot,
 		Logger:   log.With("component", "certs"),
 		HTTPPort: atoi(portOf(httpLn.Addr().String())), HTTPSPort: httpsPort(httpsLn),
+		Routed: func(host string) bool { return routed != nil && routed(host) },
 	})
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
@@ -152,6 +156,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := d.initEdge(httpsPortString(httpsLn)); err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
+	routed = d.edge.Serves
 	defer d.closeEdge()
 
 	// Re-adopt what runs before serving, so the edge answers for every

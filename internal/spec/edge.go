@@ -21,7 +21,7 @@ import (
 //	    hosts: [www.example.com]
 //	    origin: web                       # a service, app/service, or a URL
 //	    failover: {origin: https://backup.example.com, on: [502, 503, 504]}
-//	    cache: {enabled: true, default_ttl: 60s}
+//	    cache: {enabled: true, default_ttl: 60s, key: {cookies: [session]}}
 //	    compress: true
 //	    redirect_https: true
 //	    hsts: 0s
@@ -69,9 +69,21 @@ type Failover struct {
 // Cache turns an entrypoint's cache on.
 type Cache struct {
 	Enabled bool `json:"enabled"`
-	// DefaultTTL is the freshness of responses that say nothing about it;
-	// 0 leaves only the RFC 9111 heuristic.
+	// DefaultTTL is the freshness of responses that may be stored and say
+	// nothing about it; 0 leaves only the RFC 9111 heuristic.
 	DefaultTTL time.Duration `json:"default_ttl,omitempty"`
+	// Key adds request values to the cache key.
+	Key *CacheKey `json:"key,omitempty"`
+}
+
+// CacheKey lists what besides method, host, path and query tells cached
+// responses apart, in the shape of a CDN's cache policy.
+type CacheKey struct {
+	// Cookies are cookie names whose values are part of the key: each
+	// session gets its own cached pages. A request with a cookie not
+	// listed here is cached only when the response says public or
+	// s-maxage.
+	Cookies []string `json:"cookies,omitempty"`
 }
 
 // Headers are response headers set and removed at the edge.
@@ -102,7 +114,8 @@ var (
 	entrypointKeys = []string{"hosts", "origin", "url", "failover", "cache", "compress", "redirect_https", "hsts",
 		"timeout", "max_body", "headers", "routes", "error_pages"}
 	failoverKeys  = []string{"origin", "url", "on"}
-	edgeCacheKeys = []string{"enabled", "default_ttl"}
+	edgeCacheKeys = []string{"enabled", "default_ttl", "key"}
+	cacheKeyKeys  = []string{"cookies"}
 	headersKeys   = []string{"add", "remove"}
 	edgeRouteKeys = []string{"path", "origin", "url", "timeout", "max_body", "headers"}
 )
@@ -390,12 +403,57 @@ func (d *decoder) edgeCache(n *yaml.Node, path string) (*Cache, error) {
 			if err == nil && c.DefaultTTL > MaxCacheTTL {
 				err = d.errAt(e.val, f, "must be at most %s", MaxCacheTTL)
 			}
+		case "key":
+			c.Key, err = d.cacheKey(e.val, f)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
 	return c, nil
+}
+
+func (d *decoder) cacheKey(n *yaml.Node, path string) (*CacheKey, error) {
+	entries, err := d.mapping(n, path, cacheKeyKeys)
+	if err != nil {
+		return nil, err
+	}
+	k := &CacheKey{}
+	for _, e := range entries {
+		f := join(path, e.key)
+		d.mark(f, e.keyNode)
+		if e.key != "cookies" {
+			continue
+		}
+		if k.Cookies, err = d.stringList(e.val, f, "[session]", false); err != nil {
+			return nil, err
+		}
+		items := deref(e.val).Content
+		for i, name := range k.Cookies {
+			if msg := checkCookieName(name); msg != "" {
+				return nil, d.errAt(items[i], index(f, i), "%s", msg)
+			}
+			if j := slices.Index(k.Cookies[:i], name); j >= 0 {
+				return nil, d.errAt(items[i], index(f, i), "duplicate cookie %q (also at line %d)", name, items[j].Line)
+			}
+		}
+	}
+	return k, nil
+}
+
+// checkCookieName returns "" for a valid cookie name (an RFC 6265 token),
+// else the message.
+func checkCookieName(name string) string {
+	if name == "" {
+		return "empty cookie name"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return fmt.Sprintf("invalid cookie name %q: use letters, digits and !#$%%&'*+-.^_`|~ (no spaces, '=', ';' or quotes)", name)
+		}
+	}
+	return ""
 }
 
 // durationOrZero decodes a duration that may be 0s (meaning "off").
@@ -646,6 +704,16 @@ func (v *validator) entrypoint(name string, ep *Entrypoint, owner map[string]str
 	}
 	if c := ep.Cache; c != nil && (c.DefaultTTL < 0 || c.DefaultTTL > MaxCacheTTL) {
 		return v.fail(join(path, "cache.default_ttl"), "must be between 0s and %s", MaxCacheTTL)
+	}
+	if c := ep.Cache; c != nil && c.Key != nil {
+		for i, name := range c.Key.Cookies {
+			if msg := checkCookieName(name); msg != "" {
+				return v.fail(index(join(path, "cache.key.cookies"), i), "%s", msg)
+			}
+			if slices.Contains(c.Key.Cookies[:i], name) {
+				return v.fail(index(join(path, "cache.key.cookies"), i), "duplicate cookie %q", name)
+			}
+		}
 	}
 	if ep.HSTS < 0 {
 		return v.fail(join(path, "hsts"), "must not be negative")

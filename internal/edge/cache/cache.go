@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,14 @@ type Options struct {
 	// day, for such responses that have one.
 	DefaultTTL time.Duration
 
+	// KeyCookies names cookies whose values are part of the cache key, as
+	// a CDN's cache policy does: each value (each session) gets its own
+	// stored responses, and a request whose cookies are all named here
+	// may be stored without the origin marking its response public. A
+	// request with any other cookie is stored and served from the store
+	// only when the response says public or s-maxage (see cookies.go).
+	KeyCookies []string
+
 	// StatusHeader names the header that reports what the cache did with
 	// each response, in RFC 9211 syntax (see status.go). Default
 	// "Cache-Status".
@@ -73,11 +82,13 @@ const (
 // the edge's reverse proxy. One Cache may wrap many handlers (every route
 // of an entrypoint): keys include the host.
 type Cache struct {
-	opts         Options
-	now          func() time.Time
-	log          *slog.Logger
-	statusHeader string
-	appendStatus bool
+	opts Options
+	now  func() time.Time
+	// keyCookieNames are the pseudo Vary names of opts.KeyCookies, sorted.
+	keyCookieNames []string
+	log            *slog.Logger
+	statusHeader   string
+	appendStatus   bool
 
 	store   *store
 	files   *diskStore
@@ -122,6 +133,11 @@ func New(opts Options) (*Cache, error) {
 		statusHeader: http.CanonicalHeaderKey(opts.StatusHeader),
 	}
 	c.appendStatus = c.statusHeader == "Cache-Status"
+	for _, name := range opts.KeyCookies {
+		c.keyCookieNames = append(c.keyCookieNames, cookieKeyPrefix+name)
+	}
+	slices.Sort(c.keyCookieNames)
+	c.keyCookieNames = slices.Compact(c.keyCookieNames)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.store = &store{
 		index:   make(map[string][]*entry),
@@ -139,7 +155,7 @@ func New(opts Options) (*Cache, error) {
 		c.store.files = files
 		n := 0
 		for _, e := range files.load(opts.DefaultTTL, c.statusHeader, c.log) {
-			if c.store.add(e) {
+			if c.keyedAsConfigured(e) && c.store.add(e) {
 				n++
 			} else {
 				c.store.deleteFiles([]*entry{e})
@@ -171,6 +187,11 @@ func (o *Options) setDefaults() error {
 	} {
 		if f.v < 0 {
 			return fmt.Errorf("%w: %s is negative (%d); use 0 for the default or a positive value", ErrInvalidOptions, f.name, f.v)
+		}
+	}
+	for _, name := range o.KeyCookies {
+		if err := ValidateCookieName(name); err != nil {
+			return fmt.Errorf("%w; fix KeyCookies", err)
 		}
 	}
 	if o.MaxMemoryBytes == 0 {

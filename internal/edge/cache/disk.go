@@ -40,7 +40,10 @@ const (
 	fileSuffix  = ".ent"
 	fileMagic   = "berthc01"
 	trailerSize = 16
-	fileVersion = 1
+	// fileVersion 2: entries of version 1 may be responses to requests
+	// with cookies stored under the earlier, looser rules (cookies.go), so
+	// they are dropped rather than served.
+	fileVersion = 2
 )
 
 // diskStore writes and reads entry files in one directory.

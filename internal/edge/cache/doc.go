@@ -12,8 +12,12 @@
 //     cacheable-by-default statuses or public responses; no-store and
 //     private are never stored, no-cache is stored and always revalidated;
 //     a request with Authorization only with s-maxage, public or
-//     must-revalidate; a response with Set-Cookie only when public, and
-//     then without the cookie;
+//     must-revalidate; a request with cookies outside the key only with
+//     public, s-maxage or Vary: Cookie, and only such responses answer it;
+//     a response with Set-Cookie never (cookies.go); DefaultTTL makes
+//     none of these storable;
+//   - key cookies (Options.KeyCookies, cookies.go): named cookies' values
+//     are part of the secondary key, so each session has its own entries;
 //   - reuse (entry.go): Age per RFC 9111 section 4.2.3, sent on every hit;
 //     the client's no-cache, max-age, min-fresh, max-stale, only-if-cached
 //     and no-store; stale-while-revalidate (a background revalidation, one

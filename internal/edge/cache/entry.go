@@ -101,7 +101,8 @@ func newEntry(resp response, defaultTTL time.Duration, statusHeader string) *ent
 }
 
 // unstoredFields are dropped before a response is stored: hop-by-hop fields,
-// Age (recomputed on every hit), and Set-Cookie (see noStoreReason).
+// Age (recomputed on every hit), and Set-Cookie (only the edge's own can be
+// there, see noStoreReason; a refresh's 304 may carry any).
 var unstoredFields = []string{
 	"Age", "Set-Cookie", "Connection", "Keep-Alive", "Proxy-Connection",
 	"Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer",
@@ -168,6 +169,14 @@ func judge(e *entry, rc *directives, age time.Duration) use {
 		return useStaleRevalidate
 	}
 	return useValidate
+}
+
+// servesCookies reports whether e may answer a request that carries
+// cookies outside the cache key: only when its origin allowed a shared
+// cache explicitly (cookies.go). Otherwise a page stored for a visitor
+// without a session would answer a signed-in user.
+func (e *entry) servesCookies() bool {
+	return sharedExplicitly(&e.cc, e.varyNames)
 }
 
 // staleIfError reports whether e may answer a request with directives rc

@@ -57,14 +57,19 @@ func hasExplicitFreshness(h http.Header, cc *directives) bool {
 
 // noStoreReason says why a response to r must not be stored in a shared
 // cache (RFC 9111 section 3), or "" when it may be. lifetime is its
-// freshness lifetime.
+// freshness lifetime; cookies says r carries cookies outside the cache key
+// (see cookies.go).
 //
-// Choices beyond the RFC: a response that sets a cookie is stored only when
-// it is explicitly public, and then without its Set-Cookie field, so no
-// client is ever handed another's cookie; a response with Vary: * or a
-// text/event-stream body is never stored; a response that would be stale at
-// once and has no validator is not worth storing.
-func noStoreReason(r *http.Request, rc *directives, status int, h http.Header, cc *directives, lifetime time.Duration) string {
+// Choices beyond the RFC: a request with such cookies is treated as one
+// with credentials: stored only when the response is public, has
+// s-maxage or varies on Cookie; a response that sets a cookie (other than
+// the edge's own) is never stored, public or not, so no client is ever
+// handed another's cookie or the page of another's new session; a response
+// with Vary: * or a text/event-stream body is never stored; a response
+// that would be stale at once and has no validator is not worth storing.
+// None of these is lifted by a default TTL, which only gives a lifetime to
+// responses that may be stored.
+func noStoreReason(r *http.Request, rc *directives, status int, h http.Header, cc *directives, lifetime time.Duration, cookies bool) string {
 	switch {
 	case rc.noStore:
 		return "request no-store"
@@ -76,7 +81,9 @@ func noStoreReason(r *http.Request, rc *directives, status int, h http.Header, c
 		return "private"
 	case r.Header.Get("Authorization") != "" && cc.sMaxAge < 0 && !cc.public && !cc.mustRevalidate:
 		return "authorization"
-	case len(h["Set-Cookie"]) > 0 && !cc.public:
+	case cookies && !sharedExplicitly(cc, varyNames(h)):
+		return "cookie"
+	case len(h["Set-Cookie"]) > 0 && setsUserCookie(h):
 		return "set-cookie"
 	case len(h["Content-Range"]) > 0:
 		return "partial"

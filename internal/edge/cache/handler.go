@@ -34,7 +34,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	// otherwise HEAD responses live under their own key.
 	if r.Method == http.MethodHead {
 		getKey, _, _ := keyOf(http.MethodGet, r)
-		if e, _ := c.store.lookup(getKey, r.Header); e != nil {
+		if e := c.lookup(getKey, r); e != nil {
 			if u := judge(e, &rc, e.age(now)); u != useValidate && c.answer(w, r, next, e, u, now) {
 				return
 			}
@@ -42,7 +42,7 @@ func (c *Cache) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 	}
 
 	key, _, _ := keyOf(r.Method, r)
-	e, _ := c.store.lookup(key, r.Header)
+	e := c.lookup(key, r)
 	if e != nil {
 		if u := judge(e, &rc, e.age(now)); u != useValidate && c.answer(w, r, next, e, u, now) {
 			return
@@ -99,6 +99,17 @@ func (c *Cache) answer(w http.ResponseWriter, r *http.Request, next http.Handler
 	return true
 }
 
+// lookup returns the stored variant of key that may answer r: the one its
+// header selects, unless r carries cookies outside the cache key and the
+// origin did not allow sharing it with such requests (cookies.go).
+func (c *Cache) lookup(key string, r *http.Request) *entry {
+	e, _ := c.store.lookup(key, r.Header)
+	if e != nil && !e.servesCookies() && c.unkeyedCookies(r.Header) {
+		return nil
+	}
+	return e
+}
+
 // bypass reports requests the cache leaves alone: protocol upgrades
 // (WebSocket), and preconditions the cache does not evaluate.
 func bypass(r *http.Request) bool {
@@ -130,7 +141,8 @@ func (c *Cache) fetchCollapsed(w http.ResponseWriter, r *http.Request, next http
 		return
 	}
 	now := c.now()
-	if e := f.res.e; e != nil && varyMatches(e.varyNames, e.varyValues, r.Header) && e.method == r.Method {
+	if e := f.res.e; e != nil && varyMatches(e.varyNames, e.varyValues, r.Header) && e.method == r.Method &&
+		(e.servesCookies() || !c.unkeyedCookies(r.Header)) {
 		var status string
 		switch {
 		case f.res.staleError:
@@ -150,7 +162,7 @@ func (c *Cache) fetchCollapsed(w http.ResponseWriter, r *http.Request, next http
 	}
 	// The leader's response was not stored, or not for this variant: go
 	// alone, revalidating whatever is stored now.
-	e, _ := c.store.lookup(key, r.Header)
+	e := c.lookup(key, r)
 	if e != nil && judge(e, rc, e.age(now)) == useFresh && c.answer(w, r, next, e, useFresh, now) {
 		return
 	}
@@ -215,6 +227,7 @@ func (c *Cache) fetch(w http.ResponseWriter, r *http.Request, next http.Handler,
 	if vary := rec.hdr["Vary"]; len(vary) > 0 {
 		names = varyNames(rec.hdr)
 	}
+	names = c.keyNames(names)
 	resp := response{
 		key: key, method: out.Method, host: host, path: path,
 		varyNames: names, varyValues: varyValues(names, r.Header),

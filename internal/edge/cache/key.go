@@ -116,8 +116,12 @@ func varyMatches(names, values []string, h http.Header) bool {
 // normalizations RFC 9111 section 4.1 allows for any field). Accept-Encoding
 // is reduced further to its set of acceptable codings, so that the many
 // spellings browsers send share one variant; any of those codings is
-// acceptable to every request in the set.
+// acceptable to every request in the set. A key cookie's pseudo name
+// (cookies.go) selects that cookie's value.
 func varyValue(h http.Header, name string) string {
+	if strings.HasPrefix(name, cookieKeyPrefix) {
+		return cookieValue(h, name[len(cookieKeyPrefix):])
+	}
 	vs, ok := h[name]
 	if !ok {
 		return absent

@@ -81,7 +81,7 @@ func (rec *recorder) WriteHeader(code int) {
 		date = c.now()
 	}
 	rec.lifetime = freshnessLifetime(code, rec.hdr, &cc, date, c.opts.DefaultTTL)
-	reason := noStoreReason(rec.req, rec.rc, code, rec.hdr, &cc, rec.lifetime)
+	reason := noStoreReason(rec.req, rec.rc, code, rec.hdr, &cc, rec.lifetime, c.unkeyedCookies(rec.req.Header))
 	if reason == "" {
 		if n, err := strconv.ParseInt(rec.hdr.Get("Content-Length"), 10, 64); err == nil && n > c.opts.MaxObjectBytes && rec.req.Method != http.MethodHead {
 			reason = "too large"

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -443,24 +444,106 @@ func TestAuthorizationAndCookies(t *testing.T) {
 			},
 		})
 	}
+	cases = append(cases, ruleCase{
+		name:   "Authorization: a default TTL does not make it storable",
+		opts:   Options{DefaultTTL: time.Minute},
+		origin: replies(reply{}),
+		steps: []step{
+			{header: auth, notCache: []string{"stored"}, hits: 1},
+			{header: auth, hits: 2},
+		},
+	})
+	alice := map[string]string{"Cookie": "session=ALICE"}
+	for _, cc := range []string{"", "max-age=60", "max-age=60, must-revalidate"} {
+		cases = append(cases, ruleCase{
+			name:   "Cookie: not stored with " + cmp.Or(cc, "a default TTL"),
+			opts:   Options{DefaultTTL: time.Minute},
+			origin: replies(reply{header: map[string]string{"Cache-Control": cc}}),
+			steps: []step{
+				{header: alice, cache: []string{miss}, notCache: []string{"stored"}, hits: 1, body: str("v1")},
+				{cache: []string{stored}, hits: 2, body: str("v2")}, // another client, no cookie
+				{cache: []string{hit}, hits: 2, body: str("v2")},
+				// The cookie-less page is not served to a request with a
+				// cookie either: it may be signed in.
+				{header: alice, cache: []string{miss}, notCache: []string{"stored"}, hits: 3, body: str("v3")},
+			},
+		})
+	}
+	for _, cc := range []string{"public, max-age=60", "s-maxage=60"} {
+		cases = append(cases, ruleCase{
+			name:   "Cookie: shared when the origin says " + cc,
+			origin: replies(reply{header: map[string]string{"Cache-Control": cc}}),
+			steps: []step{
+				{header: alice, cache: []string{stored}, hits: 1, body: str("v1")},
+				{cache: []string{hit}, hits: 1, body: str("v1")},
+				{header: map[string]string{"Cookie": "session=BOB"}, cache: []string{hit}, hits: 1, body: str("v1")},
+			},
+		})
+	}
 	cases = append(cases,
 		ruleCase{
-			name:   "Set-Cookie: not stored unless public",
-			origin: replies(reply{header: map[string]string{"Cache-Control": "max-age=60", "Set-Cookie": "sid=1"}}),
+			name:   "Cookie: Vary: Cookie keys on the whole field",
+			origin: replies(reply{header: map[string]string{"Cache-Control": "max-age=60", "Vary": "Cookie"}}),
 			steps: []step{
-				{notCache: []string{"stored"}, hits: 1, want: map[string]string{"Set-Cookie": "sid=1"}},
-				{hits: 2},
+				{header: alice, cache: []string{stored}, hits: 1, body: str("v1")},
+				{cache: []string{stored}, hits: 2, body: str("v2")},
+				{header: alice, cache: []string{hit}, hits: 2, body: str("v1")},
+				{cache: []string{hit}, hits: 2, body: str("v2")},
 			},
 		},
 		ruleCase{
-			name:   "Set-Cookie: public is stored, without the cookie",
+			name:   "Cookie: a key cookie gives each value its own entry",
+			opts:   Options{DefaultTTL: time.Minute, KeyCookies: []string{"session"}},
+			origin: replies(reply{}),
+			steps: []step{
+				{header: alice, cache: []string{stored}, hits: 1, body: str("v1")},
+				{cache: []string{stored}, hits: 2, body: str("v2")},
+				{header: map[string]string{"Cookie": "session=BOB"}, cache: []string{stored}, hits: 3, body: str("v3")},
+				{header: map[string]string{"Cookie": "session=ALICE; berth_www=a1"}, cache: []string{hit}, hits: 3, body: str("v1")},
+				{cache: []string{hit}, hits: 3, body: str("v2")},
+				{header: map[string]string{"Cookie": "session=BOB"}, cache: []string{hit}, hits: 3, body: str("v3")},
+				// A cookie outside the key makes the request private again.
+				{header: map[string]string{"Cookie": "session=ALICE; theme=dark"}, cache: []string{miss}, notCache: []string{"stored"}, hits: 4, body: str("v4")},
+			},
+		},
+		ruleCase{
+			name:   "Cookie: the edge's own sticky cookies are not credentials",
+			opts:   Options{DefaultTTL: time.Minute},
+			origin: replies(reply{}),
+			steps: []step{
+				{header: map[string]string{"Cookie": "berth_www=a; berth_sticky_web=i-1"}, cache: []string{stored}, hits: 1},
+				{cache: []string{hit}, hits: 1},
+			},
+		},
+		ruleCase{
+			name:   "Set-Cookie: never stored, even public",
+			opts:   Options{DefaultTTL: time.Minute},
 			origin: replies(reply{header: map[string]string{"Cache-Control": "public, max-age=60", "Set-Cookie": "sid=1"}}),
 			steps: []step{
-				{cache: []string{stored}, hits: 1, want: map[string]string{"Set-Cookie": "sid=1"}},
+				{notCache: []string{"stored"}, hits: 1, want: map[string]string{"Set-Cookie": "sid=1"}},
+				{notCache: []string{"stored"}, hits: 2},
+			},
+		},
+		ruleCase{
+			name:   "Set-Cookie: the edge's sticky cookie is stored without the cookie",
+			origin: replies(reply{header: map[string]string{"Cache-Control": "max-age=60", "Set-Cookie": "berth_sticky_web=i-1; Path=/"}}),
+			steps: []step{
+				{cache: []string{stored}, hits: 1, want: map[string]string{"Set-Cookie": "berth_sticky_web=i-1; Path=/"}},
 				{cache: []string{hit}, hits: 1, want: map[string]string{"Set-Cookie": ""}},
 			},
 		},
 	)
+	for _, cc := range []string{"private", "no-store", "private, max-age=60"} {
+		cases = append(cases, ruleCase{
+			name:   "a default TTL does not make " + cc + " storable",
+			opts:   Options{DefaultTTL: time.Minute},
+			origin: replies(reply{header: map[string]string{"Cache-Control": cc}}),
+			steps: []step{
+				{notCache: []string{"stored"}, hits: 1},
+				{hits: 2},
+			},
+		})
+	}
 	runRules(t, cases)
 }
 
@@ -846,6 +929,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"disk size without dir", Options{MaxDiskBytes: 1 << 20}, "Dir is empty"},
 		{"object larger than store", Options{MaxMemoryBytes: 1 << 20, MaxObjectBytes: 2 << 20}, "MaxObjectBytes"},
 		{"unwritable dir", Options{Dir: "/proc/berth-cache"}, "writable"},
+		{"bad key cookie", Options{KeyCookies: []string{"sess ion"}}, `cookie name "sess ion"`},
+		{"empty key cookie", Options{KeyCookies: []string{""}}, "empty cookie name"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(tc.opts)

@@ -139,6 +139,21 @@ func TestDiskStore(t *testing.T) {
 		assert.False(t, isHit(s.get(t, "/f0?size=3000")), "the oldest went")
 	})
 
+	t.Run("entries stored without the key cookies are dropped when they are added", func(t *testing.T) {
+		dir := t.TempDir()
+		s1 := newStack(t, Options{Dir: dir}, sizedOrigin)
+		s1.get(t, "/page?size=100") // stored for a visitor without a session
+		require.NoError(t, s1.cache.Close())
+		require.Len(t, entryFiles(t, dir), 1)
+
+		s2 := newStack(t, Options{Dir: dir, KeyCookies: []string{"session"}}, sizedOrigin)
+		require.Zero(t, s2.cache.Stats().Objects, "its key has no session: it could answer a signed-in user")
+		assert.Empty(t, entryFiles(t, dir))
+		res := s2.do(t, http.MethodGet, "/page?size=100", map[string]string{"Cookie": "session=ALICE"})
+		assert.False(t, isHit(res))
+		assert.EqualValues(t, 1, s2.origin.hits.Load())
+	})
+
 	t.Run("entries survive a new Cache on the same Dir", func(t *testing.T) {
 		dir := t.TempDir()
 		opts := Options{Dir: dir, MemoryObjectBytes: 1024}
