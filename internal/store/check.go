@@ -118,8 +118,10 @@ func damaged(name string, err error) error {
 	var se *sqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
-		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
-			return fmt.Errorf("%s: %v: %w", name, err, ErrCorrupt)
+		case sqlite3.SQLITE_CORRUPT:
+			return fmt.Errorf("%s fails SQLite's integrity check (%v): %w", name, err, ErrCorrupt)
+		case sqlite3.SQLITE_NOTADB:
+			return fmt.Errorf("%s is not an SQLite database (%v): %w", name, err, ErrCorrupt)
 		}
 	}
 	return fmt.Errorf("read %s: %w", name, err)
@@ -142,12 +144,11 @@ func Check(dir string) error {
 	if fresh {
 		return fmt.Errorf("%s does not exist: %w", path, ErrStateMissing)
 	}
-	db, err := sql.Open("sqlite", dsnJournal(path, ""))
+	db, err := openPlain(path)
 	if err != nil {
-		return fmt.Errorf("check %s: %w", path, err)
+		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
 	ctx := context.Background()
 	if err := verify(ctx, db, path); err != nil {
 		return err
@@ -159,15 +160,24 @@ func Check(dir string) error {
 	return checkSecrets(ctx, db, key, path)
 }
 
-// verifyFile runs verify on the database at path through a connection that
-// changes nothing (its journal mode is left as it is).
-func verifyFile(path string) error {
+// openPlain opens the database at path through one connection that changes
+// nothing by itself (its journal mode is left as it is).
+func openPlain(path string) (*sql.DB, error) {
 	db, err := sql.Open("sqlite", dsnJournal(path, ""))
 	if err != nil {
-		return fmt.Errorf("check %s: %w", path, err)
+		return nil, fmt.Errorf("check %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	return db, nil
+}
+
+// verifyFile runs verify on the database at path (openPlain).
+func verifyFile(path string) error {
+	db, err := openPlain(path)
+	if err != nil {
+		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
 	return verify(context.Background(), db, path)
 }
 
