@@ -68,7 +68,12 @@ func stateError(dir string, err error) error {
 	if !errors.Is(err, store.ErrCorrupt) && !errors.Is(err, store.ErrStateMissing) {
 		return fmt.Errorf("open state in %s: %w", dir, err)
 	}
-	if bs, _ := store.Backups(dir); len(bs) > 0 {
+	bs, _ := store.Backups(dir)
+	switch {
+	case len(bs) > 0 && errors.Is(err, store.ErrStateMissing):
+		return fmt.Errorf("%w; no container was touched; restore the newest good backup (of %d in %s) with: berth server --restore-latest --data %s, or move %s aside to start with an empty state",
+			err, len(bs), filepath.Join(dir, store.BackupDir), dir, filepath.Join(dir, store.BackupDir))
+	case len(bs) > 0:
 		return fmt.Errorf("%w; no container was touched; restore the newest good backup (of %d in %s) with: berth server --restore-latest --data %s (the damaged file is kept as %s.corrupt-TIME)",
 			err, len(bs), filepath.Join(dir, store.BackupDir), dir, store.DBFile)
 	}
