@@ -38,6 +38,10 @@ type BackupPolicy struct {
 	// MaxDelay bounds how long a backup waits for that pause under
 	// continuous writes (default 1m).
 	MaxDelay time.Duration
+	// MinInterval is the least time between two backups, so writes that
+	// keep trickling in (health changes, events) cost one copy of the file
+	// per interval at most (default 10s).
+	MinInterval time.Duration
 	// Now names the backups (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -45,9 +49,10 @@ type BackupPolicy struct {
 
 // Default backup policy.
 const (
-	DefaultBackupKeep     = 5
-	DefaultBackupQuiet    = 2 * time.Second
-	DefaultBackupMaxDelay = time.Minute
+	DefaultBackupKeep        = 5
+	DefaultBackupQuiet       = 2 * time.Second
+	DefaultBackupMaxDelay    = time.Minute
+	DefaultBackupMinInterval = 10 * time.Second
 )
 
 func (p BackupPolicy) withDefaults() BackupPolicy {
@@ -59,6 +64,9 @@ func (p BackupPolicy) withDefaults() BackupPolicy {
 	}
 	if p.MaxDelay <= 0 {
 		p.MaxDelay = DefaultBackupMaxDelay
+	}
+	if p.MinInterval <= 0 {
+		p.MinInterval = DefaultBackupMinInterval
 	}
 	if p.Now == nil {
 		p.Now = time.Now
@@ -76,8 +84,10 @@ func (p BackupPolicy) withDefaults() BackupPolicy {
 // state that passed Open's checks is kept from the start.
 func (s *Store) RunBackups(ctx context.Context, p BackupPolicy) {
 	p = p.withDefaults()
+	var last time.Time
 	backup := func(ctx context.Context) {
 		start := time.Now()
+		last = start
 		path, err := s.Backup(ctx, p.Now(), p.Keep)
 		if err != nil {
 			p.Logger.Error("state backup failed; the previous backups are kept", "err", err)
@@ -111,6 +121,10 @@ func (s *Store) RunBackups(ctx context.Context, p BackupPolicy) {
 			wait := min(p.Quiet, dirtySince.Add(p.MaxDelay).Sub(now))
 			timer.Reset(max(wait, 0))
 		case <-timer.C:
+			if wait := p.MinInterval - time.Since(last); wait > 0 {
+				timer.Reset(wait)
+				continue
+			}
 			dirtySince = time.Time{}
 			backup(ctx)
 		}

@@ -187,7 +187,7 @@ func TestRunBackupsDebounces(t *testing.T) {
 	now := func() time.Time { n++; return t0.Add(time.Duration(n) * time.Second) }
 	go func() {
 		defer close(done)
-		s.RunBackups(ctx, BackupPolicy{Keep: 5, Quiet: 300 * time.Millisecond, MaxDelay: 5 * time.Second, Now: now})
+		s.RunBackups(ctx, BackupPolicy{Keep: 5, Quiet: 300 * time.Millisecond, MaxDelay: 5 * time.Second, MinInterval: 10 * time.Millisecond, Now: now})
 	}()
 	count := func() int {
 		bs, err := Backups(dir)
@@ -297,4 +297,34 @@ func TestRestoreLatestRefuses(t *testing.T) {
 			assert.Equal(t, before, snapshot(t, dir), "a refused restore changes nothing")
 		})
 	}
+}
+
+// TestRunBackupsUnderSteadyWrites: writes that never pause still get backed
+// up (MaxDelay), but no more often than MinInterval.
+func TestRunBackupsUnderSteadyWrites(t *testing.T) {
+	dir := populated(t)
+	s := openStore(t, dir)
+	_, err := s.Backup(context.Background(), t0, 100)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var n int
+	now := func() time.Time { n++; return t0.Add(time.Duration(n) * time.Second) }
+	go func() {
+		defer close(done)
+		s.RunBackups(ctx, BackupPolicy{Keep: 100, Quiet: 200 * time.Millisecond, MaxDelay: 300 * time.Millisecond, MinInterval: time.Second, Now: now})
+	}()
+	// A write every 50 ms for 2.5 s: never quiet for 200 ms.
+	for i := range 50 {
+		_, err := s.AddEvent(context.Background(), Event{Time: t0, App: "shop", Kind: "k", Message: fmt.Sprint(i)})
+		require.NoError(t, err)
+		time.Sleep(50 * time.Millisecond)
+	}
+	bs, err := Backups(dir)
+	require.NoError(t, err)
+	taken := len(bs) - 1
+	assert.GreaterOrEqual(t, taken, 1, "backed up although writes never paused")
+	assert.LessOrEqual(t, taken, 3, "at most one backup a second")
+	cancel()
+	<-done
 }
