@@ -24,6 +24,7 @@ var (
 type serverOptions struct {
 	data, api, http, https, domain string
 	acmeCA, acmeEmail, acmeCARoot  string
+	restoreLatest                  bool
 }
 
 func (c *cli) serverCmd() *cobra.Command {
@@ -60,6 +61,7 @@ containers keep running and are re-adopted on the next start.`,
 	f.StringVar(&o.acmeCA, "acme-ca", "", "ACME directory URL for certificates of public domains (env BERTH_ACME_CA; default Let's Encrypt)")
 	f.StringVar(&o.acmeEmail, "acme-email", "", "contact e-mail for the ACME account (env BERTH_ACME_EMAIL)")
 	f.StringVar(&o.acmeCARoot, "acme-ca-root", "", "PEM file of a root to trust for the ACME server, e.g. a test CA (env BERTH_ACME_CA_ROOT)")
+	f.BoolVar(&o.restoreLatest, "restore-latest", false, "if the state (DATA/berth.db) fails its checks, restore the newest good backup from DATA/backups first, keeping the bad file as berth.db.corrupt-TIME")
 	return cmd
 }
 
@@ -79,6 +81,7 @@ func serverConfig(cmd *cobra.Command, o serverOptions, root bool) controlplane.C
 		ACMEEmail:  first(o.acmeEmail, os.Getenv("BERTH_ACME_EMAIL")),
 		ACMECARoot: first(o.acmeCARoot, os.Getenv("BERTH_ACME_CA_ROOT")),
 	}
+	cfg.RestoreLatest = o.restoreLatest
 	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
 		cfg.DataDir = abs
 	}

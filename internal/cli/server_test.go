@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/store"
 )
 
 // stubDaemon replaces the daemon for one test and returns the Config it
@@ -68,6 +70,8 @@ func TestServerConfig(t *testing.T) {
 			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: ":80", HTTPSAddr: "", Domain: "localhost"}},
 		{name: "https env empty disables", root: true, env: map[string]string{"BERTH_HTTPS": ""}, args: []string{"--data", "/d"},
 			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: ":80", HTTPSAddr: "", Domain: "localhost"}},
+		{name: "restore latest", args: []string{"--data", "/d", "--restore-latest"},
+			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: "127.0.0.1:8443", Domain: "localhost", RestoreLatest: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,4 +110,27 @@ func TestServerStopsOnInterrupt(t *testing.T) {
 	}
 	res := berth(t, "server", "--data", t.TempDir())
 	assert.Equal(t, 0, res.code, res.stderr)
+}
+
+// TestServerRefusesDamagedState runs the real daemon on an emptied
+// berth.db: it refuses on one line that names the file and the command that
+// restores it, before binding a port or looking at the engine.
+func TestServerRefusesDamagedState(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir)
+	require.NoError(t, err)
+	_, err = st.Backup(context.Background(), time.Now(), store.DefaultBackupKeep)
+	require.NoError(t, err)
+	require.NoError(t, st.Close())
+	require.NoError(t, os.Truncate(filepath.Join(dir, store.DBFile), 0))
+
+	res := berth(t, "server", "--data", dir, "--http", "127.0.0.1:0", "--https", "")
+	assert.Equal(t, 1, res.code)
+	assert.Equal(t, 1, strings.Count(res.stderr, "\n"), "one line: %s", res.stderr)
+	assert.Contains(t, res.stderr, filepath.Join(dir, store.DBFile)+" is empty (0 bytes)")
+	assert.Contains(t, res.stderr, "no container was touched")
+	assert.Contains(t, res.stderr, "berth server --restore-latest --data "+dir)
+	fi, err := os.Stat(filepath.Join(dir, store.DBFile))
+	require.NoError(t, err)
+	assert.Zero(t, fi.Size(), "the damaged file is left for the restore")
 }

@@ -51,6 +51,10 @@ type Config struct {
 	// AccessLog, when set, receives the edge's access log (one JSON line
 	// per request) instead of DataDir/edge-access.log.
 	AccessLog io.Writer
+	// RestoreLatest, when the state in DataDir fails its checks at start,
+	// puts the newest good backup from DataDir/backups in its place first
+	// (state.go); a state that passes them is left as it is.
+	RestoreLatest bool
 	// OriginRootCAs verify external (URL) origins of entrypoints; nil means
 	// the system's roots.
 	OriginRootCAs *x509.CertPool

@@ -83,11 +83,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer unlock()
 
-	st, err := store.Open(cfg.DataDir)
+	// The state is verified (and restored if asked) before the engine is
+	// touched: no container is stopped or removed on an unknown state.
+	st, closeState, err := openState(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("open state in %s: %w", cfg.DataDir, err)
+		return err
 	}
-	defer st.Close()
+	defer closeState()
 
 	eng := cfg.Engine
 	if eng == nil {

@@ -2,7 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -39,6 +42,57 @@ func BenchmarkListInstances(b *testing.B) {
 		got, err := s.ListInstances(ctx, "shop", "svc-1")
 		if err != nil || len(got) != 10 {
 			b.Fatal(len(got), err)
+		}
+	}
+}
+
+// bigState is a closed data directory whose berth.db holds n events of
+// about 250 bytes each (n=100,000 makes a file of about 30 MB).
+func bigState(b *testing.B, n int) string {
+	b.Helper()
+	dir := b.TempDir()
+	s, err := Open(dir)
+	require.NoError(b, err)
+	ctx := context.Background()
+	require.NoError(b, s.withTx(ctx, func(tx *sql.Tx) error {
+		for i := range n {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO events (time, app, service, kind, message) VALUES (?, 'shop', 'web', 'deploy', ?)`,
+				t0.UnixNano(), fmt.Sprintf("event %d %0230d", i, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(b, s.Close())
+	return dir
+}
+
+// BenchmarkOpenLarge is the start-up cost of the checks (the integrity
+// check reads every page) on a large state.
+func BenchmarkOpenLarge(b *testing.B) {
+	dir := bigState(b, 100_000)
+	fi, err := os.Stat(filepath.Join(dir, DBFile))
+	require.NoError(b, err)
+	for b.Loop() {
+		s, err := Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+	b.ReportMetric(float64(fi.Size())/1e6, "MB")
+}
+
+// BenchmarkBackupLarge is one backup (VACUUM INTO, integrity check, fsync,
+// rename) of a large state.
+func BenchmarkBackupLarge(b *testing.B) {
+	dir := bigState(b, 100_000)
+	s := openStore(b, dir)
+	n := 0
+	for b.Loop() {
+		n++
+		if _, err := s.Backup(context.Background(), t0.Add(time.Duration(n)), 2); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -8,6 +8,12 @@
 // It must not touch the engine (runtime), the edge or the network: it never
 // starts containers, routes requests or talks to anything but its own files.
 //
+// It also guards the state's integrity: Open tells a first start (no
+// berth.db, no backups) from damage (an empty, unreadable or corrupt file is
+// ErrCorrupt, never a fresh start) and runs SQLite's integrity check before
+// anything is written; RunBackups keeps rolling backups in dir/backups;
+// RestoreLatest puts the newest good one back, moving the bad file aside.
+//
 // Rules every method follows:
 //
 //   - Writes are deterministic: callers pass IDs and times. The store never

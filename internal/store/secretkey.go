@@ -39,6 +39,17 @@ func (s *Store) loadKey(ctx context.Context) error {
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("read key check: %w", err)
 	}
+	if check == nil {
+		// Secrets without a key check were sealed under a key no one
+		// recorded: a new key would silently lose them.
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM secrets`).Scan(&n); err != nil {
+			return fmt.Errorf("count secrets: %w", err)
+		}
+		if n > 0 {
+			return fmt.Errorf("%s holds %d secrets but no key check: restore the original key file and state: %w", DBFile, n, ErrKeyMismatch)
+		}
+	}
 
 	key, err := os.ReadFile(path)
 	switch {

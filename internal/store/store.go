@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -62,13 +63,22 @@ type Store struct {
 	// here instead of in SQLite's busy handler means concurrent goroutines
 	// never see SQLITE_BUSY and wait in FIFO-ish order instead of polling.
 	mu sync.Mutex
+	// changed is signalled after every committed write (RunBackups).
+	changed chan struct{}
 }
 
 // Open opens dir/berth.db, creating dir (0700), the database (0600) and
 // dir/secret.key (32 random bytes, 0600) if needed, and brings the schema up
-// to date. It fails with ErrKeyMismatch when secret.key is missing or wrong
-// for a database that already holds a key check, rather than start with
-// secrets it cannot read. Existing files keep their modes.
+// to date. Existing files keep their modes.
+//
+// Nothing is taken for a first start but a directory without berth.db and
+// without backups of it: an empty, unreadable or damaged berth.db is
+// ErrCorrupt, and a missing one with backups left is ErrStateMissing, both
+// returned before anything is written (RestoreLatest repairs them). An
+// existing database passes SQLite's integrity check before it is used. Open
+// fails with ErrKeyMismatch when secret.key is missing or wrong for a
+// database that already holds a key check, rather than start with secrets
+// it cannot read.
 func Open(dir string) (*Store, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("open store: %w: empty data directory", ErrInvalid)
@@ -81,16 +91,21 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store: create data directory: %w", err)
 	}
 	dbPath := filepath.Join(dir, DBFile)
-	// SQLite would create the file with the umask's mode (usually 0644), and
-	// its -wal and -shm files copy the main file's mode, so create it first.
-	f, err := os.OpenFile(dbPath, os.O_RDWR|os.O_CREATE, 0o600)
+	fresh, err := stateFile(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("open store: %w", err)
+	if fresh {
+		if err := create(dir); err != nil {
+			return nil, fmt.Errorf("open store: create %s: %w", dbPath, err)
+		}
 	}
 
+	// Verify before the first write: the journal mode pragma alone would
+	// rewrite the header of a database that is not berth's.
+	if err := verifyFile(dbPath); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	db, err := sql.Open("sqlite", dsn(dbPath))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
@@ -100,7 +115,7 @@ func Open(dir string) (*Store, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 
-	s := &Store{db: db, dir: dir}
+	s := &Store{db: db, dir: dir, changed: make(chan struct{}, 1)}
 	ctx := context.Background()
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
@@ -110,18 +125,88 @@ func Open(dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
+	// Opening is not a change worth a backup: only later writes are.
+	select {
+	case <-s.changed:
+	default:
+	}
 	return s, nil
+}
+
+// create makes a new berth.db in dir crash-safely: the schema and the key
+// check are written to a temp file, which is fsynced and renamed into place.
+// So berth.db, once it exists, always holds berth's schema, and an empty
+// berth.db can only be damage, never a first start cut short.
+func create(dir string) error {
+	tmp := filepath.Join(dir, "."+DBFile+".new")
+	for _, p := range []string{tmp, tmp + "-journal", tmp + "-wal", tmp + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	// SQLite would create the file with the umask's mode (usually 0644), and
+	// its -wal and -shm files copy the main file's mode, so create it first.
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	// A rollback journal, not WAL: when the handle closes everything is in
+	// the one file that is renamed.
+	db, err := sql.Open("sqlite", dsnJournal(tmp, "DELETE"))
+	if err != nil {
+		return err
+	}
+	db.SetMaxOpenConns(1)
+	s := &Store{db: db, dir: dir, changed: make(chan struct{}, 1)}
+	ctx := context.Background()
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	if err := s.loadKey(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	if err := syncFile(tmp); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, DBFile)); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncFile fsyncs the file at path.
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }
 
 // dsn builds the modernc.org/sqlite data source name. The pragmas run on every
 // new connection of the pool; _txlock=immediate makes every transaction take
 // the write lock at BEGIN, so a transaction that reads then writes can never
 // fail to upgrade its lock.
-func dsn(path string) string {
+func dsn(path string) string { return dsnJournal(path, "WAL") }
+
+// dsnJournal is dsn with another journal mode; "" leaves the file's own.
+func dsnJournal(path, journal string) string {
 	q := url.Values{}
 	q.Add("_txlock", "immediate")
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
+	if journal != "" {
+		q.Add("_pragma", "journal_mode("+journal+")")
+	}
 	// NORMAL is the WAL mode's usual setting: no corruption on any crash,
 	// and nothing lost when the daemon crashes; only an OS crash or power
 	// cut can roll back the last commits (their containers are re-adopted
@@ -158,7 +243,14 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // scanner is the part of *sql.Row and *sql.Rows the row decoders need.
