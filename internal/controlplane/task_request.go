@@ -79,6 +79,17 @@ func (d *Daemon) resolveTask(ctx context.Context, app string, req api.TaskRunReq
 	if ts.secrets, err = d.store.SecretValues(ctx, app, ts.service); err != nil {
 		return taskSpec{}, err
 	}
+	// A task runs the service's container, with its secrets: one never
+	// set would leave the variable missing in the task (deploy.go).
+	var missing []string
+	for _, k := range rev.spec.Secrets {
+		if _, ok := ts.secrets[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return taskSpec{}, fmt.Errorf("%w: service %s: %s", ErrInvalid, ts.service, missingSecretsMsg(ts.service, missing))
+	}
 	return ts, nil
 }
 
