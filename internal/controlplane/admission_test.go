@@ -2,6 +2,7 @@ package controlplane_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/spec"
+	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
@@ -254,4 +257,50 @@ func TestDeployRefusals(t *testing.T) {
 		assert.Regexp(t, `^invalid request: berth.yaml:7: services.web.memory: 99999TiB is more than this machine's [0-9.]+[KMGT]iB$`, msg)
 		d.requireNoApp(app)
 	})
+}
+
+// TestHostCollisionFromOlderState: a state kept from before hosts had one
+// owner (two services listing one domain) resolves to the app deployed
+// first, not to the one whose name sorts first.
+func TestHostCollisionFromOlderState(t *testing.T) {
+	t.Parallel()
+	img := testutil.TestAppImage(t)
+	d := startDaemon(t, "")
+	owner := testutil.UniqueName(t, "hlz") // sorts after the squatter
+	squat := testutil.UniqueName(t, "hla")
+	d.destroyOnCleanup(owner)
+	d.destroyOnCleanup(squat)
+	domain := owner + "-d.localhost"
+	d.mustDeploy(appSpec(owner, img, "    env: {VERSION: owner}\n    domains: ["+domain+"]\n"))
+	d.mustDeploy(appSpec(squat, img, "    env: {VERSION: squatter}\n"))
+
+	// As an older berth let it: the squatter's serving revision lists the
+	// owner's domain too.
+	d.stop()
+	st, err := store.Open(d.dataDir)
+	require.NoError(t, err)
+	ctx := context.Background()
+	rev, err := st.GetRevision(ctx, squat, "web", 1)
+	require.NoError(t, err)
+	var sv spec.Service
+	require.NoError(t, json.Unmarshal(rev.Spec, &sv))
+	sv.Domains = []string{domain}
+	rev.Spec, err = json.Marshal(sv)
+	require.NoError(t, err)
+	require.NoError(t, st.PutRevision(ctx, rev))
+	require.NoError(t, st.Close())
+
+	d2 := startDaemon(t, d.dataDir)
+	eventually(t, 20*time.Second, "both apps serve again", func() bool {
+		c1, _, _ := d2.hostGet("web."+owner+".localhost", "/")
+		c2, _, _ := d2.hostGet("web."+squat+".localhost", "/")
+		return c1 == http.StatusOK && c2 == http.StatusOK
+	})
+	code, body, err := d2.hostGet(domain, "/")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "hello from owner", body, "the app deployed first keeps its domain")
+	assert.Contains(t, d2.logs.String(), "host claimed by two routes")
+	d2.destroyOnCleanup(owner)
+	d2.destroyOnCleanup(squat)
 }
