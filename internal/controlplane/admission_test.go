@@ -231,7 +231,7 @@ func TestDeployRefusals(t *testing.T) {
 		yaml := appSpec(app, img, "    env: {VERSION: v1}\n    secrets: [API_KEY, DB_URL]\n") +
 			"tasks:\n  show:\n    service: web\n    command: [\"sh\", \"-c\", \"echo $API_KEY\"]\n"
 		msg := d.refused(yaml)
-		assert.Equal(t, "invalid request: berth.yaml:8: services.web.secrets[0]: secrets API_KEY, DB_URL are listed but never set: run `berth secret set web API_KEY=... DB_URL=...` first", msg)
+		assert.Equal(t, "berth.yaml:8: services.web.secrets[0]: secrets API_KEY, DB_URL are listed but never set: run `berth secret set web API_KEY=... DB_URL=...` first", msg)
 		d.requireNoApp(app)
 
 		_, err := d.client.SecretSet(ctx, app, "web", map[string]string{"API_KEY": "k"})
@@ -254,7 +254,7 @@ func TestDeployRefusals(t *testing.T) {
 		app := testutil.UniqueName(t, "rmem")
 		d.destroyOnCleanup(app)
 		msg := d.refused(appSpec(app, img, "    memory: 99999TiB\n"))
-		assert.Regexp(t, `^invalid request: berth.yaml:7: services.web.memory: 99999TiB is more than this machine's [0-9.]+[KMGT]iB$`, msg)
+		assert.Regexp(t, `^berth.yaml:7: services.web.memory: 99999TiB is more than this machine's [0-9.]+[KMGT]iB$`, msg)
 		d.requireNoApp(app)
 	})
 }

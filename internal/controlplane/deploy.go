@@ -59,6 +59,16 @@ var (
 	ErrNoRevision = errors.New("no revision to use")
 )
 
+// refusal is bad input whose message stands alone as the CLI's one-line
+// reason (a spec's "FILE:LINE: FIELD: what is wrong", "web is paused: ..."),
+// without ErrInvalid's words in front; it is ErrInvalid for errors.Is and
+// the API's code.
+type refusal struct{ err error }
+
+func (e refusal) Error() string   { return e.err.Error() }
+func (e refusal) Unwrap() []error { return []error{ErrInvalid, e.err} }
+func refuse(err error) error      { return refusal{err} }
+
 // progress receives what a deploy reports as it goes.
 type progress func(api.Message)
 
@@ -75,7 +85,7 @@ func (p progress) log(source, text string) {
 func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress) api.Message {
 	sp, err := spec.Parse(req.File, []byte(req.YAML))
 	if err != nil {
-		return failure(fmt.Errorf("%w: %w", ErrInvalid, err), nil)
+		return failure(refuse(err), nil)
 	}
 	if req.Promote {
 		return d.promoteDeploy(ctx, sp, req, out) // canary.go
@@ -260,7 +270,7 @@ func (d *Daemon) checkMemory(ctx context.Context, sp *spec.Spec, names []string)
 			}
 		}
 		if total > 0 && limit > total {
-			return fmt.Errorf("%w: %w", ErrInvalid, sp.FieldError(field, "%s is more than this machine's %s", spec.FormatSize(limit), spec.FormatSize(total)))
+			return refuse(sp.FieldError(field, "%s is more than this machine's %s", spec.FormatSize(limit), spec.FormatSize(total)))
 		}
 		return nil
 	}
@@ -288,7 +298,7 @@ func checkPaused(ss []*service) error {
 		paused := s.paused
 		s.mu.Unlock()
 		if paused {
-			return fmt.Errorf("%w: %s is paused: run `berth resume %s` first", ErrInvalid, s.name, s.name)
+			return refuse(fmt.Errorf("%s is paused: run `berth resume %s` first", s.name, s.name))
 		}
 	}
 	return nil
@@ -306,7 +316,7 @@ func (d *Daemon) checkSecrets(ctx context.Context, sp *spec.Spec, names []string
 		}
 		field, missing := missingSecrets(sv, have)
 		if len(missing) > 0 {
-			return fmt.Errorf("%w: %w", ErrInvalid, sp.FieldError(field, "%s", missingSecretsMsg(n, missing)))
+			return refuse(sp.FieldError(field, "%s", missingSecretsMsg(n, missing)))
 		}
 	}
 	return nil

@@ -131,14 +131,14 @@ func (d *Daemon) claimHosts(ctx context.Context, sp *spec.Spec, names []string) 
 	}
 	claim := func(field, h string, by holder) error {
 		if app, suffix := d.namespaceApp(h); app != "" && app != sp.App {
-			return fmt.Errorf("%w: %w", ErrInvalid, sp.FieldError(field,
+			return refuse(sp.FieldError(field,
 				"host %q is an address of app %q: names under %s belong to that app alone; pick a name outside them", h, app, suffix))
 		}
 		if o, ok := claims[h]; ok && o != by {
-			return fmt.Errorf("%w: %w", ErrInvalid, sp.FieldError(field, "host %q is also claimed by %s in this spec; a host belongs to one route", h, o))
+			return refuse(sp.FieldError(field, "host %q is also claimed by %s in this spec; a host belongs to one route", h, o))
 		}
 		if o, ok := held[h]; ok && o != by && !replaced(o) {
-			return fmt.Errorf("%w: %w", ErrInvalid, sp.FieldError(field, "host %q is already served by %s; remove it there first", h, o))
+			return refuse(sp.FieldError(field, "host %q is already served by %s; remove it there first", h, o))
 		}
 		claims[h] = by
 		return nil

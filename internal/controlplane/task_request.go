@@ -88,7 +88,7 @@ func (d *Daemon) resolveTask(ctx context.Context, app string, req api.TaskRunReq
 		}
 	}
 	if len(missing) > 0 {
-		return taskSpec{}, fmt.Errorf("%w: service %s: %s", ErrInvalid, ts.service, missingSecretsMsg(ts.service, missing))
+		return taskSpec{}, refuse(fmt.Errorf("service %s: %s", ts.service, missingSecretsMsg(ts.service, missing)))
 	}
 	return ts, nil
 }
