@@ -121,6 +121,15 @@ func TestHostOwnership(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "hello from squatter", body)
 
+	// Rolling the owner back to the revision that listed the domain would
+	// take it back: refused as well.
+	_, err = d.client.Rollback(context.Background(), owner, "web", api.RollbackRequest{}, nil)
+	require.Error(t, err)
+	assert.Equal(t, `revision 1 of web: services.web.domains[0]: host "`+domain+`" is already served by app "`+squat+`" service "web"; remove it there first; deploy a new revision instead`, err.Error())
+	_, body, err = d.hostGet(domain, "/")
+	require.NoError(t, err)
+	assert.Equal(t, "hello from squatter", body)
+
 	// Status shows each host with the service or entrypoint that holds it.
 	st, err := d.client.Status(context.Background(), "")
 	require.NoError(t, err)

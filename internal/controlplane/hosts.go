@@ -111,6 +111,24 @@ func (d *Daemon) heldHosts(ctx context.Context) (map[string]holder, error) {
 // another app's address, or held by another service or entrypoint, is
 // refused with the field and line that claim it.
 func (d *Daemon) claimHosts(ctx context.Context, sp *spec.Spec, names []string) (release func(), err error) {
+	return d.reserveHosts(ctx, sp, names, true)
+}
+
+// claimRevisionHosts is claimHosts for a rollback to rev of service s: an
+// earlier revision may list a domain that another app has taken since.
+func (d *Daemon) claimRevisionHosts(ctx context.Context, s *service, rev revision) (release func(), err error) {
+	sp := &spec.Spec{App: s.app, Services: map[string]*spec.Service{s.name: rev.spec}, ServiceOrder: []string{s.name}}
+	release, err = d.reserveHosts(ctx, sp, []string{s.name}, false)
+	if err != nil {
+		return nil, refuse(fmt.Errorf("revision %d of %s: %w; deploy a new revision instead", rev.number, s.name, err))
+	}
+	return release, nil
+}
+
+// reserveHosts checks and reserves the hosts of the services names of sp
+// and, withEdge (a deploy, which installs sp's entrypoints in place of the
+// app's), of its entrypoints.
+func (d *Daemon) reserveHosts(ctx context.Context, sp *spec.Spec, names []string, withEdge bool) (release func(), err error) {
 	b := &d.edgex.hosts
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -121,7 +139,7 @@ func (d *Daemon) claimHosts(ctx context.Context, sp *spec.Spec, names []string) 
 	// What this deploy replaces holds nothing against it: the services it
 	// deploys, and the app's entrypoints (a deploy installs the spec's).
 	replaced := func(h holder) bool {
-		return h.app == sp.App && (h.entrypoint != "" || slices.Contains(names, h.service))
+		return h.app == sp.App && ((withEdge && h.entrypoint != "") || slices.Contains(names, h.service))
 	}
 	claims := map[string]holder{}
 	for _, n := range names {
