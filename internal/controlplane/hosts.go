@@ -79,9 +79,12 @@ func (d *Daemon) heldHosts(ctx context.Context) (map[string]holder, error) {
 	held := map[string]holder{}
 	for _, s := range d.appServices("") {
 		s.mu.Lock()
-		if s.spec != nil && s.spec.Port != 0 {
-			for _, h := range d.hosts(s.app, s.spec) {
-				held[h] = holder{app: s.app, service: s.name}
+		for _, sv := range []*spec.Service{s.spec, s.canarySpec()} {
+			if sv != nil && sv.Port != 0 {
+				// A canary's hosts are the service's at its promotion.
+				for _, h := range d.hosts(s.app, sv) {
+					held[h] = holder{app: s.app, service: s.name}
+				}
 			}
 		}
 		s.mu.Unlock()
@@ -189,4 +192,12 @@ func (d *Daemon) reserveHosts(ctx context.Context, sp *spec.Spec, names []string
 		defer b.mu.Unlock()
 		b.pending = slices.DeleteFunc(b.pending, func(r reservation) bool { return r.token == token })
 	}, nil
+}
+
+// canarySpec is the spec of the service's canary, if any. Call with mu held.
+func (s *service) canarySpec() *spec.Service {
+	if s.canary == nil {
+		return nil
+	}
+	return s.canary.rev.spec
 }
