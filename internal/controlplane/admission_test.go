@@ -243,7 +243,10 @@ func TestDeployRefusals(t *testing.T) {
 		assert.Equal(t, "berth.yaml:8: services.web.secrets[0]: secrets API_KEY, DB_URL are listed but never set: run `berth secret set web API_KEY=... DB_URL=...` first", msg)
 		d.requireNoApp(app)
 
-		_, err := d.client.SecretSet(ctx, app, "web", map[string]string{"API_KEY": "k"})
+		_, err := d.client.SecretSet(ctx, app, "web", map[string]string{"API_KEY": "a\x00b"})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "secret API_KEY contains a NUL byte")
+		_, err = d.client.SecretSet(ctx, app, "web", map[string]string{"API_KEY": "k"})
 		require.NoError(t, err)
 		msg = d.refused(yaml)
 		assert.Contains(t, msg, "services.web.secrets[1]: secret DB_URL is listed but never set: run `berth secret set web DB_URL=...` first")
