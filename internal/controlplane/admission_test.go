@@ -255,6 +255,11 @@ func TestDeployRefusals(t *testing.T) {
 		require.NoError(t, err)
 		d.mustDeploy(yaml)
 
+		// A task's command, sent over the API, cannot hold a NUL either.
+		_, err = d.client.RunTask(ctx, app, api.TaskRunRequest{Command: []string{"echo", "a\x00b"}}, nil)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "command argument 2 contains a NUL byte")
+
 		// A task of the service needs them too.
 		require.NoError(t, d.client.SecretDelete(ctx, app, "web", "API_KEY"))
 		_, err = d.client.RunTask(ctx, app, api.TaskRunRequest{Name: "show"}, nil)
