@@ -100,9 +100,15 @@ func TestHostOwnership(t *testing.T) {
 		})
 	}
 
+	// Within an app too, a domain cannot be another service's address.
+	msg := d.refused(appSpec(squat, img, "    domains: [api."+squat+".localhost]\n") +
+		"  api:\n    image: " + img + "\n    port: 8080\n")
+	assert.Contains(t, msg, `berth.yaml:7: services.web.domains[0]: host "api.`+squat+`.localhost" is also claimed by app "`+squat+`" service "api" in this spec; a host belongs to one route`)
+	d.requireNoApp(squat)
+
 	// Deployed, the other app cannot take a host either, and keeps its own.
 	d.mustDeploy(appSpec(squat, img, "    env: {VERSION: squatter}\n"))
-	msg := d.refused(appSpec(squat, img, "    env: {VERSION: squatter2}\n    domains: ["+domain+"]\n"))
+	msg = d.refused(appSpec(squat, img, "    env: {VERSION: squatter2}\n    domains: ["+domain+"]\n"))
 	assert.Contains(t, msg, `is already served by app "`+owner+`" service "web"`)
 	serves(domain)
 	code, body, err := d.hostGet("web."+squat+".localhost", "/")

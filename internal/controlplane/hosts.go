@@ -144,8 +144,10 @@ func (d *Daemon) reserveHosts(ctx context.Context, sp *spec.Spec, names []string
 	replaced := func(h holder) bool {
 		return h.app == sp.App && ((withEdge && h.entrypoint != "") || slices.Contains(names, h.service))
 	}
+	// Every service's own address is its own, deployed now or not: a
+	// domain of another service cannot be it.
 	claims := map[string]holder{}
-	for _, n := range names {
+	for _, n := range sp.ServiceOrder {
 		if svc := sp.Services[n]; svc.Port != 0 {
 			claims[d.hosts(sp.App, svc)[0]] = holder{app: sp.App, service: n}
 		}
