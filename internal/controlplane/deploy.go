@@ -202,7 +202,8 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 }
 
 // checkDeploy rejects a deploy before anything changes: unknown services,
-// image overrides for unknown services, domains owned by another app.
+// image overrides for unknown services, missing images, memory limits above
+// the machine's. (Hosts are claimed later, atomically: claimHosts.)
 func (d *Daemon) checkDeploy(ctx context.Context, sp *spec.Spec, req api.DeployRequest) ([]string, error) {
 	names := req.Services
 	if len(names) == 0 {
