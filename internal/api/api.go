@@ -152,18 +152,30 @@ type Status struct {
 type AppStatus struct {
 	Name     string          `json:"name"`
 	Services []ServiceStatus `json:"services"`
+	// Entrypoints are the app's edge: entrypoints with the hosts they hold.
+	Entrypoints []EntrypointHosts `json:"entrypoints,omitempty"`
+}
+
+// EntrypointHosts is an entrypoint of an app and the hosts it holds.
+type EntrypointHosts struct {
+	Name  string   `json:"name"`
+	Hosts []string `json:"hosts"`
 }
 
 // ServiceStatus is one service in Status.
 type ServiceStatus struct {
-	App       string           `json:"app"`
-	Name      string           `json:"name"`
-	State     string           `json:"state"` // running, deploying, paused, crash-loop, failed, stopped
-	Revision  int              `json:"revision"`
-	Image     string           `json:"image"`
-	Desired   int              `json:"desired"`
-	Running   int              `json:"running"`
-	URLs      []string         `json:"urls,omitempty"`
+	App      string   `json:"app"`
+	Name     string   `json:"name"`
+	State    string   `json:"state"` // running, deploying, paused, crash-loop, failed, stopped
+	Revision int      `json:"revision"`
+	Image    string   `json:"image"`
+	Desired  int      `json:"desired"`
+	Running  int      `json:"running"`
+	URLs     []string `json:"urls,omitempty"`
+	// Hosts are the host names this service holds at the edge: its
+	// address and its domains. A host belongs to one service or
+	// entrypoint.
+	Hosts     []string         `json:"hosts,omitempty"`
 	Instances []InstanceStatus `json:"instances"`
 	// Message explains a non-running state (e.g. crash loop backoff).
 	Message string `json:"message,omitempty"`

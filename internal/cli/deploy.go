@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/spec"
 )
 
 func (c *cli) deployCmd() *cobra.Command {
@@ -85,12 +87,12 @@ a failed deploy leaves the previous revision serving and prints why.`,
 // The daemon validates the spec itself, so its errors name the file and
 // line as the user wrote them.
 func (c *cli) deployRequest(file string, services, images []string) (api.DeployRequest, error) {
-	b, err := os.ReadFile(file)
+	b, err := readSpec(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		return api.DeployRequest{}, invalidf("cannot read %s: no such file (run berth in the app's directory or pass -f FILE)", file)
 	}
 	if err != nil {
-		return api.DeployRequest{}, fmt.Errorf("read spec: %w", err)
+		return api.DeployRequest{}, err
 	}
 	abs, err := filepath.Abs(file)
 	if err != nil {
@@ -116,4 +118,38 @@ func (c *cli) deployRequest(file string, services, images []string) (api.DeployR
 		req.Images[svc] = ref
 	}
 	return req, nil
+}
+
+// readSpec reads the spec at file, refusing one larger than the daemon
+// takes before reading or sending it: the daemon could only answer that its
+// request body is too large, without naming the file or the limit.
+func readSpec(file string) ([]byte, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// One byte past the limit is enough to know; the file may also grow
+	// between a stat and the read.
+	b, err := io.ReadAll(io.LimitReader(f, spec.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	}
+	if len(b) > spec.MaxSize {
+		size := int64(len(b))
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		return nil, invalidf("%s: %s is larger than the %s limit for a spec", file, specSize(size), spec.FormatSize(spec.MaxSize))
+	}
+	return b, nil
+}
+
+// specSize renders a spec's size: in bytes when it is just over the limit,
+// where a rounded "1.0MiB" would not say why it is too large.
+func specSize(n int64) string {
+	if n < spec.MaxSize+spec.MaxSize/10 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return spec.FormatSize(n)
 }

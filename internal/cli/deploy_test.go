@@ -109,6 +109,10 @@ func TestDeployBadInput(t *testing.T) {
 	d := newFakeDaemon(t) // no deploy handler: nothing may be sent
 	spec := writeSpec(t, shopSpec)
 	missing := filepath.Join(t.TempDir(), "nope.yaml")
+	// A spec padded with comments past the limit: 45MB, as a generated
+	// file can be, and one byte over 1MiB.
+	huge := writeSpec(t, shopSpec+"#"+strings.Repeat("x", 45_000_000)+"\n")
+	over := writeSpec(t, shopSpec+"#"+strings.Repeat("x", 1<<20-len(shopSpec)-1)+"\n")
 	tests := []struct {
 		name string
 		args []string
@@ -118,6 +122,8 @@ func TestDeployBadInput(t *testing.T) {
 		{"bad image", []string{"-f", spec, "--image", "web"}, `berth: invalid --image "web": expected SERVICE=REF` + "\n"},
 		{"image twice", []string{"-f", spec, "--image", "web=a", "--image", "web=b"}, "berth: --image names web twice\n"},
 		{"app mismatch", []string{"-f", spec, "--app", "other"}, "berth: --app other conflicts with app shop in " + spec + ": deploy deploys the spec's app\n"},
+		{"spec too large", []string{"-f", huge}, "berth: " + huge + ": 42.9MiB is larger than the 1MiB limit for a spec\n"},
+		{"spec one byte too large", []string{"-f", over}, "berth: " + over + ": 1048577 bytes is larger than the 1MiB limit for a spec\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,7 +18,8 @@ func (c *cli) statusCmd() *cobra.Command {
 		Use:   "status",
 		Short: "Show apps, services, revisions, instances and URLs",
 		Long: `Show every app (or the one named with --app): each service's state, serving
-revision, running/desired instances and URLs, then each service's instances.`,
+revision, running/desired instances and URLs, then each service's hosts and
+instances, and each entrypoint's hosts (a host belongs to one of them).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := c.client()
@@ -56,6 +57,9 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 				head += ": " + s.Message
 			}
 			fmt.Fprintln(w, head)
+			if len(s.Hosts) > 0 {
+				fmt.Fprintln(w, "  hosts: "+strings.Join(s.Hosts, ", "))
+			}
 			if s.Limits != nil {
 				fmt.Fprintln(w, "  limits: "+limitsText(s.Limits))
 			}
@@ -77,6 +81,12 @@ func printStatus(w io.Writer, st api.Status, now time.Time) {
 			if in := s.Internal; in != nil && in.Requests > 0 {
 				fmt.Fprintf(w, "  internal: %s: %d requests, %d errors, mean %s\n", in.URL, in.Requests, in.Errors, millis(in.LatencyMeanMS))
 			}
+		}
+		// Entrypoints hold hosts too: each host is shown under what holds it.
+		for _, ep := range a.Entrypoints {
+			fmt.Fprintln(w)
+			fmt.Fprintf(w, "%s entrypoint %s\n", a.Name, ep.Name)
+			fmt.Fprintln(w, "  hosts: "+strings.Join(ep.Hosts, ", "))
 		}
 	}
 }

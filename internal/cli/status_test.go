@@ -17,13 +17,14 @@ func TestStatus(t *testing.T) {
 	started := time.Now().Add(-5*time.Minute - time.Second)
 	st := api.Status{Apps: []api.AppStatus{{Name: "shop", Services: []api.ServiceStatus{
 		{App: "shop", Name: "web", State: "running", Revision: 3, Desired: 2, Running: 2,
-			URLs: []string{"http://web.shop.localhost:8080"},
+			URLs:  []string{"http://web.shop.localhost:8080"},
+			Hosts: []string{"web.shop.localhost", "shop.example.com"},
 			Instances: []api.InstanceStatus{
 				{ID: "web-1", Revision: 3, State: "healthy", Addr: "127.0.0.1:32768", StartedAt: started},
 				{ID: "web-2", Revision: 3, State: "healthy", Addr: "127.0.0.1:32769", Restarts: 1, StartedAt: started},
 			}},
 		{App: "shop", Name: "worker", State: "crash-loop", Revision: 2, Desired: 1, Message: "restarting in 8s (exit 1)"},
-	}}}}
+	}, Entrypoints: []api.EntrypointHosts{{Name: "www", Hosts: []string{"www.example.com", "example.com"}}}}}}
 	d := newFakeDaemon(t)
 	d.handle("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("app") == "none" {
@@ -40,12 +41,16 @@ shop  web      running     3    2/2        http://web.shop.localhost:8080
 shop  worker   crash-loop  2    0/1        -
 
 shop/web
+  hosts: web.shop.localhost, shop.example.com
   ID     REV  STATE    ADDR             RESTARTS  AGE
   web-1  3    healthy  127.0.0.1:32768  0         5m
   web-2  3    healthy  127.0.0.1:32769  1         5m
 
 shop/worker: restarting in 8s (exit 1)
   no instances
+
+shop entrypoint www
+  hosts: www.example.com, example.com
 `, res.stdout)
 
 	res = d.run("status", "--json")
@@ -53,6 +58,8 @@ shop/worker: restarting in 8s (exit 1)
 	var got api.Status
 	require.NoError(t, json.Unmarshal([]byte(res.stdout), &got))
 	assert.Equal(t, "web-2", got.Apps[0].Services[0].Instances[1].ID)
+	assert.Equal(t, []string{"web.shop.localhost", "shop.example.com"}, got.Apps[0].Services[0].Hosts)
+	assert.Equal(t, []api.EntrypointHosts{{Name: "www", Hosts: []string{"www.example.com", "example.com"}}}, got.Apps[0].Entrypoints)
 
 	res = d.run("status", "--app", "none")
 	require.Equal(t, 0, res.code, res.stderr)

@@ -59,6 +59,16 @@ var (
 	ErrNoRevision = errors.New("no revision to use")
 )
 
+// refusal is bad input whose message stands alone as the CLI's one-line
+// reason (a spec's "FILE:LINE: FIELD: what is wrong", "web is paused: ..."),
+// without ErrInvalid's words in front; it is ErrInvalid for errors.Is and
+// the API's code.
+type refusal struct{ err error }
+
+func (e refusal) Error() string   { return e.err.Error() }
+func (e refusal) Unwrap() []error { return []error{ErrInvalid, e.err} }
+func refuse(err error) error      { return refusal{err} }
+
 // progress receives what a deploy reports as it goes.
 type progress func(api.Message)
 
@@ -75,7 +85,7 @@ func (p progress) log(source, text string) {
 func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress) api.Message {
 	sp, err := spec.Parse(req.File, []byte(req.YAML))
 	if err != nil {
-		return failure(fmt.Errorf("%w: %w", ErrInvalid, err), nil)
+		return failure(refuse(err), nil)
 	}
 	if req.Promote {
 		return d.promoteDeploy(ctx, sp, req, out) // canary.go
@@ -102,6 +112,19 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 	if err := d.checkCanary(ss, req.Canary); err != nil {
 		return failure(err, nil)
 	}
+	// The last checks, with the services held: they read what a pause or
+	// a secret change could otherwise alter in between.
+	if err := checkPaused(ss); err != nil {
+		return failure(err, nil)
+	}
+	if err := d.checkSecrets(ctx, sp, names); err != nil {
+		return failure(err, nil)
+	}
+	unclaim, err := d.claimHosts(ctx, sp, names) // hosts.go
+	if err != nil {
+		return failure(err, nil)
+	}
+	defer unclaim()
 
 	now := time.Now().UTC()
 	app, err := d.store.GetApp(ctx, sp.App)
@@ -179,7 +202,8 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 }
 
 // checkDeploy rejects a deploy before anything changes: unknown services,
-// image overrides for unknown services, domains owned by another app.
+// image overrides for unknown services, missing images, memory limits above
+// the machine's. (Hosts are claimed later, atomically: claimHosts.)
 func (d *Daemon) checkDeploy(ctx context.Context, sp *spec.Spec, req api.DeployRequest) ([]string, error) {
 	names := req.Services
 	if len(names) == 0 {
@@ -212,24 +236,127 @@ func (d *Daemon) checkDeploy(ctx context.Context, sp *spec.Spec, req api.DeployR
 			return nil, fmt.Errorf("service %s: %w", n, err)
 		}
 	}
-	owners := map[string]string{}
-	for _, s := range d.appServices("") {
-		s.mu.Lock()
-		if s.app != sp.App && s.spec != nil {
-			for _, h := range s.spec.Domains {
-				owners[h] = serviceKey(s.app, s.name)
-			}
-		}
-		s.mu.Unlock()
-	}
-	for _, n := range sp.ServiceOrder {
-		for _, h := range sp.Services[n].Domains {
-			if o, ok := owners[h]; ok {
-				return nil, fmt.Errorf("%w: domain %s of service %s is already served by %s; remove it there first", ErrInvalid, h, n, o)
-			}
-		}
+	if err := d.checkMemory(ctx, sp, names); err != nil {
+		return nil, err
 	}
 	return names, nil
+}
+
+// hostMemory is the optional engine power to tell how much memory the
+// machine that runs the containers has.
+type hostMemory interface {
+	MemTotal(ctx context.Context) (int64, error)
+}
+
+var _ hostMemory = (*docker.Engine)(nil)
+
+// checkMemory refuses a memory limit above the machine's memory: the
+// engine would take it, and the limit would mean nothing. The spec cannot
+// know the machine, so the daemon checks, at the spec's line.
+func (d *Daemon) checkMemory(ctx context.Context, sp *spec.Spec, names []string) error {
+	hm, ok := d.engine.(hostMemory)
+	if !ok {
+		return nil
+	}
+	var total int64
+	check := func(field string, limit int64) error {
+		if limit == 0 {
+			return nil
+		}
+		if total == 0 {
+			var err error
+			if total, err = hm.MemTotal(ctx); err != nil || total <= 0 {
+				d.log.Warn("the machine's memory is unknown; memory limits not checked against it", "err", err)
+				total = -1
+			}
+		}
+		if total > 0 && limit > total {
+			return refuse(sp.FieldError(field, "%s is more than this machine's %s", spec.FormatSize(limit), spec.FormatSize(total)))
+		}
+		return nil
+	}
+	for _, n := range names {
+		sv := sp.Services[n]
+		if err := check("services."+n+".memory", sv.Memory); err != nil {
+			return err
+		}
+		for _, sc := range sidecarNames(sv) {
+			if err := check("services."+n+".sidecars."+sc+".memory", sv.Sidecars[sc].Memory); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkPaused refuses to deploy a paused service: a deploy that switched
+// it would report success while the edge answers 503 (paused), and
+// silently resuming it would undo a pause someone chose. The caller holds
+// the services busy, so no pause or resume runs in between.
+func checkPaused(ss []*service) error {
+	for _, s := range ss {
+		s.mu.Lock()
+		paused := s.paused
+		s.mu.Unlock()
+		if paused {
+			return refuse(fmt.Errorf("%s is paused: run `berth resume %s` first", s.name, s.name))
+		}
+	}
+	return nil
+}
+
+// checkSecrets refuses a deploy whose services (or their sidecars) list a
+// secret that was never set: the containers would start without the
+// variable, and the app fail later, far from the cause.
+func (d *Daemon) checkSecrets(ctx context.Context, sp *spec.Spec, names []string) error {
+	for _, n := range names {
+		sv := sp.Services[n]
+		have, err := d.store.SecretValues(ctx, sp.App, n)
+		if err != nil {
+			return err
+		}
+		field, missing := missingSecrets(sv, have)
+		if len(missing) > 0 {
+			return refuse(sp.FieldError(field, "%s", missingSecretsMsg(n, missing)))
+		}
+	}
+	return nil
+}
+
+// missingSecrets returns the secrets the service and its sidecars list
+// that have no value in have, and the field of the first one.
+func missingSecrets(sv *spec.Service, have map[string]string) (field string, missing []string) {
+	note := func(f, k string) {
+		if _, ok := have[k]; ok || slices.Contains(missing, k) {
+			return
+		}
+		if field == "" {
+			field = f
+		}
+		missing = append(missing, k)
+	}
+	for i, k := range sv.Secrets {
+		note(fmt.Sprintf("services.%s.secrets[%d]", sv.Name, i), k)
+	}
+	for _, name := range sidecarNames(sv) {
+		for i, k := range sv.Sidecars[name].Secrets {
+			note(fmt.Sprintf("services.%s.sidecars.%s.secrets[%d]", sv.Name, name, i), k)
+		}
+	}
+	return field, missing
+}
+
+// missingSecretsMsg says which secrets are missing and how to set them.
+func missingSecretsMsg(service string, missing []string) string {
+	what := "secret " + missing[0] + " is"
+	if len(missing) > 1 {
+		what = "secrets " + strings.Join(missing, ", ") + " are"
+	}
+	set := make([]string, len(missing))
+	for i, k := range missing {
+		set[i] = k + "=..."
+	}
+	return fmt.Sprintf("%s listed but never set: run `berth secret set %s %s` first", what, service, strings.Join(set, " "))
 }
 
 func failure(err error, lastLogs []string) api.Message {

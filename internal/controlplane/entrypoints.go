@@ -60,6 +60,9 @@ type edgeState struct {
 	// redirect_https by host, read by every plain-HTTP request.
 	specs     map[string]spec.Entrypoint
 	redirects atomic.Pointer[map[string]bool]
+
+	// hosts are the hosts deploys in flight have claimed (hosts.go).
+	hosts hostBook
 }
 
 type epCache struct {
@@ -360,62 +363,24 @@ type edgePlan struct {
 	configs []epConfig
 }
 
-// planEdge checks a spec's edge: section against everything else the
-// daemon serves, and reads its error pages. Nothing changes.
+// planEdge checks a spec's entrypoint names against other apps', and reads
+// its error pages. Nothing changes.
 func (d *Daemon) planEdge(ctx context.Context, sp *spec.Spec, req api.DeployRequest) (*edgePlan, error) {
 	plan := &edgePlan{app: sp.App}
 	recs, err := d.store.ListEntrypoints(ctx, "")
 	if err != nil {
 		return nil, err
 	}
-	// Every host served by something outside this app, and this app's
-	// services' own names.
-	owner := map[string]string{}
+	// Hosts are checked by claimHosts (hosts.go), atomically with other
+	// deploys; here only the entrypoint names, unique across apps.
 	nameOwner := map[string]string{}
 	for _, rec := range recs {
 		nameOwner[rec.Name] = rec.App
-		if rec.App == sp.App {
-			continue
-		}
-		cfg, _, err := decodeEntrypoint(rec)
-		if err != nil {
-			continue
-		}
-		for _, h := range cfg.Spec.Hosts {
-			owner[h] = fmt.Sprintf("entrypoint %s of app %s", rec.Name, rec.App)
-		}
-	}
-	for _, s := range d.appServices("") {
-		s.mu.Lock()
-		if s.app != sp.App && s.spec != nil && s.spec.Port != 0 {
-			for _, h := range d.hosts(s.app, s.spec) {
-				owner[h] = "service " + serviceKey(s.app, s.name)
-			}
-		}
-		s.mu.Unlock()
-	}
-	for _, n := range sp.ServiceOrder {
-		svc := sp.Services[n]
-		for _, h := range svc.Domains {
-			if o, ok := owner[h]; ok && strings.HasPrefix(o, "entrypoint") {
-				return nil, fmt.Errorf("%w: domain %s of service %s is already served by %s; remove it there first", ErrInvalid, h, n, o)
-			}
-		}
-		if svc.Port != 0 {
-			for _, h := range d.hosts(sp.App, svc) {
-				owner[h] = "service " + serviceKey(sp.App, n)
-			}
-		}
 	}
 	for _, name := range sp.EdgeOrder {
 		ep := *sp.Edge[name]
 		if app, ok := nameOwner[name]; ok && app != sp.App {
 			return nil, fmt.Errorf("%w: entrypoint %s already belongs to app %s; entrypoint names are unique across apps, pick another", ErrInvalid, name, app)
-		}
-		for _, h := range ep.Hosts {
-			if o, ok := owner[h]; ok {
-				return nil, fmt.Errorf("%w: host %s of entrypoint %s is already served by %s; remove it there first", ErrInvalid, h, name, o)
-			}
 		}
 		cfg := epConfig{Spec: ep}
 		for code, file := range ep.ErrorPages {

@@ -46,6 +46,10 @@ func (d *Daemon) handleExec(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: empty command: put it after --, e.g. \"berth exec %s -- sh\"", ErrInvalid, svc))
 		return
 	}
+	if err := checkArgs(req.Command); err != nil {
+		fail(w, err)
+		return
+	}
 	target, err := d.execTarget(r.Context(), app, svc, req)
 	if err != nil {
 		fail(w, err)

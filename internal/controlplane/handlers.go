@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
@@ -186,6 +187,12 @@ func (d *Daemon) handleSecretSet(w http.ResponseWriter, r *http.Request) {
 	for k := range req.Values {
 		if !envName.MatchString(k) {
 			fail(w, fmt.Errorf("%w: secret name %q is not a valid environment variable name (letters, digits and _, not starting with a digit)", ErrInvalid, k))
+			return
+		}
+		// The value becomes a variable of the container's process, where a
+		// NUL would end it: refused here, not at the next deploy's start.
+		if strings.ContainsRune(req.Values[k], 0) {
+			fail(w, fmt.Errorf("%w: secret %s contains a NUL byte (\\0), which a process cannot receive in a variable; remove it", ErrInvalid, k))
 			return
 		}
 	}

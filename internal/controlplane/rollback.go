@@ -67,6 +67,11 @@ func (d *Daemon) rollback(ctx context.Context, app, name string, to int, out pro
 	if _, err := d.engine.ImageID(ctx, rev.image); err != nil {
 		return failure(fmt.Errorf("%w: the image of revision %d (%s) is no longer on the engine; redeploy instead", ErrNoRevision, to, rec.Image), nil)
 	}
+	unclaim, err := d.claimRevisionHosts(ctx, s, rev) // hosts.go
+	if err != nil {
+		return failure(err, nil)
+	}
+	defer unclaim()
 	start := time.Now()
 	if err := d.rollout(ctx, s, rev, false, out); err != nil {
 		d.event(app, name, "rollback-failed", fmt.Sprintf("rollback to revision %d failed: %v", to, err))

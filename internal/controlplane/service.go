@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"sort"
@@ -51,6 +52,9 @@ type service struct {
 	canary *canary
 	// traffic is the edge's request rate and latency per revision.
 	traffic trafficBook
+	// claimed is when the service's app was first deployed: should two
+	// routes list one host, the earlier keeps it (hosts.go).
+	claimed time.Time
 }
 
 func serviceKey(app, name string) string { return app + "/" + name }
@@ -138,8 +142,15 @@ func (d *Daemon) publish(s *service) {
 		d.edge.Remove(serviceKey(s.app, s.name))
 		return
 	}
+	if s.claimed.IsZero() {
+		// Once per service: the app's record outlives its deploys.
+		if a, err := d.store.GetApp(context.Background(), s.app); err == nil {
+			s.claimed = a.CreatedAt
+		}
+	}
 	r := edge.Route{
 		Key:     serviceKey(s.app, s.name),
+		Claimed: s.claimed,
 		Hosts:   append(d.hosts(s.app, s.spec), internalHost(s.app, s.name)),
 		Timeout: s.spec.Timeout,
 		Paused:  s.paused,

@@ -38,6 +38,9 @@ func (d *Daemon) status(ctx context.Context, app string) (api.Status, error) {
 		}
 		found = true
 		as := api.AppStatus{Name: a.Name, Services: []api.ServiceStatus{}}
+		if as.Entrypoints, err = d.entrypointHosts(ctx, a.Name); err != nil {
+			return out, err
+		}
 		svcs, err := d.store.ListServices(ctx, a.Name)
 		if err != nil {
 			return out, err
@@ -70,6 +73,9 @@ func (d *Daemon) serviceStatus(ctx context.Context, app, name string) (api.Servi
 	if s.spec != nil {
 		st.Image = s.spec.Image
 		st.URLs = d.urls(app, s.spec)
+		if s.spec.Port != 0 {
+			st.Hosts = d.hosts(app, s.spec)
+		}
 	}
 	healthy := 0
 	for _, in := range s.instances {
@@ -123,4 +129,21 @@ func shortID(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// entrypointHosts lists the app's entrypoints with the hosts they hold.
+func (d *Daemon) entrypointHosts(ctx context.Context, app string) ([]api.EntrypointHosts, error) {
+	recs, err := d.store.ListEntrypoints(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.EntrypointHosts
+	for _, rec := range recs {
+		cfg, _, err := decodeEntrypoint(rec)
+		if err != nil {
+			continue
+		}
+		out = append(out, api.EntrypointHosts{Name: rec.Name, Hosts: cfg.Spec.Hosts})
+	}
+	return out, nil
 }

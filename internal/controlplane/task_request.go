@@ -31,6 +31,9 @@ func (d *Daemon) resolveTask(ctx context.Context, app string, req api.TaskRunReq
 	if req.Timeout < 0 {
 		return taskSpec{}, fmt.Errorf("%w: timeout %s: must be positive, e.g. 10m", ErrInvalid, req.Timeout)
 	}
+	if err := checkArgs(req.Command); err != nil {
+		return taskSpec{}, err
+	}
 	ts := taskSpec{app: app, kind: kind, timeout: req.Timeout, stdin: req.Stdin, tty: req.TTY}
 	if req.Name != "" {
 		t, ok := sp.Tasks[req.Name]
@@ -79,6 +82,17 @@ func (d *Daemon) resolveTask(ctx context.Context, app string, req api.TaskRunReq
 	if ts.secrets, err = d.store.SecretValues(ctx, app, ts.service); err != nil {
 		return taskSpec{}, err
 	}
+	// A task runs the service's container, with its secrets: one never
+	// set would leave the variable missing in the task (deploy.go).
+	var missing []string
+	for _, k := range rev.spec.Secrets {
+		if _, ok := ts.secrets[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return taskSpec{}, refuse(fmt.Errorf("service %s: %s", ts.service, missingSecretsMsg(ts.service, missing)))
+	}
 	return ts, nil
 }
 
@@ -95,4 +109,16 @@ func defaultTaskService(sp *spec.Spec, svcs []store.Service) string {
 		return deployed[0]
 	}
 	return sp.ServiceOrder[0]
+}
+
+// checkArgs refuses a command argument with a NUL byte, which would end
+// it in the process's argv: the spec's commands are refused at parse, and
+// one sent over the API is refused here, before any container exists.
+func checkArgs(cmd []string) error {
+	for i, a := range cmd {
+		if strings.ContainsRune(a, 0) {
+			return fmt.Errorf("%w: command argument %d contains a NUL byte (\\0), which a process cannot receive; remove it", ErrInvalid, i+1)
+		}
+	}
+	return nil
 }

@@ -35,6 +35,11 @@ type Route struct {
 	// Hosts are exact host names without port, e.g. "web.shop.localhost".
 	// They are matched case-insensitively.
 	Hosts []string
+	// Claimed is when the route's owner was first deployed. The daemon
+	// lets one route hold a host; should two still list one (a state kept
+	// from before that rule), the earlier-claimed keeps it (zero counts as
+	// latest), then the lower key.
+	Claimed time.Time
 	// Backends are the healthy instances of the serving revision. With none,
 	// requests get 503 "no healthy instance".
 	Backends []Backend
@@ -375,19 +380,36 @@ func buildSnapshot(specs map[string]Route, state func(id string) *backendState, 
 		}
 		s.routes[k] = rt
 	}
-	// Hosts are claimed in key order so a conflict always resolves the same
-	// way, whatever the order of the updates.
-	for _, k := range keys {
+	// Hosts are claimed earliest owner first, then in key order, so a
+	// conflict resolves the same way whatever the order of the updates,
+	// and an app deployed later never takes an earlier one's host.
+	claimOrder := slices.Clone(keys)
+	slices.SortStableFunc(claimOrder, func(a, b string) int {
+		ca, cb := specs[a].Claimed, specs[b].Claimed
+		switch {
+		case ca.IsZero() && cb.IsZero():
+			return 0
+		case ca.IsZero():
+			return 1
+		case cb.IsZero():
+			return -1
+		}
+		return ca.Compare(cb)
+	})
+	for _, k := range claimOrder {
 		rt := s.routes[k]
 		for _, h := range rt.spec.Hosts {
 			if other, ok := s.hosts[h]; ok {
 				if other != rt {
-					log.Warn("host claimed by two routes; the first key keeps it", "host", h, "kept", other.key, "ignored", k)
+					log.Error("host claimed by two routes: the earlier-deployed keeps it; remove it from the other's spec", "host", h, "kept", other.key, "ignored", k)
 				}
 				continue
 			}
 			s.hosts[h] = rt
 		}
+	}
+	for _, k := range keys {
+		rt := s.routes[k]
 		for _, p := range rt.spec.PathRoutes {
 			to := s.routes[p.Key]
 			if to == nil {

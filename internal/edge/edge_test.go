@@ -56,6 +56,21 @@ func TestRoutesUpdateRemove(t *testing.T) {
 		e.Remove("zzz/late")
 	})
 
+	t.Run("host conflict keeps the earlier-deployed owner, not the first key", func(t *testing.T) {
+		// An app deployed later, whose key sorts first (the squatter of
+		// issue 11), does not take the host.
+		first := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		e.Update(Route{Key: "xyz/web", Hosts: []string{"own.localhost"}, Backends: backendsOf(b), Claimed: first})
+		e.Update(Route{Key: "aaa/web", Hosts: []string{"own.localhost"}, Backends: backendsOf(a), Claimed: first.Add(time.Hour)})
+		assert.Equal(t, "b:", get("own.localhost").body)
+		// Nor does a route that does not say when it was claimed.
+		e.Update(Route{Key: "aaa/web", Hosts: []string{"own.localhost"}, Backends: backendsOf(a)})
+		assert.Equal(t, "b:", get("own.localhost").body)
+		e.Remove("xyz/web")
+		assert.Equal(t, "a:", get("own.localhost").body, "the host is free again")
+		e.Remove("aaa/web")
+	})
+
 	t.Run("remove", func(t *testing.T) {
 		e.Remove("shop/web")
 		e.Remove("never/there")

@@ -175,6 +175,9 @@ func (d *decoder) entries(n *yaml.Node, path string, seen map[*yaml.Node]bool) (
 		if k.Kind != yaml.ScalarNode {
 			return nil, d.errAt(k, path, "keys must be strings, not %s", describe(k))
 		}
+		if strings.ContainsRune(k.Value, 0) {
+			return nil, d.errAt(k, path, "a key %s", msgNUL)
+		}
 		if first, dup := explicit[k.Value]; dup {
 			return nil, d.errAt(k, path, "duplicate key %q (first at line %d)", k.Value, first.Line)
 		}
@@ -242,6 +245,9 @@ func (d *decoder) str(n *yaml.Node, path string) (string, error) {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != tagStr {
 		return "", d.errAt(n, path, "must be a string, not %s", describe(n))
 	}
+	if strings.ContainsRune(n.Value, 0) {
+		return "", d.errAt(n, path, "%s", msgNUL)
+	}
 	return n.Value, nil
 }
 
@@ -252,6 +258,9 @@ func (d *decoder) scalarText(n *yaml.Node, path string) (string, error) {
 	if n.Kind == yaml.ScalarNode {
 		switch n.ShortTag() {
 		case tagStr, tagInt, tagFloat, tagBool:
+			if strings.ContainsRune(n.Value, 0) {
+				return "", d.errAt(n, path, "%s", msgNUL)
+			}
 			return n.Value, nil
 		}
 	}

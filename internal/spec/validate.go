@@ -14,6 +14,10 @@ import (
 // Messages shared by the decoder and Validate, so a rule reads the same
 // whichever of them catches it.
 const (
+	// msgNUL refuses a NUL byte in any string: the engine passes strings
+	// to a process as C strings (argv, environ), where a NUL ends them, so
+	// the container would not start, far from the line that caused it.
+	msgNUL          = `contains a NUL byte (\0), which a process cannot receive in a variable or argument; remove it`
 	msgHealthWorker = "needs a port: a service without a port is a worker, and there is nothing to check"
 	msgNeedsPort    = "needs a port: a service without a port is a worker and receives no HTTP"
 )
@@ -29,6 +33,21 @@ const (
 func (s *Spec) Validate() error {
 	v := &validator{s: s, lines: s.lines}
 	return v.spec()
+}
+
+// Line returns the line of the spec file where field (a dotted path such
+// as "services.web.memory") or its nearest written ancestor is, or 0 for a
+// spec not read from a file. Checks that need the machine (the daemon's
+// memory, the hosts other apps hold) use it to point at the line as
+// Validate does.
+func (s *Spec) Line(field string) int {
+	return (&validator{s: s, lines: s.lines}).line(field)
+}
+
+// FieldError builds an *Error for field of the spec, at its line, for
+// checks made outside this package.
+func (s *Spec) FieldError(field, format string, args ...any) *Error {
+	return (&validator{s: s, lines: s.lines}).fail(field, format, args...)
 }
 
 // validator carries the spec and its line table through the checks.
@@ -115,6 +134,9 @@ func (v *validator) service(name string, svc *Service, owner, domainOwner map[st
 	if svc.Release != nil && len(svc.Release) == 0 {
 		return v.fail(join(path, "release"), "must be a non-empty list of strings")
 	}
+	if err := v.noNUL(join(path, "release"), svc.Release); err != nil {
+		return err
+	}
 	if err := v.domains(path, svc, domainOwner); err != nil {
 		return err
 	}
@@ -150,9 +172,15 @@ func (v *validator) container(path, image string, build *Build, command []string
 	if command != nil && len(command) == 0 {
 		return v.fail(join(path, "command"), "must be a non-empty list of strings")
 	}
+	if err := v.noNUL(join(path, "command"), command); err != nil {
+		return err
+	}
 	for _, k := range sortedKeys(env) {
 		if msg := checkEnvName(k); msg != "" {
 			return v.fail(join(path, "env"), "%s", msg)
+		}
+		if strings.ContainsRune(env[k], 0) {
+			return v.fail(join(join(path, "env"), k), "%s", msgNUL)
 		}
 	}
 	seen := make(map[string]bool, len(secrets))
@@ -409,11 +437,25 @@ func (v *validator) task(name string, t *Task) error {
 	if len(t.Command) == 0 {
 		return v.fail(join(path, "command"), "is required: a non-empty list of strings, e.g. [\"./server\", \"migrate\"]")
 	}
+	if err := v.noNUL(join(path, "command"), t.Command); err != nil {
+		return err
+	}
 	if t.Schedule != "" {
 		if msg, cause := checkSchedule(t.Schedule); msg != "" {
 			e := v.fail(join(path, "schedule"), "%s", msg)
 			e.Err = cause
 			return e
+		}
+	}
+	return nil
+}
+
+// noNUL refuses a list item with a NUL byte (see msgNUL). The decoder
+// refuses them as it reads; this catches a spec built or changed in code.
+func (v *validator) noNUL(path string, list []string) error {
+	for i, item := range list {
+		if strings.ContainsRune(item, 0) {
+			return v.fail(index(path, i), "%s", msgNUL)
 		}
 	}
 	return nil

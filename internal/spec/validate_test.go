@@ -82,6 +82,16 @@ func TestValidateCodeSpec(t *testing.T) {
 		{"task bad schedule", func(s *Spec) { s.Tasks["migrate"].Schedule = "0 25 * * *" },
 			`tasks.migrate.schedule: invalid schedule "0 25 * * *": end of range (25) above maximum (23): 25`},
 		{"nil task", func(s *Spec) { s.Tasks["migrate"] = nil }, "tasks.migrate: is empty; it needs service and command"},
+		{"NUL in an env value", func(s *Spec) { s.Services["api"].Env = map[string]string{"GREETING": "hi\x00there"} },
+			`services.api.env.GREETING: ` + msgNUL},
+		{"NUL in a command", func(s *Spec) { s.Services["api"].Command = []string{"./api", "a\x00"} },
+			`services.api.command[1]: ` + msgNUL},
+		{"NUL in a sidecar's env", func(s *Spec) { s.Services["web"].Sidecars["proxy"].Env = map[string]string{"X": "\x00"} },
+			`services.web.sidecars.proxy.env.X: ` + msgNUL},
+		{"NUL in a release command", func(s *Spec) { s.Services["api"].Release = []string{"\x00"} },
+			`services.api.release[0]: ` + msgNUL},
+		{"NUL in a task command", func(s *Spec) { s.Tasks["migrate"].Command = []string{"./migrate", "\x00"} },
+			`tasks.migrate.command[1]: ` + msgNUL},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +108,29 @@ func TestValidateCodeSpec(t *testing.T) {
 			assert.Equal(t, tt.want, err.Error())
 		})
 	}
+}
+
+// TestSpecLine checks that checks made outside the package (the daemon's
+// memory, hosts held by other apps) can point at the line as Validate does.
+func TestSpecLine(t *testing.T) {
+	s, err := Parse("berth.yaml", []byte("app: shop\nservices:\n  web:\n    image: web:1\n    port: 8080\n    memory: 1GiB\n    domains: [a.example.com, b.example.com]\n"))
+	require.NoError(t, err)
+	tests := []struct {
+		field string
+		want  int
+	}{
+		{"services.web.memory", 6},
+		{"services.web.domains[1]", 7},
+		{"services.web.cpu", 3}, // not written: its service's line
+		{"edge.www.hosts[0]", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			assert.Equal(t, tt.want, s.Line(tt.field))
+		})
+	}
+	assert.EqualError(t, s.FieldError("services.web.memory", "%s is too much", "1GiB"), "berth.yaml:6: services.web.memory: 1GiB is too much")
+	assert.Zero(t, codeSpec().Line("services.web.memory"))
 }
 
 // TestValidateAfterParseKeepsLines checks that a parsed spec, changed and

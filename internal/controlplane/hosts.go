@@ -1,0 +1,205 @@
+package controlplane
+
+// Host ownership. Every host name the edge serves belongs to one route, so
+// one app can never take another's traffic:
+//
+//   - SERVICE.APP.DOMAIN (and SERVICE.APP.internal) are APP's addresses:
+//     any name ending in .APP.DOMAIN is APP's alone, deployed or not yet.
+//   - A domains: or edge: host belongs to the service or entrypoint that
+//     holds it; a deploy of anything else that lists it is refused at
+//     admission, naming the holder, before anything is built or started.
+//
+// Admission is atomic across concurrent deploys: a deploy reserves the
+// hosts it claims in hostBook, under one lock, until it ends; by then they
+// are in the edge and the store, where the next deploy's check finds them.
+//
+//	deploy ──▶ claimHosts (check + reserve) ──▶ build … switch, applyEdge ──▶ release reservation
+//	                 │
+//	                 └──▶ refused: "host x is already served by app a service b"
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// holder is what holds a host: a service or an entrypoint of an app.
+type holder struct {
+	app, service, entrypoint string
+}
+
+func (h holder) String() string {
+	if h.entrypoint != "" {
+		return fmt.Sprintf("app %q entrypoint %q", h.app, h.entrypoint)
+	}
+	return fmt.Sprintf("app %q service %q", h.app, h.service)
+}
+
+// hostBook holds the hosts claimed by deploys in flight. mu also makes a
+// deploy's check and reservation one step, so two deploys claiming one
+// host cannot both pass.
+type hostBook struct {
+	mu      sync.Mutex
+	next    int
+	pending []reservation
+}
+
+type reservation struct {
+	token  int
+	host   string
+	holder holder
+}
+
+// namespaceApp returns the app whose addresses h is under (it ends in
+// .APP.DOMAIN or .APP.internal) and that suffix, or "".
+func (d *Daemon) namespaceApp(h string) (app, suffix string) {
+	for _, base := range []string{d.cfg.Domain, strings.TrimPrefix(internalSuffix, ".")} {
+		if base == "" {
+			continue
+		}
+		rest, ok := strings.CutSuffix(h, "."+base)
+		if !ok {
+			continue
+		}
+		if i := strings.LastIndexByte(rest, '.'); i >= 0 {
+			return rest[i+1:], h[len(rest[:i]):]
+		}
+	}
+	return "", ""
+}
+
+// heldHosts returns every host served now or reserved by a deploy in
+// flight, with its holder: the live services' names and domains, the
+// stored entrypoints' hosts. Call with the book's mu held.
+func (d *Daemon) heldHosts(ctx context.Context) (map[string]holder, error) {
+	held := map[string]holder{}
+	for _, s := range d.appServices("") {
+		s.mu.Lock()
+		for _, sv := range []*spec.Service{s.spec, s.canarySpec()} {
+			if sv != nil && sv.Port != 0 {
+				// A canary's hosts are the service's at its promotion.
+				for _, h := range d.hosts(s.app, sv) {
+					held[h] = holder{app: s.app, service: s.name}
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+	recs, err := d.store.ListEntrypoints(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, rec := range recs {
+		cfg, _, err := decodeEntrypoint(rec)
+		if err != nil {
+			continue
+		}
+		for _, h := range cfg.Spec.Hosts {
+			held[h] = holder{app: rec.App, entrypoint: rec.Name}
+		}
+	}
+	for _, r := range d.edgex.hosts.pending {
+		held[r.host] = r.holder
+	}
+	return held, nil
+}
+
+// claimHosts checks that the hosts the deploy of services names (and the
+// spec's entrypoints) would serve are free, and reserves them until the
+// returned release is called (when the deploy ends). A host that is
+// another app's address, or held by another service or entrypoint, is
+// refused with the field and line that claim it.
+func (d *Daemon) claimHosts(ctx context.Context, sp *spec.Spec, names []string) (release func(), err error) {
+	return d.reserveHosts(ctx, sp, names, true)
+}
+
+// claimRevisionHosts is claimHosts for a rollback to rev of service s: an
+// earlier revision may list a domain that another app has taken since.
+func (d *Daemon) claimRevisionHosts(ctx context.Context, s *service, rev revision) (release func(), err error) {
+	sp := &spec.Spec{App: s.app, Services: map[string]*spec.Service{s.name: rev.spec}, ServiceOrder: []string{s.name}}
+	release, err = d.reserveHosts(ctx, sp, []string{s.name}, false)
+	if err != nil {
+		return nil, refuse(fmt.Errorf("revision %d of %s: %w; deploy a new revision instead", rev.number, s.name, err))
+	}
+	return release, nil
+}
+
+// reserveHosts checks and reserves the hosts of the services names of sp
+// and, withEdge (a deploy, which installs sp's entrypoints in place of the
+// app's), of its entrypoints.
+func (d *Daemon) reserveHosts(ctx context.Context, sp *spec.Spec, names []string, withEdge bool) (release func(), err error) {
+	b := &d.edgex.hosts
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	held, err := d.heldHosts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// What this deploy replaces holds nothing against it: the services it
+	// deploys, and the app's entrypoints (a deploy installs the spec's).
+	replaced := func(h holder) bool {
+		return h.app == sp.App && ((withEdge && h.entrypoint != "") || slices.Contains(names, h.service))
+	}
+	// Every service's own address is its own, deployed now or not: a
+	// domain of another service cannot be it.
+	claims := map[string]holder{}
+	for _, n := range sp.ServiceOrder {
+		if svc := sp.Services[n]; svc.Port != 0 {
+			claims[d.hosts(sp.App, svc)[0]] = holder{app: sp.App, service: n}
+		}
+	}
+	claim := func(field, h string, by holder) error {
+		if app, suffix := d.namespaceApp(h); app != "" && app != sp.App {
+			return refuse(sp.FieldError(field,
+				"host %q is an address of app %q: names under %s belong to that app alone; pick a name outside them", h, app, suffix))
+		}
+		if o, ok := claims[h]; ok && o != by {
+			return refuse(sp.FieldError(field, "host %q is also claimed by %s in this spec; a host belongs to one route", h, o))
+		}
+		if o, ok := held[h]; ok && o != by && !replaced(o) {
+			return refuse(sp.FieldError(field, "host %q is already served by %s; remove it there first", h, o))
+		}
+		claims[h] = by
+		return nil
+	}
+	for _, n := range names {
+		svc := sp.Services[n]
+		if svc.Port == 0 {
+			continue
+		}
+		for i, h := range svc.Domains {
+			if err := claim(fmt.Sprintf("services.%s.domains[%d]", n, i), h, holder{app: sp.App, service: n}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, name := range sp.EdgeOrder {
+		for i, h := range sp.Edge[name].Hosts {
+			if err := claim(fmt.Sprintf("edge.%s.hosts[%d]", name, i), h, holder{app: sp.App, entrypoint: name}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	b.next++
+	token := b.next
+	for h, by := range claims {
+		b.pending = append(b.pending, reservation{token: token, host: h, holder: by})
+	}
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.pending = slices.DeleteFunc(b.pending, func(r reservation) bool { return r.token == token })
+	}, nil
+}
+
+// canarySpec is the spec of the service's canary, if any. Call with mu held.
+func (s *service) canarySpec() *spec.Service {
+	if s.canary == nil {
+		return nil
+	}
+	return s.canary.rev.spec
+}
