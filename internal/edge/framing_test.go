@@ -3,6 +3,7 @@ package edge
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -463,4 +465,73 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += n
 	return n, err
+}
+
+func TestFramingWebSocketOverHTTPS(t *testing.T) {
+	// After the 101 the connection carries WebSocket frames, which the
+	// framing checks must pass on untouched.
+	ws := newTestBackend(t, "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		for {
+			typ, msg, err := conn.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := conn.Write(r.Context(), typ, append([]byte("echo "), msg...)); err != nil {
+				return
+			}
+		}
+	}))
+	e := New(Options{})
+	e.Update(Route{Key: "shop/ws", Hosts: []string{"ws.shop.localhost"}, Backends: backendsOf(ws)})
+	tlsSrv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test server certificate
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	conn, res, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(tlsSrv.URL, "https")+"/socket", &websocket.DialOptions{Host: "ws.shop.localhost", HTTPClient: &http.Client{Transport: tr}})
+	require.NoError(t, err)
+	defer conn.CloseNow()
+	assert.Equal(t, http.StatusSwitchingProtocols, res.StatusCode)
+	for _, msg := range []string{"hello", "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"} {
+		require.NoError(t, conn.Write(ctx, websocket.MessageText, []byte(msg)))
+		_, got, err := conn.Read(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "echo "+msg, string(got))
+	}
+	require.NoError(t, conn.Close(websocket.StatusNormalClosure, ""))
+}
+
+func TestFramingHoldsBytesSentBeforeTheSwitch(t *testing.T) {
+	// A client that sends its first bytes of the new protocol right
+	// behind the upgrade request: the framing checks hold them until the
+	// switch, then pass them on as they are, though they are not HTTP.
+	echo := newTestBackend(t, "up", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_, _ = io.Copy(c, brw)
+	}))
+	_, srv := newTestEdge(t, Options{}, webRoute(echo.Backend))
+	const early = "Content-Length: 1\r\n Transfer-Encoding: chunked\r\n\r\n"
+	rc := dialRaw(t, srv.Addr)
+	rc.write("GET /up HTTP/1.1\r\nHost: " + fastHost + "\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n" + early)
+	res, err := http.ReadResponse(rc.br, &http.Request{Method: http.MethodGet})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, res.StatusCode)
+	got := make([]byte, len(early))
+	_, err = io.ReadFull(rc.br, got)
+	require.NoError(t, err)
+	assert.Equal(t, early, string(got))
 }
