@@ -180,7 +180,13 @@ func Run(ctx context.Context, cfg Config) error {
 			return strings.HasPrefix(path, certs.ACMEChallengePrefix) || d.redirectHTTPS(host)
 		},
 	}
-	edgeTLS := &http.Server{Handler: d.edge, TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	// HTTPS goes through edge.Server too (no fast path), which makes the
+	// TLS handshake itself so that HTTP/1.x requests pass its framing
+	// checks before net/http reads them; HTTP/2 stays on.
+	edgeTLS := &edge.Server{
+		Edge: d.edge,
+		HTTP: &http.Server{Handler: d.edge, TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
+	}
 	var apiHandler http.Handler = d.routes()
 	if token != "" {
 		apiHandler = requireToken(token, apiHandler)
@@ -190,8 +196,7 @@ func Run(ctx context.Context, cfg Config) error {
 	errc := make(chan error, 3)
 	go func() { errc <- serveIgnoringClosed(edgeSrv.Serve(httpLn)) }()
 	if httpsLn != nil {
-		// ServeTLS with TLSConfig set also turns on HTTP/2.
-		go func() { errc <- serveIgnoringClosed(edgeTLS.ServeTLS(httpsLn, "", "")) }()
+		go func() { errc <- serveIgnoringClosed(edgeTLS.ServeTLS(httpsLn)) }()
 	}
 	go func() {
 		if tlsCfg != nil {

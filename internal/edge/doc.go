@@ -26,6 +26,10 @@
 //   - holding the requests of a route that has no instance (scale to zero)
 //     while the control plane, told through the route's Wake, starts one
 //     (hold.go);
+//   - refusing, with 400 and a closed connection, requests whose framing is
+//     ambiguous (Content-Length with Transfer-Encoding, duplicates,
+//     obs-fold, malformed chunks) before net/http reads them, on every
+//     HTTP/1.x connection net/http serves, HTTPS included (framing.go);
 //   - the transport to instances and origins (upstream.go): GET, HEAD,
 //     OPTIONS and TRACE without a body to plain HTTP go out on pooled
 //     keep-alive connections in the request's own goroutine, everything

@@ -156,7 +156,7 @@ var (
 const (
 	ReasonMaintenance = "maintenance"       // 503: the entrypoint is in maintenance
 	ReasonTooLarge    = "request-too-large" // 413: the body passed the route's MaxBody
-	ReasonBadRequest  = "bad-request"       // 400: the request body was cut short
+	ReasonBadRequest  = "bad-request"       // 400: malformed request (framing, chunks, a body cut short); also 501, 431
 )
 
 // maxReplayBody is the largest body of an idempotent request the edge keeps
@@ -643,7 +643,7 @@ func (e *Edge) serveEntrypoint(w http.ResponseWriter, r *http.Request, start tim
 				writeError(w, r, http.StatusRequestEntityTooLarge, ReasonTooLarge, "The request body is larger than "+strconv.FormatInt(ctl.maxBody, 10)+" bytes.")
 				return true
 			}
-			writeError(w, r, http.StatusBadRequest, ReasonBadRequest, "The request body ended early.")
+			badBody(w, r, err)
 			return true
 		}
 		es.replay = buf

@@ -3,10 +3,13 @@ package edge
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,12 +31,18 @@ import (
 // goroutine hand-off per read). Behaviour is the same on both paths: the
 // same balancing, retries and ejection, X-Forwarded-* headers, timeouts,
 // statistics, metrics and access log.
+//
+// Every HTTP/1.x connection net/http serves, handed over or HTTPS, reads
+// through a framingConn (framing.go), which refuses ambiguous framing
+// before net/http sees it.
 type Server struct {
 	// Edge answers the requests the fast path takes.
 	Edge *Edge
 	// HTTP serves the connections handed over, with its Handler (the Edge,
 	// or a handler that wraps it). Its ReadHeaderTimeout and IdleTimeout
-	// (or ReadTimeout) bound the fast path too.
+	// (or ReadTimeout) bound the fast path too. Server chains its own
+	// function in front of HTTP.ConnState, to follow the connections it
+	// checks; ServeTLS sets HTTP.TLSConfig to a copy offering HTTP/2.
 	HTTP *http.Server
 	// Divert, when set, reports requests that must go to HTTP.Handler
 	// although the fast path could take them: hosts and paths the wrapping
@@ -43,25 +52,68 @@ type Server struct {
 	mu       sync.Mutex
 	lns      map[net.Listener]struct{}
 	conns    map[*fastConn]struct{}
+	shaking  map[net.Conn]struct{} // HTTPS connections in their handshake
 	handoff  *handoffListener
+	tlsCfg   *tls.Config // of ServeTLS's handshakes
 	closing  atomic.Bool
 	fastReqs atomic.Int64 // requests the fast path answered
 }
 
+// ErrNoTLSConfig is returned by ServeTLS when HTTP has no TLSConfig.
+var ErrNoTLSConfig = errors.New("edge: ServeTLS needs HTTP.TLSConfig")
+
 // Serve accepts connections on ln until it is closed or the server shuts
 // down, when it returns http.ErrServerClosed.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.serve(ln, false)
+}
+
+// ServeTLS accepts HTTPS connections on ln, with HTTP.TLSConfig, until it
+// is closed or the server shuts down, when it returns
+// http.ErrServerClosed. It has no fast path. It makes the TLS handshake
+// itself, instead of net/http's ServeTLS, so that an HTTP/1.x connection
+// reaches net/http behind the framing checks (framing.go); an HTTP/2
+// connection, whose framing is binary, goes to net/http as it is. A
+// Server serves either plain listeners or HTTPS ones, not both.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	return s.serve(ln, true)
+}
+
+func (s *Server) serve(ln net.Listener, useTLS bool) error {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
 		return http.ErrServerClosed
 	}
+	if useTLS && s.tlsCfg == nil {
+		if s.HTTP.TLSConfig == nil {
+			s.mu.Unlock()
+			return ErrNoTLSConfig
+		}
+		s.tlsCfg = handshakeConfig(s.HTTP)
+		if s.handoff == nil {
+			// net/http sets up HTTP/2 for the connections that
+			// negotiated it only when its TLSConfig offers it.
+			s.HTTP.TLSConfig = s.tlsCfg.Clone()
+		}
+	}
 	if s.handoff == nil {
 		s.handoff = newHandoffListener(ln.Addr())
 		s.conns = make(map[*fastConn]struct{})
+		s.shaking = make(map[net.Conn]struct{})
 		s.lns = make(map[net.Listener]struct{})
+		prev := s.HTTP.ConnState
+		s.HTTP.ConnState = func(c net.Conn, st http.ConnState) {
+			if f, ok := c.(framed); ok {
+				f.observe(st)
+			}
+			if prev != nil {
+				prev(c, st)
+			}
+		}
 		go func() { _ = s.HTTP.Serve(s.handoff) }()
 	}
+	tlsCfg := s.tlsCfg
 	s.lns[ln] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
@@ -86,6 +138,14 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		delay = 0
+		if useTLS {
+			if !s.track(c) {
+				c.Close()
+				return http.ErrServerClosed
+			}
+			go s.handshake(c, tlsCfg)
+			continue
+		}
 		fc := s.newConn(c)
 		if fc == nil {
 			c.Close()
@@ -93,6 +153,86 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		go fc.serve()
 	}
+}
+
+// handshakeConfig is the TLS configuration of ServeTLS's handshakes: hs's,
+// offering HTTP/2 and HTTP/1.1 as net/http's ServeTLS does.
+func handshakeConfig(hs *http.Server) *tls.Config {
+	cfg := hs.TLSConfig.Clone()
+	h2 := hs.TLSNextProto == nil || hs.TLSNextProto["h2"] != nil // a non-nil empty map turns HTTP/2 off
+	if h2 && !slices.Contains(cfg.NextProtos, "h2") {
+		cfg.NextProtos = append([]string{"h2"}, cfg.NextProtos...)
+	}
+	if !slices.Contains(cfg.NextProtos, "http/1.1") {
+		cfg.NextProtos = append(cfg.NextProtos, "http/1.1")
+	}
+	return cfg
+}
+
+// track counts an HTTPS connection in its handshake, for Close.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.shaking[c] = struct{}{}
+	return true
+}
+
+// handshake makes the TLS handshake of c, bounded as net/http bounds it,
+// and hands the connection to net/http.
+func (s *Server) handshake(c net.Conn, cfg *tls.Config) {
+	tc := tls.Server(c, cfg)
+	if d := s.tlsHandshakeTimeout(); d > 0 {
+		_ = c.SetDeadline(time.Now().Add(d))
+	}
+	err := tc.Handshake()
+	s.mu.Lock()
+	delete(s.shaking, c)
+	s.mu.Unlock()
+	if err != nil {
+		var re tls.RecordHeaderError
+		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+			// As net/http: a plain-HTTP client on the HTTPS port.
+			_ = re.Conn.SetDeadline(time.Now().Add(time.Second))
+			_, _ = io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		}
+		s.Edge.log.Debug("TLS handshake failed", "client", c.RemoteAddr().String(), "err", err)
+		_ = c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	var hc net.Conn = tc
+	switch tc.ConnectionState().NegotiatedProtocol {
+	case "", "http/1.1", "http/1.0":
+		hc = newFramingConn(tc, nil, s.HTTP.MaxHeaderBytes, s.Edge.log)
+	}
+	if !s.handoff.push(hc) {
+		_ = c.Close()
+	}
+}
+
+// looksLikeHTTP reports whether a TLS record header is the start of a
+// plain-HTTP request, as net/http tells it.
+func looksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// tlsHandshakeTimeout is net/http's bound of a handshake: the least of its
+// read, read-header and write timeouts.
+func (s *Server) tlsHandshakeTimeout() time.Duration {
+	var d time.Duration
+	for _, v := range [...]time.Duration{s.HTTP.ReadTimeout, s.HTTP.ReadHeaderTimeout, s.HTTP.WriteTimeout} {
+		if v > 0 && (d == 0 || v < d) {
+			d = v
+		}
+	}
+	return d
 }
 
 // Shutdown stops accepting, closes idle connections, and waits for the
@@ -143,7 +283,10 @@ func (s *Server) closeIdle(force bool) bool {
 			_ = fc.c.Close()
 		}
 	}
-	return len(s.conns) == 0
+	for c := range s.shaking {
+		_ = c.Close() // no request yet
+	}
+	return len(s.conns) == 0 && len(s.shaking) == 0
 }
 
 func (s *Server) newConn(c net.Conn) *fastConn {
@@ -422,7 +565,7 @@ func unhex(c byte) byte {
 }
 
 // handOver passes the connection, with the bytes read but not consumed, to
-// the net/http server.
+// the net/http server, behind the framing checks (framing.go).
 func (fc *fastConn) handOver() connNext {
 	if err := fc.bw.Flush(); err != nil {
 		return closeConn
@@ -430,11 +573,10 @@ func (fc *fastConn) handOver() connNext {
 	_ = fc.c.SetDeadline(time.Time{})
 	var buffered []byte
 	if n := fc.br.Buffered(); n > 0 {
-		b, _ := fc.br.Peek(n)
-		buffered = append([]byte(nil), b...)
+		buffered, _ = fc.br.Peek(n)
 	}
 	fc.s.forget(fc)
-	if !fc.s.handoff.push(&prefixConn{Conn: fc.c, buf: buffered}) {
+	if !fc.s.handoff.push(newFramingConn(fc.c, buffered, fc.s.HTTP.MaxHeaderBytes, fc.e.log)) {
 		return closeConn
 	}
 	return handedOff
@@ -442,7 +584,8 @@ func (fc *fastConn) handOver() connNext {
 
 // appendUpstreamHead appends the request head sent to the instance: the
 // client's request line and header lines, less hop-by-hop headers, with
-// X-Forwarded-For, -Host and -Proto set as setForwarded sets them. For an
+// X-Forwarded-For, -Host and -Proto and X-Real-IP set as setForwarded sets
+// them. For an
 // external origin hostAs replaces the Host and prefix, the origin URL's
 // path, goes before the target, as toURL does.
 func (fc *fastConn) appendUpstreamHead(b []byte, h *reqHead, buf []byte, hostAs, prefix string) []byte {
@@ -471,6 +614,11 @@ func (fc *fastConn) appendUpstreamHead(b []byte, h *reqHead, buf []byte, hostAs,
 		}
 		b = append(b, fc.clientIP...)
 		b = append(b, "\r\n"...)
+		if !h.realIP {
+			b = append(b, "X-Real-IP: "...)
+			b = append(b, fc.clientIP...)
+			b = append(b, "\r\n"...)
+		}
 	}
 	if !h.xfProto {
 		b = append(b, "X-Forwarded-Proto: http\r\n"...)
@@ -528,34 +676,16 @@ func (l *handoffListener) Close() error {
 
 func (l *handoffListener) Addr() net.Addr { return l.addr }
 
-// prefixConn is a connection whose first bytes were already read.
-type prefixConn struct {
-	net.Conn
-	buf []byte
-}
-
-func (c *prefixConn) Read(p []byte) (int, error) {
-	if len(c.buf) > 0 {
-		n := copy(p, c.buf)
-		c.buf = c.buf[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
-
-// CloseWrite lets net/http half-close the connection before it closes it,
-// as it does for a *net.TCPConn.
-func (c *prefixConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
-}
-
 // writeErrorPage answers with the edge's own error page, under an
 // entrypoint's header controls (nil: none), and returns the size of its
 // body.
 func (fc *fastConn) writeErrorPage(head, closeAfter bool, accept string, ctl *controls, status int, reason, msg string) int64 {
+	return writePage(fc.bw, head, closeAfter, accept, ctl, status, reason, msg)
+}
+
+// writePage writes one of the edge's own pages (writeError) as a whole
+// HTTP/1.1 answer to bw, and returns the size of its body.
+func writePage(bw *bufio.Writer, head, closeAfter bool, accept string, ctl *controls, status int, reason, msg string) int64 {
 	r := &http.Request{Method: http.MethodGet, Header: http.Header{}}
 	if head {
 		r.Method = http.MethodHead
@@ -566,7 +696,6 @@ func (fc *fastConn) writeErrorPage(head, closeAfter bool, accept string, ctl *co
 	pw := pageWriter{h: http.Header{}}
 	writeError(&pw, r, status, reason, msg)
 	ctl.apply(pw.h)
-	bw := fc.bw
 	_, _ = bw.WriteString("HTTP/1.1 ")
 	writeStatus(bw, pw.status)
 	writeDate(bw)

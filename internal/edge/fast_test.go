@@ -495,68 +495,80 @@ func TestFastPathRejectedHeadsBehaveAsNetHTTP(t *testing.T) {
 	t.Cleanup(old.Close)
 
 	const H = fastHost
-	tests := []struct{ name, raw string }{
-		{"bare LF line endings", "GET / HTTP/1.1\nHost: " + H + "\n\n"},
-		{"bare LF after a header", "GET / HTTP/1.1\r\nHost: " + H + "\nX-A: 1\r\n\r\n"},
-		{"bare LF request line", "GET / HTTP/1.1\nHost: " + H + "\r\n\r\n"},
-		{"space before colon in Host", "GET / HTTP/1.1\r\nHost : " + H + "\r\n\r\n"},
-		{"space before colon", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX-A : 1\r\n\r\n"},
-		{"obs-fold continuation", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX-A: 1\r\n 2\r\n\r\n"},
-		{"obs-fold after Host", "GET / HTTP/1.1\r\nHost: " + H + "\r\n\tother.localhost\r\n\r\n"},
-		{"two Host headers", "GET / HTTP/1.1\r\nHost: " + H + "\r\nHost: " + H + "\r\n\r\n"},
-		{"two different Host headers", "GET / HTTP/1.1\r\nHost: " + H + "\r\nHost: other.localhost\r\n\r\n"},
-		{"missing Host", "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n"},
-		{"empty Host", "GET / HTTP/1.1\r\nHost: \r\n\r\n"},
-		{"bad Host chars", "GET / HTTP/1.1\r\nHost: " + H + "/x\r\n\r\n"},
-		{"Host with space", "GET / HTTP/1.1\r\nHost: web shop\r\n\r\n"},
-		{"control char in value", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX-A: a\x01b\r\n\r\n"},
-		{"NUL in value", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX-A: a\x00b\r\n\r\n"},
-		{"DEL in value", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX-A: a\x7fb\r\n\r\n"},
-		{"bad header name", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX(A): 1\r\n\r\n"},
-		{"empty header name", "GET / HTTP/1.1\r\nHost: " + H + "\r\n: 1\r\n\r\n"},
-		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: " + H + "\r\n\r\n"},
-		{"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n"},
-		{"HTTP/1.2", "GET / HTTP/1.2\r\nHost: " + H + "\r\n\r\n"},
-		{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: " + H + "\r\n\r\n"},
-		{"lower case version", "GET / http/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"absolute-form", "GET http://" + H + "/x HTTP/1.1\r\nHost: other.localhost\r\n\r\n"},
-		{"asterisk-form", "GET * HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"vertical tab in target", "GET /a\x0bb HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"tab in target", "GET /a\tb HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"quote in target", "GET /a\"b HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"pipe in target", "GET /a|b HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"non-ASCII in target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"bad escape in target", "GET /a%zz HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"truncated escape in target", "GET /a% HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"fragment in target", "GET /a#frag HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"double space", "GET  / HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"trailing space", "GET / HTTP/1.1 \r\nHost: " + H + "\r\n\r\n"},
-		{"lower case method", "get / HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"leading empty line", "\r\nGET / HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"long target", "GET /" + strings.Repeat("a", 3000) + " HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"head over 4 KiB", rawGet(H, "/", "X-Big: "+strings.Repeat("b", 5000))},
-		{"Transfer-Encoding chunked", "GET / HTTP/1.1\r\nHost: " + H + "\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"},
-		{"Transfer-Encoding gzip", "GET / HTTP/1.1\r\nHost: " + H + "\r\nTransfer-Encoding: gzip\r\n\r\n"},
-		{"Content-Length with body", "GET / HTTP/1.1\r\nHost: " + H + "\r\nContent-Length: 5\r\n\r\nhello"},
-		{"Content-Length 0", "GET / HTTP/1.1\r\nHost: " + H + "\r\nContent-Length: 0\r\n\r\n"},
-		{"bad Content-Length", "GET / HTTP/1.1\r\nHost: " + H + "\r\nContent-Length: x\r\n\r\n"},
-		{"Content-Length and Transfer-Encoding", "GET / HTTP/1.1\r\nHost: " + H + "\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
-		{"Upgrade websocket without key", "GET / HTTP/1.1\r\nHost: " + H + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"},
-		{"Upgrade without Connection", "GET / HTTP/1.1\r\nHost: " + H + "\r\nUpgrade: websocket\r\n\r\n"},
-		{"Expect 100-continue", "GET / HTTP/1.1\r\nHost: " + H + "\r\nExpect: 100-continue\r\n\r\n"},
-		{"Expect unknown", "GET / HTTP/1.1\r\nHost: " + H + "\r\nExpect: something\r\n\r\n"},
-		{"TE trailers", "GET / HTTP/1.1\r\nHost: " + H + "\r\nTE: trailers\r\n\r\n"},
-		{"Trailer", "GET / HTTP/1.1\r\nHost: " + H + "\r\nTrailer: X-A\r\n\r\n"},
-		{"Connection names a header", "GET / HTTP/1.1\r\nHost: " + H + "\r\nConnection: X-A\r\nX-A: 1\r\n\r\n"},
-		{"POST", "POST / HTTP/1.1\r\nHost: " + H + "\r\nContent-Length: 2\r\n\r\nhi"},
-		{"OPTIONS", "OPTIONS / HTTP/1.1\r\nHost: " + H + "\r\n\r\n"},
-		{"unknown host", "GET / HTTP/1.1\r\nHost: nowhere.localhost\r\n\r\n"},
+	// refused: the framing checks (framing.go) answer it with this status,
+	// where plain net/http would not, or would with its own page.
+	tests := []struct {
+		name, raw string
+		refused   int
+	}{
+		{"bare LF line endings", "GET / HTTP/1.1\nHost: " + H + "\n\n", 0},
+		{"bare LF after a header", "GET / HTTP/1.1\r\nHost: " + H + "\nX-A: 1\r\n\r\n", 0},
+		{"bare LF request line", "GET / HTTP/1.1\nHost: " + H + "\r\n\r\n", 0},
+		{"space before colon in Host", "GET / HTTP/1.1\r\nHost : " + H + "\r\n\r\n", 400},
+		{"space before colon", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX-A : 1\r\n\r\n", 400},
+		{"obs-fold continuation", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX-A: 1\r\n 2\r\n\r\n", 400},
+		{"obs-fold after Host", "GET / HTTP/1.1\r\nHost: " + H + "\r\n\tother.localhost\r\n\r\n", 400},
+		{"two Host headers", "GET / HTTP/1.1\r\nHost: " + H + "\r\nHost: " + H + "\r\n\r\n", 0},
+		{"two different Host headers", "GET / HTTP/1.1\r\nHost: " + H + "\r\nHost: other.localhost\r\n\r\n", 0},
+		{"missing Host", "GET / HTTP/1.1\r\nX-A: 1\r\n\r\n", 0},
+		{"empty Host", "GET / HTTP/1.1\r\nHost: \r\n\r\n", 0},
+		{"bad Host chars", "GET / HTTP/1.1\r\nHost: " + H + "/x\r\n\r\n", 0},
+		{"Host with space", "GET / HTTP/1.1\r\nHost: web shop\r\n\r\n", 0},
+		{"control char in value", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX-A: a\x01b\r\n\r\n", 400},
+		{"NUL in value", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX-A: a\x00b\r\n\r\n", 400},
+		{"DEL in value", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX-A: a\x7fb\r\n\r\n", 400},
+		{"bad header name", "GET / HTTP/1.1\r\nHost: " + H + "\r\nX(A): 1\r\n\r\n", 400},
+		{"empty header name", "GET / HTTP/1.1\r\nHost: " + H + "\r\n: 1\r\n\r\n", 400},
+		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: " + H + "\r\n\r\n", 0},
+		{"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n", 0},
+		{"HTTP/1.2", "GET / HTTP/1.2\r\nHost: " + H + "\r\n\r\n", 0},
+		{"HTTP/2.0", "GET / HTTP/2.0\r\nHost: " + H + "\r\n\r\n", 0},
+		{"lower case version", "GET / http/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"absolute-form", "GET http://" + H + "/x HTTP/1.1\r\nHost: other.localhost\r\n\r\n", 0},
+		{"asterisk-form", "GET * HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"vertical tab in target", "GET /a\x0bb HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"tab in target", "GET /a\tb HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"quote in target", "GET /a\"b HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"pipe in target", "GET /a|b HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"non-ASCII in target", "GET /caf\xc3\xa9 HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"bad escape in target", "GET /a%zz HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"truncated escape in target", "GET /a% HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"fragment in target", "GET /a#frag HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"double space", "GET  / HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"trailing space", "GET / HTTP/1.1 \r\nHost: " + H + "\r\n\r\n", 0},
+		{"lower case method", "get / HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"leading empty line", "\r\nGET / HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 400},
+		{"long target", "GET /" + strings.Repeat("a", 3000) + " HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"head over 4 KiB", rawGet(H, "/", "X-Big: "+strings.Repeat("b", 5000)), 0},
+		{"Transfer-Encoding chunked", "GET / HTTP/1.1\r\nHost: " + H + "\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 0},
+		{"Transfer-Encoding gzip", "GET / HTTP/1.1\r\nHost: " + H + "\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+		{"Content-Length with body", "GET / HTTP/1.1\r\nHost: " + H + "\r\nContent-Length: 5\r\n\r\nhello", 0},
+		{"Content-Length 0", "GET / HTTP/1.1\r\nHost: " + H + "\r\nContent-Length: 0\r\n\r\n", 0},
+		{"bad Content-Length", "GET / HTTP/1.1\r\nHost: " + H + "\r\nContent-Length: x\r\n\r\n", 400},
+		{"Content-Length and Transfer-Encoding", "GET / HTTP/1.1\r\nHost: " + H + "\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"Upgrade websocket without key", "GET / HTTP/1.1\r\nHost: " + H + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 0},
+		{"Upgrade without Connection", "GET / HTTP/1.1\r\nHost: " + H + "\r\nUpgrade: websocket\r\n\r\n", 0},
+		{"Expect 100-continue", "GET / HTTP/1.1\r\nHost: " + H + "\r\nExpect: 100-continue\r\n\r\n", 0},
+		{"Expect unknown", "GET / HTTP/1.1\r\nHost: " + H + "\r\nExpect: something\r\n\r\n", 0},
+		{"TE trailers", "GET / HTTP/1.1\r\nHost: " + H + "\r\nTE: trailers\r\n\r\n", 0},
+		{"Trailer", "GET / HTTP/1.1\r\nHost: " + H + "\r\nTrailer: X-A\r\n\r\n", 0},
+		{"Connection names a header", "GET / HTTP/1.1\r\nHost: " + H + "\r\nConnection: X-A\r\nX-A: 1\r\n\r\n", 0},
+		{"POST", "POST / HTTP/1.1\r\nHost: " + H + "\r\nContent-Length: 2\r\n\r\nhi", 0},
+		{"OPTIONS", "OPTIONS / HTTP/1.1\r\nHost: " + H + "\r\n\r\n", 0},
+		{"unknown host", "GET / HTTP/1.1\r\nHost: nowhere.localhost\r\n\r\n", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			want := rawExchange(t, old.Listener.Addr().String(), tt.raw)
+			if tt.refused != 0 {
+				want = rawOutcome{Status: tt.refused}
+			}
 			before := srv.fastReqs.Load()
 			got := rawExchange(t, srv.Addr, tt.raw)
+			if tt.refused != 0 {
+				assert.True(t, strings.HasPrefix(got.Body, fmt.Sprintf("%d %s: ", tt.refused, http.StatusText(tt.refused))), "the edge's page: %q", got.Body)
+				got.Body = ""
+			}
 			assert.Equal(t, want, got, "answer as net/http gives it")
 			assert.Equal(t, before, srv.fastReqs.Load(), "not served on the fast path")
 		})
@@ -1141,6 +1153,10 @@ func FuzzParseRequest(f *testing.F) {
 		f.Add([]byte(s), false)
 		f.Add([]byte(s), true)
 	}
+	// The shapes the edge refuses (framing_test.go), on the fast path.
+	for _, s := range framingShapes {
+		f.Add([]byte(shape(strings.Replace(s.raw, "POST ", "GET ", 1), fastHost)), false)
+	}
 	f.Fuzz(func(t *testing.T, buf []byte, trust bool) {
 		var h reqHead
 		n, v := parseRequest(buf, &h, trust)
@@ -1193,6 +1209,12 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		if used := len(buf) - rd.Len() - br.Buffered(); used != n {
 			t.Fatalf("%q: head of %d bytes, net/http took %d", buf, n, used)
+		}
+		// The fast path takes no head the framing checks of the
+		// net/http path refuse (framing.go), and none with a body.
+		fr, refused := checkHead(head)
+		if !refused.ok() || fr.length != 0 || fr.chunked {
+			t.Fatalf("%q: fast path took it; framing checks: %+v, %q", head, fr, refused.msg)
 		}
 	})
 }

@@ -46,6 +46,7 @@ type reqHead struct {
 	xff             [4]span
 	nxff            int
 	xfProto, xfHost bool // forwarded as they came
+	realIP          bool // X-Real-IP forwarded as it came
 	hasHost         bool
 	hostLine        int // index in lines of the Host line
 }
@@ -60,6 +61,7 @@ const (
 	hForwardedProto
 	hForwardedHost
 	hForwarded
+	hRealIP
 	hHopByHop   // dropped: Keep-Alive, Proxy-Connection, Proxy-Authenticate, Proxy-Authorization
 	hUnfastable // the fast path leaves the request to net/http
 	hContentLength
@@ -100,6 +102,9 @@ func headerKind(name []byte) int {
 	case 9:
 		if equalFoldASCII(name, "forwarded") {
 			return hForwarded
+		}
+		if equalFoldASCII(name, "x-real-ip") {
+			return hRealIP
 		}
 	case 10:
 		if equalFoldASCII(name, "connection") {
@@ -344,6 +349,8 @@ func parseRequest(buf []byte, h *reqHead, trust bool) (int, verdict) {
 			h.xfHost, forward = trust, trust
 		case hForwarded:
 			forward = trust
+		case hRealIP:
+			h.realIP, forward = trust, trust
 		case hHopByHop:
 			forward = false
 		case hUnfastable, hContentLength, hTransferEncoding, hTrailer:

@@ -212,7 +212,7 @@ func (e *Edge) attempt(req *http.Request, es *epState, o *originEntry, body *ret
 	if err != nil {
 		ctx := req.Context()
 		switch {
-		case es.tooLarge.Load():
+		case es.tooLarge.Load() || body != nil && body.failed.Load():
 			// The client's fault, not the origin's.
 		case errors.Is(context.Cause(ctx), errRequestTimeout) || errors.Is(err, errRequestTimeout):
 			fail(errTimeout)
@@ -340,6 +340,8 @@ func (e *Edge) entrypointProxyError(w http.ResponseWriter, r *http.Request, err 
 	switch {
 	case es.tooLarge.Load() || errors.Is(err, errTooLarge):
 		writeError(w, r, http.StatusRequestEntityTooLarge, ReasonTooLarge, "The request body is larger than "+fmt.Sprint(es.ctl.maxBody)+" bytes.")
+	case es.body.failed.Load():
+		badBody(w, r, err)
 	case errors.Is(context.Cause(ctx), errRequestTimeout) || errors.Is(err, errRequestTimeout):
 		status, reason, msg := e.originFailure(es.ep, es.origin, &es.proxyState, errTimeout, err)
 		writeError(w, r, status, reason, msg)

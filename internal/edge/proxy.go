@@ -178,13 +178,18 @@ func (e *Edge) rewrite(pr *httputil.ProxyRequest) {
 // ReverseProxy still closes the body it wrapped when the request ends, so a
 // late read by the transport fails instead of touching a finished request.
 type retryBody struct {
-	rc   io.ReadCloser
-	read atomic.Bool
+	rc     io.ReadCloser
+	read   atomic.Bool
+	failed atomic.Bool // reading the client's body failed: its fault, not the backend's
 }
 
 func (b *retryBody) Read(p []byte) (int, error) {
 	b.read.Store(true)
-	return b.rc.Read(p)
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		b.failed.Store(true)
+	}
+	return n, err
 }
 
 func (b *retryBody) Close() error { return nil }
@@ -197,16 +202,28 @@ var (
 	protoHTTPS = []string{"https"}
 )
 
-// setForwarded sets X-Forwarded-For, -Proto and -Host. ReverseProxy has
+// setForwarded sets X-Forwarded-For, -Proto and -Host, and X-Real-IP. ReverseProxy has
 // already removed the client's values; they are copied back only when the
 // edge trusts its clients.
 func (e *Edge) setForwarded(in, out *http.Request) {
 	h := out.Header
-	if clientIP, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+	peer, _, err := net.SplitHostPort(in.RemoteAddr)
+	if err == nil {
+		clientIP := peer
 		if prior := in.Header["X-Forwarded-For"]; e.trustForwarded && len(prior) > 0 {
 			clientIP = strings.Join(prior, ", ") + ", " + clientIP
 		}
 		h["X-Forwarded-For"] = []string{clientIP}
+	}
+	// X-Real-IP is the peer's address, as nginx's $remote_addr; a client's
+	// own value is kept only when the edge trusts its clients, as for
+	// X-Forwarded-*.
+	switch v := in.Header["X-Real-Ip"]; {
+	case e.trustForwarded && len(v) > 0:
+	case err == nil:
+		h["X-Real-Ip"] = []string{peer}
+	default:
+		delete(h, "X-Real-Ip")
 	}
 	if v := in.Header["X-Forwarded-Proto"]; e.trustForwarded && len(v) > 0 {
 		h["X-Forwarded-Proto"] = v
@@ -251,6 +268,10 @@ func (e *Edge) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	ctx := r.Context()
+	if ps.body.failed.Load() {
+		badBody(w, r, err)
+		return
+	}
 	var kind upstreamErr
 	switch {
 	case errors.Is(context.Cause(ctx), errRequestTimeout) || errors.Is(err, errRequestTimeout):
@@ -267,6 +288,19 @@ func (e *Edge) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status, reason, msg := e.routeFailure(ps, kind, err)
 	writeError(w, r, status, reason, msg)
+}
+
+// badBody answers a request whose body could not be read from the client
+// (a malformed chunk, a body cut short): 400, the connection closed, as
+// nginx answers, and nothing counted against the backend, which did
+// nothing wrong.
+func badBody(w http.ResponseWriter, r *http.Request, err error) {
+	w.Header().Set("Connection", "close")
+	msg := "The request body is malformed or ended early."
+	if errors.Is(err, errBadChunk) {
+		msg = "The request body's chunked framing is malformed."
+	}
+	writeError(w, r, http.StatusBadRequest, ReasonBadRequest, msg)
 }
 
 // routeFailure logs why a request on a service's own host got no answer

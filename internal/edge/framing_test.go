@@ -1,0 +1,537 @@
+package edge
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Tests of the framing checks (framing.go): requests nginx answers 400
+// (or 501) get the same answer from the edge on every path, and nothing of
+// them reaches an instance.
+
+// seenPaths is an instance that records the paths it was asked for.
+type seenPaths struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+func (s *seenPaths) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.paths = append(s.paths, r.URL.Path)
+		s.mu.Unlock()
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _ = io.WriteString(w, "ok:"+string(b))
+	})
+}
+
+func (s *seenPaths) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.paths...)
+}
+
+// framingShapes are requests whose framing the edge refuses, each for
+// the path /bad. H stands for the host.
+var framingShapes = []struct {
+	name   string
+	raw    string
+	status int
+}{
+	{"Content-Length and Transfer-Encoding", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+	{"Transfer-Encoding and Content-Length", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400},
+	{"two equal Content-Length", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400},
+	{"two different Content-Length", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length: 5\r\nContent-Length: 2\r\n\r\nhello", 400},
+	{"Content-Length list", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length: 5, 5\r\n\r\nhello", 400},
+	{"Content-Length sign", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length: +5\r\n\r\nhello", 400},
+	{"space before colon in Content-Length", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length : 5\r\n\r\nhello", 400},
+	{"obs-fold", "GET /bad HTTP/1.1\r\nHost: H\r\nX-A: 1\r\n 2\r\n\r\n", 400},
+	{"obs-fold with a tab", "GET /bad HTTP/1.1\r\nHost: H\r\nX-A: 1\r\n\t2\r\n\r\n", 400},
+	{"obs-fold in Transfer-Encoding", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400},
+	{"two Transfer-Encoding", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+	{"Transfer-Encoding on HTTP/1.0", "POST /bad HTTP/1.0\r\nHost: H\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+	{"Transfer-Encoding gzip, chunked", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
+	{"Transfer-Encoding chunked, chunked", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 501},
+	{"Transfer-Encoding identity", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: identity\r\n\r\n", 501},
+	{"header without colon", "GET /bad HTTP/1.1\r\nHost: H\r\nX-A\r\n\r\n", 400},
+	{"control character in a value", "GET /bad HTTP/1.1\r\nHost: H\r\nX-A: a\x01b\r\n\r\n", 400},
+	{"bare CR in a header", "GET /bad HTTP/1.1\r\nHost: H\r\nX-A: a\rX-B: b\r\n\r\n", 400},
+	{"leading empty line", "\r\nGET /bad HTTP/1.1\r\nHost: H\r\n\r\n", 400},
+}
+
+// shape returns a shape's bytes for host, followed by a request for
+// /after that must never be served either.
+func shape(raw, host string) string {
+	return strings.ReplaceAll(raw, "Host: H\r\n", "Host: "+host+"\r\n") + rawGet(host, "/after")
+}
+
+// expectRefused reads the edge's refusal from rc and checks that the
+// connection is closed after it.
+func expectRefused(t *testing.T, rc *rawConn, status int) {
+	t.Helper()
+	res, body := rc.read(http.MethodGet)
+	assert.Equal(t, status, res.StatusCode, body)
+	assert.Equal(t, ReasonBadRequest, res.Header.Get(ErrorHeader), "the edge's own page")
+	assert.True(t, res.Close, "Connection: close")
+	assert.Contains(t, body, http.StatusText(status)+": ")
+	rc.expectEOF()
+}
+
+func TestFramingRefusedOnEveryPath(t *testing.T) {
+	var seen seenPaths
+	backend := newTestBackend(t, "web", seen.handler())
+	e, srv := newTestEdge(t, Options{}, webRoute(backend.Backend))
+	tlsSrv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+
+	// Each path reaches the refused request its own way: as the first
+	// request on a plain connection (the fast path's loop reads it and
+	// hands it over), after a request net/http served on the same
+	// connection, pipelined behind a request the fast path served, and
+	// on HTTPS.
+	paths := []struct {
+		name string
+		run  func(t *testing.T, raw string, status int)
+	}{
+		{"first request", func(t *testing.T, raw string, status int) {
+			rc := dialRaw(t, srv.Addr)
+			rc.write(shape(raw, fastHost))
+			expectRefused(t, rc, status)
+		}},
+		{"after a request net/http served", func(t *testing.T, raw string, status int) {
+			rc := dialRaw(t, srv.Addr)
+			rc.write("POST /first HTTP/1.1\r\nHost: " + fastHost + "\r\nContent-Length: 2\r\n\r\nhi")
+			res, body := rc.read(http.MethodPost)
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			require.Equal(t, "ok:hi", body)
+			rc.write(shape(raw, fastHost))
+			expectRefused(t, rc, status)
+		}},
+		{"pipelined after a fast request", func(t *testing.T, raw string, status int) {
+			rc := dialRaw(t, srv.Addr)
+			rc.write(rawGet(fastHost, "/first") + shape(raw, fastHost))
+			res, body := rc.read(http.MethodGet)
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			require.Equal(t, "ok:", body)
+			expectRefused(t, rc, status)
+		}},
+		{"pipelined after a POST", func(t *testing.T, raw string, status int) {
+			rc := dialRaw(t, srv.Addr)
+			rc.write("POST /first HTTP/1.1\r\nHost: " + fastHost + "\r\nContent-Length: 2\r\n\r\nhi" + shape(raw, fastHost))
+			res, body := rc.read(http.MethodPost)
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			require.Equal(t, "ok:hi", body)
+			expectRefused(t, rc, status)
+		}},
+		{"HTTPS", func(t *testing.T, raw string, status int) {
+			rc := dialTLS(t, tlsSrv.Addr)
+			rc.write("GET /first HTTP/1.1\r\nHost: " + fastHost + "\r\n\r\n")
+			res, _ := rc.read(http.MethodGet)
+			require.Equal(t, http.StatusOK, res.StatusCode)
+			rc.write(shape(raw, fastHost))
+			expectRefused(t, rc, status)
+		}},
+	}
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			for _, s := range framingShapes {
+				t.Run(s.name, func(t *testing.T) { p.run(t, s.raw, s.status) })
+			}
+		})
+	}
+	for _, path := range seen.list() {
+		assert.Equal(t, "/first", path, "only the good requests reach the instance")
+	}
+}
+
+// dialTLS opens an HTTP/1.1 connection over TLS, read and written raw.
+func dialTLS(t testing.TB, addr string) *rawConn {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec // test server certificate
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
+	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+// startTLSServer serves s on a loopback HTTPS listener, with the
+// certificate httptest makes for 127.0.0.1.
+func startTLSServer(t testing.TB, s *Server) *testServer {
+	t.Helper()
+	cs := httptest.NewUnstartedServer(http.NotFoundHandler())
+	cs.StartTLS()
+	cert := cs.TLS.Certificates[0]
+	cs.Close()
+	s.HTTP.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- s.ServeTLS(ln) }()
+	t.Cleanup(func() {
+		_ = s.Close()
+		require.ErrorIs(t, <-done, http.ErrServerClosed)
+	})
+	return &testServer{Server: s, URL: "https://" + ln.Addr().String(), Addr: ln.Addr().String()}
+}
+
+func TestFramingGoodRequestsPass(t *testing.T) {
+	var seen seenPaths
+	backend := newTestBackend(t, "web", seen.handler())
+	e, srv := newTestEdge(t, Options{}, webRoute(backend.Backend))
+	tlsSrv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+
+	// One connection carries every framing the edge takes, pipelined, so
+	// that each request starts where the framing checks say the one
+	// before ended.
+	reqs := []struct{ raw, method, body string }{
+		{"POST /a HTTP/1.1\r\nHost: H\r\nContent-Length: 5\r\n\r\nhello", http.MethodPost, "ok:hello"},
+		{"POST /b HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n", http.MethodPost, "ok:hello world"},
+		{"POST /c HTTP/1.1\r\nHost: H\r\ntransfer-encoding: Chunked\r\n\r\n0\r\n\r\n", http.MethodPost, "ok:"},
+		{"GET /d HTTP/1.1\nHost: H\n\n", http.MethodGet, "ok:"},
+		{"HEAD /e HTTP/1.1\r\nHost: H\r\nContent-Length: 0\r\n\r\n", http.MethodHead, ""},
+		{"PUT /f HTTP/1.0\r\nHost: H\r\nConnection: keep-alive\r\nContent-Length: 3\r\n\r\nabc", http.MethodPut, "ok:abc"},
+		{"GET /g HTTP/1.1\r\nHost: H\r\nX-Long: " + strings.Repeat("v", 8000) + "\r\n\r\n", http.MethodGet, "ok:"},
+	}
+	var all strings.Builder
+	for _, r := range reqs {
+		all.WriteString(strings.ReplaceAll(r.raw, "H\r", fastHost+"\r"))
+	}
+	stream := strings.ReplaceAll(all.String(), "Host: H\n", "Host: "+fastHost+"\n")
+	for name, dial := range map[string]func() *rawConn{
+		"plain": func() *rawConn { return dialRaw(t, srv.Addr) },
+		"HTTPS": func() *rawConn { return dialTLS(t, tlsSrv.Addr) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			rc := dial()
+			// Byte by byte too, so that every boundary falls inside a read.
+			half := len(stream) / 2
+			rc.write(stream[:half])
+			for i := half; i < half+300 && i < len(stream); i++ {
+				rc.write(stream[i : i+1])
+			}
+			rc.write(stream[min(half+300, len(stream)):])
+			for _, r := range reqs {
+				res, body := rc.read(r.method)
+				assert.Equal(t, http.StatusOK, res.StatusCode, r.raw)
+				assert.Equal(t, r.body, body, r.raw)
+			}
+		})
+	}
+}
+
+func TestFramingMalformedChunkIsTheClientsFault(t *testing.T) {
+	var seen seenPaths
+	backend := newTestBackend(t, "web", seen.handler())
+	e, srv := newTestEdge(t, Options{}, webRoute(backend.Backend))
+	tlsSrv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+
+	chunks := []struct{ name, body string }{
+		{"not a hex size", "5\r\nhello\r\nzz\r\nworld\r\n0\r\n\r\n"},
+		{"no CRLF after the data", "5\r\nhelloXX0\r\n\r\n"},
+		{"bare LF after the size", "5\nhello\r\n0\r\n\r\n"},
+		{"size too large", "ffffffffffffffffff\r\nhello\r\n0\r\n\r\n"},
+		{"obs-fold in a trailer", "5\r\nhello\r\n0\r\nX-T: 1\r\n 2\r\n\r\n"},
+		{"control character in an extension", "5;a=\x01\r\nhello\r\n0\r\n\r\n"},
+	}
+	for _, path := range []struct {
+		name string
+		dial func() *rawConn
+	}{
+		{"plain", func() *rawConn { return dialRaw(t, srv.Addr) }},
+		{"HTTPS", func() *rawConn { return dialTLS(t, tlsSrv.Addr) }},
+	} {
+		t.Run(path.name, func(t *testing.T) {
+			for _, c := range chunks {
+				t.Run(c.name, func(t *testing.T) {
+					rc := path.dial()
+					rc.write("POST /chunked HTTP/1.1\r\nHost: " + fastHost + "\r\nTransfer-Encoding: chunked\r\n\r\n" + c.body + rawGet(fastHost, "/after"))
+					res, body := rc.read(http.MethodPost)
+					assert.Equal(t, http.StatusBadRequest, res.StatusCode, body)
+					assert.Equal(t, ReasonBadRequest, res.Header.Get(ErrorHeader))
+					assert.True(t, res.Close, "Connection: close")
+					rc.expectEOF()
+				})
+			}
+		})
+	}
+	assert.NotContains(t, seen.list(), "/after")
+	// The instance did nothing wrong: it is still in rotation and
+	// answers the next request.
+	c := testClient(t)
+	for range 5 {
+		res := do(t, c, http.MethodPost, srv.URL, fastHost, "/next", "x")
+		assert.Equal(t, http.StatusOK, res.status)
+		assert.Equal(t, "ok:x", res.body)
+	}
+}
+
+func TestFramingDeclinedUpgradeThenRefused(t *testing.T) {
+	// An instance that declines every upgrade: the connection stays
+	// HTTP, and the framing checks go on after the upgrade request.
+	var seen seenPaths
+	backend := newTestBackend(t, "web", seen.handler())
+	_, srv := newTestEdge(t, Options{}, webRoute(backend.Backend))
+
+	rc := dialRaw(t, srv.Addr)
+	rc.write("GET /first HTTP/1.1\r\nHost: " + fastHost + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" +
+		shape(framingShapes[0].raw, fastHost))
+	res, _ := rc.read(http.MethodGet)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	expectRefused(t, rc, http.StatusBadRequest)
+	assert.Equal(t, []string{"/first"}, seen.list())
+}
+
+func TestTLSServerSpeaksHTTP2AndSetsTLS(t *testing.T) {
+	backend := newTestBackend(t, "web", reportHandler(http.StatusOK))
+	e := New(Options{})
+	e.Update(webRoute(backend.Backend))
+	tlsSrv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+
+	for _, h2 := range []bool{true, false} {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2} //nolint:gosec // test server certificate
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		}
+		t.Cleanup(tr.CloseIdleConnections)
+		req, err := http.NewRequest(http.MethodGet, tlsSrv.URL+"/x", nil)
+		require.NoError(t, err)
+		req.Host = fastHost
+		res, err := tr.RoundTrip(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		_ = res.Body.Close()
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		if h2 {
+			assert.Equal(t, 2, res.ProtoMajor)
+		} else {
+			assert.Equal(t, 1, res.ProtoMajor)
+		}
+		seen := decodeSeen(t, string(b))
+		assert.Equal(t, "https", seen.Header.Get("X-Forwarded-Proto"), "Request.TLS is set")
+	}
+}
+
+func TestXRealIPIsThePeer(t *testing.T) {
+	for _, trust := range []bool{false, true} {
+		backend := newTestBackend(t, "web", reportHandler(http.StatusOK))
+		e, srv := newTestEdge(t, Options{TrustForwarded: trust}, webRoute(backend.Backend))
+		tlsSrv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+		c := testClient(t)
+		want := "127.0.0.1"
+		if trust {
+			want = "203.0.113.9" // a proxy in front of the edge said so
+		}
+		for _, tc := range []struct{ name, base, method string }{
+			{"fast path", srv.URL, http.MethodGet},
+			{"net/http", srv.URL, http.MethodPost},
+			{"HTTPS", tlsSrv.URL, http.MethodGet},
+		} {
+			before := srv.fastReqs.Load()
+			res := do(t, c, tc.method, tc.base, fastHost, "/", "", "X-Real-IP", "203.0.113.9")
+			require.Equal(t, http.StatusOK, res.status)
+			seen := decodeSeen(t, res.body)
+			assert.Equal(t, []string{want}, seen.Header["X-Real-Ip"], "%s, trust %v", tc.name, trust)
+			if tc.name == "fast path" {
+				assert.Equal(t, before+1, srv.fastReqs.Load(), "served on the fast path")
+			}
+			// Without a client's value, the peer's address.
+			res = do(t, c, tc.method, tc.base, fastHost, "/", "")
+			seen = decodeSeen(t, res.body)
+			assert.Equal(t, []string{"127.0.0.1"}, seen.Header["X-Real-Ip"], tc.name)
+		}
+	}
+}
+
+// fuzzFramingSeeds are request streams for FuzzFraming: the refused
+// shapes, good ones, and pipelines of both.
+func fuzzFramingSeeds() []string {
+	seeds := []string{
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\n",
+		"GET / HTTP/1.1\nHost: x\n\nGET / HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\n\n",
+	}
+	for _, s := range framingShapes {
+		seeds = append(seeds, shape(s.raw, "x"))
+	}
+	return seeds
+}
+
+// FuzzFraming checks the framing checks' safety property on the net/http
+// path: where they let a request through, net/http reads it the same way,
+// head and body ending at the same byte, so the two can never disagree on
+// where the next request starts; and what they let through has none of
+// the refused shapes. It also checks that the verdict does not depend on
+// how the bytes arrive.
+func FuzzFraming(f *testing.F) {
+	for _, s := range fuzzFramingSeeds() {
+		f.Add([]byte(s), uint8(7))
+	}
+	f.Fuzz(func(t *testing.T, stream []byte, step uint8) {
+		// In one piece.
+		whole := framer{maxHead: 1 << 16}
+		passed, v := whole.scan(stream)
+		if passed < 0 || passed > len(stream) {
+			t.Fatalf("passed %d of %d bytes", passed, len(stream))
+		}
+		// In pieces of step bytes, as reads would bring them.
+		pieces := framer{maxHead: 1 << 16}
+		got, pv := 0, scanMore
+		for end := 0; end < len(stream); {
+			end = min(end+int(step%16)+1, len(stream))
+			n, v := pieces.scan(stream[got:end])
+			got += n
+			if pv = v; v != scanMore {
+				break
+			}
+		}
+		if got != passed || pv != v {
+			t.Fatalf("%q: in one piece %d bytes (%d), in pieces %d (%d)", stream, passed, v, got, pv)
+		}
+
+		// net/http reads what passed the same way.
+		cr := &countingReader{r: bytes.NewReader(stream[:passed])}
+		br := bufio.NewReader(cr)
+		ends := messageEnds(stream[:passed])
+		for _, end := range ends {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return // net/http refuses it and closes the connection
+			}
+			if _, err := io.Copy(io.Discard, req.Body); err != nil {
+				return
+			}
+			if at := cr.n - br.Buffered(); at != end {
+				t.Fatalf("%q: net/http ends a request at %d, the framing checks at %d", stream[:passed], at, end)
+			}
+			if req.Header.Get("Upgrade") != "" {
+				return // the framing checks hold what follows
+			}
+		}
+	})
+}
+
+// messageEnds returns where each whole request in stream, which passed
+// the framing checks, ends, by scanning it again a byte more at a time.
+func messageEnds(stream []byte) []int {
+	var ends []int
+	f := framer{maxHead: 1 << 16}
+	got, open := 0, false
+	for at := 1; at <= len(stream); at++ {
+		heads := f.heads
+		n, _ := f.scan(stream[got:at])
+		got += n
+		if f.heads > heads {
+			open = true
+		}
+		if open && (f.state == inHead || f.state == upgrading) {
+			ends = append(ends, got)
+			open = false
+		}
+	}
+	return ends
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+func TestFramingWebSocketOverHTTPS(t *testing.T) {
+	// After the 101 the connection carries WebSocket frames, which the
+	// framing checks must pass on untouched.
+	ws := newTestBackend(t, "ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		for {
+			typ, msg, err := conn.Read(r.Context())
+			if err != nil {
+				return
+			}
+			if err := conn.Write(r.Context(), typ, append([]byte("echo "), msg...)); err != nil {
+				return
+			}
+		}
+	}))
+	e := New(Options{})
+	e.Update(Route{Key: "shop/ws", Hosts: []string{"ws.shop.localhost"}, Backends: backendsOf(ws)})
+	tlsSrv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+	tr := &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test server certificate
+		TLSNextProto:    map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	conn, res, err := websocket.Dial(ctx, "wss"+strings.TrimPrefix(tlsSrv.URL, "https")+"/socket", &websocket.DialOptions{Host: "ws.shop.localhost", HTTPClient: &http.Client{Transport: tr}})
+	require.NoError(t, err)
+	defer conn.CloseNow()
+	assert.Equal(t, http.StatusSwitchingProtocols, res.StatusCode)
+	for _, msg := range []string{"hello", "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"} {
+		require.NoError(t, conn.Write(ctx, websocket.MessageText, []byte(msg)))
+		_, got, err := conn.Read(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, "echo "+msg, string(got))
+	}
+	require.NoError(t, conn.Close(websocket.StatusNormalClosure, ""))
+}
+
+func TestFramingHoldsBytesSentBeforeTheSwitch(t *testing.T) {
+	// A client that sends its first bytes of the new protocol right
+	// behind the upgrade request: the framing checks hold them until the
+	// switch, then pass them on as they are, though they are not HTTP.
+	echo := newTestBackend(t, "up", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_, _ = io.Copy(c, brw)
+	}))
+	_, srv := newTestEdge(t, Options{}, webRoute(echo.Backend))
+	const early = "Content-Length: 1\r\n Transfer-Encoding: chunked\r\n\r\n"
+	rc := dialRaw(t, srv.Addr)
+	rc.write("GET /up HTTP/1.1\r\nHost: " + fastHost + "\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n" + early)
+	res, err := http.ReadResponse(rc.br, &http.Request{Method: http.MethodGet})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSwitchingProtocols, res.StatusCode)
+	got := make([]byte, len(early))
+	_, err = io.ReadFull(rc.br, got)
+	require.NoError(t, err)
+	assert.Equal(t, early, string(got))
+}
