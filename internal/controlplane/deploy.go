@@ -212,6 +212,9 @@ func (d *Daemon) checkDeploy(ctx context.Context, sp *spec.Spec, req api.DeployR
 			return nil, fmt.Errorf("service %s: %w", n, err)
 		}
 	}
+	if err := d.checkNetworkHeld(ctx, sp.App); err != nil { // owner.go
+		return nil, err
+	}
 	owners := map[string]string{}
 	for _, s := range d.appServices("") {
 		s.mu.Lock()

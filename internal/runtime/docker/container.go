@@ -55,6 +55,7 @@ func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtim
 		return runtime.Container{}, err
 	}
 
+	spec.Labels = e.withOwner(spec.Labels)
 	cfg, hostCfg, netCfg := containerConfig(spec)
 	if netCfg != nil {
 		// berth hands out the addresses on its networks itself (see
@@ -382,6 +383,9 @@ func (e *Engine) List(ctx context.Context, labels map[string]string) ([]runtime.
 		}
 		if err != nil {
 			return nil, err
+		}
+		if !e.owner.Owns(c.Labels) {
+			continue // another berth server's (owner.go)
 		}
 		out = append(out, c)
 	}
