@@ -3,7 +3,10 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -137,15 +140,22 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 	if err != nil {
 		return err
 	}
-	keep := map[int]bool{}
-	for _, r := range revs {
-		switch r.Status {
-		case "deploying":
-			r.Status, r.Message = "failed", "the daemon stopped during this deploy"
-			_ = d.store.PutRevision(ctx, r)
-		case "previous":
-			keep[r.Number] = true
+	fixes, prev := settleRevisions(rec.CurrentRevision, revs)
+	var notes []string // what the start settled, for berth events
+	for _, f := range fixes {
+		r := f.rev
+		r.Status = f.status
+		if f.message != "" {
+			r.Message = f.message
 		}
+		if err := d.store.PutRevision(ctx, r); err != nil {
+			return err
+		}
+		notes = append(notes, fmt.Sprintf("revision %d %s -> %s (%s)", r.Number, f.rev.Status, f.status, f.why))
+	}
+	keep := map[int]bool{}
+	if prev != 0 {
+		keep[prev] = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -157,6 +167,7 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 		}
 		s.spec, s.image = rv.spec, rv.image
 	}
+	removed := map[int]int{} // containers of revisions neither serving nor kept
 	for _, c := range cs {
 		n, _ := strconv.Atoi(c.Labels[runtime.LabelRevision])
 		switch {
@@ -175,18 +186,91 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 			go func() { _ = d.engine.Stop(context.WithoutCancel(ctx), c.ID, 0) }()
 		default:
 			// Crashed while the daemon was away, or left by an unfinished
-			// deploy: the reconciler starts fresh instances.
+			// deploy or by a revision retired above: the reconciler starts
+			// fresh instances of the serving one.
+			if n != s.rev {
+				removed[n]++
+			}
 			go func() { _ = d.engine.Remove(context.WithoutCancel(ctx), c.ID) }()
 		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(removed)) {
+		notes = append(notes, fmt.Sprintf("removed %d container(s) of revision %d", removed[n], n))
 	}
 	d.adoptGroups(ctx, s, cs, keep) // sidecars and network holders (group.go)
 	d.publish(s)
 	ins := s.instances
 	d.log.Info("adopted", "app", rec.App, "service", rec.Name, "revision", s.rev, "instances", len(ins), "paused", s.paused)
 	s.mu.Unlock()
+	if len(notes) > 0 {
+		msg := fmt.Sprintf("start-up after an unclean stop: revision %d serves", rec.CurrentRevision)
+		if prev != 0 {
+			msg += fmt.Sprintf(", revision %d is the rollback target", prev)
+		}
+		d.event(rec.App, rec.Name, "recover", msg+"; "+strings.Join(notes, "; "))
+	}
 	for _, in := range ins {
 		d.monitor(s, in)
 	}
 	s.mu.Lock()
 	return nil
+}
+
+// revisionFix is a stored revision's status corrected at start-up.
+type revisionFix struct {
+	rev     store.Revision // as stored
+	status  store.RevisionStatus
+	message string // "": keep the stored one
+	why     string
+}
+
+// settleRevisions decides what a service's stored revisions must be after a
+// daemon start, whatever point of a deploy or rollback the last daemon died
+// at: the serving one (current) active; one still deploying failed (its
+// switch never happened); of the others marked active or previous, one
+// stays previous, the rollback target, and the rest are retired. The kept
+// one is the one the service left last: one still marked active (the
+// daemon died between recording the switch and marking the old revision
+// previous), else the highest numbered. It returns the changes and the
+// kept revision (0: none).
+func settleRevisions(current int, revs []store.Revision) (fixes []revisionFix, previous int) {
+	var left []store.Revision // active or previous, not serving
+	for _, r := range revs {
+		switch {
+		case r.Number == current:
+			if r.Status != store.RevisionActive {
+				fixes = append(fixes, revisionFix{rev: r, status: store.RevisionActive, why: "it serves: the switch was recorded"})
+			}
+		case r.Status == store.RevisionDeploying:
+			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionFailed,
+				message: "the daemon stopped during this deploy", why: "the daemon stopped before the switch"})
+		case r.Status == store.RevisionActive, r.Status == store.RevisionPrevious:
+			left = append(left, r)
+		}
+	}
+	if len(left) == 0 {
+		return fixes, 0
+	}
+	best := 0
+	for i, r := range left {
+		b := left[best]
+		if (r.Status == store.RevisionActive) != (b.Status == store.RevisionActive) {
+			if r.Status == store.RevisionActive {
+				best = i
+			}
+			continue
+		}
+		if r.Number > b.Number {
+			best = i
+		}
+	}
+	for i, r := range left {
+		switch {
+		case i == best && r.Status != store.RevisionPrevious:
+			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionPrevious, why: "the service left it last"})
+		case i != best:
+			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionRetired, why: "only one rollback target is kept"})
+		}
+	}
+	return fixes, left[best].Number
 }
