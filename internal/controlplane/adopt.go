@@ -160,6 +160,13 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.paused, s.desired, s.rev = rec.Paused, rec.Instances, rec.CurrentRevision
+	for _, f := range fixes {
+		if f.status == store.RevisionFailed && f.rev.Number > s.rev {
+			// berth status says how the last deploy ended, as a deploy
+			// that failed while the daemon ran would.
+			s.lastFailure = fmt.Sprintf("revision %d: the daemon stopped during this deploy", f.rev.Number)
+		}
+	}
 	if s.rev != 0 {
 		rv, _, err := d.loadRevision(ctx, rec.App, rec.Name, s.rev)
 		if err != nil {

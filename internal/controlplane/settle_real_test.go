@@ -43,6 +43,9 @@ func TestStartSettlesCrashLeftovers(t *testing.T) {
 	require.NoError(t, err)
 	r1.Status = store.RevisionPrevious
 	require.NoError(t, st.PutRevision(ctx, r1))
+	r4 := r1
+	r4.Number, r4.Status = 4, store.RevisionDeploying
+	require.NoError(t, st.PutRevision(ctx, r4))
 	require.NoError(t, st.Close())
 	id, err := os.ReadFile(filepath.Join(d.dataDir, "identity"))
 	require.NoError(t, err)
@@ -60,7 +63,8 @@ func TestStartSettlesCrashLeftovers(t *testing.T) {
 	for _, r := range revs {
 		status[r.Number] = r.Status
 	}
-	assert.Equal(t, map[int]string{1: "retired", 2: "previous", 3: "active"}, status)
+	assert.Equal(t, map[int]string{1: "retired", 2: "previous", 3: "active", 4: "failed"}, status)
+	assert.Equal(t, "last deploy failed: revision 4: the daemon stopped during this deploy", d.status(app).Message)
 	eventually(t, 10*time.Second, "the stray container is removed", func() bool {
 		_, err := cli.ContainerInspect(ctx, stray.ID)
 		return err != nil
@@ -79,5 +83,6 @@ func TestStartSettlesCrashLeftovers(t *testing.T) {
 	assert.Contains(t, said[0], "revision 2 is the rollback target")
 	assert.Contains(t, said[0], "revision 1 previous -> retired")
 	assert.Contains(t, said[0], "removed 1 container(s) of revision 9")
+	assert.Contains(t, said[0], "revision 4 deploying -> failed")
 	d.mustDeploy(appSpec(app, img, "    env: {VERSION: v4}\n"))
 }
