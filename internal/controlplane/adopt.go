@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -19,6 +20,7 @@ import (
 // edge at once; their monitors then verify them. Leftovers of a deploy the
 // daemon died in are removed, and that revision is marked failed.
 func (d *Daemon) adopt(ctx context.Context) error {
+	started := time.Now()
 	apps, err := d.store.ListApps(ctx)
 	if err != nil {
 		return err
@@ -48,7 +50,116 @@ func (d *Daemon) adopt(ctx context.Context) error {
 		return fmt.Errorf("re-adopt tasks: %w", err)
 	}
 	d.startScheduler(ctx, apps)
+	ours := map[string]bool{}
+	for _, a := range apps {
+		ours[a.Name] = true
+	}
+	d.bg.Add(1)
+	go func() { defer d.bg.Done(); d.sweepLate(ctx, started, ours) }()
 	return nil
+}
+
+// lateSweeps are when, after adopt, the leftovers of the previous daemon
+// are looked for again.
+var lateSweeps = []time.Duration{2 * time.Second, 8 * time.Second}
+
+// sweepLate removes what the previous daemon was still making when it
+// died: the engine completes a create (or start) it was asked for even
+// after the asker is gone, so such a container can appear after adopt
+// listed the containers, and nothing would ever remove it. Only containers
+// created before this daemon started are considered, so nothing of its own
+// is touched.
+func (d *Daemon) sweepLate(ctx context.Context, started time.Time, apps map[string]bool) {
+	for _, wait := range lateSweeps {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		for app := range apps {
+			d.sweepLeftovers(ctx, started, app)
+		}
+	}
+}
+
+// sweepLeftovers removes app's containers created before started that the
+// state does not know: instances and sidecars of a revision neither active
+// nor previous, or of the serving revision but not among its instances;
+// tasks not running; task network holders neither ready nor in use.
+func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app string) {
+	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: app})
+	if err != nil {
+		return
+	}
+	kept := map[string]map[int]bool{} // by service: revisions active or previous
+	keptOf := func(svc string) map[int]bool {
+		if k, ok := kept[svc]; ok {
+			return k
+		}
+		k := map[int]bool{}
+		revs, err := d.store.ListRevisions(ctx, app, svc)
+		if err != nil {
+			return nil // unknown: keep everything
+		}
+		for _, r := range revs {
+			if r.Status == store.RevisionActive || r.Status == store.RevisionPrevious {
+				k[r.Number] = true
+			}
+		}
+		kept[svc] = k
+		return k
+	}
+	inUse, ready := map[string]bool{}, map[string]bool{}
+	for _, c := range cs {
+		if c.Labels[runtime.LabelRole] == string(runtime.RoleTask) {
+			inUse[c.Labels[labelTaskNet]] = true
+		}
+	}
+	d.taskNets.mu.Lock()
+	for _, r := range d.taskNets.app(app).ready {
+		ready[r.id] = true
+	}
+	d.taskNets.mu.Unlock()
+	var removed []string
+	for _, c := range cs {
+		if c.CreatedAt.IsZero() || !c.CreatedAt.Before(started) {
+			continue
+		}
+		l := c.Labels
+		n, _ := strconv.Atoi(l[runtime.LabelRevision])
+		stale := false
+		switch runtime.Role(l[runtime.LabelRole]) {
+		case runtime.RoleInstance, runtime.RoleSidecar:
+			s := d.lookupService(app, l[runtime.LabelService])
+			if s == nil {
+				continue
+			}
+			k := keptOf(s.name)
+			s.mu.Lock()
+			switch {
+			case s.busy != "" || k == nil:
+			case !k[n]:
+				stale = true
+			case n == s.rev && !s.paused:
+				// A replacement the dead daemon was making: the serving
+				// instances are all known since adopt.
+				stale = !slices.ContainsFunc(s.instances, func(in *instance) bool { return in.id == l[runtime.LabelInstance] })
+			}
+			s.mu.Unlock()
+		case runtime.RoleTask:
+			rec, err := d.store.GetTask(ctx, l[runtime.LabelTask])
+			stale = errors.Is(err, store.ErrNotFound) || err == nil && rec.Status != taskRunning.String()
+		case runtime.RoleTaskNet:
+			stale = !ready[c.ID] && !inUse[c.ID]
+		}
+		if stale {
+			_ = d.engine.Remove(ctx, c.ID)
+			removed = append(removed, c.Name)
+		}
+	}
+	if len(removed) > 0 {
+		d.event(app, "", "recover", fmt.Sprintf("removed %d container(s) the stopped daemon was still making: %s", len(removed), strings.Join(removed, ", ")))
+	}
 }
 
 // adoptTasks takes back the task containers a previous daemon left: a

@@ -118,6 +118,9 @@ type Container struct {
 	OOMKilled  bool
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// CreatedAt is when the engine created it (a restarted daemon tells its
+	// own containers from those a dead one was still making).
+	CreatedAt time.Time
 }
 
 // Event is a container lifecycle event the engine reports (a "die").

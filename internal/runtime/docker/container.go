@@ -314,7 +314,7 @@ func (e *Engine) Inspect(ctx context.Context, id string) (runtime.Container, err
 }
 
 func toContainer(info container.InspectResponse) runtime.Container {
-	c := runtime.Container{ID: info.ID, Name: strings.TrimPrefix(info.Name, "/")}
+	c := runtime.Container{ID: info.ID, Name: strings.TrimPrefix(info.Name, "/"), CreatedAt: parseTime(info.Created)}
 	if info.Config != nil {
 		c.Image = info.Config.Image
 		c.Labels = info.Config.Labels
