@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +30,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -240,6 +242,15 @@ func TestChaosKillDuringVerbs(t *testing.T) {
 			write()
 			args = []string{"deploy"}
 		case "rollback":
+			// A deploy killed before its switch leaves nothing to roll
+			// back to: make a rollback target first, unkilled.
+			revs, err := s.client().Revisions(ctx, app, "web")
+			require.NoError(t, err)
+			if !slices.ContainsFunc(revs, func(r api.Revision) bool { return r.Status == "previous" }) {
+				write()
+				out, code := s.berth(ctx, dir, "deploy")
+				require.Zero(t, code, out)
+			}
 			args = []string{"rollback", "web"}
 		case "task":
 			args = []string{"task", "run", "--", "/testapp", "sleep", "1s"}
