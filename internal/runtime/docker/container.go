@@ -200,6 +200,15 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 		return runtime.Container{}, err
 	}
 	err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
+	if err != nil && networkGone(err) {
+		// Its network was removed and made again since it stopped (by
+		// hand; the reconciler re-creates it): its endpoint names the old
+		// one, so it is put on the new one of the same name.
+		err = e.renewAddress(ctx, info)
+		if err == nil {
+			err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
+		}
+	}
 	if err != nil && ipTaken(err) {
 		// On a network with a configured subnet the engine gives a
 		// restarted container its former address, which another may
@@ -228,6 +237,12 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 	}
 	e.log.Debug("container started", "name", c.Name, "id", shortID(c.ID), "addr", c.HostAddr, "took", time.Since(start))
 	return c, nil
+}
+
+// networkGone tells the engine's "network X not found" at a start from the
+// container itself being missing (both are not-found errors).
+func networkGone(err error) bool {
+	return cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "network ") && !strings.Contains(err.Error(), "No such container")
 }
 
 // ipTaken tells the engine's "Address already in use" about a container's
