@@ -28,7 +28,8 @@ func TestRemovedNetworkComesBack(t *testing.T) {
 	leaveNothing(t, app)
 	d := startDaemon(t, "")
 	d.destroyOnCleanup(app)
-	d.mustDeploy(twoServices(app, img, "v1"))
+	d.mustDeploy(twoServices(app, img, "v0"))
+	d.mustDeploy(twoServices(app, img, "v1")) // api's v0 is the stopped rollback target
 	internal := fmt.Sprintf("http://api.%s.internal/", app)
 	got, err := d.fetch(app, "web", internal)
 	require.NoError(t, err)
@@ -63,6 +64,14 @@ func TestRemovedNetworkComesBack(t *testing.T) {
 	})
 	_, err = cli.NetworkInspect(ctx, name, network.InspectOptions{})
 	require.NoError(t, err, "the network is back")
+
+	// The rollback target, stopped while its network went away, still
+	// comes back.
+	_, err = d.client.Rollback(ctx, app, "api", api.RollbackRequest{}, nil)
+	require.NoError(t, err)
+	got, err = d.fetch(app, "web", internal)
+	require.NoError(t, err)
+	assert.Equal(t, "200\nhello from v0\n", got)
 
 	var said []string
 	require.NoError(t, d.client.Events(ctx, client.EventsOptions{App: app}, func(m api.Message) {
