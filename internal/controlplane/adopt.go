@@ -147,8 +147,9 @@ func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app stri
 			}
 			s.mu.Unlock()
 		case runtime.RoleTask:
-			rec, err := d.store.GetTask(ctx, l[runtime.LabelTask])
-			stale = errors.Is(err, store.ErrNotFound) || err == nil && rec.Status != taskRunning.String()
+			id := l[runtime.LabelTask]
+			rec, err := d.store.GetTask(ctx, id) // an ID prefix may find another
+			stale = errors.Is(err, store.ErrNotFound) || err == nil && (rec.ID != id || rec.Status != taskRunning.String())
 		case runtime.RoleTaskNet:
 			stale = !ready[c.ID] && !inUse[c.ID]
 		}
