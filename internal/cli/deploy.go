@@ -13,6 +13,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
+	"github.com/berth-dev/berth/internal/spec"
 )
 
 func (c *cli) deployCmd() *cobra.Command {
@@ -69,6 +70,8 @@ a failed deploy leaves the previous revision serving and prints why.`,
 				what := "SERVICE"
 				if len(args) == 1 {
 					what = args[0]
+				} else if sp, perr := spec.Parse(req.File, []byte(req.YAML)); perr == nil && len(args) == 0 && len(sp.ServiceOrder) == 1 {
+					what = sp.ServiceOrder[0]
 				}
 				return outcomeUnknown("deploy", what, err)
 			}

@@ -27,7 +27,7 @@ func TestDeployLostConnectionSaysOutcomeUnknown(t *testing.T) {
 			}
 			d.handle("POST /v1/deploy", cut)
 			d.handle("POST /v1/apps/shop/services/web/rollback", cut)
-			args := []string{"deploy", "-f", spec, "web"}
+			args := []string{"deploy", "-f", spec} // its one service is named
 			if verb == "rollback" {
 				args = []string{"rollback", "-f", spec, "web"}
 			}
