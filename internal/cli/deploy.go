@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -67,7 +68,13 @@ a failed deploy leaves the previous revision serving and prints why.`,
 				return nil
 			}
 			if err != nil {
-				return err
+				what := "SERVICE"
+				if len(args) == 1 {
+					what = args[0]
+				} else if sp, perr := spec.Parse(req.File, []byte(req.YAML)); perr == nil && len(args) == 0 && len(sp.ServiceOrder) == 1 {
+					what = sp.ServiceOrder[0]
+				}
+				return outcomeUnknown("deploy", what, err)
 			}
 			if !c.json {
 				printDeployed(c.stdout, res.Deployed)
@@ -152,4 +159,25 @@ func specSize(n int64) string {
 		return fmt.Sprintf("%d bytes", n)
 	}
 	return spec.FormatSize(n)
+}
+
+// errOutcomeUnknown means the connection to the daemon broke while it ran a
+// deploy or rollback: the daemon may have finished it, failed it or died in
+// it (a restarted daemon settles what it left; see `berth events`).
+var errOutcomeUnknown = errors.New("the outcome is unknown")
+
+// outcomeUnknown turns the loss of the daemon in the middle of a deploy or
+// rollback into a message that says so and how to find out what happened,
+// rather than a bare connection error that reads as a failure. A daemon
+// that could not be reached at all never began it, and a result (success
+// or failure), an interrupt or a detach are known outcomes: those errors
+// are returned as they are.
+func outcomeUnknown(verb, service string, err error) error {
+	var resErr *client.ResultError
+	if errors.As(err, &resErr) || errors.Is(err, client.ErrDaemonUnreachable) ||
+		errors.Is(err, errInterrupted) || errors.Is(err, errDetached) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("lost the connection to berth server during the %s (%v); %w: run `berth status` or `berth revisions %s`",
+		verb, err, errOutcomeUnknown, service)
 }

@@ -28,7 +28,7 @@ present for an instant rollback, or --to N. Progress is printed like a deploy.`,
 			p := &streamPrinter{w: c.stdout, json: c.json, logIndent: "    "}
 			res, err := cl.Rollback(cmd.Context(), app, args[0], api.RollbackRequest{To: to}, p.print)
 			if err != nil {
-				return err
+				return outcomeUnknown("rollback", args[0], err) // deploy.go
 			}
 			if !c.json {
 				printDeployed(c.stdout, res.Deployed)

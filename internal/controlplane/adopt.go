@@ -2,8 +2,12 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -16,6 +20,7 @@ import (
 // edge at once; their monitors then verify them. Leftovers of a deploy the
 // daemon died in are removed, and that revision is marked failed.
 func (d *Daemon) adopt(ctx context.Context) error {
+	started := time.Now()
 	apps, err := d.store.ListApps(ctx)
 	if err != nil {
 		return err
@@ -45,7 +50,117 @@ func (d *Daemon) adopt(ctx context.Context) error {
 		return fmt.Errorf("re-adopt tasks: %w", err)
 	}
 	d.startScheduler(ctx, apps)
+	ours := map[string]bool{}
+	for _, a := range apps {
+		ours[a.Name] = true
+	}
+	d.bg.Add(1)
+	go func() { defer d.bg.Done(); d.sweepLate(ctx, started, ours) }()
 	return nil
+}
+
+// lateSweeps are when, after adopt, the leftovers of the previous daemon
+// are looked for again.
+var lateSweeps = []time.Duration{2 * time.Second, 8 * time.Second}
+
+// sweepLate removes what the previous daemon was still making when it
+// died: the engine completes a create (or start) it was asked for even
+// after the asker is gone, so such a container can appear after adopt
+// listed the containers, and nothing would ever remove it. Only containers
+// created before this daemon started are considered, so nothing of its own
+// is touched.
+func (d *Daemon) sweepLate(ctx context.Context, started time.Time, apps map[string]bool) {
+	for _, wait := range lateSweeps {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		for app := range apps {
+			d.sweepLeftovers(ctx, started, app)
+		}
+	}
+}
+
+// sweepLeftovers removes app's containers created before started that the
+// state does not know: instances and sidecars of a revision neither active
+// nor previous, or of the serving revision but not among its instances;
+// tasks not running; task network holders neither ready nor in use.
+func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app string) {
+	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: app})
+	if err != nil {
+		return
+	}
+	kept := map[string]map[int]bool{} // by service: revisions active or previous
+	keptOf := func(svc string) map[int]bool {
+		if k, ok := kept[svc]; ok {
+			return k
+		}
+		k := map[int]bool{}
+		revs, err := d.store.ListRevisions(ctx, app, svc)
+		if err != nil {
+			return nil // unknown: keep everything
+		}
+		for _, r := range revs {
+			if r.Status == store.RevisionActive || r.Status == store.RevisionPrevious {
+				k[r.Number] = true
+			}
+		}
+		kept[svc] = k
+		return k
+	}
+	inUse, ready := map[string]bool{}, map[string]bool{}
+	for _, c := range cs {
+		if c.Labels[runtime.LabelRole] == string(runtime.RoleTask) {
+			inUse[c.Labels[labelTaskNet]] = true
+		}
+	}
+	d.taskNets.mu.Lock()
+	for _, r := range d.taskNets.app(app).ready {
+		ready[r.id] = true
+	}
+	d.taskNets.mu.Unlock()
+	var removed []string
+	for _, c := range cs {
+		if c.CreatedAt.IsZero() || !c.CreatedAt.Before(started) {
+			continue
+		}
+		l := c.Labels
+		n, _ := strconv.Atoi(l[runtime.LabelRevision])
+		stale := false
+		switch runtime.Role(l[runtime.LabelRole]) {
+		case runtime.RoleInstance, runtime.RoleSidecar:
+			s := d.lookupService(app, l[runtime.LabelService])
+			if s == nil {
+				continue
+			}
+			k := keptOf(s.name)
+			s.mu.Lock()
+			switch {
+			case s.busy != "" || k == nil:
+			case !k[n]:
+				stale = true
+			case n == s.rev && !s.paused:
+				// A replacement the dead daemon was making: the serving
+				// instances are all known since adopt.
+				stale = !slices.ContainsFunc(s.instances, func(in *instance) bool { return in.id == l[runtime.LabelInstance] })
+			}
+			s.mu.Unlock()
+		case runtime.RoleTask:
+			id := l[runtime.LabelTask]
+			rec, err := d.store.GetTask(ctx, id) // an ID prefix may find another
+			stale = errors.Is(err, store.ErrNotFound) || err == nil && (rec.ID != id || rec.Status != taskRunning.String())
+		case runtime.RoleTaskNet:
+			stale = !ready[c.ID] && !inUse[c.ID]
+		}
+		if stale {
+			_ = d.engine.Remove(ctx, c.ID)
+			removed = append(removed, c.Name)
+		}
+	}
+	if len(removed) > 0 {
+		d.event(app, "", "recover", fmt.Sprintf("removed %d container(s) the stopped daemon was still making: %s", len(removed), strings.Join(removed, ", ")))
+	}
 }
 
 // adoptTasks takes back the task containers a previous daemon left: a
@@ -137,19 +252,33 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 	if err != nil {
 		return err
 	}
-	keep := map[int]bool{}
-	for _, r := range revs {
-		switch r.Status {
-		case "deploying":
-			r.Status, r.Message = "failed", "the daemon stopped during this deploy"
-			_ = d.store.PutRevision(ctx, r)
-		case "previous":
-			keep[r.Number] = true
+	fixes, prev := settleRevisions(rec.CurrentRevision, revs)
+	var notes []string // what the start settled, for berth events
+	for _, f := range fixes {
+		r := f.rev
+		r.Status = f.status
+		if f.message != "" {
+			r.Message = f.message
 		}
+		if err := d.store.PutRevision(ctx, r); err != nil {
+			return err
+		}
+		notes = append(notes, fmt.Sprintf("revision %d %s -> %s (%s)", r.Number, f.rev.Status, f.status, f.why))
+	}
+	keep := map[int]bool{}
+	if prev != 0 {
+		keep[prev] = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.paused, s.desired, s.rev = rec.Paused, rec.Instances, rec.CurrentRevision
+	for _, f := range fixes {
+		if f.status == store.RevisionFailed && f.rev.Number > s.rev {
+			// berth status says how the last deploy ended, as a deploy
+			// that failed while the daemon ran would.
+			s.lastFailure = fmt.Sprintf("revision %d: the daemon stopped during this deploy", f.rev.Number)
+		}
+	}
 	if s.rev != 0 {
 		rv, _, err := d.loadRevision(ctx, rec.App, rec.Name, s.rev)
 		if err != nil {
@@ -157,6 +286,7 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 		}
 		s.spec, s.image = rv.spec, rv.image
 	}
+	removed := map[int]int{} // containers of revisions neither serving nor kept
 	for _, c := range cs {
 		n, _ := strconv.Atoi(c.Labels[runtime.LabelRevision])
 		switch {
@@ -175,18 +305,91 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 			go func() { _ = d.engine.Stop(context.WithoutCancel(ctx), c.ID, 0) }()
 		default:
 			// Crashed while the daemon was away, or left by an unfinished
-			// deploy: the reconciler starts fresh instances.
+			// deploy or by a revision retired above: the reconciler starts
+			// fresh instances of the serving one.
+			if n != s.rev {
+				removed[n]++
+			}
 			go func() { _ = d.engine.Remove(context.WithoutCancel(ctx), c.ID) }()
 		}
+	}
+	for _, n := range slices.Sorted(maps.Keys(removed)) {
+		notes = append(notes, fmt.Sprintf("removed %d container(s) of revision %d", removed[n], n))
 	}
 	d.adoptGroups(ctx, s, cs, keep) // sidecars and network holders (group.go)
 	d.publish(s)
 	ins := s.instances
 	d.log.Info("adopted", "app", rec.App, "service", rec.Name, "revision", s.rev, "instances", len(ins), "paused", s.paused)
 	s.mu.Unlock()
+	if len(notes) > 0 {
+		msg := fmt.Sprintf("start-up after an unclean stop: revision %d serves", rec.CurrentRevision)
+		if prev != 0 {
+			msg += fmt.Sprintf(", revision %d is the rollback target", prev)
+		}
+		d.event(rec.App, rec.Name, "recover", msg+"; "+strings.Join(notes, "; "))
+	}
 	for _, in := range ins {
 		d.monitor(s, in)
 	}
 	s.mu.Lock()
 	return nil
+}
+
+// revisionFix is a stored revision's status corrected at start-up.
+type revisionFix struct {
+	rev     store.Revision // as stored
+	status  store.RevisionStatus
+	message string // "": keep the stored one
+	why     string
+}
+
+// settleRevisions decides what a service's stored revisions must be after a
+// daemon start, whatever point of a deploy or rollback the last daemon died
+// at: the serving one (current) active; one still deploying failed (its
+// switch never happened); of the others marked active or previous, one
+// stays previous, the rollback target, and the rest are retired. The kept
+// one is the one the service left last: one still marked active (the
+// daemon died between recording the switch and marking the old revision
+// previous), else the highest numbered. It returns the changes and the
+// kept revision (0: none).
+func settleRevisions(current int, revs []store.Revision) (fixes []revisionFix, previous int) {
+	var left []store.Revision // active or previous, not serving
+	for _, r := range revs {
+		switch {
+		case r.Number == current:
+			if r.Status != store.RevisionActive {
+				fixes = append(fixes, revisionFix{rev: r, status: store.RevisionActive, why: "it serves: the switch was recorded"})
+			}
+		case r.Status == store.RevisionDeploying:
+			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionFailed,
+				message: "the daemon stopped during this deploy", why: "the daemon stopped before the switch"})
+		case r.Status == store.RevisionActive, r.Status == store.RevisionPrevious:
+			left = append(left, r)
+		}
+	}
+	if len(left) == 0 {
+		return fixes, 0
+	}
+	best := 0
+	for i, r := range left {
+		b := left[best]
+		if (r.Status == store.RevisionActive) != (b.Status == store.RevisionActive) {
+			if r.Status == store.RevisionActive {
+				best = i
+			}
+			continue
+		}
+		if r.Number > b.Number {
+			best = i
+		}
+	}
+	for i, r := range left {
+		switch {
+		case i == best && r.Status != store.RevisionPrevious:
+			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionPrevious, why: "the service left it last"})
+		case i != best:
+			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionRetired, why: "only one rollback target is kept"})
+		}
+	}
+	return fixes, left[best].Number
 }

@@ -239,6 +239,9 @@ func (d *Daemon) checkDeploy(ctx context.Context, sp *spec.Spec, req api.DeployR
 	if err := d.checkMemory(ctx, sp, names); err != nil {
 		return nil, err
 	}
+	if err := d.checkNetworkHeld(ctx, sp.App); err != nil { // owner.go
+		return nil, err
+	}
 	return names, nil
 }
 

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -54,6 +55,7 @@ func (d *Daemon) reconcileLoop(ctx context.Context) {
 		case s := <-d.kicks:
 			d.reconcile(ctx, s)
 		case <-tick.C:
+			d.checkNetworks(ctx)
 			for _, s := range d.appServices("") {
 				d.reconcile(ctx, s)
 			}
@@ -242,4 +244,75 @@ func (d *Daemon) admitStarted(s *service, rv revision, in *instance, err error, 
 	s.mu.Unlock()
 	d.monitor(s, in)
 	return true
+}
+
+// checkNetworks re-creates the network of an app that lost it behind
+// berth's back (docker network rm): the containers that were on it can no
+// longer be reached, and new ones could not be created, so without this the
+// service would crash-loop until the next deploy.
+func (d *Daemon) checkNetworks(ctx context.Context) {
+	na, ok := d.engine.(networkAddrer)
+	if !ok {
+		return
+	}
+	byApp := map[string][]*service{}
+	for _, s := range d.appServices("") {
+		s.mu.Lock()
+		rev := s.rev
+		s.mu.Unlock()
+		if rev != 0 {
+			byApp[s.app] = append(byApp[s.app], s)
+		}
+	}
+	for app, ss := range byApp {
+		if _, _, err := na.NetworkAddrs(ctx, networkName(app)); errors.Is(err, runtime.ErrNetworkNotFound) && !d.taskNetsClosed(app) {
+			d.restoreNetwork(ctx, app, ss)
+		}
+	}
+}
+
+// restoreNetwork makes app's network again, with what depends on it: the
+// internal load balancer (on the new network's gateway), the ready task
+// network holders, and the instances, which are replaced at once (a lost
+// network is no crash of theirs, so no backoff).
+func (d *Daemon) restoreNetwork(ctx context.Context, app string, ss []*service) {
+	name := networkName(app)
+	if err := d.ensureNetwork(ctx, app); err != nil {
+		d.log.Warn("re-create a removed app network", "app", app, "network", name, "err", err)
+		return
+	}
+	d.closeInternal(app)
+	if a, err := d.store.GetApp(ctx, app); err == nil {
+		d.restoreInternal(ctx, a)
+	}
+	d.taskNets.mu.Lock()
+	ready := d.taskNets.app(app).ready
+	d.taskNets.app(app).ready = nil
+	d.taskNets.mu.Unlock()
+	for _, r := range ready {
+		d.removeTaskNet(r.id)
+	}
+	d.warmTaskNet(app)
+	lost := 0
+	for _, s := range ss {
+		s.mu.Lock()
+		gone := s.instances
+		s.instances = nil
+		s.crashes, s.crashMsg, s.nextRestart = 0, "", time.Time{}
+		d.publish(s)
+		s.mu.Unlock()
+		for _, in := range gone {
+			if in.stopMonitor != nil {
+				in.stopMonitor()
+			}
+			d.bg.Add(1)
+			go func() {
+				defer d.bg.Done()
+				d.removeInstance(context.WithoutCancel(ctx), in)
+			}()
+		}
+		lost += len(gone)
+		d.kick(s)
+	}
+	d.event(app, "", "network", fmt.Sprintf("network %s was removed outside berth: re-created it; replacing the %d instance(s) that were on it", name, lost))
 }

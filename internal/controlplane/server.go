@@ -99,6 +99,11 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		eng = de
 	}
+	owner, err := loadOwner(cfg.DataDir) // owner.go
+	if err != nil {
+		return err
+	}
+	ownEngine(eng, owner)
 
 	// Bind every listener before doing anything slow, so a taken port is
 	// reported at once and changes nothing.

@@ -17,7 +17,32 @@ const (
 	LabelRole     = "berth.role"
 	LabelTask     = "berth.task"
 	LabelSidecar  = "berth.sidecar"
+	// LabelOwner is the identity of the berth server that created the
+	// container or network (Owner.ID); LabelOwnerDir is its data directory,
+	// to name it in messages. Several servers may share one engine: each
+	// sees only what carries its own identity, or none (made by a berth
+	// that did not label its owner yet, which any server takes as its own).
+	LabelOwner    = "berth.owner"
+	LabelOwnerDir = "berth.owner.dir"
 )
+
+// Owner identifies one berth server (one data directory) on an engine.
+type Owner struct {
+	ID  string // random, generated once per data directory
+	Dir string // the data directory, for messages only
+}
+
+// Labels are the labels an owner puts on what it creates.
+func (o Owner) Labels() map[string]string {
+	return map[string]string{LabelOwner: o.ID, LabelOwnerDir: o.Dir}
+}
+
+// Owns reports whether something carrying labels is this owner's: labelled
+// with its identity, or with none. The zero Owner owns everything.
+func (o Owner) Owns(labels map[string]string) bool {
+	id := labels[LabelOwner]
+	return o.ID == "" || id == "" || id == o.ID
+}
 
 // Role is what a container is for.
 type Role string
@@ -38,6 +63,11 @@ var (
 	ErrNotFound      = errors.New("container not found")
 	ErrPortInUse     = errors.New("port already in use")
 	ErrPlatform      = errors.New("image platform not supported by this host")
+	// ErrNetworkNotFound means a network does not exist (any more).
+	ErrNetworkNotFound = errors.New("network not found")
+	// ErrNetworkHeld means a network of that name belongs to another berth
+	// server sharing the engine.
+	ErrNetworkHeld = errors.New("network belongs to another berth server")
 )
 
 // ContainerSpec is everything needed to create one container.
@@ -88,6 +118,9 @@ type Container struct {
 	OOMKilled  bool
 	StartedAt  time.Time
 	FinishedAt time.Time
+	// CreatedAt is when the engine created it (a restarted daemon tells its
+	// own containers from those a dead one was still making).
+	CreatedAt time.Time
 }
 
 // Event is a container lifecycle event the engine reports (a "die").
@@ -115,9 +148,12 @@ type LogLine struct {
 // Engine runs containers. It is small and container-centred; the control
 // plane builds instances, sidecars and tasks on top of it.
 type Engine interface {
-	// EnsureNetwork creates the named bridge network if it does not exist.
+	// EnsureNetwork creates the named bridge network if it does not exist,
+	// or returns ErrNetworkHeld when one of that name belongs to another
+	// owner (see Owner).
 	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
-	// RemoveNetwork removes the named network; a missing one is not an error.
+	// RemoveNetwork removes the named network; a missing one is not an
+	// error, one of another owner is ErrNetworkHeld (and is left).
 	RemoveNetwork(ctx context.Context, name string) error
 	// ImageID returns the ID of a local image, or ErrImageNotFound. It never pulls.
 	ImageID(ctx context.Context, ref string) (string, error)
@@ -135,14 +171,16 @@ type Engine interface {
 	Remove(ctx context.Context, id string) error
 	// Inspect returns a container's state, or ErrNotFound.
 	Inspect(ctx context.Context, id string) (Container, error)
-	// List returns the containers (running or not) carrying all the given labels.
+	// List returns the containers (running or not) carrying all the given
+	// labels, of this engine's owner only (see Owner).
 	List(ctx context.Context, labels map[string]string) ([]Container, error)
 	// Wait blocks until the container exits and returns its exit code.
 	Wait(ctx context.Context, id string) (int, error)
 	// Logs streams a container's output lines to fn until done (or ctx ends
 	// when following).
 	Logs(ctx context.Context, id string, opts LogOptions, fn func(LogLine)) error
-	// Events streams lifecycle events of berth's containers until ctx ends.
+	// Events streams lifecycle events of the owner's berth containers until
+	// ctx ends.
 	Events(ctx context.Context) (<-chan Event, <-chan error)
 }
 

@@ -55,6 +55,7 @@ func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtim
 		return runtime.Container{}, err
 	}
 
+	spec.Labels = e.withOwner(spec.Labels)
 	cfg, hostCfg, netCfg := containerConfig(spec)
 	if netCfg != nil {
 		// berth hands out the addresses on its networks itself (see
@@ -199,6 +200,15 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 		return runtime.Container{}, err
 	}
 	err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
+	if err != nil && networkGone(err) {
+		// Its network was removed and made again since it stopped (by
+		// hand; the reconciler re-creates it): its endpoint names the old
+		// one, so it is put on the new one of the same name.
+		err = e.renewAddress(ctx, info)
+		if err == nil {
+			err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
+		}
+	}
 	if err != nil && ipTaken(err) {
 		// On a network with a configured subnet the engine gives a
 		// restarted container its former address, which another may
@@ -227,6 +237,12 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 	}
 	e.log.Debug("container started", "name", c.Name, "id", shortID(c.ID), "addr", c.HostAddr, "took", time.Since(start))
 	return c, nil
+}
+
+// networkGone tells the engine's "network X not found" at a start from the
+// container itself being missing (both are not-found errors).
+func networkGone(err error) bool {
+	return cerrdefs.IsNotFound(err) && strings.Contains(err.Error(), "network ") && !strings.Contains(err.Error(), "No such container")
 }
 
 // ipTaken tells the engine's "Address already in use" about a container's
@@ -313,7 +329,7 @@ func (e *Engine) Inspect(ctx context.Context, id string) (runtime.Container, err
 }
 
 func toContainer(info container.InspectResponse) runtime.Container {
-	c := runtime.Container{ID: info.ID, Name: strings.TrimPrefix(info.Name, "/")}
+	c := runtime.Container{ID: info.ID, Name: strings.TrimPrefix(info.Name, "/"), CreatedAt: parseTime(info.Created)}
 	if info.Config != nil {
 		c.Image = info.Config.Image
 		c.Labels = info.Config.Labels
@@ -382,6 +398,9 @@ func (e *Engine) List(ctx context.Context, labels map[string]string) ([]runtime.
 		}
 		if err != nil {
 			return nil, err
+		}
+		if !e.owner.Owns(c.Labels) {
+			continue // another berth server's (owner.go)
 		}
 		out = append(out, c)
 	}

@@ -43,6 +43,10 @@ type Engine struct {
 	unlisted map[string]bool
 	// nextAddr is where pickAddress goes on looking, by network.
 	nextAddr map[string]netip.Addr
+
+	// owner is the berth server the engine acts for (owner.go); set once,
+	// before use.
+	owner runtime.Owner
 }
 
 // New returns an Engine for the Docker Engine the environment names

@@ -39,8 +39,12 @@ func (e *Engine) Events(ctx context.Context) (<-chan runtime.Event, <-chan error
 		for {
 			select {
 			case m := <-msgs:
+				ev := toEvent(m)
+				if !e.owner.Owns(ev.Labels) {
+					continue // another berth server's (owner.go)
+				}
 				select {
-				case out <- toEvent(m):
+				case out <- ev:
 				case <-ctx.Done():
 					return
 				}

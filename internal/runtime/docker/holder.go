@@ -14,6 +14,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/network"
+
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // HolderRepo is the repository of the network holder image.
@@ -161,9 +163,13 @@ func sleeperELF(arch string) ([]byte, error) {
 }
 
 // NetworkAddrs returns the IPv4 gateway (the host's address on the network)
-// and subnet of a network.
+// and subnet of a network; ErrNetworkNotFound when there is none of that
+// name.
 func (e *Engine) NetworkAddrs(ctx context.Context, name string) (gateway, subnet string, err error) {
 	nw, err := e.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return "", "", fmt.Errorf("%w: %s", runtime.ErrNetworkNotFound, name)
+	}
 	if err != nil {
 		return "", "", fmt.Errorf("inspect network %s: %w", name, err)
 	}

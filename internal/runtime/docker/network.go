@@ -10,10 +10,14 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/network"
+
+	"github.com/berth-dev/berth/internal/runtime"
 )
 
 // EnsureNetwork creates the named bridge network if it does not exist. Two
-// concurrent calls for one name both succeed and leave one network.
+// concurrent calls for one name both succeed and leave one network. A
+// network of that name another berth server holds (owner.go) is
+// ErrNetworkHeld, whether it was there before or won a race to create it.
 //
 // berth gives the network a /24 of its own pool rather than letting the
 // engine pick one: an address can only be asked for on a network with a
@@ -22,19 +26,42 @@ import (
 // default pools also hand out a /16 per network and run out after about
 // thirty.)
 func (e *Engine) EnsureNetwork(ctx context.Context, name string, labels map[string]string) error {
-	if _, err := e.cli.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
-		return nil
+	if nw, err := e.cli.NetworkInspect(ctx, name, network.InspectOptions{}); err == nil {
+		return e.checkHeld(name, nw.Labels)
 	} else if !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("inspect network %s: %w", name, err)
 	}
 	// The client asks old engines to CheckDuplicate, so a racing create
 	// fails with a conflict instead of making a second network of this name.
-	err := e.createInPool(ctx, name, labels)
+	err := e.createInPool(ctx, name, e.withOwner(labels))
 	if err != nil && !cerrdefs.IsConflict(err) && !strings.Contains(err.Error(), "already exists") {
 		return fmt.Errorf("create network %s: %w", name, err)
 	}
+	if err != nil {
+		// Another made it meanwhile: whose is it?
+		nw, err := e.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+		if err != nil {
+			return fmt.Errorf("inspect network %s: %w", name, err)
+		}
+		if err := e.checkHeld(name, nw.Labels); err != nil {
+			return err
+		}
+	}
 	e.log.Debug("network ensured", "name", name)
 	return nil
+}
+
+// checkHeld is ErrNetworkHeld, naming the holder's data directory, when
+// the network labelled so is another owner's.
+func (e *Engine) checkHeld(name string, labels map[string]string) error {
+	if e.owner.Owns(labels) {
+		return nil
+	}
+	by := "another berth server"
+	if dir := labels[runtime.LabelOwnerDir]; dir != "" {
+		by += " (data directory " + dir + ")"
+	}
+	return fmt.Errorf("%w: network %s is held by %s on this Docker Engine", runtime.ErrNetworkHeld, name, by)
 }
 
 // subnetPool is where berth carves the /24 networks of apps.
@@ -89,8 +116,19 @@ func (e *Engine) createInPool(ctx context.Context, name string, labels map[strin
 }
 
 // RemoveNetwork removes the named network; a missing one is not an error.
-// One with containers still attached is.
+// One with containers still attached is, and so is one another berth
+// server holds, which is left alone.
 func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
+	nw, err := e.cli.NetworkInspect(ctx, name, network.InspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect network %s: %w", name, err)
+	}
+	if err := e.checkHeld(name, nw.Labels); err != nil {
+		return err
+	}
 	if err := e.cli.NetworkRemove(ctx, name); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove network %s: %w", name, err)
 	}

@@ -1,0 +1,99 @@
+package controlplane
+
+// A berth server's identity. Several servers (data directories) may share
+// one Docker Engine; each labels what it creates with its identity and
+// never adopts, stops or removes what carries another's (the engine sees
+// to the labels and the filtering: runtime.Owner). Containers and networks
+// of a berth that did not label its owner yet carry no identity, and any
+// server takes them as its own: engine labels cannot be changed after
+// creation, so the first server to find them cannot mark them.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/docker"
+)
+
+// identityFile, in the data directory, holds the server's identity.
+const identityFile = "identity"
+
+// ErrBadIdentity means the data directory's identity file is unreadable.
+var ErrBadIdentity = errors.New("unreadable server identity")
+
+// ownerSetter is the optional engine power to act for one owner.
+type ownerSetter interface {
+	SetOwner(runtime.Owner)
+}
+
+// networkHeldChecker is the optional engine power to tell, without changing
+// anything, whether another owner holds a network.
+type networkHeldChecker interface {
+	NetworkHeld(ctx context.Context, name string) error
+}
+
+var (
+	_ ownerSetter        = (*docker.Engine)(nil)
+	_ networkHeldChecker = (*docker.Engine)(nil)
+)
+
+// loadOwner returns the identity kept in dataDir, generating and writing it
+// (atomically: temp file, fsync, rename) on the first start.
+func loadOwner(dataDir string) (runtime.Owner, error) {
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return runtime.Owner{}, err
+	}
+	path := filepath.Join(dir, identityFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if _, herr := hex.DecodeString(id); herr != nil || len(id) != 32 {
+			return runtime.Owner{}, fmt.Errorf("%w: %s does not hold a 32-digit hex ID; if it is damaged, move it away "+
+				"and start again (a new ID is made; containers labelled with the old one are then another server's)", ErrBadIdentity, path)
+		}
+		return runtime.Owner{ID: id, Dir: dir}, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return runtime.Owner{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	raw := make([]byte, 16)
+	_, _ = rand.Read(raw)
+	id := hex.EncodeToString(raw)
+	// writeFileAtomic (api_tls.go): a crash leaves the file whole or absent.
+	if err := writeFileAtomic(path, []byte(id+"\n"), 0o600); err != nil {
+		return runtime.Owner{}, fmt.Errorf("write %s: %w", path, err)
+	}
+	return runtime.Owner{ID: id, Dir: dir}, nil
+}
+
+// ownEngine makes eng act for the data directory's owner, when it can.
+func ownEngine(eng runtime.Engine, o runtime.Owner) {
+	if s, ok := eng.(ownerSetter); ok {
+		s.SetOwner(o)
+	}
+}
+
+// checkNetworkHeld refuses an app whose network another berth server on the
+// engine holds, before the deploy records anything.
+func (d *Daemon) checkNetworkHeld(ctx context.Context, app string) error {
+	c, ok := d.engine.(networkHeldChecker)
+	if !ok {
+		return nil
+	}
+	if err := c.NetworkHeld(ctx, networkName(app)); err != nil {
+		if errors.Is(err, runtime.ErrNetworkHeld) {
+			return fmt.Errorf("app %s belongs to another berth server: %w; deploy it with that server, or rename the app", app, err)
+		}
+		return err
+	}
+	return nil
+}
