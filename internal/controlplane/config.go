@@ -51,6 +51,11 @@ type Config struct {
 	// AccessLog, when set, receives the edge's access log (one JSON line
 	// per request) instead of DataDir/edge-access.log.
 	AccessLog io.Writer
+	// Listeners, when set, are the sockets to serve on, already bound (by
+	// berth server's supervisor, or a test); Run binds none itself and
+	// closes these when it returns. HTTPAddr, HTTPSAddr and API must still
+	// describe them.
+	Listeners *Listeners
 	// OriginRootCAs verify external (URL) origins of entrypoints; nil means
 	// the system's roots.
 	OriginRootCAs *x509.CertPool

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -99,25 +98,20 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	// Bind every listener before doing anything slow, so a taken port is
-	// reported at once and changes nothing.
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("edge cannot listen on --http %s: %w (pick another address with --http or BERTH_HTTP)", cfg.HTTPAddr, errors.Unwrap(err))
-	}
-	defer httpLn.Close()
-	var httpsLn net.Listener
-	if cfg.HTTPSAddr != "" {
-		httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr)
-		if err != nil {
-			return fmt.Errorf("edge cannot listen on --https %s: %w (pick another address with --https, or --https \"\" to disable)", cfg.HTTPSAddr, errors.Unwrap(err))
+	// reported at once and changes nothing. A supervisor (berth server)
+	// binds them once and passes them in, so they outlive this process.
+	lns := cfg.Listeners
+	if lns == nil {
+		if lns, err = Listen(cfg); err != nil {
+			return err
 		}
-		defer httpsLn.Close()
 	}
-	apiLn, apiAddr, tlsCfg, token, err := listenAPI(cfg)
+	defer lns.Close()
+	httpLn, httpsLn, apiLn := lns.HTTP, lns.HTTPS, lns.API
+	apiAddr, tlsCfg, token, err := apiSecurity(cfg, apiLn)
 	if err != nil {
 		return err
 	}
-	defer apiLn.Close()
 
 	cm, err := certs.New(certs.Options{
 		DataDir: cfg.DataDir, Domain: cfg.Domain,
@@ -299,49 +293,6 @@ func lockDataDir(dir string) (func(), error) {
 		return nil, fmt.Errorf("%w: %s (stop the other daemon or pass another --data)", ErrAlreadyRunning, dir)
 	}
 	return func() { f.Close() }, nil
-}
-
-// listenAPI binds the API: a unix socket private to its owner, or TCP with
-// TLS and a bearer token.
-func listenAPI(cfg Config) (ln net.Listener, addr string, tlsCfg *tls.Config, token string, err error) {
-	switch {
-	case strings.HasPrefix(cfg.API, "unix://"):
-		path := strings.TrimPrefix(cfg.API, "unix://")
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, "", nil, "", fmt.Errorf("api socket directory: %w", err)
-		}
-		if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-			c.Close()
-			return nil, "", nil, "", fmt.Errorf("%w: a daemon already answers on %s", ErrAlreadyRunning, path)
-		}
-		_ = os.Remove(path) // a stale socket from a daemon that died
-		// Create the socket with no permissions for group and others from
-		// the first instant, then make sure of the mode.
-		old := syscall.Umask(0o177)
-		ln, err = net.Listen("unix", path)
-		syscall.Umask(old)
-		if err != nil {
-			return nil, "", nil, "", fmt.Errorf("api cannot listen on %s: %w", path, err)
-		}
-		if err := os.Chmod(path, 0o600); err != nil {
-			ln.Close()
-			return nil, "", nil, "", fmt.Errorf("api socket mode: %w", err)
-		}
-		return ln, "unix://" + path, nil, "", nil
-	case strings.HasPrefix(cfg.API, "tcp://"):
-		hostport := strings.TrimPrefix(cfg.API, "tcp://")
-		tlsCfg, token, err := apiTLS(cfg.DataDir, hostport)
-		if err != nil {
-			return nil, "", nil, "", err
-		}
-		ln, err = net.Listen("tcp", hostport)
-		if err != nil {
-			return nil, "", nil, "", fmt.Errorf("api cannot listen on --api %s: %w (pick another address)", cfg.API, errors.Unwrap(err))
-		}
-		return ln, "tcp://" + ln.Addr().String(), tlsCfg, token, nil
-	default:
-		return nil, "", nil, "", fmt.Errorf("invalid --api %q: use unix:///path/berth.sock or tcp://HOST:PORT", cfg.API)
-	}
 }
 
 func httpsPort(ln net.Listener) int {
