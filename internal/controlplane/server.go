@@ -189,11 +189,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 
 	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.reconcileLoop(ctx) }()
+	go func() { defer d.bg.Done(); d.keep(ctx, "reconciler", d.reconcileLoop) }()
 	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.recordLoop(ctx) }()
+	go func() { defer d.bg.Done(); d.keep(ctx, "instance recorder", d.recordLoop) }()
 	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.autoscaleLoop(ctx) }()
+	go func() { defer d.bg.Done(); d.keep(ctx, "autoscaler", d.autoscaleLoop) }()
 
 	addrs := Addrs{API: apiAddr, HTTP: httpLn.Addr().String()}
 	if httpsLn != nil {
@@ -210,14 +210,33 @@ func Run(ctx context.Context, cfg Config) error {
 	case runErr = <-errc:
 	}
 	cancel(errors.New("daemon shutting down"))
-	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer shutCancel()
-	_ = apiSrv.Shutdown(shutCtx)
-	_ = edgeSrv.Shutdown(shutCtx)
-	_ = edgeTLS.Shutdown(shutCtx)
+	shutdown(log, apiSrv, edgeSrv, edgeTLS)
 	d.bg.Wait()
 	log.Info("berth server stopped; containers keep running and are re-adopted on the next start")
 	return runErr
+}
+
+// shutdownDrain bounds how long requests in flight may take to finish when
+// the daemon stops: a restart or upgrade of berth server lets them finish
+// in the old daemon while the new one starts. It is below the supervisor's
+// 30 s before it kills a daemon that does not stop.
+const shutdownDrain = 25 * time.Second
+
+// shutdown stops the servers accepting at once, all together (one's slow
+// requests must not keep another's listener open), closes their idle
+// connections and waits for their requests in flight, up to shutdownDrain.
+func shutdown(log *slog.Logger, servers ...interface{ Shutdown(context.Context) error }) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownDrain)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Go(func() {
+			if err := srv.Shutdown(ctx); err != nil {
+				log.Warn("requests still in flight were cut at shutdown", "after", shutdownDrain, "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // edgeIdleTimeout closes a client's keep-alive connection to the edge after
