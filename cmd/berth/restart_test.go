@@ -132,13 +132,29 @@ func TestServerUpgradeLosesNoRequest(t *testing.T) {
 	require.Equal(t, s.cmd.Process.Pid, supPID)
 
 	load := testutil.StartLoad("http://"+s.http+"/", host, 200)
+	// A slow request in flight: it finishes in the old daemon, which
+	// lets the new one start meanwhile.
+	slow := make(chan string, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+s.http+"/sleep?d=4s", nil)
+		req.Host = host
+		resp, err := (&http.Client{Timeout: 15 * time.Second}).Do(req)
+		if err != nil {
+			slow <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		slow <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+	}()
 	time.Sleep(1500 * time.Millisecond)
 	copyFile(t, berthBin, s.bin) // the "new" binary
 	began := time.Now()
 	require.NoError(t, syscall.Kill(supPID, syscall.SIGHUP))
 	s.waitLog(t, "berth server upgraded", 1)
 	took := time.Since(began)
-	time.Sleep(1500 * time.Millisecond)
+	assert.Less(t, took, 3*time.Second, "the new daemon serves before the old one's slow request is done")
+	assert.Equal(t, "200 slept", <-slow, "the request in flight finished in the old daemon")
 	res := load.Stop()
 	t.Logf("upgrade under 200 req/s: %d answered, %d failed, upgrade took %s, slowest request %s", res.OK, res.Failed, took.Round(time.Millisecond), res.MaxLatency.Round(time.Millisecond))
 	assert.Zero(t, res.Failed, "failed requests: %v", res.Errors)
@@ -146,7 +162,12 @@ func TestServerUpgradeLosesNoRequest(t *testing.T) {
 
 	newDaemon := s.pid(t, "daemon.pid")
 	assert.NotEqual(t, oldDaemon, newDaemon, "the daemon was restarted")
-	assert.False(t, alive(oldDaemon), "the old daemon exited")
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(oldDaemon) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	assert.False(t, alive(oldDaemon), "the old daemon exited once its requests were done")
+	assert.Contains(t, s.logs.String(), "berth server stopped; containers keep running", "it stopped in order")
 	assert.Equal(t, supPID, s.pid(t, "server.pid"), "the supervisor keeps its pid across the upgrade")
 	exe, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", supPID))
 	require.NoError(t, err)

@@ -52,12 +52,12 @@ DATA/daemon.pid.`,
 				h = slog.NewJSONHandler(c.stderr, nil)
 			}
 			cfg.Logger = slog.New(h)
-			files, ready, err := supervisor.Child()
+			files, notify, err := supervisor.Child()
 			if err != nil {
 				return err
 			}
 			if files != nil {
-				err = runSupervised(cmd.Context(), cfg, files, ready)
+				err = runSupervised(cmd.Context(), cfg, files, notify)
 			} else {
 				err = supervise(c, cmd.Context(), cfg)
 			}

@@ -114,8 +114,9 @@ func (c *cli) superviseDaemon(ctx context.Context, cfg controlplane.Config) erro
 }
 
 // runSupervised is the daemon under the supervisor: it serves on the
-// inherited sockets and tells the supervisor once it is ready.
-func runSupervised(ctx context.Context, cfg controlplane.Config, files map[string]*os.File, ready func()) error {
+// inherited sockets and tells the supervisor when it is ready and when,
+// stopping, it has released the state.
+func runSupervised(ctx context.Context, cfg controlplane.Config, files map[string]*os.File, notify *supervisor.Notifier) error {
 	lns := &controlplane.Listeners{}
 	for name, ln := range map[string]*net.Listener{fileHTTP: &lns.HTTP, fileHTTPS: &lns.HTTPS, fileAPI: &lns.API} {
 		f := files[name]
@@ -143,8 +144,11 @@ func runSupervised(ctx context.Context, cfg controlplane.Config, files map[strin
 		if prev != nil {
 			prev(a)
 		}
-		ready()
+		notify.Ready()
 	}
+	// Stopping, it lets go of the state before its last requests are
+	// done: an upgrade's new daemon starts then.
+	cfg.Released = notify.Released
 	return runDaemon(ctx, cfg)
 }
 

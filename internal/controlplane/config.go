@@ -51,6 +51,11 @@ type Config struct {
 	// AccessLog, when set, receives the edge's access log (one JSON line
 	// per request) instead of DataDir/edge-access.log.
 	AccessLog io.Writer
+	// Released, when set, is called as Run stops, once the control plane's
+	// work has ended, the state is closed and the data directory's lock is
+	// released, while the edge may still be finishing requests in flight:
+	// a supervisor starts the next daemon then, not when this one exits.
+	Released func()
 	// Listeners, when set, are the sockets to serve on, already bound (by
 	// berth server's supervisor, or a test); Run binds none itself and
 	// closes these when it returns. HTTPAddr, HTTPSAddr and API must still

@@ -210,8 +210,20 @@ func Run(ctx context.Context, cfg Config) error {
 	case runErr = <-errc:
 	}
 	cancel(errors.New("daemon shutting down"))
-	shutdown(log, apiSrv, edgeSrv, edgeTLS)
+	// Every server stops accepting at once. The control plane's work ends
+	// first; then the state is closed and the data directory released,
+	// so the next daemon (a restart, an upgrade) can start while the edge
+	// here still finishes the requests in flight.
+	apiDone := shutdown(log, apiSrv)
+	edgeDone := shutdown(log, edgeSrv, edgeTLS)
+	<-apiDone
 	d.bg.Wait()
+	_ = st.Close()
+	unlock()
+	if cfg.Released != nil {
+		cfg.Released()
+	}
+	<-edgeDone
 	log.Info("berth server stopped; containers keep running and are re-adopted on the next start")
 	return runErr
 }
@@ -222,12 +234,12 @@ func Run(ctx context.Context, cfg Config) error {
 // 30 s before it kills a daemon that does not stop.
 const shutdownDrain = 25 * time.Second
 
-// shutdown stops the servers accepting at once, all together (one's slow
-// requests must not keep another's listener open), closes their idle
-// connections and waits for their requests in flight, up to shutdownDrain.
-func shutdown(log *slog.Logger, servers ...interface{ Shutdown(context.Context) error }) {
+// shutdown stops the servers accepting at once, closes their idle
+// connections and waits, in the background, for their requests in flight,
+// up to shutdownDrain; the channel is closed when they are done.
+func shutdown(log *slog.Logger, servers ...interface{ Shutdown(context.Context) error }) <-chan struct{} {
+	done := make(chan struct{})
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownDrain)
-	defer cancel()
 	var wg sync.WaitGroup
 	for _, srv := range servers {
 		wg.Go(func() {
@@ -236,7 +248,12 @@ func shutdown(log *slog.Logger, servers ...interface{ Shutdown(context.Context) 
 			}
 		})
 	}
-	wg.Wait()
+	go func() {
+		wg.Wait()
+		cancel()
+		close(done)
+	}()
+	return done
 }
 
 // edgeIdleTimeout closes a client's keep-alive connection to the edge after

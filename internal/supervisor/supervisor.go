@@ -10,12 +10,14 @@ package supervisor
 //	exit with its code       │                       exec self, files kept
 //	                         └──ctx ends (SIGTERM, SIGINT)──► stop child, return
 //
-// Only one child runs at a time because the daemon takes an exclusive lock
-// on its state: an upgrade drains the old child (it stops accepting and
-// finishes its requests in flight) and waits for it to exit before the new
-// binary starts. Meanwhile the listening sockets stay open in the
-// supervisor, so new connections queue in the kernel and are answered by
-// the next child instead of being refused.
+// The daemon takes an exclusive lock on its state, so two children never
+// serve at once: an upgrade asks the old child to stop (it stops accepting
+// at once), waits until it says it has released its state (see Notifier),
+// and then starts the new binary, while the old child goes on finishing
+// its requests in flight and exits on its own; the new supervisor reaps
+// it. Meanwhile the listening sockets stay open in the supervisor, so new
+// connections queue in the kernel and are answered by the next child
+// instead of being refused.
 
 import (
 	"context"
@@ -29,6 +31,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -36,6 +40,10 @@ import (
 // ParentEnv carries the supervisor's pid to the child, which checks that
 // its parent is still that process (see Child).
 const ParentEnv = "BERTH_SUPERVISOR_PID"
+
+// drainingEnv carries the pids of old children still finishing their
+// requests across an upgrade's exec: the new supervisor reaps them.
+const drainingEnv = "BERTH_DRAINING_PIDS"
 
 // upgradeStartEnv carries the time an upgrade began across the exec, so the
 // new supervisor can log how long the upgrade took.
@@ -131,6 +139,8 @@ func Run(ctx context.Context, cfg Config) error {
 			upgradeStart = time.Unix(0, ns)
 		}
 	}
+	draining := adoptDraining(log)
+	defer draining.wait(cfg.StopTimeout, log)
 	retry := !upgradeStart.IsZero() // after an upgrade, never give up
 	backoff := time.Duration(0)
 	args := cfg.Args
@@ -164,13 +174,13 @@ func Run(ctx context.Context, cfg Config) error {
 					upgradeStart = time.Time{}
 				}
 			case <-hup:
-				if err := upgrade(cfg, c, log); err != nil {
-					log.Error("upgrade failed; serving on", "err", err)
-					if c.alive() {
-						continue wait
-					}
+				stopped, err := upgrade(cfg, c, draining, log)
+				log.Error("upgrade failed", "err", err, "old_daemon_stopped", stopped)
+				if !stopped {
+					continue wait // the old daemon serves on
 				}
-				break wait // the child is gone: start another
+				draining.add(c)
+				break wait // start another on this binary
 			case <-c.exited:
 				ran := time.Since(c.started)
 				if !retry {
@@ -203,8 +213,9 @@ type child struct {
 	cmd     *exec.Cmd
 	pid     int
 	started time.Time
-	ready   chan struct{} // closed when it says it serves; nil once seen
-	exited  chan struct{} // closed when it has exited
+	ready    chan struct{} // closed when it says it serves; nil once seen
+	released chan struct{} // closed when it says it let go of its state
+	exited   chan struct{} // closed when it has exited
 	code    int
 	signal  string
 }
@@ -256,12 +267,15 @@ func startChild(cfg Config, args []string) (*child, error) {
 		r.Close()
 		return nil, fmt.Errorf("start the daemon: %w", err)
 	}
-	c := &child{cmd: cmd, pid: cmd.Process.Pid, started: time.Now(), ready: make(chan struct{}), exited: make(chan struct{})}
+	c := &child{cmd: cmd, pid: cmd.Process.Pid, started: time.Now(), ready: make(chan struct{}), released: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
 		defer r.Close()
 		var b [1]byte
-		if n, _ := r.Read(b[:]); n == 1 {
-			close(c.ready)
+		for _, ch := range []chan struct{}{c.ready, c.released} {
+			if n, _ := r.Read(b[:]); n != 1 {
+				return
+			}
+			close(ch)
 		}
 	}()
 	go func() {
@@ -292,14 +306,16 @@ func (c *child) stop(timeout time.Duration, log *slog.Logger) {
 	<-c.exited
 }
 
-// upgrade checks the binary now at this executable's path, drains the
-// child and re-executes the supervisor from that path with its files. It
-// returns only on failure; the child may then be gone or still serving.
-func upgrade(cfg Config, c *child, log *slog.Logger) error {
+// upgrade checks the binary now at this executable's path, stops the
+// child, waits until it has released its state and re-executes the
+// supervisor from that path with its files. It returns only on failure,
+// saying whether the child was stopped (then it may still be finishing
+// its requests).
+func upgrade(cfg Config, c *child, draining *drainingSet, log *slog.Logger) (stopped bool, err error) {
 	began := time.Now()
 	bin, err := os.Executable() // the path, even when the file was replaced
 	if err != nil {
-		return fmt.Errorf("find the binary: %w", err)
+		return false, fmt.Errorf("find the binary: %w", err)
 	}
 	if len(cfg.CheckArgs) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -308,11 +324,11 @@ func upgrade(cfg Config, c *child, log *slog.Logger) error {
 		out, err := check.CombinedOutput()
 		cancel()
 		if err != nil {
-			return fmt.Errorf("the new binary %s does not run (%v): %s", bin, err, firstLine(out))
+			return false, fmt.Errorf("the new binary %s does not run (%v): %s; the old one serves on", bin, err, firstLine(out))
 		}
 	}
-	log.Info("upgrading berth server: draining the daemon", "binary", bin, "daemon_pid", c.pid)
-	c.stop(cfg.StopTimeout, log)
+	log.Info("upgrading berth server: stopping the daemon", "binary", bin, "daemon_pid", c.pid)
+	c.release(cfg.StopTimeout, log)
 
 	all := append(append([]NamedFile(nil), cfg.Files...), cfg.Keep...)
 	names := make([]string, len(all))
@@ -322,7 +338,7 @@ func upgrade(cfg Config, c *child, log *slog.Logger) error {
 		// Kept open across exec: the sockets, with their queued
 		// connections, and the lock.
 		if _, err := fcntl(fds[i], syscall.F_SETFD, 0); err != nil {
-			return fmt.Errorf("keep %s open across the upgrade: %w", f.Name, err)
+			return true, fmt.Errorf("keep %s open across the upgrade: %w", f.Name, err)
 		}
 	}
 	defer func() {
@@ -332,14 +348,149 @@ func upgrade(cfg Config, c *child, log *slog.Logger) error {
 	}()
 	env := withoutEnv(os.Environ(), ChildEnv, UpgradeEnv, ParentEnv, upgradeStartEnv)
 	env = append(env, UpgradeEnv+"="+encode(names, fds), upgradeStartEnv+"="+strconv.FormatInt(began.UnixNano(), 10))
+	if pids := draining.pids(c); pids != "" {
+		env = append(env, drainingEnv+"="+pids)
+	}
+	// This goroutine is locked to the thread that started the children,
+	// which survives the exec: their Pdeathsig does not fire.
 	err = syscall.Exec(bin, append([]string{os.Args[0]}, cfg.RestartArgs...), env)
-	return fmt.Errorf("exec %s: %w", bin, err)
+	return true, fmt.Errorf("exec %s: %w", bin, err)
 }
 
-// Child returns the files a supervised process inherited and a ready
-// function that tells the supervisor it serves; files is nil when this
-// process is not a supervised child.
-func Child() (files map[string]*os.File, ready func(), err error) {
+// release asks the child to stop (SIGTERM) and waits until it has let go
+// of its state, or exited; it kills it after timeout.
+func (c *child) release(timeout time.Duration, log *slog.Logger) {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.released:
+		return
+	case <-c.exited:
+		return
+	case <-time.After(timeout):
+	}
+	log.Warn("daemon did not stop in time; killing it", "pid", c.pid, "timeout", timeout)
+	_ = c.cmd.Process.Kill()
+	<-c.exited
+}
+
+// drainingSet are old children still finishing their requests: this
+// supervisor's own, and those an upgraded-from supervisor left to it.
+type drainingSet struct {
+	mu    sync.Mutex
+	procs map[int]chan struct{} // pid → closed at its exit
+}
+
+// adoptDraining reaps the children an upgrade left running.
+func adoptDraining(log *slog.Logger) *drainingSet {
+	d := &drainingSet{procs: map[int]chan struct{}{}}
+	v := os.Getenv(drainingEnv)
+	_ = os.Unsetenv(drainingEnv)
+	for _, f := range strings.Split(v, ",") {
+		pid, err := strconv.Atoi(f)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		p, err := os.FindProcess(pid)
+		if err != nil {
+			continue
+		}
+		done := make(chan struct{})
+		d.procs[pid] = done
+		go func() {
+			defer close(done)
+			if _, err := p.Wait(); err != nil {
+				log.Debug("reap old daemon", "pid", pid, "err", err)
+			}
+		}()
+	}
+	return d
+}
+
+func (d *drainingSet) add(c *child) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.procs[c.pid] = c.exited
+}
+
+// pids lists those still running, with c, for the next supervisor.
+func (d *drainingSet) pids(c *child) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []string
+	if c.alive() {
+		out = append(out, strconv.Itoa(c.pid))
+	}
+	for pid, done := range d.procs {
+		select {
+		case <-done:
+		default:
+			out = append(out, strconv.Itoa(pid))
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// wait waits for every draining child, killing those still running after
+// timeout.
+func (d *drainingSet) wait(timeout time.Duration, log *slog.Logger) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	expired := false
+	for pid, done := range d.procs {
+		if !expired {
+			select {
+			case <-done:
+				continue
+			case <-timer.C:
+				expired = true
+			}
+		}
+		select {
+		case <-done:
+		default:
+			log.Warn("old daemon still finishing requests; killing it", "pid", pid)
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			<-done
+		}
+	}
+}
+
+// Notifier tells the supervisor how a child's life goes. A nil Notifier
+// (not supervised) does nothing.
+type Notifier struct {
+	w  *os.File
+	mu sync.Mutex
+}
+
+// Ready says the child serves.
+func (n *Notifier) Ready() { n.send() }
+
+// Released says the child has stopped its work and let go of its state
+// (lock, store), though it may still be finishing requests: the next child
+// may start. Call it after Ready.
+func (n *Notifier) Released() {
+	n.send()
+	if n != nil {
+		n.mu.Lock()
+		_ = n.w.Close()
+		n.mu.Unlock()
+	}
+}
+
+func (n *Notifier) send() {
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, _ = n.w.Write([]byte{1})
+}
+
+// Child returns the files a supervised process inherited and its Notifier;
+// files is nil when this process is not a supervised child.
+func Child() (files map[string]*os.File, n *Notifier, err error) {
 	files, err = Inherited(ChildEnv)
 	if err != nil || files == nil {
 		return nil, nil, err
@@ -350,16 +501,11 @@ func Child() (files map[string]*os.File, ready func(), err error) {
 		return nil, nil, ErrParentGone
 	}
 	_ = os.Unsetenv(ParentEnv)
-	w := files[readyName]
-	delete(files, readyName)
-	ready = func() {}
-	if w != nil {
-		ready = func() {
-			_, _ = w.Write([]byte{1})
-			_ = w.Close()
-		}
+	if w := files[readyName]; w != nil {
+		n = &Notifier{w: w}
 	}
-	return files, ready, nil
+	delete(files, readyName)
+	return files, n, nil
 }
 
 func firstLine(b []byte) string {
