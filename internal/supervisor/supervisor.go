@@ -210,14 +210,14 @@ func Run(ctx context.Context, cfg Config) error {
 
 // child is one daemon process.
 type child struct {
-	cmd     *exec.Cmd
-	pid     int
-	started time.Time
+	cmd      *exec.Cmd
+	pid      int
+	started  time.Time
 	ready    chan struct{} // closed when it says it serves; nil once seen
 	released chan struct{} // closed when it says it let go of its state
 	exited   chan struct{} // closed when it has exited
-	code    int
-	signal  string
+	code     int
+	signal   string
 }
 
 func (c *child) alive() bool {
