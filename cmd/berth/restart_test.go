@@ -222,7 +222,7 @@ func TestServerDaemonKilledIsRestarted(t *testing.T) {
 	t.Logf("daemon killed under 200 req/s: %d answered, %d failed (%d refused), answering again %s after the kill, slowest request %s; failures: %v",
 		res.OK, res.Failed, res.Refused, back.Round(time.Millisecond), res.MaxLatency.Round(time.Millisecond), res.Errors)
 	assert.Zero(t, res.Refused, "no connection refused")
-	assert.LessOrEqual(t, res.Failed, int64(10), "only the requests in flight in the killed daemon fail")
+	assert.LessOrEqual(t, res.Failed, int64(25), "only the requests in flight in the killed daemon fail")
 	assert.Contains(t, s.logs.String(), "daemon exited; restarting it")
 	assert.NotEqual(t, daemon, s.pid(t, "daemon.pid"))
 

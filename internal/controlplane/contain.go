@@ -122,3 +122,21 @@ func (d *Daemon) containErr(errp *error, what string, args ...any) {
 		*errp = fmt.Errorf("%w: %s panicked: %v (its stack is in the daemon's log)", ErrInternal, what, v)
 	}
 }
+
+// containEdge logs a panic of the edge's net/http handlers with its stack
+// at error level (net/http's own recovery logs at the edge's debug level),
+// then aborts that one connection as net/http does: the answer may be
+// half-written. The fast path contains its own (edge.Server).
+func containEdge(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v != http.ErrAbortHandler {
+					logPanic(log, v, "edge", "host", r.Host, "path", r.URL.Path)
+				}
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

@@ -162,12 +162,12 @@ func Run(ctx context.Context, cfg Config) error {
 	// leaves those two, and everything it does not take, to net/http.
 	edgeSrv := &edge.Server{
 		Edge: d.edge,
-		HTTP: &http.Server{Handler: cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, d.redirectHTTPS)), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
+		HTTP: &http.Server{Handler: containEdge(log, cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, d.redirectHTTPS))), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 		Divert: func(host, path string) bool {
 			return strings.HasPrefix(path, certs.ACMEChallengePrefix) || d.redirectHTTPS(host)
 		},
 	}
-	edgeTLS := &http.Server{Handler: d.edge, TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	edgeTLS := &http.Server{Handler: containEdge(log, d.edge), TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	var apiHandler http.Handler = d.routes()
 	if token != "" {
 		apiHandler = requireToken(token, apiHandler)
