@@ -174,7 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 					upgradeStart = time.Time{}
 				}
 			case <-hup:
-				stopped, err := upgrade(cfg, c, draining, log)
+				stopped, err := upgrade(cfg, c, draining, hup, log)
 				log.Error("upgrade failed", "err", err, "old_daemon_stopped", stopped)
 				if !stopped {
 					continue wait // the old daemon serves on
@@ -311,7 +311,7 @@ func (c *child) stop(timeout time.Duration, log *slog.Logger) {
 // supervisor from that path with its files. It returns only on failure,
 // saying whether the child was stopped (then it may still be finishing
 // its requests).
-func upgrade(cfg Config, c *child, draining *drainingSet, log *slog.Logger) (stopped bool, err error) {
+func upgrade(cfg Config, c *child, draining *drainingSet, hup chan os.Signal, log *slog.Logger) (stopped bool, err error) {
 	began := time.Now()
 	bin, err := os.Executable() // the path, even when the file was replaced
 	if err != nil {
@@ -351,9 +351,14 @@ func upgrade(cfg Config, c *child, draining *drainingSet, log *slog.Logger) (sto
 	if pids := draining.pids(c); pids != "" {
 		env = append(env, drainingEnv+"="+pids)
 	}
+	// A second SIGHUP before the new binary listens for it must not kill
+	// the supervisor (its default action): an ignored signal stays
+	// ignored across exec until the new Run asks for it.
+	signal.Ignore(syscall.SIGHUP)
 	// This goroutine is locked to the thread that started the children,
 	// which survives the exec: their Pdeathsig does not fire.
 	err = syscall.Exec(bin, append([]string{os.Args[0]}, cfg.RestartArgs...), env)
+	signal.Notify(hup, syscall.SIGHUP)
 	return true, fmt.Errorf("exec %s: %w", bin, err)
 }
 
