@@ -6,7 +6,7 @@
 // SIGKILL (the supervisor starts another at once). It runs the real binary
 // as a process on its own data directory and prints a markdown table.
 //
-//	go run ./bench/upgrade -n 5 -rate 400
+//	go run ./bench/upgrade -n 10 -rate 400
 package main
 
 import (
@@ -31,7 +31,7 @@ import (
 )
 
 func main() {
-	n := flag.Int("n", 5, "upgrades (and kills) to measure")
+	n := flag.Int("n", 10, "upgrades (and kills) to measure")
 	rate := flag.Int("rate", 400, "requests per second through the edge")
 	flag.Parse()
 	if err := run(*n, *rate); err != nil {
