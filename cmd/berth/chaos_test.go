@@ -92,29 +92,29 @@ func (s *chaosServer) client() *client.Client {
 	return c
 }
 
-// kill sends SIGKILL to the process in $DATA/server.pid (the daemon, when a
-// supervisor keeps the sockets), else to the server started here, and gets
-// a daemon serving again: the supervisor restarts it, or this test does.
-func (s *chaosServer) kill() {
+// kill sends SIGKILL to the daemon (the pid in $DATA/daemon.pid, which the
+// supervisor restarts at once on the sockets it keeps) or, when whole is
+// set, to berth server itself (the supervisor, which takes its daemon
+// along), and gets a daemon serving again.
+func (s *chaosServer) kill(whole bool) string {
 	s.t.Helper()
 	s.mu.Lock()
 	cmd, exited := s.cmd, s.exited
 	s.mu.Unlock()
-	pid := cmd.Process.Pid
-	if b, err := os.ReadFile(filepath.Join(s.data, "server.pid")); err == nil {
-		if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 {
-			pid = p
-		}
-	}
-	require.NoError(s.t, syscall.Kill(pid, syscall.SIGKILL))
-	if pid != cmd.Process.Pid {
-		// A supervisor restarts its daemon; the socket answers again.
-		time.Sleep(100 * time.Millisecond)
+	if !whole {
+		b, err := os.ReadFile(filepath.Join(s.data, "daemon.pid"))
+		require.NoError(s.t, err, "berth server writes its daemon's pid")
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		require.NoError(s.t, err)
+		require.NotEqual(s.t, cmd.Process.Pid, pid, "the daemon is a child of berth server")
+		require.NoError(s.t, syscall.Kill(pid, syscall.SIGKILL))
 		s.waitReady(exited)
-		return
+		return "daemon"
 	}
+	require.NoError(s.t, cmd.Process.Kill())
 	<-exited
 	s.start()
+	return "server"
 }
 
 func (s *chaosServer) stop() {
@@ -269,7 +269,7 @@ func TestChaosKillDuringVerbs(t *testing.T) {
 		delay := time.Duration(50+rng.IntN(1500)) * time.Millisecond
 		time.Sleep(delay)
 		killedAt := time.Now()
-		s.kill()
+		what := s.kill(i%3 == 2)
 		res := <-done
 		cancel()
 		back := time.Since(killedAt)
@@ -295,8 +295,8 @@ func TestChaosKillDuringVerbs(t *testing.T) {
 		}
 		serving := time.Since(killedAt)
 		lines := strings.Split(strings.TrimSpace(res.out), "\n")
-		t.Logf("kill %d during %s after %s: %d failed requests of %d (daemon back after %s, serving after %s); %s exit %d: %s",
-			i+1, verb, delay, failed.Load()-failedBefore, failed.Load()-failedBefore+served.Load()-servedBefore,
+		t.Logf("kill %d (%s) during %s after %s: %d failed requests of %d (daemon back after %s, serving after %s); %s exit %d: %s",
+			i+1, what, verb, delay, failed.Load()-failedBefore, failed.Load()-failedBefore+served.Load()-servedBefore,
 			back.Round(time.Millisecond), serving.Round(time.Millisecond), verb, res.code, lines[len(lines)-1])
 		// A deploy or rollback cut off by the kill says its outcome is
 		// unknown, never a bare connection error.

@@ -11,12 +11,14 @@ import (
 
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/supervisor"
 )
 
-// runDaemon and isRoot are replaced by tests to check the Config that
-// flags and environment produce.
+// runDaemon, supervise and isRoot are replaced by tests to check the
+// Config that flags and environment produce.
 var (
 	runDaemon = controlplane.Run
+	supervise = (*cli).superviseDaemon
 	isRoot    = func() bool { return os.Geteuid() == 0 }
 )
 
@@ -35,7 +37,14 @@ func (c *cli) serverCmd() *cobra.Command {
 		Long: `Run the berth daemon: the API the other verbs talk to, the reconciler that
 keeps services running on the local Docker Engine, and the edge proxy that
 serves them at http://SERVICE.APP.DOMAIN. It stops on SIGINT or SIGTERM;
-containers keep running and are re-adopted on the next start.`,
+containers keep running and are re-adopted on the next start.
+
+The process started is a small supervisor: it binds the listening sockets
+once and runs the daemon as a child process, restarted at once if it dies.
+SIGHUP to it (its pid is in DATA/server.pid) restarts the daemon without
+refusing a connection, on the binary now at the same path: replace the
+binary, then kill -HUP $(cat DATA/server.pid). The daemon's pid is in
+DATA/daemon.pid.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := serverConfig(cmd, o, isRoot())
@@ -44,7 +53,15 @@ containers keep running and are re-adopted on the next start.`,
 				h = slog.NewJSONHandler(c.stderr, nil)
 			}
 			cfg.Logger = slog.New(h)
-			err := runDaemon(cmd.Context(), cfg)
+			files, notify, err := supervisor.Child()
+			if err != nil {
+				return err
+			}
+			if files != nil {
+				err = runSupervised(cmd.Context(), cfg, files, notify)
+			} else {
+				err = supervise(c, cmd.Context(), cfg)
+			}
 			if errors.Is(err, context.Canceled) || errors.Is(err, errInterrupted) {
 				// Stopped by a signal: that is a clean stop.
 				return nil

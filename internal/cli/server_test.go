@@ -23,9 +23,11 @@ import (
 func stubDaemon(t *testing.T, root bool, runErr error) *controlplane.Config {
 	t.Helper()
 	var got controlplane.Config
-	oldRun, oldRoot := runDaemon, isRoot
-	t.Cleanup(func() { runDaemon, isRoot = oldRun, oldRoot })
+	oldRun, oldSupervise, oldRoot := runDaemon, supervise, isRoot
+	t.Cleanup(func() { runDaemon, supervise, isRoot = oldRun, oldSupervise, oldRoot })
 	isRoot = func() bool { return root }
+	// In process: the supervisor would start this test binary as the daemon.
+	supervise = func(c *cli, ctx context.Context, cfg controlplane.Config) error { return runDaemon(ctx, cfg) }
 	runDaemon = func(ctx context.Context, cfg controlplane.Config) error {
 		got = cfg
 		return runErr

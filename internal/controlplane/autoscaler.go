@@ -262,6 +262,7 @@ func (d *Daemon) autoscaleLoop(ctx context.Context) {
 
 // autoscaleTick samples every service once and acts on its decision.
 func (d *Daemon) autoscaleTick(ctx context.Context, cfg AutoscaleConfig, scalers map[*service]*scaler, now time.Time) {
+	defer d.contain("autoscale")
 	live := map[*service]bool{}
 	for _, s := range d.appServices("") {
 		live[s] = true
@@ -351,7 +352,7 @@ func (d *Daemon) applyScale(ctx context.Context, s *service, rev, current int, d
 		s.pending += start
 		for range start {
 			d.bg.Add(1)
-			go func() { defer d.bg.Done(); d.scaleOut(s, rv, "") }()
+			go func() { defer d.bg.Done(); defer d.contain("scale out", "service", s.name); d.scaleOut(s, rv, "") }()
 		}
 	}
 	if n := len(s.instances); dec.n < n {
@@ -366,6 +367,7 @@ func (d *Daemon) applyScale(ctx context.Context, s *service, rev, current int, d
 		d.bg.Add(1)
 		go func() {
 			defer d.bg.Done()
+			defer d.contain("scale in", "service", s.name)
 			d.drainAndPark(context.WithoutCancel(ctx), s, surplus)
 		}()
 	}

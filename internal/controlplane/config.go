@@ -55,6 +55,16 @@ type Config struct {
 	// puts the newest good backup from DataDir/backups in its place first
 	// (state.go); a state that passes them is left as it is.
 	RestoreLatest bool
+	// Released, when set, is called as Run stops, once the control plane's
+	// work has ended, the state is closed and the data directory's lock is
+	// released, while the edge may still be finishing requests in flight:
+	// a supervisor starts the next daemon then, not when this one exits.
+	Released func()
+	// Listeners, when set, are the sockets to serve on, already bound (by
+	// berth server's supervisor, or a test); Run binds none itself and
+	// closes these when it returns. HTTPAddr, HTTPSAddr and API must still
+	// describe them.
+	Listeners *Listeners
 	// OriginRootCAs verify external (URL) origins of entrypoints; nil means
 	// the system's roots.
 	OriginRootCAs *x509.CertPool

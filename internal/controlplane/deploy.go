@@ -169,6 +169,7 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer d.containErr(&errs[i], "deploy", "app", s.app, "service", s.name)
 			rev, err := d.deployService(ctx, s, &svc, req.BaseDir, req.Canary, out)
 			errs[i] = err
 			results[i] = api.Deploy{Service: s.name, Revision: rev, URLs: d.urls(sp.App, &svc)}
@@ -572,7 +573,10 @@ func (d *Daemon) bringUp(ctx context.Context, app string, rev revision, n int) (
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			in, err := d.startInstance(ctx, app, rev, reuse, secrets)
+			in, err := func() (in *instance, err error) {
+				defer d.containErr(&err, "start instance", "app", app)
+				return d.startInstance(ctx, app, rev, reuse, secrets)
+			}()
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -606,6 +610,7 @@ func (d *Daemon) drainAndStop(ctx context.Context, s *service, old []*instance, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer d.contain("stop instance", "instance", in.id)
 			if remove {
 				d.removeInstance(ctx, in)
 			} else {

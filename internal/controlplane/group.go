@@ -596,6 +596,7 @@ func (d *Daemon) restartMember(s *service, in *instance, m *member, why string) 
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
+		defer d.contain("sidecar restart")
 		select {
 		case <-time.After(wait):
 		case <-d.ctx.Done():

@@ -44,7 +44,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/exec", d.handleExec)
 	mux.HandleFunc("GET /v1/ca", d.handleCA)
 	d.edgeRoutes(mux) // edge_handlers.go: /v1/edge..., /metrics
-	return http.MaxBytesHandler(mux, maxRequestBody)
+	return containHandler(d.log, http.MaxBytesHandler(mux, maxRequestBody))
 }
 
 func decode(r *http.Request, v any) error {

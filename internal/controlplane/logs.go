@@ -93,6 +93,7 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer d.contain("logs", "container", shortID(c.ID))
 			id := logSource(c)
 			_ = d.engine.Logs(r.Context(), c.ID, opts, func(l runtime.LogLine) {
 				st.send(api.Message{Kind: api.KindLog, Time: l.Time, Source: id, Stream: l.Stream, Text: l.Text})

@@ -27,6 +27,7 @@ func (d *Daemon) monitor(s *service, in *instance) {
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
+		defer d.contain("health monitor", "instance", in.id)
 		t := time.NewTicker(sp.Health.Interval)
 		defer t.Stop()
 		fails := 0

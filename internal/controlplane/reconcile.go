@@ -75,6 +75,7 @@ func (d *Daemon) kick(s *service) {
 // edge, and starts replacements (with crash-loop backoff) or removes a
 // surplus. It never blocks on starting containers.
 func (d *Daemon) reconcile(ctx context.Context, s *service) {
+	defer d.contain("reconcile", "app", s.app, "service", s.name)
 	s.mu.Lock()
 	rev, paused := s.rev, s.paused
 	s.mu.Unlock()
@@ -104,6 +105,7 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 		d.bg.Add(1)
 		go func() {
 			defer d.bg.Done()
+			defer d.contain("sweep orphans")
 			d.sweepOrphans(context.WithoutCancel(ctx), cs, memberList)
 		}()
 	}
@@ -136,6 +138,7 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 			d.bg.Add(1)
 			go func() {
 				defer d.bg.Done()
+				defer d.contain("report crash", "service", s.name)
 				d.reportCrash(s, in)
 			}()
 		}
@@ -170,6 +173,7 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 			d.bg.Add(1)
 			go func() {
 				defer d.bg.Done()
+				defer d.contain("replace instances", "service", s.name)
 				d.replace(s, rv)
 			}()
 		}

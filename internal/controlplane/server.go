@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -106,25 +105,20 @@ func Run(ctx context.Context, cfg Config) error {
 	ownEngine(eng, owner)
 
 	// Bind every listener before doing anything slow, so a taken port is
-	// reported at once and changes nothing.
-	httpLn, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("edge cannot listen on --http %s: %w (pick another address with --http or BERTH_HTTP)", cfg.HTTPAddr, errors.Unwrap(err))
-	}
-	defer httpLn.Close()
-	var httpsLn net.Listener
-	if cfg.HTTPSAddr != "" {
-		httpsLn, err = net.Listen("tcp", cfg.HTTPSAddr)
-		if err != nil {
-			return fmt.Errorf("edge cannot listen on --https %s: %w (pick another address with --https, or --https \"\" to disable)", cfg.HTTPSAddr, errors.Unwrap(err))
+	// reported at once and changes nothing. A supervisor (berth server)
+	// binds them once and passes them in, so they outlive this process.
+	lns := cfg.Listeners
+	if lns == nil {
+		if lns, err = Listen(cfg); err != nil {
+			return err
 		}
-		defer httpsLn.Close()
 	}
-	apiLn, apiAddr, tlsCfg, token, err := listenAPI(cfg)
+	defer lns.Close()
+	httpLn, httpsLn, apiLn := lns.HTTP, lns.HTTPS, lns.API
+	apiAddr, tlsCfg, token, err := apiSecurity(cfg, apiLn)
 	if err != nil {
 		return err
 	}
-	defer apiLn.Close()
 
 	// The local CA mints a certificate only for a host the edge routes;
 	// the edge exists from initEdge on, before any handshake.
@@ -180,7 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// leaves those two, and everything it does not take, to net/http.
 	edgeSrv := &edge.Server{
 		Edge: d.edge,
-		HTTP: &http.Server{Handler: cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, d.redirectHTTPS)), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
+		HTTP: &http.Server{Handler: containEdge(log, cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, d.redirectHTTPS))), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 		Divert: func(host, path string) bool {
 			return strings.HasPrefix(path, certs.ACMEChallengePrefix) || d.redirectHTTPS(host)
 		},
@@ -190,7 +184,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// checks before net/http reads them; HTTP/2 stays on.
 	edgeTLS := &edge.Server{
 		Edge: d.edge,
-		HTTP: &http.Server{Handler: d.edge, TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
+		HTTP: &http.Server{Handler: containEdge(log, d.edge), TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 	}
 	var apiHandler http.Handler = d.routes()
 	if token != "" {
@@ -212,11 +206,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 
 	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.reconcileLoop(ctx) }()
+	go func() { defer d.bg.Done(); d.keep(ctx, "reconciler", d.reconcileLoop) }()
 	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.recordLoop(ctx) }()
+	go func() { defer d.bg.Done(); d.keep(ctx, "instance recorder", d.recordLoop) }()
 	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.autoscaleLoop(ctx) }()
+	go func() { defer d.bg.Done(); d.keep(ctx, "autoscaler", d.autoscaleLoop) }()
 
 	addrs := Addrs{API: apiAddr, HTTP: httpLn.Addr().String()}
 	if httpsLn != nil {
@@ -233,14 +227,50 @@ func Run(ctx context.Context, cfg Config) error {
 	case runErr = <-errc:
 	}
 	cancel(errors.New("daemon shutting down"))
-	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer shutCancel()
-	_ = apiSrv.Shutdown(shutCtx)
-	_ = edgeSrv.Shutdown(shutCtx)
-	_ = edgeTLS.Shutdown(shutCtx)
+	// Every server stops accepting at once. The control plane's work ends
+	// first; then the state is closed and the data directory released,
+	// so the next daemon (a restart, an upgrade) can start while the edge
+	// here still finishes the requests in flight.
+	apiDone := shutdown(log, apiSrv)
+	edgeDone := shutdown(log, edgeSrv, edgeTLS)
+	<-apiDone
 	d.bg.Wait()
+	closeState()
+	unlock()
+	if cfg.Released != nil {
+		cfg.Released()
+	}
+	<-edgeDone
 	log.Info("berth server stopped; containers keep running and are re-adopted on the next start")
 	return runErr
+}
+
+// shutdownDrain bounds how long requests in flight may take to finish when
+// the daemon stops: a restart or upgrade of berth server lets them finish
+// in the old daemon while the new one starts. It is below the supervisor's
+// 30 s before it kills a daemon that does not stop.
+const shutdownDrain = 25 * time.Second
+
+// shutdown stops the servers accepting at once, closes their idle
+// connections and waits, in the background, for their requests in flight,
+// up to shutdownDrain; the channel is closed when they are done.
+func shutdown(log *slog.Logger, servers ...interface{ Shutdown(context.Context) error }) <-chan struct{} {
+	done := make(chan struct{})
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownDrain)
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		wg.Go(func() {
+			if err := srv.Shutdown(ctx); err != nil {
+				log.Warn("requests still in flight were cut at shutdown", "after", shutdownDrain, "err", err)
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		cancel()
+		close(done)
+	}()
+	return done
 }
 
 // edgeIdleTimeout closes a client's keep-alive connection to the edge after
@@ -316,49 +346,6 @@ func lockDataDir(dir string) (func(), error) {
 		return nil, fmt.Errorf("%w: %s (stop the other daemon or pass another --data)", ErrAlreadyRunning, dir)
 	}
 	return func() { f.Close() }, nil
-}
-
-// listenAPI binds the API: a unix socket private to its owner, or TCP with
-// TLS and a bearer token.
-func listenAPI(cfg Config) (ln net.Listener, addr string, tlsCfg *tls.Config, token string, err error) {
-	switch {
-	case strings.HasPrefix(cfg.API, "unix://"):
-		path := strings.TrimPrefix(cfg.API, "unix://")
-		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-			return nil, "", nil, "", fmt.Errorf("api socket directory: %w", err)
-		}
-		if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-			c.Close()
-			return nil, "", nil, "", fmt.Errorf("%w: a daemon already answers on %s", ErrAlreadyRunning, path)
-		}
-		_ = os.Remove(path) // a stale socket from a daemon that died
-		// Create the socket with no permissions for group and others from
-		// the first instant, then make sure of the mode.
-		old := syscall.Umask(0o177)
-		ln, err = net.Listen("unix", path)
-		syscall.Umask(old)
-		if err != nil {
-			return nil, "", nil, "", fmt.Errorf("api cannot listen on %s: %w", path, err)
-		}
-		if err := os.Chmod(path, 0o600); err != nil {
-			ln.Close()
-			return nil, "", nil, "", fmt.Errorf("api socket mode: %w", err)
-		}
-		return ln, "unix://" + path, nil, "", nil
-	case strings.HasPrefix(cfg.API, "tcp://"):
-		hostport := strings.TrimPrefix(cfg.API, "tcp://")
-		tlsCfg, token, err := apiTLS(cfg.DataDir, hostport)
-		if err != nil {
-			return nil, "", nil, "", err
-		}
-		ln, err = net.Listen("tcp", hostport)
-		if err != nil {
-			return nil, "", nil, "", fmt.Errorf("api cannot listen on --api %s: %w (pick another address)", cfg.API, errors.Unwrap(err))
-		}
-		return ln, "tcp://" + ln.Addr().String(), tlsCfg, token, nil
-	default:
-		return nil, "", nil, "", fmt.Errorf("invalid --api %q: use unix:///path/berth.sock or tcp://HOST:PORT", cfg.API)
-	}
 }
 
 func httpsPort(ln net.Listener) int {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/store"
@@ -38,11 +39,13 @@ func openState(ctx context.Context, cfg Config) (*store.Store, func(), error) {
 		defer close(done)
 		st.RunBackups(bctx, store.BackupPolicy{Logger: log, Now: time.Now})
 	}()
-	return st, func() {
+	// Run calls it when the control plane's work ends (so the next daemon
+	// may start) and again on its way out; once is enough.
+	return st, sync.OnceFunc(func() {
 		cancel()
 		<-done
 		_ = st.Close()
-	}, nil
+	}), nil
 }
 
 // restoreLatest is --restore-latest: a state that passes its checks is kept

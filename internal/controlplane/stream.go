@@ -64,6 +64,13 @@ func (d *Daemon) runStreamed(w http.ResponseWriter, r *http.Request, work func(o
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
+		var err error
+		defer func() {
+			if err != nil {
+				res <- failure(err, nil)
+			}
+		}()
+		defer d.containErr(&err, "api", "method", r.Method, "path", r.URL.Path)
 		res <- work(st.send)
 	}()
 	select {

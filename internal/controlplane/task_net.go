@@ -125,6 +125,7 @@ func (d *Daemon) warmTaskNet(app string) {
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
+		defer d.contain("task network")
 		id, err := d.startTaskNet(d.ctx, hi, app, hosts)
 		if err != nil && d.ctx.Err() == nil {
 			d.log.Warn("start a network holder for the next task", "app", app, "err", err)

@@ -66,6 +66,7 @@ type reading struct {
 
 // sampleTraffic reads every serving instance's counters from the edge.
 func (d *Daemon) sampleTraffic(now time.Time) {
+	defer d.contain("traffic sample")
 	for _, s := range d.appServices("") {
 		s.mu.Lock()
 		rs := make([]reading, 0, len(s.instances))

@@ -84,6 +84,7 @@ func (d *Daemon) wake(s *service) {
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
+		defer d.contain("wake", "service", s.name)
 		d.scaleOut(s, rv, "woke from zero for a waiting request")
 	}()
 }
@@ -199,6 +200,7 @@ func (d *Daemon) tendParked(ctx context.Context, s *service, cfg AutoscaleConfig
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
+		defer d.contain("park")
 		for _, p := range append(cool, old...) {
 			// Stop needs no thaw: the engine kills a frozen container.
 			if err := d.engine.Stop(ctx, p.in.containerID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {

@@ -56,6 +56,8 @@ type Server struct {
 	handoff  *handoffListener
 	tlsCfg   *tls.Config // of ServeTLS's handshakes
 	closing  atomic.Bool
+	closed   atomic.Bool  // Close: nothing more is served
+	late     atomic.Int64 // connections served by serveLate
 	fastReqs atomic.Int64 // requests the fast path answered
 }
 
@@ -236,14 +238,18 @@ func (s *Server) tlsHandshakeTimeout() time.Duration {
 }
 
 // Shutdown stops accepting, closes idle connections, and waits for the
-// requests in flight to finish or ctx to end, on both paths.
+// requests in flight to finish or ctx to end, on both paths. As in
+// net/http, a connection accepted but not yet read from gets its first
+// request answered (its client connected before the shutdown and may not
+// retry), while one idle between requests is closed at once (clients
+// retry a request on a kept-alive connection closed under them).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
 	errc := make(chan error, 1)
 	go func() { errc <- s.HTTP.Shutdown(ctx) }()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for !s.closeIdle(false) {
+	for !s.closeIdle(false) || s.late.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -255,6 +261,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
+	s.closed.Store(true)
 	s.stopAccepting()
 	s.closeIdle(true)
 	return s.HTTP.Close()
@@ -274,12 +281,15 @@ func (s *Server) stopAccepting() {
 }
 
 // closeIdle closes the fast connections waiting for a request (all of
-// them with force) and reports whether none is left.
+// them with force) and reports whether none is left. A new connection
+// counts as idle only once it has waited newConnGrace for its first
+// request, as in net/http.
 func (s *Server) closeIdle(force bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for fc := range s.conns {
-		if fc.state.CompareAndSwap(connIdle, connClosed) || force {
+		if fc.state.CompareAndSwap(connIdle, connClosed) ||
+			(time.Since(fc.accepted) > newConnGrace && fc.state.CompareAndSwap(connNew, connClosed)) || force {
 			_ = fc.c.Close()
 		}
 	}
@@ -289,11 +299,17 @@ func (s *Server) closeIdle(force bool) bool {
 	return len(s.conns) == 0 && len(s.shaking) == 0
 }
 
+// newConnGrace is how long Shutdown waits for a new connection's first
+// request, as net/http does.
+const newConnGrace = 5 * time.Second
+
 func (s *Server) newConn(c net.Conn) *fastConn {
-	fc := &fastConn{s: s, e: s.Edge, c: c}
+	fc := &fastConn{s: s, e: s.Edge, c: c, accepted: time.Now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing.Load() {
+	// Accepted during a Shutdown, it is served all the same: its client
+	// is connected.
+	if s.closed.Load() {
 		return nil
 	}
 	s.conns[fc] = struct{}{}
@@ -324,7 +340,8 @@ func (s *Server) headerTimeout() time.Duration {
 
 // Connection states, for Shutdown.
 const (
-	connIdle   int32 = iota // waiting for a request
+	connNew    int32 = iota // waiting for its first request
+	connIdle                // waiting for its next request
 	connActive              // reading or serving one
 	connClosed              // closed by Shutdown
 )
@@ -338,6 +355,7 @@ type fastConn struct {
 	bw    *bufio.Writer
 	state atomic.Int32
 
+	accepted time.Time
 	clientIP string // for X-Forwarded-For, worked out once
 	watch    clientWatch
 	gone     atomic.Bool // the client closed while its request waited
@@ -404,7 +422,7 @@ func (fc *fastConn) serve() {
 		if _, err := fc.br.Peek(1); err != nil {
 			return
 		}
-		if !fc.state.CompareAndSwap(connIdle, connActive) {
+		if !fc.state.CompareAndSwap(connIdle, connActive) && !fc.state.CompareAndSwap(connNew, connActive) {
 			return // Shutdown closed it
 		}
 		if next = fc.serveOne(); next != nextRequest {
@@ -575,11 +593,50 @@ func (fc *fastConn) handOver() connNext {
 	if n := fc.br.Buffered(); n > 0 {
 		buffered, _ = fc.br.Peek(n)
 	}
+	// Counted as late until net/http has it, so a Shutdown never sees it
+	// in neither place.
+	fc.s.late.Add(1)
 	fc.s.forget(fc)
-	if !fc.s.handoff.push(newFramingConn(fc.c, buffered, fc.s.HTTP.MaxHeaderBytes, fc.e.log)) {
+	pc := newFramingConn(fc.c, buffered, fc.s.HTTP.MaxHeaderBytes, fc.e.log)
+	if fc.s.handoff.push(pc) {
+		fc.s.late.Add(-1)
+		return handedOff
+	}
+	if fc.s.closed.Load() {
+		fc.s.late.Add(-1)
 		return closeConn
 	}
+	go func() {
+		defer fc.s.late.Add(-1)
+		fc.s.serveLate(pc)
+	}()
 	return handedOff
+}
+
+// serveLate serves a connection handed over after net/http stopped
+// accepting, during a Shutdown: its client connected before the shutdown,
+// so its request is answered rather than dropped, by a server of its own
+// that closes the connection after the answer.
+func (s *Server) serveLate(c net.Conn) {
+	l := newHandoffListener(c.LocalAddr())
+	srv := &http.Server{
+		Handler:           s.HTTP.Handler,
+		ReadHeaderTimeout: s.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       s.HTTP.ReadTimeout,
+		WriteTimeout:      s.HTTP.WriteTimeout,
+		ErrorLog:          s.HTTP.ErrorLog,
+		ConnState: func(c net.Conn, st http.ConnState) {
+			if f, ok := c.(framed); ok {
+				f.observe(st)
+			}
+			if st == http.StateClosed || st == http.StateHijacked {
+				_ = l.Close()
+			}
+		},
+	}
+	srv.SetKeepAlivesEnabled(false)
+	go l.push(c)
+	_ = srv.Serve(l)
 }
 
 // appendUpstreamHead appends the request head sent to the instance: the

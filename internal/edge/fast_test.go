@@ -1672,3 +1672,60 @@ func TestParseResponseConnectionAsNetHTTP(t *testing.T) {
 		assert.Equal(t, res.Close, rh.close, "%q", head)
 	}
 }
+
+// TestFastPathShutdownAnswersAcceptedConnections: a connection accepted
+// just before Shutdown (its client already connected, its request not yet
+// read) is served, on the fast path and when handed to net/http, as
+// net/http does with a new connection; only connections idle between
+// requests are closed, which clients retry. This is what a berth server
+// upgrade relies on to lose no request.
+func TestFastPathShutdownAnswersAcceptedConnections(t *testing.T) {
+	backend := newTestBackend(t, "web", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "done "+r.Method+" "+r.URL.Path)
+	}))
+	e := New(Options{})
+	t.Cleanup(e.CloseIdleConnections)
+	e.Update(webRoute(backend.Backend))
+	s := &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Close() })
+	addr := ln.Addr().String()
+
+	fast := dialRaw(t, addr)
+	slow := dialRaw(t, addr) // its POST goes to net/http
+	kept := dialRaw(t, addr)
+	kept.write(rawGet(fastHost, "/first"))
+	res, _ := kept.read(http.MethodGet)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	eventually(t, 3*time.Second, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.conns) == 3
+	}, "three connections accepted")
+
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	kept.expectEOF() // idle between requests: closed
+	time.Sleep(50 * time.Millisecond)
+
+	fast.write(rawGet(fastHost, "/fast"))
+	res, body := fast.read(http.MethodGet)
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "done GET /fast", body)
+	fast.expectEOF()
+
+	slow.write("POST /slow HTTP/1.1\r\nHost: " + fastHost + "\r\nContent-Length: 2\r\n\r\nhi")
+	res, body = slow.read(http.MethodPost)
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "done POST /slow", body)
+	slow.expectEOF()
+
+	select {
+	case err := <-shut:
+		require.NoError(t, err)
+	case <-time.After(3 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+}

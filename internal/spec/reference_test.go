@@ -35,6 +35,7 @@ func TestReferenceNamesEveryKey(t *testing.T) {
 		{"edge.NAME", entrypointKeys},
 		{"failover", failoverKeys},
 		{"cache", edgeCacheKeys},
+		{"key", cacheKeyKeys},
 		{"headers", headersKeys},
 		{"routes[] (of an entrypoint)", edgeRouteKeys},
 	} {
