@@ -64,7 +64,21 @@ func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtim
 			netCfg.EndpointsConfig[spec.Network].IPAMConfig = &network.EndpointIPAMConfig{IPv4Address: ip}
 		}
 	}
-	created, err := e.cli.ContainerCreate(ctx, cfg, hostCfg, netCfg, plat, spec.Name)
+	// The engine finishes a create whose caller went away (a daemon
+	// stopping, a deploy cancelled), leaving a container nobody knows of.
+	// So the call itself is not cancelled; a caller gone by its end gets
+	// the container removed and its context's error.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	created, err := e.cli.ContainerCreate(cctx, cfg, hostCfg, netCfg, plat, spec.Name)
+	cancel()
+	if err == nil && ctx.Err() != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+		defer cancel()
+		if rerr := e.cli.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true}); rerr != nil {
+			e.log.Warn("remove a container created for a caller that went away", "name", spec.Name, "err", rerr)
+		}
+		return runtime.Container{}, fmt.Errorf("create container %s: %w", spec.Name, context.Cause(ctx))
+	}
 	if err != nil {
 		switch {
 		case strings.Contains(err.Error(), "does not match the specified platform"):
@@ -78,8 +92,15 @@ func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtim
 		e.log.Warn("container created with a warning", "name", spec.Name, "warning", w)
 	}
 	e.log.Debug("container created", "name", spec.Name, "id", shortID(created.ID), "took", time.Since(start))
-	return e.Inspect(ctx, created.ID)
+	// Not cancelled either: the caller gets the container it now owns.
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
+	return e.Inspect(ictx, created.ID)
 }
+
+// createTimeout bounds a container create (or the removal of one made for
+// a caller that went away) that no caller's context bounds.
+const createTimeout = 30 * time.Second
 
 // containerConfig translates a spec into Docker's three create structs,
 // adding the policy every berth container gets.

@@ -1,6 +1,7 @@
 package docker_test
 
 import (
+	"context"
 	"net"
 	"strconv"
 	"strings"
@@ -373,4 +374,52 @@ func TestOOMKilled(t *testing.T) {
 	c, err = e.Inspect(ctx(t), c.ID)
 	require.NoError(t, err)
 	assert.True(t, c.OOMKilled, "state %+v", c)
+}
+
+// TestCreateCancelledLeavesNothing cancels creates at every point of their
+// way: each either returns the container (the caller owns it) or an error
+// and no container, never a container nobody knows of, which the engine
+// would otherwise finish making after its caller went away.
+func TestCreateCancelledLeavesNothing(t *testing.T) {
+	t.Parallel()
+	e := newEngine(t)
+	appName := app(t)
+	t.Cleanup(func() {
+		cs, _ := e.List(context.Background(), map[string]string{runtime.LabelApp: appName})
+		for _, c := range cs {
+			_ = e.Remove(context.Background(), c.ID)
+		}
+	})
+	img := testutil.TestAppImage(t)
+	spec := func() runtime.ContainerSpec {
+		return runtime.ContainerSpec{
+			Name:   testutil.UniqueName(t, "cancel"),
+			Image:  img,
+			Labels: map[string]string{runtime.LabelApp: appName, "berth.test": "1"},
+		}
+	}
+	began := time.Now()
+	c, err := e.Create(ctx(t), spec())
+	require.NoError(t, err)
+	whole := time.Since(began)
+	owned := map[string]bool{c.ID: true}
+	const tries = 24
+	for i := range tries {
+		cctx, cancel := context.WithTimeout(context.Background(), whole*time.Duration(i)/tries)
+		c, err := e.Create(cctx, spec())
+		cancel()
+		if err == nil {
+			owned[c.ID] = true
+		} else {
+			t.Logf("create %d: %v", i, err)
+		}
+	}
+	// The engine finishes an abandoned create a moment later.
+	time.Sleep(time.Second)
+	cs, err := e.List(ctx(t), map[string]string{runtime.LabelApp: appName})
+	require.NoError(t, err)
+	for _, c := range cs {
+		assert.True(t, owned[c.ID], "container %s (%s) was created for a caller that was told it failed", c.Name, c.State)
+	}
+	t.Logf("one create takes %s; %d of %d cancelled creates returned a container", whole, len(owned)-1, tries)
 }
