@@ -14,20 +14,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/berth-dev/berth/bench/internal/benchkit"
+	"github.com/berth-dev/berth/internal/testutil"
 )
 
 func main() {
@@ -76,7 +74,7 @@ func run(n, rate int) error {
 	for i := range n {
 		// Upgrade: a new file at the binary's path (as install(1) and
 		// package managers do), then SIGHUP.
-		l := startLoad("http://"+s.http+"/", host, rate)
+		stop := loadFor("http://"+s.http+"/", host, rate)
 		time.Sleep(time.Second)
 		if err := replace(bin); err != nil {
 			return err
@@ -91,7 +89,7 @@ func run(n, rate int) error {
 		}
 		ups = append(ups, time.Since(began))
 		time.Sleep(time.Second)
-		upRes.add(l.stop())
+		upRes.add(stop())
 		fmt.Fprintf(os.Stderr, "upgrade %d: %s, %+v\n", i+1, ups[i].Round(time.Millisecond), upRes)
 
 		// Kill: SIGKILL to the daemon.
@@ -99,7 +97,7 @@ func run(n, rate int) error {
 		if err != nil {
 			return err
 		}
-		l = startLoad("http://"+s.http+"/", host, rate)
+		stop = loadFor("http://"+s.http+"/", host, rate)
 		time.Sleep(time.Second)
 		ready = s.lines("berth server ready")
 		began = time.Now()
@@ -111,7 +109,7 @@ func run(n, rate int) error {
 		}
 		kills = append(kills, time.Since(began))
 		time.Sleep(time.Second)
-		killRes.add(l.stop())
+		killRes.add(stop())
 		fmt.Fprintf(os.Stderr, "kill %d: %s, %+v\n", i+1, kills[i].Round(time.Millisecond), killRes)
 	}
 	// The server's own account of each restart, for the log directory.
@@ -285,61 +283,12 @@ func (r *result) add(o result) {
 	r.slowest = max(r.slowest, o.slowest)
 }
 
-// load is open-loop traffic: a GET every 1/rate s on its own goroutine, on
-// kept-alive connections, whatever the earlier requests do.
-type load struct {
-	ok, failed, refused, slowest atomic.Int64
-	quit                         chan struct{}
-	wg                           sync.WaitGroup
-}
-
-func startLoad(url, host string, rate int) *load {
-	l := &load{quit: make(chan struct{})}
-	hc := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128, Proxy: nil}}
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		t := time.NewTicker(time.Second / time.Duration(rate))
-		defer t.Stop()
-		for {
-			select {
-			case <-l.quit:
-				return
-			case <-t.C:
-			}
-			l.wg.Add(1)
-			go func() {
-				defer l.wg.Done()
-				req, _ := http.NewRequest(http.MethodGet, url, nil)
-				req.Host = host
-				start := time.Now()
-				resp, err := hc.Do(req)
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				if err != nil {
-					l.failed.Add(1)
-					if errors.Is(err, syscall.ECONNREFUSED) {
-						l.refused.Add(1)
-					}
-					return
-				}
-				l.ok.Add(1)
-				took := int64(time.Since(start))
-				for m := l.slowest.Load(); took > m && !l.slowest.CompareAndSwap(m, took); m = l.slowest.Load() {
-				}
-			}()
-		}
-	}()
-	return l
-}
-
-func (l *load) stop() result {
-	close(l.quit)
-	l.wg.Wait()
-	return result{ok: l.ok.Load(), failed: l.failed.Load(), refused: l.refused.Load(), slowest: time.Duration(l.slowest.Load())}
+// loadFor sends open-loop traffic (testutil.StartLoad, as the tests) and
+// returns a stop that says what it saw.
+func loadFor(url, host string, rate int) func() result {
+	l := testutil.StartLoad(url, host, rate)
+	return func() result {
+		r := l.Stop()
+		return result{ok: r.OK, failed: r.Failed, refused: r.Refused, slowest: r.MaxLatency}
+	}
 }
