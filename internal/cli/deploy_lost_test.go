@@ -2,6 +2,7 @@ package cli
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -48,4 +49,44 @@ func TestDeployUnreachableIsNotUnknown(t *testing.T) {
 	assert.Equal(t, 1, res.code)
 	assert.NotContains(t, res.stderr, "outcome is unknown")
 	assert.Contains(t, res.stderr, "cannot reach the berth daemon")
+}
+
+// A daemon killed while `berth task run` streams the task's output leaves
+// the task's outcome unknown (it may run on, or have been stopped): the CLI
+// says so, with the task's ID and how to see what became of it, instead of
+// a bare "stream ... broke: unexpected EOF".
+func TestTaskRunLostConnectionSaysOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		started bool // the daemon announced the task before it died
+		want    string
+	}{
+		{name: "after the task started", started: true, want: "the outcome is unknown: see `berth task logs t1abc` or `berth task ls`"},
+		{name: "before the task was announced", want: "the outcome is unknown: see `berth task ls`"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := newFakeDaemon(t)
+			d.handle("POST /v1/apps/shop/tasks", func(w http.ResponseWriter, r *http.Request) {
+				if tt.started {
+					send(w, api.Message{Kind: api.KindTask, Task: &api.Task{ID: "t1abc", Status: api.TaskRunning}})
+					send(w, api.Message{Kind: api.KindLog, Source: "t1abc", Stream: "stdout", Text: "migrating"})
+				} else {
+					w.WriteHeader(http.StatusOK)
+					w.(http.Flusher).Flush()
+				}
+				conn, _, err := http.NewResponseController(w).Hijack()
+				require.NoError(t, err)
+				conn.Close() // as a kill -9 of the daemon would
+			})
+			res := d.run("task", "run", "--app", "shop", "--", "./server", "migrate")
+			assert.Equal(t, 1, res.code)
+			assert.Contains(t, res.stderr, "lost the connection to berth server while the task ran")
+			assert.Contains(t, res.stderr, tt.want)
+			assert.NotContains(t, res.stderr, "broke: unexpected EOF\n")
+			assert.Equal(t, 1, strings.Count(res.stderr, "\n"), "one line: %q", res.stderr)
+		})
+	}
 }
