@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/attach"
 )
 
 // A daemon that dies in the middle of a deploy (here: the connection is
@@ -89,4 +91,26 @@ func TestTaskRunLostConnectionSaysOutcomeUnknown(t *testing.T) {
 			assert.Equal(t, 1, strings.Count(res.stderr, "\n"), "one line: %q", res.stderr)
 		})
 	}
+}
+
+// The same for `berth task run -i`: a session cut before its exit code
+// names the task and how to see how it ended.
+func TestTaskRunInteractiveLostConnectionSaysOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	d := newFakeDaemon(t)
+	d.handle("POST /v1/apps/shop/tasks", func(w http.ResponseWriter, r *http.Request) {
+		nc, brw, err := http.NewResponseController(w).Hijack()
+		require.NoError(t, err)
+		_, _ = io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: berth-attach\r\n\r\n")
+		conn := attach.NewConn(nc, brw.Reader)
+		require.NoError(t, conn.Write(attach.Started, []byte("t2def")))
+		require.NoError(t, conn.Write(attach.Stdout, []byte("migrating\n")))
+		conn.Close() // as a kill -9 of the daemon would
+	})
+	var stdout, stderr strings.Builder
+	code := Main([]string{"--host", d.host, "task", "run", "--app", "shop", "-i", "--", "./server", "migrate"}, strings.NewReader(""), &stdout, &stderr)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr.String(), "lost the connection to berth server while the task ran")
+	assert.Contains(t, stderr.String(), "the outcome is unknown: see `berth task logs t2def` or `berth task ls`")
+	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line: %q", stderr.String())
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/attach"
 	"github.com/berth-dev/berth/internal/client"
 )
 
@@ -94,6 +95,9 @@ deployed service, else the spec's first.`,
 					return err
 				}
 				res, err := c.session(ctx, conn, req.TTY, req.Stdin)
+				if errors.Is(err, attach.ErrBroken) {
+					return taskOutcomeUnknown(res.ID, err)
+				}
 				if err != nil {
 					return err
 				}
