@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/attach"
 )
 
 // A daemon that dies in the middle of a deploy (here: the connection is
@@ -48,4 +51,66 @@ func TestDeployUnreachableIsNotUnknown(t *testing.T) {
 	assert.Equal(t, 1, res.code)
 	assert.NotContains(t, res.stderr, "outcome is unknown")
 	assert.Contains(t, res.stderr, "cannot reach the berth daemon")
+}
+
+// A daemon killed while `berth task run` streams the task's output leaves
+// the task's outcome unknown (it may run on, or have been stopped): the CLI
+// says so, with the task's ID and how to see what became of it, instead of
+// a bare "stream ... broke: unexpected EOF".
+func TestTaskRunLostConnectionSaysOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		started bool // the daemon announced the task before it died
+		want    string
+	}{
+		{name: "after the task started", started: true, want: "the outcome is unknown: see `berth task logs t1abc` or `berth task ls`"},
+		{name: "before the task was announced", want: "the outcome is unknown: see `berth task ls`"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			d := newFakeDaemon(t)
+			d.handle("POST /v1/apps/shop/tasks", func(w http.ResponseWriter, r *http.Request) {
+				if tt.started {
+					send(w, api.Message{Kind: api.KindTask, Task: &api.Task{ID: "t1abc", Status: api.TaskRunning}})
+					send(w, api.Message{Kind: api.KindLog, Source: "t1abc", Stream: "stdout", Text: "migrating"})
+				} else {
+					w.WriteHeader(http.StatusOK)
+					w.(http.Flusher).Flush()
+				}
+				conn, _, err := http.NewResponseController(w).Hijack()
+				require.NoError(t, err)
+				conn.Close() // as a kill -9 of the daemon would
+			})
+			res := d.run("task", "run", "--app", "shop", "--", "./server", "migrate")
+			assert.Equal(t, 1, res.code)
+			assert.Contains(t, res.stderr, "lost the connection to berth server while the task ran")
+			assert.Contains(t, res.stderr, tt.want)
+			assert.NotContains(t, res.stderr, "broke: unexpected EOF\n")
+			assert.Equal(t, 1, strings.Count(res.stderr, "\n"), "one line: %q", res.stderr)
+		})
+	}
+}
+
+// The same for `berth task run -i`: a session cut before its exit code
+// names the task and how to see how it ended.
+func TestTaskRunInteractiveLostConnectionSaysOutcomeUnknown(t *testing.T) {
+	t.Parallel()
+	d := newFakeDaemon(t)
+	d.handle("POST /v1/apps/shop/tasks", func(w http.ResponseWriter, r *http.Request) {
+		nc, brw, err := http.NewResponseController(w).Hijack()
+		require.NoError(t, err)
+		_, _ = io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: berth-attach\r\n\r\n")
+		conn := attach.NewConn(nc, brw.Reader)
+		require.NoError(t, conn.Write(attach.Started, []byte("t2def")))
+		require.NoError(t, conn.Write(attach.Stdout, []byte("migrating\n")))
+		conn.Close() // as a kill -9 of the daemon would
+	})
+	var stdout, stderr strings.Builder
+	code := Main([]string{"--host", d.host, "task", "run", "--app", "shop", "-i", "--", "./server", "migrate"}, strings.NewReader(""), &stdout, &stderr)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, stderr.String(), "lost the connection to berth server while the task ran")
+	assert.Contains(t, stderr.String(), "the outcome is unknown: see `berth task logs t2def` or `berth task ls`")
+	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line: %q", stderr.String())
 }

@@ -118,6 +118,12 @@ func TestServerStopsOnInterrupt(t *testing.T) {
 // berth.db: it refuses on one line that names the file and the command that
 // restores it, before binding a port or looking at the engine.
 func TestServerRefusesDamagedState(t *testing.T) {
+	// The daemon in process: the supervisor would start this test binary,
+	// which is not berth, as the daemon (cmd/berth's tests run the real
+	// binary under its supervisor).
+	oldSupervise := supervise
+	t.Cleanup(func() { supervise = oldSupervise })
+	supervise = func(c *cli, ctx context.Context, cfg controlplane.Config) error { return runDaemon(ctx, cfg) }
 	dir := t.TempDir()
 	st, err := store.Open(dir)
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/attach"
 	"github.com/berth-dev/berth/internal/client"
 )
 
@@ -94,6 +95,9 @@ deployed service, else the spec's first.`,
 					return err
 				}
 				res, err := c.session(ctx, conn, req.TTY, req.Stdin)
+				if errors.Is(err, attach.ErrBroken) {
+					return taskOutcomeUnknown(res.ID, err)
+				}
 				if err != nil {
 					return err
 				}
@@ -106,13 +110,19 @@ deployed service, else the spec's first.`,
 				}
 				return exitWith(res.Code, "")
 			}
-			res, err := cl.RunTask(ctx, app, req, c.printTaskMessage)
+			var taskID string // from the "task" message, once it started
+			res, err := cl.RunTask(ctx, app, req, func(m api.Message) {
+				if m.Kind == api.KindTask && m.Task != nil {
+					taskID = m.Task.ID
+				}
+				c.printTaskMessage(m)
+			})
 			var re *client.ResultError
 			if errors.As(err, &re) && re.Result.Task != nil {
 				return exitError{code: nonZero(re.Result.Task.ExitCode), msg: re.Error()}
 			}
 			if err != nil {
-				return err
+				return taskOutcomeUnknown(taskID, err)
 			}
 			if res.Task == nil {
 				return fmt.Errorf("the berth daemon did not say how the task ended: check \"berth task ls\"")
@@ -128,6 +138,26 @@ deployed service, else the spec's first.`,
 	f.BoolVarP(&req.Stdin, "interactive", "i", false, "send this terminal's (or pipe's) input to the task")
 	f.BoolVarP(&req.TTY, "tty", "t", false, "give the task a terminal; -it for a shell or a REPL")
 	return cmd
+}
+
+// taskOutcomeUnknown turns the loss of the daemon while `berth task run`
+// streams a task into a message that says the task's outcome is unknown (a
+// daemon killed mid-task may have left it running, or a restarted one
+// stopped it) and how to see it, rather than a bare connection error. As
+// for a deploy (outcomeUnknown), known outcomes and a daemon never reached
+// are returned as they are.
+func taskOutcomeUnknown(taskID string, err error) error {
+	var resErr *client.ResultError
+	if errors.As(err, &resErr) || errors.Is(err, client.ErrDaemonUnreachable) ||
+		errors.Is(err, errInterrupted) || errors.Is(err, errDetached) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	see := "`berth task ls`"
+	if taskID != "" {
+		see = fmt.Sprintf("`berth task logs %s` or `berth task ls`", taskID)
+	}
+	return fmt.Errorf("lost the connection to berth server while the task ran (%v); %w: see %s",
+		err, errOutcomeUnknown, see)
 }
 
 // taskArgs reads TASKNAME [-- ARGS...] or -- CMD ARGS... into req.

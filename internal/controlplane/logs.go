@@ -88,6 +88,8 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	ctx, cancel := d.followContext(r) // stream.go
+	defer cancel()
 	var wg sync.WaitGroup
 	for _, c := range pick {
 		wg.Add(1)
@@ -95,7 +97,7 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 			defer wg.Done()
 			defer d.contain("logs", "container", shortID(c.ID))
 			id := logSource(c)
-			_ = d.engine.Logs(r.Context(), c.ID, opts, func(l runtime.LogLine) {
+			_ = d.engine.Logs(ctx, c.ID, opts, func(l runtime.LogLine) {
 				st.send(api.Message{Kind: api.KindLog, Time: l.Time, Source: id, Stream: l.Stream, Text: l.Text})
 			})
 		}()

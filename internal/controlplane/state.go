@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -57,12 +59,31 @@ func restoreLatest(dir string, log *slog.Logger) error {
 		log.Info("--restore-latest: the state passes its checks; nothing restored", "data", dir)
 		return nil
 	}
+	if firstStart(dir) {
+		// Nothing was ever there: a first start, which the flag, safe to
+		// keep in a service unit, must not stop.
+		log.Info("--restore-latest: no state and no backup yet (a first start); nothing restored", "data", dir)
+		return nil
+	}
 	r, err := store.RestoreLatest(dir, time.Now())
 	if err != nil {
 		return fmt.Errorf("--restore-latest: %w", err)
 	}
 	log.Warn("state restored from a backup", "backup", r.From, "damaged_file_kept_as", r.MovedAside, "skipped", r.Skipped, "reason", bad)
 	return nil
+}
+
+// firstStart reports whether dir shows no sign of a state ever kept there:
+// no berth.db, no write-ahead log of one, no backup.
+func firstStart(dir string) bool {
+	db := filepath.Join(dir, store.DBFile)
+	for _, p := range []string{db, db + "-wal"} {
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			return false
+		}
+	}
+	bs, err := store.Backups(dir)
+	return err == nil && len(bs) == 0
 }
 
 // stateError says why the state cannot be used, that nothing was touched,

@@ -167,3 +167,17 @@ func corruptTable(t *testing.T, path, table string) {
 	_, err = f.WriteAt(garbage, (root-1)*pageSize)
 	require.NoError(t, err)
 }
+
+// TestRestoreLatestOnFirstStart: --restore-latest is safe to keep in a
+// service unit (README), so it must not stop the very first start, of a
+// data directory with no state and no backup yet: that is a fresh start,
+// not a damaged state with nothing to restore.
+func TestRestoreLatestOnFirstStart(t *testing.T) {
+	t.Parallel()
+	d := startDaemon(t, "", func(c *controlplane.Config) { c.RestoreLatest = true })
+	st, err := d.client.Status(context.Background(), "")
+	require.NoError(t, err)
+	assert.Empty(t, st.Apps)
+	assert.FileExists(t, filepath.Join(d.dataDir, store.DBFile))
+	assert.NotContains(t, d.logs.String(), "state restored from a backup")
+}

@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -123,4 +124,16 @@ func result(err error) api.Message {
 		return failure(err, nil)
 	}
 	return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true}
+}
+
+// followContext is the context of a request that streams until the client
+// goes (logs -f): it ends with the daemon too. The API server's shutdown
+// waits for every request in flight, and the state is released to the next
+// daemon (a restart, an upgrade under berth server's supervisor) only after
+// that, while the edge already accepts no new connection: an open follow
+// must not hold that up to the drain bound.
+func (d *Daemon) followContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(d.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
 }

@@ -152,11 +152,13 @@ func (d *Daemon) handleTaskLogs(w http.ResponseWriter, r *http.Request) {
 	defer st.close()
 	sent := 0
 	if run := d.tasks.get(t.ID); run != nil && t.Status == api.TaskRunning {
-		err := d.engine.Logs(r.Context(), t.ContainerID, runtime.LogOptions{Follow: follow}, func(l runtime.LogLine) {
+		ctx, cancel := d.followContext(r) // stream.go
+		defer cancel()
+		err := d.engine.Logs(ctx, t.ContainerID, runtime.LogOptions{Follow: follow}, func(l runtime.LogLine) {
 			st.send(api.Message{Kind: api.KindLog, Time: l.Time, Source: t.ID, Stream: l.Stream, Text: l.Text})
 			sent++
 		})
-		if r.Context().Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
 		if err == nil && sent > 0 {
@@ -174,7 +176,7 @@ func (d *Daemon) handleTaskLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case <-run.done:
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		}
 		t = run.record()

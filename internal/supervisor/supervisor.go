@@ -183,6 +183,9 @@ func Run(ctx context.Context, cfg Config) error {
 				break wait // start another on this binary
 			case <-c.exited:
 				ran := time.Since(c.started)
+				// A dead daemon's pid must not stay in the file: the
+				// system may give it to another process.
+				removeIfOurs(cfg.PIDFile, c.pid)
 				if !retry {
 					return &ChildExitError{Code: c.code}
 				}

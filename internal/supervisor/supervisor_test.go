@@ -82,7 +82,7 @@ func startRun(t *testing.T, mode string) (addr, pidFile string, cancel func(), d
 }
 
 func TestFirstStartFailureEndsWithTheChildsCode(t *testing.T) {
-	_, _, _, done := startRun(t, "fail")
+	_, pidFile, _, done := startRun(t, "fail")
 	select {
 	case err := <-done:
 		var exit *ChildExitError
@@ -91,6 +91,9 @@ func TestFirstStartFailureEndsWithTheChildsCode(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Run did not give up on a child that fails at its first start")
 	}
+	// No pid file is left naming a dead process (whose pid the system
+	// may give to another: a later kill $(cat daemon.pid) would hit it).
+	assert.NoFileExists(t, pidFile)
 }
 
 // TestKilledChildIsReplacedOnTheSameSocket: a child killed with SIGKILL is
