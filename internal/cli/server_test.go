@@ -132,11 +132,6 @@ func TestServerRefusesDamagedState(t *testing.T) {
 	require.NoError(t, st.Close())
 	require.NoError(t, os.Truncate(filepath.Join(dir, store.DBFile), 0))
 
-	// The real daemon, in process: the supervisor would start this test
-	// binary as the daemon (cmd/berth's tests run the real binary).
-	oldSupervise := supervise
-	t.Cleanup(func() { supervise = oldSupervise })
-	supervise = func(c *cli, ctx context.Context, cfg controlplane.Config) error { return runDaemon(ctx, cfg) }
 	res := berth(t, "server", "--data", dir, "--http", "127.0.0.1:0", "--https", "")
 	assert.Equal(t, 1, res.code)
 	assert.Equal(t, 1, strings.Count(res.stderr, "\n"), "one line: %s", res.stderr)
