@@ -200,9 +200,19 @@ func (c *Cache) fetch(w http.ResponseWriter, r *http.Request, next http.Handler,
 		if !c.store.replace(stale, fresh) {
 			c.log.Debug("cache: refreshed entry no longer stored", "key", stale.key)
 		}
-		if w != nil && c.serveEntry(w, r, fresh, responseTime, revalidatedStatus(fwd, http.StatusNotModified, fresh.ttl(responseTime), "")) != nil {
+		if w == nil {
+			return fetchResult{e: fresh}
+		}
+		// The 304's cookies are this client's (a session opened or
+		// renewed): they go to it, never into the stored response.
+		cookies, setsCookies := rec.hdr["Set-Cookie"]
+		if setsCookies {
+			w.Header()["Set-Cookie"] = cookies
+		}
+		if c.serveEntry(w, r, fresh, responseTime, revalidatedStatus(fwd, http.StatusNotModified, fresh.ttl(responseTime), "")) != nil {
 			// The body file went away between the lookup and now; the
 			// client still needs an answer.
+			delete(w.Header(), "Set-Cookie")
 			return c.fetch(w, r, next, nil, rc, fwd)
 		}
 		return fetchResult{e: fresh}

@@ -533,6 +533,20 @@ func TestAuthorizationAndCookies(t *testing.T) {
 			},
 		},
 	)
+	cases = append(cases, ruleCase{
+		// A 304 may open or renew the session of the client that asked:
+		// that client gets its cookie, the stored response never does.
+		name: "Set-Cookie on a revalidation's 304: to its client only",
+		origin: replies(
+			reply{header: map[string]string{"Cache-Control": "max-age=10", "ETag": `"e1"`}},
+			reply{conditional: true, header: map[string]string{"Cache-Control": "max-age=60", "ETag": `"e1"`, "Set-Cookie": "sid=NEW; Path=/"}},
+		),
+		steps: []step{
+			{cache: []string{stored}, hits: 1, want: map[string]string{"Set-Cookie": ""}},
+			{advance: 20 * time.Second, cache: []string{"fwd-status=304"}, hits: 2, body: str("v1"), want: map[string]string{"Set-Cookie": "sid=NEW; Path=/"}},
+			{cache: []string{hit}, hits: 2, body: str("v1"), want: map[string]string{"Set-Cookie": ""}},
+		},
+	})
 	for _, cc := range []string{"private", "no-store", "private, max-age=60"} {
 		cases = append(cases, ruleCase{
 			name:   "a default TTL does not make " + cc + " storable",
