@@ -360,6 +360,38 @@ func TestXRealIPIsThePeer(t *testing.T) {
 	}
 }
 
+func TestForwardingHeadersWithUnderscoresAreStripped(t *testing.T) {
+	// Many app servers (CGI, WSGI, ASGI, Rack) read X_Real_IP as
+	// X-Real-IP (both become HTTP_X_REAL_IP), and join the two: a client
+	// that spells a forwarding header with underscores must not get its
+	// value past an edge that does not trust it, as nginx drops such
+	// names.
+	backend := newTestBackend(t, "web", reportHandler(http.StatusOK))
+	e, srv := newTestEdge(t, Options{}, webRoute(backend.Backend))
+	tlsSrv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+	c := testClient(t)
+	for _, tc := range []struct{ name, base, method string }{
+		{"fast path", srv.URL, http.MethodGet},
+		{"net/http", srv.URL, http.MethodPost},
+		{"HTTPS", tlsSrv.URL, http.MethodGet},
+	} {
+		before := srv.fastReqs.Load()
+		res := do(t, c, tc.method, tc.base, fastHost, "/", "",
+			"X_Real_IP", "203.0.113.9", "X_Forwarded_For", "203.0.113.9", "x_forwarded_host", "evil.example", "X_FORWARDED_PROTO", "https")
+		require.Equal(t, http.StatusOK, res.status)
+		seen := decodeSeen(t, res.body)
+		for name := range seen.Header {
+			assert.NotContains(t, name, "_", "%s: %s reached the instance", tc.name, name)
+		}
+		assert.Equal(t, []string{"127.0.0.1"}, seen.Header["X-Real-Ip"], tc.name)
+		assert.Equal(t, []string{"127.0.0.1"}, seen.Header["X-Forwarded-For"], tc.name)
+		assert.Equal(t, []string{fastHost}, seen.Header["X-Forwarded-Host"], tc.name)
+		if tc.name == "fast path" {
+			assert.Equal(t, before+1, srv.fastReqs.Load(), "served on the fast path")
+		}
+	}
+}
+
 // fuzzFramingSeeds are request streams for FuzzFraming: the refused
 // shapes, good ones, and pipelines of both.
 func fuzzFramingSeeds() []string {
