@@ -197,11 +197,20 @@ func (c *Cache) fetch(w http.ResponseWriter, r *http.Request, next http.Handler,
 	switch rec.outcome {
 	case outcomeNotChanged:
 		fresh := c.refresh(stale, rec.hdr, requestTime, responseTime)
-		if !c.store.replace(stale, fresh) {
+		// The 304 answered this request: its fields replace the stored
+		// ones only when the refreshed response may be stored for it, by
+		// the rules of any response (a private 304 to a signed-in client
+		// may carry that user's fields). Else it answers this client
+		// alone, and the stored entry stays as it was.
+		res := fetchResult{e: fresh}
+		if reason := noStoreReason(out, rc, fresh.status, fresh.header, &fresh.cc, fresh.lifetime, c.unkeyedCookies(out.Header)); reason != "" {
+			c.log.Debug("cache: refreshed entry not stored", "key", stale.key, "reason", reason)
+			res = fetchResult{}
+		} else if !c.store.replace(stale, fresh) {
 			c.log.Debug("cache: refreshed entry no longer stored", "key", stale.key)
 		}
 		if w == nil {
-			return fetchResult{e: fresh}
+			return res
 		}
 		// The 304's cookies are this client's (a session opened or
 		// renewed): they go to it, never into the stored response.
@@ -215,7 +224,7 @@ func (c *Cache) fetch(w http.ResponseWriter, r *http.Request, next http.Handler,
 			delete(w.Header(), "Set-Cookie")
 			return c.fetch(w, r, next, nil, rc, fwd)
 		}
-		return fetchResult{e: fresh}
+		return res
 	case outcomeStaleError:
 		if w == nil {
 			return fetchResult{}
