@@ -52,7 +52,7 @@ type Server struct {
 	mu       sync.Mutex
 	lns      map[net.Listener]struct{}
 	conns    map[*fastConn]struct{}
-	shaking  map[net.Conn]struct{} // HTTPS connections in their handshake
+	shaking  map[net.Conn]time.Time // HTTPS connections in their handshake, with when they were accepted
 	handoff  *handoffListener
 	tlsCfg   *tls.Config // of ServeTLS's handshakes
 	closing  atomic.Bool
@@ -102,7 +102,7 @@ func (s *Server) serve(ln net.Listener, useTLS bool) error {
 	if s.handoff == nil {
 		s.handoff = newHandoffListener(ln.Addr())
 		s.conns = make(map[*fastConn]struct{})
-		s.shaking = make(map[net.Conn]struct{})
+		s.shaking = make(map[net.Conn]time.Time)
 		s.lns = make(map[net.Listener]struct{})
 		prev := s.HTTP.ConnState
 		s.HTTP.ConnState = func(c net.Conn, st http.ConnState) {
@@ -178,7 +178,7 @@ func (s *Server) track(c net.Conn) bool {
 	if s.closing.Load() {
 		return false
 	}
-	s.shaking[c] = struct{}{}
+	s.shaking[c] = time.Now()
 	return true
 }
 
@@ -190,6 +190,11 @@ func (s *Server) handshake(c net.Conn, cfg *tls.Config) {
 		_ = c.SetDeadline(time.Now().Add(d))
 	}
 	err := tc.Handshake()
+	if err == nil {
+		// Counted as late until net/http has it, so a Shutdown never
+		// sees it in neither place.
+		s.late.Add(1)
+	}
 	s.mu.Lock()
 	delete(s.shaking, c)
 	s.mu.Unlock()
@@ -210,9 +215,19 @@ func (s *Server) handshake(c net.Conn, cfg *tls.Config) {
 	case "", "http/1.1", "http/1.0":
 		hc = newFramingConn(tc, nil, s.HTTP.MaxHeaderBytes, s.Edge.log)
 	}
-	if !s.handoff.push(hc) {
-		_ = c.Close()
+	if s.handoff.push(hc) {
+		s.late.Add(-1)
+		return
 	}
+	if s.closed.Load() {
+		s.late.Add(-1)
+		_ = c.Close()
+		return
+	}
+	// Its client connected before the Shutdown: answered all the same,
+	// as handOver does.
+	defer s.late.Add(-1)
+	s.serveLate(hc)
 }
 
 // looksLikeHTTP reports whether a TLS record header is the start of a
@@ -293,8 +308,12 @@ func (s *Server) closeIdle(force bool) bool {
 			_ = fc.c.Close()
 		}
 	}
-	for c := range s.shaking {
-		_ = c.Close() // no request yet
+	for c, accepted := range s.shaking {
+		// No request yet; but its client connected, so it gets the
+		// grace of a new connection, as in net/http.
+		if force || time.Since(accepted) > newConnGrace {
+			_ = c.Close()
+		}
 	}
 	return len(s.conns) == 0 && len(s.shaking) == 0
 }

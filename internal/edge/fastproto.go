@@ -353,6 +353,8 @@ func parseRequest(buf []byte, h *reqHead, trust bool) (int, verdict) {
 			h.realIP, forward = trust, trust
 		case hHopByHop:
 			forward = false
+		case hOther:
+			forward = trust || !forwardingAlias(hl.name)
 		case hUnfastable, hContentLength, hTransferEncoding, hTrailer:
 			return 0, headUnsupported
 		}

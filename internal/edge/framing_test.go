@@ -360,6 +360,38 @@ func TestXRealIPIsThePeer(t *testing.T) {
 	}
 }
 
+func TestForwardingHeadersWithUnderscoresAreStripped(t *testing.T) {
+	// Many app servers (CGI, WSGI, ASGI, Rack) read X_Real_IP as
+	// X-Real-IP (both become HTTP_X_REAL_IP), and join the two: a client
+	// that spells a forwarding header with underscores must not get its
+	// value past an edge that does not trust it, as nginx drops such
+	// names.
+	backend := newTestBackend(t, "web", reportHandler(http.StatusOK))
+	e, srv := newTestEdge(t, Options{}, webRoute(backend.Backend))
+	tlsSrv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+	c := testClient(t)
+	for _, tc := range []struct{ name, base, method string }{
+		{"fast path", srv.URL, http.MethodGet},
+		{"net/http", srv.URL, http.MethodPost},
+		{"HTTPS", tlsSrv.URL, http.MethodGet},
+	} {
+		before := srv.fastReqs.Load()
+		res := do(t, c, tc.method, tc.base, fastHost, "/", "",
+			"X_Real_IP", "203.0.113.9", "X_Forwarded_For", "203.0.113.9", "x_forwarded_host", "evil.example", "X_FORWARDED_PROTO", "https")
+		require.Equal(t, http.StatusOK, res.status)
+		seen := decodeSeen(t, res.body)
+		for name := range seen.Header {
+			assert.NotContains(t, name, "_", "%s: %s reached the instance", tc.name, name)
+		}
+		assert.Equal(t, []string{"127.0.0.1"}, seen.Header["X-Real-Ip"], tc.name)
+		assert.Equal(t, []string{"127.0.0.1"}, seen.Header["X-Forwarded-For"], tc.name)
+		assert.Equal(t, []string{fastHost}, seen.Header["X-Forwarded-Host"], tc.name)
+		if tc.name == "fast path" {
+			assert.Equal(t, before+1, srv.fastReqs.Load(), "served on the fast path")
+		}
+	}
+}
+
 // fuzzFramingSeeds are request streams for FuzzFraming: the refused
 // shapes, good ones, and pipelines of both.
 func fuzzFramingSeeds() []string {
@@ -534,4 +566,74 @@ func TestFramingHoldsBytesSentBeforeTheSwitch(t *testing.T) {
 	_, err = io.ReadFull(rc.br, got)
 	require.NoError(t, err)
 	assert.Equal(t, early, string(got))
+}
+
+func TestTLSShutdownAnswersAcceptedConnections(t *testing.T) {
+	// A client that connected before a Shutdown (a restart handing its
+	// sockets on) but whose TLS handshake is not done yet gets its
+	// request answered, as on plain HTTP and as net/http's ServeTLS did:
+	// its client cannot know to retry.
+	backend := newTestBackend(t, "web", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "done "+r.Proto+" "+r.URL.Path)
+	}))
+	e := New(Options{})
+	t.Cleanup(e.CloseIdleConnections)
+	e.Update(webRoute(backend.Backend))
+	s := &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}}
+	tlsSrv := startTLSServer(t, s)
+
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", tlsSrv.Addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = c.Close() })
+		require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
+		return c
+	}
+	h1, h2 := dial(), dial()
+	eventually(t, 3*time.Second, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.shaking) == 2
+	}, "two connections accepted")
+
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	time.Sleep(100 * time.Millisecond)
+
+	// HTTP/1.1, read raw.
+	tc := tls.Client(h1, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec // test server certificate
+	rc := &rawConn{t: t, c: tc, br: bufio.NewReader(tc)}
+	rc.write("GET /one HTTP/1.1\r\nHost: " + fastHost + "\r\n\r\n")
+	res, body := rc.read(http.MethodGet)
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "done HTTP/1.1 /one", body)
+
+	// HTTP/2, with a real client.
+	tr := &http.Transport{
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test server certificate
+		ForceAttemptHTTP2: true,
+		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			c := tls.Client(h2, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}) //nolint:gosec // test server certificate
+			return c, c.HandshakeContext(ctx)
+		},
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	req, err := http.NewRequest(http.MethodGet, tlsSrv.URL+"/two", nil)
+	require.NoError(t, err)
+	req.Host = fastHost
+	hres, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+	if assert.NoError(t, err) {
+		b, _ := io.ReadAll(hres.Body)
+		hres.Body.Close()
+		assert.Equal(t, http.StatusOK, hres.StatusCode)
+		assert.Equal(t, 2, hres.ProtoMajor, "HTTP/2 between the client and the edge")
+		assert.Equal(t, "done HTTP/1.1 /two", string(b))
+	}
+
+	select {
+	case err := <-shut:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
 }

@@ -215,6 +215,13 @@ func (e *Edge) setForwarded(in, out *http.Request) {
 		}
 		h["X-Forwarded-For"] = []string{clientIP}
 	}
+	if !e.trustForwarded {
+		for k := range h {
+			if forwardingAlias(k) {
+				delete(h, k)
+			}
+		}
+	}
 	// X-Real-IP is the peer's address, as nginx's $remote_addr; a client's
 	// own value is kept only when the edge trusts its clients, as for
 	// X-Forwarded-*.
@@ -288,6 +295,48 @@ func (e *Edge) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	status, reason, msg := e.routeFailure(ps, kind, err)
 	writeError(w, r, status, reason, msg)
+}
+
+// forwardingNames are the forwarding headers the edge sets, in lower case.
+var forwardingNames = [...]string{"x-real-ip", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
+
+// forwardingAlias reports whether a header name spells one of the
+// forwarding headers with underscores (X_Real_IP). CGI, WSGI, ASGI and
+// Rack servers read it as the header itself (both become HTTP_X_REAL_IP)
+// and may join the two, so a client the edge does not trust could slip
+// its own address past the edge's; it is dropped, as nginx drops names
+// with underscores.
+func forwardingAlias[T string | []byte](name T) bool {
+	underscore := false
+	for i := 0; i < len(name); i++ {
+		if name[i] == '_' {
+			underscore = true
+			break
+		}
+	}
+	if !underscore {
+		return false
+	}
+next:
+	for _, f := range forwardingNames {
+		if len(name) != len(f) {
+			continue
+		}
+		for i := 0; i < len(name); i++ {
+			c := name[i]
+			switch {
+			case c == '_':
+				c = '-'
+			case 'A' <= c && c <= 'Z':
+				c += 'a' - 'A'
+			}
+			if c != f[i] {
+				continue next
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // badBody answers a request whose body could not be read from the client

@@ -197,15 +197,34 @@ func (c *Cache) fetch(w http.ResponseWriter, r *http.Request, next http.Handler,
 	switch rec.outcome {
 	case outcomeNotChanged:
 		fresh := c.refresh(stale, rec.hdr, requestTime, responseTime)
-		if !c.store.replace(stale, fresh) {
+		// The 304 answered this request: its fields replace the stored
+		// ones only when the refreshed response may be stored for it, by
+		// the rules of any response (a private 304 to a signed-in client
+		// may carry that user's fields). Else it answers this client
+		// alone, and the stored entry stays as it was.
+		res := fetchResult{e: fresh}
+		if reason := noStoreReason(out, rc, fresh.status, fresh.header, &fresh.cc, fresh.lifetime, c.unkeyedCookies(out.Header)); reason != "" {
+			c.log.Debug("cache: refreshed entry not stored", "key", stale.key, "reason", reason)
+			res = fetchResult{}
+		} else if !c.store.replace(stale, fresh) {
 			c.log.Debug("cache: refreshed entry no longer stored", "key", stale.key)
 		}
-		if w != nil && c.serveEntry(w, r, fresh, responseTime, revalidatedStatus(fwd, http.StatusNotModified, fresh.ttl(responseTime), "")) != nil {
+		if w == nil {
+			return res
+		}
+		// The 304's cookies are this client's (a session opened or
+		// renewed): they go to it, never into the stored response.
+		cookies, setsCookies := rec.hdr["Set-Cookie"]
+		if setsCookies {
+			w.Header()["Set-Cookie"] = cookies
+		}
+		if c.serveEntry(w, r, fresh, responseTime, revalidatedStatus(fwd, http.StatusNotModified, fresh.ttl(responseTime), "")) != nil {
 			// The body file went away between the lookup and now; the
 			// client still needs an answer.
+			delete(w.Header(), "Set-Cookie")
 			return c.fetch(w, r, next, nil, rc, fwd)
 		}
-		return fetchResult{e: fresh}
+		return res
 	case outcomeStaleError:
 		if w == nil {
 			return fetchResult{}

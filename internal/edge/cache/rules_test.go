@@ -533,6 +533,49 @@ func TestAuthorizationAndCookies(t *testing.T) {
 			},
 		},
 	)
+	cases = append(cases, ruleCase{
+		// A 304 may open or renew the session of the client that asked:
+		// that client gets its cookie, the stored response never does.
+		name: "Set-Cookie on a revalidation's 304: to its client only",
+		origin: replies(
+			reply{header: map[string]string{"Cache-Control": "max-age=10", "ETag": `"e1"`}},
+			reply{conditional: true, header: map[string]string{"Cache-Control": "max-age=60", "ETag": `"e1"`, "Set-Cookie": "sid=NEW; Path=/"}},
+		),
+		steps: []step{
+			{cache: []string{stored}, hits: 1, want: map[string]string{"Set-Cookie": ""}},
+			{advance: 20 * time.Second, cache: []string{"fwd-status=304"}, hits: 2, body: str("v1"), want: map[string]string{"Set-Cookie": "sid=NEW; Path=/"}},
+			{cache: []string{hit}, hits: 2, body: str("v1"), want: map[string]string{"Set-Cookie": ""}},
+		},
+	})
+	cases = append(cases, ruleCase{
+		// A signed-in client revalidates a public page; the origin's 304
+		// to it is private and carries that user's fields. The stored
+		// page may be refreshed only by what may be stored: another
+		// client never gets those fields.
+		name: "a private 304 to a client with a cookie does not refresh the shared entry",
+		origin: func(n int64, clk *clock, w http.ResponseWriter, r *http.Request) {
+			setDate(w, clk)
+			h := w.Header()
+			h.Set("ETag", `"e1"`)
+			if r.Header.Get("Cookie") != "" {
+				h.Set("Cache-Control", "private, max-age=60")
+				h.Set("X-User", "alice")
+			} else {
+				h.Set("Cache-Control", "public, max-age=10")
+			}
+			if r.Header.Get("If-None-Match") == `"e1"` {
+				w.WriteHeader(http.StatusNotModified)
+				return
+			}
+			_, _ = w.Write([]byte("page"))
+		},
+		steps: []step{
+			{cache: []string{stored}, hits: 1, body: str("page")},
+			{advance: 20 * time.Second, header: alice, cache: []string{"fwd-status=304"}, hits: 2, body: str("page"), want: map[string]string{"X-User": "alice"}},
+			{cache: []string{"fwd-status=304"}, hits: 3, body: str("page"), want: map[string]string{"X-User": "", "Cache-Control": "public, max-age=10"}},
+			{cache: []string{hit}, hits: 3, body: str("page"), want: map[string]string{"X-User": ""}},
+		},
+	})
 	for _, cc := range []string{"private", "no-store", "private, max-age=60"} {
 		cases = append(cases, ruleCase{
 			name:   "a default TTL does not make " + cc + " storable",
