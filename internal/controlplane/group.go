@@ -513,22 +513,6 @@ func (d *Daemon) removeGroup(ctx context.Context, in *instance) {
 	wg.Wait()
 }
 
-// memberID returns the container of an instance named name: the service's
-// own for "" or the service's name, else the sidecar's. For exec and logs.
-func (in *instance) memberID(service, name string) (string, bool) {
-	if name == "" || name == service {
-		return in.containerID, true
-	}
-	if in.group != nil {
-		for _, m := range in.group.members {
-			if m.name == name {
-				return m.containerID, true
-			}
-		}
-	}
-	return "", false
-}
-
 // containerChoices names the containers of a service's instances, for
 // messages about an unknown one.
 func containerChoices(sp *spec.Service, service string) string {
