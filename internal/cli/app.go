@@ -55,7 +55,7 @@ func appInFile(path string) (string, error) {
 	return "", nil
 }
 
-// serviceApp finds the app of a verb that names a SERVICE (DESIGN.md):
+// serviceApp finds the app of a verb that names a SERVICE (README, Using berth):
 // --app, else the spec file's app (./berth.yaml or -f FILE), else the only
 // app the daemon has. An explicit --app wins over the spec found in the
 // working directory, as a flag beats a default.

@@ -129,7 +129,7 @@ func (c *cli) report(err error) int {
 	return exitFailure
 }
 
-// oneLine folds a multi-line message onto one line: DESIGN promises a
+// oneLine folds a multi-line message onto one line: docs/cli.md promises a
 // one-line reason on failure.
 func oneLine(s string) string {
 	var parts []string

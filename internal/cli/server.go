@@ -82,7 +82,8 @@ DATA/daemon.pid.`,
 	return cmd
 }
 
-// serverConfig applies DESIGN.md's table: flag, else environment, else
+// serverConfig applies the README's Daemon flags table (and docs/README.md's
+// environment variables): flag, else environment, else
 // default. Only HTTPS tells "given empty" (disabled) from "not given".
 func serverConfig(cmd *cobra.Command, o serverOptions, root bool) controlplane.Config {
 	httpDef, httpsDef := "127.0.0.1:8080", "127.0.0.1:8443"

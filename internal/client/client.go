@@ -88,9 +88,6 @@ func New(host, token, caFile string) (*Client, error) {
 	return c, nil
 }
 
-// Host is the daemon's address as given to New.
-func (c *Client) Host() string { return c.host }
-
 // do sends one request and returns the response when its status is 2xx;
 // otherwise it returns an *APIError. body, when not nil, is sent as JSON.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any) (*http.Response, error) {

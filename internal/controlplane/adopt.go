@@ -298,11 +298,11 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 		case keep[n] && c.State == "paused":
 			// A rollback target frozen for its warm window: the window's
 			// timer died with the old daemon, so stop it now.
-			go func() { _ = d.engine.Stop(context.WithoutCancel(ctx), c.ID, 0) }()
+			d.cleanUpLater(ctx, "stop", c, func(ctx context.Context) error { return d.engine.Stop(ctx, c.ID, 0) })
 		case n == s.rev && s.paused, keep[n] && !c.Running:
 			// Stopped and kept: the resume or rollback target.
 		case keep[n]:
-			go func() { _ = d.engine.Stop(context.WithoutCancel(ctx), c.ID, 0) }()
+			d.cleanUpLater(ctx, "stop", c, func(ctx context.Context) error { return d.engine.Stop(ctx, c.ID, 0) })
 		default:
 			// Crashed while the daemon was away, or left by an unfinished
 			// deploy or by a revision retired above: the reconciler starts
@@ -310,7 +310,7 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 			if n != s.rev {
 				removed[n]++
 			}
-			go func() { _ = d.engine.Remove(context.WithoutCancel(ctx), c.ID) }()
+			d.cleanUpLater(ctx, "remove", c, func(ctx context.Context) error { return d.engine.Remove(ctx, c.ID) })
 		}
 	}
 	for _, n := range slices.Sorted(maps.Keys(removed)) {

@@ -10,7 +10,7 @@ import (
 )
 
 // Config is everything `berth server` is started with. Zero values are
-// filled by DefaultConfig's rules (see DESIGN.md's table).
+// filled by DefaultConfig's rules (see the README's Daemon flags table).
 type Config struct {
 	// DataDir holds the SQLite state, the secrets key, the API socket and TLS
 	// material.

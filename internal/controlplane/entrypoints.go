@@ -1,7 +1,7 @@
 package controlplane
 
 // Entrypoints are the edge's stable host names in front of switchable
-// origins (DESIGN's `edge:` section). An app's spec declares them; `berth
+// origins (the `edge:` section of docs/spec.md). An app's spec declares them; `berth
 // edge` changes where their traffic goes. Both halves are stored (store
 // entrypoints: config and state), so a switch or a shift survives a daemon
 // restart, and both are installed in the edge as one edge.Entrypoint.

@@ -382,7 +382,12 @@ func (d *Daemon) startNode(ctx, watchCtx context.Context, in *instance, sp *spec
 		in.addr = c.HostAddr
 	}
 	close(n.started)
+	// Tracked by d.bg like all daemon work; it ends with runInstance
+	// (watchCtx), which ends with its caller's ctx.
+	d.bg.Add(1)
 	go func() {
+		defer d.bg.Done()
+		defer d.contain("watch a starting container", "instance", in.id, "container", n.name)
 		code, err := d.engine.Wait(watchCtx, n.id)
 		if err != nil {
 			return
@@ -506,22 +511,6 @@ func (d *Daemon) removeGroup(ctx context.Context, in *instance) {
 		}()
 	}
 	wg.Wait()
-}
-
-// memberID returns the container of an instance named name: the service's
-// own for "" or the service's name, else the sidecar's. For exec and logs.
-func (in *instance) memberID(service, name string) (string, bool) {
-	if name == "" || name == service {
-		return in.containerID, true
-	}
-	if in.group != nil {
-		for _, m := range in.group.members {
-			if m.name == name {
-				return m.containerID, true
-			}
-		}
-	}
-	return "", false
 }
 
 // containerChoices names the containers of a service's instances, for
@@ -695,16 +684,37 @@ func (d *Daemon) adoptGroups(ctx context.Context, s *service, mains []runtime.Co
 		for _, c := range cs {
 			switch {
 			case kept && c.Running:
-				go func() { _ = d.engine.Stop(context.WithoutCancel(ctx), c.ID, 0) }()
+				d.cleanUpLater(ctx, "stop", c, func(ctx context.Context) error { return d.engine.Stop(ctx, c.ID, 0) })
 			case kept:
 			case ok && keep[n]:
 				// Its main container is being stopped by adopt.
-				go func() { _ = d.engine.Stop(context.WithoutCancel(ctx), c.ID, 0) }()
+				d.cleanUpLater(ctx, "stop", c, func(ctx context.Context) error { return d.engine.Stop(ctx, c.ID, 0) })
 			default:
-				go func() { _ = d.engine.Remove(context.WithoutCancel(ctx), c.ID) }()
+				d.cleanUpLater(ctx, "remove", c, func(ctx context.Context) error { return d.engine.Remove(ctx, c.ID) })
 			}
 		}
 	}
+}
+
+// cleanUpTimeout bounds a stop or removal that adopt leaves running.
+const cleanUpTimeout = 30 * time.Second
+
+// cleanUpLater stops or removes (call) a container that adopt does not
+// keep, without holding up the start. d.bg tracks it, since the store
+// closes only once such work is over (server.go). The daemon stopping does
+// not cancel it (a half-done removal is wasted work), but cleanUpTimeout
+// bounds it, so a stuck engine cannot hold up the shutdown.
+func (d *Daemon) cleanUpLater(ctx context.Context, what string, c runtime.Container, call func(context.Context) error) {
+	d.bg.Add(1)
+	go func() {
+		defer d.bg.Done()
+		defer d.contain("adopt: "+what, "container", c.Name)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanUpTimeout)
+		defer cancel()
+		if err := call(ctx); err != nil {
+			d.log.Warn("adopt: "+what+" a container it does not keep", "container", c.Name, "err", err)
+		}
+	}()
 }
 
 // sidecarStatus reports an instance's sidecars as the daemon sees them, and

@@ -209,7 +209,7 @@ func (d *Daemon) waitHealthy(ctx context.Context, in *instance, sp *spec.Service
 	if sp.Port == 0 {
 		select {
 		case code := <-exited:
-			return d.exitError(in, code)
+			return d.exitError(ctx, in, code)
 		case <-time.After(workerSettle):
 			return nil
 		case <-ctx.Done():
@@ -230,7 +230,7 @@ func (d *Daemon) waitHealthy(ctx context.Context, in *instance, sp *spec.Service
 		}
 		select {
 		case code := <-exited:
-			return d.exitError(in, code)
+			return d.exitError(ctx, in, code)
 		case <-ctx.Done():
 			why := context.Cause(ctx)
 			if lastErr != nil {
@@ -249,9 +249,12 @@ func checkKind(sp *spec.Service) string {
 	return "TCP connect"
 }
 
-func (d *Daemon) exitError(in *instance, code int) error {
+func (d *Daemon) exitError(ctx context.Context, in *instance, code int) error {
 	msg := fmt.Sprintf("instance %s exited with code %d while starting", in.id, code)
-	if c, err := d.engine.Inspect(context.Background(), in.containerID); err == nil && c.OOMKilled {
+	// The OOM note is a nicety: a stuck engine must not hold up the error.
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if c, err := d.engine.Inspect(ctx, in.containerID); err == nil && c.OOMKilled {
 		msg += " (killed: out of memory; raise memory in berth.yaml)"
 	}
 	return fmt.Errorf("%w: %s", ErrUnhealthy, msg)

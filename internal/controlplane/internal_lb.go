@@ -14,13 +14,17 @@ package controlplane
 // (status "internal", berth_internal_requests_total).
 //
 // Port 80 on the gateway needs root (or CAP_NET_BIND_SERVICE). When it
-// cannot be bound, the daemon says so once; if the edge itself listens on
-// :80 of every address, the names still work through it, uncounted.
+// cannot be bound, the daemon says so and tries again the next time the
+// app needs it (its next deploy, a daemon start); if the edge itself
+// listens on :80 of every address, the names still work through it,
+// uncounted. A network made again on another gateway gets a listener
+// there at that same moment.
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -71,6 +75,7 @@ type internalNet struct {
 	gateway string
 	subnet  *net.IPNet
 	srv     *http.Server // nil when it could not listen
+	viaEdge bool         // the edge's own :80 serves the names instead
 	mu      sync.Mutex
 	names   []string                  // services with a port, sorted
 	stats   map[string]*internalStats // by service
@@ -84,8 +89,9 @@ type internalStats struct {
 
 // ensureInternal makes the app's internal names (its services with a port)
 // resolvable and served: it finds the app network's gateway and listens
-// there, once per app, and records the names for the containers created
-// from now on. Failing to listen is not an error: it is logged.
+// there (again, if it failed before or the gateway moved), and records the
+// names for the containers created from now on. Failing to listen is not
+// an error: it is logged.
 func (d *Daemon) ensureInternal(ctx context.Context, sp *spec.Spec) {
 	var names []string
 	for _, n := range sp.ServiceOrder {
@@ -109,28 +115,43 @@ func (d *Daemon) ensureInternal(ctx context.Context, sp *spec.Spec) {
 }
 
 // internalNet returns the app's internal load balancer, starting it if
-// needed; nil when the engine cannot tell the network's gateway.
+// needed: the first time, after a failed listen, or when the app network's
+// gateway is no longer the one it listens on (a network made again by a
+// deploy before the reconciler's restoreNetwork saw it gone). It returns
+// the one it has, or nil, when the engine cannot tell the gateway.
 func (d *Daemon) internalNet(ctx context.Context, app string) *internalNet {
 	d.inet.mu.Lock()
 	defer d.inet.mu.Unlock()
-	if in := d.inet.apps[app]; in != nil {
-		return in
-	}
+	old := d.inet.apps[app]
 	na, ok := d.engine.(networkAddrer)
 	if !ok {
-		return nil
+		return old
 	}
 	gw, subnet, err := na.NetworkAddrs(ctx, networkName(app))
 	if err != nil {
 		d.log.Warn("internal load balancing unavailable", "app", app, "err", err)
-		return nil
+		return old
 	}
 	_, ipnet, err := net.ParseCIDR(subnet)
 	if err != nil {
 		d.log.Warn("internal load balancing unavailable", "app", app, "err", err)
-		return nil
+		return old
 	}
+	if old != nil && old.gateway == gw && (old.srv != nil || old.viaEdge) {
+		return old
+	}
+	// A new value rather than a changed one: the handlers and readers of
+	// old see its fields as they were. Names and counters carry over.
 	in := &internalNet{app: app, gateway: gw, subnet: ipnet, stats: map[string]*internalStats{}}
+	if old != nil {
+		if old.srv != nil {
+			_ = old.srv.Close() // on a gateway the network no longer has
+		}
+		old.mu.Lock()
+		in.names = old.names
+		maps.Copy(in.stats, old.stats)
+		old.mu.Unlock()
+	}
 	addr := net.JoinHostPort(gw, internalPort)
 	ln, err := net.Listen("tcp", addr)
 	switch {
@@ -151,10 +172,11 @@ func (d *Daemon) internalNet(ctx context.Context, app string) *internalNet {
 		}()
 		d.log.Info("internal load balancer listening", "app", app, "addr", addr)
 	case errors.Is(err, syscall.EADDRINUSE) && d.edgeOnAllAddrs():
+		in.viaEdge = true
 		d.log.Info("internal names are served by the edge's own listener on every address", "app", app, "addr", addr)
 	default:
 		d.log.Warn("internal load balancing unavailable: cannot listen on the app network's gateway "+
-			"(run the daemon as root, or give it CAP_NET_BIND_SERVICE)", "app", app, "addr", addr, "err", err)
+			"(run the daemon as root, or give it CAP_NET_BIND_SERVICE); tried again at the app's next deploy", "app", app, "addr", addr, "err", err)
 	}
 	if d.inet.apps == nil {
 		d.inet.apps = map[string]*internalNet{}

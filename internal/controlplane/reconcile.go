@@ -50,7 +50,11 @@ func (d *Daemon) reconcileLoop(ctx context.Context) {
 				continue
 			}
 			d.log.Warn("engine events interrupted; resubscribing", "err", err)
-			time.Sleep(time.Second)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 			events, errs = d.engine.Events(ctx)
 		case s := <-d.kicks:
 			d.reconcile(ctx, s)
@@ -85,9 +89,9 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 	// Sidecars and network holders (group.go), listed before the
 	// instances' own containers so that none looks orphaned.
 	membersAt := time.Now()
-	members, memberList, err := d.listMembers(ctx, s)
-	if err != nil {
-		d.log.Warn("reconcile: list sidecars", "service", s.name, "err", err)
+	members, memberList, membersErr := d.listMembers(ctx, s)
+	if membersErr != nil {
+		d.log.Warn("reconcile: list sidecars", "service", s.name, "err", membersErr)
 	}
 	listedAt := time.Now()
 	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(runtime.RoleInstance)})
@@ -101,7 +105,7 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 			running[c.ID] = c
 		}
 	}
-	if err == nil && len(memberList) > 0 {
+	if membersErr == nil && len(memberList) > 0 {
 		d.bg.Add(1)
 		go func() {
 			defer d.bg.Done()

@@ -284,7 +284,8 @@ func serveIgnoringClosed(err error) error {
 	return err
 }
 
-// withDefaults fills DESIGN.md's defaults for anything the caller left empty.
+// withDefaults fills the defaults of the README (Daemon flags, Defaults) for
+// anything the caller left empty.
 func withDefaults(cfg Config) (Config, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))

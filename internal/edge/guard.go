@@ -26,7 +26,8 @@ type Guard struct {
 	Off bool
 }
 
-// Guard defaults, as DESIGN's edge section states them.
+// Guard defaults, as the README's edge section states them (`berth edge
+// shift`: rolled back above 1% errors over 30s).
 const (
 	DefaultGuardErrorRate = 0.01
 	DefaultGuardWindow    = 30 * time.Second

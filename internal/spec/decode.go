@@ -6,8 +6,8 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// The keys each level of berth.yaml accepts, in the order DESIGN.md lists
-// them; unknown-key errors print them in this order.
+// The keys each level of berth.yaml accepts, in the order docs/spec.md
+// lists them; unknown-key errors print them in this order.
 var (
 	specKeys    = []string{"app", "services", "tasks", "edge"}
 	serviceKeys = []string{"image", "build", "port", "command", "env", "secrets", "cpu", "memory", "pids", "platform",

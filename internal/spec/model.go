@@ -130,7 +130,7 @@ type Task struct {
 	Schedule string   `json:"schedule,omitempty"` // cron (UTC), @hourly, @daily...
 }
 
-// Defaults, as DESIGN.md states them.
+// Defaults, as docs/spec.md and the README's Defaults table state them.
 const (
 	DefaultHealthInterval = time.Second
 	DefaultHealthTimeout  = 2 * time.Second
@@ -143,8 +143,8 @@ const (
 	DefaultStopGrace      = 10 * time.Second
 )
 
-// Defaults where DESIGN.md is silent, chosen as an App Runner user would
-// expect them.
+// Defaults the README does not promise, chosen as an App Runner user would
+// expect them (docs/spec.md lists every one).
 const (
 	// DefaultDockerfile is Build.Dockerfile when the spec names none.
 	DefaultDockerfile = "Dockerfile"
