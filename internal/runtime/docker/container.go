@@ -230,10 +230,11 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 			err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
 		}
 	}
-	if err != nil && ipTaken(err) {
+	if err != nil && (ipTaken(err) || ipOutsideSubnet(err)) {
 		// On a network with a configured subnet the engine gives a
 		// restarted container its former address, which another may
-		// have taken while it was stopped: it gets a fresh one instead.
+		// have taken while it was stopped, or which a network made again
+		// on another subnet does not hold: it gets a fresh one instead.
 		err = e.renewAddress(ctx, info)
 		if err == nil {
 			err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
@@ -271,6 +272,12 @@ func networkGone(err error) bool {
 // name the port).
 func ipTaken(err error) bool {
 	return strings.Contains(err.Error(), "Address already in use") && !hostPortInError.MatchString(err.Error())
+}
+
+// ipOutsideSubnet tells the engine's refusal of a container's former
+// address on a network that was made again on another subnet.
+func ipOutsideSubnet(err error) bool {
+	return strings.Contains(err.Error(), "does not belong to any of this network's subnets")
 }
 
 // renewAddress takes a stopped container off its network and puts it back
