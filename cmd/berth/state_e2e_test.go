@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -45,7 +44,7 @@ func TestEmptiedStateIsRestored(t *testing.T) {
 	status, _ := s.get(t, host, "/")
 	require.Equal(t, http.StatusOK, status)
 	first.stop(t)
-	before := appContainers(t, app)
+	before := testutil.AppContainers(t, app)
 	require.NotEmpty(t, before)
 
 	require.NoError(t, os.Truncate(filepath.Join(s.data, "berth.db"), 0))
@@ -64,7 +63,7 @@ func TestEmptiedStateIsRestored(t *testing.T) {
 	assert.Contains(t, last, "berth: ")
 	assert.Contains(t, last, "berth.db is empty (0 bytes)")
 	assert.Contains(t, last, "berth server --restore-latest --data "+s.data)
-	assert.Equal(t, before, appContainers(t, app), "no container was touched")
+	assert.Equal(t, before, testutil.AppContainers(t, app), "no container was touched")
 
 	s.launch(t, "--restore-latest")
 	status, body := s.get(t, host, "/env/API_KEY")
@@ -124,26 +123,12 @@ func (p *serverProc) stop(t *testing.T) {
 	}
 }
 
-// appContainers maps the app's container IDs to their states.
-func appContainers(t *testing.T, app string) map[string]string {
-	t.Helper()
-	cs, err := testutil.DockerClient(t).ContainerList(context.Background(), container.ListOptions{
-		All: true, Filters: filters.NewArgs(filters.Arg("label", "berth.app="+app)),
-	})
-	require.NoError(t, err)
-	out := map[string]string{}
-	for _, c := range cs {
-		out[c.ID] = string(c.State)
-	}
-	return out
-}
-
 // removeApp removes what the app left on the shared engine.
 func removeApp(t *testing.T, app string) {
 	cli := testutil.DockerClient(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for id := range appContainers(t, app) {
+	for id := range testutil.AppContainers(t, app) {
 		_ = cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
 	}
 	_ = cli.NetworkRemove(ctx, "berth-"+app)

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -45,7 +43,7 @@ func TestDamagedStateTouchesNothing(t *testing.T) {
 	require.Equal(t, "hello from v2", strings.TrimSpace(body))
 	d.stop() // takes the last backup
 
-	before := containerStates(t, app)
+	before := testutil.AppContainers(t, app)
 	require.Contains(t, stateValues(before), "paused", "the previous revision is frozen: %v", before)
 	require.Contains(t, stateValues(before), "running")
 	dbPath := filepath.Join(d.dataDir, store.DBFile)
@@ -56,7 +54,7 @@ func TestDamagedStateTouchesNothing(t *testing.T) {
 		assert.ErrorIs(t, err, store.ErrCorrupt)
 		assert.Contains(t, err.Error(), "integrity")
 		assert.Contains(t, err.Error(), "berth server --restore-latest --data "+d.dataDir)
-		assert.Equal(t, before, containerStates(t, app), "no container was touched")
+		assert.Equal(t, before, testutil.AppContainers(t, app), "no container was touched")
 	})
 	t.Run("emptied", func(t *testing.T) {
 		require.NoError(t, os.Truncate(dbPath, 0))
@@ -66,7 +64,7 @@ func TestDamagedStateTouchesNothing(t *testing.T) {
 		assert.Contains(t, err.Error(), "no container was touched")
 		assert.Contains(t, err.Error(), "berth server --restore-latest --data "+d.dataDir)
 		assert.NotContains(t, err.Error(), "\n")
-		assert.Equal(t, before, containerStates(t, app), "no container was touched")
+		assert.Equal(t, before, testutil.AppContainers(t, app), "no container was touched")
 	})
 
 	// --restore-latest: the newest backup is back, the app is routed again
@@ -82,7 +80,7 @@ func TestDamagedStateTouchesNothing(t *testing.T) {
 	st := d2.status(app)
 	assert.Equal(t, 2, st.Revision)
 	assert.Equal(t, "running", st.State)
-	after := containerStates(t, app)
+	after := testutil.AppContainers(t, app)
 	for id, state := range before {
 		if state == "running" {
 			assert.Equal(t, "running", after[id], "serving container %s was adopted, not replaced", id)
@@ -126,20 +124,6 @@ func startFails(t *testing.T, dataDir string) error {
 		t.Fatal("the daemon neither started nor failed in 30s")
 		return nil
 	}
-}
-
-// containerStates is the app's containers on the engine: ID to state.
-func containerStates(t *testing.T, app string) map[string]string {
-	t.Helper()
-	cs, err := testutil.DockerClient(t).ContainerList(context.Background(), container.ListOptions{
-		All: true, Filters: filters.NewArgs(filters.Arg("label", "berth.app="+app)),
-	})
-	require.NoError(t, err)
-	out := map[string]string{}
-	for _, c := range cs {
-		out[c.ID] = string(c.State)
-	}
-	return out
 }
 
 func stateValues(m map[string]string) []string {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
 )
 
@@ -48,4 +50,22 @@ func DockerClient(tb testing.TB) *client.Client {
 		tb.Fatalf("docker client: %v", err)
 	}
 	return cli
+}
+
+// AppContainers maps the IDs of an app's containers on the engine (by its
+// berth.app label, any owner, running or not) to their states, for a test
+// to tell that nothing was started, stopped or removed behind its back.
+func AppContainers(tb testing.TB, app string) map[string]string {
+	tb.Helper()
+	cs, err := DockerClient(tb).ContainerList(context.Background(), container.ListOptions{
+		All: true, Filters: filters.NewArgs(filters.Arg("label", "berth.app="+app)),
+	})
+	if err != nil {
+		tb.Fatalf("list the containers of %s: %v", app, err)
+	}
+	out := map[string]string{}
+	for _, c := range cs {
+		out[c.ID] = string(c.State)
+	}
+	return out
 }
