@@ -98,6 +98,8 @@ func (s *supervised) deployApp(t *testing.T) string {
 	dir := t.TempDir()
 	spec := fmt.Sprintf("app: %s\nservices:\n  web:\n    image: %s\n    port: 8080\n    health: {path: /healthz}\n", app, img)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "berth.yaml"), []byte(spec), 0o644))
+	// The engine's view last: the test may have stopped the server.
+	t.Cleanup(func() { removeApp(t, app) })
 	t.Cleanup(func() { s.berth(t, dir, "destroy", "--app", app) })
 	out, stderr, code := s.berth(t, dir, "deploy")
 	require.Zero(t, code, "deploy: %s %s", out, stderr)
