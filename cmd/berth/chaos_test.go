@@ -42,7 +42,7 @@ type chaosServer struct {
 	data string
 	http string
 	env  []string
-	logs *syncBuffer
+	logs *testutil.SyncBuffer
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -152,7 +152,7 @@ func TestChaosKillDuringVerbs(t *testing.T) {
 	data, err := os.MkdirTemp("", "berth-chaos-")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(data) })
-	s := &chaosServer{t: t, data: data, http: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), logs: &syncBuffer{}}
+	s := &chaosServer{t: t, data: data, http: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)), logs: &testutil.SyncBuffer{}}
 	s.env = append(os.Environ(), "BERTH_DATA="+data, "BERTH_HOST=", "BERTH_TOKEN=")
 	s.start()
 	t.Cleanup(func() {

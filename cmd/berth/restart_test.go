@@ -30,7 +30,7 @@ type supervised struct {
 	*server
 	bin    string
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	exited chan struct{}
 }
 
@@ -42,7 +42,7 @@ func startSupervised(t *testing.T) *supervised {
 	t.Cleanup(func() { os.RemoveAll(data) })
 	bin := filepath.Join(t.TempDir(), "berth")
 	copyFile(t, berthBin, bin)
-	s := &supervised{server: &server{data: data, http: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}, bin: bin, logs: &syncBuffer{}, exited: make(chan struct{})}
+	s := &supervised{server: &server{data: data, http: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))}, bin: bin, logs: &testutil.SyncBuffer{}, exited: make(chan struct{})}
 	s.env = append(os.Environ(), "BERTH_DATA="+data, "BERTH_HOST=", "BERTH_TOKEN=")
 	s.cmd = exec.Command(bin, "server", "--http", s.http, "--https", "")
 	s.cmd.Env = s.env

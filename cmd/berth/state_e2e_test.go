@@ -53,7 +53,7 @@ func TestEmptiedStateIsRestored(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, berthBin, "server", "--http", s.http, "--https", "")
 	cmd.Env = s.env
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	err = cmd.Run()
 	var ee *exec.ExitError
@@ -83,7 +83,7 @@ func TestEmptiedStateIsRestored(t *testing.T) {
 type serverProc struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 }
 
 // launch starts `berth server` on s's data directory and edge address and
@@ -91,7 +91,7 @@ type serverProc struct {
 func (s *server) launch(t *testing.T, extra ...string) *serverProc {
 	t.Helper()
 	args := append([]string{"server", "--http", s.http, "--https", ""}, extra...)
-	p := &serverProc{cmd: exec.Command(berthBin, args...), exited: make(chan struct{}), logs: &syncBuffer{}}
+	p := &serverProc{cmd: exec.Command(berthBin, args...), exited: make(chan struct{}), logs: &testutil.SyncBuffer{}}
 	p.cmd.Env = s.env
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	require.NoError(t, p.cmd.Start())

@@ -7,12 +7,13 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-dev/berth/internal/testutil"
 )
 
 func TestFrameRoundTrip(t *testing.T) {
@@ -99,7 +100,7 @@ func TestPump(t *testing.T) {
 	go fakeDaemon(t, b)
 	resizes := make(chan Size, 1)
 	resizes <- Size{Height: 2, Width: 80}
-	var stdout, stderr syncBuffer
+	var stdout, stderr testutil.SyncBuffer
 	// The resize goes out before stdin ends only if stdin waits for it.
 	stdin := &slowReader{r: strings.NewReader("hello"), wait: func() bool { return stderr.Len() > 0 }}
 	res, err := NewConn(a, nil).Pump(context.Background(), stdin, false, &stdout, &stderr, resizes)
@@ -170,27 +171,4 @@ func (s *slowReader) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

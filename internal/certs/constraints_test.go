@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-dev/berth/internal/testutil"
 )
 
 // TestRootIsNameConstrained parses the root and checks its critical name
@@ -235,24 +236,6 @@ func writeOldRoot(t *testing.T, dataDir string, notAfter time.Time, constrain []
 	return root
 }
 
-// logBuffer collects a Manager's log.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestOldRootIsReplaced starts on roots a user may have: one from an
 // earlier version (unconstrained), one for another domain, one about to
 // expire and one expired. Each is replaced by a constrained root, the log
@@ -272,7 +255,7 @@ func TestOldRootIsReplaced(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dataDir := t.TempDir()
 			old := writeOldRoot(t, dataDir, tc.notAfter, tc.constrain)
-			logs := &logBuffer{}
+			logs := &testutil.SyncBuffer{}
 			m := newTestManager(t, Options{DataDir: dataDir, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 			root := rootOf(t, m)
 			assert.False(t, root.Equal(old), "a new root")
@@ -293,7 +276,7 @@ func TestOldRootIsReplaced(t *testing.T) {
 			require.NoError(t, m.Close())
 
 			// The next start keeps it, quietly.
-			logs2 := &logBuffer{}
+			logs2 := &testutil.SyncBuffer{}
 			m2 := newTestManager(t, Options{DataDir: dataDir, Logger: slog.New(slog.NewTextHandler(logs2, nil))})
 			assert.Equal(t, m.CARootPEM(), m2.CARootPEM())
 			assert.NotContains(t, logs2.String(), "replaced")

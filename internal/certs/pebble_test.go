@@ -1,7 +1,6 @@
 package certs
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,6 +24,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/berth-dev/berth/internal/testutil"
 )
 
 // RequirePebbleEnv set to "1" makes a missing pebble fail the ACME tests
@@ -56,7 +57,7 @@ type pebble struct {
 	tlsCert  []byte
 
 	cmd      *exec.Cmd
-	out      *syncBuffer
+	out      *testutil.SyncBuffer
 	stopOnce sync.Once
 }
 
@@ -86,7 +87,7 @@ func startPebble(t testing.TB, httpPort, tlsPort int, dnsAddr string) *pebble {
 	cfgPath := filepath.Join(dir, "pebble-config.json")
 	require.NoError(t, os.WriteFile(cfgPath, cfgJSON, 0o600))
 
-	p := &pebble{DirURL: "https://" + listen + "/dir", CertPath: certPath, mgmt: mgmt, tlsCert: certPEM, out: &syncBuffer{}}
+	p := &pebble{DirURL: "https://" + listen + "/dir", CertPath: certPath, mgmt: mgmt, tlsCert: certPEM, out: &testutil.SyncBuffer{}}
 	p.cmd = exec.Command(bin, "-config", cfgPath, "-dnsserver", dnsAddr)
 	p.cmd.Env = append(os.Environ(),
 		"PEBBLE_VA_NOSLEEP=1",      // validate at once
@@ -175,24 +176,6 @@ func freeAddr(t testing.TB) string {
 	require.NoError(t, err)
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// syncBuffer collects a process's output written from two pipes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // dnsServer answers every A question with 127.0.0.1 and every other

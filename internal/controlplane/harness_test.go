@@ -1,7 +1,6 @@
 package controlplane_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -33,25 +32,8 @@ type daemon struct {
 	dataDir string
 	addrs   controlplane.Addrs
 	client  *client.Client
-	logs    *syncBuffer
+	logs    *testutil.SyncBuffer
 	stop    func()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // startDaemon starts a daemon on dataDir ("" = a fresh temp dir); opts
@@ -66,7 +48,7 @@ func startDaemon(t testing.TB, dataDir string, opts ...func(*controlplane.Config
 		t.Cleanup(func() { os.RemoveAll(dir) })
 		dataDir = dir
 	}
-	d := &daemon{t: t, dataDir: dataDir, logs: &syncBuffer{}}
+	d := &daemon{t: t, dataDir: dataDir, logs: &testutil.SyncBuffer{}}
 	ready := make(chan controlplane.Addrs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
