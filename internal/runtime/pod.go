@@ -19,6 +19,26 @@ package runtime
 //	                          │                   suspended             │
 //	                          └──────────── StartPod again (a stopped pod is started anew) ┘
 //
+// Rules every engine keeps (the conformance suite in runtime/enginetest
+// checks each):
+//   - Containers are named within their pod: the main container by "" or
+//     its ContainerSpec.Name, sidecars by theirs. ContainerStatus.Name and
+//     PodEvent.Container use those names, never the engine's own.
+//   - With no StartOptions.Healthy, a main container that starts and exits
+//     at once is no StartError: StartPod returns the pod, which is (or
+//     soon is) exited with its code.
+//   - A failed StartPod leaves the pod exited (nothing of it runs).
+//   - When the main container exits or an essential sidecar dies, the
+//     engine stops the pod's other containers: the pod is exited.
+//   - "healthy" on a sidecar means it started (sidecars have no health
+//     check the engine runs).
+//   - Logs with Follow ends (nil) when the container stops, the pod is
+//     removed or ctx ends.
+//   - StopPod, StartPod and InspectPod of a missing pod: ErrNotFound.
+//     StartPod of a running pod is an error. RestartContainer of the main
+//     container is refused; of a running sidecar it does nothing.
+//   - StopPod with grace 0 kills at once (SIGKILL).
+//
 // The control plane decides what runs (how many pods of which revision,
 // when to restart a non-essential sidecar, when a pod is dead); the engine
 // only does what it is told and reports what it sees. It keeps no state the
