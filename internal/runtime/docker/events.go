@@ -31,6 +31,7 @@ func (e *Engine) Events(ctx context.Context) (<-chan runtime.Event, <-chan error
 		filters.Arg("event", string(events.ActionDie)),
 		filters.Arg("event", string(events.ActionOOM)),
 	)
+	e.negotiate(ctx)
 	msgs, errs := e.cli.Events(ctx, events.ListOptions{Filters: args})
 	out := make(chan runtime.Event)
 	errc := make(chan error, 1)
@@ -72,4 +73,11 @@ func toEvent(m events.Message) runtime.Event {
 		ev.ExitCode = code
 	}
 	return ev
+}
+
+// negotiate has the client negotiate its API version, unless it did: its
+// Events reads the version without the lock the other calls take, so a
+// first call racing another would read it while that one writes it.
+func (e *Engine) negotiate(ctx context.Context) {
+	_, _ = e.hostPlatform(ctx)
 }

@@ -69,6 +69,7 @@ func (p *Pods) Events(ctx context.Context) (<-chan runtime.PodEvent, <-chan erro
 		filters.Arg("event", string(events.ActionDie)),
 		filters.Arg("event", string(events.ActionOOM)),
 	)
+	p.negotiate(ctx)
 	msgs, errs := p.cli.Events(ctx, events.ListOptions{Filters: args})
 	out := make(chan runtime.PodEvent)
 	errc := make(chan error, 1)

@@ -59,11 +59,17 @@ func (e *Engine) StartPod(ctx context.Context, id string, opts runtime.StartOpti
 	if err != nil {
 		return runtime.Pod{}, err
 	}
+	release := e.sup.hold(pi.id())
+	defer release()
+	if err := e.sup.waitCheck(ctx, pi.id()); err != nil {
+		return runtime.Pod{}, err
+	}
+	if pi, err = e.inspectPod(ctx, pi.id()); err != nil { // as the supervisor left it
+		return runtime.Pod{}, err
+	}
 	if st := pi.state(); st == runtime.PodRunning || st == runtime.PodSuspended {
 		return runtime.Pod{}, fmt.Errorf("start pod %s: it is %s already", pi.name(), st)
 	}
-	release := e.sup.hold(pi.id())
-	defer release()
 	start := time.Now()
 	err = e.runPod(ctx, pi, opts)
 	// Not cancelled: what the start did is cleaned up and reported.

@@ -20,7 +20,8 @@ package docker
 // keeps no state beyond the pods it must leave alone for now: those that
 // a StartPod, StopPod, RemovePod, Suspend or Resume of this Engine is
 // working on (hold); an event for one of those is looked at again once
-// that call is over.
+// that call is over. A StartPod waits for a stop the supervisor is making
+// to end, so the two do not interleave.
 //
 // The verdict compares times, so it needs nothing remembered: the pod's
 // current run began when its holder started. A main container or
@@ -53,9 +54,8 @@ type supervisor struct {
 	// held are the pods a call of this Engine is working on, with whether
 	// an event came for one meanwhile.
 	held map[string]*holdState
-	// checking are the pods a check is under way for, with whether
-	// another was asked meanwhile.
-	checking map[string]bool
+	// checking are the pods a check is under way for.
+	checking map[string]*checkState
 	// check looks at one pod (checkPod), set when the loop starts.
 	check func(id string)
 }
@@ -65,15 +65,26 @@ type holdState struct {
 	dirty bool
 }
 
+type checkState struct {
+	again bool          // another check was asked meanwhile
+	done  chan struct{} // closed when the checks end
+}
+
 // superviseRetry is the wait before subscribing again after the engine's
 // event stream failed.
 const superviseRetry = time.Second
+
+// negotiateTimeout bounds the supervisor's wait for the engine's version.
+const negotiateTimeout = 10 * time.Second
 
 // checkTimeout bounds one pod's check, stop included.
 const checkTimeout = 2 * time.Minute
 
 // supervise starts the Engine's supervisor unless it runs (or the Engine
-// is closed).
+// is closed). The client negotiates its API version first, here: its
+// calls read the version unguarded once it is negotiated, so the loop's
+// first calls must not race the caller's first one, which negotiates. An
+// engine that does not answer now is supervised from a later call on.
 func (e *Engine) supervise() {
 	s := &e.sup
 	s.mu.Lock()
@@ -81,8 +92,14 @@ func (e *Engine) supervise() {
 	if s.started || s.closed {
 		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), negotiateTimeout)
+	_, err := e.hostPlatform(ctx)
+	cancel()
+	if err != nil {
+		return
+	}
 	s.started = true
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel = context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.check = func(id string) { e.checkPod(ctx, id) }
 	s.wg.Go(func() { e.superviseLoop(ctx) })
@@ -143,14 +160,32 @@ func (s *supervisor) later(id string) {
 		return
 	}
 	if s.checking == nil {
-		s.checking = map[string]bool{}
+		s.checking = map[string]*checkState{}
 	}
-	if _, on := s.checking[id]; on {
-		s.checking[id] = true // once more when this one ends
+	if c := s.checking[id]; c != nil {
+		c.again = true // once more when this one ends
 		return
 	}
-	s.checking[id] = false
+	s.checking[id] = &checkState{done: make(chan struct{})}
 	s.wg.Go(func() { s.check(id) })
+}
+
+// waitCheck waits for the end of a check of a pod under way (a stop the
+// supervisor is making), so that a start does not race it. Call it
+// holding the pod, so no other begins.
+func (s *supervisor) waitCheck(ctx context.Context, id string) error {
+	s.mu.Lock()
+	c := s.checking[id]
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // superviseLoop follows the engine's die events until ctx ends.
@@ -218,16 +253,17 @@ func (e *Engine) checkPod(ctx context.Context, id string) {
 	for {
 		e.checkPodOnce(ctx, id)
 		s.mu.Lock()
-		again := s.checking[id]
-		if !again || s.held[id] != nil {
-			if again {
+		c := s.checking[id]
+		if !c.again || s.held[id] != nil {
+			if c.again {
 				s.held[id].dirty = true
 			}
 			delete(s.checking, id)
+			close(c.done)
 			s.mu.Unlock()
 			return
 		}
-		s.checking[id] = false
+		c.again = false
 		s.mu.Unlock()
 	}
 }
@@ -243,8 +279,6 @@ func (e *Engine) checkPodOnce(ctx context.Context, id string) {
 	if !stop {
 		return
 	}
-	release := e.sup.hold(id)
-	defer release()
 	e.log.Info("pod stopped by its engine", "pod", pi.name(), "why", why)
 	if err := e.stopPod(ctx, id, ownGrace); err != nil && ctx.Err() == nil {
 		e.log.Warn("supervisor: stop pod", "pod", pi.name(), "err", err)
