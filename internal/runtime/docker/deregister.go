@@ -36,11 +36,18 @@ import (
 // Stop puts the names back in its network settings, so its next start
 // (a rollback) serves under them; Start does so too for one an earlier
 // daemon deregistered.
+//
+// A container that joined another's namespace (a pod's main container,
+// whose ID is the pod's: runtime.Deregisterer) is deregistered through
+// that one, which holds the names.
 func (e *Engine) Deregister(ctx context.Context, id string) (bool, error) {
 	start := time.Now()
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		return false, notFoundOr(id, "deregister", err)
+	}
+	if info.HostConfig != nil && info.HostConfig.NetworkMode.IsContainer() {
+		return e.Deregister(ctx, info.HostConfig.NetworkMode.ConnectedContainer())
 	}
 	netName := ownNetwork(info)
 	if netName == "" || info.State == nil || !info.State.Running || info.State.Paused {

@@ -1,6 +1,15 @@
 // Package docker is berth's engine for the local Docker Engine, through the
-// Engine's own Go client. It implements runtime.Engine, runtime.Attacher and
-// runtime.Execer.
+// Engine's own Go client. Engine.Pods implements the pod contract
+// (runtime.PodEngine) with the optional powers the local engine has
+// (suspend, deregister, attach, exec, build, ...); the Engine itself still
+// implements the container-level runtime.Engine, runtime.Attacher and
+// runtime.Execer the control plane used before pods.
+//
+// It owns the pod's Docker shape (pod.go): the network holder whose
+// namespace a pod's containers share, the depends_on start order
+// (pod_start.go), the supervision that stops a pod whose main container or
+// essential sidecar died (pod_supervise.go), freeze and thaw, and taking a
+// pod off its names on the app network (deregister.go).
 //
 // It owns the translation between runtime.ContainerSpec and Docker's create
 // options, and the policy every berth container gets whatever the spec says:

@@ -47,6 +47,10 @@ type Engine struct {
 	// owner is the berth server the engine acts for (owner.go); set once,
 	// before use.
 	owner runtime.Owner
+
+	// sup stops a pod whose main container or essential sidecar died
+	// (pod_supervise.go).
+	sup supervisor
 }
 
 // New returns an Engine for the Docker Engine the environment names
@@ -79,7 +83,9 @@ func (e *Engine) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the client's idle connections.
+// Close ends the pod supervisor (pod_supervise.go), waiting for a stop it
+// is making, and releases the client's idle connections.
 func (e *Engine) Close() error {
+	e.stopSupervisor()
 	return e.cli.Close()
 }

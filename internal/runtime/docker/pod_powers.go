@@ -1,0 +1,264 @@
+package docker
+
+// The rest of the pod contract (waits, logs, events) and the optional
+// powers (suspend and resume, attach, exec, build), each on the pod's
+// containers.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// WaitPod blocks until the pod's main container exits and returns its exit
+// code (at once for one that exited already).
+func (e *Engine) WaitPod(ctx context.Context, id string) (int, error) {
+	e.supervise()
+	pi, err := e.inspectPod(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	return e.Wait(ctx, pi.id())
+}
+
+// Logs streams the output lines of a pod's container ("" or the main
+// container's name: the main one) to fn. With Follow it ends when the
+// container stops, the pod is removed or ctx ends.
+func (p *Pods) Logs(ctx context.Context, id, name string, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
+	cid, err := p.containerOf(ctx, id, name)
+	if err != nil {
+		return err
+	}
+	return p.Engine.Logs(ctx, cid, opts, fn)
+}
+
+// containerOf is the ID of a pod's container by its in-pod name.
+func (e *Engine) containerOf(ctx context.Context, id, name string) (string, error) {
+	e.supervise()
+	pi, err := e.inspectPod(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	cid := pi.containerID(name)
+	if cid == "" {
+		return "", fmt.Errorf("%w: pod %s has no container %q", runtime.ErrNotFound, pi.name(), name)
+	}
+	return cid, nil
+}
+
+// Events streams start, die and oom events of the owner's pods' containers
+// until ctx ends, then closes the event channel. The holder's are not
+// reported: it is no container of the pod (its loss shows as Pod.Broken).
+// An engine error is sent on the error channel (buffered, at most one) and
+// closes the event channel; the caller subscribes again and lists the
+// pods, since the events in between are lost.
+func (p *Pods) Events(ctx context.Context) (<-chan runtime.PodEvent, <-chan error) {
+	p.supervise()
+	args := filters.NewArgs(
+		filters.Arg("type", string(events.ContainerEventType)),
+		filters.Arg("event", string(events.ActionStart)),
+		filters.Arg("event", string(events.ActionDie)),
+		filters.Arg("event", string(events.ActionOOM)),
+	)
+	msgs, errs := p.cli.Events(ctx, events.ListOptions{Filters: args})
+	out := make(chan runtime.PodEvent)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(out)
+		for {
+			select {
+			case m := <-msgs:
+				ev, ok := podEvent(m)
+				if !ok || !p.owner.Owns(ev.Labels) {
+					continue
+				}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+			case err := <-errs:
+				if ctx.Err() == nil {
+					errc <- fmt.Errorf("docker events: %w", err)
+				}
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, errc
+}
+
+// podEvent reads a container event as a pod's (false: no pod's container).
+func podEvent(m events.Message) (runtime.PodEvent, bool) {
+	a := m.Actor.Attributes
+	labels := map[string]string{}
+	for k, v := range a {
+		if !eventAttributes[k] {
+			labels[k] = v
+		}
+	}
+	ev := runtime.PodEvent{Action: string(m.Action), Labels: publicLabels(labels)}
+	if code, err := strconv.Atoi(a["exitCode"]); err == nil {
+		ev.ExitCode = code
+	}
+	switch {
+	case a[labelPodLayout] != "":
+		var l podLayout
+		if err := json.Unmarshal([]byte(a[labelPodLayout]), &l); err != nil {
+			return ev, false
+		}
+		ev.PodID, ev.Container = m.Actor.ID, l.Main
+	case a[labelPodID] != "":
+		ev.PodID, ev.Container = a[labelPodID], a[runtime.LabelSidecar]
+		// The pod's labels: a sidecar's say "sidecar" and its name.
+		delete(ev.Labels, runtime.LabelSidecar)
+		if role, ok := a[labelPodRole]; ok {
+			ev.Labels[runtime.LabelRole] = role
+		} else {
+			delete(ev.Labels, runtime.LabelRole)
+		}
+	default:
+		return ev, false
+	}
+	return ev, true
+}
+
+// Build builds contextDir into tag for platform ("" = the engine's own):
+// BuildForPlatform.
+func (p *Pods) Build(ctx context.Context, contextDir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error) {
+	return p.BuildForPlatform(ctx, contextDir, dockerfile, tag, platform, args, progress)
+}
+
+// AttachPod connects to a created pod's main container's stdio (see
+// Attach: attach before StartPod to see all of its output).
+func (e *Engine) AttachPod(ctx context.Context, id string) (runtime.Stream, error) {
+	cid, err := e.containerOf(ctx, id, "")
+	if err != nil {
+		return nil, err
+	}
+	return e.Attach(ctx, cid)
+}
+
+// ResizePod sets the window size of a TTY pod's main container.
+func (e *Engine) ResizePod(ctx context.Context, id string, height, width uint) error {
+	cid, err := e.containerOf(ctx, id, "")
+	if err != nil {
+		return err
+	}
+	return e.Resize(ctx, cid, height, width)
+}
+
+// ExecPod runs cmd in a running container of a pod (see Exec).
+func (e *Engine) ExecPod(ctx context.Context, id, name string, cmd []string, tty bool) (runtime.ExecSession, error) {
+	cid, err := e.containerOf(ctx, id, name)
+	if err != nil {
+		return nil, err
+	}
+	return e.Exec(ctx, cid, cmd, tty)
+}
+
+// Suspend freezes a running pod (see Freeze): it is taken off the app
+// network (its names resolve to the other pods; its port goes), and all
+// its processes are frozen, keeping their memory. A suspended pod is left.
+func (e *Engine) Suspend(ctx context.Context, id string) error {
+	e.supervise()
+	release := e.sup.hold(id)
+	defer release()
+	start := time.Now()
+	pi, err := e.inspectPod(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch st := pi.state(); {
+	case st == runtime.PodSuspended:
+		return nil
+	case st != runtime.PodRunning:
+		return fmt.Errorf("suspend pod %s: it is %s", pi.name(), st)
+	}
+	if !pi.layout.Holder {
+		return e.Freeze(ctx, pi.id())
+	}
+	if pi.holder == nil {
+		return fmt.Errorf("suspend pod %s: its network holder is gone", pi.name())
+	}
+	// Off the network first (the holder holds it), then every process.
+	if err := e.Freeze(ctx, pi.holder.ID); err != nil {
+		return fmt.Errorf("suspend pod %s: %w", pi.name(), err)
+	}
+	var paused []string
+	for i := range pi.layout.size() {
+		c, ok := pi.inspect(i)
+		if !ok || c.State == nil || !c.State.Running || c.State.Paused {
+			continue
+		}
+		if err := e.cli.ContainerPause(ctx, c.ID); err != nil {
+			uctx := context.WithoutCancel(ctx)
+			for _, p := range paused {
+				_ = e.cli.ContainerUnpause(uctx, p)
+			}
+			_, terr := e.Thaw(uctx, pi.holder.ID)
+			return errors.Join(fmt.Errorf("suspend pod %s: %w", pi.name(), notFoundOr(c.ID, "pause", err)), terr)
+		}
+		paused = append(paused, c.ID)
+	}
+	e.log.Debug("pod suspended", "pod", pi.name(), "took", time.Since(start))
+	return nil
+}
+
+// Resume thaws a suspended pod, back on the app network under its names
+// with its address there, and returns it with its new Addr.
+func (e *Engine) Resume(ctx context.Context, id string) (runtime.Pod, error) {
+	e.supervise()
+	release := e.sup.hold(id)
+	defer release()
+	start := time.Now()
+	pi, err := e.inspectPod(ctx, id)
+	if err != nil {
+		return runtime.Pod{}, err
+	}
+	if st := pi.state(); st != runtime.PodSuspended {
+		return runtime.Pod{}, fmt.Errorf("resume pod %s: it is %s, not suspended", pi.name(), st)
+	}
+	if pi.layout.Holder {
+		if pi.holder == nil {
+			return runtime.Pod{}, fmt.Errorf("resume pod %s: its network holder is gone", pi.name())
+		}
+		if pi.holder.State != nil && pi.holder.State.Paused {
+			if _, err := e.thaw(ctx, *pi.holder); err != nil {
+				return runtime.Pod{}, fmt.Errorf("resume pod %s: %w", pi.name(), err)
+			}
+		}
+	}
+	for i := range pi.layout.size() {
+		c, ok := pi.inspect(i)
+		if !ok || c.State == nil || !c.State.Paused {
+			continue
+		}
+		if i == 0 && !pi.layout.Holder {
+			if _, err := e.thaw(ctx, c); err != nil {
+				return runtime.Pod{}, fmt.Errorf("resume pod %s: %w", pi.name(), err)
+			}
+			continue
+		}
+		if err := e.cli.ContainerUnpause(ctx, c.ID); err != nil {
+			return runtime.Pod{}, fmt.Errorf("resume pod %s: %w", pi.name(), notFoundOr(c.ID, "unpause", err))
+		}
+	}
+	p, err := e.InspectPod(ctx, id)
+	if err != nil {
+		return runtime.Pod{}, err
+	}
+	e.log.Debug("pod resumed", "pod", p.Name, "addr", p.Addr, "took", time.Since(start))
+	return p, nil
+}

@@ -1,0 +1,288 @@
+package docker
+
+// Starting a pod. The holder first (it holds the address and the port),
+// then every container once its depends_on conditions hold:
+//
+//	                  holder started
+//	created ──▶ holder ─────────────▶ each container starts when its depends_on
+//	                                  conditions hold:  start    (the other started)
+//	                                                    healthy  (the main one passed
+//	                                                              StartOptions.Healthy;
+//	                                                              a sidecar: started)
+//	                                                    complete (the other exited)
+//	                                                    success  (the other exited 0)
+//	           ──▶ started: the main container is healthy and every container has
+//	               started (init containers may have exited)
+//
+// While it starts, the engine watches each container's exit: the main
+// one's, or an essential sidecar's, fails the start (the main one's only
+// with a Healthy check: without one, a main container that exits at once
+// is a pod that ran, and exited). Once started, the pod is the
+// supervisor's (pod_supervise.go).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// startNode is one container of a starting pod.
+type startNode struct {
+	index     int
+	name      string
+	id        string
+	deps      map[int]runtime.Condition
+	essential bool
+	main      bool
+	// Closed when the container started, passed its health check (the
+	// main container; a sidecar's is its start), exited (code and oom are
+	// set then).
+	started, healthy, exited chan struct{}
+	code                     int
+	oom                      bool
+}
+
+// errMainExited cancels the rest of a start whose main container (with no
+// health check) exited: the pod ran, and is over.
+var errMainExited = errors.New("the main container exited")
+
+// StartPod starts a created or exited pod and returns it once its main
+// container is healthy (opts.Healthy) and all its containers have started.
+// A failure is a *runtime.StartError, and leaves the pod exited.
+func (e *Engine) StartPod(ctx context.Context, id string, opts runtime.StartOptions) (runtime.Pod, error) {
+	e.supervise()
+	pi, err := e.inspectPod(ctx, id)
+	if err != nil {
+		return runtime.Pod{}, err
+	}
+	if st := pi.state(); st == runtime.PodRunning || st == runtime.PodSuspended {
+		return runtime.Pod{}, fmt.Errorf("start pod %s: it is %s already", pi.name(), st)
+	}
+	release := e.sup.hold(pi.id())
+	defer release()
+	start := time.Now()
+	err = e.runPod(ctx, pi, opts)
+	// Not cancelled: what the start did is cleaned up and reported.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
+	defer cancel()
+	if err != nil {
+		e.log.Debug("pod failed to start", "pod", pi.name(), "err", err, "took", time.Since(start))
+		if serr := e.stopPod(cctx, pi.id(), 0); serr != nil {
+			e.log.Warn("stop a pod that failed to start", "pod", pi.name(), "err", serr)
+		}
+		p, _ := e.InspectPod(cctx, pi.id())
+		return p, err
+	}
+	p, err := e.InspectPod(cctx, pi.id())
+	if err != nil {
+		return runtime.Pod{}, err
+	}
+	if p.State == runtime.PodExited {
+		// Its main container exited at once: the rest of the pod goes too,
+		// as the supervisor would see to, once this start lets go of it.
+		e.sup.later(pi.id())
+	}
+	e.log.Debug("pod started", "pod", p.Name, "addr", p.Addr, "took", time.Since(start))
+	return p, nil
+}
+
+// stopTimeout bounds the stop of what a failed start started, which no
+// caller's context bounds.
+const stopTimeout = time.Minute
+
+// runPod starts the holder and then every container in depends_on order.
+func (e *Engine) runPod(ctx context.Context, pi podInfo, opts runtime.StartOptions) error {
+	l := pi.layout
+	addr := ""
+	if l.Holder {
+		if pi.holder == nil {
+			return &runtime.StartError{Err: fmt.Errorf("pod %s: its network holder is gone", pi.name())}
+		}
+		c, err := e.Start(ctx, pi.holder.ID)
+		if err != nil {
+			return &runtime.StartError{Err: fmt.Errorf("pod %s: start its network holder: %w", pi.name(), err)}
+		}
+		addr = c.HostAddr
+	}
+	nodes := make([]*startNode, l.size())
+	for i, deps := range l.deps() {
+		c, ok := pi.inspect(i)
+		if !ok {
+			return &runtime.StartError{Container: l.name(i), Err: fmt.Errorf("%w: its container is gone", runtime.ErrNotFound)}
+		}
+		n := &startNode{
+			index: i, name: l.name(i), id: c.ID, main: i == 0, essential: i == 0,
+			deps:    map[int]runtime.Condition{},
+			started: make(chan struct{}), healthy: make(chan struct{}), exited: make(chan struct{}),
+		}
+		if i > 0 {
+			n.essential = l.Sidecars[i-1].Essential && !l.Sidecars[i-1].Init
+		}
+		for dep, cond := range deps {
+			n.deps[l.index(dep)] = cond
+		}
+		nodes[i] = n
+	}
+
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	// Exit watchers outlive their node's start, but not the pod's.
+	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
+	var (
+		mu      sync.Mutex
+		first   error
+		wg      sync.WaitGroup
+		watches sync.WaitGroup
+	)
+	defer func() {
+		stopWatch()
+		watches.Wait()
+	}()
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+			cancel(err)
+		}
+	}
+	s := &podStart{e: e, pi: pi, opts: opts, nodes: nodes, addr: addr, ctx: ctx, watchCtx: watchCtx, watches: &watches, fail: fail}
+	for _, n := range nodes {
+		wg.Go(func() {
+			if err := s.run(n); err != nil {
+				fail(err)
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	switch {
+	case errors.Is(first, errMainExited):
+		return nil
+	case first != nil:
+		return first
+	case parent.Err() != nil:
+		return &runtime.StartError{Err: fmt.Errorf("pod %s: %w", pi.name(), context.Cause(parent))}
+	}
+	return nil
+}
+
+// podStart is one StartPod under way.
+type podStart struct {
+	e        *Engine
+	pi       podInfo
+	opts     runtime.StartOptions
+	nodes    []*startNode
+	addr     string // the holder's, or the main container's once started
+	addrMu   sync.Mutex
+	ctx      context.Context // cancelled when the start fails
+	watchCtx context.Context // ends with the start
+	watches  *sync.WaitGroup
+	fail     func(error)
+}
+
+// run waits for n's dependencies, starts it, watches its exit and, for the
+// main container, waits until it is healthy. Its error fails the start;
+// nil when it started, or the start failed elsewhere.
+func (s *podStart) run(n *startNode) error {
+	for dep, cond := range n.deps {
+		t := s.nodes[dep]
+		ready := t.exited
+		switch cond {
+		case runtime.ConditionStart:
+			ready = t.started
+		case runtime.ConditionHealthy:
+			ready = t.healthy
+		}
+		select {
+		case <-ready:
+		case <-s.ctx.Done():
+			return nil
+		}
+		if cond == runtime.ConditionSuccess && t.code != 0 {
+			return &runtime.StartError{Container: t.name, Err: fmt.Errorf("%w, so %s never started", exitedErr(t.code, t.oom), nameOf(n))}
+		}
+	}
+	if s.ctx.Err() != nil {
+		return nil
+	}
+	c, err := s.e.Start(s.ctx, n.id)
+	if err != nil {
+		if s.ctx.Err() != nil {
+			return nil
+		}
+		return &runtime.StartError{Container: n.name, Err: err}
+	}
+	if n.main && !s.pi.layout.Holder {
+		s.addrMu.Lock()
+		s.addr = c.HostAddr
+		s.addrMu.Unlock()
+	}
+	close(n.started)
+	s.watches.Go(func() { s.watch(n) })
+	if !n.main {
+		close(n.healthy)
+		return nil
+	}
+	if s.opts.Healthy != nil {
+		s.addrMu.Lock()
+		addr := s.addr
+		s.addrMu.Unlock()
+		if err := s.opts.Healthy(s.ctx, addr); err != nil {
+			if s.ctx.Err() != nil {
+				return nil // the pod failed meanwhile: that is the error
+			}
+			// It may have exited just now: say so rather than what the
+			// check saw of it.
+			if info, ierr := s.e.cli.ContainerInspect(s.watchCtx, n.id); ierr == nil && info.State != nil && !info.State.Running {
+				return &runtime.StartError{Container: n.name, Err: exitedErr(info.State.ExitCode, info.State.OOMKilled)}
+			}
+			return &runtime.StartError{Container: n.name, Err: err}
+		}
+	}
+	close(n.healthy)
+	return nil
+}
+
+// watch waits for n's exit while the pod starts: an essential container's
+// fails the start (the main container's without a health check ends it).
+func (s *podStart) watch(n *startNode) {
+	code, err := s.e.Wait(s.watchCtx, n.id)
+	if err != nil {
+		return
+	}
+	if info, err := s.e.cli.ContainerInspect(s.watchCtx, n.id); err == nil && info.State != nil {
+		n.oom = info.State.OOMKilled
+	}
+	n.code = code
+	close(n.exited)
+	switch {
+	case s.ctx.Err() != nil:
+	case n.main && s.opts.Healthy == nil:
+		s.fail(errMainExited)
+	case n.essential:
+		s.fail(&runtime.StartError{Container: n.name, Err: exitedErr(code, n.oom)})
+	}
+}
+
+// exitedErr is a container's exit during a start.
+func exitedErr(code int, oom bool) error {
+	if oom {
+		return fmt.Errorf("%w with code %d (out of memory)", runtime.ErrExited, code)
+	}
+	return fmt.Errorf("%w with code %d", runtime.ErrExited, code)
+}
+
+// nameOf names a container of a pod in a message.
+func nameOf(n *startNode) string {
+	if n.name == "" {
+		return "the main container"
+	}
+	return n.name
+}

@@ -1,0 +1,427 @@
+package docker
+
+// Supervision: a pod dies as a whole. When its main container exits or an
+// essential sidecar dies, the engine stops the pod's other containers (in
+// depends_on order, each with its own stop grace), and the pod is exited.
+// On ECS the agent does this; on Docker nobody would, so the Engine does.
+//
+// Who watches: one event loop per Engine, started by the first pod call
+// (CreatePod, StartPod, InspectPod, ListPods, ...) and ended by Close.
+// StartPod's ctx cannot own it (it ends with the start), nor can the
+// control plane (the contract says the engine stops the pod). One loop,
+// not a goroutine per pod: it follows the engine's die events of every
+// pod of the owner, adopted ones included, so a restarted daemon's pods
+// are supervised as soon as it looks at them.
+//
+// What it does is level-triggered: on a die event (and, after each
+// (re)subscription, for every pod, since events were missed meanwhile) it
+// reads the pod from Docker and decides from its state alone (verdict), so
+// a lost or repeated event, or two engines of one owner, do no harm. It
+// keeps no state beyond the pods it must leave alone for now: those that
+// a StartPod, StopPod, RemovePod, Suspend or Resume of this Engine is
+// working on (hold); an event for one of those is looked at again once
+// that call is over.
+//
+// The verdict compares times, so it needs nothing remembered: the pod's
+// current run began when its holder started. A main container or
+// essential sidecar that died after that died in this run, and takes the
+// pod down; one that died before is the previous run's (a start under
+// way has not reached it yet).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/docker/docker/api/types/events"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// supervisor is an Engine's pod supervision (see above). Its zero value
+// is ready; the loop starts on the first supervise.
+type supervisor struct {
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup // the loop and the checks it runs
+	// held are the pods a call of this Engine is working on, with whether
+	// an event came for one meanwhile.
+	held map[string]*holdState
+	// checking are the pods a check is under way for, with whether
+	// another was asked meanwhile.
+	checking map[string]bool
+	// check looks at one pod (checkPod), set when the loop starts.
+	check func(id string)
+}
+
+type holdState struct {
+	n     int
+	dirty bool
+}
+
+// superviseRetry is the wait before subscribing again after the engine's
+// event stream failed.
+const superviseRetry = time.Second
+
+// checkTimeout bounds one pod's check, stop included.
+const checkTimeout = 2 * time.Minute
+
+// supervise starts the Engine's supervisor unless it runs (or the Engine
+// is closed).
+func (e *Engine) supervise() {
+	s := &e.sup
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closed {
+		return
+	}
+	s.started = true
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.check = func(id string) { e.checkPod(ctx, id) }
+	s.wg.Go(func() { e.superviseLoop(ctx) })
+}
+
+// stopSupervisor ends the supervisor and waits for its checks.
+func (e *Engine) stopSupervisor() {
+	s := &e.sup
+	s.mu.Lock()
+	s.closed = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	s.wg.Wait()
+}
+
+// hold keeps the supervisor off a pod until release is called.
+func (s *supervisor) hold(id string) (release func()) {
+	s.mu.Lock()
+	if s.held == nil {
+		s.held = map[string]*holdState{}
+	}
+	h := s.held[id]
+	if h == nil {
+		h = &holdState{}
+		s.held[id] = h
+	}
+	h.n++
+	s.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			h.n--
+			dirty := h.n == 0 && h.dirty
+			if h.n == 0 {
+				delete(s.held, id)
+			}
+			s.mu.Unlock()
+			if dirty {
+				s.later(id)
+			}
+		})
+	}
+}
+
+// later asks for a check of a pod: now, or once it is no longer held.
+func (s *supervisor) later(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.held[id]; h != nil {
+		h.dirty = true
+		return
+	}
+	if s.closed || !s.started || s.check == nil {
+		return
+	}
+	if s.checking == nil {
+		s.checking = map[string]bool{}
+	}
+	if _, on := s.checking[id]; on {
+		s.checking[id] = true // once more when this one ends
+		return
+	}
+	s.checking[id] = false
+	s.wg.Go(func() { s.check(id) })
+}
+
+// superviseLoop follows the engine's die events until ctx ends.
+func (e *Engine) superviseLoop(ctx context.Context) {
+	s := &e.sup
+	args := filters.NewArgs(
+		filters.Arg("type", string(events.ContainerEventType)),
+		filters.Arg("event", string(events.ActionDie)),
+	)
+	for ctx.Err() == nil {
+		sctx, cancel := context.WithCancel(ctx)
+		msgs, errs := e.cli.Events(sctx, events.ListOptions{Filters: args})
+		// What died while nobody listened.
+		if pis, err := e.listPods(ctx, nil); err == nil {
+			for _, pi := range pis {
+				if stop, _ := verdict(pi); stop {
+					s.later(pi.id())
+				}
+			}
+		} else if ctx.Err() == nil {
+			e.log.Warn("supervisor: list pods", "err", err)
+		}
+	loop:
+		for {
+			select {
+			case m := <-msgs:
+				if id := podOfEvent(m); id != "" {
+					s.later(id)
+				}
+			case err := <-errs:
+				if ctx.Err() == nil {
+					e.log.Warn("supervisor: engine events; subscribing again", "err", err)
+				}
+				break loop
+			case <-ctx.Done():
+				break loop
+			}
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+		case <-time.After(superviseRetry):
+		}
+	}
+}
+
+// podOfEvent is the ID of the pod a container event is about ("" for no
+// pod's container, or its holder: a holder's death leaves the pod broken,
+// which the control plane decides about).
+func podOfEvent(m events.Message) string {
+	a := m.Actor.Attributes
+	if id := a[labelPodID]; id != "" {
+		return id
+	}
+	if _, ok := a[labelPodLayout]; ok {
+		return m.Actor.ID
+	}
+	return ""
+}
+
+// checkPod stops a pod whose verdict is to stop, then runs again if asked
+// meanwhile.
+func (e *Engine) checkPod(ctx context.Context, id string) {
+	s := &e.sup
+	for {
+		e.checkPodOnce(ctx, id)
+		s.mu.Lock()
+		again := s.checking[id]
+		if !again || s.held[id] != nil {
+			if again {
+				s.held[id].dirty = true
+			}
+			delete(s.checking, id)
+			s.mu.Unlock()
+			return
+		}
+		s.checking[id] = false
+		s.mu.Unlock()
+	}
+}
+
+func (e *Engine) checkPodOnce(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	pi, err := e.inspectPod(ctx, id)
+	if err != nil {
+		return // gone, or not this owner's
+	}
+	stop, why := verdict(pi)
+	if !stop {
+		return
+	}
+	release := e.sup.hold(id)
+	defer release()
+	e.log.Info("pod stopped by its engine", "pod", pi.name(), "why", why)
+	if err := e.stopPod(ctx, id, ownGrace); err != nil && ctx.Err() == nil {
+		e.log.Warn("supervisor: stop pod", "pod", pi.name(), "err", err)
+	}
+}
+
+// verdict decides from a pod's state whether it must be stopped: its main
+// container or an essential sidecar died in its current run (see above),
+// and something of it still runs.
+func verdict(pi podInfo) (bool, string) {
+	if !pi.layout.Holder || pi.holder == nil || pi.holder.State == nil {
+		return false, "" // a lone container: its exit is the pod's
+	}
+	runStart := parseTime(pi.holder.State.StartedAt)
+	if runStart.IsZero() {
+		return false, ""
+	}
+	anyRuns := pi.holder.State.Running
+	for i := range pi.layout.size() {
+		if c, ok := pi.inspect(i); ok && c.State != nil && c.State.Running {
+			anyRuns = true
+		}
+	}
+	if !anyRuns {
+		return false, ""
+	}
+	diedInRun := func(i int) (bool, int) {
+		c, ok := pi.inspect(i)
+		if !ok || c.State == nil || c.State.Running || c.State.Status == "created" {
+			return false, 0
+		}
+		return parseTime(c.State.FinishedAt).After(runStart), c.State.ExitCode
+	}
+	if died, code := diedInRun(0); died {
+		return true, fmt.Sprintf("its main container exited with code %d", code)
+	}
+	if st := pi.main.State; st == nil || !st.Running {
+		return false, ""
+	}
+	for i, sc := range pi.layout.Sidecars {
+		if !sc.Essential || sc.Init {
+			continue
+		}
+		if died, code := diedInRun(i + 1); died {
+			return true, fmt.Sprintf("its essential sidecar %s exited with code %d", sc.Name, code)
+		}
+	}
+	return false, ""
+}
+
+// ownGrace stops each container with its own stop grace (stopPod).
+const ownGrace = -1
+
+// stopPod stops a pod's containers, each once those that depend on it have
+// stopped, then its holder: with grace 0 by SIGKILL, with ownGrace by each
+// container's own stop grace, else SIGTERM and SIGKILL after grace.
+func (e *Engine) stopPod(ctx context.Context, id string, grace time.Duration) error {
+	pi, err := e.inspectPod(ctx, id)
+	if err != nil {
+		return err
+	}
+	l := pi.layout
+	dependents := l.dependents()
+	stopped := make([]chan struct{}, l.size())
+	for i := range stopped {
+		stopped[i] = make(chan struct{})
+	}
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	for i := range l.size() {
+		wg.Go(func() {
+			defer close(stopped[i])
+			for _, d := range dependents[i] {
+				<-stopped[d]
+			}
+			c, ok := pi.inspect(i)
+			if !ok || c.State == nil || !c.State.Running {
+				return
+			}
+			if err := e.stopOne(ctx, c.ID, grace); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("%s: %w", containerLabel(l.name(i), i), err))
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if h := pi.holder; h != nil && h.State != nil && h.State.Running {
+		if err := e.stopOne(ctx, h.ID, grace); err != nil {
+			errs = append(errs, fmt.Errorf("network holder: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("stop pod %s: %w", pi.name(), err)
+	}
+	return nil
+}
+
+// stopOne stops one container (see stopPod for grace).
+func (e *Engine) stopOne(ctx context.Context, id string, grace time.Duration) error {
+	switch {
+	case grace < 0:
+		return e.Stop(ctx, id, 0)
+	case grace > 0:
+		return e.Stop(ctx, id, grace)
+	}
+	if err := e.cli.ContainerKill(ctx, id, "KILL"); err != nil {
+		if notRunning(err) {
+			e.relist(ctx, id)
+			return nil
+		}
+		return notFoundOr(id, "kill", err)
+	}
+	if _, err := e.Wait(ctx, id); err != nil {
+		return err
+	}
+	e.relist(ctx, id)
+	return nil
+}
+
+// containerLabel names a pod's container in an error.
+func containerLabel(name string, i int) string {
+	switch {
+	case name != "":
+		return name
+	case i == 0:
+		return "main container"
+	}
+	return fmt.Sprintf("container %d", i)
+}
+
+// notRunning is Docker's refusal to signal a container that does not run.
+func notRunning(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "is not running")
+}
+
+// StopPod stops a pod: each container once those that depend on it have
+// stopped, then its holder, with SIGTERM and SIGKILL after grace (0: at
+// once). A stopped pod is not an error; a missing one is ErrNotFound.
+func (e *Engine) StopPod(ctx context.Context, id string, grace time.Duration) error {
+	e.supervise()
+	release := e.sup.hold(id)
+	defer release()
+	start := time.Now()
+	if err := e.stopPod(ctx, id, grace); err != nil {
+		return err
+	}
+	e.log.Debug("pod stopped", "pod", shortID(id), "took", time.Since(start))
+	return nil
+}
+
+// RestartContainer starts again an exited sidecar of a running pod. The
+// main container is refused (restart the pod); a running sidecar is left.
+func (e *Engine) RestartContainer(ctx context.Context, id, name string) error {
+	e.supervise()
+	pi, err := e.inspectPod(ctx, id)
+	if err != nil {
+		return err
+	}
+	if name == "" || name == pi.layout.Main {
+		return fmt.Errorf("pod %s: its main container is not restarted alone; start the pod again", pi.name())
+	}
+	c, ok := pi.sidecars[name]
+	if !ok {
+		return fmt.Errorf("%w: pod %s has no container %q", runtime.ErrNotFound, pi.name(), name)
+	}
+	if st := pi.state(); st != runtime.PodRunning {
+		return fmt.Errorf("pod %s is %s: its sidecar %s restarts with it", pi.name(), st, name)
+	}
+	if c.State != nil && c.State.Running {
+		return nil
+	}
+	if _, err := e.Start(ctx, c.ID); err != nil {
+		return fmt.Errorf("pod %s: restart sidecar %s: %w", pi.name(), name, err)
+	}
+	return nil
+}
