@@ -526,41 +526,6 @@ func containerChoices(sp *spec.Service, service string) string {
 	return fmt.Sprintf("its containers are %s (the service) and the sidecars %s", service, strings.Join(names[1:], ", "))
 }
 
-// checkGroup looks at a serving instance's holder and sidecars as the
-// engine listed them (by container ID) at listedAt. It reports whether the
-// instance is dead (holder or an essential sidecar gone; in.crashWhy then
-// says why), and restarts a non-essential sidecar that exited, alone.
-// Call with s.mu held.
-func (d *Daemon) checkGroup(s *service, in *instance, members map[string]runtime.Container, listedAt time.Time) bool {
-	g := in.group
-	if g == nil || members == nil || in.startedAt.After(listedAt) {
-		return false
-	}
-	if c, ok := members[g.holderID]; !ok || !c.Running {
-		in.crashWhy = "lost its network holder (" + exitWhy(c, ok) + ")"
-		return true
-	}
-	for _, m := range g.members {
-		c, ok := members[m.containerID]
-		if ok && c.Running {
-			if m.restarts > 0 && time.Since(m.startedAt) > crashReset {
-				m.restarts = 0
-			}
-			continue
-		}
-		if m.once || m.restarting || m.startedAt.After(listedAt) {
-			continue
-		}
-		why := exitWhy(c, ok)
-		if m.essential {
-			in.crashWhy = fmt.Sprintf("lost its essential sidecar %s, which %s", m.name, why)
-			return true
-		}
-		d.restartMember(s, in, m, why)
-	}
-	return false
-}
-
 // exitWhy says how a container ended, for events.
 func exitWhy(c runtime.Container, found bool) string {
 	switch {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -99,10 +100,13 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 		d.log.Warn("reconcile: list containers", "service", s.name, "err", err)
 		return
 	}
-	running := map[string]runtime.Container{}
+	seen := sighting{at: listedAt, running: map[string]bool{}, membersAt: membersAt}
+	if membersErr == nil {
+		seen.members = members
+	}
 	for _, c := range cs {
 		if c.Running {
-			running[c.ID] = c
+			seen.running[c.ID] = true
 		}
 	}
 	if membersErr == nil && len(memberList) > 0 {
@@ -119,21 +123,34 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 	if s.rev != rev || s.paused {
 		return
 	}
-	var dead, live []*instance
-	for _, in := range s.instances {
-		_, up := running[in.containerID]
-		// An instance started after the listing is not in it; leave it be.
-		if in.state == stateUnhealthy || (!up && in.startedAt.Before(listedAt)) || d.checkGroup(s, in, members, membersAt) {
-			dead = append(dead, in)
-			continue
-		}
-		live = append(live, in)
+	d.applyReconcile(s, planReconcile(s, seen, time.Now()))
+}
+
+// applyReconcile carries out a reconciler's plan for s. Call with s.mu held;
+// it starts what takes time in the background and never blocks on the
+// engine.
+func (d *Daemon) applyReconcile(s *service, p reconcilePlan) {
+	for _, m := range p.settled {
+		m.restarts = 0
 	}
-	if len(dead) > 0 {
+	for _, r := range p.restarts {
+		d.restartMember(s, r.in, r.m, r.why)
+	}
+	if len(p.dead) > 0 {
+		live := s.instances[:0:0]
+		for _, in := range s.instances {
+			if !slices.ContainsFunc(p.dead, func(x deadInstance) bool { return x.in == in }) {
+				live = append(live, in)
+			}
+		}
 		s.instances = live
 		d.publish(s)
-		for _, in := range dead {
+		for _, x := range p.dead {
+			in := x.in
 			in.state = stateCrashed
+			if x.why != "" {
+				in.crashWhy = x.why
+			}
 			if in.stopMonitor != nil {
 				in.stopMonitor()
 			}
@@ -147,40 +164,34 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 			}()
 		}
 	}
-	if s.crashes > 0 && time.Since(s.lastCrash) > crashReset && len(s.instances) >= s.desiredCount() {
+	if p.forgetCrashes {
 		s.crashes, s.crashMsg = 0, ""
 	}
-	if s.busy != "" {
-		return // a deploy, rollback or scale owns the instance set now
+	if !p.nextRestart.IsZero() {
+		s.nextRestart = p.nextRestart
 	}
-	want := s.desiredCount()
-	if missing := want - len(s.instances) - s.pending; missing > 0 {
-		if s.crashes > 0 {
-			s.nextRestart = s.lastCrash.Add(backoff(s.crashes))
-		}
-		if wait := time.Until(s.nextRestart); wait > 0 {
-			// Come back when the backoff ends rather than at the next resync.
-			if !s.restartArmed {
-				s.restartArmed = true
-				time.AfterFunc(wait, func() {
-					s.mu.Lock()
-					s.restartArmed = false
-					s.mu.Unlock()
-					d.kick(s)
-				})
-			}
-			return
-		}
-		rv := revision{number: s.rev, spec: s.spec, image: s.image}
-		s.pending += missing
-		for range missing {
-			d.bg.Add(1)
-			go func() {
-				defer d.bg.Done()
-				defer d.contain("replace instances", "service", s.name)
-				d.replace(s, rv)
-			}()
-		}
+	if p.armIn > 0 {
+		// Come back when the backoff ends rather than at the next resync.
+		s.restartArmed = true
+		time.AfterFunc(p.armIn, func() {
+			s.mu.Lock()
+			s.restartArmed = false
+			s.mu.Unlock()
+			d.kick(s)
+		})
+	}
+	if p.start == 0 {
+		return
+	}
+	rv := revision{number: s.rev, spec: s.spec, image: s.image}
+	s.pending += p.start
+	for range p.start {
+		d.bg.Add(1)
+		go func() {
+			defer d.bg.Done()
+			defer d.contain("replace instances", "service", s.name)
+			d.replace(s, rv)
+		}()
 	}
 }
 
