@@ -51,6 +51,8 @@ type Engine struct {
 	// sup stops a pod whose main container or essential sidecar died
 	// (pod_supervise.go).
 	sup supervisor
+	// tasks are the network holders kept ready for tasks (pod_tasknet.go).
+	tasks taskNets
 }
 
 // New returns an Engine for the Docker Engine the environment names

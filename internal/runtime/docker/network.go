@@ -47,6 +47,7 @@ func (e *Engine) EnsureNetwork(ctx context.Context, name string, labels map[stri
 			return err
 		}
 	}
+	e.openTaskNets(name)
 	e.log.Debug("network ensured", "name", name)
 	return nil
 }
@@ -116,8 +117,9 @@ func (e *Engine) createInPool(ctx context.Context, name string, labels map[strin
 }
 
 // RemoveNetwork removes the named network; a missing one is not an error.
-// One with containers still attached is, and so is one another berth
-// server holds, which is left alone.
+// One with containers still attached is (the network holders kept ready
+// for tasks are removed first), and so is one another berth server holds,
+// which is left alone.
 func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 	nw, err := e.cli.NetworkInspect(ctx, name, network.InspectOptions{})
 	if cerrdefs.IsNotFound(err) {
@@ -129,6 +131,7 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 	if err := e.checkHeld(name, nw.Labels); err != nil {
 		return err
 	}
+	e.closeTaskNets(ctx, name) // pod_tasknet.go: its ready holders go first
 	if err := e.cli.NetworkRemove(ctx, name); err != nil && !cerrdefs.IsNotFound(err) {
 		return fmt.Errorf("remove network %s: %w", name, err)
 	}

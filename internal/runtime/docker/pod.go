@@ -254,14 +254,17 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 	if err != nil {
 		return runtime.Pod{}, err
 	}
-	layoutJSON, err := json.Marshal(layout)
-	if err != nil {
-		return runtime.Pod{}, err
-	}
 	hosts, err := e.internalHosts(ctx, spec)
 	if err != nil {
 		return runtime.Pod{}, err
 	}
+	taken := "" // a ready holder (pod_tasknet.go)
+	if taskShaped(spec) {
+		taken = e.takeTaskNet(ctx, spec.Network, hosts)
+		// The next one starts once this pod is made: not in its way.
+		defer e.WarmTaskNet(spec.Network, spec.Labels, spec.InternalNames)
+	}
+	layout.Holder = layout.Holder || taken != ""
 	var made []string
 	undo := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
@@ -276,14 +279,18 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 	main := spec.Main
 	main.Name = spec.Name
 	main.Labels = podLabels(spec.Labels, main.Labels)
-	main.Labels[labelPodLayout] = string(layoutJSON)
 	main.TTY, main.OpenStdin = spec.TTY, spec.OpenStdin
 	if main.Platform == "" {
 		main.Platform = spec.Platform
 	}
 	main.Network, main.Aliases, main.Port, main.HostPort, main.ExtraHosts, main.JoinContainer = "", nil, 0, 0, nil, ""
 	holderID := ""
-	if layout.Holder {
+	switch {
+	case taken != "":
+		made = append(made, taken)
+		holderID = taken
+		main.JoinContainer = taken
+	case layout.Holder:
 		image, err := e.HolderImage(ctx)
 		if err != nil {
 			return runtime.Pod{}, fmt.Errorf("pod %s: network holder image: %w", spec.Name, err)
@@ -306,10 +313,25 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		made = append(made, h.ID)
 		holderID = h.ID
 		main.JoinContainer = h.ID
-	} else {
+	default:
 		main.Network, main.Aliases, main.Port, main.HostPort, main.ExtraHosts = spec.Network, spec.Aliases, spec.Port, spec.HostPort, hosts
 	}
+	if err := setLayout(&main, layout); err != nil {
+		undo()
+		return runtime.Pod{}, err
+	}
 	m, err := e.Create(ctx, main)
+	if err != nil && taken != "" && ctx.Err() == nil {
+		// The ready holder went away between the take and the create:
+		// the pod joins the network itself, as it always could.
+		undo()
+		made, holderID, layout.Holder = nil, "", false
+		main.JoinContainer = ""
+		main.Network, main.ExtraHosts = spec.Network, hosts
+		if err = setLayout(&main, layout); err == nil {
+			m, err = e.Create(ctx, main)
+		}
+	}
 	if err != nil {
 		undo()
 		return runtime.Pod{}, err
@@ -335,6 +357,16 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 	defer cancel()
 	return e.InspectPod(ictx, m.ID)
+}
+
+// setLayout records the layout on the main container's spec.
+func setLayout(main *runtime.ContainerSpec, l podLayout) error {
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	main.Labels[labelPodLayout] = string(b)
+	return nil
 }
 
 // podLabels are the main container's labels: the pod's, over the
@@ -423,9 +455,11 @@ func (e *Engine) inspectPod(ctx context.Context, id string) (podInfo, error) {
 	if err != nil || !ok {
 		return podInfo{}, fmt.Errorf("%w: pod %s", runtime.ErrNotFound, id)
 	}
-	sidecars, err := e.listSidecars(ctx, map[string]string{labelPodID: info.ID})
-	if err != nil {
-		return podInfo{}, err
+	var sidecars map[string][]container.InspectResponse
+	if len(pi.layout.Sidecars) > 0 {
+		if sidecars, err = e.listSidecars(ctx, map[string]string{labelPodID: info.ID}); err != nil {
+			return podInfo{}, err
+		}
 	}
 	e.fillPod(ctx, &pi, sidecars[info.ID])
 	return pi, nil
@@ -562,9 +596,11 @@ func (e *Engine) listPods(ctx context.Context, labels map[string]string) ([]podI
 	// container's own labels) is looked at alone.
 	narrow := maps.Clone(labels)
 	delete(narrow, runtime.LabelRole)
-	sidecars, err := e.listSidecars(ctx, narrow)
-	if err != nil {
-		return nil, err
+	var sidecars map[string][]container.InspectResponse
+	if slices.ContainsFunc(pis, func(pi podInfo) bool { return len(pi.layout.Sidecars) > 0 }) {
+		if sidecars, err = e.listSidecars(ctx, narrow); err != nil {
+			return nil, err
+		}
 	}
 	var (
 		wg   sync.WaitGroup

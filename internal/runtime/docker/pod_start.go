@@ -61,11 +61,12 @@ func (e *Engine) StartPod(ctx context.Context, id string, opts runtime.StartOpti
 	}
 	release := e.sup.hold(pi.id())
 	defer release()
-	if err := e.sup.waitCheck(ctx, pi.id()); err != nil {
+	if waited, err := e.sup.waitCheck(ctx, pi.id()); err != nil {
 		return runtime.Pod{}, err
-	}
-	if pi, err = e.inspectPod(ctx, pi.id()); err != nil { // as the supervisor left it
-		return runtime.Pod{}, err
+	} else if waited {
+		if pi, err = e.inspectPod(ctx, pi.id()); err != nil { // as the supervisor left it
+			return runtime.Pod{}, err
+		}
 	}
 	if st := pi.state(); st == runtime.PodRunning || st == runtime.PodSuspended {
 		return runtime.Pod{}, fmt.Errorf("start pod %s: it is %s already", pi.name(), st)
@@ -108,9 +109,13 @@ func (e *Engine) runPod(ctx context.Context, pi podInfo, opts runtime.StartOptio
 		if pi.holder == nil {
 			return &runtime.StartError{Err: fmt.Errorf("pod %s: its network holder is gone", pi.name())}
 		}
-		c, err := e.Start(ctx, pi.holder.ID)
-		if err != nil {
-			return &runtime.StartError{Err: fmt.Errorf("pod %s: start its network holder: %w", pi.name(), err)}
+		// A ready task holder (pod_tasknet.go) runs already.
+		c := toContainer(*pi.holder)
+		if !c.Running {
+			var err error
+			if c, err = e.Start(ctx, pi.holder.ID); err != nil {
+				return &runtime.StartError{Err: fmt.Errorf("pod %s: start its network holder: %w", pi.name(), err)}
+			}
 		}
 		addr = c.HostAddr
 	}

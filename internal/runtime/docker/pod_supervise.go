@@ -58,6 +58,9 @@ type supervisor struct {
 	checking map[string]*checkState
 	// check looks at one pod (checkPod), set when the loop starts.
 	check func(id string)
+	// ctx ends with the Engine (Close): the supervisor's, and the other
+	// background work's (WarmTaskNet), which wg tracks too.
+	ctx context.Context
 }
 
 type holdState struct {
@@ -100,7 +103,7 @@ func (e *Engine) supervise() {
 	}
 	s.started = true
 	ctx, cancel = context.WithCancel(context.Background())
-	s.cancel = cancel
+	s.ctx, s.cancel = ctx, cancel
 	s.check = func(id string) { e.checkPod(ctx, id) }
 	s.wg.Go(func() { e.superviseLoop(ctx) })
 }
@@ -173,18 +176,19 @@ func (s *supervisor) later(id string) {
 // waitCheck waits for the end of a check of a pod under way (a stop the
 // supervisor is making), so that a start does not race it. Call it
 // holding the pod, so no other begins.
-func (s *supervisor) waitCheck(ctx context.Context, id string) error {
+// It reports whether there was one.
+func (s *supervisor) waitCheck(ctx context.Context, id string) (bool, error) {
 	s.mu.Lock()
 	c := s.checking[id]
 	s.mu.Unlock()
 	if c == nil {
-		return nil
+		return false, nil
 	}
 	select {
 	case <-c.done:
-		return nil
+		return true, nil
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return true, context.Cause(ctx)
 	}
 }
 

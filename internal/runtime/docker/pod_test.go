@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -717,4 +718,86 @@ func TestPodStopKillsAtOnceWithNoGrace(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, runtime.PodExited, pod.State)
 	assert.Equal(t, 137, pod.ExitCode, "SIGKILL")
+}
+
+func TestPodTaskJoinsAReadyNetworkHolder(t *testing.T) {
+	t.Parallel()
+	owner := runtime.Owner{ID: testutil.UniqueName(t, "owner"), Dir: t.TempDir()}
+	p := newPodsOf(t, owner)
+	appName := app(t)
+	net := testutil.UniqueName(t, "net")
+	require.NoError(t, p.EnsureNetwork(ctx(t), net, map[string]string{"berth.test": "1"}))
+	t.Cleanup(func() { _ = p.RemoveNetwork(context.Background(), net) })
+	web := podSpec(t, appName, net)
+	wp := createPod(t, p, web)
+	_, err := p.StartPod(ctx(t), wp.ID, healthy())
+	require.NoError(t, err)
+
+	labels := map[string]string{runtime.LabelApp: appName}
+	names := []string{"api.shop.internal"}
+	p.WarmTaskNet(net, labels, names)
+	holders := func() []string {
+		var out []string
+		for id, st := range testutil.AppContainers(t, appName) {
+			info, err := testutil.DockerClient(t).ContainerInspect(ctx(t), id)
+			require.NoError(t, err)
+			if info.Config.Labels[runtime.LabelRole] == string(runtime.RoleTaskNet) && st == "running" {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	// ready waits until one holder runs, not one of not.
+	ready := func(not ...string) []string {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			hs := holders()
+			if len(hs) == 1 && !slices.Contains(not, hs[0]) {
+				return hs
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("task network holders running: %v, want one, not %v", hs, not)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	first := ready()
+
+	task := runtime.PodSpec{
+		Name:          testutil.UniqueName(t, "task"),
+		Labels:        map[string]string{runtime.LabelApp: appName, runtime.LabelRole: string(runtime.RoleTask)},
+		Network:       net,
+		InternalNames: names,
+		Main: runtime.ContainerSpec{Image: testutil.BusyboxImage(t), Command: []string{"sh", "-c",
+			"grep -c api.shop.internal /etc/hosts; wget -qO- http://web:8080/"}},
+	}
+	tp := createPod(t, p, task)
+	info, err := testutil.DockerClient(t).ContainerInspect(ctx(t), tp.ID)
+	require.NoError(t, err)
+	assert.Equal(t, "container:"+first[0], string(info.HostConfig.NetworkMode), "the task joined the ready holder")
+	_, err = p.StartPod(ctx(t), tp.ID, runtime.StartOptions{})
+	require.NoError(t, err)
+	code, err := p.WaitPod(ctx(t), tp.ID)
+	require.NoError(t, err)
+	var out []string
+	require.NoError(t, p.Logs(ctx(t), tp.ID, "", runtime.LogOptions{}, func(l runtime.LogLine) { out = append(out, l.Text) }))
+	assert.Equal(t, 0, code, "output: %v", out)
+	assert.Equal(t, []string{"1", "hello from v1"}, out, "the task resolves the internal name and reaches web by name")
+
+	// The next holder is ready; the task's goes with it.
+	second := ready(first...)
+	require.NoError(t, p.RemovePod(ctx(t), tp.ID))
+	_, err = testutil.DockerClient(t).ContainerInspect(ctx(t), first[0])
+	assert.Error(t, err, "the task's holder is removed with it")
+
+	// A later daemon takes back the ready holder rather than making one.
+	later := newPodsOf(t, owner)
+	later.WarmTaskNet(net, labels, names)
+	time.Sleep(2 * time.Second)
+	assert.Equal(t, second, ready())
+
+	// The network goes with its ready holder.
+	require.NoError(t, p.RemovePod(ctx(t), wp.ID))
+	require.NoError(t, later.RemoveNetwork(ctx(t), net))
+	assert.Empty(t, holders())
 }

@@ -1,0 +1,308 @@
+package docker
+
+// Task networks kept ready. A container joining an app network costs the
+// engine about 0.3 s at start (a veth pair, its addresses, the embedded
+// DNS rules in the new namespace): most of a task's start. So the engine
+// keeps, per app network, one network holder started on it, and the next
+// task-shaped pod (no sidecars, no port, no names on the network: a task)
+// joins that holder's namespace instead, which starts like a container
+// with no network at all. It has the same reach: the app's services by
+// name, its internal names (the holder's /etc/hosts), nothing else. Each
+// such pod gets a holder of its own, removed with it; the next one is
+// started in the background once one is taken (and by WarmTaskNet, which
+// the control plane calls once it made an app's network). With none
+// ready (a burst of tasks, the first of an app) the pod joins the network
+// itself, as it always could.
+//
+// The ready holders are labelled as berth always labelled them
+// (runtime.RoleTaskNet, the internal names they resolve), so a later
+// daemon takes back those it left, and RemoveNetwork removes them first.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+
+	"github.com/berth-dev/berth/internal/runtime"
+)
+
+// labelTaskNetHosts on a ready holder are the /etc/hosts lines it has
+// (fixed at create): one made before the app's internal names changed is
+// not used.
+const labelTaskNetHosts = "berth.tasknet.hosts"
+
+// taskNets are the ready holders, by network. The zero value is ready.
+type taskNets struct {
+	mu   sync.Mutex
+	nets map[string]*netPool
+}
+
+type netPool struct {
+	ready   []readyNet
+	filling chan struct{} // closed when the fill under way ends; nil: none
+	closed  bool          // RemoveNetwork: no more holders until EnsureNetwork
+	adopted bool          // an earlier daemon's holders were looked at
+}
+
+// readyNet is a started holder and the /etc/hosts lines it has.
+type readyNet struct {
+	id    string
+	hosts string
+}
+
+func (t *taskNets) pool(network string) *netPool {
+	if t.nets == nil {
+		t.nets = map[string]*netPool{}
+	}
+	p := t.nets[network]
+	if p == nil {
+		p = &netPool{}
+		t.nets[network] = p
+	}
+	return p
+}
+
+// hostsKey is how a holder records its /etc/hosts lines.
+func hostsKey(hosts []string) string { return strings.Join(hosts, ",") }
+
+// taskShaped reports whether a pod may join a ready holder: a task's pod.
+func taskShaped(spec runtime.PodSpec) bool {
+	return spec.Network != "" && len(spec.Sidecars) == 0 && spec.Port == 0 && len(spec.Aliases) == 0
+}
+
+// takeTaskNet returns a ready holder on network with hosts for a pod to
+// join, "" when none is ready.
+func (e *Engine) takeTaskNet(ctx context.Context, network string, hosts []string) string {
+	key := hostsKey(hosts)
+	for {
+		e.tasks.mu.Lock()
+		p := e.tasks.pool(network)
+		i := slices.IndexFunc(p.ready, func(r readyNet) bool { return r.hosts == key })
+		var r readyNet
+		if i >= 0 {
+			r = p.ready[i]
+			p.ready = slices.Delete(p.ready, i, i+1)
+		}
+		e.tasks.mu.Unlock()
+		if r.id == "" {
+			return ""
+		}
+		// One that died meanwhile (removed by hand, the engine restarted)
+		// is dropped.
+		info, err := e.cli.ContainerInspect(ctx, r.id)
+		if err == nil && info.State != nil && info.State.Running && !info.State.Paused && info.NetworkSettings != nil && info.NetworkSettings.Networks[network] != nil {
+			return r.id
+		}
+		e.removeQuietly(ctx, r.id, "a dead task network holder")
+	}
+}
+
+// WarmTaskNet starts, in the background, a network holder on network for
+// the next task-shaped pod, unless one is ready or on its way. labels are
+// the app's (runtime.LabelApp, to list and remove it with the app);
+// internalNames the names the pods must resolve (PodSpec.InternalNames).
+// Ready holders with other names are replaced. It returns at once; Close
+// ends the work.
+func (e *Engine) WarmTaskNet(network string, labels map[string]string, internalNames []string) {
+	e.supervise()
+	e.sup.mu.Lock()
+	ctx, ok := e.sup.ctx, e.sup.started && !e.sup.closed
+	e.sup.mu.Unlock()
+	if !ok || network == "" {
+		return
+	}
+	e.sup.wg.Go(func() {
+		if err := e.warmTaskNet(ctx, network, labels, internalNames); err != nil && ctx.Err() == nil {
+			e.log.Warn("start a network holder for the next task", "network", network, "err", err)
+		}
+	})
+}
+
+func (e *Engine) warmTaskNet(ctx context.Context, network string, labels map[string]string, internalNames []string) error {
+	hosts, err := e.internalHosts(ctx, runtime.PodSpec{Name: network, Network: network, InternalNames: internalNames})
+	if err != nil {
+		return err
+	}
+	key := hostsKey(hosts)
+	e.tasks.mu.Lock()
+	p := e.tasks.pool(network)
+	adopt := !p.adopted
+	p.adopted = true
+	e.tasks.mu.Unlock()
+	if adopt {
+		e.adoptTaskNets(ctx, network)
+	}
+
+	e.tasks.mu.Lock()
+	var stale []string
+	p.ready = slices.DeleteFunc(p.ready, func(r readyNet) bool {
+		if r.hosts != key {
+			stale = append(stale, r.id)
+			return true
+		}
+		return false
+	})
+	busy := p.closed || p.filling != nil || len(p.ready) > 0
+	if !busy {
+		p.filling = make(chan struct{})
+	}
+	e.tasks.mu.Unlock()
+	for _, id := range stale {
+		e.removeQuietly(ctx, id, "a task network holder with other names")
+	}
+	if busy {
+		return nil
+	}
+	id, err := e.startTaskNet(ctx, network, labels, hosts)
+	e.tasks.mu.Lock()
+	close(p.filling)
+	p.filling = nil
+	keep := id != "" && !p.closed
+	if keep {
+		p.ready = append(p.ready, readyNet{id: id, hosts: key})
+	}
+	e.tasks.mu.Unlock()
+	if id != "" && !keep {
+		e.removeQuietly(context.WithoutCancel(ctx), id, "a task network holder made while its network went")
+	}
+	return err
+}
+
+func (e *Engine) startTaskNet(ctx context.Context, network string, labels map[string]string, hosts []string) (string, error) {
+	image, err := e.HolderImage(ctx)
+	if err != nil {
+		return "", err
+	}
+	var rnd [5]byte
+	_, _ = rand.Read(rnd[:])
+	l := map[string]string{runtime.LabelRole: string(runtime.RoleTaskNet), labelTaskNetHosts: hostsKey(hosts)}
+	if app := labels[runtime.LabelApp]; app != "" {
+		l[runtime.LabelApp] = app
+	}
+	c, err := e.Create(ctx, runtime.ContainerSpec{
+		Name:       network + "-tasknet-" + hex.EncodeToString(rnd[:]),
+		Image:      image,
+		Labels:     l,
+		Network:    network,
+		ExtraHosts: hosts,
+		PidsLimit:  holderPids,
+		StopGrace:  holderGrace,
+	})
+	if err != nil {
+		return "", err
+	}
+	if _, err := e.Start(ctx, c.ID); err != nil {
+		e.removeQuietly(context.WithoutCancel(ctx), c.ID, "a task network holder that did not start")
+		return "", err
+	}
+	return c.ID, nil
+}
+
+// adoptTaskNets takes back the ready holders on network an earlier daemon
+// of this owner left (those no pod joined), and removes the stopped ones.
+func (e *Engine) adoptTaskNets(ctx context.Context, network string) {
+	holders, inUse, err := e.taskNetsOn(ctx, network)
+	if err != nil {
+		e.log.Warn("list the task network holders an earlier daemon left", "network", network, "err", err)
+		return
+	}
+	var found []readyNet
+	for _, h := range holders {
+		switch {
+		case inUse[h.ID]:
+		case h.State == container.StateRunning:
+			found = append(found, readyNet{id: h.ID, hosts: h.Labels[labelTaskNetHosts]})
+		default:
+			e.removeQuietly(ctx, h.ID, "a stopped task network holder")
+		}
+	}
+	e.tasks.mu.Lock()
+	p := e.tasks.pool(network)
+	for _, r := range found {
+		if !slices.Contains(p.ready, r) {
+			p.ready = append(p.ready, r)
+		}
+	}
+	e.tasks.mu.Unlock()
+}
+
+// taskNetsOn lists the owner's task network holders on network, and which
+// of them a pod joined.
+func (e *Engine) taskNetsOn(ctx context.Context, network string) ([]container.Summary, map[string]bool, error) {
+	hs, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
+		filters.Arg("label", runtime.LabelRole+"="+string(runtime.RoleTaskNet)),
+		filters.Arg("network", network),
+	)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list task network holders: %w", err)
+	}
+	hs = slices.DeleteFunc(hs, func(c container.Summary) bool { return !e.owner.Owns(c.Labels) })
+	inUse := map[string]bool{}
+	if len(hs) == 0 {
+		return hs, inUse, nil
+	}
+	mains, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", labelPodLayout))})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list pods: %w", err)
+	}
+	for _, m := range mains {
+		if mode := container.NetworkMode(m.HostConfig.NetworkMode); mode.IsContainer() {
+			inUse[mode.ConnectedContainer()] = true
+		}
+	}
+	return hs, inUse, nil
+}
+
+// closeTaskNets stops holders being made on network, waits for one under
+// way, and removes the ready ones and those an earlier daemon left (that
+// no pod joined): the network is about to go.
+func (e *Engine) closeTaskNets(ctx context.Context, network string) {
+	e.tasks.mu.Lock()
+	p := e.tasks.pool(network)
+	p.closed = true
+	filling, ready := p.filling, p.ready
+	p.ready = nil
+	e.tasks.mu.Unlock()
+	if filling != nil {
+		select {
+		case <-filling:
+		case <-ctx.Done():
+		}
+	}
+	for _, r := range ready {
+		e.removeQuietly(ctx, r.id, "a ready task network holder")
+	}
+	holders, inUse, err := e.taskNetsOn(ctx, network)
+	if err != nil {
+		return
+	}
+	for _, h := range holders {
+		if !inUse[h.ID] {
+			e.removeQuietly(ctx, h.ID, "a task network holder")
+		}
+	}
+}
+
+// openTaskNets lets network have ready holders again.
+func (e *Engine) openTaskNets(network string) {
+	e.tasks.mu.Lock()
+	defer e.tasks.mu.Unlock()
+	if p := e.tasks.nets[network]; p != nil {
+		p.closed = false
+	}
+}
+
+// removeQuietly removes a container the caller no longer needs, logging a
+// failure.
+func (e *Engine) removeQuietly(ctx context.Context, id, what string) {
+	if err := e.Remove(ctx, id); err != nil {
+		e.log.Warn("remove "+what, "id", shortID(id), "err", err)
+	}
+}
