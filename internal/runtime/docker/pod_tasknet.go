@@ -234,7 +234,7 @@ func (e *Engine) adoptTaskNets(ctx context.Context, network string) {
 }
 
 // taskNetsOn lists the owner's task network holders on network, and which
-// of them a pod joined.
+// of them a container joined.
 func (e *Engine) taskNetsOn(ctx context.Context, network string) ([]container.Summary, map[string]bool, error) {
 	hs, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(
 		filters.Arg("label", runtime.LabelRole+"="+string(runtime.RoleTaskNet)),
@@ -248,11 +248,13 @@ func (e *Engine) taskNetsOn(ctx context.Context, network string) ([]container.Su
 	if len(hs) == 0 {
 		return hs, inUse, nil
 	}
-	mains, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", labelPodLayout))})
+	// Whatever joined one, a pod's main container or a task container of
+	// a daemon from before pods.
+	all, err := e.cli.ContainerList(ctx, container.ListOptions{All: true})
 	if err != nil {
-		return nil, nil, fmt.Errorf("list pods: %w", err)
+		return nil, nil, fmt.Errorf("list containers: %w", err)
 	}
-	for _, m := range mains {
+	for _, m := range all {
 		if mode := container.NetworkMode(m.HostConfig.NetworkMode); mode.IsContainer() {
 			inUse[mode.ConnectedContainer()] = true
 		}
