@@ -321,7 +321,7 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		return runtime.Pod{}, err
 	}
 	m, err := e.Create(ctx, main)
-	if err != nil && taken != "" && ctx.Err() == nil {
+	if err != nil && taken != "" && ctx.Err() == nil && !e.runs(ctx, taken) {
 		// The ready holder went away between the take and the create:
 		// the pod joins the network itself, as it always could.
 		undo()
@@ -357,6 +357,12 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 	defer cancel()
 	return e.InspectPod(ictx, m.ID)
+}
+
+// runs reports whether a container runs (and is not frozen).
+func (e *Engine) runs(ctx context.Context, id string) bool {
+	info, err := e.cli.ContainerInspect(ctx, id)
+	return err == nil && info.State != nil && info.State.Running && !info.State.Paused
 }
 
 // setLayout records the layout on the main container's spec.

@@ -96,8 +96,7 @@ func (e *Engine) takeTaskNet(ctx context.Context, network string, hosts []string
 		}
 		// One that died meanwhile (removed by hand, the engine restarted)
 		// is dropped.
-		info, err := e.cli.ContainerInspect(ctx, r.id)
-		if err == nil && info.State != nil && info.State.Running && !info.State.Paused && info.NetworkSettings != nil && info.NetworkSettings.Networks[network] != nil {
+		if e.runs(ctx, r.id) {
 			return r.id
 		}
 		e.removeQuietly(ctx, r.id, "a dead task network holder")
