@@ -18,9 +18,13 @@
 // restarts), json-file logs capped at 3 x 10 MB.
 //
 // It must not pull images (a missing image is runtime.ErrImageNotFound),
-// must not decide what to run (the control plane does), and keeps no state of
-// its own: everything it knows is read back from the engine, so a restarted
-// daemon re-adopts containers by their labels.
+// must not decide what to run (the control plane does; stopping a pod whose
+// essential container died is the contract's, not a decision), and keeps
+// no state the control plane relies on: everything it knows is read back
+// from the engine, so a restarted daemon re-adopts pods by their labels.
+// What it holds in memory only saves time (the network holders kept ready
+// for tasks, which a later daemon takes back) or keeps its own calls apart
+// (the pods a call is working on, which the supervisor leaves alone).
 //
 // It works with Docker Engine 20.10 (API 1.41) and later; the API version is
 // negotiated, BuildKit is never requested.
