@@ -663,6 +663,12 @@ func TestPodDeregister(t *testing.T) {
 	assert.True(t, was, "the pod answered to web")
 	status, body := get(t, "http://"+cp.Addr+"/fetch?url=http://web:8080/")
 	assert.NotEqual(t, http.StatusOK, status, "web resolves no more: %s", body)
+	// It serves on: its port was published again, on another host port
+	// (deregister.go), which InspectPod reports.
+	after, err := p.InspectPod(ctx(t), pod.ID)
+	require.NoError(t, err)
+	require.NotEmpty(t, after.Addr)
+	testutil.WaitHTTP(t, "http://"+after.Addr+"/healthz", 30*time.Second)
 	was, err = p.Deregister(ctx(t), pod.ID)
 	require.NoError(t, err)
 	assert.False(t, was)
