@@ -5,11 +5,13 @@
 // implements the container-level runtime.Engine, runtime.Attacher and
 // runtime.Execer the control plane used before pods.
 //
-// It owns the pod's Docker shape (pod.go): the network holder whose
-// namespace a pod's containers share, the depends_on start order
-// (pod_start.go), the supervision that stops a pod whose main container or
-// essential sidecar died (pod_supervise.go), freeze and thaw, and taking a
-// pod off its names on the app network (deregister.go).
+// It owns the pod's Docker shape (pod.go, read back by pod_inspect.go): the
+// network holder whose namespace a pod's containers share, the depends_on
+// start and stop order (pod_layout.go, pod_start.go, pod_stop.go), the
+// supervision that stops a pod whose main container or essential sidecar
+// died (pod_supervise.go), the network holders kept ready for tasks
+// (pod_tasknet.go), freeze and thaw (freeze.go), and taking a pod off its
+// names on the app network (deregister.go).
 //
 // It owns the translation between runtime.ContainerSpec and Docker's create
 // options, and the policy every berth container gets whatever the spec says:
