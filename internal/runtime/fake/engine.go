@@ -63,8 +63,8 @@ type world struct {
 	faults   map[string][]error
 	subs     map[*subscriber]struct{}
 	closed   bool
-	done     chan struct{} // closed by Close
-	made     int           // pods made so far
+	done     chan struct{}  // closed by Close
+	made     int            // pods made so far
 	wg       sync.WaitGroup // every goroutine the world starts
 }
 

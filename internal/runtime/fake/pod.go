@@ -15,8 +15,8 @@ import (
 type phase int
 
 const (
-	phaseCreated   phase = iota
-	phaseStarting        // StartPod is at work
+	phaseCreated  phase = iota
+	phaseStarting       // StartPod is at work
 	phaseRunning
 	phaseSuspended
 	phaseStopping // its containers are being stopped
@@ -46,10 +46,10 @@ type pod struct {
 	front      *front
 	addr       string
 
-	changed     chan struct{}            // closed and replaced on every change
-	mainExit    *exitWait                // the current (or next) run's main exit
-	stopped     chan struct{}            // closed when the current stop ends
-	cancelStart context.CancelCauseFunc  // ends a StartPod at work
+	changed     chan struct{}           // closed and replaced on every change
+	mainExit    *exitWait               // the current (or next) run's main exit
+	stopped     chan struct{}           // closed when the current stop ends
+	cancelStart context.CancelCauseFunc // ends a StartPod at work
 	removed     bool
 	removedc    chan struct{}
 }

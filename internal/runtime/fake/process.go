@@ -40,16 +40,16 @@ type proc struct {
 	ctx    context.Context // ends when the process dies
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
-	dead     bool
-	code     int
-	oom      bool
-	handles  bool          // SIGTERM is caught (testapp serve)
-	termc    chan struct{} // SIGTERM, when caught
-	killed   chan struct{} // closed by kill
-	frozen   bool
-	thawc    chan struct{} // closed by thaw
-	done     chan struct{} // closed once the exit is reported
+	mu      sync.Mutex
+	dead    bool
+	code    int
+	oom     bool
+	handles bool          // SIGTERM is caught (testapp serve)
+	termc   chan struct{} // SIGTERM, when caught
+	killed  chan struct{} // closed by kill
+	frozen  bool
+	thawc   chan struct{} // closed by thaw
+	done    chan struct{} // closed once the exit is reported
 }
 
 func newProc(argv []string, env map[string]string) *proc {

@@ -380,4 +380,3 @@ func (p *proc) handleFetch(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintf(w, "%d\n%s", resp.StatusCode, body)
 }
-
