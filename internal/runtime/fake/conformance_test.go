@@ -31,6 +31,6 @@ func TestConformance(t *testing.T) {
 		},
 		App:         fake.TestApp,
 		AppArgv:     []string{"/testapp"},
-		StartWithin: 5 * time.Second,
+		StartWithin: 10 * time.Second,
 	})
 }

@@ -139,6 +139,7 @@ func TestFailNext(t *testing.T) {
 func TestKillAndOOMKill(t *testing.T) {
 	e := newEngine(t)
 	evs, _ := e.Events(ctx(t))
+	other, _ := e.Events(ctx(t))
 
 	p := running(t, e, spec("killed", nil))
 	require.NoError(t, e.Kill(p.ID))
@@ -154,19 +155,21 @@ func TestKillAndOOMKill(t *testing.T) {
 	assert.True(t, q.OOMKilled)
 	assert.Equal(t, 137, q.ExitCode)
 
-	var actions []string
-	for len(actions) < 5 {
-		select {
-		case ev := <-evs:
-			actions = append(actions, fmt.Sprintf("%s %s %d", ev.PodID[:4], ev.Action, ev.ExitCode))
-		case <-time.After(5 * time.Second):
-			t.Fatalf("events so far: %v", actions)
+	for _, sub := range []<-chan brt.PodEvent{evs, other} { // every subscriber gets every event
+		var actions []string
+		for len(actions) < 5 {
+			select {
+			case ev := <-sub:
+				actions = append(actions, fmt.Sprintf("%s %s %d", ev.PodID[:4], ev.Action, ev.ExitCode))
+			case <-time.After(5 * time.Second):
+				t.Fatalf("events so far: %v", actions)
+			}
 		}
+		assert.Equal(t, []string{
+			p.ID[:4] + " start 0", p.ID[:4] + " die 137",
+			q.ID[:4] + " start 0", q.ID[:4] + " oom 0", q.ID[:4] + " die 137",
+		}, actions)
 	}
-	assert.Equal(t, []string{
-		p.ID[:4] + " start 0", p.ID[:4] + " die 137",
-		q.ID[:4] + " start 0", q.ID[:4] + " oom 0", q.ID[:4] + " die 137",
-	}, actions[:5])
 
 	require.ErrorIs(t, e.Kill("nope"), brt.ErrNotFound)
 	require.Error(t, e.Kill(p.ID), "an exited pod cannot be killed")
@@ -243,7 +246,7 @@ func TestSetMemTotal(t *testing.T) {
 	p := running(t, e, spec("hog", map[string]string{"MEMHOG": "1"}, "serve"))
 	p = waitExited(t, e, p.ID)
 	assert.True(t, p.OOMKilled)
-	assert.Contains(t, logText(t, e, p.ID, ""), "allocated 1024 MiB\n")
+	assert.True(t, strings.HasSuffix(logText(t, e, p.ID, ""), "allocated 1008 MiB\n"), "killed before its 1 GiB")
 }
 
 func TestRemoveNetworkBehindBack(t *testing.T) {

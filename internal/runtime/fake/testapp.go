@@ -237,10 +237,12 @@ func (p *proc) envDuration(name string) (d time.Duration, ok bool, code int) {
 }
 
 // memhog allocates in 4 MiB chunks, saying so every 16 MiB, until the
-// kernel kills the process at its memory limit.
+// kernel kills the process at its memory limit (before the chunk that
+// would reach it: the runtime needs some too; with 32 MiB Docker logs
+// "allocated 16 MiB" only).
 func (p *proc) memhog() int {
 	const chunk = 4 << 20
-	for i := 1; int64(i)*chunk <= p.memLimit; i++ {
+	for i := 1; int64(i)*chunk < p.memLimit; i++ {
 		if i%4 == 0 {
 			fmt.Fprintf(p.stdout, "allocated %d MiB\n", i*chunk>>20)
 		}
