@@ -484,6 +484,17 @@ func TestFetchThroughNetwork(t *testing.T) {
 	assert.Contains(t, fetch(client, "http://api:8080/env/WHO"), "no such host", "a removed network resolves nothing")
 }
 
+func TestKillWhileSuspended(t *testing.T) {
+	e := newEngine(t)
+	s := spec("frozen", nil)
+	s.Sidecars = []brt.SidecarSpec{{ContainerSpec: brt.ContainerSpec{Name: "side", Image: fake.TestApp, Command: []string{"/testapp", "sleep", "1h"}}}}
+	p := running(t, e, s)
+	require.NoError(t, e.Suspend(ctx(t), p.ID))
+	require.NoError(t, e.Kill(p.ID), "SIGKILL reaches a frozen process")
+	p = waitExited(t, e, p.ID)
+	assert.Equal(t, 137, p.ExitCode)
+}
+
 // TestSuspendHoldsExits checks that a frozen process does not exit until
 // it is resumed.
 func TestSuspendHoldsExits(t *testing.T) {

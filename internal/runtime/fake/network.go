@@ -166,7 +166,7 @@ func (v nsView) dial(ctx context.Context, network, address string) (net.Conn, er
 }
 
 // answering returns the pods on from's network that answer to name: on
-// the network (not suspended, not deregistered, not stopped), with name
+// the network (not suspended, deregistered, broken or stopped), with name
 // as an alias or their name. The caller holds w.mu.
 func (w *world) answering(from *pod, name string) []*pod {
 	n := from.net
@@ -175,7 +175,7 @@ func (w *world) answering(from *pod, name string) []*pod {
 	}
 	var out []*pod
 	for _, q := range w.pods {
-		if q.net != n || !q.registered || (q.phase != phaseStarting && q.phase != phaseRunning) {
+		if q.net != n || !q.registered || q.broken != "" || (q.phase != phaseStarting && q.phase != phaseRunning) {
 			continue
 		}
 		if strings.EqualFold(q.name, name) || slices.ContainsFunc(q.spec.Aliases, func(a string) bool { return strings.EqualFold(a, name) }) {

@@ -44,7 +44,9 @@ func (w *world) exited(p *pod, c *container, pr *proc, code int, oom bool) {
 		p.exitCode, p.oom = code, oom
 		p.mainExit.close(code)
 	}
-	if p.phase == phaseRunning && !p.removed && (c.main || (c.essential && !c.init)) {
+	// While starting, StartPod judges; a suspended pod's processes only
+	// die of SIGKILL (Kill), which stops it as well.
+	if (p.phase == phaseRunning || p.phase == phaseSuspended) && !p.removed && (c.main || (c.essential && !c.init)) {
 		w.stopLocked(p, 0, true)
 	}
 	p.broadcast()
