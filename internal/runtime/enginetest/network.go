@@ -1,6 +1,7 @@
 package enginetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -78,7 +79,9 @@ func (c *env) fetch(addr, u, want string) {
 	c.Helper()
 	deadline := time.Now().Add(c.h.startWithin())
 	for {
-		_, got, err := get(c.opCtx(), addr, "/fetch?url="+url.QueryEscape(u))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, got, err := get(ctx, addr, "/fetch?url="+url.QueryEscape(u))
+		cancel()
 		if err == nil && got == want {
 			return
 		}

@@ -175,7 +175,9 @@ func (c *env) logs(ctx context.Context, id, container string, opts runtime.LogOp
 // logText is a container's whole log, one line after another.
 func (c *env) logText(id, container string) string {
 	c.Helper()
-	lines, err := c.logs(c.opCtx(), id, container, runtime.LogOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), c.h.startWithin())
+	defer cancel()
+	lines, err := c.logs(ctx, id, container, runtime.LogOptions{})
 	if err != nil {
 		c.Fatalf("Logs(%q) = %v, want the log", container, err)
 	}

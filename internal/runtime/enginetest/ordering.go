@@ -95,23 +95,47 @@ func checkInitComplete(c *env) {
 	c.serves(p.Addr, "/healthz")
 }
 
-// checkStartOrder: "start" conditions order the starts: before (a sidecar
-// the main container waits on), the main container, after (a sidecar
-// waiting on the main container).
-func checkStartOrder(c *env) {
+// orderedPod is an instance with a sidecar the main container waits on
+// (before, with cond), and one waiting on the main container to start
+// (after).
+func (c *env) orderedPod(cond runtime.Condition) runtime.PodSpec {
 	spec := c.instance(nil)
 	before := c.sidecar("before", false, "sleep", "60s")
 	after := c.sidecar("after", false, "sleep", "60s")
 	after.DependsOn = map[string]runtime.Condition{spec.Main.Name: runtime.ConditionStart}
 	spec.Sidecars = []runtime.SidecarSpec{before, after}
-	spec.MainDependsOn = map[string]runtime.Condition{"before": runtime.ConditionStart}
-	p := c.run(spec)
-	b, m, a := c.container(p, "before"), c.container(p, spec.Main.Name), c.container(p, "after")
-	if !b.Running || !m.Running || !a.Running {
-		c.Fatalf("StartPod returned %s, want every container running", describe(p))
+	spec.MainDependsOn = map[string]runtime.Condition{"before": cond}
+	return spec
+}
+
+// checkStartOrder: "start" and "healthy" (on a sidecar: started)
+// conditions order the starts: before, the main container, after.
+func checkStartOrder(c *env) {
+	for _, cond := range []runtime.Condition{runtime.ConditionStart, runtime.ConditionHealthy} {
+		spec := c.orderedPod(cond)
+		p := c.run(spec)
+		b, m, a := c.container(p, "before"), c.container(p, spec.Main.Name), c.container(p, "after")
+		if !b.Running || !m.Running || !a.Running {
+			c.Fatalf("StartPod (main depends on a sidecar %s) returned %s, want every container running", cond, describe(p))
+		}
+		if m.StartedAt.Before(b.StartedAt) || a.StartedAt.Before(m.StartedAt) {
+			c.Errorf("main depends on a sidecar %s: started at before %v, main %v, after %v; want that order", cond, b.StartedAt, m.StartedAt, a.StartedAt)
+		}
 	}
-	if m.StartedAt.Before(b.StartedAt) || a.StartedAt.Before(m.StartedAt) {
-		c.Errorf("started at before %v, main %v, after %v; want that order (depends_on start)", b.StartedAt, m.StartedAt, a.StartedAt)
+}
+
+// checkStopOrder: StopPod stops each container once those that depend on
+// it have stopped: after, the main container, before.
+func checkStopOrder(c *env) {
+	spec := c.orderedPod(runtime.ConditionStart)
+	p := c.run(spec)
+	if err := c.e.StopPod(c.opCtx(), p.ID, 10*time.Second); err != nil {
+		c.Fatalf("StopPod = %v, want nil", err)
+	}
+	q := c.stopped(p.ID)
+	b, m, a := c.container(q, "before"), c.container(q, spec.Main.Name), c.container(q, "after")
+	if m.FinishedAt.Before(a.FinishedAt) || b.FinishedAt.Before(m.FinishedAt) {
+		c.Errorf("StopPod stopped after at %v, main at %v, before at %v; want that order (each once those depending on it stopped)", a.FinishedAt, m.FinishedAt, b.FinishedAt)
 	}
 }
 

@@ -1,8 +1,10 @@
 package enginetest
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -87,7 +89,9 @@ func checkDeregister(c *env) {
 	}
 	deadline := time.Now().Add(c.h.startWithin())
 	for {
-		_, got, err := get(c.opCtx(), b.Addr, "/fetch?url="+u)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, got, err := get(ctx, b.Addr, "/fetch?url="+url.QueryEscape(u))
+		cancel()
 		if err == nil && got != "200\napi" {
 			break // the name no longer leads to it
 		}

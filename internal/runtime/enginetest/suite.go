@@ -46,6 +46,7 @@ func checks() []check {
 		{"InitFailure", checkInitFailure},
 		{"InitComplete", checkInitComplete},
 		{"StartOrder", checkStartOrder},
+		{"StopOrder", checkStopOrder},
 		{"HealthyOrder", checkHealthyOrder},
 		{"HealthyError", checkHealthyError},
 		{"HealthyCancelledOnFailure", checkHealthyCancelled},
@@ -278,7 +279,9 @@ func (c *env) run(spec runtime.PodSpec) runtime.Pod {
 // inspect returns the pod, failing the check on any error.
 func (c *env) inspect(id string) runtime.Pod {
 	c.Helper()
-	p, err := c.e.InspectPod(c.opCtx(), id)
+	ctx, cancel := context.WithTimeout(context.Background(), c.h.startWithin())
+	defer cancel()
+	p, err := c.e.InspectPod(ctx, id)
 	if err != nil {
 		c.Fatalf("InspectPod(%s) = %v, want the pod", id, err)
 	}
@@ -358,7 +361,9 @@ func (c *env) serves(addr, path string) string {
 	}
 	deadline := time.Now().Add(c.h.startWithin())
 	for {
-		code, body, err := get(c.opCtx(), addr, path)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		code, body, err := get(ctx, addr, path)
+		cancel()
 		if err == nil && code == http.StatusOK {
 			return body
 		}
