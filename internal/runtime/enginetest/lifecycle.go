@@ -12,10 +12,12 @@ import (
 )
 
 // checkLifecycle: a pod is created (nothing runs, no Addr), started
-// (running, serving on Addr), stopped (exited, the app's own exit code),
-// stopped again (no error) and removed (ErrNotFound after).
+// (running, serving on Addr, the host port it asked for), stopped (exited,
+// the app's own exit code), stopped again (no error) and removed
+// (ErrNotFound after).
 func checkLifecycle(c *env) {
 	spec := c.instance(map[string]string{"MARK": c.app})
+	spec.HostPort = freePort(c)
 	created := c.create(spec)
 	if created.State != runtime.PodCreated {
 		c.Errorf("CreatePod returned a pod %s, want %s", created.State, runtime.PodCreated)
@@ -41,6 +43,12 @@ func checkLifecycle(c *env) {
 	main, ok := c.mainOf(p)
 	if ok && !main.Running {
 		c.Errorf("StartPod returned a pod whose main container is not running (%s)", describe(p))
+	}
+	if ok && main.Name != spec.Main.Name {
+		c.Errorf("the main container's status is named %q, want its spec's name %q", main.Name, spec.Main.Name)
+	}
+	if want := fmt.Sprintf("127.0.0.1:%d", spec.HostPort); p.Addr != want {
+		c.Errorf("a pod with HostPort %d has Addr %q, want %q", spec.HostPort, p.Addr, want)
 	}
 	if got := c.serves(p.Addr, "/env/MARK"); got != c.app {
 		c.Errorf("GET /env/MARK on the pod's Addr = %q, want %q (the spec's Env)", got, c.app)
@@ -152,14 +160,13 @@ func checkOOMKilled(c *env) {
 // checkStartRunning: StartPod of a running pod is an error, and leaves it
 // running.
 func checkStartRunning(c *env) {
-	p := c.run(c.instance(nil))
+	p := c.run(c.task("sleep", "60s"))
 	if _, err := c.e.StartPod(c.opCtx(), p.ID, runtime.StartOptions{}); err == nil {
 		c.Errorf("StartPod of a running pod = nil, want an error")
 	}
 	if q := c.inspect(p.ID); q.State != runtime.PodRunning || !q.StartedAt.Equal(p.StartedAt) {
 		c.Errorf("after a refused StartPod the pod is %s, started at %v; want it running as before (started at %v)", q.State, q.StartedAt, p.StartedAt)
 	}
-	c.serves(p.Addr, "/healthz")
 }
 
 // checkMissing: StopPod, StartPod and InspectPod of a removed pod, or of
@@ -228,28 +235,22 @@ func checkCreateFailure(c *env) {
 	}
 }
 
-// checkHostPort: a pod asking for a host port gets it as its Addr.
-func checkHostPort(c *env) {
+// freePort returns a host port nothing listens on (now).
+func freePort(c *env) int {
+	c.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		c.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	spec := c.instance(nil)
-	spec.HostPort = port
-	p := c.run(spec)
-	if want := fmt.Sprintf("127.0.0.1:%d", port); p.Addr != want {
-		c.Errorf("a pod with HostPort %d has Addr %q, want %q", port, p.Addr, want)
-	}
-	c.serves(p.Addr, "/healthz")
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // checkGraceZero: StopPod with grace 0 kills at once, even an app that
 // ignores SIGTERM.
 func checkGraceZero(c *env) {
-	p := c.run(c.instance(map[string]string{"EXIT_ON_SIGTERM": "ignore"}))
-	c.serves(p.Addr, "/healthz") // it has subscribed to SIGTERM, to ignore it
+	p := c.run(c.ignoring())
+	c.logsSay(p.ID, "", "listening on")
 	start := time.Now()
 	if err := c.e.StopPod(c.opCtx(), p.ID, 0); err != nil {
 		c.Fatalf("StopPod(grace 0) = %v, want nil", err)
@@ -266,8 +267,8 @@ func checkGraceZero(c *env) {
 // checkGraceThenKill: StopPod sends SIGTERM, then SIGKILL after grace.
 func checkGraceThenKill(c *env) {
 	const grace = time.Second
-	p := c.run(c.instance(map[string]string{"EXIT_ON_SIGTERM": "ignore"}))
-	c.serves(p.Addr, "/healthz")
+	p := c.run(c.ignoring())
+	c.logsSay(p.ID, "", "listening on")
 	start := time.Now()
 	if err := c.e.StopPod(c.opCtx(), p.ID, grace); err != nil {
 		c.Fatalf("StopPod(grace 1s) = %v, want nil", err)
@@ -285,6 +286,31 @@ func checkGraceThenKill(c *env) {
 	}
 	if lines := c.logText(p.ID, ""); !strings.Contains(lines, "ignoring terminated") {
 		c.Errorf("the app's log is %q, want %q: SIGTERM first", lines, "ignoring terminated")
+	}
+}
+
+// ignoring is a task serving with EXIT_ON_SIGTERM=ignore; once run, the
+// check waits for it to be listening, and so to have subscribed to SIGTERM
+// to ignore it.
+func (c *env) ignoring() runtime.PodSpec {
+	spec := c.task("serve")
+	spec.Main.Env["EXIT_ON_SIGTERM"] = "ignore"
+	return spec
+}
+
+// logsSay waits until a container's log contains text.
+func (c *env) logsSay(id, container, text string) {
+	c.Helper()
+	deadline := time.Now().Add(c.h.startWithin())
+	for {
+		got := c.logText(id, container)
+		if strings.Contains(got, text) {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.Fatalf("the log of %q is %q after %s, want it to say %q", container, got, c.h.startWithin(), text)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

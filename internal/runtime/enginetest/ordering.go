@@ -21,10 +21,10 @@ func (c *env) container(p runtime.Pod, name string) runtime.ContainerStatus {
 	return s
 }
 
-// withInit is an instance whose main container waits on a "migrate"
+// withInit is a pod whose main container (sleeping) waits on a "migrate"
 // sidecar (testapp migrate, exiting MIGRATE_EXIT) with cond.
 func (c *env) withInit(exit string, cond runtime.Condition) runtime.PodSpec {
-	spec := c.instance(nil)
+	spec := c.task("sleep", "60s")
 	migrate := c.sidecar("migrate", false, "migrate")
 	migrate.Env["MIGRATE_EXIT"] = exit
 	spec.Sidecars = []runtime.SidecarSpec{migrate}
@@ -32,30 +32,39 @@ func (c *env) withInit(exit string, cond runtime.Condition) runtime.PodSpec {
 	return spec
 }
 
-// checkInitSuccess: a main container that depends on an init sidecar's
-// success starts after it exited 0; Containers lists the main container
-// first, then the sidecars in spec order.
-func checkInitSuccess(c *env) {
+// checkInit: a main container that depends on an init sidecar's success
+// starts after it exited 0, and on another's completion after it exited,
+// whatever its code (5); Containers lists the main container first, then
+// the sidecars in spec order.
+func checkInit(c *env) {
 	spec := c.withInit("0", runtime.ConditionSuccess)
+	seed := c.sidecar("seed", false, "migrate")
+	seed.Env["MIGRATE_EXIT"] = "5"
+	spec.Sidecars = append(spec.Sidecars, seed)
+	spec.MainDependsOn["seed"] = runtime.ConditionComplete
 	p := c.run(spec)
 	if p.State != runtime.PodRunning {
-		c.Fatalf("StartPod returned the pod %s (%s), want it running once its init sidecar succeeded", p.State, describe(p))
+		c.Fatalf("StartPod returned the pod %s (%s), want it running once its init sidecars succeeded and completed", p.State, describe(p))
 	}
-	if len(p.Containers) != 2 || p.Containers[0].Name != spec.Main.Name || !p.Containers[0].Main || p.Containers[1].Name != "migrate" {
-		c.Errorf("the pod's Containers are %s, want %q (main) then %q", describe(p), spec.Main.Name, "migrate")
+	if len(p.Containers) != 3 || p.Containers[0].Name != spec.Main.Name || !p.Containers[0].Main || p.Containers[1].Name != "migrate" || p.Containers[2].Name != "seed" {
+		c.Errorf("the pod's Containers are %s, want %q (main), \"migrate\", \"seed\"", describe(p), spec.Main.Name)
 	}
-	migrate := c.container(p, "migrate")
 	main := c.container(p, spec.Main.Name)
-	if migrate.Running || migrate.ExitCode != 0 || migrate.FinishedAt.IsZero() {
-		c.Errorf("the init sidecar is running %v with exit %d, finished %v; want it exited 0", migrate.Running, migrate.ExitCode, migrate.FinishedAt)
+	for name, code := range map[string]int{"migrate": 0, "seed": 5} {
+		s := c.container(p, name)
+		if s.Running || s.ExitCode != code || s.FinishedAt.IsZero() {
+			c.Errorf("the init sidecar %s is running %v with exit %d, finished %v; want it exited %d", name, s.Running, s.ExitCode, s.FinishedAt, code)
+		}
+		if main.StartedAt.Before(s.FinishedAt) {
+			c.Errorf("the main container started at %v, before its init sidecar %s finished at %v; want it to wait", main.StartedAt, name, s.FinishedAt)
+		}
 	}
-	if main.StartedAt.Before(migrate.FinishedAt) {
-		c.Errorf("the main container started at %v, before its init sidecar finished at %v; want it to wait for success", main.StartedAt, migrate.FinishedAt)
+	if !main.Running {
+		c.Errorf("the main container does not run (%s), want it running", describe(p))
 	}
 	if got := c.logText(p.ID, "migrate"); got != "migrating...\nmigrated\n" {
 		c.Errorf("Logs(\"migrate\") = %q, want the init sidecar's own output", got)
 	}
-	c.serves(p.Addr, "/healthz")
 }
 
 // checkInitFailure: an init sidecar the main container waits on to
@@ -83,59 +92,35 @@ func checkInitFailure(c *env) {
 	}
 }
 
-// checkInitComplete: "complete" accepts any exit of the init sidecar.
-func checkInitComplete(c *env) {
-	p := c.run(c.withInit("5", runtime.ConditionComplete))
-	if p.State != runtime.PodRunning {
-		c.Fatalf("StartPod returned the pod %s (%s), want it running: \"complete\" accepts the init sidecar's exit 5", p.State, describe(p))
-	}
-	if migrate := c.container(p, "migrate"); migrate.Running || migrate.ExitCode != 5 {
-		c.Errorf("the init sidecar is running %v with exit %d, want exited 5", migrate.Running, migrate.ExitCode)
-	}
-	c.serves(p.Addr, "/healthz")
-}
-
-// orderedPod is an instance with a sidecar the main container waits on
-// (before, with cond), and one waiting on the main container to start
-// (after).
-func (c *env) orderedPod(cond runtime.Condition) runtime.PodSpec {
-	spec := c.instance(nil)
+// checkOrder: depends_on orders the starts, and StopPod stops each
+// container once those that depend on it have stopped. The main container
+// waits on "before" to start and on "ready" to be healthy (on a sidecar:
+// started); "after" waits on the main container to start. They start
+// before and ready, main, after, and stop after, main, before and ready.
+func checkOrder(c *env) {
+	spec := c.task("sleep", "60s")
 	before := c.sidecar("before", false, "sleep", "60s")
+	ready := c.sidecar("ready", false, "sleep", "60s")
 	after := c.sidecar("after", false, "sleep", "60s")
 	after.DependsOn = map[string]runtime.Condition{spec.Main.Name: runtime.ConditionStart}
-	spec.Sidecars = []runtime.SidecarSpec{before, after}
-	spec.MainDependsOn = map[string]runtime.Condition{"before": cond}
-	return spec
-}
-
-// checkStartOrder: "start" and "healthy" (on a sidecar: started)
-// conditions order the starts: before, the main container, after.
-func checkStartOrder(c *env) {
-	for _, cond := range []runtime.Condition{runtime.ConditionStart, runtime.ConditionHealthy} {
-		spec := c.orderedPod(cond)
-		p := c.run(spec)
-		b, m, a := c.container(p, "before"), c.container(p, spec.Main.Name), c.container(p, "after")
-		if !b.Running || !m.Running || !a.Running {
-			c.Fatalf("StartPod (main depends on a sidecar %s) returned %s, want every container running", cond, describe(p))
-		}
-		if m.StartedAt.Before(b.StartedAt) || a.StartedAt.Before(m.StartedAt) {
-			c.Errorf("main depends on a sidecar %s: started at before %v, main %v, after %v; want that order", cond, b.StartedAt, m.StartedAt, a.StartedAt)
-		}
-	}
-}
-
-// checkStopOrder: StopPod stops each container once those that depend on
-// it have stopped: after, the main container, before.
-func checkStopOrder(c *env) {
-	spec := c.orderedPod(runtime.ConditionStart)
+	spec.Sidecars = []runtime.SidecarSpec{after, before, ready} // not in order
+	spec.MainDependsOn = map[string]runtime.Condition{"before": runtime.ConditionStart, "ready": runtime.ConditionHealthy}
 	p := c.run(spec)
+	b, r, m, a := c.container(p, "before"), c.container(p, "ready"), c.container(p, spec.Main.Name), c.container(p, "after")
+	if !b.Running || !r.Running || !m.Running || !a.Running {
+		c.Fatalf("StartPod returned %s, want every container running", describe(p))
+	}
+	if m.StartedAt.Before(b.StartedAt) || m.StartedAt.Before(r.StartedAt) || a.StartedAt.Before(m.StartedAt) {
+		c.Errorf("started at before %v, ready %v, main %v, after %v; want main after before (start) and ready (healthy), after after main", b.StartedAt, r.StartedAt, m.StartedAt, a.StartedAt)
+	}
+
 	if err := c.e.StopPod(c.opCtx(), p.ID, 10*time.Second); err != nil {
 		c.Fatalf("StopPod = %v, want nil", err)
 	}
 	q := c.stopped(p.ID)
-	b, m, a := c.container(q, "before"), c.container(q, spec.Main.Name), c.container(q, "after")
-	if m.FinishedAt.Before(a.FinishedAt) || b.FinishedAt.Before(m.FinishedAt) {
-		c.Errorf("StopPod stopped after at %v, main at %v, before at %v; want that order (each once those depending on it stopped)", a.FinishedAt, m.FinishedAt, b.FinishedAt)
+	b, r, m, a = c.container(q, "before"), c.container(q, "ready"), c.container(q, spec.Main.Name), c.container(q, "after")
+	if m.FinishedAt.Before(a.FinishedAt) || b.FinishedAt.Before(m.FinishedAt) || r.FinishedAt.Before(m.FinishedAt) {
+		c.Errorf("StopPod stopped after at %v, main at %v, before at %v, ready at %v; want after, main, then before and ready (each once those depending on it stopped)", a.FinishedAt, m.FinishedAt, b.FinishedAt, r.FinishedAt)
 	}
 }
 
@@ -209,7 +194,7 @@ func waitOK(ctx context.Context, addr, path string) error {
 // carrying it; the sidecar waiting on health never starts, and the pod is
 // exited.
 func checkHealthyError(c *env) {
-	spec := c.instance(nil)
+	spec := c.task("serve")
 	after := c.sidecar("after", false, "sleep", "60s")
 	after.DependsOn = map[string]runtime.Condition{spec.Main.Name: runtime.ConditionHealthy}
 	spec.Sidecars = []runtime.SidecarSpec{after}
@@ -231,7 +216,9 @@ func checkHealthyError(c *env) {
 // checkHealthyCancelled: when the main container dies while Healthy runs,
 // the engine cancels Healthy's context and StartPod fails.
 func checkHealthyCancelled(c *env) {
-	p := c.create(c.instance(map[string]string{"CRASH_AFTER": "2s"}))
+	spec := c.task("serve")
+	spec.Main.Env["CRASH_AFTER"] = "2s"
+	p := c.create(spec)
 	var (
 		mu     sync.Mutex
 		called bool
@@ -273,7 +260,7 @@ func checkHealthyCancelled(c *env) {
 // checkEssentialDies: when an essential sidecar exits the engine stops the
 // pod.
 func checkEssentialDies(c *env) {
-	spec := c.instance(nil)
+	spec := c.task("sleep", "60s")
 	spec.Sidecars = []runtime.SidecarSpec{c.sidecar("side", true, "sleep", "2s")}
 	p := c.create(spec)
 	if _, err := c.e.StartPod(c.opCtx(), p.ID, runtime.StartOptions{}); err != nil {
@@ -293,17 +280,16 @@ func checkEssentialDies(c *env) {
 // running; RestartContainer starts it again, and does nothing to it while
 // it runs.
 func checkNonEssential(c *env) {
-	spec := c.instance(nil)
+	spec := c.task("sleep", "60s")
 	spec.Sidecars = []runtime.SidecarSpec{c.sidecar("side", false, "sleep", "2s")}
 	p := c.run(spec)
 	q := c.eventually(p.ID, c.h.startWithin()+5*time.Second, "the sidecar exited", func(q runtime.Pod) bool {
 		s, ok := q.Container("side")
 		return ok && !s.Running && !s.FinishedAt.IsZero()
 	})
-	if q.State != runtime.PodRunning {
+	if m, ok := c.mainOf(q); q.State != runtime.PodRunning || (ok && !m.Running) {
 		c.Fatalf("after a non-essential sidecar exited the pod is %s (%s), want it running", q.State, describe(q))
 	}
-	c.serves(q.Addr, "/healthz")
 	first := c.container(q, "side")
 	if err := c.e.RestartContainer(c.opCtx(), p.ID, "side"); err != nil {
 		c.Fatalf("RestartContainer of an exited non-essential sidecar = %v, want nil", err)

@@ -74,9 +74,12 @@ func (e *Engine) Resume(ctx context.Context, id string) (runtime.Pod, error) {
 	return p.snapshot(), nil
 }
 
-// Deregister takes a running pod off its names on its network; it keeps
-// serving on its Addr. It reports whether the pod was on them. The next
-// start puts it back.
+// Deregister takes a running pod off its names on its network, and
+// reports whether it was on them. It keeps running, but as on Docker
+// (where it is disconnected and connected again without its names) its
+// published port goes with the names: the connections through it are cut
+// and it comes back on a new host port (the same HostPort if one was
+// asked), which InspectPod reports. The next start puts the names back.
 func (e *Engine) Deregister(ctx context.Context, id string) (bool, error) {
 	if err := e.w.fail(opDeregister); err != nil {
 		return false, err
@@ -88,7 +91,19 @@ func (e *Engine) Deregister(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	was := p.registered && p.net != nil && (p.phase == phaseRunning || p.phase == phaseStarting)
+	if !p.registered || p.net == nil || p.phase != phaseRunning {
+		return false, nil // no name of its resolves to it
+	}
 	p.registered = false
-	return was, nil
+	if p.front != nil {
+		p.closeFront()
+		f, err := w.openFront(p.ns, p.spec.Port, p.spec.HostPort)
+		if err != nil {
+			p.addr = ""
+			return true, fmt.Errorf("deregister pod %s: publish port %d again: %w", p.name, p.spec.Port, err)
+		}
+		p.front, p.addr = f, f.addr()
+	}
+	p.broadcast()
+	return true, nil
 }
