@@ -220,6 +220,9 @@ func (w *world) pod(id string) (*pod, error) {
 	return nil, fmt.Errorf("%w: pod %s", runtime.ErrNotFound, id)
 }
 
+// ctxErr is ctx's cause, for the calls that wait.
+func ctxErr(ctx context.Context) error { return context.Cause(ctx) }
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {

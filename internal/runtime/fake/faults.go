@@ -166,6 +166,3 @@ func (e *Engine) BreakEvents(err error) {
 		s.end(err)
 	}
 }
-
-// ctxErr is ctx's cause, for the calls that wait.
-func ctxErr(ctx context.Context) error { return context.Cause(ctx) }
