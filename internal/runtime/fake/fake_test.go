@@ -216,12 +216,14 @@ func TestBreak(t *testing.T) {
 	e := newEngine(t)
 	p := running(t, e, spec("broken", nil))
 	get(t, p.Addr, "/healthz")
+	addr := p.Addr
 	require.NoError(t, e.Break(p.ID, "its network holder died"))
 	p, err := e.InspectPod(ctx(t), p.ID)
 	require.NoError(t, err)
 	assert.Equal(t, brt.PodRunning, p.State, "the main container still runs")
 	assert.Equal(t, "its network holder died", p.Broken)
-	_, err = http.Get("http://" + p.Addr + "/healthz")
+	assert.Empty(t, p.Addr, "a broken pod has no address to give")
+	_, err = http.Get("http://" + addr + "/healthz")
 	require.Error(t, err, "a broken pod cannot serve")
 
 	require.NoError(t, e.StopPod(ctx(t), p.ID, time.Second))

@@ -32,13 +32,10 @@ type pod struct {
 	containers []*container // main first, then the sidecars in spec order
 	createdAt  time.Time
 
-	phase     phase
-	run       int // starts so far
-	everRan   bool
-	startedAt time.Time
-	exitCode  int
-	oom       bool
-	broken    string
+	phase   phase
+	run     int // starts so far
+	everRan bool
+	broken  string
 
 	net        *network // joined at start
 	registered bool     // answering to its aliases (Deregister)
@@ -91,7 +88,7 @@ type container struct {
 	started    bool // in this run of the pod
 	exited     bool // in this run of the pod
 	healthy    bool // the main container passed StartOptions.Healthy
-	exitCode   int
+	exitCode   int // of its last run, as the engine keeps it
 	oom        bool
 	startedAt  time.Time
 	finishedAt time.Time
@@ -138,19 +135,23 @@ func (p *pod) state() runtime.PodState {
 }
 
 func (p *pod) snapshot() runtime.Pod {
+	main := p.containers[0]
 	out := runtime.Pod{
 		ID:        p.id,
 		Name:      p.name,
 		Labels:    maps.Clone(p.labels),
 		State:     p.state(),
-		Broken:    p.broken,
-		ExitCode:  p.exitCode,
-		OOMKilled: p.oom,
+		ExitCode:  main.exitCode,
+		OOMKilled: main.oom,
 		CreatedAt: p.createdAt,
-		StartedAt: p.startedAt,
+		StartedAt: main.startedAt,
 	}
 	if out.State == runtime.PodRunning {
-		out.Addr = p.addr
+		// As on Docker: a broken pod has no address to give.
+		out.Broken = p.broken
+		if p.broken == "" {
+			out.Addr = p.addr
+		}
 	}
 	for _, c := range p.containers {
 		out.Containers = append(out.Containers, runtime.ContainerStatus{

@@ -30,7 +30,7 @@ func (e *Engine) StartPod(ctx context.Context, id string, opts runtime.StartOpti
 	}
 	if injected != nil {
 		p.phase = phaseExited
-		p.mainExit.close(p.exitCode)
+		p.mainExit.close(p.containers[0].exitCode)
 		snap := p.snapshot()
 		w.mu.Unlock()
 		var se *runtime.StartError
@@ -43,7 +43,7 @@ func (e *Engine) StartPod(ctx context.Context, id string, opts runtime.StartOpti
 	run := p.beginRun()
 	if fail := w.joinNetwork(p); fail != nil {
 		p.phase = phaseExited
-		p.mainExit.close(p.exitCode)
+		p.mainExit.close(p.containers[0].exitCode)
 		w.mu.Unlock()
 		return runtime.Pod{}, fail
 	}
@@ -113,11 +113,11 @@ func (p *pod) phaseName() string {
 	return [...]string{"created", "starting", "running", "suspended", "stopping", "exited"}[p.phase]
 }
 
-// beginRun readies the pod for a new run. The caller holds w.mu.
+// beginRun readies the pod for a new run; its containers' statuses stay
+// those of their last run until they start again. The caller holds w.mu.
 func (p *pod) beginRun() int {
 	p.run++
-	p.exitCode, p.oom, p.broken = 0, false, ""
-	p.startedAt = time.Now()
+	p.broken = ""
 	p.registered = true
 	p.ns = &netns{ports: map[int]string{}}
 	if p.mainExit.closed {
@@ -125,8 +125,6 @@ func (p *pod) beginRun() int {
 	}
 	for _, c := range p.containers {
 		c.started, c.exited, c.healthy = false, false, false
-		c.exitCode, c.oom = 0, false
-		c.startedAt, c.finishedAt = time.Time{}, time.Time{}
 	}
 	return p.run
 }

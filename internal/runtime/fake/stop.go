@@ -41,7 +41,6 @@ func (w *world) exited(p *pod, c *container, pr *proc, code int, oom bool) {
 	}
 	w.emit(p, c, "die", code)
 	if c.main {
-		p.exitCode, p.oom = code, oom
 		p.mainExit.close(code)
 	}
 	// While starting, StartPod judges; a suspended pod's processes only
@@ -99,7 +98,7 @@ func (w *world) stopWaves(p *pod, grace time.Duration, specGrace bool, stopped c
 				p.phase = phaseExited
 			}
 			p.closeFront()
-			p.mainExit.close(p.exitCode)
+			p.mainExit.close(p.containers[0].exitCode)
 			close(stopped)
 			p.broadcast()
 			w.mu.Unlock()
