@@ -88,7 +88,7 @@ type container struct {
 	started    bool // in this run of the pod
 	exited     bool // in this run of the pod
 	healthy    bool // the main container passed StartOptions.Healthy
-	exitCode   int // of its last run, as the engine keeps it
+	exitCode   int  // of its last run, as the engine keeps it
 	oom        bool
 	startedAt  time.Time
 	finishedAt time.Time
