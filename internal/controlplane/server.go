@@ -18,7 +18,6 @@ import (
 	"github.com/berth-dev/berth/internal/certs"
 	"github.com/berth-dev/berth/internal/edge"
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -28,12 +27,13 @@ var ErrAlreadyRunning = errors.New("another berth server is already using this d
 
 // Daemon is a running berth server: store, engine, edge and API.
 type Daemon struct {
-	cfg    Config
-	log    *slog.Logger
-	store  *store.Store
-	engine runtime.Engine
-	edge   *edge.Edge
-	certs  *certs.Manager
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	// pods is the engine: it runs the instances' and tasks' pods.
+	pods  runtime.PodEngine
+	edge  *edge.Edge
+	certs *certs.Manager
 	// metrics are the control plane's Prometheus metrics (metrics.go).
 	metrics *metrics
 	// edgex holds the entrypoints' caches, the metrics registry and the
@@ -55,8 +55,8 @@ type Daemon struct {
 	tasks taskTable
 	// inet are the apps' internal load balancers (internal_lb.go).
 	inet internalNets
-	// taskNets are the network holders kept ready for tasks (task_net.go).
-	taskNets taskNets
+	// closing are the apps being destroyed (task_net.go).
+	closing map[string]bool
 
 	// bg tracks goroutines that must end before the store closes.
 	bg sync.WaitGroup
@@ -92,11 +92,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	eng := cfg.Engine
 	if eng == nil {
-		de, err := docker.New(log.With("component", "docker"))
-		if err != nil {
-			return fmt.Errorf("connect to the Docker Engine: %w (is dockerd running? check with \"docker info\")", err)
-		}
-		eng = de
+		return errors.New("no engine to run pods on (Config.Engine)")
 	}
 	owner, err := loadOwner(cfg.DataDir) // owner.go
 	if err != nil {
@@ -142,7 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg:      cfg,
 		log:      log,
 		store:    st,
-		engine:   eng,
+		pods:     eng,
 		httpPort: portOf(httpLn.Addr().String()),
 		certs:    cm,
 		metrics:  newMetrics(),

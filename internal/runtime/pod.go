@@ -306,6 +306,14 @@ type (
 	PodExecer interface {
 		ExecPod(ctx context.Context, id, container string, cmd []string, tty bool) (ExecSession, error)
 	}
+	// TaskPrewarmer prepares, in the background, for the next task-shaped
+	// pod (no port, no aliases, no sidecars) on a network, where that makes
+	// its start faster (on Docker: a network holder started ahead). The
+	// control plane calls it once it made an app's network; labels are the
+	// app's, internalNames as in PodSpec.
+	TaskPrewarmer interface {
+		WarmTaskNet(network string, labels map[string]string, internalNames []string)
+	}
 	// HostMemory reports the memory of the machine that runs the pods, to
 	// refuse a limit above it.
 	HostMemory interface {
