@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -115,7 +115,7 @@ func TestScalerWaitsAWholeWindowBeforeScalingDown(t *testing.T) {
 }
 
 func TestQuantile(t *testing.T) {
-	var b [edge.NumLatencyBuckets]uint64
+	var b [router.NumLatencyBuckets]uint64
 	assert.Equal(t, time.Duration(0), quantile(b, 0.5))
 	b[7] = 100 // all in (50ms, 100ms]
 	assert.Equal(t, 75*time.Millisecond, quantile(b, 0.5))
@@ -127,8 +127,8 @@ func TestQuantile(t *testing.T) {
 func TestTrafficBookRatesPerRevision(t *testing.T) {
 	var b trafficBook
 	now := time.Unix(1_000_000, 0)
-	st := func(n uint64, each time.Duration) edge.BackendStats {
-		var s edge.BackendStats
+	st := func(n uint64, each time.Duration) router.BackendStats {
+		var s router.BackendStats
 		s.Requests, s.Latency = n, time.Duration(n)*each
 		s.Buckets[4] = n // (5ms, 10ms]
 		return s

@@ -1,5 +1,7 @@
 // Package edge is berth's HTTP edge: the reverse proxy that sits in front of
-// every service instance. It owns
+// every service instance, the local implementation of the control plane's
+// router contract (package router, whose value types it uses under their
+// own names, contract.go). It owns
 //
 //   - routing: exact Host match (port stripped, lowercased), then an optional
 //     longest path prefix that sends part of a site to another service;

@@ -178,8 +178,8 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	var caches []named
 	e.mu.Lock()
 	for _, ie := range e.ext.eps {
-		if ie.spec.Cache != nil {
-			caches = append(caches, named{cmp.Or(ie.spec.Label, ie.spec.Name), ie.spec.Cache})
+		if c, ok := ie.spec.Cache.(Cache); ok {
+			caches = append(caches, named{cmp.Or(ie.spec.Label, ie.spec.Name), c})
 		}
 	}
 	e.mu.Unlock()
