@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/berth-dev/berth/internal/edge/h1"
 )
 
 // Options configure an Edge.
@@ -63,7 +65,7 @@ type Edge struct {
 	proxy *httputil.ReverseProxy
 	// up is the proxy's transport to instances, which the fast path
 	// (fast.go) shares.
-	up *upstream
+	up *h1.Transport
 
 	// holds are the requests waiting for a route's first backend.
 	holds holds

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/edge/cache"
+	"github.com/berth-dev/berth/internal/edge/h1"
 	"github.com/berth-dev/berth/internal/router"
 )
 
@@ -42,7 +43,7 @@ var _ Cache = (*cache.Cache)(nil)
 const (
 	ReasonMaintenance = "maintenance"       // 503: the entrypoint is in maintenance
 	ReasonTooLarge    = "request-too-large" // 413: the body passed the route's MaxBody
-	ReasonBadRequest  = "bad-request"       // 400: malformed request (framing, chunks, a body cut short); also 501, 431
+	ReasonBadRequest  = h1.ReasonBadRequest // 400: malformed request (framing, chunks, a body cut short); also 501, 431
 )
 
 // maxReplayBody is the largest body of an idempotent request the edge keeps
@@ -232,18 +233,14 @@ type originEntry struct {
 // controls are compiled Controls, plus the entrypoint-wide response
 // settings every route shares.
 type controls struct {
+	// HeaderControls are the header add/remove, which the fast path
+	// applies too.
+	h1.HeaderControls
 	timeout time.Duration
 	maxBody int64
-	remove  []string
-	add     []headerValue
 	pages   map[int][]byte
 	hsts    []string // Strict-Transport-Security value; nil for none
 	cache   bool     // read the cache status for the access log
-}
-
-type headerValue struct {
-	key  string
-	vals []string
 }
 
 // extState is what the entrypoint, metrics and access log machinery keep in
@@ -257,7 +254,7 @@ type extState struct {
 	httpsPort string
 	unknownLS *labelSet
 	// origin is the transport to external origins: TLS verified, HTTP/2.
-	origin  *upstream
+	origin  *h1.Transport
 	epProxy http.Handler
 }
 
@@ -397,8 +394,8 @@ func compileControls(c Controls, parent *Controls, pages map[int][]byte, hsts []
 		remove = append(remove, http.CanonicalHeaderKey(k))
 	}
 	for _, k := range remove {
-		if !slices.Contains(out.remove, k) {
-			out.remove = append(out.remove, k)
+		if !slices.Contains(out.Remove, k) {
+			out.Remove = append(out.Remove, k)
 		}
 	}
 	keys := make([]string, 0, len(add))
@@ -407,7 +404,7 @@ func compileControls(c Controls, parent *Controls, pages map[int][]byte, hsts []
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		out.add = append(out.add, headerValue{key: k, vals: []string{add[k]}})
+		out.Add = append(out.Add, h1.HeaderValue{Key: k, Values: []string{add[k]}})
 	}
 	return out
 }
