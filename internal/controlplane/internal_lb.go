@@ -38,7 +38,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
@@ -284,7 +284,7 @@ func (in *internalNet) handler(d *Daemon) http.Handler {
 			return
 		}
 		rw := &statusWriter{ResponseWriter: w}
-		d.edge.ServeHTTP(rw, r)
+		d.edgeHTTP.ServeHTTP(rw, r)
 		st.requests.Add(1)
 		st.nanos.Add(uint64(time.Since(start)))
 		if rw.status >= 500 {
@@ -317,7 +317,7 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // lbControls copies a service's load-balancer controls into its route.
-func lbControls(r *edge.Route, sp *spec.Service) {
+func lbControls(r *router.Route, sp *spec.Service) {
 	if sp.Sticky != nil {
 		r.Sticky = sp.Sticky.Cookie
 	}

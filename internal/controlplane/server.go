@@ -17,6 +17,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/certs"
 	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
@@ -31,9 +32,12 @@ type Daemon struct {
 	log   *slog.Logger
 	store *store.Store
 	// pods is the engine: it runs the instances' and tasks' pods.
-	pods  runtime.PodEngine
-	edge  *edge.Edge
-	certs *certs.Manager
+	pods runtime.PodEngine
+	edge router.Router // where traffic goes (internal/router)
+	// edgeHTTP is the local edge that implements it, which the apps'
+	// internal load balancers serve (internal_lb.go).
+	edgeHTTP http.Handler
+	certs    *certs.Manager
 	// metrics are the control plane's Prometheus metrics (metrics.go).
 	metrics *metrics
 	// edgex holds the entrypoints' caches, the metrics registry and the
@@ -150,10 +154,11 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// The edge, its metrics, access log and stored entrypoints
 	// (entrypoints.go).
-	if err := d.initEdge(httpsPortString(httpsLn)); err != nil {
+	localEdge, err := d.initEdge(httpsPortString(httpsLn))
+	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
-	routed = d.edge.Serves
+	routed = localEdge.Serves
 	defer d.closeEdge()
 
 	// Re-adopt what runs before serving, so the edge answers for every
@@ -169,8 +174,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// The fast path (edge.Server) takes the common requests itself and
 	// leaves those two, and everything it does not take, to net/http.
 	edgeSrv := &edge.Server{
-		Edge: d.edge,
-		HTTP: &http.Server{Handler: containEdge(log, cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, d.redirectHTTPS))), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
+		Edge: localEdge,
+		HTTP: &http.Server{Handler: containEdge(log, cm.HTTPChallengeHandler(cm.RedirectHandler(localEdge, d.redirectHTTPS))), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 		Divert: func(host, path string) bool {
 			return strings.HasPrefix(path, certs.ACMEChallengePrefix) || d.redirectHTTPS(host)
 		},
@@ -179,8 +184,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// TLS handshake itself so that HTTP/1.x requests pass its framing
 	// checks before net/http reads them; HTTP/2 stays on.
 	edgeTLS := &edge.Server{
-		Edge: d.edge,
-		HTTP: &http.Server{Handler: containEdge(log, d.edge), TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
+		Edge: localEdge,
+		HTTP: &http.Server{Handler: containEdge(log, localEdge), TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 	}
 	var apiHandler http.Handler = d.routes()
 	if token != "" {

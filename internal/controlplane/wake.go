@@ -21,7 +21,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
 )
@@ -39,11 +39,11 @@ const maxStoppedParked = 1
 
 // holdFor is the edge's hold for a service that scales to zero: its
 // requests wait for wake instead of getting 503. Call with s.mu held.
-func (d *Daemon) holdFor(s *service) *edge.Hold {
+func (d *Daemon) holdFor(s *service) *router.Hold {
 	if s.spec == nil || s.spec.Scale == nil || s.spec.Scale.Min > 0 {
 		return nil
 	}
-	return &edge.Hold{Wake: func() { d.wake(s) }, Timeout: d.cfg.DeployTimeout, Max: edge.DefaultMaxHeld}
+	return &router.Hold{Wake: func() { d.wake(s) }, Timeout: d.cfg.DeployTimeout, Max: router.DefaultMaxHeld}
 }
 
 // wake is called by the edge for each request held while s has no
