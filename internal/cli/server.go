@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -11,13 +12,14 @@ import (
 
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/supervisor"
 )
 
 // runDaemon, supervise and isRoot are replaced by tests to check the
 // Config that flags and environment produce.
 var (
-	runDaemon = controlplane.Run
+	runDaemon = runOnDocker
 	supervise = (*cli).superviseDaemon
 	isRoot    = func() bool { return os.Geteuid() == 0 }
 )
@@ -121,4 +123,24 @@ func first(values ...string) string {
 		}
 	}
 	return ""
+}
+
+// runOnDocker runs the daemon on the local Docker Engine, the engine of
+// one machine (the control plane knows engines only by their contract).
+// Nothing contacts the Docker Engine before the daemon has checked its
+// state.
+func runOnDocker(ctx context.Context, cfg controlplane.Config) error {
+	if cfg.Engine == nil {
+		var log *slog.Logger
+		if cfg.Logger != nil {
+			log = cfg.Logger.With("component", "docker")
+		}
+		de, err := docker.New(log)
+		if err != nil {
+			return fmt.Errorf("connect to the Docker Engine: %w (is dockerd running? check with \"docker info\")", err)
+		}
+		defer de.Close()
+		cfg.Engine = de.Pods()
+	}
+	return controlplane.Run(ctx, cfg)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -25,14 +26,14 @@ func (d *Daemon) adopt(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleInstance)})
+	pods, err := d.pods.ListPods(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleInstance)})
 	if err != nil {
-		return fmt.Errorf("list containers: %w", err)
+		return fmt.Errorf("list instances: %w", err)
 	}
-	byService := map[string][]runtime.Container{}
-	for _, c := range cs {
-		k := serviceKey(c.Labels[runtime.LabelApp], c.Labels[runtime.LabelService])
-		byService[k] = append(byService[k], c)
+	byService := map[string][]runtime.Pod{}
+	for _, p := range pods {
+		k := serviceKey(p.Labels[runtime.LabelApp], p.Labels[runtime.LabelService])
+		byService[k] = append(byService[k], p)
 	}
 	for _, app := range apps {
 		svcs, err := d.store.ListServices(ctx, app.Name)
@@ -87,7 +88,7 @@ func (d *Daemon) sweepLate(ctx context.Context, started time.Time, apps map[stri
 // nor previous, or of the serving revision but not among its instances;
 // tasks not running; task network holders neither ready nor in use.
 func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app string) {
-	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: app})
+	pods, err := d.pods.ListPods(ctx, map[string]string{runtime.LabelApp: app})
 	if err != nil {
 		return
 	}
@@ -109,27 +110,16 @@ func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app stri
 		kept[svc] = k
 		return k
 	}
-	inUse, ready := map[string]bool{}, map[string]bool{}
-	for _, c := range cs {
-		if c.Labels[runtime.LabelRole] == string(runtime.RoleTask) {
-			inUse[c.Labels[labelTaskNet]] = true
-		}
-	}
-	d.taskNets.mu.Lock()
-	for _, r := range d.taskNets.app(app).ready {
-		ready[r.id] = true
-	}
-	d.taskNets.mu.Unlock()
 	var removed []string
-	for _, c := range cs {
-		if c.CreatedAt.IsZero() || !c.CreatedAt.Before(started) {
+	for _, p := range pods {
+		if p.CreatedAt.IsZero() || !p.CreatedAt.Before(started) {
 			continue
 		}
-		l := c.Labels
+		l := p.Labels
 		n, _ := strconv.Atoi(l[runtime.LabelRevision])
 		stale := false
 		switch runtime.Role(l[runtime.LabelRole]) {
-		case runtime.RoleInstance, runtime.RoleSidecar:
+		case runtime.RoleInstance:
 			s := d.lookupService(app, l[runtime.LabelService])
 			if s == nil {
 				continue
@@ -150,12 +140,10 @@ func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app stri
 			id := l[runtime.LabelTask]
 			rec, err := d.store.GetTask(ctx, id) // an ID prefix may find another
 			stale = errors.Is(err, store.ErrNotFound) || err == nil && (rec.ID != id || rec.Status != taskRunning.String())
-		case runtime.RoleTaskNet:
-			stale = !ready[c.ID] && !inUse[c.ID]
 		}
 		if stale {
-			_ = d.engine.Remove(ctx, c.ID)
-			removed = append(removed, c.Name)
+			_ = d.pods.RemovePod(ctx, p.ID)
+			removed = append(removed, p.Name)
 		}
 	}
 	if len(removed) > 0 {
@@ -175,30 +163,27 @@ func (d *Daemon) adoptTasks(ctx context.Context, apps []store.App) error {
 	for _, a := range apps {
 		ours[a.Name] = true
 	}
-	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleTask)})
+	pods, err := d.pods.ListPods(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleTask)})
 	if err != nil {
-		return fmt.Errorf("list task containers: %w", err)
+		return fmt.Errorf("list tasks: %w", err)
 	}
 	seen := map[string]bool{}
-	netInUse := map[string]bool{} // task_net.go
-	for _, c := range cs {
-		if !ours[c.Labels[runtime.LabelApp]] {
+	for _, p := range pods {
+		if !ours[p.Labels[runtime.LabelApp]] {
 			continue
 		}
-		id, net := c.Labels[runtime.LabelTask], c.Labels[labelTaskNet]
+		id := p.Labels[runtime.LabelTask]
 		rec, err := d.store.GetTask(ctx, id)
 		if err != nil || rec.ID != id || rec.Status != taskRunning.String() {
 			// Recorded already (the daemon stopped before removing it),
 			// or never recorded (it stopped between create and record).
-			_ = d.engine.Remove(ctx, c.ID)
-			d.removeTaskNet(net)
+			_ = d.pods.RemovePod(ctx, p.ID)
 			continue
 		}
 		seen[id] = true
-		rec.ContainerID = c.ID
-		if c.State == "created" {
-			_ = d.engine.Remove(ctx, c.ID)
-			d.removeTaskNet(net)
+		rec.ContainerID = p.ID
+		if p.State == runtime.PodCreated {
+			_ = d.pods.RemovePod(ctx, p.ID)
 			rec.Status, rec.FinishedAt = taskFailed.String(), time.Now().UTC()
 			rec.Message = "could not start: the daemon stopped before the task started"
 			if err := d.store.PutTask(ctx, rec); err != nil {
@@ -207,11 +192,10 @@ func (d *Daemon) adoptTasks(ctx context.Context, apps []store.App) error {
 			continue
 		}
 		run := newTaskRun(rec)
-		run.net, netInUse[net] = net, true
 		var deadline time.Time
-		if v := c.Labels[labelTaskTimeout]; v != "" {
+		if v := p.Labels[labelTaskTimeout]; v != "" {
 			if timeout, err := time.ParseDuration(v); err == nil && timeout > 0 {
-				start := c.StartedAt
+				start := p.StartedAt
 				if start.IsZero() {
 					start = rec.StartedAt
 				}
@@ -220,7 +204,7 @@ func (d *Daemon) adoptTasks(ctx context.Context, apps []store.App) error {
 		}
 		d.tasks.add(run)
 		d.watchTask(run, nil, deadline)
-		d.log.Info("task adopted", "task", id, "app", rec.App, "running", c.Running)
+		d.log.Info("task adopted", "task", id, "app", rec.App, "running", p.Running())
 	}
 	recs, err := d.store.ListTasks(ctx, "", 0)
 	if err != nil {
@@ -237,16 +221,13 @@ func (d *Daemon) adoptTasks(ctx context.Context, apps []store.App) error {
 		}
 		d.event(rec.App, rec.Service, "task", fmt.Sprintf("task %s (%s) lost: %s", rec.ID, taskLabel(rec), rec.Message))
 	}
-	if err := d.adoptTaskNets(ctx, ours, netInUse); err != nil {
-		return err
-	}
 	for app := range ours {
-		d.warmTaskNet(app)
+		d.warmTasks(app)
 	}
 	return nil
 }
 
-func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runtime.Container) error {
+func (d *Daemon) adoptService(ctx context.Context, rec store.Service, pods []runtime.Pod) error {
 	s := d.service(rec.App, rec.Name)
 	revs, err := d.store.ListRevisions(ctx, rec.App, rec.Name)
 	if err != nil {
@@ -286,23 +267,30 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 		}
 		s.spec, s.image = rv.spec, rv.image
 	}
-	removed := map[int]int{} // containers of revisions neither serving nor kept
-	for _, c := range cs {
-		n, _ := strconv.Atoi(c.Labels[runtime.LabelRevision])
+	removed := map[int]int{} // pods of revisions neither serving nor kept
+	for _, p := range pods {
+		n, _ := strconv.Atoi(p.Labels[runtime.LabelRevision])
+		// A pod whose main container stopped but a sidecar runs is
+		// stopped whole; one with a container missing cannot run again.
+		partlyUp := !p.Running() && slices.ContainsFunc(p.Containers, func(c runtime.ContainerStatus) bool { return c.Running })
 		switch {
-		case n == s.rev && c.Running && !s.paused:
-			s.instances = append(s.instances, &instance{
-				id: c.Labels[runtime.LabelInstance], containerID: c.ID, rev: n,
-				addr: c.HostAddr, state: stateHealthy, startedAt: c.StartedAt,
-			})
-		case keep[n] && c.State == "paused":
+		case n == s.rev && p.Running() && !s.paused:
+			in := &instance{
+				id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: n,
+				addr: p.Addr, state: stateHealthy, startedAt: p.StartedAt, sidecars: members(s.spec, p),
+			}
+			if why := adoptedDamage(s.spec, p); why != "" {
+				in.state, in.crashWhy = stateUnhealthy, why+" while the daemon was down"
+			}
+			s.instances = append(s.instances, in)
+		case keep[n] && p.State == runtime.PodSuspended:
 			// A rollback target frozen for its warm window: the window's
 			// timer died with the old daemon, so stop it now.
-			d.cleanUpLater(ctx, "stop", c, func(ctx context.Context) error { return d.engine.Stop(ctx, c.ID, 0) })
-		case n == s.rev && s.paused, keep[n] && !c.Running:
+			d.cleanUpLater(ctx, "stop", p, func(ctx context.Context) error { return d.pods.StopPod(ctx, p.ID, 0) })
+		case (n == s.rev && s.paused || keep[n]) && !p.Running() && !partlyUp:
 			// Stopped and kept: the resume or rollback target.
-		case keep[n]:
-			d.cleanUpLater(ctx, "stop", c, func(ctx context.Context) error { return d.engine.Stop(ctx, c.ID, 0) })
+		case keep[n] || n == s.rev && s.paused:
+			d.cleanUpLater(ctx, "stop", p, func(ctx context.Context) error { return d.pods.StopPod(ctx, p.ID, 0) })
 		default:
 			// Crashed while the daemon was away, or left by an unfinished
 			// deploy or by a revision retired above: the reconciler starts
@@ -310,13 +298,12 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 			if n != s.rev {
 				removed[n]++
 			}
-			d.cleanUpLater(ctx, "remove", c, func(ctx context.Context) error { return d.engine.Remove(ctx, c.ID) })
+			d.cleanUpLater(ctx, "remove", p, func(ctx context.Context) error { return d.pods.RemovePod(ctx, p.ID) })
 		}
 	}
 	for _, n := range slices.Sorted(maps.Keys(removed)) {
-		notes = append(notes, fmt.Sprintf("removed %d container(s) of revision %d", removed[n], n))
+		notes = append(notes, fmt.Sprintf("removed %d instance(s) of revision %d", removed[n], n))
 	}
-	d.adoptGroups(ctx, s, cs, keep) // sidecars and network holders (group.go)
 	d.publish(s)
 	ins := s.instances
 	d.log.Info("adopted", "app", rec.App, "service", rec.Name, "revision", s.rev, "instances", len(ins), "paused", s.paused)
@@ -333,6 +320,27 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, cs []runti
 	}
 	s.mu.Lock()
 	return nil
+}
+
+// adoptedDamage says what a running pod found at start lacks to serve: its
+// network, or an essential sidecar; "" when it is whole.
+func adoptedDamage(sp *spec.Service, p runtime.Pod) string {
+	if p.Broken != "" {
+		return "lost its network (" + p.Broken + ")"
+	}
+	if sp == nil {
+		return ""
+	}
+	inits := sp.InitContainers()
+	for _, name := range sidecarNames(sp) {
+		if !sp.Sidecars[name].Essential || inits[name] {
+			continue
+		}
+		if c, ok := p.Container(name); !ok || !c.Running {
+			return "lost its essential sidecar " + name
+		}
+	}
+	return ""
 }
 
 // revisionFix is a stored revision's status corrected at start-up.

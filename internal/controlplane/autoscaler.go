@@ -19,6 +19,12 @@ package controlplane
 // and to zero (min 0) only when no request arrived for a whole StableWindow. Instances join the edge
 // only when healthy, leave it before they drain, and are parked (wake.go)
 // for a fast start. Every change is an "autoscale" event with its numbers.
+//
+// A tick has three steps, decisions apart from effects:
+//
+//	observeScale (the service's counts; its load through the router contract only)
+//	  ──▶ scaler.decide (scaler.go: pure, the rules above)
+//	  ──▶ applyPlan (status, then applyScale: start, or drain and park)
 
 import (
 	"context"
@@ -29,7 +35,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/spec"
+	"github.com/berth-dev/berth/internal/router"
 )
 
 // AutoscaleConfig tunes the autoscaler. Zero fields take the defaults.
@@ -55,9 +61,6 @@ const (
 	DefaultStableWindow  = 60 * time.Second
 	DefaultPanicWindow   = 6 * time.Second
 	DefaultColdAfter     = 15 * time.Minute
-	// panicThreshold is how many times the ready instances the panic
-	// window must ask for to panic (Knative's 200%).
-	panicThreshold = 2.0
 )
 
 func (c AutoscaleConfig) withDefaults() AutoscaleConfig {
@@ -101,144 +104,6 @@ func (s *service) autoDesired() (int, bool) {
 	return min(max(s.auto.n, s.spec.Scale.Min), s.spec.Scale.Max), true
 }
 
-// sample is one reading of a service's concurrency.
-type sample struct {
-	at time.Time
-	c  float64
-}
-
-// scaler holds one service's windows and decides its instance count. It is
-// owned by the autoscaler loop.
-type scaler struct {
-	cfg AutoscaleConfig
-	// since is when the scaler started watching: it scales down only after
-	// a full StableWindow of samples.
-	since      time.Time
-	samples    []sample // oldest first, within StableWindow
-	lastActive time.Time
-	// panicSince is when the panic window last asked for 2× (zero: calm);
-	// maxPanic is the highest count decided while panicking.
-	panicSince time.Time
-	maxPanic   int
-	// requests is each instance's request count at the last tick, to see
-	// requests too short to be caught in flight by a sample.
-	requests map[string]uint64
-	// rev is the revision watched; a new one starts a new scaler.
-	rev int
-	// wants are the recent stable-window counts: a scale down goes only as
-	// low as the highest of them over the panic window, so an average that
-	// hovers on a boundary does not make the count flap.
-	wants []sample
-}
-
-func newScaler(cfg AutoscaleConfig, now time.Time) *scaler {
-	return &scaler{cfg: cfg, since: now, lastActive: now, requests: map[string]uint64{}}
-}
-
-// observe records the concurrency c seen at now; active says a request was
-// seen since the last tick.
-func (sc *scaler) observe(now time.Time, c float64, active bool) {
-	if active || c > 0 {
-		sc.lastActive = now
-	}
-	sc.samples = append(sc.samples, sample{at: now, c: c})
-	cut := now.Add(-sc.cfg.StableWindow)
-	i := 0
-	for i < len(sc.samples) && !sc.samples[i].at.After(cut) {
-		i++
-	}
-	sc.samples = slices.Delete(sc.samples, 0, i)
-}
-
-// average is the mean concurrency over the window ending at now.
-func (sc *scaler) average(now time.Time, window time.Duration) float64 {
-	cut := now.Add(-window)
-	var sum float64
-	n := 0
-	for i := len(sc.samples) - 1; i >= 0 && sc.samples[i].at.After(cut); i-- {
-		sum += sc.samples[i].c
-		n++
-	}
-	if n == 0 {
-		return 0
-	}
-	return sum / float64(n)
-}
-
-// decision is what the autoscaler wants, and why.
-type decision struct {
-	n             int
-	stable, panic float64
-	panicking     bool
-	// why explains a change from the current count, for the event.
-	why string
-}
-
-// decide returns the instance count for a service with scale sc.Scale that
-// has ready healthy instances and currently wants current.
-func (sc *scaler) decide(now time.Time, scale spec.Scale, ready, current int) decision {
-	target := float64(scale.Concurrency)
-	d := decision{stable: sc.average(now, sc.cfg.StableWindow), panic: sc.average(now, sc.cfg.PanicWindow)}
-	wantStable := int(math.Ceil(d.stable / target))
-	wantPanic := int(math.Ceil(d.panic / target))
-	readyN := float64(max(ready, 1))
-
-	over := d.panic/target >= panicThreshold*readyN
-	switch {
-	case over && sc.panicSince.IsZero():
-		sc.panicSince, sc.maxPanic = now, current
-	case over:
-		sc.panicSince = now
-	case !sc.panicSince.IsZero() && now.Sub(sc.panicSince) >= sc.cfg.StableWindow:
-		sc.panicSince, sc.maxPanic = time.Time{}, 0
-	}
-	d.panicking = !sc.panicSince.IsZero()
-
-	sc.wants = append(sc.wants, sample{at: now, c: float64(wantStable)})
-	recent := 0
-	for i := len(sc.wants) - 1; i >= 0; i-- {
-		if now.Sub(sc.wants[i].at) >= sc.cfg.PanicWindow {
-			sc.wants = slices.Delete(sc.wants, 0, i+1)
-			break
-		}
-		recent = max(recent, int(sc.wants[i].c))
-	}
-	if d.panicking {
-		d.n = max(wantPanic, sc.maxPanic, current)
-		sc.maxPanic = d.n
-	} else {
-		d.n = wantStable
-		if d.n < current {
-			d.n = min(recent, current)
-		}
-	}
-	idle := now.Sub(sc.lastActive) >= sc.cfg.StableWindow
-	if d.n == 0 && !idle {
-		d.n = 1 // short requests between samples still need an instance
-	}
-	d.n = min(max(d.n, scale.Min), scale.Max)
-	if d.n < current && now.Sub(sc.since) < sc.cfg.StableWindow {
-		d.n = current // not watched for a whole stable window yet
-	}
-
-	stableWin, panicWin := sc.cfg.StableWindow.String(), sc.cfg.PanicWindow.String()
-	switch {
-	case d.n > current && d.panicking:
-		d.why = fmt.Sprintf("scale up from %d to %d: panic (the %s average asked for ≥ %.0f× the %d ready instance(s)): %s average %.1f in flight / target %d per instance = %.2f",
-			current, d.n, panicWin, panicThreshold, ready, panicWin, d.panic, scale.Concurrency, d.panic/target)
-	case d.n > current:
-		d.why = fmt.Sprintf("scale up from %d to %d: %s average %.1f in flight / target %d per instance = %.2f", current, d.n, stableWin, d.stable, scale.Concurrency, d.stable/target)
-	case d.n < current && d.n == 0:
-		d.why = fmt.Sprintf("scale to zero from %d: no request for %s (%s average %.2f in flight)", current, stableWin, stableWin, d.stable)
-	case d.n < current:
-		d.why = fmt.Sprintf("scale down from %d to %d: %s average %.1f in flight / target %d per instance = %.2f (min %d)", current, d.n, stableWin, d.stable, scale.Concurrency, d.stable/target, scale.Min)
-	}
-	if d.n > current && d.n == scale.Max && (wantPanic > scale.Max || wantStable > scale.Max) {
-		d.why += fmt.Sprintf(" (capped at max %d)", scale.Max)
-	}
-	return d
-}
-
 // autoscaleLoop runs the autoscaler and the traffic sampler (traffic.go)
 // until ctx ends.
 func (d *Daemon) autoscaleLoop(ctx context.Context) {
@@ -260,55 +125,20 @@ func (d *Daemon) autoscaleLoop(ctx context.Context) {
 	}
 }
 
-// autoscaleTick samples every service once and acts on its decision.
+// autoscaleTick observes every service with scale: once, decides its
+// plan (scaler.go) and applies it.
 func (d *Daemon) autoscaleTick(ctx context.Context, cfg AutoscaleConfig, scalers map[*service]*scaler, now time.Time) {
 	defer d.contain("autoscale")
 	live := map[*service]bool{}
 	for _, s := range d.appServices("") {
 		live[s] = true
 		d.tendParked(ctx, s, cfg, now)
-
-		s.mu.Lock()
-		sp, rev, busy, paused := s.spec, s.rev, s.busy, s.paused
-		if sp == nil || sp.Scale == nil || sp.Port == 0 || rev == 0 {
-			s.mu.Unlock()
+		obs, sc, rev, ok := d.observeScale(s, cfg, scalers, now)
+		if !ok {
 			delete(scalers, s)
 			continue
 		}
-		sc := scalers[s]
-		if sc == nil || sc.rev != rev {
-			// A new revision (or a daemon start) starts a new watch, from
-			// the instances it has: no scale down for a stable window.
-			sc = newScaler(cfg, now)
-			sc.rev = rev
-			scalers[s] = sc
-			s.auto.on, s.auto.n = true, len(s.instances)+s.pending
-		}
-		current := s.desiredCount()
-		ids := make([]string, 0, len(s.instances))
-		ready := 0
-		for _, in := range s.instances {
-			ids = append(ids, in.id)
-			if in.state == stateHealthy {
-				ready++
-			}
-		}
-		wokeAt := s.auto.wokeAt
-		s.mu.Unlock()
-
-		load := d.edge.Load(serviceKey(s.app, s.name))
-		active := sc.sawRequests(d, ids) || load.Held > 0 || wokeAt.After(sc.lastActive)
-		sc.observe(now, float64(load.InFlight+load.Held), active)
-		if busy != "" || paused {
-			continue // a deploy, rollback or pause owns the instance set
-		}
-		dec := sc.decide(now, *sp.Scale, ready, current)
-		s.mu.Lock()
-		s.auto.stable, s.auto.panic, s.auto.panicking = dec.stable, dec.panic, dec.panicking
-		s.mu.Unlock()
-		if dec.n != current {
-			d.applyScale(ctx, s, rev, current, dec)
-		}
+		d.applyPlan(ctx, s, rev, obs.current, sc.decide(obs))
 	}
 	for s := range scalers {
 		if !live[s] {
@@ -317,52 +147,93 @@ func (d *Daemon) autoscaleTick(ctx context.Context, cfg AutoscaleConfig, scalers
 	}
 }
 
-// sawRequests reports whether any instance answered a request since the
-// last tick.
-func (sc *scaler) sawRequests(d *Daemon, ids []string) bool {
-	seen := false
-	next := make(map[string]uint64, len(ids))
-	for _, id := range ids {
-		st, ok := d.edge.Stats(id)
-		if !ok {
-			continue
-		}
-		if st.Requests != sc.requests[id] {
-			seen = seen || st.Requests > 0
-		}
-		next[id] = st.Requests
+// observeScale reads what the autoscaler decides on for s: its counts and
+// spec, and its load, through the router contract only. It returns the
+// service's scaler (a new one for a new revision, or after a daemon start)
+// and its revision, and false when s is not autoscaled.
+func (d *Daemon) observeScale(s *service, cfg AutoscaleConfig, scalers map[*service]*scaler, now time.Time) (observation, *scaler, int, bool) {
+	s.mu.Lock()
+	sp, rev, busy, paused := s.spec, s.rev, s.busy, s.paused
+	if sp == nil || sp.Scale == nil || sp.Port == 0 || rev == 0 {
+		s.mu.Unlock()
+		return observation{}, nil, 0, false
 	}
-	sc.requests = next
-	return seen
+	sc := scalers[s]
+	if sc == nil || sc.rev != rev {
+		// A new revision (or a daemon start) starts a new watch, from
+		// the instances it has: no scale down for a stable window.
+		sc = newScaler(cfg, now)
+		sc.rev = rev
+		scalers[s] = sc
+		s.auto.on, s.auto.n = true, len(s.instances)+s.pending
+	}
+	obs := observation{at: now, current: s.desiredCount(), scale: *sp.Scale, frozen: busy != "" || paused, wokeAt: s.auto.wokeAt}
+	ids := make([]string, 0, len(s.instances))
+	for _, in := range s.instances {
+		ids = append(ids, in.id)
+		if in.state == stateHealthy {
+			obs.ready++
+		}
+	}
+	s.mu.Unlock()
+	obs.load, obs.requests = readLoad(d.edge, serviceKey(s.app, s.name), ids)
+	return obs, sc, rev, true
 }
 
-// applyScale moves a service of revision rev from current to dec.n
+// readLoad reads a route's load and its instances' request counts (those
+// the router knows) from the router.
+func readLoad(r router.LoadReader, key string, ids []string) (router.RouteLoad, map[string]uint64) {
+	requests := make(map[string]uint64, len(ids))
+	for _, id := range ids {
+		if st, ok := r.Stats(id); ok {
+			requests[id] = st.Requests
+		}
+	}
+	return r.Load(key), requests
+}
+
+// applyPlan records the plan's observation for status and metrics, and
+// changes the service's instance count when the plan does. A frozen
+// service (a deploy, rollback or pause owns it) is left alone.
+func (d *Daemon) applyPlan(ctx context.Context, s *service, rev, current int, p scalePlan) {
+	if p.action == scaleWait {
+		return
+	}
+	s.mu.Lock()
+	s.auto.stable, s.auto.panic, s.auto.panicking = p.stable, p.panic, p.panicking
+	s.mu.Unlock()
+	if p.n != current {
+		d.applyScale(ctx, s, rev, current, p)
+	}
+}
+
+// applyScale moves a service of revision rev from current to p.n
 // instances: new ones start in the background and join when healthy;
 // surplus ones leave the edge now, then drain and park.
-func (d *Daemon) applyScale(ctx context.Context, s *service, rev, current int, dec decision) {
+func (d *Daemon) applyScale(ctx context.Context, s *service, rev, current int, p scalePlan) {
 	s.mu.Lock()
 	if s.rev != rev || s.busy != "" || s.paused || s.spec == nil || s.spec.Scale == nil {
 		s.mu.Unlock()
 		return
 	}
-	s.auto.on, s.auto.n = true, dec.n
+	s.auto.on, s.auto.n = true, p.n
 	rv := revision{number: s.rev, spec: s.spec, image: s.image}
 	var surplus []*instance
-	if start := dec.n - len(s.instances) - s.pending; start > 0 {
+	if start := p.n - len(s.instances) - s.pending; start > 0 {
 		s.pending += start
 		for range start {
 			d.bg.Add(1)
 			go func() { defer d.bg.Done(); defer d.contain("scale out", "service", s.name); d.scaleOut(s, rv, "") }()
 		}
 	}
-	if n := len(s.instances); dec.n < n {
-		surplus = slices.Clone(s.instances[dec.n:])
-		s.instances = s.instances[:dec.n:dec.n]
+	if n := len(s.instances); p.n < n {
+		surplus = slices.Clone(s.instances[p.n:])
+		s.instances = s.instances[:p.n:p.n]
 		d.publish(s)
 	}
 	s.mu.Unlock()
-	d.countAutoscale(s, current, dec.n)
-	d.event(s.app, s.name, "autoscale", dec.why)
+	d.countAutoscale(s, current, p.n)
+	d.event(s.app, s.name, "autoscale", p.why)
 	if len(surplus) > 0 {
 		d.bg.Add(1)
 		go func() {

@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -133,31 +133,31 @@ func (d *Daemon) startCanary(ctx context.Context, s *service, rev revision, perc
 // publishCanary installs the canary's route and the entrypoint that splits
 // the service's hosts between the stable and the canary routes.
 func (d *Daemon) publishCanary(s *service, c *canary, stable *spec.Service) error {
-	r := edge.Route{Key: canaryRoute(s), Timeout: c.rev.spec.Timeout}
+	r := router.Route{Key: canaryRoute(s), Timeout: c.rev.spec.Timeout}
 	for _, in := range c.instances {
-		r.Backends = append(r.Backends, edge.Backend{ID: in.id, Addr: in.addr})
+		r.Backends = append(r.Backends, router.Backend{ID: in.id, Addr: in.addr})
 	}
 	d.edge.Update(r)
 	key := serviceKey(s.app, s.name)
-	ep := edge.Entrypoint{
+	ep := router.Entrypoint{
 		Name:    canaryName(s),
 		Label:   key,
 		Hosts:   d.hosts(s.app, stable),
-		Origin:  edge.Origin{Name: "stable", Route: key},
-		Shares:  []edge.Share{{Origin: edge.Origin{Name: "canary", Route: canaryRoute(s)}, Weight: edge.PercentToWeight(c.percent)}},
+		Origin:  router.Origin{Name: "stable", Route: key},
+		Shares:  []router.Share{{Origin: router.Origin{Name: "canary", Route: canaryRoute(s)}, Weight: router.PercentToWeight(c.percent)}},
 		ShiftID: "r" + strconv.Itoa(c.rev.number),
 		Sticky:  true,
 		Header:  CanaryHeader,
-		Guard:   edge.Guard{ErrorRate: edge.DefaultGuardErrorRate, Window: edge.DefaultGuardWindow},
+		Guard:   router.Guard{ErrorRate: router.DefaultGuardErrorRate, Window: router.DefaultGuardWindow},
 		// Entrypoints in front of the service take part in the canary too.
 		Splits: key,
 		// The edge's own route gives requests the stable revision's
 		// timeout; so does the canary's split.
-		Controls: edge.Controls{Timeout: stable.Timeout},
+		Controls: router.Controls{Timeout: stable.Timeout},
 	}
 	for _, pr := range stable.Routes {
-		o := edge.Origin{Name: pr.Service, Route: serviceKey(s.app, pr.Service)}
-		ep.Routes = append(ep.Routes, edge.EntrypointRoute{Prefix: pr.Path, Origin: &o})
+		o := router.Origin{Name: pr.Service, Route: serviceKey(s.app, pr.Service)}
+		ep.Routes = append(ep.Routes, router.EntrypointRoute{Prefix: pr.Path, Origin: &o})
 	}
 	return d.edge.SetEntrypoint(ep)
 }
@@ -211,7 +211,7 @@ func (d *Daemon) abortCanary(ctx context.Context, s *service, why string) bool {
 
 // onCanaryTrip rolls a canary back when its guard trips (the edge already
 // sends it nothing).
-func (d *Daemon) onCanaryTrip(t edge.GuardTrip) {
+func (d *Daemon) onCanaryTrip(t router.GuardTrip) {
 	app, name, ok := strings.Cut(strings.TrimPrefix(t.Entrypoint, canaryPrefix), "/")
 	if !ok {
 		return

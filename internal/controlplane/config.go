@@ -30,8 +30,9 @@ type Config struct {
 	ACMEEmail  string
 	ACMECARoot string
 	Logger     *slog.Logger
-	// Engine runs containers; nil means the local Docker Engine.
-	Engine runtime.Engine
+	// Engine runs the pods (instances and tasks); nil means the local
+	// Docker Engine.
+	Engine runtime.PodEngine
 	// DeployTimeout bounds how long new instances may take to become healthy
 	// before a deploy rolls back (default 60s). Drain bounds how long old
 	// instances' in-flight requests may take (default 30s).

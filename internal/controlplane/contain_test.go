@@ -23,24 +23,24 @@ import (
 // panic where the control plane calls it, standing for a bug anywhere on
 // those paths. The product has no such switch; the test wraps the engine.
 type faultyEngine struct {
-	runtime.Engine
+	runtime.PodEngine
 	panicEvents, panicList atomic.Bool
 	eventsCalls            atomic.Int32
 }
 
-func (e *faultyEngine) Events(ctx context.Context) (<-chan runtime.Event, <-chan error) {
+func (e *faultyEngine) Events(ctx context.Context) (<-chan runtime.PodEvent, <-chan error) {
 	e.eventsCalls.Add(1)
 	if e.panicEvents.Load() {
 		panic("injected bug: engine events")
 	}
-	return e.Engine.Events(ctx)
+	return e.PodEngine.Events(ctx)
 }
 
-func (e *faultyEngine) List(ctx context.Context, labels map[string]string) ([]runtime.Container, error) {
+func (e *faultyEngine) ListPods(ctx context.Context, labels map[string]string) ([]runtime.Pod, error) {
 	if e.panicList.Load() {
 		panic("injected bug: engine list")
 	}
-	return e.Engine.List(ctx, labels)
+	return e.PodEngine.ListPods(ctx, labels)
 }
 
 // TestPanicsInTheControlPlaneAreContained: a panic in the reconciler's loop
@@ -52,7 +52,8 @@ func TestPanicsInTheControlPlaneAreContained(t *testing.T) {
 	img := testutil.TestAppImage(t)
 	de, err := docker.New(slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	eng := &faultyEngine{Engine: de}
+	t.Cleanup(func() { de.Close() })
+	eng := &faultyEngine{PodEngine: de.Pods()}
 	eng.panicEvents.Store(true)
 	d := startDaemon(t, "", func(c *controlplane.Config) { c.Engine = eng })
 	app := testutil.UniqueName(t, "panic")

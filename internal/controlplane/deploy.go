@@ -27,7 +27,6 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -151,10 +150,10 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 		return failure(fmt.Errorf("create the app network: %w", err), nil)
 	}
 	d.ensureInternal(ctx, sp) // internal_lb.go
-	// Once the deploy is over, a network holder waits for the app's next
-	// task (task_net.go).
-	d.openTaskNets(sp.App)
-	defer d.warmTaskNet(sp.App)
+	// Once the deploy is over, the engine prepares for the app's next task
+	// (task_net.go).
+	d.openApp(sp.App)
+	defer d.warmTasks(sp.App)
 
 	// Services roll out side by side; each one switches, or fails and
 	// leaves its previous revision serving, on its own.
@@ -228,7 +227,7 @@ func (d *Daemon) checkDeploy(ctx context.Context, sp *spec.Spec, req api.DeployR
 			ref, build = o, false
 		}
 		if !build {
-			if _, err := d.engine.ImageID(ctx, ref); err != nil {
+			if _, err := d.pods.ImageID(ctx, ref); err != nil {
 				return nil, fmt.Errorf("service %s: %w", n, err)
 			}
 		}
@@ -246,19 +245,11 @@ func (d *Daemon) checkDeploy(ctx context.Context, sp *spec.Spec, req api.DeployR
 	return names, nil
 }
 
-// hostMemory is the optional engine power to tell how much memory the
-// machine that runs the containers has.
-type hostMemory interface {
-	MemTotal(ctx context.Context) (int64, error)
-}
-
-var _ hostMemory = (*docker.Engine)(nil)
-
 // checkMemory refuses a memory limit above the machine's memory: the
 // engine would take it, and the limit would mean nothing. The spec cannot
 // know the machine, so the daemon checks, at the spec's line.
 func (d *Daemon) checkMemory(ctx context.Context, sp *spec.Spec, names []string) error {
-	hm, ok := d.engine.(hostMemory)
+	hm, ok := d.pods.(runtime.HostMemory)
 	if !ok {
 		return nil
 	}
@@ -407,7 +398,7 @@ func (d *Daemon) deployService(ctx context.Context, s *service, sp *spec.Service
 		}
 		rec.ImageID = id
 	} else {
-		id, err := d.engine.ImageID(ctx, image)
+		id, err := d.pods.ImageID(ctx, image)
 		if err != nil {
 			return fail(err)
 		}
@@ -539,7 +530,7 @@ func (d *Daemon) switchTo(ctx context.Context, s *service, rev revision, ins []*
 // bringUp starts n healthy instances of rev, reusing its stopped containers
 // first. All or nothing: on failure every instance it started is removed.
 func (d *Daemon) bringUp(ctx context.Context, app string, rev revision, n int) ([]*instance, error) {
-	existing, err := d.engine.List(ctx, map[string]string{
+	existing, err := d.pods.ListPods(ctx, map[string]string{
 		runtime.LabelApp: app, runtime.LabelService: rev.spec.Name,
 		runtime.LabelRevision: strconv.Itoa(rev.number), runtime.LabelRole: string(runtime.RoleInstance),
 	})
@@ -552,9 +543,9 @@ func (d *Daemon) bringUp(ctx context.Context, app string, rev revision, n int) (
 			return nil, err
 		}
 	}
-	// Extra stopped containers of this revision are not needed.
-	for _, c := range existing[min(n, len(existing)):] {
-		_ = d.engine.Remove(ctx, c.ID)
+	// Extra stopped pods of this revision are not needed.
+	for _, p := range existing[min(n, len(existing)):] {
+		_ = d.pods.RemovePod(ctx, p.ID)
 	}
 
 	var (
@@ -645,14 +636,6 @@ func (d *Daemon) drain(ctx context.Context, s *service, old []*instance) {
 	d.deregister(ctx, s, old)
 }
 
-// deregisterer is the optional engine power to take a running container
-// off its names on the app network while it keeps serving there.
-type deregisterer interface {
-	Deregister(ctx context.Context, id string) (bool, error)
-}
-
-var _ deregisterer = (*docker.Engine)(nil)
-
 // deregisterDelay is how long an instance taken off its name keeps
 // serving before it stops. The app's containers call each other by name
 // (http://api:8080): stopped while the name still gave its address, an
@@ -671,7 +654,7 @@ const deregisterDelay = 1500 * time.Millisecond
 // the edge's drain: leaving the name takes the published port away, and
 // with it what is still in flight through the edge past the drain time.
 func (d *Daemon) deregister(ctx context.Context, s *service, old []*instance) {
-	dr, ok := d.engine.(deregisterer)
+	dr, ok := d.pods.(runtime.Deregisterer)
 	if !ok || len(old) == 0 {
 		return
 	}
@@ -680,12 +663,8 @@ func (d *Daemon) deregister(ctx context.Context, s *service, old []*instance) {
 		listed atomic.Bool
 	)
 	for _, in := range old {
-		id := in.containerID // the name's holder
-		if in.group != nil {
-			id = in.group.holderID
-		}
 		wg.Go(func() {
-			was, err := dr.Deregister(ctx, id)
+			was, err := dr.Deregister(ctx, in.podID)
 			if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 				d.log.Warn("take an instance off its name", "service", s.name, "instance", in.id, "err", err)
 			}
@@ -724,12 +703,12 @@ func (d *Daemon) waitDrained(ctx context.Context, s *service, ids []string) {
 // by name may hold kept-alive connections to it, which a stop closes (the
 // app shuts down) but a freeze would leave hanging.
 func (d *Daemon) keepRollbackTarget(ctx context.Context, s *service, old []*instance) {
-	f, canFreeze := d.engine.(freezer)
+	f, canFreeze := d.pods.(runtime.Suspender)
 	warm := d.cfg.RollbackWarm
 	lone := len(d.appServices(s.app)) == 1
 	var freeze, stop []*instance
 	for _, in := range old {
-		if canFreeze && warm > 0 && lone && in.group == nil && s.spec != nil && s.spec.Port != 0 {
+		if canFreeze && warm > 0 && lone && in.sidecars == nil && s.spec != nil && s.spec.Port != 0 {
 			freeze = append(freeze, in)
 		} else {
 			stop = append(stop, in)
@@ -743,7 +722,7 @@ func (d *Daemon) keepRollbackTarget(ctx context.Context, s *service, old []*inst
 	}
 	d.drain(ctx, s, freeze)
 	for _, in := range freeze {
-		if err := f.Freeze(ctx, in.containerID); err != nil {
+		if err := f.Suspend(ctx, in.podID); err != nil {
 			d.log.Warn("freeze the previous revision; stopping it instead", "instance", in.id, "err", err)
 			d.stopInstance(ctx, in)
 			continue
@@ -761,16 +740,16 @@ func (d *Daemon) keepRollbackTarget(ctx context.Context, s *service, old []*inst
 // has passed, unless a rollback brought it back to serve meanwhile.
 func (d *Daemon) coolRollbackTarget(s *service, in *instance) {
 	s.mu.Lock()
-	serving := slices.ContainsFunc(s.instances, func(o *instance) bool { return o.containerID == in.containerID })
+	serving := slices.ContainsFunc(s.instances, func(o *instance) bool { return o.podID == in.podID })
 	s.mu.Unlock()
 	if serving || d.ctx.Err() != nil {
 		return
 	}
-	c, err := d.engine.Inspect(d.ctx, in.containerID)
-	if err != nil || c.State != "paused" {
+	p, err := d.pods.InspectPod(d.ctx, in.podID)
+	if err != nil || p.State != runtime.PodSuspended {
 		return
 	}
-	if err := d.engine.Stop(d.ctx, in.containerID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+	if err := d.pods.StopPod(d.ctx, in.podID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		d.log.Warn("stop the previous revision", "instance", in.id, "err", err)
 	}
 }
@@ -811,21 +790,19 @@ func (d *Daemon) setRevisionStatus(ctx context.Context, s *service, n int, statu
 // retireRevisions removes the containers of every revision but the serving
 // one and the rollback target, and marks those revisions retired.
 func (d *Daemon) retireRevisions(ctx context.Context, s *service, keep ...int) {
-	cs, err := d.serviceContainers(ctx, s) // with sidecars
+	pods, err := d.pods.ListPods(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(runtime.RoleInstance)})
 	if err != nil {
-		d.log.Warn("list containers to retire", "err", err)
+		d.log.Warn("list instances to retire", "err", err)
 		return
 	}
-	retired := map[int]bool{}
-	for _, c := range cs {
-		n, _ := strconv.Atoi(c.Labels[runtime.LabelRevision])
+	for _, p := range pods {
+		n, _ := strconv.Atoi(p.Labels[runtime.LabelRevision])
 		if slices.Contains(keep, n) {
 			continue
 		}
-		if err := d.engine.Remove(ctx, c.ID); err != nil {
-			d.log.Warn("remove retired container", "container", c.ID, "err", err)
+		if err := d.pods.RemovePod(ctx, p.ID); err != nil {
+			d.log.Warn("remove retired instance", "pod", p.Name, "err", err)
 		}
-		retired[n] = true
 	}
 	revs, err := d.store.ListRevisions(ctx, s.app, s.name)
 	if err != nil {
@@ -895,5 +872,5 @@ func (w *lineWriter) Flush() {
 func (d *Daemon) ensureNetwork(ctx context.Context, app string) error {
 	d.netMu.Lock()
 	defer d.netMu.Unlock()
-	return d.engine.EnsureNetwork(ctx, networkName(app), map[string]string{runtime.LabelApp: app})
+	return d.pods.EnsureNetwork(ctx, networkName(app), map[string]string{runtime.LabelApp: app})
 }

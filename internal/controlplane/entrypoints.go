@@ -4,7 +4,7 @@ package controlplane
 // origins (the `edge:` section of docs/spec.md). An app's spec declares them; `berth
 // edge` changes where their traffic goes. Both halves are stored (store
 // entrypoints: config and state), so a switch or a shift survives a daemon
-// restart, and both are installed in the edge as one edge.Entrypoint.
+// restart, and both are installed in the edge as one router.Entrypoint.
 //
 //	deploy (spec) ──▶ config ─┐
 //	                          ├──▶ edge.SetEntrypoint
@@ -34,6 +34,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/edge"
 	"github.com/berth-dev/berth/internal/edge/cache"
+	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -98,22 +99,22 @@ type epRuntime struct {
 
 // initEdge creates the edge with its metrics and access log, and installs
 // the stored entrypoints. httpsPort is "" without HTTPS.
-func (d *Daemon) initEdge(httpsPort string) error {
+func (d *Daemon) initEdge(httpsPort string) (*edge.Edge, error) {
 	edge.TuneGC()
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
-		return err
+		return nil, err
 	}
 	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
-		return err
+		return nil, err
 	}
 	m, err := edge.NewMetrics(reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if d.metrics != nil {
 		if err := d.registerMetrics(reg); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	d.edgex.registry = reg
@@ -122,11 +123,11 @@ func (d *Daemon) initEdge(httpsPort string) error {
 	if w == nil {
 		lf, err := edge.OpenLogFile(filepath.Join(d.cfg.DataDir, AccessLogFile), edge.DefaultLogMaxBytes, edge.DefaultLogKeep)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d.edgex.accessLog, w = lf, lf
 	}
-	d.edge = edge.New(edge.Options{
+	e := edge.New(edge.Options{
 		Logger:        d.log.With("component", "edge"),
 		Metrics:       m,
 		AccessLog:     w,
@@ -134,7 +135,8 @@ func (d *Daemon) initEdge(httpsPort string) error {
 		HTTPSPort:     httpsPort,
 		OriginRootCAs: d.cfg.OriginRootCAs,
 	})
-	return d.loadEntrypoints(context.Background())
+	d.edge, d.edgeHTTP = e, e
+	return e, d.loadEntrypoints(context.Background())
 }
 
 // closeEdge closes the entrypoints' caches (their disk entries stay for the
@@ -205,21 +207,21 @@ func encodeEntrypoint(app string, cfg epConfig, rt epRuntime) (store.Entrypoint,
 
 // resolveOrigin turns an origin as users write it into the edge's: a
 // service of app ("web"), of another app ("blog/web"), or a URL.
-func resolveOrigin(app, ref string) (edge.Origin, error) {
+func resolveOrigin(app, ref string) (router.Origin, error) {
 	if msg := spec.CheckOriginRef(ref); msg != "" {
-		return edge.Origin{}, fmt.Errorf("%w: origin %s", ErrInvalid, msg)
+		return router.Origin{}, fmt.Errorf("%w: origin %s", ErrInvalid, msg)
 	}
 	if spec.IsOriginURL(ref) {
 		u, err := url.Parse(ref)
 		if err != nil {
-			return edge.Origin{}, fmt.Errorf("%w: origin %q: %v", ErrInvalid, ref, err)
+			return router.Origin{}, fmt.Errorf("%w: origin %q: %v", ErrInvalid, ref, err)
 		}
-		return edge.Origin{Name: ref, URL: u}, nil
+		return router.Origin{Name: ref, URL: u}, nil
 	}
 	if strings.Contains(ref, "/") {
-		return edge.Origin{Name: ref, Route: ref}, nil
+		return router.Origin{Name: ref, Route: ref}, nil
 	}
-	return edge.Origin{Name: ref, Route: serviceKey(app, ref)}, nil
+	return router.Origin{Name: ref, Route: serviceKey(app, ref)}, nil
 }
 
 // sameOrigin reports whether two references name the same origin ("web"
@@ -245,10 +247,10 @@ func (d *Daemon) installEntrypoint(app string, cfg epConfig, rt epRuntime) error
 	if err != nil {
 		return err
 	}
-	ep := edge.Entrypoint{
+	ep := router.Entrypoint{
 		Name: sp.Name, Hosts: sp.Hosts, Origin: origin,
 		ShiftID: rt.ShiftID, Sticky: rt.Sticky, Header: rt.Header,
-		Guard:       edge.Guard{Off: rt.NoGuard, ErrorRate: cmp.Or(rt.GuardRate, 100*edge.DefaultGuardErrorRate) / 100, Window: cmp.Or(rt.GuardWindow, edge.DefaultGuardWindow)},
+		Guard:       router.Guard{Off: rt.NoGuard, ErrorRate: cmp.Or(rt.GuardRate, 100*router.DefaultGuardErrorRate) / 100, Window: cmp.Or(rt.GuardWindow, router.DefaultGuardWindow)},
 		Maintenance: rt.Maintenance,
 		HSTS:        sp.HSTS,
 		Compress:    sp.Compress,
@@ -266,17 +268,17 @@ func (d *Daemon) installEntrypoint(app string, cfg epConfig, rt epRuntime) error
 		if err != nil {
 			return err
 		}
-		ep.Shares = append(ep.Shares, edge.Share{Origin: o, Weight: edge.PercentToWeight(sh.Percent)})
+		ep.Shares = append(ep.Shares, router.Share{Origin: o, Weight: router.PercentToWeight(sh.Percent)})
 	}
 	if f := sp.Failover; f != nil {
 		o, err := resolveOrigin(app, f.Origin)
 		if err != nil {
 			return err
 		}
-		ep.Failover = &edge.Failover{Origin: o, Codes: f.On}
+		ep.Failover = &router.Failover{Origin: o, Codes: f.On}
 	}
 	for _, r := range sp.Routes {
-		er := edge.EntrypointRoute{Prefix: r.Path, Controls: controls(r.Timeout, r.MaxBody, r.Headers)}
+		er := router.EntrypointRoute{Prefix: r.Path, Controls: controls(r.Timeout, r.MaxBody, r.Headers)}
 		if r.Origin != "" {
 			o, err := resolveOrigin(app, r.Origin)
 			if err != nil {
@@ -300,8 +302,8 @@ func (d *Daemon) installEntrypoint(app string, cfg epConfig, rt epRuntime) error
 	return nil
 }
 
-func controls(timeout time.Duration, maxBody int64, h *spec.Headers) edge.Controls {
-	c := edge.Controls{Timeout: timeout, MaxBody: maxBody}
+func controls(timeout time.Duration, maxBody int64, h *spec.Headers) router.Controls {
+	c := router.Controls{Timeout: timeout, MaxBody: maxBody}
 	if h != nil {
 		c.AddHeaders, c.RemoveHeaders = h.Add, h.Remove
 	}
@@ -544,8 +546,11 @@ func (d *Daemon) checkOrigin(ctx context.Context, app, ref string, force bool) e
 		if force {
 			return nil
 		}
-		if err := d.edge.ProbeOrigin(ctx, o.URL, probeTimeout); err != nil {
-			return fmt.Errorf("%w: %w (check the URL, or pass --force to use it anyway)", ErrInvalid, err)
+		// A router that cannot probe takes the URL as --force does.
+		if p, ok := d.edge.(router.OriginProber); ok {
+			if err := p.ProbeOrigin(ctx, o.URL, probeTimeout); err != nil {
+				return fmt.Errorf("%w: %w (check the URL, or pass --force to use it anyway)", ErrInvalid, err)
+			}
 		}
 		return nil
 	}
@@ -623,14 +628,14 @@ func (d *Daemon) edgeShift(ctx context.Context, name string, req api.ShiftReques
 	if req.Header != "" && !headerToken(req.Header) {
 		return api.Entrypoint{}, fmt.Errorf("%w: --header %q is not a header name", ErrInvalid, req.Header)
 	}
-	rate := 100 * edge.DefaultGuardErrorRate
+	rate := 100 * router.DefaultGuardErrorRate
 	if req.GuardErrorRate != nil {
 		rate = *req.GuardErrorRate
 		if math.IsNaN(rate) || rate <= 0 || rate > 100 {
 			return api.Entrypoint{}, fmt.Errorf("%w: --guard-error-rate %v: must be a percentage above 0 and at most 100 (or --no-guard)", ErrInvalid, rate)
 		}
 	}
-	window := edge.DefaultGuardWindow
+	window := router.DefaultGuardWindow
 	if req.GuardWindow != "" {
 		w, err := time.ParseDuration(req.GuardWindow)
 		if err != nil || w < time.Second || w > time.Hour {
@@ -750,7 +755,7 @@ func (d *Daemon) edgeInvalidate(ctx context.Context, name, pattern string) (api.
 
 // onGuardTrip records a guard's rollback: the edge already sends all
 // traffic back; the stored shift is cleared so that it stays so.
-func (d *Daemon) onGuardTrip(t edge.GuardTrip) {
+func (d *Daemon) onGuardTrip(t router.GuardTrip) {
 	if strings.HasPrefix(t.Entrypoint, canaryPrefix) {
 		d.onCanaryTrip(t)
 		return
@@ -771,7 +776,7 @@ func (d *Daemon) onGuardTrip(t edge.GuardTrip) {
 	d.event(rec.App, "", "edge-guard-rollback", fmt.Sprintf("entrypoint %s: shift to %s rolled back: %s; all traffic on %s", t.Entrypoint, strings.Join(t.Origins, ", "), reason, rt.Origin))
 }
 
-func guardReason(t edge.GuardTrip) string {
+func guardReason(t router.GuardTrip) string {
 	pct := 0.0
 	if t.Requests > 0 {
 		pct = 100 * float64(t.Errors) / float64(t.Requests)
@@ -799,7 +804,7 @@ func (d *Daemon) entrypointStatus(rec store.Entrypoint, cfg epConfig, rt epRunti
 			out.Sticky = "cookie"
 		}
 		if !rt.NoGuard {
-			out.Guard = &api.Guard{ErrorRate: cmp.Or(rt.GuardRate, 100*edge.DefaultGuardErrorRate), Window: cmp.Or(rt.GuardWindow, edge.DefaultGuardWindow).String()}
+			out.Guard = &api.Guard{ErrorRate: cmp.Or(rt.GuardRate, 100*router.DefaultGuardErrorRate), Window: cmp.Or(rt.GuardWindow, router.DefaultGuardWindow).String()}
 		}
 	}
 	if f := sp.Failover; f != nil {

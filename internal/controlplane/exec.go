@@ -9,26 +9,26 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 )
 
-// execTarget is the container an exec runs in.
+// execTarget is the container an exec runs in: a pod's, by its name in
+// the pod ("" = the service's own).
 type execTarget struct {
-	instance    string
-	containerID string
+	instance  string
+	podID     string
+	container string
 }
 
 // targetIn is the container of in that req names: the main one, or a
 // sidecar. Call with the service's mu held.
 func targetIn(in *instance, service string, req api.ExecRequest) (execTarget, error) {
 	if req.Container == "" || req.Container == service {
-		return execTarget{instance: in.id, containerID: in.containerID}, nil
+		return execTarget{instance: in.id, podID: in.podID}, nil
 	}
 	names := []string{service}
-	if in.group != nil {
-		for _, m := range in.group.members {
-			if m.name == req.Container {
-				return execTarget{instance: in.id, containerID: m.containerID}, nil
-			}
-			names = append(names, m.name)
+	for _, m := range in.sidecars {
+		if m.name == req.Container {
+			return execTarget{instance: in.id, podID: in.podID, container: m.name}, nil
 		}
+		names = append(names, m.name)
 	}
 	return execTarget{}, fmt.Errorf("%w: %s has no sidecar named %q; its containers are %s", ErrNotFound, service, req.Container, strings.Join(names, ", "))
 }

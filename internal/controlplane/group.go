@@ -1,31 +1,18 @@
 package controlplane
 
-// An instance is a group of containers that live and die together: the
-// service's own container and its sidecars, as an ECS task or a Kubernetes
-// pod. They share one network namespace, so they reach each other on
-// localhost. The namespace belongs to a network holder, a container that
-// does nothing but hold it (and the app network's alias and the published
-// port), so the others can start in any order: an init container before
-// the service's own container, a log shipper once it is healthy.
+// An instance is a pod: the service's own container and its sidecars, as
+// an ECS task or a Kubernetes pod. They share one network identity, so they
+// reach each other on localhost, and the engine starts them in depends_on
+// order (runtime.PodSpec): an init container before the service's own
+// container, a log shipper once it is healthy. How an engine assembles a
+// pod (on Docker: a network holder container the others join) is the
+// engine's business.
 //
-//	                  holder started
-//	created ──▶ holder ─────────────▶ each container starts when its depends_on
-//	                                  conditions hold:  start    (the other started)
-//	                                                    healthy  (the service passed its check)
-//	                                                    complete (the other exited)
-//	                                                    success  (the other exited 0)
-//	           ──▶ healthy: the service's container passed its health check and
-//	               every container has started (init containers may have exited)
-//
-// Afterwards an essential container's death (the service's own included)
-// takes the whole instance down and the reconciler replaces it; a
-// non-essential sidecar is restarted alone, with the crash-loop backoff;
-// init containers ran once and stay exited. Stopping goes the other way:
-// a container stops once every container that depends on it has stopped,
-// then the holder.
-//
-// A service without sidecars needs no holder: its container joins the app
-// network itself, and the same code starts it as a group of one.
+// The control plane keeps what the engine does not decide: an essential
+// container's death (the service's own included) takes the whole instance
+// down and the reconciler replaces it; a non-essential sidecar that exits
+// is restarted alone (RestartContainer), with the crash-loop backoff; init
+// containers ran once and stay exited.
 
 import (
 	"context"
@@ -33,45 +20,21 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
-// holderName is the berth.sidecar label of a network holder; it cannot be a
-// sidecar's name.
-const holderName = "_net"
-
-// holderImager is the optional engine power to provide the network holder's
-// image.
-type holderImager interface {
-	HolderImage(ctx context.Context) (string, error)
-}
-
-var _ holderImager = (*docker.Engine)(nil)
-
-// group is what an instance has besides its own container.
-type group struct {
-	holderID string
-	members  []*member // sidecars, in spec order
-	// mainDeps are the service container's depends_on targets.
-	mainDeps []string
-}
-
-// member is one sidecar of an instance. The counters are guarded by the
-// service's mu.
+// member is one sidecar of an instance, as the control plane tracks it.
+// The counters are guarded by the service's mu.
 type member struct {
 	name        string
-	containerID string
+	containerID string // the engine's, for status
 	essential   bool
-	once        bool     // an init container: runs once per start
-	deps        []string // depends_on targets
+	once        bool // an init container: runs once per start
 	restarts    int
 	restarting  bool
 	startedAt   time.Time
@@ -99,418 +62,144 @@ func sidecarNames(sp *spec.Service) []string {
 	return names
 }
 
-func depNames(deps map[string]spec.Condition) []string {
-	out := make([]string, 0, len(deps))
-	for n := range deps {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// containerName is the engine name of an instance's container.
+// containerName is the engine name of an instance's pod.
 func containerName(app string, rev revision, id string) string {
 	return fmt.Sprintf("berth-%s-%s-%d-%s", app, rev.spec.Name, rev.number, id)
 }
 
-// memberLabels are the labels of an instance's sidecar or holder.
-func memberLabels(app string, rev revision, id, name string) map[string]string {
-	return map[string]string{
-		runtime.LabelApp:      app,
-		runtime.LabelService:  rev.spec.Name,
-		runtime.LabelRevision: strconv.Itoa(rev.number),
-		runtime.LabelInstance: id,
-		runtime.LabelRole:     string(runtime.RoleSidecar),
-		runtime.LabelSidecar:  name,
-	}
-}
-
-// holderSpec is the network holder of an instance: the app network, the
-// service's alias and published port, and the internal host names, which
-// every container of the instance shares.
-func (d *Daemon) holderSpec(app string, rev revision, id, image string) runtime.ContainerSpec {
-	sp := rev.spec
-	return runtime.ContainerSpec{
-		Name:       containerName(app, rev, id) + holderName,
-		Image:      image,
-		Labels:     memberLabels(app, rev, id, holderName),
-		Port:       sp.Port,
-		Network:    networkName(app),
-		Aliases:    []string{sp.Name},
-		ExtraHosts: d.internalHosts(app),
-		PidsLimit:  spec.MinPids,
-		StopGrace:  time.Second,
-	}
-}
-
-// sidecarSpec is one sidecar of an instance: its own image, command, env,
-// secrets and limits, in the holder's network namespace. It runs on the
-// service's platform, as an ECS task's containers share one.
-func (d *Daemon) sidecarSpec(app string, rev revision, id string, sc *spec.Sidecar, secrets map[string]string, holderID string) runtime.ContainerSpec {
-	env := map[string]string{}
-	for k, v := range sc.Env {
-		env[k] = v
-	}
-	for _, k := range sc.Secrets {
-		if v, ok := secrets[k]; ok {
-			env[k] = v
-		}
-	}
-	return runtime.ContainerSpec{
-		Name:          containerName(app, rev, id) + "-" + sc.Name,
-		Image:         sc.Image,
-		Command:       sc.Command,
-		Env:           env,
-		Labels:        memberLabels(app, rev, id, sc.Name),
-		JoinContainer: holderID,
-		CPU:           sc.CPU,
-		Memory:        sc.Memory,
-		PidsLimit:     sc.Pids,
-		Platform:      rev.spec.Platform,
-		StopGrace:     spec.DefaultStopGrace,
-	}
-}
-
-// createInstance creates (but does not start) a new instance of rev: its
-// container, and for a service with sidecars the holder and the sidecars.
-// On failure nothing it created is left.
-func (d *Daemon) createInstance(ctx context.Context, app string, rev revision, secrets map[string]string) (*instance, error) {
-	sp := rev.spec
-	in := &instance{id: newID(), rev: rev.number, state: stateStarting}
-	main := d.containerSpec(app, rev, in.id, secrets)
-	if len(sp.Sidecars) == 0 {
-		c, err := d.engine.Create(ctx, main)
-		if err != nil {
-			return nil, err
-		}
-		in.containerID = c.ID
-		return in, nil
-	}
-	hi, ok := d.engine.(holderImager)
-	if !ok {
-		return nil, fmt.Errorf("%w: this engine cannot run sidecars", ErrInvalid)
-	}
-	image, err := hi.HolderImage(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("network holder image: %w", err)
-	}
-	g := &group{mainDeps: depNames(sp.DependsOn)}
-	in.group = g
-	undo := func() { d.removeInstance(context.WithoutCancel(ctx), in) }
-	h, err := d.engine.Create(ctx, d.holderSpec(app, rev, in.id, image))
-	if err != nil {
-		return nil, fmt.Errorf("create the network holder: %w", err)
-	}
-	g.holderID = h.ID
-	main.JoinContainer, main.Network, main.Aliases, main.Port, main.HostPort, main.ExtraHosts = h.ID, "", nil, 0, 0, nil
-	c, err := d.engine.Create(ctx, main)
-	if err != nil {
-		undo()
-		return nil, err
-	}
-	in.containerID = c.ID
-	inits := sp.InitContainers()
-	for _, name := range sidecarNames(sp) {
-		sc := sp.Sidecars[name]
-		c, err := d.engine.Create(ctx, d.sidecarSpec(app, rev, in.id, sc, secrets, h.ID))
-		if err != nil {
-			undo()
-			return nil, fmt.Errorf("sidecar %s: %w", name, err)
-		}
-		g.members = append(g.members, &member{name: name, containerID: c.ID, essential: sc.Essential, once: inits[name], deps: depNames(sc.DependsOn)})
-	}
-	return in, nil
-}
-
-// errIncomplete means a stopped instance lacks some of its containers and
-// cannot be started again.
-var errIncomplete = errors.New("instance is incomplete")
-
-// existingInstance rebuilds the instance whose container is mainID (a
-// stopped one, for a rollback or resume) from the engine's labels.
-func (d *Daemon) existingInstance(ctx context.Context, app string, rev revision, mainID string) (*instance, error) {
-	c, err := d.engine.Inspect(ctx, mainID)
-	if err != nil {
-		return nil, err
-	}
-	in := &instance{id: c.Labels[runtime.LabelInstance], containerID: mainID, rev: rev.number, state: stateStarting}
-	sp := rev.spec
-	if len(sp.Sidecars) == 0 {
-		return in, nil
-	}
-	ms, err := d.engine.List(ctx, map[string]string{
-		runtime.LabelApp: app, runtime.LabelService: sp.Name,
-		runtime.LabelInstance: in.id, runtime.LabelRole: string(runtime.RoleSidecar),
-	})
-	if err != nil {
-		return nil, err
-	}
-	in.group = attachGroup(sp, ms)
-	if in.group.holderID == "" || len(in.group.members) != len(sp.Sidecars) {
-		return in, errIncomplete
-	}
-	return in, nil
-}
-
-// attachGroup builds a group from an instance's sidecar-role containers.
-func attachGroup(sp *spec.Service, cs []runtime.Container) *group {
-	byName := map[string]runtime.Container{}
-	for _, c := range cs {
-		byName[c.Labels[runtime.LabelSidecar]] = c
-	}
-	g := &group{mainDeps: depNames(sp.DependsOn)}
-	if h, ok := byName[holderName]; ok {
-		g.holderID = h.ID
-	}
-	inits := sp.InitContainers()
-	for _, name := range sidecarNames(sp) {
-		c, ok := byName[name]
-		if !ok {
-			continue
-		}
-		sc := sp.Sidecars[name]
-		g.members = append(g.members, &member{name: name, containerID: c.ID, essential: sc.Essential, once: inits[name], deps: depNames(sc.DependsOn), startedAt: c.StartedAt})
-	}
-	return g
-}
-
-// startNode is one container of a starting instance.
-type startNode struct {
-	name      string
-	id        string
-	deps      map[string]spec.Condition
-	essential bool
-	main      bool
-	// Closed when the container started, exited (code is then set), and,
-	// for the service's own container, passed its health check.
-	started, exited, healthy chan struct{}
-	code                     int
-}
-
-// runInstance starts a created (or stopped) instance: the holder, then every
-// container as its depends_on conditions allow, and waits until the
-// service's container is healthy and every container has started. On
-// failure the error is an *instanceFailure with the output of the container
-// that failed; the caller removes the instance.
-func (d *Daemon) runInstance(ctx context.Context, in *instance, sp *spec.Service) error {
-	in.startedAt = time.Now()
-	if g := in.group; g != nil {
-		c, err := d.engine.Start(ctx, g.holderID)
-		if err != nil {
-			return &instanceFailure{err: fmt.Errorf("start the network holder of instance %s: %w", in.id, err)}
-		}
-		in.addr = c.HostAddr
-	}
-	nodes := map[string]*startNode{sp.Name: {name: sp.Name, id: in.containerID, deps: sp.DependsOn, essential: true, main: true}}
-	if g := in.group; g != nil {
-		for _, m := range g.members {
-			nodes[m.name] = &startNode{name: m.name, id: m.containerID, deps: sp.Sidecars[m.name].DependsOn, essential: m.essential}
-		}
-	}
-	for _, n := range nodes {
-		n.started, n.exited, n.healthy = make(chan struct{}), make(chan struct{}), make(chan struct{})
-	}
-
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	// Exit watchers outlive their node's start but not the instance's.
-	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWatch()
-	var (
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-	)
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if first == nil {
-			first = err
-			cancel(err)
-		}
-	}
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := d.startNode(ctx, watchCtx, in, sp, n, nodes, fail); err != nil {
-				fail(err)
-			}
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	return nil
-}
-
-// startNode waits for n's dependencies, starts it, watches its exit and,
-// for the service's own container, waits until it is healthy.
-func (d *Daemon) startNode(ctx, watchCtx context.Context, in *instance, sp *spec.Service, n *startNode, nodes map[string]*startNode, fail func(error)) error {
-	for _, dep := range depNames(n.deps) {
-		cond, t := n.deps[dep], nodes[dep]
-		if t == nil {
-			return fmt.Errorf("%w: %s depends on unknown container %s", ErrInvalid, n.name, dep)
-		}
-		var ready chan struct{}
-		switch cond {
-		case spec.ConditionStart:
-			ready = t.started
-		case spec.ConditionHealthy:
-			ready = t.healthy
-		default: // complete, success
-			ready = t.exited
-		}
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-		if cond == spec.ConditionSuccess && t.code != 0 {
-			return &instanceFailure{
-				err:      fmt.Errorf("%w: init container %s of instance %s exited with code %d%s, so %s never started", ErrUnhealthy, dep, in.id, t.code, d.oomNote(t.id), n.name),
-				lastLogs: d.lastLogs(t.id, 20),
-			}
-		}
-	}
-	c, err := d.engine.Start(ctx, n.id)
-	if err != nil {
-		return &instanceFailure{err: fmt.Errorf("start %s of instance %s: %w", n.name, in.id, err), lastLogs: d.lastLogs(n.id, 20)}
-	}
-	if n.main && in.group == nil {
-		in.addr = c.HostAddr
-	}
-	close(n.started)
-	// Tracked by d.bg like all daemon work; it ends with runInstance
-	// (watchCtx), which ends with its caller's ctx.
-	d.bg.Add(1)
-	go func() {
-		defer d.bg.Done()
-		defer d.contain("watch a starting container", "instance", in.id, "container", n.name)
-		code, err := d.engine.Wait(watchCtx, n.id)
-		if err != nil {
-			return
-		}
-		n.code = code
-		close(n.exited)
-		if n.essential && !n.main {
-			// An essential sidecar that exits while its instance starts
-			// fails the start (the service's own exit is seen by
-			// waitHealthy, with its own message).
-			select {
-			case <-ctx.Done():
-			default:
-				fail(&instanceFailure{
-					err:      fmt.Errorf("%w: essential sidecar %s of instance %s exited with code %d while starting%s", ErrUnhealthy, n.name, in.id, code, d.oomNote(n.id)),
-					lastLogs: d.lastLogs(n.id, 20),
-				})
-			}
-		}
-	}()
-	if !n.main {
+// members are the sidecars of a pod of sp, as the control plane tracks
+// them, with when each started (from the engine's report).
+func members(sp *spec.Service, p runtime.Pod) []*member {
+	if sp == nil || len(sp.Sidecars) == 0 {
 		return nil
 	}
-	if err := d.waitHealthy(ctx, in, sp); err != nil {
-		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil {
-			var f *instanceFailure
-			if errors.As(cause, &f) {
-				return cause // another container failed first; say so
+	inits := sp.InitContainers()
+	var out []*member
+	for _, name := range sidecarNames(sp) {
+		m := &member{name: name, essential: sp.Sidecars[name].Essential, once: inits[name]}
+		if c, ok := p.Container(name); ok {
+			m.containerID, m.startedAt = c.ID, c.StartedAt
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// complete reports whether a pod has every container sp asks for, so it
+// can be started again (a rollback or resume of a stopped one).
+func complete(sp *spec.Service, p runtime.Pod) bool {
+	for _, name := range sidecarNames(sp) {
+		if _, ok := p.Container(name); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// createInstance creates (but does not start) a new instance of rev. On
+// failure nothing it created is left.
+func (d *Daemon) createInstance(ctx context.Context, app string, rev revision, secrets map[string]string) (*instance, error) {
+	id := newID()
+	p, err := d.pods.CreatePod(ctx, d.podSpec(app, rev, id, secrets))
+	if err != nil {
+		return nil, err
+	}
+	return &instance{id: id, podID: p.ID, rev: rev.number, state: stateStarting, sidecars: members(rev.spec, p)}, nil
+}
+
+// runInstance starts a created (or stopped) instance's pod and waits until
+// the service's container is healthy and every container has started. On
+// failure the error is an *instanceFailure with the output of the
+// container that failed; the caller removes the instance.
+func (d *Daemon) runInstance(ctx context.Context, in *instance, sp *spec.Service) error {
+	in.startedAt = time.Now()
+	var healthErr error // what the health check last said, should the start end without it
+	p, err := d.pods.StartPod(ctx, in.podID, runtime.StartOptions{
+		Healthy: func(ctx context.Context, addr string) error {
+			in.addr = addr
+			healthErr = d.probeHealthy(ctx, in, sp)
+			return healthErr
+		},
+	})
+	if err != nil {
+		var se *runtime.StartError
+		if errors.As(err, &se) && se.Container == "" && healthErr != nil {
+			err = &runtime.StartError{Container: sp.Name, Err: healthErr}
+		}
+		return d.startFailure(in, sp, err)
+	}
+	in.addr = p.Addr
+	for _, m := range in.sidecars {
+		if c, ok := p.Container(m.name); ok {
+			m.containerID, m.startedAt = c.ID, c.StartedAt
+		}
+	}
+	return nil
+}
+
+// startFailure says why an instance's pod did not start, in the words of
+// the container that failed, with its last output lines.
+func (d *Daemon) startFailure(in *instance, sp *spec.Service, err error) error {
+	var se *runtime.StartError
+	if !errors.As(err, &se) {
+		return &instanceFailure{err: fmt.Errorf("start instance %s: %w", in.id, err), lastLogs: d.lastLogs(in.podID, "", 20)}
+	}
+	if se.Container == "" {
+		return &instanceFailure{err: fmt.Errorf("start instance %s: %w", in.id, se.Err)}
+	}
+	name := se.Container
+	isMain := name == sp.Name
+	logsOf := name
+	if isMain {
+		logsOf = ""
+	}
+	f := &instanceFailure{lastLogs: d.lastLogs(in.podID, logsOf, 20)}
+	if !errors.Is(se.Err, runtime.ErrExited) {
+		if errors.Is(se.Err, ErrUnhealthy) {
+			f.err = se.Err // the health check's own words
+		} else {
+			f.err = fmt.Errorf("start %s of instance %s: %w", name, in.id, se.Err)
+		}
+		return f
+	}
+	code, oom := -1, ""
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if p, err := d.pods.InspectPod(ctx, in.podID); err == nil {
+		if c, ok := p.Container(name); ok {
+			code = c.ExitCode
+			if c.OOMKilled {
+				oom = oomNote
 			}
 		}
-		return &instanceFailure{err: err, lastLogs: d.lastLogs(n.id, 20)}
 	}
-	close(n.healthy)
-	return nil
+	inits := sp.InitContainers()
+	switch {
+	case isMain:
+		f.err = fmt.Errorf("%w: instance %s exited with code %d while starting%s", ErrUnhealthy, in.id, code, oom)
+	case inits[name]:
+		f.err = fmt.Errorf("%w: init container %s of instance %s exited with code %d%s, so %s never started", ErrUnhealthy, name, in.id, code, oom, waiterOf(sp, name))
+	default:
+		f.err = fmt.Errorf("%w: essential sidecar %s of instance %s exited with code %d while starting%s", ErrUnhealthy, name, in.id, code, oom)
+	}
+	return f
 }
 
 // oomNote says why a container died when the kernel killed it for memory.
-func (d *Daemon) oomNote(containerID string) string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if c, err := d.engine.Inspect(ctx, containerID); err == nil && c.OOMKilled {
-		return " (killed: out of memory; raise memory in berth.yaml)"
-	}
-	return ""
-}
+const oomNote = " (killed: out of memory; raise memory in berth.yaml)"
 
-// stopGroup stops an instance's containers in reverse dependency order (a
-// container once all that depend on it have stopped), then its holder.
-func (d *Daemon) stopGroup(ctx context.Context, in *instance, grace time.Duration) {
-	stop := func(id, what string) {
-		if err := d.engine.Stop(ctx, id, grace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			d.log.Warn("stop container", "instance", in.id, "container", what, "err", err)
+// waiterOf names the container that waits for an init container to
+// succeed: the service's own, or a sidecar.
+func waiterOf(sp *spec.Service, init string) string {
+	if c, ok := sp.DependsOn[init]; ok && c == spec.ConditionSuccess {
+		return sp.Name
+	}
+	for _, name := range sidecarNames(sp) {
+		if c, ok := sp.Sidecars[name].DependsOn[init]; ok && c == spec.ConditionSuccess {
+			return name
 		}
 	}
-	g := in.group
-	if g == nil {
-		stop(in.containerID, "main")
-		return
-	}
-	const mainKey = "\x00main" // cannot clash with a sidecar's name
-	deps := map[string][]string{mainKey: g.mainDeps}
-	ids := map[string]string{mainKey: in.containerID}
-	for _, m := range g.members {
-		deps[m.name], ids[m.name] = m.deps, m.containerID
-	}
-	stopped := map[string]chan struct{}{}
-	for k := range ids {
-		stopped[k] = make(chan struct{})
-	}
-	// The service's own name in a sidecar's depends_on means the main
-	// container.
-	key := func(dep string) string {
-		if _, ok := ids[dep]; ok {
-			return dep
-		}
-		return mainKey
-	}
-	var wg sync.WaitGroup
-	for k, id := range ids {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer close(stopped[k])
-			for other, ds := range deps {
-				if other == k {
-					continue
-				}
-				for _, dep := range ds {
-					if key(dep) == k {
-						<-stopped[other]
-					}
-				}
-			}
-			stop(id, k)
-		}()
-	}
-	wg.Wait()
-	stop(g.holderID, holderName)
-}
-
-// removeGroup removes every container of an instance.
-func (d *Daemon) removeGroup(ctx context.Context, in *instance) {
-	ids := []string{in.containerID}
-	if g := in.group; g != nil {
-		for _, m := range g.members {
-			ids = append(ids, m.containerID)
-		}
-		ids = append(ids, g.holderID)
-	}
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		if id == "" {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := d.engine.Remove(ctx, id); err != nil {
-				d.log.Warn("remove container", "instance", in.id, "container", shortID(id), "err", err)
-			}
-		}()
-	}
-	wg.Wait()
+	return sp.Name
 }
 
 // containerChoices names the containers of a service's instances, for
@@ -527,7 +216,7 @@ func containerChoices(sp *spec.Service, service string) string {
 }
 
 // exitWhy says how a container ended, for events.
-func exitWhy(c runtime.Container, found bool) string {
+func exitWhy(c runtime.ContainerStatus, found bool) string {
 	switch {
 	case !found:
 		return "disappeared from the engine"
@@ -538,8 +227,40 @@ func exitWhy(c runtime.Container, found bool) string {
 	}
 }
 
+// deathOf says why a pod that no longer serves died: it is gone, lost its
+// network, or the first of its essential containers to end (the service's
+// own, or an essential sidecar the engine stopped the pod for) ended so.
+func deathOf(sp *spec.Service, p runtime.Pod, found bool) string {
+	switch {
+	case !found:
+		return "disappeared from the engine"
+	case p.Broken != "":
+		return "lost its network (" + p.Broken + ")"
+	case p.Running():
+		return ""
+	}
+	main := p.Containers[0]
+	first, firstName := main, ""
+	inits := map[string]bool{}
+	if sp != nil {
+		inits = sp.InitContainers()
+	}
+	for _, c := range p.Containers[1:] {
+		if c.Running || inits[c.Name] || sp == nil || sp.Sidecars[c.Name] == nil || !sp.Sidecars[c.Name].Essential {
+			continue
+		}
+		if !c.FinishedAt.IsZero() && (first.FinishedAt.IsZero() || c.FinishedAt.Before(first.FinishedAt)) {
+			first, firstName = c, c.Name
+		}
+	}
+	if firstName != "" {
+		return fmt.Sprintf("lost its essential sidecar %s, which %s", firstName, exitWhy(first, true))
+	}
+	return exitWhy(main, true)
+}
+
 // restartMember starts a non-essential sidecar that exited again, in its
-// instance's namespace, after the crash-loop backoff. Call with s.mu held.
+// instance's pod, after the crash-loop backoff. Call with s.mu held.
 func (d *Daemon) restartMember(s *service, in *instance, m *member, why string) {
 	m.restarting = true
 	m.restarts++
@@ -558,7 +279,7 @@ func (d *Daemon) restartMember(s *service, in *instance, m *member, why string) 
 		}
 		ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
 		defer cancel()
-		_, err := d.engine.Start(ctx, m.containerID)
+		err := d.pods.RestartContainer(ctx, in.podID, m.name)
 		s.mu.Lock()
 		m.restarting = false
 		m.startedAt = time.Now()
@@ -570,114 +291,23 @@ func (d *Daemon) restartMember(s *service, in *instance, m *member, why string) 
 	}()
 }
 
-// listMembers lists the sidecars and holders of a service's instances by
-// container ID (nil when the serving revision has no sidecars).
-func (d *Daemon) listMembers(ctx context.Context, s *service) (map[string]runtime.Container, []runtime.Container, error) {
-	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(runtime.RoleSidecar)})
-	if err != nil {
-		return nil, nil, err
-	}
-	out := make(map[string]runtime.Container, len(cs))
-	for _, c := range cs {
-		out[c.ID] = c
-	}
-	return out, cs, nil
-}
-
-// sweepOrphans removes sidecars and holders whose instance's own container
-// is gone (removed by a path that knew only it). A member that was never
-// started may belong to an instance being created, and is left alone.
-func (d *Daemon) sweepOrphans(ctx context.Context, mains, members []runtime.Container) {
-	have := map[string]bool{}
-	for _, c := range mains {
-		have[c.Labels[runtime.LabelInstance]] = true
-	}
-	for _, c := range members {
-		if have[c.Labels[runtime.LabelInstance]] || c.State == "created" {
-			continue
-		}
-		if err := d.engine.Remove(ctx, c.ID); err != nil {
-			d.log.Warn("remove orphaned sidecar", "container", c.Name, "err", err)
-		}
-	}
-}
-
-// adoptGroups gives adopted instances their holder (and so their address)
-// and sidecars, marks an instance whose group is broken unhealthy (the
-// reconciler replaces it), stops the sidecars of kept stopped instances and
-// removes the rest. Call with s.mu held, after the instances were adopted.
-func (d *Daemon) adoptGroups(ctx context.Context, s *service, mains []runtime.Container, keep map[int]bool) {
-	members, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(runtime.RoleSidecar)})
-	if err != nil {
-		d.log.Warn("adopt sidecars", "service", s.name, "err", err)
-		return
-	}
-	byInstance := map[string][]runtime.Container{}
-	for _, c := range members {
-		byInstance[c.Labels[runtime.LabelInstance]] = append(byInstance[c.Labels[runtime.LabelInstance]], c)
-	}
-	adopted := map[string]bool{}
-	if s.spec != nil && len(s.spec.Sidecars) > 0 {
-		for _, in := range s.instances {
-			adopted[in.id] = true
-			g := attachGroup(s.spec, byInstance[in.id])
-			in.group = g
-			holder := slices.IndexFunc(byInstance[in.id], func(c runtime.Container) bool { return c.ID == g.holderID })
-			if holder < 0 || !byInstance[in.id][holder].Running {
-				in.state, in.crashWhy = stateUnhealthy, "lost its network holder while the daemon was down"
-				continue
-			}
-			in.addr = byInstance[in.id][holder].HostAddr
-			for _, name := range sidecarNames(s.spec) {
-				if !slices.ContainsFunc(g.members, func(m *member) bool { return m.name == name }) && s.spec.Sidecars[name].Essential {
-					in.state, in.crashWhy = stateUnhealthy, "lost its essential sidecar "+name+" while the daemon was down"
-				}
-			}
-		}
-	}
-	mainOf := map[string]runtime.Container{}
-	for _, c := range mains {
-		mainOf[c.Labels[runtime.LabelInstance]] = c
-	}
-	for id, cs := range byInstance {
-		if adopted[id] {
-			continue
-		}
-		main, ok := mainOf[id]
-		n, _ := strconv.Atoi(main.Labels[runtime.LabelRevision])
-		kept := ok && !main.Running && (keep[n] || (n == s.rev && s.paused))
-		for _, c := range cs {
-			switch {
-			case kept && c.Running:
-				d.cleanUpLater(ctx, "stop", c, func(ctx context.Context) error { return d.engine.Stop(ctx, c.ID, 0) })
-			case kept:
-			case ok && keep[n]:
-				// Its main container is being stopped by adopt.
-				d.cleanUpLater(ctx, "stop", c, func(ctx context.Context) error { return d.engine.Stop(ctx, c.ID, 0) })
-			default:
-				d.cleanUpLater(ctx, "remove", c, func(ctx context.Context) error { return d.engine.Remove(ctx, c.ID) })
-			}
-		}
-	}
-}
-
 // cleanUpTimeout bounds a stop or removal that adopt leaves running.
 const cleanUpTimeout = 30 * time.Second
 
-// cleanUpLater stops or removes (call) a container that adopt does not
-// keep, without holding up the start. d.bg tracks it, since the store
-// closes only once such work is over (server.go). The daemon stopping does
-// not cancel it (a half-done removal is wasted work), but cleanUpTimeout
+// cleanUpLater stops or removes (call) a pod that adopt does not keep,
+// without holding up the start. d.bg tracks it, since the store closes
+// only once such work is over (server.go). The daemon stopping does not
+// cancel it (a half-done removal is wasted work), but cleanUpTimeout
 // bounds it, so a stuck engine cannot hold up the shutdown.
-func (d *Daemon) cleanUpLater(ctx context.Context, what string, c runtime.Container, call func(context.Context) error) {
+func (d *Daemon) cleanUpLater(ctx context.Context, what string, p runtime.Pod, call func(context.Context) error) {
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
-		defer d.contain("adopt: "+what, "container", c.Name)
+		defer d.contain("adopt: "+what, "pod", p.Name)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanUpTimeout)
 		defer cancel()
 		if err := call(ctx); err != nil {
-			d.log.Warn("adopt: "+what+" a container it does not keep", "container", c.Name, "err", err)
+			d.log.Warn("adopt: "+what+" a pod it does not keep", "pod", p.Name, "err", err)
 		}
 	}()
 }
@@ -685,14 +315,11 @@ func (d *Daemon) cleanUpLater(ctx context.Context, what string, c runtime.Contai
 // sidecarStatus reports an instance's sidecars as the daemon sees them, and
 // their restarts in all. Call with the service's mu held.
 func sidecarStatus(sp *spec.Service, in *instance) ([]api.SidecarStatus, int) {
-	if in.group == nil {
-		return nil, 0
-	}
 	var (
 		out      []api.SidecarStatus
 		restarts int
 	)
-	for _, m := range in.group.members {
+	for _, m := range in.sidecars {
 		st := api.SidecarStatus{Name: m.name, State: "running", ContainerID: shortID(m.containerID), Essential: m.essential, Init: m.once, Restarts: m.restarts, LastExit: m.lastExit}
 		switch {
 		case m.once:

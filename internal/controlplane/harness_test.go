@@ -22,6 +22,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
@@ -63,6 +64,12 @@ func startDaemon(t testing.TB, dataDir string, opts ...func(*controlplane.Config
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.Engine == nil {
+		de, err := docker.New(cfg.Logger.With("component", "docker"))
+		require.NoError(t, err)
+		t.Cleanup(func() { de.Close() })
+		cfg.Engine = de.Pods()
 	}
 	go func() { done <- controlplane.Run(ctx, cfg) }()
 	select {

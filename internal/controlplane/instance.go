@@ -57,24 +57,24 @@ func (s instanceState) String() string {
 	return "unknown"
 }
 
-// instance is one container of a service revision.
+// instance is one pod of a service revision (group.go).
 type instance struct {
-	id          string
-	containerID string
-	rev         int
-	addr        string // 127.0.0.1:PORT while running
-	state       instanceState
-	startedAt   time.Time
+	id        string
+	podID     string // the engine's handle
+	rev       int
+	addr      string // 127.0.0.1:PORT while running
+	state     instanceState
+	startedAt time.Time
 	// healthyAt is when it passed its health check, for the edge's slow
 	// start; zero for an adopted instance (it has served already).
 	healthyAt time.Time
 	// stopMonitor ends the instance's health monitor.
 	stopMonitor context.CancelFunc
-	// group is the instance's network holder and sidecars (group.go); nil
-	// for a service without sidecars.
-	group *group
+	// sidecars are the pod's sidecars, in spec order; nil for a service
+	// without them.
+	sidecars []*member
 	// crashWhy, when set, is why the reconciler found the instance dead
-	// though its own container runs (a sidecar or its holder died).
+	// (a sidecar died, or it lost its network).
 	crashWhy string
 }
 
@@ -145,42 +145,53 @@ func (d *Daemon) containerSpec(app string, rev revision, id string, secrets map[
 	}
 }
 
-// startInstance starts an instance (creating its containers unless the
-// stopped container of one is given) and waits until it is healthy or ctx
-// ends: a group of containers (group.go). On failure its containers are
-// removed and the error carries the failing container's last log lines.
+// startInstance starts an instance (creating its pod unless the stopped
+// pod of one is given) and waits until it is healthy or ctx ends. On
+// failure its pod is removed and the error carries the failing container's
+// last log lines.
 func (d *Daemon) startInstance(ctx context.Context, app string, rev revision, existing string, secrets map[string]string) (*instance, error) {
-	var (
-		in  *instance
-		err error
-	)
+	var in *instance
 	if existing != "" {
-		in, err = d.existingInstance(ctx, app, rev, existing)
-		if errors.Is(err, errIncomplete) {
+		p, err := d.pods.InspectPod(ctx, existing)
+		if err != nil {
+			return nil, err
+		}
+		switch su, ok := d.pods.(runtime.Suspender); {
+		case p.State == runtime.PodSuspended && ok:
+			// A frozen rollback target: a thaw, not a start.
+			in = &instance{id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: rev.number, state: stateStarting, sidecars: members(rev.spec, p)}
+			if p, err = su.Resume(ctx, p.ID); err != nil {
+				d.removeInstance(context.WithoutCancel(ctx), in)
+				return nil, err
+			}
+			in.addr, in.startedAt = p.Addr, time.Now()
+			if err := d.waitHealthy(ctx, in, rev.spec); err != nil {
+				d.removeInstance(context.WithoutCancel(ctx), in)
+				return nil, &instanceFailure{err: err, lastLogs: d.lastLogs(in.podID, "", 20)}
+			}
+			in.state, in.healthyAt = stateHealthy, time.Now()
+			return in, nil
+		case complete(rev.spec, p):
+			in = &instance{id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: rev.number, state: stateStarting, sidecars: members(rev.spec, p)}
+		default:
 			// Part of it is gone: start a fresh one instead.
-			d.removeInstance(context.WithoutCancel(ctx), in)
-			existing, in = "", nil
+			_ = d.pods.RemovePod(context.WithoutCancel(ctx), p.ID)
 			if secrets == nil {
 				if secrets, err = d.store.SecretValues(ctx, app, rev.spec.Name); err != nil {
 					return nil, err
 				}
 			}
-		} else if err != nil {
-			return nil, err
 		}
 	}
-	if existing == "" {
+	if in == nil {
+		var err error
 		if in, err = d.createInstance(ctx, app, rev, secrets); err != nil {
 			return nil, err
 		}
 	}
 	if err := d.runInstance(ctx, in, rev.spec); err != nil {
-		var f *instanceFailure
-		if !errors.As(err, &f) {
-			f = &instanceFailure{err: err, lastLogs: d.lastLogs(in.containerID, 20)}
-		}
 		d.removeInstance(context.WithoutCancel(ctx), in)
-		return nil, f
+		return nil, err
 	}
 	in.state, in.healthyAt = stateHealthy, time.Now()
 	return in, nil
@@ -194,22 +205,30 @@ const startupProbeEvery = 25 * time.Millisecond
 // to count as started.
 const workerSettle = time.Second
 
-// waitHealthy probes a starting instance until it passes sp.Health.Healthy
-// consecutive checks, exits, or ctx ends.
+// waitHealthy waits until a thawed instance passes its health check, exits
+// or ctx ends. (A starting pod's exit is the engine's to watch: StartPod.)
 func (d *Daemon) waitHealthy(ctx context.Context, in *instance, sp *spec.Service) error {
-	exited := make(chan int, 1)
-	waitCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	go func() {
-		code, err := d.engine.Wait(waitCtx, in.containerID)
+		code, err := d.pods.WaitPod(ctx, in.podID)
 		if err == nil {
-			exited <- code
+			cancel(d.exitError(ctx, in, code))
 		}
 	}()
+	err := d.probeHealthy(ctx, in, sp)
+	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrUnhealthy) {
+		return cause
+	}
+	return err
+}
+
+// probeHealthy probes a starting instance until it passes sp.Health.Healthy
+// consecutive checks or ctx ends. A worker (no port, nothing to probe)
+// passes once it has run for workerSettle.
+func (d *Daemon) probeHealthy(ctx context.Context, in *instance, sp *spec.Service) error {
 	if sp.Port == 0 {
 		select {
-		case code := <-exited:
-			return d.exitError(ctx, in, code)
 		case <-time.After(workerSettle):
 			return nil
 		case <-ctx.Done():
@@ -229,8 +248,6 @@ func (d *Daemon) waitHealthy(ctx context.Context, in *instance, sp *spec.Service
 			ok = 0
 		}
 		select {
-		case code := <-exited:
-			return d.exitError(ctx, in, code)
 		case <-ctx.Done():
 			why := context.Cause(ctx)
 			if lastErr != nil {
@@ -252,20 +269,21 @@ func checkKind(sp *spec.Service) string {
 func (d *Daemon) exitError(ctx context.Context, in *instance, code int) error {
 	msg := fmt.Sprintf("instance %s exited with code %d while starting", in.id, code)
 	// The OOM note is a nicety: a stuck engine must not hold up the error.
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if c, err := d.engine.Inspect(ctx, in.containerID); err == nil && c.OOMKilled {
-		msg += " (killed: out of memory; raise memory in berth.yaml)"
+	if p, err := d.pods.InspectPod(ctx, in.podID); err == nil && p.OOMKilled {
+		msg += oomNote
 	}
 	return fmt.Errorf("%w: %s", ErrUnhealthy, msg)
 }
 
-// lastLogs returns up to n last output lines of a container.
-func (d *Daemon) lastLogs(containerID string, n int) []string {
+// lastLogs returns up to n last output lines of a container of a pod (""
+// = the service's own).
+func (d *Daemon) lastLogs(podID, container string, n int) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var lines []string
-	_ = d.engine.Logs(ctx, containerID, runtime.LogOptions{Tail: n}, func(l runtime.LogLine) {
+	_ = d.pods.Logs(ctx, podID, container, runtime.LogOptions{Tail: n}, func(l runtime.LogLine) {
 		lines = append(lines, strings.TrimRight(l.Text, "\r"))
 	})
 	if len(lines) > n {
@@ -274,14 +292,18 @@ func (d *Daemon) lastLogs(containerID string, n int) []string {
 	return lines
 }
 
-// stopInstance stops an instance's containers (kept, for a fast rollback or
+// stopInstance stops an instance's pod (kept, for a fast rollback or
 // resume). Its monitor must already be stopped.
 func (d *Daemon) stopInstance(ctx context.Context, in *instance) {
-	d.stopGroup(ctx, in, spec.DefaultStopGrace)
+	if err := d.pods.StopPod(ctx, in.podID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		d.log.Warn("stop instance", "instance", in.id, "err", err)
+	}
 }
 
-// removeInstance removes an instance's containers. Its monitor must already
-// be stopped (or never started).
+// removeInstance removes an instance's pod. Its monitor must already be
+// stopped (or never started).
 func (d *Daemon) removeInstance(ctx context.Context, in *instance) {
-	d.removeGroup(ctx, in)
+	if err := d.pods.RemovePod(ctx, in.podID); err != nil {
+		d.log.Warn("remove instance", "instance", in.id, "err", err)
+	}
 }

@@ -36,7 +36,7 @@ func (d *Daemon) recordInstances(s *service) {
 	for _, in := range s.instances {
 		rows = append(rows, store.Instance{
 			ID: in.id, App: s.app, Service: s.name, Revision: in.rev,
-			Role: string(runtime.RoleInstance), ContainerID: in.containerID,
+			Role: string(runtime.RoleInstance), ContainerID: in.podID,
 			State: in.state.String(), HostAddr: in.addr, CreatedAt: in.startedAt.UTC(), UpdatedAt: now,
 		})
 	}

@@ -38,8 +38,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/edge"
-	"github.com/berth-dev/berth/internal/runtime/docker"
+	"github.com/berth-dev/berth/internal/router"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -53,14 +53,6 @@ const internalPort = "80"
 func internalHost(app, svc string) string { return svc + "." + app + internalSuffix }
 
 func isInternalHost(h string) bool { return strings.HasSuffix(h, internalSuffix) }
-
-// networkAddrer is the optional engine power to tell a network's gateway and
-// subnet.
-type networkAddrer interface {
-	NetworkAddrs(ctx context.Context, name string) (gateway, subnet string, err error)
-}
-
-var _ networkAddrer = (*docker.Engine)(nil)
 
 // internalNets are the internal load balancers, one per app network. The
 // zero value is ready to use.
@@ -123,7 +115,7 @@ func (d *Daemon) internalNet(ctx context.Context, app string) *internalNet {
 	d.inet.mu.Lock()
 	defer d.inet.mu.Unlock()
 	old := d.inet.apps[app]
-	na, ok := d.engine.(networkAddrer)
+	na, ok := d.pods.(runtime.InternalGateway)
 	if !ok {
 		return old
 	}
@@ -225,6 +217,25 @@ func (d *Daemon) internalHosts(app string) []string {
 	return out
 }
 
+// internalNames are the app's internal host names (SERVICE.APP.internal)
+// that its pods must reach its internal load balancer at; none while the
+// balancer does not listen.
+func (d *Daemon) internalNames(app string) []string {
+	d.inet.mu.Lock()
+	in := d.inet.apps[app]
+	d.inet.mu.Unlock()
+	if in == nil {
+		return nil
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make([]string, len(in.names))
+	for i, n := range in.names {
+		out[i] = internalHost(app, n)
+	}
+	return out
+}
+
 // internalStatus reports one service's internal traffic, nil when the app
 // has no internal load balancer.
 func (d *Daemon) internalStatus(app, svc string) *api.InternalTraffic {
@@ -273,7 +284,7 @@ func (in *internalNet) handler(d *Daemon) http.Handler {
 			return
 		}
 		rw := &statusWriter{ResponseWriter: w}
-		d.edge.ServeHTTP(rw, r)
+		d.edgeHTTP.ServeHTTP(rw, r)
 		st.requests.Add(1)
 		st.nanos.Add(uint64(time.Since(start)))
 		if rw.status >= 500 {
@@ -306,7 +317,7 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // lbControls copies a service's load-balancer controls into its route.
-func lbControls(r *edge.Route, sp *spec.Service) {
+func lbControls(r *router.Route, sp *spec.Service) {
 	if sp.Sticky != nil {
 		r.Sticky = sp.Sticky.Cookie
 	}

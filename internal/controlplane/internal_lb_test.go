@@ -22,14 +22,14 @@ import (
 // daemon asks for an app network's gateway, something else takes port 80
 // there first, as another program on the host would.
 type gatewayTaker struct {
-	*docker.Engine
+	*docker.Pods
 	mu    sync.Mutex
 	taken net.Listener
 	gw    string
 }
 
 func (e *gatewayTaker) NetworkAddrs(ctx context.Context, name string) (string, string, error) {
-	gw, subnet, err := e.Engine.NetworkAddrs(ctx, name)
+	gw, subnet, err := e.Pods.NetworkAddrs(ctx, name)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err == nil && e.gw == "" {
@@ -77,7 +77,8 @@ func TestInternalLoadBalancerRetriesAfterFailedListen(t *testing.T) {
 	leaveNothing(t, app)
 	de, err := docker.New(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	require.NoError(t, err)
-	eng := &gatewayTaker{Engine: de}
+	t.Cleanup(func() { de.Close() })
+	eng := &gatewayTaker{Pods: de.Pods()}
 	d := startDaemon(t, "", func(c *controlplane.Config) { c.Engine = eng })
 	d.destroyOnCleanup(app)
 

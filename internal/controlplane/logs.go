@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -42,7 +41,7 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: %s has no container named %q; %s", ErrNotFound, name, container, containerChoices(sp, name)))
 		return
 	}
-	mains, cs, err := d.logContainers(r.Context(), app, name, container)
+	pods, err := d.pods.ListPods(r.Context(), map[string]string{runtime.LabelApp: app, runtime.LabelService: name, runtime.LabelRole: string(runtime.RoleInstance)})
 	if err != nil {
 		fail(w, err)
 		return
@@ -50,23 +49,20 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 	want := q.Get("instance")
 	// The instances asked for: one by ID, else the serving revision's
 	// running ones; then their containers.
-	ids := map[string]bool{}
-	for _, c := range mains {
-		id := c.Labels[runtime.LabelInstance]
+	var pick []logSource
+	found := false
+	for _, p := range pods {
+		id := p.Labels[runtime.LabelInstance]
 		switch {
 		case want != "" && id == want:
-			ids[id] = true
-		case want == "" && c.Labels[runtime.LabelRevision] == strconv.Itoa(rev) && c.Running:
-			ids[id] = true
+			found = true
+		case want == "" && p.Labels[runtime.LabelRevision] == strconv.Itoa(rev) && p.Running():
+		default:
+			continue
 		}
+		pick = append(pick, logSources(p, id, name, container)...)
 	}
-	var pick []runtime.Container
-	for _, c := range cs {
-		if ids[c.Labels[runtime.LabelInstance]] {
-			pick = append(pick, c)
-		}
-	}
-	if want != "" && len(ids) == 0 {
+	if want != "" && !found {
 		fail(w, fmt.Errorf("%w: %s has no instance %q; see \"berth status\"", ErrNotFound, name, want))
 		return
 	}
@@ -76,10 +72,9 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 		// Read everything, then merge by time so instances interleave as
 		// they happened.
 		var msgs []api.Message
-		for _, c := range pick {
-			id := logSource(c)
-			_ = d.engine.Logs(r.Context(), c.ID, opts, func(l runtime.LogLine) {
-				msgs = append(msgs, api.Message{Kind: api.KindLog, Time: l.Time, Source: id, Stream: l.Stream, Text: l.Text})
+		for _, src := range pick {
+			_ = d.pods.Logs(r.Context(), src.pod, src.container, opts, func(l runtime.LogLine) {
+				msgs = append(msgs, api.Message{Kind: api.KindLog, Time: l.Time, Source: src.name, Stream: l.Stream, Text: l.Text})
 			})
 		}
 		slices.SortStableFunc(msgs, func(a, b api.Message) int { return a.Time.Compare(b.Time) })
@@ -91,56 +86,36 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := d.followContext(r) // stream.go
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, c := range pick {
+	for _, src := range pick {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer d.contain("logs", "container", shortID(c.ID))
-			id := logSource(c)
-			_ = d.engine.Logs(ctx, c.ID, opts, func(l runtime.LogLine) {
-				st.send(api.Message{Kind: api.KindLog, Time: l.Time, Source: id, Stream: l.Stream, Text: l.Text})
+			defer d.contain("logs", "source", src.name)
+			_ = d.pods.Logs(ctx, src.pod, src.container, opts, func(l runtime.LogLine) {
+				st.send(api.Message{Kind: api.KindLog, Time: l.Time, Source: src.name, Stream: l.Stream, Text: l.Text})
 			})
 		}()
 	}
 	wg.Wait()
 }
 
-// logContainers lists a service's instance containers (mains) and, of all
-// its containers, those whose output is asked for: container "" means the
-// instances' own and their sidecars (not the network holders).
-func (d *Daemon) logContainers(ctx context.Context, app, name, container string) (mains, out []runtime.Container, err error) {
-	mains, err = d.engine.List(ctx, map[string]string{runtime.LabelApp: app, runtime.LabelService: name, runtime.LabelRole: string(runtime.RoleInstance)})
-	if err != nil {
-		return nil, nil, err
-	}
-	if container == "" || container == name {
-		out = append(out, mains...)
-	}
-	if container == name {
-		return mains, out, nil
-	}
-	labels := map[string]string{runtime.LabelApp: app, runtime.LabelService: name, runtime.LabelRole: string(runtime.RoleSidecar)}
-	if container != "" {
-		labels[runtime.LabelSidecar] = container
-	}
-	side, err := d.engine.List(ctx, labels)
-	if err != nil {
-		return nil, nil, err
-	}
-	for _, c := range side {
-		if c.Labels[runtime.LabelSidecar] != holderName {
-			out = append(out, c)
-		}
-	}
-	return mains, out, nil
+// logSource is one container whose output is asked for, and how its
+// lines are named: its instance, and for a sidecar "INSTANCE/NAME".
+type logSource struct {
+	pod, container, name string
 }
 
-// logSource names a container's lines: its instance, and for a sidecar
-// "INSTANCE/NAME".
-func logSource(c runtime.Container) string {
-	id := c.Labels[runtime.LabelInstance]
-	if sc := c.Labels[runtime.LabelSidecar]; sc != "" {
-		return id + "/" + sc
+// logSources are the containers of instance id's pod p whose output is
+// asked for: container "" means the service's own and its sidecars.
+func logSources(p runtime.Pod, id, service, container string) []logSource {
+	var out []logSource
+	for _, c := range p.Containers {
+		switch {
+		case c.Main && (container == "" || container == service):
+			out = append(out, logSource{pod: p.ID, name: id})
+		case !c.Main && (container == "" || container == c.Name):
+			out = append(out, logSource{pod: p.ID, container: c.Name, name: id + "/" + c.Name})
+		}
 	}
-	return id
+	return out
 }

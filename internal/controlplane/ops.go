@@ -247,20 +247,24 @@ func (d *Daemon) destroy(ctx context.Context, app string, out progress) error {
 		s.instances, s.rev, s.spec = nil, 0, nil
 		s.mu.Unlock()
 	}
-	d.closeTaskNets(app) // task_net.go: none made after the listing
-	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: app})
+	d.closeApp(app) // task_net.go: no task made after the listing
+	pods, err := d.pods.ListPods(ctx, map[string]string{runtime.LabelApp: app})
 	if err != nil {
 		return err
 	}
-	out.phase(phaseDrain, "%s: removing %d container(s)", app, len(cs))
+	containers := 0
+	for _, p := range pods {
+		containers += len(p.Containers)
+	}
+	out.phase(phaseDrain, "%s: removing %d container(s)", app, containers)
 	var wg sync.WaitGroup
-	for _, c := range cs {
+	for _, p := range pods {
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = d.engine.Remove(ctx, c.ID) }()
+		go func() { defer wg.Done(); _ = d.pods.RemovePod(ctx, p.ID) }()
 	}
 	wg.Wait()
 	d.closeInternal(app) // internal_lb.go
-	if err := d.engine.RemoveNetwork(ctx, networkName(app)); err != nil {
+	if err := d.pods.RemoveNetwork(ctx, networkName(app)); err != nil {
 		d.log.Warn("remove network", "app", app, "err", err)
 	}
 	if err := d.store.DeleteApp(ctx, app); err != nil {
@@ -271,7 +275,7 @@ func (d *Daemon) destroy(ctx context.Context, app string, out progress) error {
 		delete(d.services, serviceKey(app, s.name))
 	}
 	d.mu.Unlock()
-	d.event(app, "", "destroy", fmt.Sprintf("app %s destroyed (%d services, %d containers)", app, len(ss), len(cs)))
+	d.event(app, "", "destroy", fmt.Sprintf("app %s destroyed (%d services, %d containers)", app, len(ss), containers))
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/runtime/fake"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -29,9 +30,12 @@ func runOnce(t testing.TB, httpAddr string) error {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	eng := fake.New() // no container runs: what is checked is the start
+	defer eng.Close()
 	return controlplane.Run(ctx, controlplane.Config{
 		DataDir:  dir,
 		HTTPAddr: httpAddr,
+		Engine:   eng,
 		Logger:   slog.New(slog.DiscardHandler),
 		Ready:    func(controlplane.Addrs) { cancel() },
 	})

@@ -20,7 +20,6 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/runtime/docker"
 )
 
 // identityFile, in the data directory, holds the server's identity.
@@ -28,22 +27,6 @@ const identityFile = "identity"
 
 // ErrBadIdentity means the data directory's identity file is unreadable.
 var ErrBadIdentity = errors.New("unreadable server identity")
-
-// ownerSetter is the optional engine power to act for one owner.
-type ownerSetter interface {
-	SetOwner(runtime.Owner)
-}
-
-// networkHeldChecker is the optional engine power to tell, without changing
-// anything, whether another owner holds a network.
-type networkHeldChecker interface {
-	NetworkHeld(ctx context.Context, name string) error
-}
-
-var (
-	_ ownerSetter        = (*docker.Engine)(nil)
-	_ networkHeldChecker = (*docker.Engine)(nil)
-)
 
 // loadOwner returns the identity kept in dataDir, generating and writing it
 // (atomically: temp file, fsync, rename) on the first start.
@@ -76,8 +59,8 @@ func loadOwner(dataDir string) (runtime.Owner, error) {
 }
 
 // ownEngine makes eng act for the data directory's owner, when it can.
-func ownEngine(eng runtime.Engine, o runtime.Owner) {
-	if s, ok := eng.(ownerSetter); ok {
+func ownEngine(eng runtime.PodEngine, o runtime.Owner) {
+	if s, ok := eng.(runtime.OwnerSetter); ok {
 		s.SetOwner(o)
 	}
 }
@@ -85,7 +68,7 @@ func ownEngine(eng runtime.Engine, o runtime.Owner) {
 // checkNetworkHeld refuses an app whose network another berth server on the
 // engine holds, before the deploy records anything.
 func (d *Daemon) checkNetworkHeld(ctx context.Context, app string) error {
-	c, ok := d.engine.(networkHeldChecker)
+	c, ok := d.pods.(runtime.NetworkHeldChecker)
 	if !ok {
 		return nil
 	}

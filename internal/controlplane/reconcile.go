@@ -30,7 +30,7 @@ func backoff(crashes int) time.Duration {
 // reconcileLoop keeps every service at its desired count: engine events
 // make it react at once, a periodic resync catches anything missed.
 func (d *Daemon) reconcileLoop(ctx context.Context) {
-	events, errs := d.engine.Events(ctx)
+	events, errs := d.pods.Events(ctx)
 	tick := time.NewTicker(resyncEvery)
 	defer tick.Stop()
 	for {
@@ -56,7 +56,7 @@ func (d *Daemon) reconcileLoop(ctx context.Context) {
 				return
 			case <-time.After(time.Second):
 			}
-			events, errs = d.engine.Events(ctx)
+			events, errs = d.pods.Events(ctx)
 		case s := <-d.kicks:
 			d.reconcile(ctx, s)
 		case <-tick.C:
@@ -87,35 +87,15 @@ func (d *Daemon) reconcile(ctx context.Context, s *service) {
 	if rev == 0 || paused {
 		return
 	}
-	// Sidecars and network holders (group.go), listed before the
-	// instances' own containers so that none looks orphaned.
-	membersAt := time.Now()
-	members, memberList, membersErr := d.listMembers(ctx, s)
-	if membersErr != nil {
-		d.log.Warn("reconcile: list sidecars", "service", s.name, "err", membersErr)
-	}
 	listedAt := time.Now()
-	cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(runtime.RoleInstance)})
+	pods, err := d.pods.ListPods(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(runtime.RoleInstance)})
 	if err != nil {
-		d.log.Warn("reconcile: list containers", "service", s.name, "err", err)
+		d.log.Warn("reconcile: list instances", "service", s.name, "err", err)
 		return
 	}
-	seen := sighting{at: listedAt, running: map[string]bool{}, membersAt: membersAt}
-	if membersErr == nil {
-		seen.members = members
-	}
-	for _, c := range cs {
-		if c.Running {
-			seen.running[c.ID] = true
-		}
-	}
-	if membersErr == nil && len(memberList) > 0 {
-		d.bg.Add(1)
-		go func() {
-			defer d.bg.Done()
-			defer d.contain("sweep orphans")
-			d.sweepOrphans(context.WithoutCancel(ctx), cs, memberList)
-		}()
+	seen := sighting{at: listedAt, pods: make(map[string]runtime.Pod, len(pods))}
+	for _, p := range pods {
+		seen.pods[p.ID] = p
 	}
 
 	s.mu.Lock()
@@ -195,20 +175,13 @@ func (d *Daemon) applyReconcile(s *service, p reconcilePlan) {
 	}
 }
 
-// reportCrash records why an instance died and removes its container.
+// reportCrash records why an instance died and removes its pod.
 func (d *Daemon) reportCrash(s *service, in *instance) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	why := "failed its health checks"
-	if in.crashWhy != "" {
-		why = in.crashWhy // a sidecar or the network holder (group.go)
-	} else if c, err := d.engine.Inspect(ctx, in.containerID); err == nil && !c.Running {
-		why = fmt.Sprintf("exited with code %d", c.ExitCode)
-		if c.OOMKilled {
-			why = "was killed: out of memory (raise memory in berth.yaml)"
-		}
-	} else if err != nil {
-		why = "disappeared from the engine"
+	why := in.crashWhy
+	if why == "" {
+		why = "failed its health checks"
 	}
 	s.mu.Lock()
 	s.crashMsg = fmt.Sprintf("instance %s %s", in.id, why)
@@ -270,7 +243,7 @@ func (d *Daemon) admitStarted(s *service, rv revision, in *instance, err error, 
 // longer be reached, and new ones could not be created, so without this the
 // service would crash-loop until the next deploy.
 func (d *Daemon) checkNetworks(ctx context.Context) {
-	na, ok := d.engine.(networkAddrer)
+	na, ok := d.pods.(runtime.InternalGateway)
 	if !ok {
 		return
 	}
@@ -284,7 +257,7 @@ func (d *Daemon) checkNetworks(ctx context.Context) {
 		}
 	}
 	for app, ss := range byApp {
-		if _, _, err := na.NetworkAddrs(ctx, networkName(app)); errors.Is(err, runtime.ErrNetworkNotFound) && !d.taskNetsClosed(app) {
+		if _, _, err := na.NetworkAddrs(ctx, networkName(app)); errors.Is(err, runtime.ErrNetworkNotFound) && !d.appClosing(app) {
 			d.restoreNetwork(ctx, app, ss)
 		}
 	}
@@ -304,14 +277,7 @@ func (d *Daemon) restoreNetwork(ctx context.Context, app string, ss []*service) 
 	if a, err := d.store.GetApp(ctx, app); err == nil {
 		d.restoreInternal(ctx, a)
 	}
-	d.taskNets.mu.Lock()
-	ready := d.taskNets.app(app).ready
-	d.taskNets.app(app).ready = nil
-	d.taskNets.mu.Unlock()
-	for _, r := range ready {
-		d.removeTaskNet(r.id)
-	}
-	d.warmTaskNet(app)
+	d.warmTasks(app)
 	lost := 0
 	for _, s := range ss {
 		s.mu.Lock()

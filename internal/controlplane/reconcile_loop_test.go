@@ -17,11 +17,11 @@ import (
 // is subscribed to. Only Events is served: the reconciler must not call
 // anything else before its first resync.
 type brokenEvents struct {
-	runtime.Engine
+	runtime.PodEngine
 	received chan struct{} // one value each time the loop took the error
 }
 
-func (e *brokenEvents) Events(ctx context.Context) (<-chan runtime.Event, <-chan error) {
+func (e *brokenEvents) Events(ctx context.Context) (<-chan runtime.PodEvent, <-chan error) {
 	errs := make(chan error) // unbuffered: the send ends when the loop took it
 	go func() {
 		select {
@@ -30,7 +30,7 @@ func (e *brokenEvents) Events(ctx context.Context) (<-chan runtime.Event, <-chan
 		case <-ctx.Done():
 		}
 	}()
-	return make(chan runtime.Event), errs
+	return make(chan runtime.PodEvent), errs
 }
 
 // TestReconcileLoopStopsWhileWaitingToResubscribe: a daemon told to stop
@@ -38,7 +38,7 @@ func (e *brokenEvents) Events(ctx context.Context) (<-chan runtime.Event, <-chan
 // at once, not when the wait is over.
 func TestReconcileLoopStopsWhileWaitingToResubscribe(t *testing.T) {
 	eng := &brokenEvents{received: make(chan struct{}, 1)}
-	d := &Daemon{engine: eng, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	d := &Daemon{pods: eng, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})

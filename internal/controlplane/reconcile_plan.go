@@ -12,25 +12,19 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/spec"
 )
 
 // sighting is one listing of a service's pods on the engine.
 type sighting struct {
-	// at is when the listing of the instances' own containers began: an
-	// instance started later is not in it, and is left be.
+	// at is when the listing began: an instance started later is not in
+	// it, and is left be.
 	at time.Time
-	// running holds the pod IDs (main containers) that run.
-	running map[string]bool
-	// members are the holders and sidecars by container ID, listed from
-	// membersAt on; nil when that listing failed (no pod is judged by its
-	// sidecars then).
-	members   map[string]runtime.Container
-	membersAt time.Time
+	// pods are the service's instance pods by ID, in any state.
+	pods map[string]runtime.Pod
 }
 
-// deadInstance is an instance the reconciler takes out, and why when the
-// sighting knows (a sidecar or the holder); "" leaves the reason to the
-// crash report, which inspects the instance.
+// deadInstance is an instance the reconciler takes out, and why.
 type deadInstance struct {
 	in  *instance
 	why string
@@ -71,7 +65,7 @@ func planReconcile(s *service, seen sighting, now time.Time) reconcilePlan {
 		return p
 	}
 	for _, in := range s.instances {
-		if why, dead := judgeInstance(in, seen, now, &p); dead {
+		if why, dead := judgeInstance(s.spec, in, seen, now, &p); dead {
 			p.dead = append(p.dead, deadInstance{in: in, why: why})
 		}
 	}
@@ -106,35 +100,36 @@ func planReconcile(s *service, seen sighting, now time.Time) reconcilePlan {
 	return p
 }
 
-// judgeInstance says whether in is dead in seen, and why when its pod
-// says: it failed its health checks (unhealthy), its main container is
-// not running, or it lost its holder or an essential sidecar. A
-// non-essential sidecar that exited goes into p.restarts instead, and one
-// that has run for crashReset into p.settled.
-func judgeInstance(in *instance, seen sighting, now time.Time, p *reconcilePlan) (string, bool) {
+// judgeInstance says whether in is dead in seen, and why: it failed its
+// health checks (unhealthy), its pod no longer runs (the service's own
+// container or an essential sidecar ended, or it is gone), or it lost its
+// network. A non-essential sidecar that exited goes into p.restarts
+// instead, and one that has run for crashReset into p.settled.
+func judgeInstance(sp *spec.Service, in *instance, seen sighting, now time.Time, p *reconcilePlan) (string, bool) {
 	if in.state == stateUnhealthy {
-		return in.crashWhy, true
+		why := in.crashWhy
+		if why == "" {
+			why = "failed its health checks"
+		}
+		return why, true
 	}
-	if !seen.running[in.containerID] && in.startedAt.Before(seen.at) {
-		return "", true
+	if in.startedAt.After(seen.at) {
+		return "", false // not in the listing
 	}
-	g := in.group
-	if g == nil || seen.members == nil || in.startedAt.After(seen.membersAt) {
-		return "", false
-	}
-	if c, ok := seen.members[g.holderID]; !ok || !c.Running {
-		return "lost its network holder (" + exitWhy(c, ok) + ")", true
+	pod, found := seen.pods[in.podID]
+	if !found || !pod.Running() || pod.Broken != "" {
+		return deathOf(sp, pod, found), true
 	}
 	var restarts []sidecarRestart
-	for _, m := range g.members {
-		c, ok := seen.members[m.containerID]
+	for _, m := range in.sidecars {
+		c, ok := pod.Container(m.name)
 		if ok && c.Running {
 			if m.restarts > 0 && now.Sub(m.startedAt) > crashReset {
 				p.settled = append(p.settled, m)
 			}
 			continue
 		}
-		if m.once || m.restarting || m.startedAt.After(seen.membersAt) {
+		if m.once || m.restarting || m.startedAt.After(seen.at) {
 			continue
 		}
 		why := exitWhy(c, ok)

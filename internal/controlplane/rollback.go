@@ -64,7 +64,7 @@ func (d *Daemon) rollback(ctx context.Context, app, name string, to int, out pro
 	if rec.Status == "failed" {
 		return failure(fmt.Errorf("%w: revision %d of %s never deployed successfully (%s); pick another with --to", ErrInvalid, to, name, rec.Message), nil)
 	}
-	if _, err := d.engine.ImageID(ctx, rev.image); err != nil {
+	if _, err := d.pods.ImageID(ctx, rev.image); err != nil {
 		return failure(fmt.Errorf("%w: the image of revision %d (%s) is no longer on the engine; redeploy instead", ErrNoRevision, to, rec.Image), nil)
 	}
 	unclaim, err := d.claimRevisionHosts(ctx, s, rev) // hosts.go

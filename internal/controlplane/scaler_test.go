@@ -7,115 +7,299 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
-// run feeds a scaler constant concurrency c for dur at 1s ticks and returns
-// the last decision; ready and current follow its decisions.
+// scalerRun feeds a scaler observations at 1s ticks, as the autoscaler
+// loop does; ready and current follow its plans, as they do once the
+// daemon applies them.
 type scalerRun struct {
 	t     *testing.T
 	sc    *scaler
 	scale spec.Scale
 	now   time.Time
 	n     int
+	// served counts the requests the service's instance answered, for the
+	// router's per-instance counters.
+	served uint64
+	// ready, when not negative, is the healthy instances instead of n.
+	ready int
 }
 
 func newScalerRun(t *testing.T, scale spec.Scale, start int) *scalerRun {
 	t.Helper()
 	now := time.Unix(1_000_000, 0)
 	cfg := AutoscaleConfig{Tick: time.Second, StableWindow: 60 * time.Second, PanicWindow: 6 * time.Second}.withDefaults()
-	return &scalerRun{t: t, sc: newScaler(cfg, now), scale: scale, now: now, n: start}
+	return &scalerRun{t: t, sc: newScaler(cfg, now), scale: scale, now: now, n: start, ready: -1}
 }
 
-// feed returns the last decision, with the reason of the last change in it.
-func (r *scalerRun) feed(c float64, dur time.Duration) decision {
-	var d decision
-	why := ""
-	for end := r.now.Add(dur); r.now.Before(end); {
-		r.now = r.now.Add(time.Second)
-		r.sc.observe(r.now, c, c > 0)
-		d = r.sc.decide(r.now, r.scale, r.n, r.n)
-		if d.n != r.n {
-			why = d.why
-		}
-		r.n = d.n
+// load is what the router and the service show at each tick of a phase.
+type load struct {
+	inFlight, held int
+	// requests: the instance answered requests too short to be seen in
+	// flight; woke: a held request asked for an instance.
+	requests, woke bool
+	// frozen: a deploy, rollback or pause owns the instance set.
+	frozen bool
+}
+
+// tick makes one observation and returns its plan.
+func (r *scalerRun) tick(l load) scalePlan {
+	r.now = r.now.Add(time.Second)
+	if l.requests || l.inFlight > 0 {
+		r.served++
 	}
-	d.why = why
-	return d
+	obs := observation{
+		at: r.now, load: router.RouteLoad{InFlight: l.inFlight, Held: l.held, Backends: r.n},
+		requests: map[string]uint64{"i1": r.served}, ready: r.n, current: r.n, scale: r.scale, frozen: l.frozen,
+	}
+	if r.ready >= 0 {
+		obs.ready = r.ready
+	}
+	if l.woke {
+		obs.wokeAt = r.now
+	}
+	p := r.sc.decide(obs)
+	r.n = p.n
+	return p
+}
+
+// feed applies l for dur and returns the last plan, with the action and
+// reason of the last change in it.
+func (r *scalerRun) feed(l load, dur time.Duration) scalePlan {
+	var p scalePlan
+	change := scalePlan{action: scaleHold}
+	for end := r.now.Add(dur); r.now.Before(end); {
+		if p = r.tick(l); p.action != scaleHold && p.action != scaleWait {
+			change = p
+		}
+	}
+	p.action, p.why = change.action, change.why
+	return p
+}
+
+// inFlight is a load of n requests in flight at every tick.
+func inFlight(n int) load { return load{inFlight: n} }
+
+// TestScalerRules checks each rule of scaler.plan and scaler.decide on its
+// own: phases of load, then the count and the last change they led to.
+func TestScalerRules(t *testing.T) {
+	type phase struct {
+		load load
+		dur  time.Duration
+	}
+	tests := []struct {
+		name   string
+		scale  spec.Scale
+		start  int
+		ready  int // -1: the current count
+		phases []phase
+		// what the last phase ends with
+		n         int
+		action    scaleAction // of the last change; scaleHold: none
+		why       string      // in the last change's reason
+		panicking bool
+	}{
+		{
+			name: "stable average scales up", scale: spec.Scale{Min: 1, Max: 10, Concurrency: 10}, start: 1, ready: -1,
+			phases: []phase{{inFlight(15), 90 * time.Second}},
+			n:      2, action: scaleUp, why: "scale up from 1 to 2: 1m0s average",
+		},
+		{
+			name: "held requests count as load: scale from zero", scale: spec.Scale{Min: 0, Max: 3, Concurrency: 10}, start: 0, ready: -1,
+			phases: []phase{{load{held: 1}, time.Second}},
+			n:      1, action: scaleUp, why: "scale up from 0 to 1",
+		},
+		{
+			name: "panic at twice the ready instances", scale: spec.Scale{Min: 1, Max: 5, Concurrency: 2}, start: 1, ready: -1,
+			phases: []phase{{inFlight(1), 70 * time.Second}, {inFlight(12), 2 * time.Second}},
+			n:      3, action: scaleUp, why: "scale up from 1 to 3: panic (the 6s average asked for ≥ 2× the 1 ready instance(s)): 6s average 4.7 in flight", panicking: true,
+		},
+		{
+			name: "panic counts ready instances, not wanted ones", scale: spec.Scale{Min: 1, Max: 10, Concurrency: 10}, start: 4, ready: 1,
+			phases: []phase{{inFlight(25), 6 * time.Second}},
+			n:      4, action: scaleHold, panicking: true,
+		},
+		{
+			name: "no panic below twice the ready instances", scale: spec.Scale{Min: 1, Max: 10, Concurrency: 10}, start: 4, ready: 4,
+			phases: []phase{{inFlight(25), 6 * time.Second}},
+			n:      4, action: scaleHold,
+		},
+		{
+			name: "panic capped at max", scale: spec.Scale{Min: 1, Max: 5, Concurrency: 2}, start: 1, ready: -1,
+			phases: []phase{{inFlight(1), 70 * time.Second}, {inFlight(30), 2 * time.Second}},
+			n:      5, action: scaleUp, why: "per instance = 5.33 (capped at max 5)", panicking: true,
+		},
+		{
+			name: "stable scale up capped at max", scale: spec.Scale{Min: 1, Max: 3, Concurrency: 10}, start: 1, ready: 2,
+			phases: []phase{{inFlight(35), time.Second}},
+			n:      3, action: scaleUp, why: "scale up from 1 to 3: 1m0s average 35.0 in flight / target 10 per instance = 3.50 (capped at max 3)",
+		},
+		{
+			name: "at max, more load changes nothing", scale: spec.Scale{Min: 1, Max: 3, Concurrency: 10}, start: 3, ready: -1,
+			phases: []phase{{inFlight(29), 70 * time.Second}, {inFlight(100), 2 * time.Second}},
+			n:      3, action: scaleHold,
+		},
+		{
+			name: "never down while panicking", scale: spec.Scale{Min: 1, Max: 5, Concurrency: 2}, start: 1, ready: -1,
+			phases: []phase{{inFlight(1), 70 * time.Second}, {inFlight(12), 9 * time.Second}, {inFlight(0), 30 * time.Second}},
+			n:      5, action: scaleHold, panicking: true,
+		},
+		{
+			name: "panic ends after a stable window, then down to min", scale: spec.Scale{Min: 1, Max: 5, Concurrency: 2}, start: 1, ready: -1,
+			phases: []phase{{inFlight(1), 70 * time.Second}, {inFlight(12), 9 * time.Second}, {inFlight(0), 120 * time.Second}},
+			n:      1, action: scaleDown, why: "scale down from 5 to 1",
+		},
+		{
+			name: "no scale down before a whole stable window watched", scale: spec.Scale{Min: 1, Max: 4, Concurrency: 10}, start: 4, ready: -1,
+			phases: []phase{{inFlight(0), 59 * time.Second}},
+			n:      4, action: scaleHold,
+		},
+		{
+			name: "scale down after a whole stable window watched", scale: spec.Scale{Min: 1, Max: 4, Concurrency: 10}, start: 4, ready: -1,
+			phases: []phase{{inFlight(0), 61 * time.Second}},
+			n:      1, action: scaleDown, why: "scale down from 4 to 1: 1m0s average 0.0 in flight / target 10 per instance = 0.00 (min 1)",
+		},
+		{
+			name: "down no lower than min", scale: spec.Scale{Min: 2, Max: 4, Concurrency: 10}, start: 4, ready: -1,
+			phases: []phase{{inFlight(0), 120 * time.Second}},
+			n:      2, action: scaleDown, why: "(min 2)",
+		},
+		{
+			name: "up to min", scale: spec.Scale{Min: 2, Max: 4, Concurrency: 10}, start: 1, ready: -1,
+			phases: []phase{{inFlight(0), time.Second}},
+			n:      2, action: scaleUp, why: "scale up from 1 to 2",
+		},
+		{
+			name: "requests too short to be seen in flight keep one instance", scale: spec.Scale{Min: 0, Max: 3, Concurrency: 10}, start: 1, ready: -1,
+			phases: []phase{{load{requests: true}, 120 * time.Second}},
+			n:      1, action: scaleHold,
+		},
+		{
+			name: "a wake keeps one instance", scale: spec.Scale{Min: 0, Max: 3, Concurrency: 10}, start: 1, ready: -1,
+			phases: []phase{{load{woke: true}, 120 * time.Second}},
+			n:      1, action: scaleHold,
+		},
+		{
+			name: "not yet idle for a stable window", scale: spec.Scale{Min: 0, Max: 3, Concurrency: 10}, start: 1, ready: -1,
+			phases: []phase{{load{requests: true}, 120 * time.Second}, {inFlight(0), 59 * time.Second}},
+			n:      1, action: scaleHold,
+		},
+		{
+			name: "zero after a whole stable window idle", scale: spec.Scale{Min: 0, Max: 3, Concurrency: 10}, start: 1, ready: -1,
+			phases: []phase{{load{requests: true}, 120 * time.Second}, {inFlight(0), 60 * time.Second}},
+			n:      0, action: scaleToZero, why: "scale to zero from 1: no request for 1m0s (1m0s average 0.00 in flight)",
+		},
+		{
+			name: "frozen: watched, not decided", scale: spec.Scale{Min: 1, Max: 10, Concurrency: 10}, start: 1, ready: -1,
+			phases: []phase{{load{inFlight: 30, frozen: true}, 70 * time.Second}},
+			n:      1, action: scaleHold,
+		},
+		{
+			name: "what was watched while frozen counts once thawed", scale: spec.Scale{Min: 1, Max: 10, Concurrency: 10}, start: 1, ready: -1,
+			phases: []phase{{load{inFlight: 15, frozen: true}, 70 * time.Second}, {inFlight(0), time.Second}},
+			n:      2, action: scaleUp, why: "scale up from 1 to 2: 1m0s average 14.8 in flight / target 10 per instance = 1.48",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newScalerRun(t, tt.scale, tt.start)
+			r.ready = tt.ready
+			var p scalePlan
+			for _, ph := range tt.phases {
+				p = r.feed(ph.load, ph.dur)
+			}
+			assert.Equal(t, tt.n, p.n, "count")
+			assert.Equal(t, tt.action.String(), p.action.String(), "last change (%s)", p.why)
+			assert.Contains(t, p.why, tt.why)
+			assert.Equal(t, tt.panicking, p.panicking, "panicking")
+		})
+	}
 }
 
 func TestScalerKeepsConcurrencyNearTarget(t *testing.T) {
 	r := newScalerRun(t, spec.Scale{Min: 1, Max: 10, Concurrency: 10}, 1)
-	d := r.feed(15, 90*time.Second)
-	assert.Equal(t, 2, d.n, "ceil(15/10)")
-	assert.False(t, d.panicking, "15 in flight is under 2x the target for 1 instance")
-	assert.InDelta(t, 15, d.stable, 0.01)
+	p := r.feed(inFlight(15), 90*time.Second)
+	assert.Equal(t, 2, p.n, "ceil(15/10)")
+	assert.False(t, p.panicking, "15 in flight is under 2x the target for 1 instance")
+	assert.InDelta(t, 15, p.stable, 0.01)
 
-	d = r.feed(30, 90*time.Second)
-	assert.Equal(t, 3, d.n)
+	p = r.feed(inFlight(30), 90*time.Second)
+	assert.Equal(t, 3, p.n)
 }
 
 func TestScalerPanicsOnALoadStep(t *testing.T) {
 	r := newScalerRun(t, spec.Scale{Min: 1, Max: 5, Concurrency: 2}, 1)
-	r.feed(1, 70*time.Second) // a whole stable window of calm
+	r.feed(inFlight(1), 70*time.Second) // a whole stable window of calm
 	require.Equal(t, 1, r.n)
 
 	// A step to 12 in flight: the 6s panic window asks for 2x the one
 	// instance (an average of 4 = 2 x target 2) within 3s ...
-	d := r.feed(12, 3*time.Second)
-	assert.True(t, d.panicking)
-	assert.Greater(t, d.n, 1)
-	assert.Contains(t, d.why, "panic")
+	p := r.feed(inFlight(12), 3*time.Second)
+	assert.True(t, p.panicking)
+	assert.Greater(t, p.n, 1)
+	assert.Contains(t, p.why, "panic")
 	// ... and for 12/2 = 6 once the window is full: capped at max 5.
-	d = r.feed(12, 6*time.Second)
-	assert.Equal(t, 5, d.n)
-	assert.InDelta(t, 12, d.panic, 0.01)
+	p = r.feed(inFlight(12), 6*time.Second)
+	assert.Equal(t, 5, p.n)
+	assert.InDelta(t, 12, p.panic, 0.01)
 
 	// The load stops: no scale down while panicking (a stable window after
 	// the last panic tick) ...
-	d = r.feed(0, 30*time.Second)
-	assert.True(t, d.panicking)
-	assert.Equal(t, 5, d.n)
+	p = r.feed(inFlight(0), 30*time.Second)
+	assert.True(t, p.panicking)
+	assert.Equal(t, 5, p.n)
 	// ... then down to min once the stable average says so.
-	d = r.feed(0, 90*time.Second)
-	assert.False(t, d.panicking)
-	assert.Equal(t, 1, d.n)
+	p = r.feed(inFlight(0), 90*time.Second)
+	assert.False(t, p.panicking)
+	assert.Equal(t, 1, p.n)
 }
 
 func TestScalerScalesToZeroOnlyWhenIdle(t *testing.T) {
 	r := newScalerRun(t, spec.Scale{Min: 0, Max: 3, Concurrency: 10}, 1)
 	// Requests too short to be seen in flight still count as activity.
 	for range 120 {
-		r.now = r.now.Add(time.Second)
-		r.sc.observe(r.now, 0, true)
-		d := r.sc.decide(r.now, r.scale, 1, 1)
-		require.Equal(t, 1, d.n)
+		require.Equal(t, 1, r.tick(load{requests: true}).n)
 	}
 	// Idle: zero only after a whole stable window without a request.
 	start := r.now
-	var d decision
-	for d.n = 1; d.n == 1; {
-		d = r.feed(0, time.Second)
+	var p scalePlan
+	for p.n = 1; p.n == 1; {
+		p = r.tick(inFlight(0))
 	}
-	assert.Equal(t, 0, d.n)
+	assert.Equal(t, 0, p.n)
+	assert.Equal(t, scaleToZero, p.action)
 	assert.Equal(t, 60*time.Second, r.now.Sub(start).Round(time.Second))
-	assert.Contains(t, d.why, "scale to zero from 1: no request for 1m0s")
+	assert.Contains(t, p.why, "scale to zero from 1: no request for 1m0s")
 }
 
 func TestScalerWaitsAWholeWindowBeforeScalingDown(t *testing.T) {
 	// Just deployed (or the daemon just started) with 4 instances: no
 	// scale down until a full stable window was watched.
 	r := newScalerRun(t, spec.Scale{Min: 1, Max: 4, Concurrency: 10}, 4)
-	d := r.feed(0, 59*time.Second)
-	assert.Equal(t, 4, d.n)
-	d = r.feed(0, 2*time.Second)
-	assert.Equal(t, 1, d.n)
-	assert.Contains(t, d.why, "scale down from 4 to 1")
+	p := r.feed(inFlight(0), 59*time.Second)
+	assert.Equal(t, 4, p.n)
+	p = r.feed(inFlight(0), 2*time.Second)
+	assert.Equal(t, 1, p.n)
+	assert.Contains(t, p.why, "scale down from 4 to 1")
+}
+
+// An instance the router does not know (yet) has no count: requests seen
+// are those of the instances it knows, compared with the last tick's.
+func TestScalerSawRequests(t *testing.T) {
+	sc := newScaler(AutoscaleConfig{}.withDefaults(), time.Unix(1_000_000, 0))
+	assert.False(t, sc.sawRequests(map[string]uint64{}), "no instance")
+	assert.False(t, sc.sawRequests(map[string]uint64{"a": 0}), "a new instance that answered nothing")
+	assert.True(t, sc.sawRequests(map[string]uint64{"a": 3}), "a answered")
+	assert.False(t, sc.sawRequests(map[string]uint64{"a": 3}), "nothing since")
+	assert.True(t, sc.sawRequests(map[string]uint64{"a": 3, "b": 1}), "b joined and answered")
+	assert.True(t, sc.sawRequests(map[string]uint64{"a": 1, "b": 1}), "a's counters restarted: it answered since")
+	assert.False(t, sc.sawRequests(map[string]uint64{"b": 1}), "a left")
 }
 
 func TestQuantile(t *testing.T) {
-	var b [edge.NumLatencyBuckets]uint64
+	var b [router.NumLatencyBuckets]uint64
 	assert.Equal(t, time.Duration(0), quantile(b, 0.5))
 	b[7] = 100 // all in (50ms, 100ms]
 	assert.Equal(t, 75*time.Millisecond, quantile(b, 0.5))
@@ -127,8 +311,8 @@ func TestQuantile(t *testing.T) {
 func TestTrafficBookRatesPerRevision(t *testing.T) {
 	var b trafficBook
 	now := time.Unix(1_000_000, 0)
-	st := func(n uint64, each time.Duration) edge.BackendStats {
-		var s edge.BackendStats
+	st := func(n uint64, each time.Duration) router.BackendStats {
+		var s router.BackendStats
 		s.Requests, s.Latency = n, time.Duration(n)*each
 		s.Buckets[4] = n // (5ms, 10ms]
 		return s
@@ -173,15 +357,15 @@ func TestTrafficBookRatesPerRevision(t *testing.T) {
 
 func TestScalerDoesNotFlapOnABoundary(t *testing.T) {
 	r := newScalerRun(t, spec.Scale{Min: 1, Max: 10, Concurrency: 2}, 4)
-	r.feed(7, 70*time.Second) // ceil(7/2) = 4
+	r.feed(inFlight(7), 70*time.Second) // ceil(7/2) = 4
 	require.Equal(t, 4, r.n)
 	// A stable average hovering on 6 (the 3/4 boundary): set it directly.
-	tick := func(avg float64) decision {
+	tick := func(avg float64) scalePlan {
 		r.now = r.now.Add(time.Second)
 		r.sc.samples = []sample{{at: r.now, c: avg}}
-		d := r.sc.decide(r.now, r.scale, r.n, r.n)
-		r.n = d.n
-		return d
+		p := r.sc.plan(r.now, r.scale, r.n, r.n)
+		r.n = p.n
+		return p
 	}
 	for i := range 41 { // ends on a 4
 		avg := 5.9 // wants 3
@@ -193,7 +377,8 @@ func TestScalerDoesNotFlapOnABoundary(t *testing.T) {
 	for i := range 5 {
 		require.Equal(t, 4, tick(5.9).n, "tick %d", i)
 	}
-	d := tick(5.9)
-	assert.Equal(t, 3, d.n, "3 for a whole panic window")
-	assert.Contains(t, d.why, "scale down from 4 to 3")
+	p := tick(5.9)
+	assert.Equal(t, 3, p.n, "3 for a whole panic window")
+	assert.Equal(t, scaleDown, p.action)
+	assert.Contains(t, p.why, "scale down from 4 to 3")
 }

@@ -17,8 +17,8 @@ import (
 
 	"github.com/berth-dev/berth/internal/certs"
 	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -28,12 +28,16 @@ var ErrAlreadyRunning = errors.New("another berth server is already using this d
 
 // Daemon is a running berth server: store, engine, edge and API.
 type Daemon struct {
-	cfg    Config
-	log    *slog.Logger
-	store  *store.Store
-	engine runtime.Engine
-	edge   *edge.Edge
-	certs  *certs.Manager
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	// pods is the engine: it runs the instances' and tasks' pods.
+	pods runtime.PodEngine
+	edge router.Router // where traffic goes (internal/router)
+	// edgeHTTP is the local edge that implements it, which the apps'
+	// internal load balancers serve (internal_lb.go).
+	edgeHTTP http.Handler
+	certs    *certs.Manager
 	// metrics are the control plane's Prometheus metrics (metrics.go).
 	metrics *metrics
 	// edgex holds the entrypoints' caches, the metrics registry and the
@@ -55,8 +59,8 @@ type Daemon struct {
 	tasks taskTable
 	// inet are the apps' internal load balancers (internal_lb.go).
 	inet internalNets
-	// taskNets are the network holders kept ready for tasks (task_net.go).
-	taskNets taskNets
+	// closing are the apps being destroyed (task_net.go).
+	closing map[string]bool
 
 	// bg tracks goroutines that must end before the store closes.
 	bg sync.WaitGroup
@@ -92,11 +96,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	eng := cfg.Engine
 	if eng == nil {
-		de, err := docker.New(log.With("component", "docker"))
-		if err != nil {
-			return fmt.Errorf("connect to the Docker Engine: %w (is dockerd running? check with \"docker info\")", err)
-		}
-		eng = de
+		return errors.New("no engine to run pods on (Config.Engine)")
 	}
 	owner, err := loadOwner(cfg.DataDir) // owner.go
 	if err != nil {
@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg:      cfg,
 		log:      log,
 		store:    st,
-		engine:   eng,
+		pods:     eng,
 		httpPort: portOf(httpLn.Addr().String()),
 		certs:    cm,
 		metrics:  newMetrics(),
@@ -154,10 +154,11 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// The edge, its metrics, access log and stored entrypoints
 	// (entrypoints.go).
-	if err := d.initEdge(httpsPortString(httpsLn)); err != nil {
+	localEdge, err := d.initEdge(httpsPortString(httpsLn))
+	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
-	routed = d.edge.Serves
+	routed = localEdge.Serves
 	defer d.closeEdge()
 
 	// Re-adopt what runs before serving, so the edge answers for every
@@ -173,8 +174,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// The fast path (edge.Server) takes the common requests itself and
 	// leaves those two, and everything it does not take, to net/http.
 	edgeSrv := &edge.Server{
-		Edge: d.edge,
-		HTTP: &http.Server{Handler: containEdge(log, cm.HTTPChallengeHandler(cm.RedirectHandler(d.edge, d.redirectHTTPS))), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
+		Edge: localEdge,
+		HTTP: &http.Server{Handler: containEdge(log, cm.HTTPChallengeHandler(cm.RedirectHandler(localEdge, d.redirectHTTPS))), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 		Divert: func(host, path string) bool {
 			return strings.HasPrefix(path, certs.ACMEChallengePrefix) || d.redirectHTTPS(host)
 		},
@@ -183,8 +184,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// TLS handshake itself so that HTTP/1.x requests pass its framing
 	// checks before net/http reads them; HTTP/2 stays on.
 	edgeTLS := &edge.Server{
-		Edge: d.edge,
-		HTTP: &http.Server{Handler: containEdge(log, d.edge), TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
+		Edge: localEdge,
+		HTTP: &http.Server{Handler: containEdge(log, localEdge), TLSConfig: cm.TLSConfig(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: edgeIdleTimeout, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)},
 	}
 	var apiHandler http.Handler = d.routes()
 	if token != "" {

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -148,7 +148,7 @@ func (d *Daemon) publish(s *service) {
 			s.claimed = a.CreatedAt
 		}
 	}
-	r := edge.Route{
+	r := router.Route{
 		Key:     serviceKey(s.app, s.name),
 		Claimed: s.claimed,
 		Hosts:   append(d.hosts(s.app, s.spec), internalHost(s.app, s.name)),
@@ -159,11 +159,11 @@ func (d *Daemon) publish(s *service) {
 	lbControls(&r, s.spec) // internal_lb.go
 	for _, in := range s.instances {
 		if in.state == stateHealthy {
-			r.Backends = append(r.Backends, edge.Backend{ID: in.id, Addr: in.addr, Since: in.healthyAt})
+			r.Backends = append(r.Backends, router.Backend{ID: in.id, Addr: in.addr, Since: in.healthyAt})
 		}
 	}
 	for _, rt := range s.spec.Routes {
-		r.PathRoutes = append(r.PathRoutes, edge.PathRoute{Prefix: rt.Path, Key: serviceKey(s.app, rt.Service)})
+		r.PathRoutes = append(r.PathRoutes, router.PathRoute{Prefix: rt.Path, Key: serviceKey(s.app, rt.Service)})
 	}
 	d.edge.Update(r)
 	d.refreshCertHosts()

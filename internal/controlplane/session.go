@@ -117,7 +117,7 @@ func (d *Daemon) taskSession(w http.ResponseWriter, r *http.Request, app string,
 		_ = conn.Write(attach.Error, []byte(oneLine(err.Error())))
 		return
 	}
-	resizer, _ := d.engine.(runtime.Attacher)
+	resizer, _ := d.pods.(runtime.PodAttacher)
 	gone := readInput(conn,
 		func(p []byte) {
 			if run.stdin != nil {
@@ -127,7 +127,7 @@ func (d *Daemon) taskSession(w http.ResponseWriter, r *http.Request, app string,
 		run.closeStdin,
 		func(s attach.Size) {
 			if resizer != nil && ts.tty {
-				_ = resizer.Resize(d.ctx, run.cid, uint(s.Height), uint(s.Width))
+				_ = resizer.ResizePod(d.ctx, run.pod, uint(s.Height), uint(s.Width))
 			}
 		})
 	select {
@@ -148,14 +148,14 @@ func (d *Daemon) taskSession(w http.ResponseWriter, r *http.Request, app string,
 // execSession runs cmd inside a running container, attached to the
 // client, and records it as an "exec" event with its exit code.
 func (d *Daemon) execSession(w http.ResponseWriter, app, svc string, target execTarget, req api.ExecRequest) {
-	ex, ok := d.engine.(runtime.Execer)
+	ex, ok := d.pods.(runtime.PodExecer)
 	if !ok {
 		fail(w, fmt.Errorf("%w: this engine cannot exec into containers", ErrInvalid))
 		return
 	}
 	ctx, cancel := context.WithCancel(d.ctx)
 	defer cancel()
-	sess, err := ex.Exec(ctx, target.containerID, req.Command, req.TTY)
+	sess, err := ex.ExecPod(ctx, target.podID, target.container, req.Command, req.TTY)
 	if err != nil {
 		fail(w, fmt.Errorf("exec in instance %s: %w", target.instance, err))
 		return

@@ -82,7 +82,7 @@ func TestStartSettlesCrashLeftovers(t *testing.T) {
 	require.Len(t, said, 1)
 	assert.Contains(t, said[0], "revision 2 is the rollback target")
 	assert.Contains(t, said[0], "revision 1 previous -> retired")
-	assert.Contains(t, said[0], "removed 1 container(s) of revision 9")
+	assert.Contains(t, said[0], "removed 1 instance(s) of revision 9")
 	assert.Contains(t, said[0], "revision 4 deploying -> failed")
 	d.mustDeploy(appSpec(app, img, "    env: {VERSION: v4}\n"))
 }

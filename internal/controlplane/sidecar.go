@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -18,38 +17,20 @@ import (
 // before anything changes, built with the service's platform, and pinned
 // by ID in the revision like the service's own image.
 
-// platformBuilder is the optional engine power to build for a platform
-// other than the engine's own.
-type platformBuilder interface {
-	BuildForPlatform(ctx context.Context, contextDir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error)
-}
-
-// platformChecker is the optional engine power to tell, before anything is
-// created, whether an image can run here on a platform.
-type platformChecker interface {
-	CheckPlatform(ctx context.Context, ref, platform string) error
-}
-
-var (
-	_ platformBuilder = (*docker.Engine)(nil)
-	_ platformChecker = (*docker.Engine)(nil)
-)
-
 // build builds an image, for platform when one is given.
 func (d *Daemon) build(ctx context.Context, dir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error) {
-	if platform != "" {
-		if pb, ok := d.engine.(platformBuilder); ok {
-			return pb.BuildForPlatform(ctx, dir, dockerfile, tag, platform, args, progress)
-		}
+	b, ok := d.pods.(runtime.Builder)
+	if !ok {
+		return "", fmt.Errorf("%w: this engine cannot build images; give the service an image instead of build:", ErrInvalid)
 	}
-	return d.engine.Build(ctx, dir, dockerfile, tag, args, progress)
+	return b.Build(ctx, dir, dockerfile, tag, platform, args, progress)
 }
 
 // checkImages refuses, before a deploy changes anything, a service whose
 // image (ref, unless it is built) or a sidecar's image is missing or cannot
 // run on this host for the service's platform.
 func (d *Daemon) checkImages(ctx context.Context, sv *spec.Service, ref string, build bool) error {
-	pc, _ := d.engine.(platformChecker)
+	pc, _ := d.pods.(runtime.PlatformChecker)
 	if !build && pc != nil {
 		if err := pc.CheckPlatform(ctx, ref, sv.Platform); err != nil {
 			return err
@@ -60,7 +41,7 @@ func (d *Daemon) checkImages(ctx context.Context, sv *spec.Service, ref string, 
 		if sc.Build != nil {
 			continue
 		}
-		if _, err := d.engine.ImageID(ctx, sc.Image); err != nil {
+		if _, err := d.pods.ImageID(ctx, sc.Image); err != nil {
 			return fmt.Errorf("sidecar %s: %w", name, err)
 		}
 		if pc != nil {
@@ -102,7 +83,7 @@ func (d *Daemon) pinSidecars(ctx context.Context, s *service, sp *spec.Service, 
 			}
 			sc.Image, sc.Build = id, nil
 		} else {
-			id, err := d.engine.ImageID(ctx, sc.Image)
+			id, err := d.pods.ImageID(ctx, sc.Image)
 			if err != nil {
 				return nil, fmt.Errorf("sidecar %s: %w", name, err)
 			}
@@ -122,18 +103,4 @@ func (d *Daemon) drainTime(s *service) time.Duration {
 		return s.spec.Drain
 	}
 	return d.cfg.Drain
-}
-
-// serviceContainers lists every container of a service's instances (their
-// own, sidecars and holders), whatever their revision.
-func (d *Daemon) serviceContainers(ctx context.Context, s *service) ([]runtime.Container, error) {
-	var out []runtime.Container
-	for _, role := range []runtime.Role{runtime.RoleInstance, runtime.RoleSidecar} {
-		cs, err := d.engine.List(ctx, map[string]string{runtime.LabelApp: s.app, runtime.LabelService: s.name, runtime.LabelRole: string(role)})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cs...)
-	}
-	return out, nil
 }

@@ -79,7 +79,7 @@ func (d *Daemon) serviceStatus(ctx context.Context, app, name string) (api.Servi
 	}
 	healthy := 0
 	for _, in := range s.instances {
-		is := api.InstanceStatus{ID: in.id, Revision: in.rev, State: in.state.String(), ContainerID: shortID(in.containerID), Addr: in.addr, StartedAt: in.startedAt}
+		is := api.InstanceStatus{ID: in.id, Revision: in.rev, State: in.state.String(), ContainerID: shortID(in.podID), Addr: in.addr, StartedAt: in.startedAt}
 		if s.spec != nil {
 			is.CPU, is.Memory, is.Pids = s.spec.CPU, s.spec.Memory, s.spec.Pids
 			is.Sidecars, is.Restarts = sidecarStatus(s.spec, in)

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -131,8 +132,7 @@ type taskRun struct {
 	// What never changes, readable without mu.
 	id, app, name string
 	kind          taskKind
-	cid           string // the container
-	net           string // the holder whose network it joined (task_net.go), "" for none
+	pod           string // the task's pod
 
 	mu      sync.Mutex
 	rec     store.Task
@@ -151,7 +151,7 @@ type taskRun struct {
 
 func newTaskRun(rec store.Task) *taskRun {
 	return &taskRun{
-		id: rec.ID, app: rec.App, name: rec.Name, kind: taskKind(rec.Kind), cid: rec.ContainerID,
+		id: rec.ID, app: rec.App, name: rec.Name, kind: taskKind(rec.Kind), pod: rec.ContainerID,
 		rec: rec, done: make(chan struct{}),
 	}
 }
@@ -265,9 +265,9 @@ type taskStartError struct {
 func (e *taskStartError) Error() string { return e.err.Error() }
 func (e *taskStartError) Unwrap() error { return e.err }
 
-// startTask creates the task's container from its revision, attaches to
-// it, starts it, and watches it to its end in the background. It returns
-// once the process runs, or a *taskStartError (the task recorded failed).
+// startTask creates the task's pod from its revision, attaches to it,
+// starts it, and watches it to its end in the background. It returns once
+// the process runs, or a *taskStartError (the task recorded failed).
 func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*taskRun, error) {
 	now := time.Now().UTC()
 	t0 := time.Now()
@@ -275,35 +275,16 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		ID: newID(), App: ts.app, Service: ts.service, Name: ts.name, Kind: string(ts.kind),
 		Command: ts.command, Revision: ts.rev.number, Status: taskRunning.String(), StartedAt: now,
 	}
-	cs := d.taskContainer(ts, rec.ID)
-	net := d.takeTaskNet(ctx, ts.app) // task_net.go
-	// The next task's holder starts once this task has (or has failed to):
-	// not in its way.
-	defer d.warmTaskNet(ts.app)
-	if net != "" {
-		cs.JoinContainer, cs.Labels[labelTaskNet] = net, net
-	}
-	c, err := d.engine.Create(ctx, cs)
-	if err != nil && net != "" {
-		// The holder went away between the take and the create: join
-		// the network as a task always could.
-		d.removeTaskNet(net)
-		net, cs.JoinContainer = "", ""
-		delete(cs.Labels, labelTaskNet)
-		c, err = d.engine.Create(ctx, cs)
-	}
+	p, err := d.pods.CreatePod(ctx, d.taskPod(ts, rec.ID))
 	if err != nil {
 		return nil, d.taskNotStarted(rec, err)
 	}
-	rec.ContainerID = c.ID
+	rec.ContainerID = p.ID
 	created := time.Since(t0)
-	remove := func() {
-		_ = d.engine.Remove(context.WithoutCancel(ctx), c.ID)
-		d.removeTaskNet(net)
-	}
-	// A destroy lists the app's containers after it closes the app's task
-	// networks: a task created since would be missed, so it goes itself.
-	if d.taskNetsClosed(ts.app) {
+	remove := func() { _ = d.pods.RemovePod(context.WithoutCancel(ctx), p.ID) }
+	// A destroy lists the app's pods once it marked the app closing: a
+	// task created since would be missed, so it goes itself.
+	if d.appClosing(ts.app) {
 		remove()
 		return nil, d.taskNotStarted(rec, fmt.Errorf("%w: app %s is being destroyed", ErrNotFound, ts.app))
 	}
@@ -312,13 +293,12 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		return nil, fmt.Errorf("record task: %w", err)
 	}
 	run := newTaskRun(rec)
-	run.net = net
 	run.timeout, run.output, run.tty = ts.timeout, hooks.output, ts.tty
 	// Attach before the start, so not a byte of output is missed. An
 	// engine that cannot attach is followed through its logs instead.
 	var src runtime.Stream
-	if a, ok := d.engine.(runtime.Attacher); ok {
-		if src, err = a.Attach(ctx, c.ID); err != nil {
+	if a, ok := d.pods.(runtime.PodAttacher); ok {
+		if src, err = a.AttachPod(ctx, p.ID); err != nil {
 			remove()
 			return nil, d.taskNotStarted(rec, err)
 		}
@@ -331,7 +311,7 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 		hooks.started(rec)
 	}
 	attached := time.Since(t0)
-	if _, err := d.engine.Start(ctx, c.ID); err != nil {
+	if _, err := d.pods.StartPod(ctx, p.ID, runtime.StartOptions{}); err != nil {
 		d.tasks.remove(rec.ID)
 		if src != nil {
 			src.Close()
@@ -351,26 +331,35 @@ func (d *Daemon) startTask(ctx context.Context, ts taskSpec, hooks taskHooks) (*
 	return run, nil
 }
 
-// taskContainer is the container of a task: the revision's image, env,
-// secrets, limits and app network (so it reaches the services by name), but
-// no published port, no network alias and its own name and labels.
-func (d *Daemon) taskContainer(ts taskSpec, id string) runtime.ContainerSpec {
-	cs := d.containerSpec(ts.app, ts.rev, id, ts.secrets)
-	cs.Name = fmt.Sprintf("berth-%s-task-%s", ts.app, id)
-	cs.Command = ts.command
-	cs.Labels = map[string]string{
+// taskPod is the pod of a task: the revision's image, env, secrets, limits
+// and app network (so it reaches the services by name and by internal
+// name), but no port, no name on the network, no sidecars, and its own
+// name and labels.
+func (d *Daemon) taskPod(ts taskSpec, id string) runtime.PodSpec {
+	main := d.containerSpec(ts.app, ts.rev, id, ts.secrets)
+	main.Name, main.Command = ts.service, ts.command
+	main.Labels, main.Network, main.Aliases, main.ExtraHosts = nil, "", nil, nil
+	main.Port, main.HostPort, main.Platform = 0, 0, ""
+	labels := map[string]string{
 		runtime.LabelApp:      ts.app,
 		runtime.LabelService:  ts.service,
-		runtime.LabelRevision: cs.Labels[runtime.LabelRevision],
+		runtime.LabelRevision: strconv.Itoa(ts.rev.number),
 		runtime.LabelTask:     id,
 		runtime.LabelRole:     string(runtime.RoleTask),
 	}
 	if ts.timeout > 0 {
-		cs.Labels[labelTaskTimeout] = ts.timeout.String()
+		labels[labelTaskTimeout] = ts.timeout.String()
 	}
-	cs.Port, cs.HostPort, cs.Aliases = 0, 0, nil
-	cs.TTY, cs.OpenStdin = ts.tty, ts.stdin
-	return cs
+	return runtime.PodSpec{
+		Name:          fmt.Sprintf("berth-%s-task-%s", ts.app, id),
+		Labels:        labels,
+		Network:       networkName(ts.app),
+		InternalNames: d.internalNames(ts.app),
+		Platform:      ts.rev.spec.Platform,
+		Main:          main,
+		TTY:           ts.tty,
+		OpenStdin:     ts.stdin,
+	}
 }
 
 // taskNotStarted records a task that could not start, with the exit code a
@@ -417,7 +406,6 @@ func startExitCode(msg string) int {
 // that stops leaves it running for the next one to adopt.
 func (d *Daemon) watchTask(run *taskRun, src runtime.Stream, deadline time.Time) {
 	ctx := d.ctx
-	cid := run.cid
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
@@ -432,7 +420,7 @@ func (d *Daemon) watchTask(run *taskRun, src runtime.Stream, deadline time.Time)
 			defer close(pumped)
 			d.pumpTask(ctx, run, src)
 		}()
-		code, err := d.engine.Wait(ctx, cid)
+		code, err := d.pods.WaitPod(ctx, run.pod)
 		if ctx.Err() != nil {
 			if src != nil {
 				src.Close()
@@ -454,7 +442,7 @@ func (d *Daemon) watchTask(run *taskRun, src runtime.Stream, deadline time.Time)
 // pumpTask copies a task's output into run until it ends.
 func (d *Daemon) pumpTask(ctx context.Context, run *taskRun, src runtime.Stream) {
 	if src == nil {
-		_ = d.engine.Logs(ctx, run.cid, runtime.LogOptions{Follow: true}, func(l runtime.LogLine) {
+		_ = d.pods.Logs(ctx, run.pod, "", runtime.LogOptions{Follow: true}, func(l runtime.LogLine) {
 			run.write(l.Stream, []byte(l.Text+"\n"))
 		})
 		return
@@ -479,12 +467,11 @@ func (d *Daemon) pumpTask(ctx context.Context, run *taskRun, src runtime.Stream)
 	wg.Wait()
 }
 
-// finishTask records how a task ended, removes its container and wakes
-// whoever waits on it.
+// finishTask records how a task ended, removes its pod and wakes whoever
+// waits on it.
 func (d *Daemon) finishTask(run *taskRun, code int, waitErr error) {
 	ctx := context.WithoutCancel(d.ctx)
-	cid := run.cid
-	c, inspectErr := d.engine.Inspect(ctx, cid)
+	c, inspectErr := d.pods.InspectPod(ctx, run.pod)
 
 	run.outMu.Lock()
 	run.output = nil
@@ -529,10 +516,9 @@ func (d *Daemon) finishTask(run *taskRun, code int, waitErr error) {
 	if recorded {
 		d.event(rec.App, rec.Service, "task", fmt.Sprintf("task %s (%s) %s", rec.ID, taskLabel(rec), taskOutcome(rec)))
 	}
-	if err := d.engine.Remove(ctx, cid); err != nil {
-		d.log.Warn("remove task container", "task", rec.ID, "err", err)
+	if err := d.pods.RemovePod(ctx, run.pod); err != nil {
+		d.log.Warn("remove task pod", "task", rec.ID, "err", err)
 	}
-	d.removeTaskNet(run.net)
 }
 
 // stopTask stops a running task: SIGTERM, then SIGKILL after the stop
@@ -550,7 +536,7 @@ func (d *Daemon) stopTask(run *taskRun, cause error) {
 	d.bg.Add(1)
 	go func() {
 		defer d.bg.Done()
-		if err := d.engine.Stop(context.WithoutCancel(d.ctx), run.cid, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		if err := d.pods.StopPod(context.WithoutCancel(d.ctx), run.pod, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			d.log.Warn("stop task", "task", run.id, "err", err)
 		}
 	}()

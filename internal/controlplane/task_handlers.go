@@ -154,7 +154,7 @@ func (d *Daemon) handleTaskLogs(w http.ResponseWriter, r *http.Request) {
 	if run := d.tasks.get(t.ID); run != nil && t.Status == api.TaskRunning {
 		ctx, cancel := d.followContext(r) // stream.go
 		defer cancel()
-		err := d.engine.Logs(ctx, t.ContainerID, runtime.LogOptions{Follow: follow}, func(l runtime.LogLine) {
+		err := d.pods.Logs(ctx, t.ContainerID, "", runtime.LogOptions{Follow: follow}, func(l runtime.LogLine) {
 			st.send(api.Message{Kind: api.KindLog, Time: l.Time, Source: t.ID, Stream: l.Stream, Text: l.Text})
 			sent++
 		})

@@ -5,11 +5,11 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/router"
 )
 
 // Request rate and latency per revision, for status. The edge counts per
-// instance (edge.BackendStats, a few atomic adds per request); every
+// instance (router.BackendStats, a few atomic adds per request); every
 // trafficEvery the autoscaler loop folds each instance's new requests into
 // its revision's totals and keeps the totals of the last trafficWindow, so
 // status reports rates and percentiles over that window.
@@ -25,12 +25,12 @@ const (
 type revTotals struct {
 	requests uint64
 	latency  time.Duration
-	buckets  [edge.NumLatencyBuckets]uint64
+	buckets  [router.NumLatencyBuckets]uint64
 }
 
-func (t *revTotals) add(cur, prev edge.BackendStats) {
+func (t *revTotals) add(cur, prev router.BackendStats) {
 	if cur.Requests < prev.Requests {
-		prev = edge.BackendStats{} // the edge restarted counting it
+		prev = router.BackendStats{} // the edge restarted counting it
 	}
 	t.requests += cur.Requests - prev.Requests
 	t.latency += cur.Latency - prev.Latency
@@ -46,7 +46,7 @@ type trafficPoint struct {
 }
 
 type instanceReading struct {
-	stats edge.BackendStats
+	stats router.BackendStats
 	at    time.Time
 }
 
@@ -61,7 +61,7 @@ type trafficBook struct {
 type reading struct {
 	id    string
 	rev   int
-	stats edge.BackendStats
+	stats router.BackendStats
 }
 
 // sampleTraffic reads every serving instance's counters from the edge.
@@ -142,7 +142,7 @@ func (b *trafficBook) report(serving int) []api.RevisionTraffic {
 			rt.RequestsPerSecond = float64(inWindow) / elapsed.Seconds()
 		}
 		if inWindow > 0 {
-			var delta [edge.NumLatencyBuckets]uint64
+			var delta [router.NumLatencyBuckets]uint64
 			for i := range delta {
 				delta[i] = cur.buckets[i] - prev.buckets[i]
 			}
@@ -165,7 +165,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // quantile estimates the q-quantile of a latency histogram, interpolating
 // linearly inside the bucket it falls in.
-func quantile(buckets [edge.NumLatencyBuckets]uint64, q float64) time.Duration {
+func quantile(buckets [router.NumLatencyBuckets]uint64, q float64) time.Duration {
 	var total uint64
 	for _, n := range buckets {
 		total += n
@@ -180,17 +180,17 @@ func quantile(buckets [edge.NumLatencyBuckets]uint64, q float64) time.Duration {
 			continue
 		}
 		if seen+float64(n) >= rank {
-			if i == len(edge.LatencyBuckets) {
-				return edge.LatencyBuckets[i-1] // the unbounded bucket: its lower bound
+			if i == len(router.LatencyBuckets) {
+				return router.LatencyBuckets[i-1] // the unbounded bucket: its lower bound
 			}
 			lo := time.Duration(0)
 			if i > 0 {
-				lo = edge.LatencyBuckets[i-1]
+				lo = router.LatencyBuckets[i-1]
 			}
-			hi := edge.LatencyBuckets[i]
+			hi := router.LatencyBuckets[i]
 			return lo + time.Duration(float64(hi-lo)*(rank-seen)/float64(n))
 		}
 		seen += float64(n)
 	}
-	return edge.LatencyBuckets[len(edge.LatencyBuckets)-1]
+	return router.LatencyBuckets[len(router.LatencyBuckets)-1]
 }

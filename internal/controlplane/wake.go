@@ -21,22 +21,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/berth-dev/berth/internal/edge"
+	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/spec"
 )
-
-// freezer is the optional engine power to suspend a container's processes
-// and resume them in milliseconds.
-// A frozen container is off the app network (its name resolves to the
-// live instances only); Thaw puts it back and returns its new address.
-type freezer interface {
-	Freeze(ctx context.Context, id string) error
-	Thaw(ctx context.Context, id string) (runtime.Container, error)
-}
-
-var _ freezer = (*docker.Engine)(nil)
 
 // parkedInstance is a scaled-in instance kept for a fast start.
 type parkedInstance struct {
@@ -51,11 +39,11 @@ const maxStoppedParked = 1
 
 // holdFor is the edge's hold for a service that scales to zero: its
 // requests wait for wake instead of getting 503. Call with s.mu held.
-func (d *Daemon) holdFor(s *service) *edge.Hold {
+func (d *Daemon) holdFor(s *service) *router.Hold {
 	if s.spec == nil || s.spec.Scale == nil || s.spec.Scale.Min > 0 {
 		return nil
 	}
-	return &edge.Hold{Wake: func() { d.wake(s) }, Timeout: d.cfg.DeployTimeout, Max: edge.DefaultMaxHeld}
+	return &router.Hold{Wake: func() { d.wake(s) }, Timeout: d.cfg.DeployTimeout, Max: router.DefaultMaxHeld}
 }
 
 // wake is called by the edge for each request held while s has no
@@ -97,8 +85,8 @@ func (d *Daemon) park(ctx context.Context, s *service, in *instance) {
 	frozen := false
 	// Only a lone container freezes; a group with sidecars (group.go) is
 	// stopped and started as a whole.
-	if f, ok := d.engine.(freezer); ok && !cold && in.group == nil {
-		if err := f.Freeze(ctx, in.containerID); err == nil {
+	if f, ok := d.pods.(runtime.Suspender); ok && !cold && in.sidecars == nil {
+		if err := f.Suspend(ctx, in.podID); err == nil {
 			frozen = true
 		} else {
 			d.log.Warn("freeze instance; stopping it instead", "instance", in.id, "err", err)
@@ -125,7 +113,7 @@ func (d *Daemon) unpark(ctx context.Context, s *service, rv revision) (*instance
 	var p *parkedInstance
 	for i := len(s.auto.parked) - 1; i >= 0; i-- {
 		c := s.auto.parked[i]
-		if c.in.rev != rv.number || slices.ContainsFunc(s.instances, func(in *instance) bool { return in.containerID == c.in.containerID }) {
+		if c.in.rev != rv.number || slices.ContainsFunc(s.instances, func(in *instance) bool { return in.podID == c.in.podID }) {
 			continue
 		}
 		if p == nil || (c.frozen && !p.frozen) {
@@ -152,16 +140,16 @@ func (d *Daemon) unpark(ctx context.Context, s *service, rv revision) (*instance
 }
 
 func (d *Daemon) resumeParked(ctx context.Context, app string, p *parkedInstance, rv revision) (*instance, error) {
-	f, ok := d.engine.(freezer)
+	f, ok := d.pods.(runtime.Suspender)
 	if !p.frozen || !ok {
-		return d.startInstance(ctx, app, rv, p.in.containerID, nil)
+		return d.startInstance(ctx, app, rv, p.in.podID, nil)
 	}
-	c, err := f.Thaw(ctx, p.in.containerID)
+	pod, err := f.Resume(ctx, p.in.podID)
 	if err != nil {
 		return nil, err
 	}
 	in := p.in
-	in.addr = c.HostAddr
+	in.addr = pod.Addr
 	// After the thaw: the reconciler leaves alone instances that started
 	// after its listing, which may have seen this one frozen.
 	in.state, in.startedAt, in.stopMonitor = stateStarting, time.Now(), nil
@@ -203,7 +191,7 @@ func (d *Daemon) tendParked(ctx context.Context, s *service, cfg AutoscaleConfig
 		defer d.contain("park")
 		for _, p := range append(cool, old...) {
 			// Stop needs no thaw: the engine kills a frozen container.
-			if err := d.engine.Stop(ctx, p.in.containerID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			if err := d.pods.StopPod(ctx, p.in.podID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 				d.log.Warn("stop parked instance", "instance", p.in.id, "err", err)
 			}
 		}

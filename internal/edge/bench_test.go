@@ -129,7 +129,7 @@ func BenchmarkProxy(b *testing.B) {
 
 // BenchmarkProxyBody measures a POST with a small body, which the fast path
 // hands to net/http: the cost of the net/http path and of the framing
-// checks in front of it (framing.go).
+// checks in front of it (package h1).
 func BenchmarkProxyBody(b *testing.B) {
 	backend := newTestBackend(b, "app", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)

@@ -13,74 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/berth-dev/berth/internal/edge/h1"
 )
-
-// Backend is one instance that can serve a route.
-type Backend struct {
-	// ID is the instance ID. In-flight counts and ejection are kept per ID,
-	// shared by every route that lists it.
-	ID string
-	// Addr is where the edge dials the instance, "127.0.0.1:PORT".
-	Addr string
-	// Since is when the backend joined the route, for the route's
-	// SlowStart; zero means it takes its full share at once.
-	Since time.Time
-}
-
-// Route says where the requests for a set of host names go.
-type Route struct {
-	// Key names the route, "app/service". It is unique: Update with a known
-	// key replaces that route.
-	Key string
-	// Hosts are exact host names without port, e.g. "web.shop.localhost".
-	// They are matched case-insensitively.
-	Hosts []string
-	// Claimed is when the route's owner was first deployed. The daemon
-	// lets one route hold a host; should two still list one (a state kept
-	// from before that rule), the earlier-claimed keeps it (zero counts as
-	// latest), then the lower key.
-	Claimed time.Time
-	// Backends are the healthy instances of the serving revision. With none,
-	// requests get 503 "no healthy instance".
-	Backends []Backend
-	// Timeout limits each request, from arrival to the end of the response
-	// body (0 = no limit). A request that exceeds it gets 504 if no response
-	// has started. A WebSocket is only limited until its 101 answer.
-	Timeout time.Duration
-	// Paused answers every request with 503 and a "paused" page.
-	Paused bool
-	// PathRoutes send requests whose path starts with a prefix (on a segment
-	// boundary: "/api" matches "/api" and "/api/x", not "/apiary") to the
-	// backends of another route; the longest prefix wins. The path is passed
-	// on unchanged, and the target route's Paused, Backends and Timeout
-	// apply.
-	PathRoutes []PathRoute
-	// Hold, when set, makes requests wait while Backends is empty instead of
-	// answering 503, and asks for a backend (scale to zero; see hold.go).
-	Hold *Hold
-	// Load-balancer controls (sticky.go, slowstart.go, limit.go).
-	//
-	// Sticky, when not "", keeps each client on the backend that first
-	// answered it, with a cookie of that name; a client whose backend left
-	// moves to another one.
-	Sticky string
-	// SlowStart ramps a new backend's share of requests (see Backend.Since)
-	// up from a tenth to a full share over this window.
-	SlowStart time.Duration
-	// MaxConcurrency caps each backend's requests in flight (0: no cap). A
-	// request that finds every backend at the cap waits up to QueueTimeout
-	// for a free slot, then gets 503 "overloaded".
-	MaxConcurrency int
-	QueueTimeout   time.Duration
-}
-
-// PathRoute sends a path prefix of a route's hosts to another route.
-type PathRoute struct {
-	Prefix string
-	// Key is the target route's key. A key that is not (yet) installed
-	// answers 503 "no healthy instance".
-	Key string
-}
 
 // Options configure an Edge.
 type Options struct {
@@ -130,7 +65,7 @@ type Edge struct {
 	proxy *httputil.ReverseProxy
 	// up is the proxy's transport to instances, which the fast path
 	// (fast.go) shares.
-	up *upstream
+	up *h1.Transport
 
 	// holds are the requests waiting for a route's first backend.
 	holds holds

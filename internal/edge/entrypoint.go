@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/edge/cache"
+	"github.com/berth-dev/berth/internal/edge/h1"
+	"github.com/berth-dev/berth/internal/router"
 )
 
 // An entrypoint is a stable set of host names in front of origins that can
@@ -28,135 +30,20 @@ import (
 // and every answer, whoever wrote it, passes the route's response controls
 // (header add/remove, custom error pages) on its way out.
 
-// Entrypoint is the configuration of one entrypoint, as the control plane
-// installs it with SetEntrypoint.
-type Entrypoint struct {
-	// Name identifies the entrypoint, e.g. "www".
-	Name string
-	// Label names the entrypoint in metrics and the access log; "" means
-	// Name.
-	Label string
-	// Hosts are exact host names without port. An entrypoint's host wins
-	// over a route that lists the same host.
-	Hosts []string
-	// Origin receives every request the shares leave.
-	Origin Origin
-	// Shares send a weighted share of the requests to other origins.
-	Shares []Share
-	// ShiftID names the current shift: a GuardTrip reports it, and a new ID
-	// arms a new guard.
-	ShiftID string
-	// Sticky keeps each client on the origin it was first sent to, with a
-	// cookie named "berth_" + Name (see cookieName).
-	Sticky bool
-	// Header names a request header a tester sets to an origin's Name to
-	// reach that origin, whatever the shares say.
-	Header string
-	// Guard rolls the shares back when their origins fail.
-	Guard Guard
-	// Failover is where requests go when the chosen origin fails.
-	Failover *Failover
-	// Maintenance answers every request 503 with the maintenance page (the
-	// 503 error page when there is one).
-	Maintenance bool
-	// RedirectHTTPS answers plain HTTP requests with a 308 to HTTPS (only
-	// when the edge has an HTTPS port).
-	RedirectHTTPS bool
-	// HSTS, when positive, sets Strict-Transport-Security on HTTPS answers.
-	HSTS time.Duration
-	// Controls apply to every path that no route overrides.
-	Controls Controls
-	// Routes send path prefixes to other origins, or with other controls.
-	Routes []EntrypointRoute
-	// ErrorPages replace the body of answers with these statuses, whether
-	// the origin or the edge wrote them. The pages are served as HTML.
-	ErrorPages map[int][]byte
-	// Cache, when set, caches the entrypoint's responses (shared by all its
-	// routes and origins).
-	Cache Cache
-	// Compress encodes compressible responses (brotli, gzip) by
-	// Accept-Encoding.
-	Compress bool
-	// Splits, a route key, makes the shares apply also to requests other
-	// entrypoints send to that route: a canary of a service splits the
-	// traffic of its own hosts and of every entrypoint in front of it. Its
-	// Origin must be that route.
-	Splits string
-}
-
-// Cache is the part of *cache.Cache an entrypoint uses.
+// Cache is the part of *cache.Cache the edge uses: an Entrypoint's Cache
+// that also reports Stats has them in the metrics.
 type Cache interface {
-	Handler(next http.Handler) http.Handler
+	router.Cache
 	Stats() cache.Stats
 }
 
 var _ Cache = (*cache.Cache)(nil)
 
-// Origin is where an entrypoint sends requests: a route ("app/service") or
-// an external URL.
-type Origin struct {
-	// Name is how users call the origin ("web", "shop/web",
-	// "https://xyz.awsapprunner.com"); a tester's header names it so.
-	Name string
-	// Route is the key of a service's route. The path is passed on as is.
-	Route string
-	// URL is an external origin. Its host replaces the Host header (and is
-	// the TLS server name); a path in it prefixes the request path.
-	URL *url.URL
-}
-
-// Share sends Weight basis points (see PercentToWeight) of an entrypoint's
-// requests to Origin.
-type Share struct {
-	Origin Origin
-	Weight int
-}
-
-// Failover names a secondary origin. A request that never reached the
-// chosen origin (no connection, no healthy instance) goes to it whatever its
-// method; one that did is sent again only when idempotent, on a connection
-// failure or one of Codes.
-type Failover struct {
-	Origin Origin
-	Codes  []int
-}
-
-// Controls are per-route limits and response changes.
-type Controls struct {
-	// Timeout bounds a request from arrival to the end of its response;
-	// 504 when no answer came in time. Zero: no limit.
-	Timeout time.Duration
-	// MaxBody is the largest request body accepted (413 above); zero: no
-	// limit.
-	MaxBody int64
-	// AddHeaders are set on every response (replacing the origin's).
-	AddHeaders map[string]string
-	// RemoveHeaders are deleted from every response.
-	RemoveHeaders []string
-}
-
-// EntrypointRoute is a path prefix of an entrypoint with its own origin or
-// controls. Zero Timeout and MaxBody inherit the entrypoint's; headers add
-// to the entrypoint's.
-type EntrypointRoute struct {
-	Prefix string
-	// Origin, when set, receives the prefix's requests instead of the
-	// entrypoint's shares.
-	Origin   *Origin
-	Controls Controls
-}
-
-// Errors of SetEntrypoint and ProbeOrigin.
-var (
-	ErrInvalidEntrypoint = errors.New("invalid entrypoint")
-	ErrOriginUnreachable = errors.New("origin unreachable")
-)
-
 // Reasons of the entrypoint path, as X-Berth-Error values.
 const (
 	ReasonMaintenance = "maintenance"       // 503: the entrypoint is in maintenance
 	ReasonTooLarge    = "request-too-large" // 413: the body passed the route's MaxBody
-	ReasonBadRequest  = "bad-request"       // 400: malformed request (framing, chunks, a body cut short); also 501, 431
+	ReasonBadRequest  = h1.ReasonBadRequest // 400: malformed request (framing, chunks, a body cut short); also 501, 431
 )
 
 // maxReplayBody is the largest body of an idempotent request the edge keeps
@@ -242,15 +129,15 @@ func normalizeEntrypoint(ep Entrypoint) (Entrypoint, error) {
 		if err := checkOrigin(s.Origin); err != nil {
 			return bad("share: %v", err)
 		}
-		if s.Weight < 0 || s.Weight > allTraffic {
-			return bad("share of %s is %d basis points; it must be 0-%d", s.Origin.Name, s.Weight, allTraffic)
+		if s.Weight < 0 || s.Weight > router.AllTraffic {
+			return bad("share of %s is %d basis points; it must be 0-%d", s.Origin.Name, s.Weight, router.AllTraffic)
 		}
 		if s.Origin.Name == ep.Origin.Name {
 			return bad("%s is the origin and a share", s.Origin.Name)
 		}
 		total += s.Weight
 	}
-	if total > allTraffic {
+	if total > router.AllTraffic {
 		return bad("shares add up to %s%%, more than 100%%", strconv.FormatFloat(float64(total)/100, 'f', -1, 64))
 	}
 	if ep.Failover != nil {
@@ -301,8 +188,8 @@ func checkOrigin(o Origin) error {
 	return nil
 }
 
-// label is an origin's metrics label and access log value.
-func (o *Origin) label() string {
+// originLabel is an origin's metrics label and access log value.
+func originLabel(o *Origin) string {
 	if o.URL != nil {
 		return o.URL.Scheme + "://" + o.URL.Host
 	}
@@ -322,7 +209,7 @@ type epEntry struct {
 	ctl           *controls // for paths no route claims
 	maintenance   bool
 	redirectHTTPS bool
-	cache         Cache
+	cache         router.Cache
 	ls            *labelSet // answers no origin wrote
 }
 
@@ -346,18 +233,14 @@ type originEntry struct {
 // controls are compiled Controls, plus the entrypoint-wide response
 // settings every route shares.
 type controls struct {
+	// HeaderControls are the header add/remove, which the fast path
+	// applies too.
+	h1.HeaderControls
 	timeout time.Duration
 	maxBody int64
-	remove  []string
-	add     []headerValue
 	pages   map[int][]byte
 	hsts    []string // Strict-Transport-Security value; nil for none
 	cache   bool     // read the cache status for the access log
-}
-
-type headerValue struct {
-	key  string
-	vals []string
 }
 
 // extState is what the entrypoint, metrics and access log machinery keep in
@@ -371,7 +254,7 @@ type extState struct {
 	httpsPort string
 	unknownLS *labelSet
 	// origin is the transport to external origins: TLS verified, HTTP/2.
-	origin  *upstream
+	origin  *h1.Transport
 	epProxy http.Handler
 }
 
@@ -421,11 +304,11 @@ func (e *Edge) compileEntrypoint(s *snapshot, ie *installedEP, used map[string]b
 	}
 	origins := map[string]*originEntry{}
 	resolve := func(o Origin) *originEntry {
-		k := o.Name + "\x00" + o.label()
+		k := o.Name + "\x00" + originLabel(&o)
 		if oe := origins[k]; oe != nil {
 			return oe
 		}
-		oe := &originEntry{name: o.Name, label: o.label(), route: o.Route, url: o.URL, ls: e.ext.metrics.set(label, o.label())}
+		oe := &originEntry{name: o.Name, label: originLabel(&o), route: o.Route, url: o.URL, ls: e.ext.metrics.set(label, originLabel(&o))}
 		origins[k] = oe
 		return oe
 	}
@@ -511,8 +394,8 @@ func compileControls(c Controls, parent *Controls, pages map[int][]byte, hsts []
 		remove = append(remove, http.CanonicalHeaderKey(k))
 	}
 	for _, k := range remove {
-		if !slices.Contains(out.remove, k) {
-			out.remove = append(out.remove, k)
+		if !slices.Contains(out.Remove, k) {
+			out.Remove = append(out.Remove, k)
 		}
 	}
 	keys := make([]string, 0, len(add))
@@ -521,7 +404,7 @@ func compileControls(c Controls, parent *Controls, pages map[int][]byte, hsts []
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		out.add = append(out.add, headerValue{key: k, vals: []string{add[k]}})
+		out.Add = append(out.Add, h1.HeaderValue{Key: k, Values: []string{add[k]}})
 	}
 	return out
 }

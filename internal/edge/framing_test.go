@@ -2,7 +2,6 @@ package edge
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
@@ -17,9 +16,11 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-dev/berth/internal/edge/h1/h1test"
 )
 
-// Tests of the framing checks (framing.go): requests nginx answers 400
+// Tests of the framing checks (h1/framing.go): requests nginx answers 400
 // (or 501) get the same answer from the edge on every path, and nothing of
 // them reaches an instance.
 
@@ -47,40 +48,6 @@ func (s *seenPaths) list() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.paths...)
-}
-
-// framingShapes are requests whose framing the edge refuses, each for
-// the path /bad. H stands for the host.
-var framingShapes = []struct {
-	name   string
-	raw    string
-	status int
-}{
-	{"Content-Length and Transfer-Encoding", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-	{"Transfer-Encoding and Content-Length", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n", 400},
-	{"two equal Content-Length", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400},
-	{"two different Content-Length", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length: 5\r\nContent-Length: 2\r\n\r\nhello", 400},
-	{"Content-Length list", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length: 5, 5\r\n\r\nhello", 400},
-	{"Content-Length sign", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length: +5\r\n\r\nhello", 400},
-	{"space before colon in Content-Length", "POST /bad HTTP/1.1\r\nHost: H\r\nContent-Length : 5\r\n\r\nhello", 400},
-	{"obs-fold", "GET /bad HTTP/1.1\r\nHost: H\r\nX-A: 1\r\n 2\r\n\r\n", 400},
-	{"obs-fold with a tab", "GET /bad HTTP/1.1\r\nHost: H\r\nX-A: 1\r\n\t2\r\n\r\n", 400},
-	{"obs-fold in Transfer-Encoding", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n", 400},
-	{"two Transfer-Encoding", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-	{"Transfer-Encoding on HTTP/1.0", "POST /bad HTTP/1.0\r\nHost: H\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
-	{"Transfer-Encoding gzip, chunked", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501},
-	{"Transfer-Encoding chunked, chunked", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", 501},
-	{"Transfer-Encoding identity", "POST /bad HTTP/1.1\r\nHost: H\r\nTransfer-Encoding: identity\r\n\r\n", 501},
-	{"header without colon", "GET /bad HTTP/1.1\r\nHost: H\r\nX-A\r\n\r\n", 400},
-	{"control character in a value", "GET /bad HTTP/1.1\r\nHost: H\r\nX-A: a\x01b\r\n\r\n", 400},
-	{"bare CR in a header", "GET /bad HTTP/1.1\r\nHost: H\r\nX-A: a\rX-B: b\r\n\r\n", 400},
-	{"leading empty line", "\r\nGET /bad HTTP/1.1\r\nHost: H\r\n\r\n", 400},
-}
-
-// shape returns a shape's bytes for host, followed by a request for
-// /after that must never be served either.
-func shape(raw, host string) string {
-	return strings.ReplaceAll(raw, "Host: H\r\n", "Host: "+host+"\r\n") + rawGet(host, "/after")
 }
 
 // expectRefused reads the edge's refusal from rc and checks that the
@@ -112,7 +79,7 @@ func TestFramingRefusedOnEveryPath(t *testing.T) {
 	}{
 		{"first request", func(t *testing.T, raw string, status int) {
 			rc := dialRaw(t, srv.Addr)
-			rc.write(shape(raw, fastHost))
+			rc.write(h1test.Shape(raw, fastHost))
 			expectRefused(t, rc, status)
 		}},
 		{"after a request net/http served", func(t *testing.T, raw string, status int) {
@@ -121,12 +88,12 @@ func TestFramingRefusedOnEveryPath(t *testing.T) {
 			res, body := rc.read(http.MethodPost)
 			require.Equal(t, http.StatusOK, res.StatusCode)
 			require.Equal(t, "ok:hi", body)
-			rc.write(shape(raw, fastHost))
+			rc.write(h1test.Shape(raw, fastHost))
 			expectRefused(t, rc, status)
 		}},
 		{"pipelined after a fast request", func(t *testing.T, raw string, status int) {
 			rc := dialRaw(t, srv.Addr)
-			rc.write(rawGet(fastHost, "/first") + shape(raw, fastHost))
+			rc.write(rawGet(fastHost, "/first") + h1test.Shape(raw, fastHost))
 			res, body := rc.read(http.MethodGet)
 			require.Equal(t, http.StatusOK, res.StatusCode)
 			require.Equal(t, "ok:", body)
@@ -134,7 +101,7 @@ func TestFramingRefusedOnEveryPath(t *testing.T) {
 		}},
 		{"pipelined after a POST", func(t *testing.T, raw string, status int) {
 			rc := dialRaw(t, srv.Addr)
-			rc.write("POST /first HTTP/1.1\r\nHost: " + fastHost + "\r\nContent-Length: 2\r\n\r\nhi" + shape(raw, fastHost))
+			rc.write("POST /first HTTP/1.1\r\nHost: " + fastHost + "\r\nContent-Length: 2\r\n\r\nhi" + h1test.Shape(raw, fastHost))
 			res, body := rc.read(http.MethodPost)
 			require.Equal(t, http.StatusOK, res.StatusCode)
 			require.Equal(t, "ok:hi", body)
@@ -145,14 +112,14 @@ func TestFramingRefusedOnEveryPath(t *testing.T) {
 			rc.write("GET /first HTTP/1.1\r\nHost: " + fastHost + "\r\n\r\n")
 			res, _ := rc.read(http.MethodGet)
 			require.Equal(t, http.StatusOK, res.StatusCode)
-			rc.write(shape(raw, fastHost))
+			rc.write(h1test.Shape(raw, fastHost))
 			expectRefused(t, rc, status)
 		}},
 	}
 	for _, p := range paths {
 		t.Run(p.name, func(t *testing.T) {
-			for _, s := range framingShapes {
-				t.Run(s.name, func(t *testing.T) { p.run(t, s.raw, s.status) })
+			for _, s := range h1test.FramingShapes {
+				t.Run(s.Name, func(t *testing.T) { p.run(t, s.Raw, s.Status) })
 			}
 		})
 	}
@@ -291,7 +258,7 @@ func TestFramingDeclinedUpgradeThenRefused(t *testing.T) {
 
 	rc := dialRaw(t, srv.Addr)
 	rc.write("GET /first HTTP/1.1\r\nHost: " + fastHost + "\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" +
-		shape(framingShapes[0].raw, fastHost))
+		h1test.Shape(h1test.FramingShapes[0].Raw, fastHost))
 	res, _ := rc.read(http.MethodGet)
 	require.Equal(t, http.StatusOK, res.StatusCode)
 	expectRefused(t, rc, http.StatusBadRequest)
@@ -344,13 +311,13 @@ func TestXRealIPIsThePeer(t *testing.T) {
 			{"net/http", srv.URL, http.MethodPost},
 			{"HTTPS", tlsSrv.URL, http.MethodGet},
 		} {
-			before := srv.fastReqs.Load()
+			before := srv.FastRequests()
 			res := do(t, c, tc.method, tc.base, fastHost, "/", "", "X-Real-IP", "203.0.113.9")
 			require.Equal(t, http.StatusOK, res.status)
 			seen := decodeSeen(t, res.body)
 			assert.Equal(t, []string{want}, seen.Header["X-Real-Ip"], "%s, trust %v", tc.name, trust)
 			if tc.name == "fast path" {
-				assert.Equal(t, before+1, srv.fastReqs.Load(), "served on the fast path")
+				assert.Equal(t, before+1, srv.FastRequests(), "served on the fast path")
 			}
 			// Without a client's value, the peer's address.
 			res = do(t, c, tc.method, tc.base, fastHost, "/", "")
@@ -375,7 +342,7 @@ func TestForwardingHeadersWithUnderscoresAreStripped(t *testing.T) {
 		{"net/http", srv.URL, http.MethodPost},
 		{"HTTPS", tlsSrv.URL, http.MethodGet},
 	} {
-		before := srv.fastReqs.Load()
+		before := srv.FastRequests()
 		res := do(t, c, tc.method, tc.base, fastHost, "/", "",
 			"X_Real_IP", "203.0.113.9", "X_Forwarded_For", "203.0.113.9", "x_forwarded_host", "evil.example", "X_FORWARDED_PROTO", "https")
 		require.Equal(t, http.StatusOK, res.status)
@@ -387,116 +354,9 @@ func TestForwardingHeadersWithUnderscoresAreStripped(t *testing.T) {
 		assert.Equal(t, []string{"127.0.0.1"}, seen.Header["X-Forwarded-For"], tc.name)
 		assert.Equal(t, []string{fastHost}, seen.Header["X-Forwarded-Host"], tc.name)
 		if tc.name == "fast path" {
-			assert.Equal(t, before+1, srv.fastReqs.Load(), "served on the fast path")
+			assert.Equal(t, before+1, srv.FastRequests(), "served on the fast path")
 		}
 	}
-}
-
-// fuzzFramingSeeds are request streams for FuzzFraming: the refused
-// shapes, good ones, and pipelines of both.
-func fuzzFramingSeeds() []string {
-	seeds := []string{
-		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: x\r\n\r\n",
-		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
-		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\n",
-		"GET / HTTP/1.1\nHost: x\n\nGET / HTTP/1.0\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x05hello",
-		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
-		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n",
-		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\r\n",
-		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\n\n",
-	}
-	for _, s := range framingShapes {
-		seeds = append(seeds, shape(s.raw, "x"))
-	}
-	return seeds
-}
-
-// FuzzFraming checks the framing checks' safety property on the net/http
-// path: where they let a request through, net/http reads it the same way,
-// head and body ending at the same byte, so the two can never disagree on
-// where the next request starts; and what they let through has none of
-// the refused shapes. It also checks that the verdict does not depend on
-// how the bytes arrive.
-func FuzzFraming(f *testing.F) {
-	for _, s := range fuzzFramingSeeds() {
-		f.Add([]byte(s), uint8(7))
-	}
-	f.Fuzz(func(t *testing.T, stream []byte, step uint8) {
-		// In one piece.
-		whole := framer{maxHead: 1 << 16}
-		passed, v := whole.scan(stream)
-		if passed < 0 || passed > len(stream) {
-			t.Fatalf("passed %d of %d bytes", passed, len(stream))
-		}
-		// In pieces of step bytes, as reads would bring them.
-		pieces := framer{maxHead: 1 << 16}
-		got, pv := 0, scanMore
-		for end := 0; end < len(stream); {
-			end = min(end+int(step%16)+1, len(stream))
-			n, v := pieces.scan(stream[got:end])
-			got += n
-			if pv = v; v != scanMore {
-				break
-			}
-		}
-		if got != passed || pv != v {
-			t.Fatalf("%q: in one piece %d bytes (%d), in pieces %d (%d)", stream, passed, v, got, pv)
-		}
-
-		// net/http reads what passed the same way.
-		cr := &countingReader{r: bytes.NewReader(stream[:passed])}
-		br := bufio.NewReader(cr)
-		ends := messageEnds(stream[:passed])
-		for _, end := range ends {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return // net/http refuses it and closes the connection
-			}
-			if _, err := io.Copy(io.Discard, req.Body); err != nil {
-				return
-			}
-			if at := cr.n - br.Buffered(); at != end {
-				t.Fatalf("%q: net/http ends a request at %d, the framing checks at %d", stream[:passed], at, end)
-			}
-			if req.Header.Get("Upgrade") != "" {
-				return // the framing checks hold what follows
-			}
-		}
-	})
-}
-
-// messageEnds returns where each whole request in stream, which passed
-// the framing checks, ends, by scanning it again a byte more at a time.
-func messageEnds(stream []byte) []int {
-	var ends []int
-	f := framer{maxHead: 1 << 16}
-	got, open := 0, false
-	for at := 1; at <= len(stream); at++ {
-		heads := f.heads
-		n, _ := f.scan(stream[got:at])
-		got += n
-		if f.heads > heads {
-			open = true
-		}
-		if open && (f.state == inHead || f.state == upgrading) {
-			ends = append(ends, got)
-			open = false
-		}
-	}
-	return ends
-}
-
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += n
-	return n, err
 }
 
 func TestFramingWebSocketOverHTTPS(t *testing.T) {
@@ -566,74 +426,4 @@ func TestFramingHoldsBytesSentBeforeTheSwitch(t *testing.T) {
 	_, err = io.ReadFull(rc.br, got)
 	require.NoError(t, err)
 	assert.Equal(t, early, string(got))
-}
-
-func TestTLSShutdownAnswersAcceptedConnections(t *testing.T) {
-	// A client that connected before a Shutdown (a restart handing its
-	// sockets on) but whose TLS handshake is not done yet gets its
-	// request answered, as on plain HTTP and as net/http's ServeTLS did:
-	// its client cannot know to retry.
-	backend := newTestBackend(t, "web", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "done "+r.Proto+" "+r.URL.Path)
-	}))
-	e := New(Options{})
-	t.Cleanup(e.CloseIdleConnections)
-	e.Update(webRoute(backend.Backend))
-	s := &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}}
-	tlsSrv := startTLSServer(t, s)
-
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", tlsSrv.Addr)
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.Close() })
-		require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
-		return c
-	}
-	h1, h2 := dial(), dial()
-	eventually(t, 3*time.Second, func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return len(s.shaking) == 2
-	}, "two connections accepted")
-
-	shut := make(chan error, 1)
-	go func() { shut <- s.Shutdown(context.Background()) }()
-	time.Sleep(100 * time.Millisecond)
-
-	// HTTP/1.1, read raw.
-	tc := tls.Client(h1, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec // test server certificate
-	rc := &rawConn{t: t, c: tc, br: bufio.NewReader(tc)}
-	rc.write("GET /one HTTP/1.1\r\nHost: " + fastHost + "\r\n\r\n")
-	res, body := rc.read(http.MethodGet)
-	assert.Equal(t, http.StatusOK, res.StatusCode)
-	assert.Equal(t, "done HTTP/1.1 /one", body)
-
-	// HTTP/2, with a real client.
-	tr := &http.Transport{
-		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // test server certificate
-		ForceAttemptHTTP2: true,
-		DialTLSContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			c := tls.Client(h2, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}) //nolint:gosec // test server certificate
-			return c, c.HandshakeContext(ctx)
-		},
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	req, err := http.NewRequest(http.MethodGet, tlsSrv.URL+"/two", nil)
-	require.NoError(t, err)
-	req.Host = fastHost
-	hres, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
-	if assert.NoError(t, err) {
-		b, _ := io.ReadAll(hres.Body)
-		hres.Body.Close()
-		assert.Equal(t, http.StatusOK, hres.StatusCode)
-		assert.Equal(t, 2, hres.ProtoMajor, "HTTP/2 between the client and the edge")
-		assert.Equal(t, "done HTTP/1.1 /two", string(b))
-	}
-
-	select {
-	case err := <-shut:
-		require.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Shutdown did not return")
-	}
 }

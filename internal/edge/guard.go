@@ -2,7 +2,6 @@ package edge
 
 import (
 	"sync/atomic"
-	"time"
 )
 
 // A guard watches the origins a shift (or a canary) sends traffic to and
@@ -14,50 +13,12 @@ import (
 // its default arm until the control plane installs a new shift (with a new
 // guard) or clears it. Tripping calls Options.OnGuardTrip once.
 
-// Guard configures the automatic rollback of a shift or canary.
-type Guard struct {
-	// ErrorRate is the fraction of failed requests (0.01 = 1%) above which
-	// the shift is rolled back. A request fails when its origin answers
-	// 5xx or cannot be reached or does not answer in time.
-	ErrorRate float64
-	// Window is how far back requests count. Zero means DefaultGuardWindow.
-	Window time.Duration
-	// Off disables the guard.
-	Off bool
-}
-
-// Guard defaults, as the README's edge section states them (`berth edge
-// shift`: rolled back above 1% errors over 30s).
-const (
-	DefaultGuardErrorRate = 0.01
-	DefaultGuardWindow    = 30 * time.Second
-)
-
 // guardMinRequests is how many requests the window must hold before the
 // guard judges: one failure among the first three requests says little.
 const guardMinRequests = 10
 
 // guardBuckets is the resolution of the sliding window.
 const guardBuckets = 10
-
-// GuardTrip tells the control plane that a guard rolled a shift back.
-type GuardTrip struct {
-	// Entrypoint is the entrypoint whose shift was rolled back, or "" for
-	// a canary.
-	Entrypoint string
-	// Route is the route key ("app/service") whose canary was rolled back,
-	// or "" for an entrypoint.
-	Route string
-	// ID is the ShiftID of the entrypoint, or the canary's Name: the
-	// control plane ignores a trip of a shift it has already replaced.
-	ID string
-	// Origins are the guarded origins (or the canary's name).
-	Origins []string
-	// Errors and Requests are what the window held when the guard tripped.
-	Errors, Requests int64
-	Window           time.Duration
-	Threshold        float64
-}
 
 // guard counts requests and failures in a sliding window of buckets,
 // lock-free: the request path only does atomic adds.

@@ -7,29 +7,9 @@ import (
 	"time"
 )
 
-// DefaultMaxHeld bounds the requests one route holds at once when its Hold
-// names no Max.
-const DefaultMaxHeld = 1000
-
 // ReasonStarting is the X-Berth-Error of a held request that gave up: the
 // queue was full, or no instance became healthy in time.
 const ReasonStarting = "starting"
-
-// Hold makes a route that lists no backend hold its requests, instead of
-// answering 503 at once, while the control plane starts one: scale to zero.
-// A held request is sent on as soon as an Update lists a backend for its
-// route; it is answered 503 if that takes longer than Timeout, or at once if
-// Max requests are already held.
-type Hold struct {
-	// Wake is called by every request that starts waiting. It must not block
-	// and must tolerate many calls: it only asks for an instance.
-	Wake func()
-	// Timeout bounds the wait (0: the request waits until its client gives
-	// up). The route's own request Timeout starts once a backend is picked.
-	Timeout time.Duration
-	// Max bounds the requests held at once (0: DefaultMaxHeld).
-	Max int
-}
 
 // holds tracks held requests: how many wait per route, and a channel closed
 // at every change of the routing table, which is what they wait for.

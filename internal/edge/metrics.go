@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/berth-dev/berth/internal/edge/h1"
 )
 
 // Metrics are the edge's Prometheus metrics. Labels:
@@ -38,13 +40,13 @@ type Metrics struct {
 
 // upstreamErr is a kind of upstream failure, a label value of
 // berth_edge_upstream_errors_total.
-type upstreamErr int
+type upstreamErr = h1.Failure
 
 const (
-	errUnreachable upstreamErr = iota // no connection could be made
-	errTimeout                        // no answer within the timeout
-	errBroken                         // the connection failed after the request was sent
-	numUpstreamErr
+	errUnreachable = h1.Unreachable // no connection could be made
+	errTimeout     = h1.TimedOut    // no answer within the timeout
+	errBroken      = h1.Broken      // the connection failed after the request was sent
+	numUpstreamErr = 3
 )
 
 var upstreamErrNames = [numUpstreamErr]string{"unreachable", "timeout", "error"}
@@ -178,8 +180,8 @@ func (c cacheCollector) Collect(ch chan<- prometheus.Metric) {
 	var caches []named
 	e.mu.Lock()
 	for _, ie := range e.ext.eps {
-		if ie.spec.Cache != nil {
-			caches = append(caches, named{cmp.Or(ie.spec.Label, ie.spec.Name), ie.spec.Cache})
+		if c, ok := ie.spec.Cache.(Cache); ok {
+			caches = append(caches, named{cmp.Or(ie.spec.Label, ie.spec.Name), c})
 		}
 	}
 	e.mu.Unlock()

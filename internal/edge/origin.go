@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/berth-dev/berth/internal/edge/h1"
 )
 
 // Errors an origin attempt ends with when it never reached the origin; the
@@ -28,9 +30,9 @@ var (
 // newOriginTransport returns the transport to external origins: TLS
 // verified against roots (nil: the system's), HTTP/2 when the origin offers
 // it, never a proxy from the environment.
-func newOriginTransport(roots *x509.CertPool) *upstream {
+func newOriginTransport(roots *x509.CertPool) *h1.Transport {
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
-	return newUpstream(&http.Transport{
+	return h1.NewTransport(&http.Transport{
 		Proxy:                 nil,
 		DialContext:           dialer.DialContext,
 		TLSClientConfig:       &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
@@ -174,7 +176,7 @@ func (es *epState) failsOver(req *http.Request, res *http.Response, err error) b
 // neverReached reports whether err guarantees that the origin saw nothing
 // of the request.
 func neverReached(err error) bool {
-	return isDialError(err) || errors.Is(err, errNoBackend) || errors.Is(err, errOriginPaused) ||
+	return h1.IsDialError(err) || errors.Is(err, errNoBackend) || errors.Is(err, errOriginPaused) ||
 		errors.As(err, new(*tls.CertificateVerificationError)) || errors.As(err, new(tls.RecordHeaderError))
 }
 

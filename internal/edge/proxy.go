@@ -11,8 +11,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/berth-dev/berth/internal/edge/h1"
 )
 
 // errRequestTimeout is the cause of a request cancelled by its route's
@@ -148,9 +149,9 @@ func (e *Edge) newReverseProxy() *httputil.ReverseProxy {
 // newTransport returns the one transport all backends share, tuned for
 // instances on loopback: many idle keep-alive connections, fast failure on a
 // dead port, nothing between the edge and the instance.
-func newTransport() *upstream {
+func newTransport() *h1.Transport {
 	dialer := &net.Dialer{Timeout: time.Second, KeepAlive: 30 * time.Second}
-	return newUpstream(&http.Transport{
+	return h1.NewTransport(&http.Transport{
 		Proxy:               nil, // never the environment's proxy
 		DialContext:         dialer.DialContext,
 		MaxIdleConnsPerHost: 512,
@@ -217,7 +218,7 @@ func (e *Edge) setForwarded(in, out *http.Request) {
 	}
 	if !e.trustForwarded {
 		for k := range h {
-			if forwardingAlias(k) {
+			if h1.ForwardingAlias(k) {
 				delete(h, k)
 			}
 		}
@@ -288,55 +289,13 @@ func (e *Edge) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		e.log.Debug("client gone before the response", "route", ps.route.key, "err", err)
 		w.WriteHeader(http.StatusBadGateway)
 		return
-	case isDialError(err):
+	case h1.IsDialError(err):
 		kind = errUnreachable
 	default:
 		kind = errBroken
 	}
 	status, reason, msg := e.routeFailure(ps, kind, err)
 	writeError(w, r, status, reason, msg)
-}
-
-// forwardingNames are the forwarding headers the edge sets, in lower case.
-var forwardingNames = [...]string{"x-real-ip", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"}
-
-// forwardingAlias reports whether a header name spells one of the
-// forwarding headers with underscores (X_Real_IP). CGI, WSGI, ASGI and
-// Rack servers read it as the header itself (both become HTTP_X_REAL_IP)
-// and may join the two, so a client the edge does not trust could slip
-// its own address past the edge's; it is dropped, as nginx drops names
-// with underscores.
-func forwardingAlias[T string | []byte](name T) bool {
-	underscore := false
-	for i := 0; i < len(name); i++ {
-		if name[i] == '_' {
-			underscore = true
-			break
-		}
-	}
-	if !underscore {
-		return false
-	}
-next:
-	for _, f := range forwardingNames {
-		if len(name) != len(f) {
-			continue
-		}
-		for i := 0; i < len(name); i++ {
-			c := name[i]
-			switch {
-			case c == '_':
-				c = '-'
-			case 'A' <= c && c <= 'Z':
-				c += 'a' - 'A'
-			}
-			if c != f[i] {
-				continue next
-			}
-		}
-		return true
-	}
-	return false
 }
 
 // badBody answers a request whose body could not be read from the client
@@ -346,7 +305,7 @@ next:
 func badBody(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Connection", "close")
 	msg := "The request body is malformed or ended early."
-	if errors.Is(err, errBadChunk) {
+	if errors.Is(err, h1.ErrBadChunk) {
 		msg = "The request body's chunked framing is malformed."
 	}
 	writeError(w, r, http.StatusBadRequest, ReasonBadRequest, msg)
@@ -384,7 +343,7 @@ func failure(kind upstreamErr, what string, timeout time.Duration) (status int, 
 // safe to retry. The refusing backend is ejected for ejectFor.
 type retryTransport struct {
 	edge *Edge
-	base *upstream
+	base *h1.Transport
 }
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -414,7 +373,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // second case matters because the engine's port proxy accepts connections
 // for a dead container and then closes them.
 func retryable(req *http.Request, err error) bool {
-	if isDialError(err) {
+	if h1.IsDialError(err) {
 		return true
 	}
 	if isUpgrade(req) {
@@ -422,15 +381,9 @@ func retryable(req *http.Request, err error) bool {
 	}
 	switch req.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return brokeBeforeAnswer(err)
+		return h1.BrokeBeforeAnswer(err)
 	}
 	return false
-}
-
-// brokeBeforeAnswer reports whether err is a connection that broke before
-// any answer: an idempotent request may go to another backend then.
-func brokeBeforeAnswer(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // drop takes the backend a request failed on out of rotation for ejectFor,
@@ -443,13 +396,6 @@ func (e *Edge) drop(ps *proxyState, err error) {
 	}
 	ps.tried.add(t.st)
 	ps.release()
-}
-
-// isDialError reports whether err is a failure to connect, which guarantees
-// that no byte of the request reached the backend.
-func isDialError(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // isUpgrade reports whether r asks to switch protocols (WebSocket).

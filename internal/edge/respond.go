@@ -64,12 +64,7 @@ func (rw *respWriter) WriteHeader(code int) {
 		h["Set-Cookie"] = append(h["Set-Cookie"], rw.setCookie)
 	}
 	if c := rw.ctl; c != nil {
-		for _, k := range c.remove {
-			delete(h, k)
-		}
-		for _, hv := range c.add {
-			h[hv.key] = hv.vals
-		}
+		c.Apply(h)
 		if c.hsts != nil && rw.tls {
 			h["Strict-Transport-Security"] = c.hsts
 		}

@@ -5,14 +5,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+
+	"github.com/berth-dev/berth/internal/router"
 )
-
-// Weights are in basis points: 10000 is all traffic. Percentages such as
-// 0.5% or 12.25% are exact.
-const allTraffic = 10000
-
-// PercentToWeight converts a percentage (0-100) to basis points.
-func PercentToWeight(p float64) int { return int(p*100 + 0.5) }
 
 // split chooses an arm for each request: the arm a tester names in a request
 // header, else the one the client's sticky cookie names, else one at random
@@ -56,7 +51,7 @@ func (sp *split) choose(r *http.Request) (int, string) {
 		}
 	}
 	arm := 0
-	n := rand.IntN(allTraffic)
+	n := rand.IntN(router.AllTraffic)
 	for i := 1; i < len(sp.weights); i++ {
 		if n < sp.weights[i] {
 			arm = i
@@ -75,7 +70,7 @@ func (sp *split) choose(r *http.Request) (int, string) {
 // choice sticky per client.
 func newSplit(names []string, weights []int, cookie, header string, g *guard) *split {
 	sp := &split{names: names, weights: make([]int, len(names)), guard: g}
-	rest := allTraffic
+	rest := router.AllTraffic
 	for i := 1; i < len(names); i++ {
 		w := min(max(weights[i], 0), rest)
 		sp.weights[i] = w

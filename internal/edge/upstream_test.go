@@ -163,15 +163,3 @@ func TestShortPathClientGoneCancelsUpstream(t *testing.T) {
 	}
 	eventually(t, 2*time.Second, func() bool { return e.InFlight("a") == 0 }, "the request released its backend")
 }
-
-func TestShortPathIdleConnectionsAgeOut(t *testing.T) {
-	b, cc := newCountedBackend(t, "a", nil)
-	e := New(Options{})
-	e.proxy.Transport.(*retryTransport).base.pool.idleTimeout = 50 * time.Millisecond
-	e.Update(Route{Key: "shop/web", Hosts: []string{"web.shop.localhost"}, Backends: backendsOf(b)})
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	t.Cleanup(e.CloseIdleConnections)
-	require.Equal(t, http.StatusOK, do(t, testClient(t), http.MethodGet, srv.URL, "web.shop.localhost", "/", "").status)
-	eventually(t, 2*time.Second, func() bool { return cc.closed.Load() == 1 }, "the idle connection was closed")
-}

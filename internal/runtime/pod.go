@@ -21,9 +21,14 @@ package runtime
 //
 // Rules every engine keeps (the conformance suite in runtime/enginetest
 // checks each):
-//   - Containers are named within their pod: the main container by "" or
-//     its ContainerSpec.Name, sidecars by theirs. ContainerStatus.Name and
-//     PodEvent.Container use those names, never the engine's own.
+//   - Containers are named within their pod: the main container by its
+//     Main.Name, sidecars by theirs. ContainerStatus.Name,
+//     PodEvent.Container and StartError.Container use those names, never
+//     the engine's own; Logs, ExecPod and RestartContainer also take ""
+//     for the main container. Logs of a name the pod lacks: ErrNotFound.
+//   - Inside a pod only the PodSpec says where and how it runs: the
+//     ContainerSpec fields Port, HostPort, Network, Aliases, ExtraHosts,
+//     JoinContainer, Labels, Platform, TTY and OpenStdin are ignored there.
 //   - With no StartOptions.Healthy, a main container that starts and exits
 //     at once is no StartError: StartPod returns the pod, which is (or
 //     soon is) exited with its code.
@@ -37,7 +42,17 @@ package runtime
 //   - StopPod, StartPod and InspectPod of a missing pod: ErrNotFound.
 //     StartPod of a running pod is an error. RestartContainer of the main
 //     container is refused; of a running sidecar it does nothing.
-//   - StopPod with grace 0 kills at once (SIGKILL).
+//   - StopPod with grace 0 kills at once (SIGKILL). StopPod's grace wins
+//     over ContainerSpec.StopGrace, which is for the stops the engine makes
+//     on its own (an essential container died).
+//   - An init container (one another waits on to complete or succeed) is
+//     meant to exit: its exit never stops the pod, essential or not.
+//   - WaitPod of a created pod waits for its start and then its exit; of
+//     an exited one it returns the last exit code at once.
+//   - Deregister keeps the pod serving what reached it, but its Addr may
+//     change (on Docker it does): read it again with InspectPod.
+//   - RemoveNetwork of a network another owner holds is ErrNetworkHeld;
+//     with pods still on it, an error.
 //
 // The control plane decides what runs (how many pods of which revision,
 // when to restart a non-essential sidecar, when a pod is dead); the engine
@@ -305,6 +320,14 @@ type (
 	// PodExecer runs a command in a running container of a pod.
 	PodExecer interface {
 		ExecPod(ctx context.Context, id, container string, cmd []string, tty bool) (ExecSession, error)
+	}
+	// TaskPrewarmer prepares, in the background, for the next task-shaped
+	// pod (no port, no aliases, no sidecars) on a network, where that makes
+	// its start faster (on Docker: a network holder started ahead). The
+	// control plane calls it once it made an app's network; labels are the
+	// app's, internalNames as in PodSpec.
+	TaskPrewarmer interface {
+		WarmTaskNet(network string, labels map[string]string, internalNames []string)
 	}
 	// HostMemory reports the memory of the machine that runs the pods, to
 	// refuse a limit above it.

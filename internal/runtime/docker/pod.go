@@ -68,6 +68,7 @@ var (
 	_ runtime.InternalGateway    = (*Engine)(nil)
 	_ runtime.OwnerSetter        = (*Engine)(nil)
 	_ runtime.NetworkHeldChecker = (*Engine)(nil)
+	_ runtime.TaskPrewarmer      = (*Engine)(nil)
 	_ runtime.PlatformChecker    = (*Engine)(nil)
 )
 

@@ -1,4 +1,4 @@
-package edge
+package h1
 
 import (
 	"bufio"
@@ -15,8 +15,9 @@ import (
 	"time"
 )
 
-// upstream is the transport the edge sends requests to origins with. A
-// request without a body that may be sent twice (GET, HEAD, OPTIONS, TRACE),
+// Transport is the transport the edge sends requests upstream with, on
+// both paths (the fast path and net/http's ReverseProxy). A request without
+// a body that may be sent twice (GET, HEAD, OPTIONS, TRACE),
 // to a plain HTTP origin, takes the short path: it is written and its answer
 // read in the calling goroutine, on a pooled keep-alive connection. That
 // spares net/http.Transport's two goroutines per connection and the four
@@ -27,13 +28,13 @@ import (
 // streamed while the answer is read, an upgrade (WebSocket) keeps its
 // connection, HTTPS may speak HTTP/2, and a POST must not be sent again when
 // a kept-alive connection turns out closed.
-type upstream struct {
+type Transport struct {
 	fallback *http.Transport
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	pool     connPool
 }
 
-var _ http.RoundTripper = (*upstream)(nil)
+var _ http.RoundTripper = (*Transport)(nil)
 
 // maxResponseHeaderBytes bounds the status line and headers of an answer,
 // as http.Transport does by default.
@@ -47,10 +48,12 @@ var errSwitchedProtocols = errors.New("origin switched protocols on a request th
 // or write at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// newUpstream returns the transport that sends what the short path cannot
-// take to fallback, and dials with fallback's DialContext.
-func newUpstream(fallback *http.Transport) *upstream {
-	return &upstream{
+// NewTransport returns the transport that sends what the short path cannot
+// take to fallback, and dials with fallback's DialContext. Its pool keeps
+// fallback's MaxIdleConnsPerHost connections per address, each for up to
+// IdleConnTimeout.
+func NewTransport(fallback *http.Transport) *Transport {
+	return &Transport{
 		fallback: fallback,
 		dial:     fallback.DialContext,
 		pool:     connPool{maxPerHost: fallback.MaxIdleConnsPerHost, idleTimeout: fallback.IdleConnTimeout},
@@ -58,7 +61,7 @@ func newUpstream(fallback *http.Transport) *upstream {
 }
 
 // CloseIdleConnections closes the idle connections of both paths.
-func (t *upstream) CloseIdleConnections() {
+func (t *Transport) CloseIdleConnections() {
 	t.pool.closeIdle()
 	t.fallback.CloseIdleConnections()
 }
@@ -80,12 +83,12 @@ func shortPath(req *http.Request) bool {
 	return !upgrade
 }
 
-func (t *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !shortPath(req) {
 		return t.fallback.RoundTrip(req)
 	}
 	ctx := req.Context()
-	addr := canonicalAddr(req.URL.Host)
+	addr := CanonicalAddr(req.URL.Host)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -114,7 +117,7 @@ func (t *upstream) RoundTrip(req *http.Request) (*http.Response, error) {
 // send writes req on pc and reads the head of its answer. On error pc is
 // closed, and stale reports whether the error is that of a kept-alive
 // connection the origin had closed: it broke before any byte of an answer.
-func (t *upstream) send(ctx context.Context, pc *upConn, req *http.Request) (res *http.Response, stale bool, err error) {
+func (t *Transport) send(ctx context.Context, pc *upConn, req *http.Request) (res *http.Response, stale bool, err error) {
 	stop := context.AfterFunc(ctx, pc.abort)
 	fail := func(err error, onConn bool) (*http.Response, bool, error) {
 		stop()
@@ -371,8 +374,8 @@ func (p *connPool) closeIdle() {
 	}
 }
 
-// canonicalAddr adds the default port to a URL host that has none.
-func canonicalAddr(host string) string {
+// CanonicalAddr adds the default port (80) to a URL host that has none.
+func CanonicalAddr(host string) string {
 	if _, _, err := net.SplitHostPort(host); err == nil {
 		return host
 	}
@@ -381,3 +384,10 @@ func canonicalAddr(host string) string {
 	}
 	return net.JoinHostPort(host, "80")
 }
+
+// clockBase anchors clock.
+var clockBase = time.Now()
+
+// clock is a monotonic reading in nanoseconds, cheaper to keep and compare
+// than a time.Time.
+func clock() int64 { return int64(time.Since(clockBase)) }

@@ -1,4 +1,4 @@
-package edge
+package h1
 
 import (
 	"bytes"
@@ -354,7 +354,7 @@ func parseRequest(buf []byte, h *reqHead, trust bool) (int, verdict) {
 		case hHopByHop:
 			forward = false
 		case hOther:
-			forward = trust || !forwardingAlias(hl.name)
+			forward = trust || !ForwardingAlias(hl.name)
 		case hUnfastable, hContentLength, hTransferEncoding, hTrailer:
 			return 0, headUnsupported
 		}

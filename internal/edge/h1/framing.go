@@ -1,4 +1,4 @@
-package edge
+package h1
 
 import (
 	"bufio"
@@ -36,7 +36,7 @@ import (
 // Content-Length or chunked body, then the next head) and passes on only
 // what it has checked. A refused head is never passed on: net/http first
 // answers the requests before it (pipelined), then framingConn writes the
-// edge's 400 page and ends the stream.
+// edge's 400 page (Server.ErrorPage) and ends the stream.
 //
 // It learns from net/http's ConnState hook (which Server installs) when a
 // request has been answered (StateIdle), to answer the refused one in
@@ -372,9 +372,10 @@ func fieldLine(line []byte) (name, value []byte, bad refusal) {
 	return name, trimOWS(value), refusal{}
 }
 
-// errBadChunk fails the read of a request body whose chunked framing is
-// malformed; the handler answers 400 (retryBody.failed).
-var errBadChunk = errors.New("malformed chunked request body")
+// ErrBadChunk fails the read of a request body whose chunked framing is
+// malformed: the client's fault, which the handler reading the body
+// answers with 400.
+var ErrBadChunk = errors.New("malformed chunked request body")
 
 // errHeldTooMuch ends a connection whose client sent too much after an
 // upgrade request before its answer.
@@ -386,7 +387,8 @@ var errHeldTooMuch = errors.New("too many bytes sent before the upgrade was answ
 // ConnState hook runs on another, hence the atomics.
 type framingConn struct {
 	net.Conn
-	log *slog.Logger
+	log  *slog.Logger
+	page pageFunc // writes the refusal
 
 	buf   []byte // bytes read ahead: buf[r:w]
 	r, w  int
@@ -404,8 +406,8 @@ type framingConn struct {
 // maxHead bounds a request head (0: net/http's default). An HTTPS
 // connection is wrapped as a tlsFramingConn, so that net/http still sets
 // Request.TLS.
-func newFramingConn(c net.Conn, ahead []byte, maxHead int, log *slog.Logger) net.Conn {
-	fc := &framingConn{Conn: c, log: log, buf: make([]byte, max(4096, len(ahead)))}
+func newFramingConn(c net.Conn, ahead []byte, maxHead int, log *slog.Logger, page pageFunc) net.Conn {
+	fc := &framingConn{Conn: c, log: log, page: page, buf: make([]byte, max(4096, len(ahead)))}
 	if maxHead <= 0 {
 		maxHead = http.DefaultMaxHeaderBytes
 	}
@@ -500,7 +502,7 @@ func (c *framingConn) Read(p []byte) (int, error) {
 			case scanRefused:
 				c.refused = true
 			case scanBadBody:
-				c.err = errBadChunk
+				c.err = ErrBadChunk
 			case scanHold:
 				if c.w-c.r-n > maxHeldUpgrade {
 					c.err = errHeldTooMuch
@@ -561,7 +563,7 @@ func (c *framingConn) writeRefusal() {
 	c.log.Debug("edge refused a malformed request", "client", c.RemoteAddr().String(), "status", rf.status, "why", rf.msg)
 	_ = c.SetWriteDeadline(time.Now().Add(lingerFor))
 	bw := bufio.NewWriterSize(c.Conn, 1024)
-	writePage(bw, false, true, "", nil, rf.status, ReasonBadRequest, rf.msg)
+	writePage(bw, c.page, false, true, "", nil, rf.status, ReasonBadRequest, rf.msg)
 	if bw.Flush() != nil {
 		return
 	}

@@ -1,42 +1,41 @@
-package edge
+package h1
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
-// fastExchange is one request the fast path proxies.
+// fastExchange is one request the fast path proxies. It lives in its
+// connection, which serves one request at a time.
 type fastExchange struct {
 	fc     *fastConn
-	ps     *proxyState
+	ex     Exchange
+	t      *Target
+	addr   string // the upstream tried now: t.Addr, or where Retry sent it
 	head   bool   // HEAD, else GET
 	accept string // the client's Accept, for error pages
 	start  time.Time
+	// closeAfter: the client asked to close, so the answer says so.
+	closeAfter bool
+	done       bool // ex.Done was called
+	res        Result
+}
 
-	// On an entrypoint's host: the entrypoint and its origin, and for an
-	// external origin its address (a service origin's instances are in
-	// ps, as on a service's own host).
-	ep         *epEntry
-	origin     *originEntry
-	originAddr string
-	ctl        *controls // the entrypoint's response header controls
-	// up is the transport: the instances' (short dial timeout), or that
-	// of external origins.
-	up         *upstream
-	closeAfter bool // the client asked to close: say so in the answer
-
-	// What the access log and metrics record.
-	status int
-	bytes  int64
-	reason string
+// abort ends an exchange a panic cut short.
+func (x *fastExchange) abort() {
+	if !x.done {
+		x.done = true
+		x.ex.Done(nil)
+	}
 }
 
 // errChunk is a malformed chunked body from an instance.
@@ -50,25 +49,19 @@ func (e clientError) Error() string { return "client: " + e.err.Error() }
 
 func isClientError(err error) bool { return errors.As(err, new(clientError)) }
 
-// proxy sends the request to the picked instance (or external origin) and
-// copies its answer to the client. Failures before an answer are handled
-// as retryTransport and proxyError (or an entrypoint's attempt and
-// entrypointProxyError) handle them: a refused connection, or a connection
-// that broke before any answer, goes to another instance, which is
-// ejected; a kept-alive connection the instance had closed is replaced. It
-// reports whether the client connection can carry another request.
+// proxy sends the request to the target and copies its answer to the
+// client. Failures before an answer are handled as the edge's net/http
+// path handles them: a refused connection, or a connection that broke
+// before any answer, goes to another address if the Exchange gives one; a
+// kept-alive connection the upstream had closed is replaced. It reports
+// whether the client connection can carry another request.
 func (x *fastExchange) proxy() bool {
-	ps := x.ps
 	var deadline time.Time
-	if ps.timeout > 0 {
-		deadline = x.start.Add(ps.timeout)
+	if x.t.Timeout > 0 {
+		deadline = x.start.Add(x.t.Timeout)
 	}
 	for {
-		addr := x.originAddr
-		if addr == "" {
-			addr = ps.target.addr
-		}
-		pc, err := x.up.connect(addr, deadline)
+		pc, err := x.t.Transport.connect(x.addr, deadline)
 		if err == nil {
 			var rh respHead
 			var n int
@@ -76,137 +69,80 @@ func (x *fastExchange) proxy() bool {
 			n, res, err = x.send(pc, &rh, deadline)
 			switch {
 			case err == nil && res != nil:
-				x.origin.answered(res.StatusCode)
+				x.ex.Answered(res.StatusCode)
 				return x.relaySlow(pc, res, deadline)
 			case err == nil:
-				x.origin.answered(rh.status)
+				x.ex.Answered(rh.status)
 				return x.relay(pc, &rh, n, deadline)
 			}
 			_ = pc.conn.Close()
 			if x.fc.gone.Load() || isClientError(err) {
 				// The client left; nobody reads an answer.
-				x.fc.e.log.Debug("client gone before the response", "host", ps.host, "err", err)
-				x.status = http.StatusBadGateway
+				x.fc.s.log().Debug("client gone before the response", "host", x.fc.req.Host, "err", err)
+				x.res.Status = http.StatusBadGateway
 				return false
 			}
 			if pc.reused && pc.got == 0 && !isTimeout(err) {
-				continue // a stale kept-alive connection: the same instance, on another
+				continue // a stale kept-alive connection: the same upstream, on another
 			}
 		}
 		// Only the request's own deadline is a timeout (504); a dial that
-		// timed out is an unreachable instance, to eject and retry.
+		// timed out is an unreachable upstream, to retry elsewhere.
 		switch {
 		case !deadline.IsZero() && !time.Now().Before(deadline):
-			return x.failed(errTimeout, err)
+			return x.failed(TimedOut, err)
 		case x.retry(err):
-		case isDialError(err):
-			return x.failed(errUnreachable, err)
+		case IsDialError(err):
+			return x.failed(Unreachable, err)
 		default:
-			return x.failed(errBroken, err)
+			return x.failed(Broken, err)
 		}
 	}
 }
 
-// planEntrypoint picks the origin of a request on an entrypoint's host, as
-// serveEntrypoint and attempt do, when the fast path can take it: no cache,
-// compression, maintenance, failover, redirect or custom error pages; one
-// origin (not shares or a canary), either external over plain HTTP or a
-// service with an instance to take it. Header add/remove controls are
-// applied on the way out (see controlled). It reports whether it did.
-func (x *fastExchange) planEntrypoint(s *snapshot, ep *epEntry) bool {
-	e, ps := x.fc.e, x.ps
-	if ep.cache != nil || ep.spec.Compress || ep.maintenance || ep.failover != nil || ep.redirectHTTPS && e.ext.httpsPort != "" {
-		return false
-	}
-	origin, ctl := ep.match(ps.path)
-	if ctl == nil || len(ctl.pages) > 0 {
-		return false
-	}
-	if len(ctl.add) > 0 || len(ctl.remove) > 0 {
-		x.ctl = ctl
-	}
-	if origin == nil {
-		if len(ep.arms) != 1 {
-			return false
-		}
-		origin = ep.arms[0]
-	}
-	x.ep, x.origin, ps.timeout = ep, origin, ctl.timeout
-	if u := origin.url; u != nil {
-		if u.Scheme != "http" {
-			return false
-		}
-		x.originAddr, x.up = canonicalAddr(u.Host), e.ext.origin
-		return true
-	}
-	if sp := s.splits[origin.route]; sp != nil && sp != ep {
-		return false
-	}
-	rt, t, why := e.acquireKey(origin.route, &ps.tried)
-	if why != acquired {
-		return false
-	}
-	ps.route, ps.target = rt, t
-	return true
-}
-
-// answered counts an origin's answer for its guard (nil: a service's own
-// host).
-func (o *originEntry) answered(status int) {
-	if o != nil {
-		o.guard.record(status >= 500)
-	}
-}
-
-// retry ejects the instance that failed with err and picks another, when
-// the request may go to one; it reports whether it did. An external
-// origin has no other.
+// retry asks the Exchange for another address, when the request may go
+// to one; it reports whether it got one.
 func (x *fastExchange) retry(err error) bool {
-	if x.originAddr != "" || !isDialError(err) && !brokeBeforeAnswer(err) {
+	if !IsDialError(err) && !BrokeBeforeAnswer(err) {
 		return false
 	}
-	e, ps := x.fc.e, x.ps
-	e.drop(ps, err)
-	var (
-		rt   *routeEntry
-		next *target
-		why  outcome
-	)
-	if x.origin != nil {
-		rt, next, why = e.acquireKey(x.origin.route, &ps.tried)
-	} else {
-		rt, next, why = e.acquire(ps.host, ps.path, &ps.tried)
+	addr, ok := x.ex.Retry(err)
+	if ok {
+		x.addr = addr
 	}
-	if why != acquired {
-		return false
-	}
-	ps.route, ps.target = rt, next
-	return true
+	return ok
 }
 
-// failed answers a request that got no answer with the edge's own error
-// page, worded and counted as the net/http path does.
-func (x *fastExchange) failed(kind upstreamErr, err error) bool {
-	e := x.fc.e
-	if o := x.origin; o != nil {
-		o.ls.upstreamError(kind)
-		o.guard.record(true)
-		return x.fail(e.originFailure(x.ep, o, x.ps, kind, err))
-	}
-	return x.fail(e.routeFailure(x.ps, kind, err))
+// failed answers a request that got no answer with the server's own error
+// page, as the Exchange words it.
+func (x *fastExchange) failed(f Failure, err error) bool {
+	return x.fail(x.ex.Failed(f, err))
 }
 
-// fail answers with the edge's own error page.
+// fail answers with the server's own error page.
 func (x *fastExchange) fail(status int, reason, msg string) bool {
-	x.status, x.reason = status, reason
-	x.bytes = x.fc.writeErrorPage(x.head, x.closeAfter, x.accept, x.ctl, status, reason, msg)
+	x.res.Status, x.res.Reason = status, reason
+	x.res.Bytes = x.fc.writeErrorPage(x.head, x.closeAfter, x.accept, x.t.Controls, status, reason, msg)
 	return true
 }
 
 func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
 
+// IsDialError reports whether err is a failure to connect, which
+// guarantees that no byte of the request reached the upstream.
+func IsDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// BrokeBeforeAnswer reports whether err is a connection that broke before
+// any answer: an idempotent request may go to another upstream then.
+func BrokeBeforeAnswer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)
+}
+
 // connect returns a kept-alive connection to addr, or dials one.
-func (t *upstream) connect(addr string, deadline time.Time) (*upConn, error) {
+func (t *Transport) connect(addr string, deadline time.Time) (*upConn, error) {
 	if pc := t.pool.get(addr); pc != nil {
 		return pc, nil
 	}
@@ -321,8 +257,8 @@ func (x *fastExchange) bodyless(status int) bool {
 func (x *fastExchange) relay(pc *upConn, rh *respHead, n int, deadline time.Time) bool {
 	bw := x.fc.bw
 	buf, _ := pc.br.Peek(n)
-	x.status = rh.status
-	writeHead(bw, rh, buf, x.ctl)
+	x.res.Status = rh.status
+	writeHead(bw, rh, buf, x.t.Controls)
 	if !rh.hasDate {
 		writeDate(bw)
 	}
@@ -355,7 +291,7 @@ func (x *fastExchange) relay(pc *upConn, rh *respHead, n int, deadline time.Time
 // writeHead writes the status line and the forwarded header lines of a
 // head the fast parser took, under header controls (nil: none); the caller
 // adds its own lines and the blank line.
-func writeHead(bw *bufio.Writer, rh *respHead, buf []byte, ctl *controls) {
+func writeHead(bw *bufio.Writer, rh *respHead, buf []byte, ctl *HeaderControls) {
 	_, _ = bw.WriteString("HTTP/1.1 ")
 	_, _ = bw.Write(rh.statusText.of(buf))
 	_, _ = bw.WriteString("\r\n")
@@ -374,7 +310,7 @@ func (x *fastExchange) finish(pc *upConn, err error, keep bool, deadline time.Ti
 	if err != nil {
 		_ = pc.conn.Close()
 		if !isClientError(err) {
-			x.fc.e.log.Debug("answer cut short", "host", x.ps.host, "path", x.ps.path, "err", err)
+			x.fc.s.log().Debug("answer cut short", "host", x.fc.req.Host, "path", x.fc.req.Path, "err", err)
 		}
 		return false
 	}
@@ -387,7 +323,7 @@ func (x *fastExchange) finish(pc *upConn, err error, keep bool, deadline time.Ti
 	if !deadline.IsZero() {
 		_ = pc.conn.SetDeadline(time.Time{})
 	}
-	x.up.pool.put(pc)
+	x.t.Transport.pool.put(pc)
 	return true
 }
 
@@ -430,7 +366,7 @@ func (x *fastExchange) copyN(pc *upConn, n int64) error {
 			return clientError{err}
 		}
 		_, _ = pc.br.Discard(int(n))
-		x.bytes += n
+		x.res.Bytes += n
 		return nil
 	}
 	for n > 0 {
@@ -446,7 +382,7 @@ func (x *fastExchange) copyN(pc *upConn, n int64) error {
 		}
 		_, _ = pc.br.Discard(len(b))
 		n -= int64(len(b))
-		x.bytes += int64(len(b))
+		x.res.Bytes += int64(len(b))
 	}
 	return nil
 }
@@ -551,9 +487,9 @@ func (x *fastExchange) copyToEOF(pc *upConn) error {
 func (x *fastExchange) relaySlow(pc *upConn, res *http.Response, deadline time.Time) bool {
 	pc.limit = -1
 	bw := x.fc.bw
-	x.status = res.StatusCode
+	x.res.Status = res.StatusCode
 	removeHopByHop(res.Header)
-	x.ctl.apply(res.Header)
+	x.t.Controls.Apply(res.Header)
 	noBody := x.bodyless(res.StatusCode)
 	chunked := !noBody && res.ContentLength < 0
 	if chunked {
@@ -632,7 +568,7 @@ type countWriter struct{ x *fastExchange }
 
 func (w *countWriter) Write(p []byte) (int, error) {
 	n, err := w.x.fc.bw.Write(p)
-	w.x.bytes += int64(n)
+	w.x.res.Bytes += int64(n)
 	if err != nil {
 		err = clientError{err}
 	}
@@ -657,7 +593,7 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 	if _, err := bw.WriteString("\r\n"); err != nil {
 		return 0, clientError{err}
 	}
-	w.x.bytes += int64(len(p))
+	w.x.res.Bytes += int64(len(p))
 	if err := w.x.flushIfDry(w.pc); err != nil {
 		return 0, err
 	}
@@ -665,26 +601,6 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*chunkWriter)(nil)
-
-// recordFast observes a request the fast path answered, as finishRoute
-// and finishEntrypoint do for the others.
-func (e *Edge) recordFast(ps *proxyState, x *fastExchange) {
-	method := http.MethodGet
-	if x.head {
-		method = http.MethodHead
-	}
-	rec := accessRecord{
-		time: x.start, host: ps.host, method: method, path: ps.path,
-		status: x.status, bytes: x.bytes, reason: x.reason,
-	}
-	var ls *labelSet
-	if x.ep != nil {
-		rec.entrypoint, rec.origin, ls = x.ep.label, x.origin.label, x.origin.ls
-	} else {
-		rec.entrypoint, rec.origin, ls = ps.route.key, ps.route.key, ps.route.ls
-	}
-	e.observe(ls, &rec)
-}
 
 // clientWatchAfter is how long the fast path waits for an answer before it
 // watches the client connection too: a client that leaves then gets its
@@ -757,54 +673,6 @@ func (fc *fastConn) watchClient(gen uint64, pc *upConn) {
 	w.running = false
 	close(w.done)
 	w.mu.Unlock()
-}
-
-// controlled reports whether the controls remove or replace the header of
-// a response head line (nil controls: none).
-func (c *controls) controlled(line []byte) bool {
-	if c == nil {
-		return false
-	}
-	name, _, _ := bytes.Cut(line, []byte(":"))
-	for _, k := range c.remove {
-		if equalFoldASCII(name, k) {
-			return true
-		}
-	}
-	for _, hv := range c.add {
-		if equalFoldASCII(name, hv.key) {
-			return true
-		}
-	}
-	return false
-}
-
-// writeAdded writes the headers the controls add.
-func (c *controls) writeAdded(bw *bufio.Writer) {
-	if c == nil {
-		return
-	}
-	for _, hv := range c.add {
-		for _, v := range hv.vals {
-			_, _ = bw.WriteString(hv.key)
-			_, _ = bw.WriteString(": ")
-			_, _ = bw.WriteString(v)
-			_, _ = bw.WriteString("\r\n")
-		}
-	}
-}
-
-// apply applies the controls to a header map, as respWriter does.
-func (c *controls) apply(h http.Header) {
-	if c == nil {
-		return
-	}
-	for _, k := range c.remove {
-		delete(h, k)
-	}
-	for _, hv := range c.add {
-		h[hv.key] = hv.vals
-	}
 }
 
 // equalFoldASCII compares a header name or token with s, ignoring ASCII

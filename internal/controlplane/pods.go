@@ -1,0 +1,76 @@
+package controlplane
+
+import (
+	"strconv"
+
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// podSpec is the pod of one instance of rev: the service's container (named
+// after the service within its pod, so depends_on can name it) and its
+// sidecars in file order, on the app network under the service's name,
+// with the revision's image, env, secrets and limits.
+func (d *Daemon) podSpec(app string, rev revision, id string, secrets map[string]string) runtime.PodSpec {
+	sp := rev.spec
+	main := d.containerSpec(app, rev, id, secrets)
+	main.Name = sp.Name
+	main.Labels, main.Network, main.Aliases, main.ExtraHosts = nil, "", nil, nil
+	main.Port, main.HostPort, main.Platform = 0, 0, ""
+	ps := runtime.PodSpec{
+		Name: containerName(app, rev, id),
+		Labels: map[string]string{
+			runtime.LabelApp:      app,
+			runtime.LabelService:  sp.Name,
+			runtime.LabelRevision: strconv.Itoa(rev.number),
+			runtime.LabelInstance: id,
+			runtime.LabelRole:     string(runtime.RoleInstance),
+		},
+		Network:       networkName(app),
+		Aliases:       []string{sp.Name},
+		Port:          sp.Port,
+		InternalNames: d.internalNames(app),
+		Platform:      sp.Platform,
+		Main:          main,
+		MainDependsOn: conditions(sp.DependsOn),
+	}
+	for _, name := range sidecarNames(sp) {
+		sc := sp.Sidecars[name]
+		env := map[string]string{}
+		for k, v := range sc.Env {
+			env[k] = v
+		}
+		for _, k := range sc.Secrets {
+			if v, ok := secrets[k]; ok {
+				env[k] = v
+			}
+		}
+		ps.Sidecars = append(ps.Sidecars, runtime.SidecarSpec{
+			ContainerSpec: runtime.ContainerSpec{
+				Name:      sc.Name,
+				Image:     sc.Image,
+				Command:   sc.Command,
+				Env:       env,
+				CPU:       sc.CPU,
+				Memory:    sc.Memory,
+				PidsLimit: sc.Pids,
+				StopGrace: spec.DefaultStopGrace,
+			},
+			Essential: sc.Essential,
+			DependsOn: conditions(sc.DependsOn),
+		})
+	}
+	return ps
+}
+
+// conditions is a depends_on in the engine's terms (the same four words).
+func conditions(deps map[string]spec.Condition) map[string]runtime.Condition {
+	if len(deps) == 0 {
+		return nil
+	}
+	out := make(map[string]runtime.Condition, len(deps))
+	for k, c := range deps {
+		out[k] = runtime.Condition(c)
+	}
+	return out
+}

@@ -1,0 +1,311 @@
+package h1
+
+import (
+	"bufio"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states, for Shutdown.
+const (
+	connNew    int32 = iota // waiting for its first request
+	connIdle                // waiting for its next request
+	connActive              // reading or serving one
+	connClosed              // closed by Shutdown
+)
+
+// fastConn is one client connection on the fast path.
+type fastConn struct {
+	s     *Server
+	c     net.Conn
+	br    *bufio.Reader
+	bw    *bufio.Writer
+	state atomic.Int32
+
+	accepted time.Time
+	clientIP string // for X-Forwarded-For, worked out once
+	watch    clientWatch
+	gone     atomic.Bool // the client closed while its request waited
+	req      Request
+	target   Target
+	x        fastExchange
+	out      []byte // the request head sent upstream
+}
+
+// Buffers of fast connections. A request head that does not fit in the
+// reader goes to net/http, which allows larger ones.
+const fastBufSize = 4 << 10
+
+var (
+	fastReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, fastBufSize) }}
+	fastWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, fastBufSize) }}
+)
+
+// outcome of one request on a fast connection.
+type connNext int
+
+const (
+	nextRequest connNext = iota
+	closeConn
+	handedOff
+)
+
+func (fc *fastConn) serve() {
+	fc.br = fastReaders.Get().(*bufio.Reader)
+	fc.br.Reset(fc.c)
+	fc.bw = fastWriters.Get().(*bufio.Writer)
+	fc.bw.Reset(fc.c)
+	if host, _, err := net.SplitHostPort(fc.c.RemoteAddr().String()); err == nil {
+		fc.clientIP = host
+	}
+	next := closeConn
+	defer func() {
+		if v := recover(); v != nil {
+			// A bug must cost one connection, not the edge, as in
+			// net/http.
+			fc.s.log().Error("edge fast path panicked; connection closed", "panic", v, "stack", string(debug.Stack()))
+			fc.disarm() // before the reader goes back to its pool
+			next = closeConn
+		}
+		fc.s.forget(fc)
+		if next != handedOff {
+			_ = fc.c.Close()
+		}
+		fc.br.Reset(nil)
+		fastReaders.Put(fc.br)
+		fc.bw.Reset(nil)
+		fastWriters.Put(fc.bw)
+	}()
+	for first := true; ; first = false {
+		// The first request has the header timeout from the accept, as
+		// in net/http; later ones wait up to the idle timeout.
+		wait := fc.s.idleTimeout()
+		if first {
+			wait = fc.s.headerTimeout()
+		}
+		if wait > 0 {
+			_ = fc.c.SetReadDeadline(time.Now().Add(wait))
+		} else {
+			_ = fc.c.SetReadDeadline(time.Time{})
+		}
+		if _, err := fc.br.Peek(1); err != nil {
+			return
+		}
+		if !fc.state.CompareAndSwap(connIdle, connActive) && !fc.state.CompareAndSwap(connNew, connActive) {
+			return // Shutdown closed it
+		}
+		if next = fc.serveOne(); next != nextRequest {
+			return
+		}
+		fc.state.Store(connIdle)
+		if fc.s.closing.Load() && fc.state.CompareAndSwap(connIdle, connClosed) {
+			next = closeConn
+			return
+		}
+	}
+}
+
+// serveOne reads a request head and serves it, or hands the connection
+// over before consuming any of it.
+func (fc *fastConn) serveOne() connNext {
+	start := time.Now()
+	req := &fc.req
+	h := &req.h
+	n, ok := fc.readHead(h, start)
+	if n == 0 {
+		if ok {
+			return fc.handOver()
+		}
+		return closeConn
+	}
+	buf, _ := fc.br.Peek(n)
+	req.Host, req.Path, req.Head, req.Start = string(h.host.of(buf)), targetPath(h.target.of(buf)), h.head, start
+	t := &fc.target
+	*t = Target{}
+	var ex Exchange
+	if fc.s.Handler != nil {
+		ex = fc.s.Handler.Route(req, t)
+	}
+	if ex == nil {
+		return fc.handOver()
+	}
+	x := &fc.x
+	*x = fastExchange{fc: fc, ex: ex, t: t, addr: t.Addr, head: h.head, closeAfter: h.close, start: start}
+	defer x.abort() // on a panic; a no-op once done
+	fc.out = fc.appendUpstreamHead(fc.out[:0], h, buf, t.HostAs, t.Prefix)
+	if h.accept.to > 0 {
+		x.accept = string(h.accept.of(buf))
+	}
+	_, _ = fc.br.Discard(n) // the request is ours now
+	fc.s.fastReqs.Add(1)
+
+	fc.gone.Store(false)
+	keep := x.proxy()
+	x.done = true
+	ex.Done(&x.res)
+	if !keep || x.closeAfter {
+		_ = fc.bw.Flush()
+		return closeConn
+	}
+	if fc.bw.Flush() != nil {
+		return closeConn
+	}
+	return nextRequest
+}
+
+// readHead waits for a whole request head in the reader's buffer and
+// returns its length. It returns 0 and true when the request must go to
+// net/http, 0 and false when the connection failed.
+func (fc *fastConn) readHead(h *reqHead, start time.Time) (int, bool) {
+	deadline := false
+	for {
+		buf, _ := fc.br.Peek(fc.br.Buffered())
+		n, v := parseRequest(buf, h, fc.s.TrustForwarded)
+		switch {
+		case v == headOK:
+			return n, true
+		case v == headUnsupported || len(buf) >= fc.br.Size():
+			return 0, true
+		}
+		if !deadline {
+			// The head did not arrive whole: from here on it has the
+			// header timeout.
+			if d := fc.s.headerTimeout(); d > 0 {
+				_ = fc.c.SetReadDeadline(start.Add(d))
+			} else {
+				_ = fc.c.SetReadDeadline(time.Time{})
+			}
+			deadline = true
+		}
+		if _, err := fc.br.Peek(len(buf) + 1); err != nil {
+			return 0, false
+		}
+	}
+}
+
+// targetPath returns the decoded path of an origin-form target, as
+// net/http's URL.Path has it.
+func targetPath(target []byte) string {
+	for i, c := range target {
+		if c == '?' {
+			target = target[:i]
+			break
+		}
+	}
+	raw := string(target)
+	for i := 0; i < len(raw); i++ {
+		if raw[i] == '%' {
+			return unescapePath(raw)
+		}
+	}
+	return raw
+}
+
+// unescapePath decodes %XX escapes; parseRequest has checked they are
+// well formed.
+func unescapePath(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
+// handOver passes the connection, with the bytes read but not consumed, to
+// the net/http server, behind the framing checks (framing.go).
+func (fc *fastConn) handOver() connNext {
+	if err := fc.bw.Flush(); err != nil {
+		return closeConn
+	}
+	_ = fc.c.SetDeadline(time.Time{})
+	var buffered []byte
+	if n := fc.br.Buffered(); n > 0 {
+		buffered, _ = fc.br.Peek(n)
+	}
+	// Counted as late until net/http has it, so a Shutdown never sees it
+	// in neither place.
+	fc.s.late.Add(1)
+	fc.s.forget(fc)
+	pc := newFramingConn(fc.c, buffered, fc.s.HTTP.MaxHeaderBytes, fc.s.log(), fc.s.errorPage())
+	if fc.s.handoff.push(pc) {
+		fc.s.late.Add(-1)
+		return handedOff
+	}
+	if fc.s.closed.Load() {
+		fc.s.late.Add(-1)
+		return closeConn
+	}
+	go func() {
+		defer fc.s.late.Add(-1)
+		fc.s.serveLate(pc)
+	}()
+	return handedOff
+}
+
+// appendUpstreamHead appends the request head sent upstream: the client's
+// request line and header lines, less hop-by-hop headers, with
+// X-Forwarded-For, -Host and -Proto and X-Real-IP set as the edge's
+// net/http path sets them. For an external origin hostAs replaces the Host
+// and prefix, the origin URL's path, goes before the target, as the edge's
+// net/http path does.
+func (fc *fastConn) appendUpstreamHead(b []byte, h *reqHead, buf []byte, hostAs, prefix string) []byte {
+	if h.head {
+		b = append(b, "HEAD "...)
+	} else {
+		b = append(b, "GET "...)
+	}
+	b = append(b, prefix...)
+	b = append(b, h.target.of(buf)...)
+	b = append(b, " HTTP/1.1\r\n"...)
+	for i, l := range h.lines[:h.nlines] {
+		if i == h.hostLine && hostAs != "" {
+			b = append(b, "Host: "...)
+			b = append(b, hostAs...)
+			b = append(b, "\r\n"...)
+			continue
+		}
+		b = append(b, l.of(buf)...)
+	}
+	if fc.clientIP != "" {
+		b = append(b, "X-Forwarded-For: "...)
+		for _, v := range h.xff[:h.nxff] {
+			b = append(b, v.of(buf)...)
+			b = append(b, ", "...)
+		}
+		b = append(b, fc.clientIP...)
+		b = append(b, "\r\n"...)
+		if !h.realIP {
+			b = append(b, "X-Real-IP: "...)
+			b = append(b, fc.clientIP...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	if !h.xfProto {
+		b = append(b, "X-Forwarded-Proto: http\r\n"...)
+	}
+	if !h.xfHost {
+		b = append(b, "X-Forwarded-Host: "...)
+		b = append(b, h.host.of(buf)...)
+		b = append(b, "\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
