@@ -124,13 +124,12 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		}
 	}
 
+	// Only the PodSpec says where and how the pod runs: those fields of
+	// its ContainerSpecs are ignored (runtime/pod.go).
 	main := spec.Main
 	main.Name = spec.Name
-	main.Labels = podLabels(spec.Labels, main.Labels)
-	main.TTY, main.OpenStdin = spec.TTY, spec.OpenStdin
-	if main.Platform == "" {
-		main.Platform = spec.Platform
-	}
+	main.Labels = podLabels(spec.Labels)
+	main.TTY, main.OpenStdin, main.Platform = spec.TTY, spec.OpenStdin, spec.Platform
 	main.Network, main.Aliases, main.Port, main.HostPort, main.ExtraHosts, main.JoinContainer = "", nil, 0, 0, nil, ""
 	holderID := ""
 	switch {
@@ -146,7 +145,7 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		h, err := e.Create(ctx, runtime.ContainerSpec{
 			Name:       spec.Name + holderName,
 			Image:      image,
-			Labels:     memberLabels(spec.Labels, nil, holderName),
+			Labels:     memberLabels(spec.Labels, holderName),
 			Port:       spec.Port,
 			HostPort:   spec.HostPort,
 			Network:    spec.Network,
@@ -188,11 +187,9 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 	for _, s := range spec.Sidecars {
 		cs := s.ContainerSpec
 		cs.Name = spec.Name + "-" + s.Name
-		cs.Labels = memberLabels(spec.Labels, cs.Labels, s.Name)
+		cs.Labels = memberLabels(spec.Labels, s.Name)
 		cs.Labels[labelPodID] = m.ID
-		if cs.Platform == "" {
-			cs.Platform = spec.Platform
-		}
+		cs.Platform, cs.TTY, cs.OpenStdin = spec.Platform, false, false
 		cs.JoinContainer, cs.Network, cs.Aliases, cs.Port, cs.HostPort, cs.ExtraHosts = holderID, "", nil, 0, 0, nil
 		c, err := e.Create(ctx, cs)
 		if err != nil {
@@ -223,19 +220,18 @@ func setLayout(main *runtime.ContainerSpec, l podLayout) error {
 	return nil
 }
 
-// podLabels are the main container's labels: the pod's, over the
-// container spec's own.
-func podLabels(pod, own map[string]string) map[string]string {
-	out := make(map[string]string, len(pod)+len(own)+1)
-	maps.Copy(out, own)
+// podLabels are the main container's labels: the pod's, with room for
+// the engine's own.
+func podLabels(pod map[string]string) map[string]string {
+	out := make(map[string]string, len(pod)+4)
 	maps.Copy(out, pod)
 	return out
 }
 
 // memberLabels are a sidecar's or the holder's labels: the pod's, marked
 // as a sidecar of that name (as berth always labelled them).
-func memberLabels(pod, own map[string]string, name string) map[string]string {
-	out := podLabels(pod, own)
+func memberLabels(pod map[string]string, name string) map[string]string {
+	out := podLabels(pod)
 	if role, ok := pod[runtime.LabelRole]; ok {
 		out[labelPodRole] = role
 	}
