@@ -95,8 +95,8 @@ func (e *Engine) takeTaskNet(ctx context.Context, network string, hosts []string
 			return ""
 		}
 		// One that died meanwhile (removed by hand, the engine restarted)
-		// is dropped.
-		if e.runs(ctx, r.id) {
+		// or lost its network is dropped.
+		if e.readyOn(ctx, r.id, network) {
 			return r.id
 		}
 		e.removeQuietly(ctx, r.id, "a dead task network holder")
@@ -140,9 +140,18 @@ func (e *Engine) warmTaskNet(ctx context.Context, network string, labels map[str
 	}
 
 	e.tasks.mu.Lock()
+	ready := slices.Clone(p.ready)
+	e.tasks.mu.Unlock()
+	// Those that died or lost their network (it was removed and made
+	// again) are replaced now, not found out by the next task.
+	dead := map[string]bool{}
+	for _, r := range ready {
+		dead[r.id] = !e.readyOn(ctx, r.id, network)
+	}
+	e.tasks.mu.Lock()
 	var stale []string
 	p.ready = slices.DeleteFunc(p.ready, func(r readyNet) bool {
-		if r.hosts != key {
+		if r.hosts != key || dead[r.id] {
 			stale = append(stale, r.id)
 			return true
 		}
@@ -172,6 +181,13 @@ func (e *Engine) warmTaskNet(ctx context.Context, network string, labels map[str
 		e.removeQuietly(context.WithoutCancel(ctx), id, "a task network holder made while its network went")
 	}
 	return err
+}
+
+// readyOn reports whether a ready holder runs on network.
+func (e *Engine) readyOn(ctx context.Context, id, network string) bool {
+	info, err := e.cli.ContainerInspect(ctx, id)
+	return err == nil && info.State != nil && info.State.Running && !info.State.Paused &&
+		info.NetworkSettings != nil && info.NetworkSettings.Networks[network] != nil
 }
 
 func (e *Engine) startTaskNet(ctx context.Context, network string, labels map[string]string, hosts []string) (string, error) {
