@@ -30,8 +30,8 @@ type Config struct {
 	ACMEEmail  string
 	ACMECARoot string
 	Logger     *slog.Logger
-	// Engine runs the pods (instances and tasks); nil means the local
-	// Docker Engine.
+	// Engine runs the pods (instances and tasks). Required: berth server
+	// gives it the local Docker Engine (internal/cli).
 	Engine runtime.PodEngine
 	// DeployTimeout bounds how long new instances may take to become healthy
 	// before a deploy rolls back (default 60s). Drain bounds how long old

@@ -644,7 +644,7 @@ func (d *Daemon) drain(ctx context.Context, s *service, old []*instance) {
 // container's network is gone). Off its name first, it is called no more,
 // and what was on its way to it arrives within the delay: a request that
 // looked the name up just before, and a connection attempt the engine's
-// reconnect (see docker.Engine.Deregister) made wait the SYN's one-second
+// reconnect (on Docker, see its engine's Deregister) made wait the SYN's one-second
 // retransmission timeout. Requests still running after it are the app's
 // own shutdown's to finish (SIGTERM).
 const deregisterDelay = 1500 * time.Millisecond

@@ -4,7 +4,8 @@
 // store, the engine and the edge.
 //
 // It owns every decision about what should run and where traffic goes. It
-// must not talk to the Docker Engine except through runtime.Engine, must not
-// proxy requests itself (that is the edge's job), and must not write SQL
-// (that is the store's).
+// reaches an engine only through the pod contract (internal/runtime: it
+// never imports an engine's package, and a test says so), the data plane
+// only through internal/router (it never proxies a request itself), and
+// the state only through internal/store (it never writes SQL).
 package controlplane
