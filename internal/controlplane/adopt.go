@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -47,10 +46,10 @@ func (d *Daemon) adopt(ctx context.Context) error {
 			}
 		}
 	}
-	if err := d.adoptTasks(ctx, apps); err != nil {
+	if err := d.tasks.Adopt(ctx, apps); err != nil {
 		return fmt.Errorf("re-adopt tasks: %w", err)
 	}
-	d.startScheduler(ctx, apps)
+	d.tasks.StartSchedules(ctx, apps)
 	ours := map[string]bool{}
 	for _, a := range apps {
 		ours[a.Name] = true
@@ -137,9 +136,7 @@ func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app stri
 			}
 			s.mu.Unlock()
 		case runtime.RoleTask:
-			id := l[runtime.LabelTask]
-			rec, err := d.store.GetTask(ctx, id) // an ID prefix may find another
-			stale = errors.Is(err, store.ErrNotFound) || err == nil && (rec.ID != id || rec.Status != taskRunning.String())
+			stale = d.tasks.Leftover(ctx, p)
 		}
 		if stale {
 			_ = d.pods.RemovePod(ctx, p.ID)
@@ -149,82 +146,6 @@ func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app stri
 	if len(removed) > 0 {
 		d.event(app, "", "recover", fmt.Sprintf("removed %d container(s) the stopped daemon was still making: %s", len(removed), strings.Join(removed, ", ")))
 	}
-}
-
-// adoptTasks takes back the task containers a previous daemon left: a
-// running one is followed to its end as if it had never been left, one that
-// ended meanwhile is recorded from its exit code and logs (the same watch,
-// which finds it over at once), and a task the store says runs but whose
-// container is gone is recorded lost. Either way no container is orphaned.
-// Only the apps of this daemon's store are touched: an engine may be shared
-// (by tests, by a second data directory).
-func (d *Daemon) adoptTasks(ctx context.Context, apps []store.App) error {
-	ours := map[string]bool{}
-	for _, a := range apps {
-		ours[a.Name] = true
-	}
-	pods, err := d.pods.ListPods(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleTask)})
-	if err != nil {
-		return fmt.Errorf("list tasks: %w", err)
-	}
-	seen := map[string]bool{}
-	for _, p := range pods {
-		if !ours[p.Labels[runtime.LabelApp]] {
-			continue
-		}
-		id := p.Labels[runtime.LabelTask]
-		rec, err := d.store.GetTask(ctx, id)
-		if err != nil || rec.ID != id || rec.Status != taskRunning.String() {
-			// Recorded already (the daemon stopped before removing it),
-			// or never recorded (it stopped between create and record).
-			_ = d.pods.RemovePod(ctx, p.ID)
-			continue
-		}
-		seen[id] = true
-		rec.ContainerID = p.ID
-		if p.State == runtime.PodCreated {
-			_ = d.pods.RemovePod(ctx, p.ID)
-			rec.Status, rec.FinishedAt = taskFailed.String(), time.Now().UTC()
-			rec.Message = "could not start: the daemon stopped before the task started"
-			if err := d.store.PutTask(ctx, rec); err != nil {
-				return err
-			}
-			continue
-		}
-		run := newTaskRun(rec)
-		var deadline time.Time
-		if v := p.Labels[labelTaskTimeout]; v != "" {
-			if timeout, err := time.ParseDuration(v); err == nil && timeout > 0 {
-				start := p.StartedAt
-				if start.IsZero() {
-					start = rec.StartedAt
-				}
-				deadline, run.timeout = start.Add(timeout), timeout
-			}
-		}
-		d.tasks.add(run)
-		d.watchTask(run, nil, deadline)
-		d.log.Info("task adopted", "task", id, "app", rec.App, "running", p.Running())
-	}
-	recs, err := d.store.ListTasks(ctx, "", 0)
-	if err != nil {
-		return err
-	}
-	for _, rec := range recs {
-		if rec.Status != taskRunning.String() || seen[rec.ID] {
-			continue
-		}
-		rec.Status, rec.FinishedAt = taskLost.String(), time.Now().UTC()
-		rec.Message = "its container disappeared while the daemon was down"
-		if err := d.store.PutTask(ctx, rec); err != nil {
-			return err
-		}
-		d.event(rec.App, rec.Service, "task", fmt.Sprintf("task %s (%s) lost: %s", rec.ID, taskLabel(rec), rec.Message))
-	}
-	for app := range ours {
-		d.warmTasks(app)
-	}
-	return nil
 }
 
 func (d *Daemon) adoptService(ctx context.Context, rec store.Service, pods []runtime.Pod) error {

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/apierr"
+	"github.com/berth-dev/berth/internal/controlplane/tasks"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
@@ -50,23 +52,20 @@ func (p phase) String() string {
 	return [...]string{"prepare", "build", "release", "start", "healthy", "switch", "drain", "done", "rolled back"}[p]
 }
 
-// Errors of the deploy lifecycle, for errors.Is and API codes.
+// Errors of the deploy lifecycle, for errors.Is and API codes: those of
+// every subsystem (internal/controlplane/apierr).
 var (
-	ErrBusy       = errors.New("operation in progress")
-	ErrInvalid    = errors.New("invalid request")
-	ErrNotFound   = errors.New("not found")
-	ErrNoRevision = errors.New("no revision to use")
+	ErrBusy       = apierr.ErrBusy
+	ErrInvalid    = apierr.ErrInvalid
+	ErrNotFound   = apierr.ErrNotFound
+	ErrNoRevision = apierr.ErrNoRevision
 )
 
-// refusal is bad input whose message stands alone as the CLI's one-line
-// reason (a spec's "FILE:LINE: FIELD: what is wrong", "web is paused: ..."),
-// without ErrInvalid's words in front; it is ErrInvalid for errors.Is and
-// the API's code.
-type refusal struct{ err error }
-
-func (e refusal) Error() string   { return e.err.Error() }
-func (e refusal) Unwrap() []error { return []error{ErrInvalid, e.err} }
-func refuse(err error) error      { return refusal{err} }
+// refuse makes err bad input whose message stands alone as the CLI's
+// one-line reason (a spec's "FILE:LINE: FIELD: what is wrong", "web is
+// paused: ..."), without ErrInvalid's words in front; it is ErrInvalid for
+// errors.Is and the API's code.
+func refuse(err error) error { return apierr.Refuse(err) }
 
 // progress receives what a deploy reports as it goes.
 type progress func(api.Message)
@@ -138,7 +137,7 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 	}
 	// The stored spec is the app's spec from now on, for `berth task run
 	// NAME` and for the schedules (installed again on a daemon start).
-	d.installSchedules(sp)
+	d.tasks.InstallSchedules(sp)
 	for _, s := range ss {
 		if _, err := d.store.GetService(ctx, s.app, s.name); errors.Is(err, store.ErrNotFound) {
 			if err := d.store.PutService(ctx, store.Service{App: s.app, Name: s.name, UpdatedAt: now}); err != nil {
@@ -151,9 +150,9 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 	}
 	d.ensureInternal(ctx, sp) // internal_lb.go
 	// Once the deploy is over, the engine prepares for the app's next task
-	// (task_net.go).
+	// (internal/controlplane/tasks).
 	d.openApp(sp.App)
-	defer d.warmTasks(sp.App)
+	defer d.tasks.Warm(sp.App)
 
 	// Services roll out side by side; each one switches, or fails and
 	// leaves its previous revision serving, on its own.
@@ -312,7 +311,7 @@ func (d *Daemon) checkSecrets(ctx context.Context, sp *spec.Spec, names []string
 		}
 		field, missing := missingSecrets(sv, have)
 		if len(missing) > 0 {
-			return refuse(sp.FieldError(field, "%s", missingSecretsMsg(n, missing)))
+			return refuse(sp.FieldError(field, "%s", apierr.MissingSecrets(n, missing)))
 		}
 	}
 	return nil
@@ -339,19 +338,6 @@ func missingSecrets(sv *spec.Service, have map[string]string) (field string, mis
 		}
 	}
 	return field, missing
-}
-
-// missingSecretsMsg says which secrets are missing and how to set them.
-func missingSecretsMsg(service string, missing []string) string {
-	what := "secret " + missing[0] + " is"
-	if len(missing) > 1 {
-		what = "secrets " + strings.Join(missing, ", ") + " are"
-	}
-	set := make([]string, len(missing))
-	for i, k := range missing {
-		set[i] = k + "=..."
-	}
-	return fmt.Sprintf("%s listed but never set: run `berth secret set %s %s` first", what, service, strings.Join(set, " "))
 }
 
 func failure(err error, lastLogs []string) api.Message {
@@ -426,7 +412,14 @@ func (d *Daemon) deployService(ctx context.Context, s *service, sp *spec.Service
 	// release: the new revision's release command, before any of its
 	// instances exists.
 	if len(pinned.Release) > 0 {
-		if err := d.runRelease(ctx, s, rev, out); err != nil {
+		if err := d.tasks.Release(ctx, s.app, s.name, rev.task(), tasks.ReleaseOutput{
+			Phase: func(msg string) { out.phase(phaseRelease, "%s", msg) },
+			Line:  func(line string) { out.log("release", line) },
+		}); err != nil {
+			var rf *tasks.ReleaseError
+			if errors.As(err, &rf) {
+				err = &instanceFailure{err: err, lastLogs: rf.LastLines}
+			}
 			return fail(err)
 		}
 	}

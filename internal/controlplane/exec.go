@@ -7,30 +7,23 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/tasks"
 )
-
-// execTarget is the container an exec runs in: a pod's, by its name in
-// the pod ("" = the service's own).
-type execTarget struct {
-	instance  string
-	podID     string
-	container string
-}
 
 // targetIn is the container of in that req names: the main one, or a
 // sidecar. Call with the service's mu held.
-func targetIn(in *instance, service string, req api.ExecRequest) (execTarget, error) {
+func targetIn(in *instance, service string, req api.ExecRequest) (tasks.ExecTarget, error) {
 	if req.Container == "" || req.Container == service {
-		return execTarget{instance: in.id, podID: in.podID}, nil
+		return tasks.ExecTarget{Instance: in.id, Pod: in.podID}, nil
 	}
 	names := []string{service}
 	for _, m := range in.sidecars {
 		if m.name == req.Container {
-			return execTarget{instance: in.id, podID: in.podID, container: m.name}, nil
+			return tasks.ExecTarget{Instance: in.id, Pod: in.podID, Container: m.name}, nil
 		}
 		names = append(names, m.name)
 	}
-	return execTarget{}, fmt.Errorf("%w: %s has no sidecar named %q; its containers are %s", ErrNotFound, service, req.Container, strings.Join(names, ", "))
+	return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no sidecar named %q; its containers are %s", ErrNotFound, service, req.Container, strings.Join(names, ", "))
 }
 
 // handleExec runs a command inside a running instance of a service, as an
@@ -46,7 +39,7 @@ func (d *Daemon) handleExec(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: empty command: put it after --, e.g. \"berth exec %s -- sh\"", ErrInvalid, svc))
 		return
 	}
-	if err := checkArgs(req.Command); err != nil {
+	if err := tasks.CheckArgs(req.Command); err != nil {
 		fail(w, err)
 		return
 	}
@@ -59,15 +52,27 @@ func (d *Daemon) handleExec(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: exec needs the attach protocol (Upgrade: berth-attach); use \"berth exec\"", ErrInvalid))
 		return
 	}
-	d.execSession(w, app, svc, target, req)
+	ex, err := d.tasks.Exec(app, svc, target, req.Command, req.TTY)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	defer ex.Close()
+	conn, err := upgrade(w)
+	if err != nil {
+		d.log.Warn("exec session", "app", app, "service", svc, "err", err)
+		return
+	}
+	defer conn.Close()
+	ex.Serve(conn)
 }
 
 // execTarget picks the instance (and container) an exec runs in: the one
 // asked for, else a healthy one of the serving revision.
-func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecRequest) (execTarget, error) {
+func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecRequest) (tasks.ExecTarget, error) {
 	s, err := d.existingService(ctx, app, name)
 	if err != nil {
-		return execTarget{}, err
+		return tasks.ExecTarget{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -89,11 +94,11 @@ func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecR
 		}
 		switch len(match) {
 		case 0:
-			return execTarget{}, fmt.Errorf("%w: %s has no running instance %q; see \"berth status\"", ErrNotFound, name, req.Instance)
+			return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no running instance %q; see \"berth status\"", ErrNotFound, name, req.Instance)
 		case 1:
 			return targetIn(match[0], name, req)
 		}
-		return execTarget{}, fmt.Errorf("%w: instance %q matches several instances of %s; give more of its ID", ErrInvalid, req.Instance, name)
+		return tasks.ExecTarget{}, fmt.Errorf("%w: instance %q matches several instances of %s; give more of its ID", ErrInvalid, req.Instance, name)
 	}
 	for _, in := range live {
 		if in.state == stateHealthy {
@@ -105,9 +110,9 @@ func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecR
 	}
 	switch {
 	case s.rev == 0:
-		return execTarget{}, fmt.Errorf("%w: %s has no revision yet; deploy it first (berth deploy)", ErrNoRevision, name)
+		return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no revision yet; deploy it first (berth deploy)", ErrNoRevision, name)
 	case s.paused:
-		return execTarget{}, fmt.Errorf("%w: %s is paused and has no running instance; resume it first (berth resume %s)", ErrNotFound, name, name)
+		return tasks.ExecTarget{}, fmt.Errorf("%w: %s is paused and has no running instance; resume it first (berth resume %s)", ErrNotFound, name, name)
 	}
-	return execTarget{}, fmt.Errorf("%w: %s has no running instance right now; see \"berth status\"", ErrNotFound, name)
+	return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no running instance right now; see \"berth status\"", ErrNotFound, name)
 }

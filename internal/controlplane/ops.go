@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/controlplane/tasks"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
 )
@@ -233,7 +234,7 @@ func (d *Daemon) destroy(ctx context.Context, app string, out progress) error {
 		return err
 	}
 	defer release(ss...)
-	d.removeSchedules(app)
+	d.tasks.RemoveSchedules(app)
 	d.dropAppCanaries(app)  // canary.go
 	d.dropAppEdge(ctx, app) // entrypoints.go; the store drops them with the app
 	for _, s := range ss {
@@ -247,7 +248,7 @@ func (d *Daemon) destroy(ctx context.Context, app string, out progress) error {
 		s.instances, s.rev, s.spec = nil, 0, nil
 		s.mu.Unlock()
 	}
-	d.closeApp(app) // task_net.go: no task made after the listing
+	d.closeApp(app) // closing.go: no task made after the listing
 	pods, err := d.pods.ListPods(ctx, map[string]string{runtime.LabelApp: app})
 	if err != nil {
 		return err
@@ -296,9 +297,9 @@ func errorCode(err error) string {
 		return "platform"
 	case errors.Is(err, ErrUnhealthy):
 		return "unhealthy"
-	case errors.Is(err, ErrReleaseFailed):
+	case errors.Is(err, tasks.ErrReleaseFailed):
 		return "release_failed"
-	case errors.Is(err, ErrTaskNotStarted):
+	case errors.Is(err, tasks.ErrNotStarted):
 		return "task_not_started"
 	}
 	return "error"

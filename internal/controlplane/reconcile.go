@@ -277,7 +277,7 @@ func (d *Daemon) restoreNetwork(ctx context.Context, app string, ss []*service) 
 	if a, err := d.store.GetApp(ctx, app); err == nil {
 		d.restoreInternal(ctx, a)
 	}
-	d.warmTasks(app)
+	d.tasks.Warm(app)
 	lost := 0
 	for _, s := range ss {
 		s.mu.Lock()

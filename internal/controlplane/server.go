@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/certs"
+	"github.com/berth-dev/berth/internal/controlplane/tasks"
 	"github.com/berth-dev/berth/internal/edge"
 	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/runtime"
@@ -55,11 +56,12 @@ type Daemon struct {
 	netMu sync.Mutex
 	// kicks asks the reconciler to look at one service now.
 	kicks chan *service
-	// tasks are the running tasks, release locks and schedules (task.go).
-	tasks taskTable
+	// tasks runs the tasks: one-off, release and scheduled runs, and exec
+	// sessions (internal/controlplane/tasks).
+	tasks *tasks.Runner
 	// inet are the apps' internal load balancers (internal_lb.go).
 	inet internalNets
-	// closing are the apps being destroyed (task_net.go).
+	// closing are the apps being destroyed (closing.go).
 	closing map[string]bool
 
 	// bg tracks goroutines that must end before the store closes.
@@ -151,6 +153,7 @@ func Run(ctx context.Context, cfg Config) error {
 		instRec:  newInstanceRecorder(),
 		ctx:      ctx,
 	}
+	d.tasks = newTaskRunner(d)
 
 	// The edge, its metrics, access log and stored entrypoints
 	// (entrypoints.go).

@@ -1,18 +1,19 @@
 package controlplane
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/tasks"
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
+
+// The task API: each handler reads or refuses the request and leaves the
+// task to the tasks' Runner (d.tasks).
 
 // defaultTaskList bounds `berth task ls` when no limit is asked for.
 const defaultTaskList = 100
@@ -35,76 +36,80 @@ func (d *Daemon) handleTaskRun(w http.ResponseWriter, r *http.Request) {
 		fail(w, fmt.Errorf("%w: an interactive task (stdin or tty) needs the attach protocol (Upgrade: %s)", ErrInvalid, "berth-attach"))
 		return
 	}
-	ts, err := d.resolveTask(r.Context(), app, req, kindOneOff)
+	ts, err := d.tasks.Resolve(r.Context(), app, req)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	if req.Detach {
-		run, err := d.startTask(d.ctx, ts, taskHooks{})
+		run, err := d.tasks.Start(d.ctx, ts, tasks.Hooks{})
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		writeJSON(w, http.StatusCreated, apiTask(run.record()))
+		writeJSON(w, http.StatusCreated, apiTask(run.Record()))
 		return
 	}
 
 	st := newStream(w)
 	defer st.close()
 	var id string
-	lines := &lineSplitter{emit: func(stream, line string) {
+	lines := &tasks.LineSplitter{Emit: func(stream, line string) {
 		st.send(api.Message{Kind: api.KindLog, Source: id, Stream: stream, Text: line})
 	}}
-	run, err := d.startTask(d.ctx, ts, taskHooks{
-		started: func(rec store.Task) {
+	run, err := d.tasks.Start(d.ctx, ts, tasks.Hooks{
+		Started: func(rec store.Task) {
 			id = rec.ID
 			t := apiTask(rec)
 			st.send(api.Message{Kind: api.KindTask, Task: &t})
 		},
-		output: lines.write,
+		Output: lines.Write,
 	})
 	if err != nil {
 		res := failure(err, nil)
-		var se *taskStartError
+		var se *tasks.StartError
 		if errors.As(err, &se) {
-			t := apiTask(se.rec)
+			t := apiTask(se.Task)
 			res.Task = &t
 		}
 		st.send(res)
 		return
 	}
 	select {
-	case <-run.done:
+	case <-run.Done():
 	case <-r.Context().Done():
 		// Ctrl-C on an attached task stops the task, not only the CLI.
 		if d.ctx.Err() == nil {
-			d.stopTask(run, errClientGone)
+			d.tasks.Stop(run, tasks.ErrClientGone)
 		}
 		return
 	case <-d.ctx.Done():
 		return
 	}
-	lines.flush()
-	t := apiTask(run.record())
+	lines.Flush()
+	t := apiTask(run.Record())
 	st.send(api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Task: &t})
 }
 
-// findTask returns the task with this ID or unique ID prefix.
-func (d *Daemon) findTask(ctx context.Context, id string) (store.Task, error) {
-	t, err := d.store.GetTask(ctx, id)
-	switch {
-	case errors.Is(err, store.ErrAmbiguous):
-		return t, fmt.Errorf("%w: task ID %q matches several tasks; give more of it", ErrInvalid, id)
-	case errors.Is(err, store.ErrNotFound):
-		return t, fmt.Errorf("%w: no task %q; see \"berth task ls\"", ErrNotFound, id)
-	case err != nil:
-		return t, err
+// taskSession runs a task attached to the client's terminal or pipes
+// (Upgrade: berth-attach); the client going away stops the task.
+func (d *Daemon) taskSession(w http.ResponseWriter, r *http.Request, app string, req api.TaskRunRequest) {
+	if req.Detach {
+		fail(w, fmt.Errorf("%w: a detached task cannot be interactive: drop --detach or -i/-t", ErrInvalid))
+		return
 	}
-	if run := d.tasks.get(t.ID); run != nil {
-		t = run.record()
+	ts, err := d.tasks.Resolve(r.Context(), app, req)
+	if err != nil {
+		fail(w, err)
+		return
 	}
-	return t, nil
+	conn, err := upgrade(w)
+	if err != nil {
+		d.log.Warn("task session", "app", app, "err", err)
+		return
+	}
+	defer conn.Close()
+	d.tasks.Attach(conn, ts)
 }
 
 func (d *Daemon) handleTaskList(w http.ResponseWriter, r *http.Request) {
@@ -115,23 +120,20 @@ func (d *Daemon) handleTaskList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ts, err := d.store.ListTasks(r.Context(), app, atoiDefault(r.URL.Query().Get("limit"), defaultTaskList))
+	ts, err := d.tasks.List(r.Context(), app, atoiDefault(r.URL.Query().Get("limit"), defaultTaskList))
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	out := []api.Task{}
 	for _, t := range ts {
-		if run := d.tasks.get(t.ID); run != nil {
-			t = run.record()
-		}
 		out = append(out, apiTask(t))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
 func (d *Daemon) handleTaskGet(w http.ResponseWriter, r *http.Request) {
-	t, err := d.findTask(r.Context(), r.PathValue("id"))
+	t, err := d.tasks.Find(r.Context(), r.PathValue("id"))
 	if err != nil {
 		fail(w, err)
 		return
@@ -139,10 +141,10 @@ func (d *Daemon) handleTaskGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, apiTask(t))
 }
 
-// handleTaskLogs streams a task's output: from its container while it runs
-// (to its end with follow=1), from the store once it has finished.
+// handleTaskLogs streams a task's output: from its pod while it runs (to
+// its end with follow=1), from the store once it has finished.
 func (d *Daemon) handleTaskLogs(w http.ResponseWriter, r *http.Request) {
-	t, err := d.findTask(r.Context(), r.PathValue("id"))
+	t, err := d.tasks.Find(r.Context(), r.PathValue("id"))
 	if err != nil {
 		fail(w, err)
 		return
@@ -150,71 +152,41 @@ func (d *Daemon) handleTaskLogs(w http.ResponseWriter, r *http.Request) {
 	follow := r.URL.Query().Get("follow") == "1"
 	st := newStream(w)
 	defer st.close()
-	sent := 0
-	if run := d.tasks.get(t.ID); run != nil && t.Status == api.TaskRunning {
-		ctx, cancel := d.followContext(r) // stream.go
-		defer cancel()
-		err := d.pods.Logs(ctx, t.ContainerID, "", runtime.LogOptions{Follow: follow}, func(l runtime.LogLine) {
-			st.send(api.Message{Kind: api.KindLog, Time: l.Time, Source: t.ID, Stream: l.Stream, Text: l.Text})
-			sent++
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil && sent > 0 {
-			return
-		}
-		// It finished, and its container went (or is going: the engine
-		// then answers with no lines and no error), while this read: the
-		// rest is in its record once it is done.
-		if err == nil {
-			select {
-			case <-run.done:
-			default:
-				return // still running and really silent so far
-			}
-		}
-		select {
-		case <-run.done:
-		case <-ctx.Done():
-			return
-		}
-		t = run.record()
-	}
-	lines := lastLines(t.Output, len(t.Output)+1)
-	for _, line := range lines[min(sent, len(lines)):] {
-		st.send(api.Message{Kind: api.KindLog, Time: t.FinishedAt, Source: t.ID, Text: line})
-	}
+	ctx, cancel := d.followContext(r) // stream.go
+	defer cancel()
+	d.tasks.Logs(ctx, t, follow, func(l runtime.LogLine) {
+		st.send(api.Message{Kind: api.KindLog, Time: l.Time, Source: t.ID, Stream: l.Stream, Text: l.Text})
+	})
 }
 
 // handleTaskStop stops a running task and answers once it has ended; a
 // finished task is returned as it is.
 func (d *Daemon) handleTaskStop(w http.ResponseWriter, r *http.Request) {
-	t, err := d.findTask(r.Context(), r.PathValue("id"))
+	t, err := d.tasks.Find(r.Context(), r.PathValue("id"))
 	if err != nil {
 		fail(w, err)
 		return
 	}
-	run := d.tasks.get(t.ID)
+	run := d.tasks.Running(t.ID)
 	if run == nil {
 		writeJSON(w, http.StatusOK, apiTask(t))
 		return
 	}
-	d.stopTask(run, errTaskStopped)
-	select {
-	case <-run.done:
-	case <-time.After(spec.DefaultStopGrace + outputGrace):
-	case <-r.Context().Done():
-		return
+	if t, err = d.tasks.StopWait(r.Context(), run); err != nil {
+		return // the client went
 	}
-	writeJSON(w, http.StatusOK, apiTask(run.record()))
+	writeJSON(w, http.StatusOK, apiTask(t))
 }
 
-// taskNote says why berth ended a task, for a session's Exit frame.
-func taskNote(t store.Task) string {
-	switch t.Status {
-	case api.TaskStopped, api.TaskTimeout, api.TaskLost:
-		return fmt.Sprintf("task %s %s", t.ID, strings.TrimSpace(t.Message))
+// apiTask is a task as the API shows it (without its output).
+func apiTask(t store.Task) api.Task {
+	cmd := t.Command
+	if cmd == nil {
+		cmd = []string{}
 	}
-	return ""
+	return api.Task{
+		ID: t.ID, App: t.App, Service: t.Service, Name: t.Name, Kind: t.Kind, Command: cmd,
+		Revision: t.Revision, Status: t.Status, ExitCode: t.ExitCode,
+		StartedAt: t.StartedAt, FinishedAt: t.FinishedAt, Message: t.Message,
+	}
 }

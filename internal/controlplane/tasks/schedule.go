@@ -1,4 +1,4 @@
-package controlplane
+package tasks
 
 import (
 	"context"
@@ -10,14 +10,10 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/apierr"
 	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
-
-// cronSeconds, set only by tests (export_test.go), reads a schedule's five
-// fields as second, minute, hour, day of month and month, so a test sees a
-// schedule fire within seconds. The spec's syntax does not change.
-var cronSeconds bool
 
 // scheduler runs the spec's scheduled tasks on time (UTC) while the daemon
 // runs. Each app's entries are replaced when it is deployed, installed from
@@ -31,9 +27,9 @@ type scheduler struct {
 	active  map[string]string         // "app/task" -> the running task's ID ("" while it starts)
 }
 
-func newScheduler() *scheduler {
+func newScheduler(seconds bool) *scheduler {
 	fields := cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor
-	if cronSeconds {
+	if seconds {
 		fields = cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Descriptor
 	}
 	p := cron.NewParser(fields)
@@ -45,31 +41,42 @@ func newScheduler() *scheduler {
 	}
 }
 
-// startScheduler installs every app's schedules from its stored spec and
+// StartSchedules installs every app's schedules from its stored spec and
 // runs them until ctx ends; it then waits for the runs in flight to return
 // (their tasks go on, to be re-adopted).
-func (d *Daemon) startScheduler(ctx context.Context, apps []store.App) {
-	d.tasks.sched = newScheduler()
+func (r *Runner) StartSchedules(ctx context.Context, apps []store.App) {
+	sc := newScheduler(r.cfg.CronSeconds)
+	r.mu.Lock()
+	r.sched = sc
+	r.mu.Unlock()
 	for _, a := range apps {
 		sp, err := spec.Parse(a.SpecFile, []byte(a.SpecYAML))
 		if err != nil {
-			d.log.Error("stored spec does not parse; its schedules are not installed", "app", a.Name, "err", err)
+			r.cfg.Log.Error("stored spec does not parse; its schedules are not installed", "app", a.Name, "err", err)
 			continue
 		}
-		d.installSchedules(sp)
+		r.InstallSchedules(sp)
 	}
-	d.tasks.sched.cron.Start()
-	d.bg.Add(1)
+	sc.cron.Start()
+	r.cfg.BG.Add(1)
 	go func() {
-		defer d.bg.Done()
+		defer r.cfg.BG.Done()
 		<-ctx.Done()
-		<-d.tasks.sched.cron.Stop().Done()
+		<-sc.cron.Stop().Done()
 	}()
 }
 
-// installSchedules replaces the app's scheduled tasks with the spec's.
-func (d *Daemon) installSchedules(sp *spec.Spec) {
-	sc := d.tasks.sched
+// schedules returns the scheduler, nil before StartSchedules.
+func (r *Runner) schedules() *scheduler {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sched
+}
+
+// InstallSchedules replaces the app's scheduled tasks with the spec's (a
+// deploy).
+func (r *Runner) InstallSchedules(sp *spec.Spec) {
+	sc := r.schedules()
 	if sc == nil {
 		return
 	}
@@ -87,19 +94,19 @@ func (d *Daemon) installSchedules(sp *spec.Spec) {
 		sched, err := sc.parser.Parse(t.Schedule)
 		if err != nil {
 			// The spec's validation accepted it: this is a bug, not input.
-			d.log.Error("schedule does not parse", "app", sp.App, "task", name, "schedule", t.Schedule, "err", err)
+			r.cfg.Log.Error("schedule does not parse", "app", sp.App, "task", name, "schedule", t.Schedule, "err", err)
 			continue
 		}
 		task := *t
-		id := sc.cron.Schedule(sched, cron.FuncJob(func() { d.runScheduled(sp.App, task) }))
+		id := sc.cron.Schedule(sched, cron.FuncJob(func() { r.runScheduled(sc, sp.App, task) }))
 		sc.entries[sp.App] = append(sc.entries[sp.App], id)
-		d.log.Info("task scheduled", "app", sp.App, "task", name, "schedule", t.Schedule, "next", sc.cron.Entry(id).Next)
+		r.cfg.Log.Info("task scheduled", "app", sp.App, "task", name, "schedule", t.Schedule, "next", sc.cron.Entry(id).Next)
 	}
 }
 
-// removeSchedules drops the app's scheduled tasks (the app is destroyed).
-func (d *Daemon) removeSchedules(app string) {
-	sc := d.tasks.sched
+// RemoveSchedules drops the app's scheduled tasks (the app is destroyed).
+func (r *Runner) RemoveSchedules(app string) {
+	sc := r.schedules()
 	if sc == nil {
 		return
 	}
@@ -113,18 +120,17 @@ func (d *Daemon) removeSchedules(app string) {
 
 // runScheduled is one due run of a scheduled task. A run still going when
 // the next is due makes that one skipped, and recorded as such.
-func (d *Daemon) runScheduled(app string, t spec.Task) {
-	ctx := d.ctx
+func (r *Runner) runScheduled(sc *scheduler, app string, t spec.Task) {
+	ctx := r.cfg.Ctx
 	if ctx.Err() != nil {
 		return
 	}
-	sc := d.tasks.sched
 	key := app + "/" + t.Name
 	sc.mu.Lock()
 	prev, busy := sc.active[key]
 	if !busy {
-		if r := d.tasks.runningNamed(app, t.Name, kindScheduled); r != nil {
-			prev, busy = r.id, true
+		if run := r.runningNamed(app, t.Name, kindScheduled); run != nil {
+			prev, busy = run.id, true
 		}
 	}
 	if !busy {
@@ -136,7 +142,7 @@ func (d *Daemon) runScheduled(app string, t spec.Task) {
 		if prev != "" {
 			msg = fmt.Sprintf("skipped: the previous run (task %s) was still going", prev)
 		}
-		d.recordUnrun(app, t, taskSkipped, msg)
+		r.recordUnrun(app, t, skipped, msg)
 		return
 	}
 	defer func() {
@@ -145,23 +151,23 @@ func (d *Daemon) runScheduled(app string, t spec.Task) {
 		sc.mu.Unlock()
 	}()
 
-	ts, err := d.resolveTask(ctx, app, api.TaskRunRequest{Name: t.Name}, kindScheduled)
-	if errors.Is(err, ErrNoRevision) {
+	ts, err := r.resolve(ctx, app, api.TaskRunRequest{Name: t.Name}, kindScheduled)
+	if errors.Is(err, apierr.ErrNoRevision) {
 		// Due during the app's first deploy: there is nothing to run yet.
-		d.recordUnrun(app, t, taskSkipped, fmt.Sprintf("skipped: service %s has no revision yet", t.Service))
+		r.recordUnrun(app, t, skipped, fmt.Sprintf("skipped: service %s has no revision yet", t.Service))
 		return
 	}
 	if err != nil {
-		d.recordUnrun(app, t, taskFailed, "could not run: "+oneLine(err.Error()))
+		r.recordUnrun(app, t, failed, "could not run: "+oneLine(err.Error()))
 		return
 	}
-	run, err := d.startTask(ctx, ts, taskHooks{started: func(rec store.Task) {
+	run, err := r.Start(ctx, ts, Hooks{Started: func(rec store.Task) {
 		sc.mu.Lock()
 		sc.active[key] = rec.ID
 		sc.mu.Unlock()
 	}})
 	if err != nil {
-		return // recorded failed by startTask
+		return // recorded failed by Start
 	}
 	select {
 	case <-run.done:
@@ -170,15 +176,15 @@ func (d *Daemon) runScheduled(app string, t spec.Task) {
 }
 
 // recordUnrun records a scheduled run that did not run.
-func (d *Daemon) recordUnrun(app string, t spec.Task, state taskState, msg string) {
+func (r *Runner) recordUnrun(app string, t spec.Task, st state, msg string) {
 	now := time.Now().UTC()
 	rec := store.Task{
 		ID: newID(), App: app, Service: t.Service, Name: t.Name, Kind: string(kindScheduled),
-		Command: t.Command, Status: state.String(), StartedAt: now, FinishedAt: now, Message: msg,
+		Command: t.Command, Status: st.String(), StartedAt: now, FinishedAt: now, Message: msg,
 	}
-	if err := d.store.PutTask(context.WithoutCancel(d.ctx), rec); err != nil {
-		d.log.Warn("record scheduled task", "app", app, "task", t.Name, "err", err)
+	if err := r.cfg.Store.PutTask(context.WithoutCancel(r.cfg.Ctx), rec); err != nil {
+		r.cfg.Log.Warn("record scheduled task", "app", app, "task", t.Name, "err", err)
 		return
 	}
-	d.event(app, t.Service, "task", fmt.Sprintf("scheduled task %s %s", t.Name, msg))
+	r.cfg.Event(app, t.Service, "task", fmt.Sprintf("scheduled task %s %s", t.Name, msg))
 }

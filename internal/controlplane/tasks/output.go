@@ -1,4 +1,4 @@
-package controlplane
+package tasks
 
 import (
 	"bytes"
@@ -53,20 +53,21 @@ func lastLines(output []byte, n int) []string {
 	return lines
 }
 
-// maxLine is the longest line a lineSplitter holds back; a longer one is
+// maxLine is the longest line a LineSplitter holds back; a longer one is
 // passed on in pieces, so a task printing without newlines cannot grow the
 // daemon's memory.
 const maxLine = 64 << 10
 
-// lineSplitter turns the output of several streams into lines, each
-// stream's own. It is not safe for concurrent use; task output is already
-// serialised.
-type lineSplitter struct {
-	emit    func(stream, line string)
+// LineSplitter turns the output of several streams into lines, each
+// stream's own, for Emit. It is not safe for concurrent use; a task's
+// output (Hooks.Output) is already serialised.
+type LineSplitter struct {
+	Emit    func(stream, line string)
 	pending map[string][]byte
 }
 
-func (s *lineSplitter) write(stream string, p []byte) {
+// Write takes the next piece of a stream's output.
+func (s *LineSplitter) Write(stream string, p []byte) {
 	if s.pending == nil {
 		s.pending = map[string][]byte{}
 	}
@@ -76,11 +77,11 @@ func (s *lineSplitter) write(stream string, p []byte) {
 		if i < 0 {
 			break
 		}
-		s.emit(stream, strings.TrimSuffix(string(buf[:i]), "\r"))
+		s.Emit(stream, strings.TrimSuffix(string(buf[:i]), "\r"))
 		buf = buf[i+1:]
 	}
 	for len(buf) >= maxLine {
-		s.emit(stream, string(buf[:maxLine]))
+		s.Emit(stream, string(buf[:maxLine]))
 		buf = buf[maxLine:]
 	}
 	if len(buf) == 0 {
@@ -90,11 +91,11 @@ func (s *lineSplitter) write(stream string, p []byte) {
 	s.pending[stream] = buf
 }
 
-// flush passes on what is left without a final newline.
-func (s *lineSplitter) flush() {
+// Flush passes on what is left without a final newline.
+func (s *LineSplitter) Flush() {
 	for _, stream := range []string{"stdout", "stderr"} {
 		if buf := s.pending[stream]; len(buf) > 0 {
-			s.emit(stream, strings.TrimSuffix(string(buf), "\r"))
+			s.Emit(stream, strings.TrimSuffix(string(buf), "\r"))
 		}
 	}
 	s.pending = nil
