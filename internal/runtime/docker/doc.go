@@ -10,8 +10,10 @@
 // start and stop order (pod_layout.go, pod_start.go, pod_stop.go), the
 // supervision that stops a pod whose main container or essential sidecar
 // died (pod_supervise.go), the network holders kept ready for tasks
-// (pod_tasknet.go), freeze and thaw (freeze.go), and taking a pod off its
-// names on the app network (deregister.go).
+// (pod_tasknet.go), freeze and thaw (freeze.go), taking a pod off its
+// names on the app network (deregister.go), and reading the containers a
+// berth from before pods made as pods, from their labels (pod_legacy.go),
+// so an upgraded daemon re-adopts them.
 //
 // It owns the translation between runtime.ContainerSpec and Docker's create
 // options, and the policy every berth container gets whatever the spec says:

@@ -27,6 +27,9 @@ package docker
 //   - the holder is the container whose namespace the main one joins
 //     (HostConfig.NetworkMode "container:<holder ID>"), labelled like a
 //     sidecar named holderName.
+//
+// Containers a berth from before pods made carry no layout; they are read
+// as pods from their labels (pod_legacy.go).
 
 import (
 	"context"
@@ -286,6 +289,7 @@ func (e *Engine) RemovePod(ctx context.Context, id string) error {
 		for _, c := range pi.sidecars {
 			ids = append(ids, c.ID)
 		}
+		ids = append(ids, pi.strays...)
 		if pi.holder != nil {
 			holder = pi.holder.ID
 		}

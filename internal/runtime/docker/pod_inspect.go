@@ -1,8 +1,9 @@
 package docker
 
 // Reading a pod back from Docker alone (see pod.go for the labels that
-// make it possible): InspectPod, ListPods, and what the contract reports
-// of a pod (its state, Addr, Broken, containers).
+// make it possible, pod_legacy.go for the pods made before them):
+// InspectPod, ListPods, and what the contract reports of a pod (its state,
+// Addr, Broken, containers).
 
 import (
 	"context"
@@ -29,6 +30,11 @@ type podInfo struct {
 	holder *container.InspectResponse
 	// sidecars by name; a gone one is missing.
 	sidecars map[string]container.InspectResponse
+	// legacy: made before pods, its layout read from its labels
+	// (pod_legacy.go); strays are its members that fit no place in it,
+	// removed with it.
+	legacy bool
+	strays []string
 }
 
 func (pi podInfo) id() string   { return pi.main.ID }
@@ -69,6 +75,16 @@ func (e *Engine) inspectPod(ctx context.Context, id string) (podInfo, error) {
 	if err != nil || !ok {
 		return podInfo{}, fmt.Errorf("%w: pod %s", runtime.ErrNotFound, id)
 	}
+	if pi.legacy {
+		var members map[string][]container.InspectResponse
+		if pi.hasLegacyMembers() {
+			if members, err = e.listLegacyMembers(ctx, info.Config.Labels); err != nil {
+				return podInfo{}, err
+			}
+		}
+		e.fillLegacy(ctx, &pi, members[legacyKey(info.Config.Labels)])
+		return pi, nil
+	}
 	var sidecars map[string][]container.InspectResponse
 	if len(pi.layout.Sidecars) > 0 {
 		if sidecars, err = e.listSidecars(ctx, map[string]string{labelPodID: info.ID}); err != nil {
@@ -79,15 +95,17 @@ func (e *Engine) inspectPod(ctx context.Context, id string) (podInfo, error) {
 	return pi, nil
 }
 
-// asPod reads the layout of a pod's main container; false for a container
-// that is no main container of this owner's.
+// asPod reads the layout of a pod's main container (made before pods:
+// from its labels); false for a container that is no main container of
+// this owner's.
 func (e *Engine) asPod(info container.InspectResponse) (podInfo, bool, error) {
 	if info.Config == nil || info.HostConfig == nil || !e.owner.Owns(info.Config.Labels) {
 		return podInfo{}, false, nil
 	}
 	raw, ok := info.Config.Labels[labelPodLayout]
 	if !ok {
-		return podInfo{}, false, nil
+		l, ok := legacyLayout(info)
+		return podInfo{main: info, layout: l, legacy: ok}, ok, nil
 	}
 	var l podLayout
 	if err := json.Unmarshal([]byte(raw), &l); err != nil {
@@ -102,7 +120,7 @@ func (e *Engine) fillPod(ctx context.Context, pi *podInfo, sidecars []container.
 	for _, c := range sidecars {
 		pi.sidecars[c.Config.Labels[runtime.LabelSidecar]] = c
 	}
-	if mode := pi.main.HostConfig.NetworkMode; pi.layout.Holder && mode.IsContainer() {
+	if mode := pi.main.HostConfig.NetworkMode; pi.holder == nil && pi.layout.Holder && mode.IsContainer() {
 		if h, err := e.cli.ContainerInspect(ctx, mode.ConnectedContainer()); err == nil {
 			pi.holder = &h
 		}
@@ -131,9 +149,18 @@ func (e *Engine) listSidecars(ctx context.Context, labels map[string]string) (ma
 // listing lacks exit codes and times), skipping those removed meanwhile.
 // The inspections run a few at a time: one is a round trip to the engine.
 func (e *Engine) listInspect(ctx context.Context, args filters.Args) ([]container.InspectResponse, error) {
+	return e.listInspectIf(ctx, args, nil)
+}
+
+// listInspectIf is listInspect of the listed containers keep accepts (nil:
+// all).
+func (e *Engine) listInspectIf(ctx context.Context, args filters.Args, keep func(container.Summary) bool) ([]container.InspectResponse, error) {
 	summaries, err := e.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: args})
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	if keep != nil {
+		summaries = slices.DeleteFunc(summaries, func(s container.Summary) bool { return !keep(s) })
 	}
 	out := make([]container.InspectResponse, len(summaries))
 	errs := make([]error, len(summaries))
@@ -185,11 +212,16 @@ func (e *Engine) ListPods(ctx context.Context, labels map[string]string) ([]runt
 }
 
 func (e *Engine) listPods(ctx context.Context, labels map[string]string) ([]podInfo, error) {
-	args := filters.NewArgs(filters.Arg("label", labelPodLayout))
+	// One listing finds the main containers of both kinds: those with a
+	// layout, and those made before pods (pod_legacy.go).
+	args := filters.NewArgs()
 	for k, v := range labels {
 		args.Add("label", k+"="+v)
 	}
-	mains, err := e.listInspect(ctx, args)
+	mains, err := e.listInspectIf(ctx, args, func(s container.Summary) bool {
+		_, ok := s.Labels[labelPodLayout]
+		return (ok || legacyMain(s.Labels)) && e.owner.Owns(s.Labels)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +248,15 @@ func (e *Engine) listPods(ctx context.Context, labels map[string]string) ([]podI
 			return nil, err
 		}
 	}
+	// Those made before pods: their sidecars and holders carry the
+	// legacyKeys labels they share with them (listLegacyMembers uses only
+	// those of the labels asked for).
+	var members map[string][]container.InspectResponse
+	if slices.ContainsFunc(pis, podInfo.hasLegacyMembers) {
+		if members, err = e.listLegacyMembers(ctx, narrow); err != nil {
+			return nil, err
+		}
+	}
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -226,6 +267,10 @@ func (e *Engine) listPods(ctx context.Context, labels map[string]string) ([]podI
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			if pis[i].legacy {
+				e.fillLegacy(ctx, &pis[i], members[legacyKey(pis[i].main.Config.Labels)])
+				return
+			}
 			id := pis[i].id()
 			found := sidecars[id]
 			if len(found) < len(pis[i].layout.Sidecars) && len(narrow) > 0 {
@@ -350,7 +395,7 @@ func publicLabels(labels map[string]string) map[string]string {
 	out := make(map[string]string, len(labels))
 	for k, v := range labels {
 		switch k {
-		case labelPodLayout, labelPodID, labelPodRole, labelAliases:
+		case labelPodLayout, labelPodID, labelPodRole, labelAliases, labelTaskNet:
 		default:
 			out[k] = v
 		}

@@ -75,12 +75,26 @@ func (p *Pods) Events(ctx context.Context) (<-chan runtime.PodEvent, <-chan erro
 	errc := make(chan error, 1)
 	go func() {
 		defer close(out)
+		// The main containers of the pods made before pods whose
+		// sidecars had events, by legacyKey (pod_legacy.go).
+		legacyMains := map[string]string{}
 		for {
 			select {
 			case m := <-msgs:
 				ev, ok := podEvent(m)
 				if !ok || !p.owner.Owns(ev.Labels) {
 					continue
+				}
+				if ev.PodID == "" {
+					k := legacyKey(ev.Labels)
+					if legacyMains[k] == "" {
+						id, err := p.legacyMainOf(ctx, ev.Labels)
+						if err != nil || id == "" {
+							continue // gone: no pod's
+						}
+						legacyMains[k] = id
+					}
+					ev.PodID = legacyMains[k]
 				}
 				select {
 				case out <- ev:
@@ -101,6 +115,8 @@ func (p *Pods) Events(ctx context.Context) (<-chan runtime.PodEvent, <-chan erro
 }
 
 // podEvent reads a container event as a pod's (false: no pod's container).
+// A sidecar's of a pod made before pods has no PodID: its labels do not
+// say it (pod_legacy.go).
 func podEvent(m events.Message) (runtime.PodEvent, bool) {
 	a := m.Actor.Attributes
 	labels := map[string]string{}
@@ -129,6 +145,12 @@ func podEvent(m events.Message) (runtime.PodEvent, bool) {
 		} else {
 			delete(ev.Labels, runtime.LabelRole)
 		}
+	case legacyMain(a):
+		ev.PodID, ev.Container = m.Actor.ID, a[runtime.LabelService]
+	case legacyMember(a) && a[runtime.LabelSidecar] != holderName:
+		ev.Container = a[runtime.LabelSidecar]
+		delete(ev.Labels, runtime.LabelSidecar)
+		ev.Labels[runtime.LabelRole] = string(runtime.RoleInstance)
 	default:
 		return ev, false
 	}

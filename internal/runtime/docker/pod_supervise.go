@@ -234,13 +234,14 @@ func (e *Engine) superviseLoop(ctx context.Context) {
 
 // podOfEvent is the ID of the pod a container event is about ("" for no
 // pod's container, or its holder: a holder's death leaves the pod broken,
-// which the control plane decides about).
+// which the control plane decides about; nor for a sidecar of a pod made
+// before pods: none of those is essential, pod_legacy.go).
 func podOfEvent(m events.Message) string {
 	a := m.Actor.Attributes
 	if id := a[labelPodID]; id != "" {
 		return id
 	}
-	if _, ok := a[labelPodLayout]; ok {
+	if _, ok := a[labelPodLayout]; ok || legacyMain(a) {
 		return m.Actor.ID
 	}
 	return ""

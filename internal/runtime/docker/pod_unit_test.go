@@ -225,3 +225,75 @@ func TestPodEvent(t *testing.T) {
 		assert.False(t, ok)
 	})
 }
+
+func TestPodEventLegacy(t *testing.T) {
+	msg := func(id string, attrs map[string]string) events.Message {
+		return events.Message{Action: events.ActionDie, Actor: events.Actor{ID: id, Attributes: attrs}}
+	}
+	instance := map[string]string{runtime.LabelApp: "a", runtime.LabelService: "web", runtime.LabelRevision: "3", runtime.LabelInstance: "i1"}
+	with := func(extra map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range instance {
+			out[k] = v
+		}
+		for k, v := range extra {
+			out[k] = v
+		}
+		return out
+	}
+	t.Run("instance", func(t *testing.T) {
+		ev, ok := podEvent(msg("m1", with(map[string]string{runtime.LabelRole: "instance", "exitCode": "3", "name": "berth-a-web-3-i1"})))
+		require.True(t, ok)
+		assert.Equal(t, runtime.PodEvent{PodID: "m1", Container: "web", Action: "die", ExitCode: 3,
+			Labels: with(map[string]string{runtime.LabelRole: "instance"})}, ev)
+	})
+	t.Run("task", func(t *testing.T) {
+		ev, ok := podEvent(msg("t1", map[string]string{runtime.LabelApp: "a", runtime.LabelService: "web", runtime.LabelTask: "x1",
+			runtime.LabelRole: "task", labelTaskNet: "h1"}))
+		require.True(t, ok)
+		assert.Equal(t, runtime.PodEvent{PodID: "t1", Container: "web", Action: "die",
+			Labels: map[string]string{runtime.LabelApp: "a", runtime.LabelService: "web", runtime.LabelTask: "x1", runtime.LabelRole: "task"}}, ev,
+			"the holder it joined is the engine's business")
+	})
+	t.Run("sidecar", func(t *testing.T) {
+		ev, ok := podEvent(msg("s1", with(map[string]string{runtime.LabelRole: "sidecar", runtime.LabelSidecar: "proxy"})))
+		require.True(t, ok)
+		assert.Equal(t, runtime.PodEvent{Container: "proxy", Action: "die", Labels: with(map[string]string{runtime.LabelRole: "instance"})}, ev,
+			"the pod's labels; its ID is looked up by them")
+	})
+	t.Run("holders", func(t *testing.T) {
+		_, ok := podEvent(msg("h1", with(map[string]string{runtime.LabelRole: "sidecar", runtime.LabelSidecar: holderName})))
+		assert.False(t, ok)
+		_, ok = podEvent(msg("h2", map[string]string{runtime.LabelApp: "a", runtime.LabelRole: "tasknet"}))
+		assert.False(t, ok)
+	})
+}
+
+func TestFillLegacy(t *testing.T) {
+	at := func(s int) string { return time.Unix(1_700_000_000+int64(s), 0).UTC().Format(time.RFC3339Nano) }
+	member := func(id, name, created string) container.InspectResponse {
+		return container.InspectResponse{
+			ContainerJSONBase: &container.ContainerJSONBase{ID: id, Name: "/c-" + id, Created: created},
+			Config:            &container.Config{Labels: map[string]string{runtime.LabelRole: "sidecar", runtime.LabelSidecar: name}},
+		}
+	}
+	main := container.InspectResponse{
+		ContainerJSONBase: &container.ContainerJSONBase{ID: "m1", Name: "/pod", HostConfig: &container.HostConfig{NetworkMode: "container:h1"}},
+		Config:            &container.Config{Labels: map[string]string{runtime.LabelRole: "instance", runtime.LabelService: "web", runtime.LabelInstance: "i1"}},
+	}
+	l, ok := legacyLayout(main)
+	require.True(t, ok)
+	assert.Equal(t, podLayout{Main: "web", Holder: true}, l)
+	holder := member("h1", holderName, at(0))
+	pi := podInfo{main: main, layout: l, legacy: true, holder: &holder}
+	(&Engine{}).fillLegacy(t.Context(), &pi, []container.InspectResponse{
+		member("p1", "proxy", at(2)), holder, member("s1", "ship", at(1)), member("p2", "proxy", at(3)), member("h9", holderName, at(4)),
+	})
+	assert.Equal(t, []layoutSidecar{{Name: "ship"}, {Name: "proxy"}}, pi.layout.Sidecars, "in the order they were made, none essential")
+	assert.Equal(t, "p1", pi.sidecars["proxy"].ID)
+	assert.Equal(t, []string{"p2", "h9"}, pi.strays, "what fits nowhere goes with the pod")
+	assert.Equal(t, []string{"web", "ship", "proxy"}, []string{pi.pod().Containers[0].Name, pi.pod().Containers[1].Name, pi.pod().Containers[2].Name})
+
+	_, ok = legacyLayout(member("s1", "ship", at(1)))
+	assert.False(t, ok, "a sidecar is no pod")
+}
