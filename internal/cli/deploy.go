@@ -173,11 +173,22 @@ var errOutcomeUnknown = errors.New("the outcome is unknown")
 // or failure), an interrupt or a detach are known outcomes: those errors
 // are returned as they are.
 func outcomeUnknown(verb, service string, err error) error {
-	var resErr *client.ResultError
-	if errors.As(err, &resErr) || errors.Is(err, client.ErrDaemonUnreachable) ||
-		errors.Is(err, errInterrupted) || errors.Is(err, errDetached) || errors.Is(err, context.Canceled) {
+	if outcomeKnown(err) {
 		return err
 	}
 	return fmt.Errorf("lost the connection to berth server during the %s (%v); %w: run `berth status` or `berth revisions %s`",
 		verb, err, errOutcomeUnknown, service)
+}
+
+// outcomeKnown reports whether err says how an operation ended, or that it
+// never began: the daemon answered (a result, or a refusal such as "not
+// found" before anything ran), could not be reached, or the user stopped
+// waiting. Any other error is a connection lost midway.
+func outcomeKnown(err error) bool {
+	var (
+		resErr *client.ResultError
+		apiErr *client.APIError
+	)
+	return errors.As(err, &resErr) || errors.As(err, &apiErr) || errors.Is(err, client.ErrDaemonUnreachable) ||
+		errors.Is(err, errInterrupted) || errors.Is(err, errDetached) || errors.Is(err, context.Canceled)
 }

@@ -114,3 +114,29 @@ func TestTaskRunInteractiveLostConnectionSaysOutcomeUnknown(t *testing.T) {
 	assert.Contains(t, stderr.String(), "the outcome is unknown: see `berth task logs t2def` or `berth task ls`")
 	assert.Equal(t, 1, strings.Count(stderr.String(), "\n"), "one line: %q", stderr.String())
 }
+
+// A daemon that refuses a task or a deploy before anything ran (an unknown
+// task, a deploy in progress) answered: its reason is said as it is, not as
+// a lost connection with an unknown outcome.
+func TestRefusalsAreNotLostConnections(t *testing.T) {
+	t.Parallel()
+	d := newFakeDaemon(t)
+	d.handle("POST /v1/apps/shop/tasks", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, api.Error{Message: `no task named "web": the deployed berth.yaml has no tasks:`, Code: "not_found"})
+	})
+	d.handle("POST /v1/deploy", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusConflict, api.Error{Message: "a deploy of web is in progress", Code: "deploy_in_progress"})
+	})
+	spec := writeSpec(t, shopSpec)
+	for _, args := range [][]string{
+		{"task", "run", "-f", spec, "web"},
+		{"deploy", "-f", spec},
+	} {
+		res := d.run(args...)
+		assert.NotEqual(t, 0, res.code, "berth %v", args)
+		assert.NotContains(t, res.stderr, "lost the connection", "berth %v", args)
+		assert.NotContains(t, res.stderr, "outcome is unknown", "berth %v", args)
+	}
+	assert.Contains(t, d.run("task", "run", "-f", spec, "web").stderr, `no task named "web"`)
+	assert.Contains(t, d.run("deploy", "-f", spec).stderr, "a deploy of web is in progress")
+}

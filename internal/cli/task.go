@@ -147,9 +147,7 @@ deployed service, else the spec's first.`,
 // for a deploy (outcomeUnknown), known outcomes and a daemon never reached
 // are returned as they are.
 func taskOutcomeUnknown(taskID string, err error) error {
-	var resErr *client.ResultError
-	if errors.As(err, &resErr) || errors.Is(err, client.ErrDaemonUnreachable) ||
-		errors.Is(err, errInterrupted) || errors.Is(err, errDetached) || errors.Is(err, context.Canceled) {
+	if outcomeKnown(err) {
 		return err
 	}
 	see := "`berth task ls`"
