@@ -105,44 +105,40 @@ func newID() string {
 
 func networkName(app string) string { return "berth-" + app }
 
-// containerSpec is the container of one instance of rev.
-func (d *Daemon) containerSpec(app string, rev revision, id string, secrets map[string]string) runtime.ContainerSpec {
+// containerSpec is the service's own container in a pod of rev (an
+// instance or a task): its image, command, env with the secrets it names,
+// and limits. Where the pod runs (network, names, port, labels) is the
+// PodSpec's.
+func containerSpec(rev revision, secrets map[string]string) runtime.ContainerSpec {
 	sp := rev.spec
 	env := map[string]string{}
 	if sp.Port != 0 {
 		// App Runner and Heroku tell the app its port; so does berth.
 		env["PORT"] = strconv.Itoa(sp.Port)
 	}
-	for k, v := range sp.Env {
-		env[k] = v
+	return runtime.ContainerSpec{
+		Name:      sp.Name,
+		Image:     rev.image,
+		Command:   sp.Command,
+		Env:       withSecrets(env, sp.Env, sp.Secrets, secrets),
+		CPU:       sp.CPU,
+		Memory:    sp.Memory,
+		PidsLimit: sp.Pids,
+		StopGrace: spec.DefaultStopGrace,
 	}
-	for _, k := range sp.Secrets {
+}
+
+// withSecrets adds env and the named secrets' values to into.
+func withSecrets(into, env map[string]string, names []string, secrets map[string]string) map[string]string {
+	for k, v := range env {
+		into[k] = v
+	}
+	for _, k := range names {
 		if v, ok := secrets[k]; ok {
-			env[k] = v
+			into[k] = v
 		}
 	}
-	return runtime.ContainerSpec{
-		Name:    containerName(app, rev, id),
-		Image:   rev.image,
-		Command: sp.Command,
-		Env:     env,
-		Labels: map[string]string{
-			runtime.LabelApp:      app,
-			runtime.LabelService:  sp.Name,
-			runtime.LabelRevision: strconv.Itoa(rev.number),
-			runtime.LabelInstance: id,
-			runtime.LabelRole:     string(runtime.RoleInstance),
-		},
-		Port:       sp.Port,
-		Network:    networkName(app),
-		Aliases:    []string{sp.Name},
-		ExtraHosts: d.internalHosts(app),
-		CPU:        sp.CPU,
-		Memory:     sp.Memory,
-		PidsLimit:  sp.Pids,
-		Platform:   sp.Platform,
-		StopGrace:  spec.DefaultStopGrace,
-	}
+	return into
 }
 
 // startInstance starts an instance (creating its pod unless the stopped

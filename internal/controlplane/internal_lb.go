@@ -199,24 +199,6 @@ func (d *Daemon) closeInternal(app string) {
 	}
 }
 
-// internalHosts are the /etc/hosts lines that point the app's internal
-// names at its internal load balancer.
-func (d *Daemon) internalHosts(app string) []string {
-	d.inet.mu.Lock()
-	in := d.inet.apps[app]
-	d.inet.mu.Unlock()
-	if in == nil {
-		return nil
-	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	out := make([]string, len(in.names))
-	for i, n := range in.names {
-		out[i] = internalHost(app, n) + ":" + in.gateway
-	}
-	return out
-}
-
 // internalNames are the app's internal host names (SERVICE.APP.internal)
 // that its pods must reach its internal load balancer at; none while the
 // balancer does not listen.

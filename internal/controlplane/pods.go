@@ -13,10 +13,6 @@ import (
 // with the revision's image, env, secrets and limits.
 func (d *Daemon) podSpec(app string, rev revision, id string, secrets map[string]string) runtime.PodSpec {
 	sp := rev.spec
-	main := d.containerSpec(app, rev, id, secrets)
-	main.Name = sp.Name
-	main.Labels, main.Network, main.Aliases, main.ExtraHosts = nil, "", nil, nil
-	main.Port, main.HostPort, main.Platform = 0, 0, ""
 	ps := runtime.PodSpec{
 		Name: containerName(app, rev, id),
 		Labels: map[string]string{
@@ -31,26 +27,17 @@ func (d *Daemon) podSpec(app string, rev revision, id string, secrets map[string
 		Port:          sp.Port,
 		InternalNames: d.internalNames(app),
 		Platform:      sp.Platform,
-		Main:          main,
+		Main:          containerSpec(rev, secrets),
 		MainDependsOn: conditions(sp.DependsOn),
 	}
 	for _, name := range sidecarNames(sp) {
 		sc := sp.Sidecars[name]
-		env := map[string]string{}
-		for k, v := range sc.Env {
-			env[k] = v
-		}
-		for _, k := range sc.Secrets {
-			if v, ok := secrets[k]; ok {
-				env[k] = v
-			}
-		}
 		ps.Sidecars = append(ps.Sidecars, runtime.SidecarSpec{
 			ContainerSpec: runtime.ContainerSpec{
 				Name:      sc.Name,
 				Image:     sc.Image,
 				Command:   sc.Command,
-				Env:       env,
+				Env:       withSecrets(map[string]string{}, sc.Env, sc.Secrets, secrets),
 				CPU:       sc.CPU,
 				Memory:    sc.Memory,
 				PidsLimit: sc.Pids,

@@ -26,7 +26,7 @@ func newTaskRunner(d *Daemon) *tasks.Runner {
 			return rev.task(), err
 		},
 		Container: func(app string, rev tasks.Revision, secrets map[string]string) runtime.ContainerSpec {
-			return d.containerSpec(app, revision{number: rev.Number, spec: rev.Spec, image: rev.Image}, "", secrets)
+			return containerSpec(revision{number: rev.Number, spec: rev.Spec, image: rev.Image}, secrets)
 		},
 		Network:       networkName,
 		InternalNames: d.internalNames,

@@ -253,8 +253,6 @@ func (r *Runner) Start(ctx context.Context, ts Spec, hooks Hooks) (*Run, error) 
 func (r *Runner) pod(ts Spec, id string) runtime.PodSpec {
 	main := r.cfg.Container(ts.app, ts.rev, ts.secrets)
 	main.Name, main.Command = ts.service, ts.command
-	main.Labels, main.Network, main.Aliases, main.ExtraHosts = nil, "", nil, nil
-	main.Port, main.HostPort, main.Platform = 0, 0, ""
 	labels := map[string]string{
 		runtime.LabelApp:      ts.app,
 		runtime.LabelService:  ts.service,
