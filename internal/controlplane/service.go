@@ -46,7 +46,8 @@ type service struct {
 	restartArmed bool
 	lastFailure  string // why the last deploy failed, for status
 
-	// Autoscaling (autoscaler.go) of a service with scale: in its spec.
+	// Autoscaling (autoscaler.go, internal/controlplane/autoscale) of a
+	// service with scale: in its spec.
 	auto autoState
 	// canary is a revision on trial next to the serving one (canary.go).
 	canary *canary

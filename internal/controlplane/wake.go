@@ -1,19 +1,12 @@
 package controlplane
 
-// Scale to zero. A service with `scale: {min: 0}` that saw no request for
-// the autoscaler's stable window has no running instance. Its instances are
-// parked, kept for a fast start:
-//
-//	           scale in                 ColdAfter (15m)
-//	healthy ──(drain)──▶ frozen ──────────────────────▶ stopped
-//	   ▲                   │ thaw: milliseconds            │ start: a container start
-//	   └───────────────────┴───────────────────────────────┘
-//	              a request arrives (the edge holds it and calls wake)
-//
-// Frozen is the engine's cgroup freezer (Docker's pause): no CPU, memory
-// kept. An engine without the power (see freezer) stops at once. While the
-// service has no instance the edge holds its requests (bounded queue,
-// bounded wait: the deploy timeout) and calls wake, which starts one.
+// Scale to zero, the instances' side (the diagram is in the package doc of
+// internal/controlplane/autoscale): a scaled-in instance is parked (park:
+// frozen if the engine has runtime.Suspender, else stopped), brought back
+// by scaleOut (unpark: thawed or restarted), stopped after ColdAfter and
+// trimmed (tendParked, trimParked). While a service with min 0 has no
+// instance the edge holds its requests (holdFor) and calls wake, which
+// starts one.
 
 import (
 	"context"
@@ -81,7 +74,7 @@ func (d *Daemon) wake(s *service) {
 // requests) for a fast start: frozen if the engine can, else stopped;
 // beyond what is worth keeping, removed.
 func (d *Daemon) park(ctx context.Context, s *service, in *instance) {
-	cold := d.cfg.Autoscale.withDefaults().ColdAfter < 0
+	cold := d.cfg.Autoscale.WithDefaults().ColdAfter < 0
 	frozen := false
 	// Only a lone container freezes; a group with sidecars (group.go) is
 	// stopped and started as a whole.
