@@ -1,9 +1,9 @@
 package controlplane
 
 // The control plane's side of the autoscaler (internal/controlplane/autoscale):
-// each service with scale: as an autoscale.Service, what the autoscaler
+// each service as an autoscale.Service (autoService), what the autoscaler
 // reads of it and the actions it asks of it. Starting instances, parking
-// and waking them (wake.go) stay here, with the instances.
+// and waking them (wake.go) stay here, with the instances they start.
 
 import (
 	"context"
@@ -63,7 +63,10 @@ func newAutoscaler(d *Daemon) *autoscale.Autoscaler {
 	})
 }
 
-// autoService is a service as the autoscaler sees it.
+// autoService is a service as the autoscaler sees it (autoscale.Service),
+// and the actions on its instances the autoscaler and the edge set off:
+// scale out (scaleOut) and in (drainAndPark), park and unpark, wake from
+// zero (wake.go).
 type autoService struct {
 	d *Daemon
 	s *service
@@ -74,7 +77,7 @@ var _ autoscale.Service = autoService{}
 func (a autoService) Route() string { return serviceKey(a.s.app, a.s.name) }
 
 func (a autoService) Tend(ctx context.Context, now time.Time) {
-	a.d.tendParked(ctx, a.s, a.d.autoscaler.Tuning(), now)
+	a.tendParked(ctx, a.d.autoscaler.Tuning(), now)
 }
 
 func (a autoService) Observe(restart func(rev int) bool) (autoscale.State, bool) {
@@ -127,7 +130,7 @@ func (a autoService) Scale(ctx context.Context, rev, current int, p autoscale.Pl
 		s.pending += start
 		for range start {
 			d.bg.Add(1)
-			go func() { defer d.bg.Done(); defer d.contain("scale out", "service", s.name); d.scaleOut(s, rv, "") }()
+			go func() { defer d.bg.Done(); defer d.contain("scale out", "service", s.name); a.scaleOut(rv, "") }()
 		}
 	}
 	if n := len(s.instances); p.N < n {
@@ -143,7 +146,7 @@ func (a autoService) Scale(ctx context.Context, rev, current int, p autoscale.Pl
 		go func() {
 			defer d.bg.Done()
 			defer d.contain("scale in", "service", s.name)
-			d.drainAndPark(context.WithoutCancel(ctx), s, surplus)
+			a.drainAndPark(context.WithoutCancel(ctx), surplus)
 		}()
 	}
 }
@@ -152,11 +155,12 @@ func (a autoService) Scale(ctx context.Context, rev, current int, p autoscale.Pl
 // starting a parked one when there is one, and adds it to the edge once
 // healthy, unless the service moved on meanwhile. The caller counted it in
 // s.pending. why, when set, is recorded as an event once it serves.
-func (d *Daemon) scaleOut(s *service, rv revision, why string) {
+func (a autoService) scaleOut(rv revision, why string) {
+	d, s := a.d, a.s
 	began := time.Now()
 	ctx, cancel := context.WithTimeoutCause(d.ctx, d.cfg.DeployTimeout, fmt.Errorf("deploy timeout (%s) reached", d.cfg.DeployTimeout))
 	defer cancel()
-	in, how := d.unpark(ctx, s, rv)
+	in, how := a.unpark(ctx, rv)
 	var err error
 	if in == nil {
 		how = "new container"
@@ -165,7 +169,7 @@ func (d *Daemon) scaleOut(s *service, rv revision, why string) {
 			in, err = d.startInstance(ctx, s.app, rv, "", secrets)
 		}
 	}
-	if !d.admitStarted(s, rv, in, err, "autoscaled instance failed to start", func(in *instance) { d.park(context.WithoutCancel(ctx), s, in) }) {
+	if !d.admitStarted(s, rv, in, err, "autoscaled instance failed to start", func(in *instance) { a.park(context.WithoutCancel(ctx), in) }) {
 		return
 	}
 	if why != "" {
@@ -175,11 +179,12 @@ func (d *Daemon) scaleOut(s *service, rv revision, why string) {
 
 // drainAndPark waits (up to the drain time) for the requests in flight on
 // instances the edge no longer routes to, then parks them.
-func (d *Daemon) drainAndPark(ctx context.Context, s *service, old []*instance) {
+func (a autoService) drainAndPark(ctx context.Context, old []*instance) {
+	d, s := a.d, a.s
 	d.drain(ctx, s, old)
 	var wg sync.WaitGroup
 	for _, in := range old {
-		wg.Go(func() { d.park(ctx, s, in) })
+		wg.Go(func() { a.park(ctx, in) })
 	}
 	wg.Wait()
 }

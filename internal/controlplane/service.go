@@ -155,7 +155,7 @@ func (d *Daemon) publish(s *service) {
 		Hosts:   append(d.hosts(s.app, s.spec), internalHost(s.app, s.name)),
 		Timeout: s.spec.Timeout,
 		Paused:  s.paused,
-		Hold:    d.holdFor(s),
+		Hold:    autoService{d: d, s: s}.holdFor(),
 	}
 	lbControls(&r, s.spec) // internal_lb.go
 	for _, in := range s.instances {
