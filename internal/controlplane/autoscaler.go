@@ -1,30 +1,9 @@
 package controlplane
 
-// The autoscaler keeps the in-flight requests per instance of every service
-// with `scale:` near its `concurrency`, as Knative's KPA does:
-//
-//	every Tick:  c = requests in flight at the edge + requests held for a wake
-//	             stable = average of c over StableWindow (60s)
-//	             panic  = average of c over PanicWindow  (6s)
-//
-//	                      panic/target >= 2 × ready instances
-//	          ┌────────┐ ─────────────────────────────────────▶ ┌──────────┐
-//	          │ stable │                                        │ panicking│ desired = max(ceil(panic/target), desired)
-//	          └────────┘ ◀───────────────────────────────────── └──────────┘ never scales down
-//	desired = ceil(stable/target)   no panic for StableWindow
-//
-// then desired is clamped to [min, max]; it goes down only once the
-// autoscaler has watched for a whole StableWindow, only as low as the
-// highest stable count of the last PanicWindow (no flapping on a boundary),
-// and to zero (min 0) only when no request arrived for a whole StableWindow. Instances join the edge
-// only when healthy, leave it before they drain, and are parked (wake.go)
-// for a fast start. Every change is an "autoscale" event with its numbers.
-//
-// A tick has three steps, decisions apart from effects:
-//
-//	observeScale (the service's counts; its load through the router contract only)
-//	  ──▶ scaler.decide (scaler.go: pure, the rules above)
-//	  ──▶ applyPlan (status, then applyScale: start, or drain and park)
+// The control plane's side of the autoscaler (internal/controlplane/autoscale):
+// each service as an autoscale.Service (autoService), what the autoscaler
+// reads of it and the actions it asks of it. Starting instances, parking
+// and waking them (wake.go) stay here, with the instances they start.
 
 import (
 	"context"
@@ -35,50 +14,12 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/router"
+	"github.com/berth-dev/berth/internal/controlplane/autoscale"
 )
 
-// AutoscaleConfig tunes the autoscaler. Zero fields take the defaults.
-type AutoscaleConfig struct {
-	// Tick is how often in-flight requests are sampled and decisions made
-	// (default 250ms).
-	Tick time.Duration
-	// StableWindow is the average that scales down, and the idle time after
-	// which a service with min 0 scales to zero (default 60s).
-	StableWindow time.Duration
-	// PanicWindow is the short average that scales up at once when it asks
-	// for at least twice the ready instances (default 6s).
-	PanicWindow time.Duration
-	// ColdAfter is how long a scaled-in instance stays frozen (no CPU,
-	// memory kept, thawed in milliseconds) before it is stopped (default
-	// 15m). Negative: stop at once.
-	ColdAfter time.Duration
-}
-
-// Autoscaler defaults, Knative's KPA windows.
-const (
-	DefaultAutoscaleTick = 250 * time.Millisecond
-	DefaultStableWindow  = 60 * time.Second
-	DefaultPanicWindow   = 6 * time.Second
-	DefaultColdAfter     = 15 * time.Minute
-)
-
-func (c AutoscaleConfig) withDefaults() AutoscaleConfig {
-	if c.Tick <= 0 {
-		c.Tick = DefaultAutoscaleTick
-	}
-	if c.StableWindow <= 0 {
-		c.StableWindow = DefaultStableWindow
-	}
-	if c.PanicWindow <= 0 {
-		c.PanicWindow = DefaultPanicWindow
-	}
-	c.PanicWindow = min(c.PanicWindow, c.StableWindow)
-	if c.ColdAfter == 0 {
-		c.ColdAfter = DefaultColdAfter
-	}
-	return c
-}
+// AutoscaleConfig tunes the autoscaler. Zero fields take the defaults
+// (autoscale.Tuning).
+type AutoscaleConfig = autoscale.Tuning
 
 // autoState is a service's autoscaling state, guarded by service.mu.
 type autoState struct {
@@ -104,142 +45,108 @@ func (s *service) autoDesired() (int, bool) {
 	return min(max(s.auto.n, s.spec.Scale.Min), s.spec.Scale.Max), true
 }
 
-// autoscaleLoop runs the autoscaler and the traffic sampler (traffic.go)
-// until ctx ends.
-func (d *Daemon) autoscaleLoop(ctx context.Context) {
-	cfg := d.cfg.Autoscale.withDefaults()
-	tick := time.NewTicker(cfg.Tick)
-	defer tick.Stop()
-	sampleTick := time.NewTicker(trafficEvery)
-	defer sampleTick.Stop()
-	scalers := map[*service]*scaler{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			d.autoscaleTick(ctx, cfg, scalers, now)
-		case now := <-sampleTick.C:
-			d.sampleTraffic(now)
-		}
-	}
+// newAutoscaler wires the autoscaler to the daemon: the router's load, the
+// services, and a tick's panic to the log.
+func newAutoscaler(d *Daemon) *autoscale.Autoscaler {
+	return autoscale.New(autoscale.Config{
+		Tuning: d.cfg.Autoscale,
+		Load:   d.edge,
+		Services: func() []autoscale.Service {
+			ss := d.appServices("")
+			as := make([]autoscale.Service, len(ss))
+			for i, s := range ss {
+				as[i] = autoService{d: d, s: s}
+			}
+			return as
+		},
+		Panicked: func(what string, v any) { logPanic(d.log, v, what) },
+	})
 }
 
-// autoscaleTick observes every service with scale: once, decides its
-// plan (scaler.go) and applies it.
-func (d *Daemon) autoscaleTick(ctx context.Context, cfg AutoscaleConfig, scalers map[*service]*scaler, now time.Time) {
-	defer d.contain("autoscale")
-	live := map[*service]bool{}
-	for _, s := range d.appServices("") {
-		live[s] = true
-		d.tendParked(ctx, s, cfg, now)
-		obs, sc, rev, ok := d.observeScale(s, cfg, scalers, now)
-		if !ok {
-			delete(scalers, s)
-			continue
-		}
-		d.applyPlan(ctx, s, rev, obs.current, sc.decide(obs))
-	}
-	for s := range scalers {
-		if !live[s] {
-			delete(scalers, s)
-		}
-	}
+// autoService is a service as the autoscaler sees it (autoscale.Service),
+// and the actions on its instances the autoscaler and the edge set off:
+// scale out (scaleOut) and in (drainAndPark), park and unpark, wake from
+// zero (wake.go).
+type autoService struct {
+	d *Daemon
+	s *service
 }
 
-// observeScale reads what the autoscaler decides on for s: its counts and
-// spec, and its load, through the router contract only. It returns the
-// service's scaler (a new one for a new revision, or after a daemon start)
-// and its revision, and false when s is not autoscaled.
-func (d *Daemon) observeScale(s *service, cfg AutoscaleConfig, scalers map[*service]*scaler, now time.Time) (observation, *scaler, int, bool) {
+var _ autoscale.Service = autoService{}
+
+func (a autoService) Route() string { return serviceKey(a.s.app, a.s.name) }
+
+func (a autoService) Tend(ctx context.Context, now time.Time) {
+	a.tendParked(ctx, a.d.autoscaler.Tuning(), now)
+}
+
+func (a autoService) Observe(restart func(rev int) bool) (autoscale.State, bool) {
+	s := a.s
 	s.mu.Lock()
-	sp, rev, busy, paused := s.spec, s.rev, s.busy, s.paused
+	defer s.mu.Unlock()
+	sp, rev := s.spec, s.rev
 	if sp == nil || sp.Scale == nil || sp.Port == 0 || rev == 0 {
-		s.mu.Unlock()
-		return observation{}, nil, 0, false
+		return autoscale.State{}, false
 	}
-	sc := scalers[s]
-	if sc == nil || sc.rev != rev {
-		// A new revision (or a daemon start) starts a new watch, from
-		// the instances it has: no scale down for a stable window.
-		sc = newScaler(cfg, now)
-		sc.rev = rev
-		scalers[s] = sc
+	if restart(rev) {
 		s.auto.on, s.auto.n = true, len(s.instances)+s.pending
 	}
-	obs := observation{at: now, current: s.desiredCount(), scale: *sp.Scale, frozen: busy != "" || paused, wokeAt: s.auto.wokeAt}
-	ids := make([]string, 0, len(s.instances))
+	st := autoscale.State{
+		Rev: rev, Scale: *sp.Scale, Current: s.desiredCount(),
+		Frozen: s.busy != "" || s.paused, WokeAt: s.auto.wokeAt,
+		Instances: make([]string, 0, len(s.instances)),
+	}
 	for _, in := range s.instances {
-		ids = append(ids, in.id)
+		st.Instances = append(st.Instances, in.id)
 		if in.state == stateHealthy {
-			obs.ready++
+			st.Ready++
 		}
 	}
-	s.mu.Unlock()
-	obs.load, obs.requests = readLoad(d.edge, serviceKey(s.app, s.name), ids)
-	return obs, sc, rev, true
+	return st, true
 }
 
-// readLoad reads a route's load and its instances' request counts (those
-// the router knows) from the router.
-func readLoad(r router.LoadReader, key string, ids []string) (router.RouteLoad, map[string]uint64) {
-	requests := make(map[string]uint64, len(ids))
-	for _, id := range ids {
-		if st, ok := r.Stats(id); ok {
-			requests[id] = st.Requests
-		}
-	}
-	return r.Load(key), requests
-}
-
-// applyPlan records the plan's observation for status and metrics, and
-// changes the service's instance count when the plan does. A frozen
-// service (a deploy, rollback or pause owns it) is left alone.
-func (d *Daemon) applyPlan(ctx context.Context, s *service, rev, current int, p scalePlan) {
-	if p.action == scaleWait {
-		return
-	}
+func (a autoService) Record(p autoscale.Plan) {
+	s := a.s
 	s.mu.Lock()
-	s.auto.stable, s.auto.panic, s.auto.panicking = p.stable, p.panic, p.panicking
+	s.auto.stable, s.auto.panic, s.auto.panicking = p.Stable, p.Panic, p.Panicking
 	s.mu.Unlock()
-	if p.n != current {
-		d.applyScale(ctx, s, rev, current, p)
-	}
 }
 
-// applyScale moves a service of revision rev from current to p.n
-// instances: new ones start in the background and join when healthy;
-// surplus ones leave the edge now, then drain and park.
-func (d *Daemon) applyScale(ctx context.Context, s *service, rev, current int, p scalePlan) {
+// Scale moves a service of revision rev from current to p.N instances: new
+// ones start in the background and join when healthy; surplus ones leave
+// the edge now, then drain and park. A service that moved on (a new
+// revision; a deploy, rollback or pause owns it) is left alone.
+func (a autoService) Scale(ctx context.Context, rev, current int, p autoscale.Plan) {
+	d, s := a.d, a.s
 	s.mu.Lock()
 	if s.rev != rev || s.busy != "" || s.paused || s.spec == nil || s.spec.Scale == nil {
 		s.mu.Unlock()
 		return
 	}
-	s.auto.on, s.auto.n = true, p.n
+	s.auto.on, s.auto.n = true, p.N
 	rv := revision{number: s.rev, spec: s.spec, image: s.image}
 	var surplus []*instance
-	if start := p.n - len(s.instances) - s.pending; start > 0 {
+	if start := p.N - len(s.instances) - s.pending; start > 0 {
 		s.pending += start
 		for range start {
 			d.bg.Add(1)
-			go func() { defer d.bg.Done(); defer d.contain("scale out", "service", s.name); d.scaleOut(s, rv, "") }()
+			go func() { defer d.bg.Done(); defer d.contain("scale out", "service", s.name); a.scaleOut(rv, "") }()
 		}
 	}
-	if n := len(s.instances); p.n < n {
-		surplus = slices.Clone(s.instances[p.n:])
-		s.instances = s.instances[:p.n:p.n]
+	if n := len(s.instances); p.N < n {
+		surplus = slices.Clone(s.instances[p.N:])
+		s.instances = s.instances[:p.N:p.N]
 		d.publish(s)
 	}
 	s.mu.Unlock()
-	d.countAutoscale(s, current, p.n)
-	d.event(s.app, s.name, "autoscale", p.why)
+	d.countAutoscale(s, current, p.N)
+	d.event(s.app, s.name, "autoscale", p.Why)
 	if len(surplus) > 0 {
 		d.bg.Add(1)
 		go func() {
 			defer d.bg.Done()
 			defer d.contain("scale in", "service", s.name)
-			d.drainAndPark(context.WithoutCancel(ctx), s, surplus)
+			a.drainAndPark(context.WithoutCancel(ctx), surplus)
 		}()
 	}
 }
@@ -248,11 +155,12 @@ func (d *Daemon) applyScale(ctx context.Context, s *service, rev, current int, p
 // starting a parked one when there is one, and adds it to the edge once
 // healthy, unless the service moved on meanwhile. The caller counted it in
 // s.pending. why, when set, is recorded as an event once it serves.
-func (d *Daemon) scaleOut(s *service, rv revision, why string) {
+func (a autoService) scaleOut(rv revision, why string) {
+	d, s := a.d, a.s
 	began := time.Now()
 	ctx, cancel := context.WithTimeoutCause(d.ctx, d.cfg.DeployTimeout, fmt.Errorf("deploy timeout (%s) reached", d.cfg.DeployTimeout))
 	defer cancel()
-	in, how := d.unpark(ctx, s, rv)
+	in, how := a.unpark(ctx, rv)
 	var err error
 	if in == nil {
 		how = "new container"
@@ -261,7 +169,7 @@ func (d *Daemon) scaleOut(s *service, rv revision, why string) {
 			in, err = d.startInstance(ctx, s.app, rv, "", secrets)
 		}
 	}
-	if !d.admitStarted(s, rv, in, err, "autoscaled instance failed to start", func(in *instance) { d.park(context.WithoutCancel(ctx), s, in) }) {
+	if !d.admitStarted(s, rv, in, err, "autoscaled instance failed to start", func(in *instance) { a.park(context.WithoutCancel(ctx), in) }) {
 		return
 	}
 	if why != "" {
@@ -271,11 +179,12 @@ func (d *Daemon) scaleOut(s *service, rv revision, why string) {
 
 // drainAndPark waits (up to the drain time) for the requests in flight on
 // instances the edge no longer routes to, then parks them.
-func (d *Daemon) drainAndPark(ctx context.Context, s *service, old []*instance) {
+func (a autoService) drainAndPark(ctx context.Context, old []*instance) {
+	d, s := a.d, a.s
 	d.drain(ctx, s, old)
 	var wg sync.WaitGroup
 	for _, in := range old {
-		wg.Go(func() { d.park(ctx, s, in) })
+		wg.Go(func() { a.park(ctx, in) })
 	}
 	wg.Wait()
 }

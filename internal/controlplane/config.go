@@ -44,7 +44,8 @@ type Config struct {
 	// DefaultRollbackWarm; negative stops it at once.
 	RollbackWarm time.Duration
 	Drain        time.Duration
-	// Autoscale tunes the autoscaler and scale to zero (autoscaler.go).
+	// Autoscale tunes the autoscaler and scale to zero
+	// (internal/controlplane/autoscale).
 	Autoscale AutoscaleConfig
 	// Ready, when set, is called once every listener is bound, with their
 	// real addresses (useful with port 0 in tests).

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/certs"
+	"github.com/berth-dev/berth/internal/controlplane/autoscale"
 	"github.com/berth-dev/berth/internal/controlplane/tasks"
 	"github.com/berth-dev/berth/internal/edge"
 	"github.com/berth-dev/berth/internal/router"
@@ -59,6 +60,9 @@ type Daemon struct {
 	// tasks runs the tasks: one-off, release and scheduled runs, and exec
 	// sessions (internal/controlplane/tasks).
 	tasks *tasks.Runner
+	// autoscaler scales the services with scale: (autoscaler.go,
+	// internal/controlplane/autoscale).
+	autoscaler *autoscale.Autoscaler
 	// inet are the apps' internal load balancers (internal_lb.go).
 	inet internalNets
 	// closing are the apps being destroyed (closing.go).
@@ -162,6 +166,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("edge: %w", err)
 	}
 	routed = localEdge.Serves
+	d.autoscaler = newAutoscaler(d)
 	defer d.closeEdge()
 
 	// Re-adopt what runs before serving, so the edge answers for every
@@ -214,7 +219,9 @@ func Run(ctx context.Context, cfg Config) error {
 	d.bg.Add(1)
 	go func() { defer d.bg.Done(); d.keep(ctx, "instance recorder", d.recordLoop) }()
 	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.keep(ctx, "autoscaler", d.autoscaleLoop) }()
+	go func() { defer d.bg.Done(); d.keep(ctx, "autoscaler", d.autoscaler.Run) }()
+	d.bg.Add(1)
+	go func() { defer d.bg.Done(); d.keep(ctx, "traffic sampler", d.trafficLoop) }()
 
 	addrs := Addrs{API: apiAddr, HTTP: httpLn.Addr().String()}
 	if httpsLn != nil {

@@ -46,7 +46,8 @@ type service struct {
 	restartArmed bool
 	lastFailure  string // why the last deploy failed, for status
 
-	// Autoscaling (autoscaler.go) of a service with scale: in its spec.
+	// Autoscaling (autoscaler.go, internal/controlplane/autoscale) of a
+	// service with scale: in its spec.
 	auto autoState
 	// canary is a revision on trial next to the serving one (canary.go).
 	canary *canary
@@ -154,7 +155,7 @@ func (d *Daemon) publish(s *service) {
 		Hosts:   append(d.hosts(s.app, s.spec), internalHost(s.app, s.name)),
 		Timeout: s.spec.Timeout,
 		Paused:  s.paused,
-		Hold:    d.holdFor(s),
+		Hold:    autoService{d: d, s: s}.holdFor(),
 	}
 	lbControls(&r, s.spec) // internal_lb.go
 	for _, in := range s.instances {

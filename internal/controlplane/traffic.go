@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"sort"
 	"time"
 
@@ -10,7 +11,7 @@ import (
 
 // Request rate and latency per revision, for status. The edge counts per
 // instance (router.BackendStats, a few atomic adds per request); every
-// trafficEvery the autoscaler loop folds each instance's new requests into
+// trafficEvery the traffic loop folds each instance's new requests into
 // its revision's totals and keeps the totals of the last trafficWindow, so
 // status reports rates and percentiles over that window.
 const (
@@ -62,6 +63,21 @@ type reading struct {
 	id    string
 	rev   int
 	stats router.BackendStats
+}
+
+// trafficLoop samples the traffic (sampleTraffic) every trafficEvery until
+// ctx ends.
+func (d *Daemon) trafficLoop(ctx context.Context) {
+	tick := time.NewTicker(trafficEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			d.sampleTraffic(now)
+		}
+	}
 }
 
 // sampleTraffic reads every serving instance's counters from the edge.

@@ -1,19 +1,12 @@
 package controlplane
 
-// Scale to zero. A service with `scale: {min: 0}` that saw no request for
-// the autoscaler's stable window has no running instance. Its instances are
-// parked, kept for a fast start:
-//
-//	           scale in                 ColdAfter (15m)
-//	healthy ──(drain)──▶ frozen ──────────────────────▶ stopped
-//	   ▲                   │ thaw: milliseconds            │ start: a container start
-//	   └───────────────────┴───────────────────────────────┘
-//	              a request arrives (the edge holds it and calls wake)
-//
-// Frozen is the engine's cgroup freezer (Docker's pause): no CPU, memory
-// kept. An engine without the power (see freezer) stops at once. While the
-// service has no instance the edge holds its requests (bounded queue,
-// bounded wait: the deploy timeout) and calls wake, which starts one.
+// Scale to zero, the instances' side (the diagram is in the package doc of
+// internal/controlplane/autoscale): a scaled-in instance is parked (park:
+// frozen if the engine has runtime.Suspender, else stopped), brought back
+// by scaleOut (unpark: thawed or restarted), stopped after ColdAfter and
+// trimmed (tendParked, trimParked). While a service with min 0 has no
+// instance the edge holds its requests (holdFor) and calls wake, which
+// starts one.
 
 import (
 	"context"
@@ -39,17 +32,19 @@ const maxStoppedParked = 1
 
 // holdFor is the edge's hold for a service that scales to zero: its
 // requests wait for wake instead of getting 503. Call with s.mu held.
-func (d *Daemon) holdFor(s *service) *router.Hold {
+func (a autoService) holdFor() *router.Hold {
+	d, s := a.d, a.s
 	if s.spec == nil || s.spec.Scale == nil || s.spec.Scale.Min > 0 {
 		return nil
 	}
-	return &router.Hold{Wake: func() { d.wake(s) }, Timeout: d.cfg.DeployTimeout, Max: router.DefaultMaxHeld}
+	return &router.Hold{Wake: func() { a.wake() }, Timeout: d.cfg.DeployTimeout, Max: router.DefaultMaxHeld}
 }
 
 // wake is called by the edge for each request held while s has no
 // instance. It starts one unless one is already on its way. It never
 // blocks.
-func (d *Daemon) wake(s *service) {
+func (a autoService) wake() {
+	d, s := a.d, a.s
 	if d.ctx.Err() != nil {
 		return
 	}
@@ -73,15 +68,16 @@ func (d *Daemon) wake(s *service) {
 	go func() {
 		defer d.bg.Done()
 		defer d.contain("wake", "service", s.name)
-		d.scaleOut(s, rv, "woke from zero for a waiting request")
+		a.scaleOut(rv, "woke from zero for a waiting request")
 	}()
 }
 
 // park keeps an instance that no longer serves (and no longer receives
 // requests) for a fast start: frozen if the engine can, else stopped;
 // beyond what is worth keeping, removed.
-func (d *Daemon) park(ctx context.Context, s *service, in *instance) {
-	cold := d.cfg.Autoscale.withDefaults().ColdAfter < 0
+func (a autoService) park(ctx context.Context, in *instance) {
+	d, s := a.d, a.s
+	cold := d.cfg.Autoscale.WithDefaults().ColdAfter < 0
 	frozen := false
 	// Only a lone container freezes; a group with sidecars (group.go) is
 	// stopped and started as a whole.
@@ -102,13 +98,14 @@ func (d *Daemon) park(ctx context.Context, s *service, in *instance) {
 	}
 	s.auto.parked = append(s.auto.parked, &parkedInstance{in: in, frozen: frozen, since: time.Now()})
 	s.mu.Unlock()
-	d.trimParked(ctx, s)
+	a.trimParked(ctx)
 }
 
 // unpark takes the best parked instance of rv (frozen before stopped,
 // newest first), brings it back and waits until it is healthy. It returns
 // nil when there is none, or it failed (then its container is gone).
-func (d *Daemon) unpark(ctx context.Context, s *service, rv revision) (*instance, string) {
+func (a autoService) unpark(ctx context.Context, rv revision) (*instance, string) {
+	d, s := a.d, a.s
 	s.mu.Lock()
 	var p *parkedInstance
 	for i := len(s.auto.parked) - 1; i >= 0; i-- {
@@ -127,7 +124,7 @@ func (d *Daemon) unpark(ctx context.Context, s *service, rv revision) (*instance
 	if p == nil {
 		return nil, ""
 	}
-	in, err := d.resumeParked(ctx, s.app, p, rv)
+	in, err := a.resumeParked(ctx, p, rv)
 	if err != nil {
 		d.log.Warn("parked instance did not come back; starting a new one", "instance", p.in.id, "err", err)
 		d.removeInstance(context.WithoutCancel(ctx), p.in)
@@ -139,7 +136,8 @@ func (d *Daemon) unpark(ctx context.Context, s *service, rv revision) (*instance
 	return in, "restarted"
 }
 
-func (d *Daemon) resumeParked(ctx context.Context, app string, p *parkedInstance, rv revision) (*instance, error) {
+func (a autoService) resumeParked(ctx context.Context, p *parkedInstance, rv revision) (*instance, error) {
+	d, app := a.d, a.s.app
 	f, ok := d.pods.(runtime.Suspender)
 	if !p.frozen || !ok {
 		return d.startInstance(ctx, app, rv, p.in.podID, nil)
@@ -162,7 +160,8 @@ func (d *Daemon) resumeParked(ctx context.Context, app string, p *parkedInstance
 
 // tendParked stops frozen instances that have been idle for ColdAfter (or
 // whose service was paused), and forgets those of an older revision.
-func (d *Daemon) tendParked(ctx context.Context, s *service, cfg AutoscaleConfig, now time.Time) {
+func (a autoService) tendParked(ctx context.Context, cfg AutoscaleConfig, now time.Time) {
+	d, s := a.d, a.s
 	s.mu.Lock()
 	var cool, old []*parkedInstance
 	for _, p := range s.auto.parked {
@@ -203,13 +202,14 @@ func (d *Daemon) tendParked(ctx context.Context, s *service, cfg AutoscaleConfig
 			}
 		}
 		s.mu.Unlock()
-		d.trimParked(ctx, s)
+		a.trimParked(ctx)
 	}()
 }
 
 // trimParked removes the stopped parked containers beyond
 // maxStoppedParked, oldest first.
-func (d *Daemon) trimParked(ctx context.Context, s *service) {
+func (a autoService) trimParked(ctx context.Context) {
+	d, s := a.d, a.s
 	s.mu.Lock()
 	var drop []*parkedInstance
 	stopped := 0

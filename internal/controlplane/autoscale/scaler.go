@@ -1,14 +1,14 @@
-package controlplane
+package autoscale
 
 // The autoscaler's decisions, apart from their effects (autoscaler.go).
 // Every tick the autoscaler observes a service (its load at the router,
 // its instance counts, its spec's scale:) and a scaler, which holds what it
 // observed before, turns that into a plan:
 //
-//	observation ──▶ scaler.decide ──▶ scalePlan{action, n, why}
+//	observation ──▶ scaler.decide ──▶ Plan{Action, N, Why}
 //	                 (windows, panic)        │
 //	                                         ▼
-//	                          wait │ hold │ up │ down │ zero
+//	                           Wait │ Hold │ Up │ Down │ ToZero
 //
 // decide has no effects: no clock, no router, no daemon state. The same
 // observations give the same plans, which the table tests in scaler_test.go
@@ -45,44 +45,44 @@ type observation struct {
 	frozen bool
 }
 
-// scaleAction is what a plan does to a service's instance count.
-type scaleAction int
+// Action is what a plan does to a service's instance count.
+type Action int
 
 const (
-	scaleWait   scaleAction = iota // frozen: the load is watched, nothing decided
-	scaleHold                      // keep the current count
-	scaleUp                        // start instances
-	scaleDown                      // drain and park instances, keeping at least one
-	scaleToZero                    // drain and park every instance
+	Wait   Action = iota // frozen: the load is watched, nothing decided
+	Hold                 // keep the current count
+	Up                   // start instances
+	Down                 // drain and park instances, keeping at least one
+	ToZero               // drain and park every instance
 )
 
-func (a scaleAction) String() string {
+func (a Action) String() string {
 	switch a {
-	case scaleWait:
+	case Wait:
 		return "wait"
-	case scaleHold:
+	case Hold:
 		return "hold"
-	case scaleUp:
+	case Up:
 		return "up"
-	case scaleDown:
+	case Down:
 		return "down"
-	case scaleToZero:
+	case ToZero:
 		return "zero"
 	}
-	return fmt.Sprintf("scaleAction(%d)", int(a))
+	return fmt.Sprintf("Action(%d)", int(a))
 }
 
-// scalePlan is what the autoscaler wants for a service, and why.
-type scalePlan struct {
-	action scaleAction
-	// n is the instance count to run (the current one unless the action
+// Plan is what the autoscaler wants for a service, and why.
+type Plan struct {
+	Action Action
+	// N is the instance count to run (the current one unless the action
 	// changes it).
-	n int
-	// why explains a change from the current count, for the event.
-	why string
+	N int
+	// Why explains a change from the current count, for the event.
+	Why string
 	// The observation behind it, for status and metrics.
-	stable, panic float64
-	panicking     bool
+	Stable, Panic float64
+	Panicking     bool
 }
 
 // panicThreshold is how many times the ready instances the panic window
@@ -99,7 +99,7 @@ type sample struct {
 // since it started watching its current revision. It is owned by the
 // autoscaler loop.
 type scaler struct {
-	cfg AutoscaleConfig
+	cfg Tuning
 	// since is when the scaler started watching: it scales down only after
 	// a full StableWindow of samples.
 	since      time.Time
@@ -120,20 +120,20 @@ type scaler struct {
 	wants []sample
 }
 
-func newScaler(cfg AutoscaleConfig, now time.Time) *scaler {
+func newScaler(cfg Tuning, now time.Time) *scaler {
 	return &scaler{cfg: cfg, since: now, lastActive: now, requests: map[string]uint64{}}
 }
 
 // decide records the observation in the windows and returns the plan for
 // the service.
-func (sc *scaler) decide(obs observation) scalePlan {
+func (sc *scaler) decide(obs observation) Plan {
 	// In this order: sawRequests keeps the counts for the next tick,
 	// whatever the rest says, and a wake counts only if it came after the
 	// last activity seen.
 	active := sc.sawRequests(obs.requests) || obs.load.Held > 0 || obs.wokeAt.After(sc.lastActive)
 	sc.observe(obs.at, float64(obs.load.InFlight+obs.load.Held), active)
 	if obs.frozen {
-		return scalePlan{action: scaleWait, n: obs.current}
+		return Plan{Action: Wait, N: obs.current}
 	}
 	return sc.plan(obs.at, obs.scale, obs.ready, obs.current)
 }
@@ -184,16 +184,16 @@ func (sc *scaler) average(now time.Time, window time.Duration) float64 {
 // plan is the rule book: the instance count for a service with scale that
 // has ready healthy instances and currently wants current, from the
 // windows as they stand at now.
-func (sc *scaler) plan(now time.Time, scale spec.Scale, ready, current int) scalePlan {
+func (sc *scaler) plan(now time.Time, scale spec.Scale, ready, current int) Plan {
 	target := float64(scale.Concurrency)
-	p := scalePlan{stable: sc.average(now, sc.cfg.StableWindow), panic: sc.average(now, sc.cfg.PanicWindow)}
-	wantStable := int(math.Ceil(p.stable / target))
-	wantPanic := int(math.Ceil(p.panic / target))
+	p := Plan{Stable: sc.average(now, sc.cfg.StableWindow), Panic: sc.average(now, sc.cfg.PanicWindow)}
+	wantStable := int(math.Ceil(p.Stable / target))
+	wantPanic := int(math.Ceil(p.Panic / target))
 	readyN := float64(max(ready, 1))
 
 	// Panic: the short window asks for twice the ready instances. It
 	// lasts until a whole stable window passed without asking again.
-	over := p.panic/target >= panicThreshold*readyN
+	over := p.Panic/target >= panicThreshold*readyN
 	switch {
 	case over && sc.panicSince.IsZero():
 		sc.panicSince, sc.maxPanic = now, current
@@ -202,7 +202,7 @@ func (sc *scaler) plan(now time.Time, scale spec.Scale, ready, current int) scal
 	case !sc.panicSince.IsZero() && now.Sub(sc.panicSince) >= sc.cfg.StableWindow:
 		sc.panicSince, sc.maxPanic = time.Time{}, 0
 	}
-	p.panicking = !sc.panicSince.IsZero()
+	p.Panicking = !sc.panicSince.IsZero()
 
 	// The stable window's wants over the last panic window: down only as
 	// low as the highest of them.
@@ -215,47 +215,47 @@ func (sc *scaler) plan(now time.Time, scale spec.Scale, ready, current int) scal
 		}
 		recent = max(recent, int(sc.wants[i].c))
 	}
-	if p.panicking {
+	if p.Panicking {
 		// Never down while panicking: the highest count since it began.
-		p.n = max(wantPanic, sc.maxPanic, current)
-		sc.maxPanic = p.n
+		p.N = max(wantPanic, sc.maxPanic, current)
+		sc.maxPanic = p.N
 	} else {
-		p.n = wantStable
-		if p.n < current {
-			p.n = min(recent, current)
+		p.N = wantStable
+		if p.N < current {
+			p.N = min(recent, current)
 		}
 	}
 	// Zero only after a whole stable window without a request: short
 	// requests between samples still need an instance.
 	idle := now.Sub(sc.lastActive) >= sc.cfg.StableWindow
-	if p.n == 0 && !idle {
-		p.n = 1
+	if p.N == 0 && !idle {
+		p.N = 1
 	}
-	p.n = min(max(p.n, scale.Min), scale.Max)
-	if p.n < current && now.Sub(sc.since) < sc.cfg.StableWindow {
-		p.n = current // not watched for a whole stable window yet
+	p.N = min(max(p.N, scale.Min), scale.Max)
+	if p.N < current && now.Sub(sc.since) < sc.cfg.StableWindow {
+		p.N = current // not watched for a whole stable window yet
 	}
 
 	stableWin, panicWin := sc.cfg.StableWindow.String(), sc.cfg.PanicWindow.String()
 	switch {
-	case p.n > current && p.panicking:
-		p.action = scaleUp
-		p.why = fmt.Sprintf("scale up from %d to %d: panic (the %s average asked for ≥ %.0f× the %d ready instance(s)): %s average %.1f in flight / target %d per instance = %.2f",
-			current, p.n, panicWin, panicThreshold, ready, panicWin, p.panic, scale.Concurrency, p.panic/target)
-	case p.n > current:
-		p.action = scaleUp
-		p.why = fmt.Sprintf("scale up from %d to %d: %s average %.1f in flight / target %d per instance = %.2f", current, p.n, stableWin, p.stable, scale.Concurrency, p.stable/target)
-	case p.n < current && p.n == 0:
-		p.action = scaleToZero
-		p.why = fmt.Sprintf("scale to zero from %d: no request for %s (%s average %.2f in flight)", current, stableWin, stableWin, p.stable)
-	case p.n < current:
-		p.action = scaleDown
-		p.why = fmt.Sprintf("scale down from %d to %d: %s average %.1f in flight / target %d per instance = %.2f (min %d)", current, p.n, stableWin, p.stable, scale.Concurrency, p.stable/target, scale.Min)
+	case p.N > current && p.Panicking:
+		p.Action = Up
+		p.Why = fmt.Sprintf("scale up from %d to %d: panic (the %s average asked for ≥ %.0f× the %d ready instance(s)): %s average %.1f in flight / target %d per instance = %.2f",
+			current, p.N, panicWin, panicThreshold, ready, panicWin, p.Panic, scale.Concurrency, p.Panic/target)
+	case p.N > current:
+		p.Action = Up
+		p.Why = fmt.Sprintf("scale up from %d to %d: %s average %.1f in flight / target %d per instance = %.2f", current, p.N, stableWin, p.Stable, scale.Concurrency, p.Stable/target)
+	case p.N < current && p.N == 0:
+		p.Action = ToZero
+		p.Why = fmt.Sprintf("scale to zero from %d: no request for %s (%s average %.2f in flight)", current, stableWin, stableWin, p.Stable)
+	case p.N < current:
+		p.Action = Down
+		p.Why = fmt.Sprintf("scale down from %d to %d: %s average %.1f in flight / target %d per instance = %.2f (min %d)", current, p.N, stableWin, p.Stable, scale.Concurrency, p.Stable/target, scale.Min)
 	default:
-		p.action = scaleHold
+		p.Action = Hold
 	}
-	if p.n > current && p.n == scale.Max && (wantPanic > scale.Max || wantStable > scale.Max) {
-		p.why += fmt.Sprintf(" (capped at max %d)", scale.Max)
+	if p.N > current && p.N == scale.Max && (wantPanic > scale.Max || wantStable > scale.Max) {
+		p.Why += fmt.Sprintf(" (capped at max %d)", scale.Max)
 	}
 	return p
 }
