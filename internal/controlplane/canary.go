@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/traffic"
 	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/spec"
 )
@@ -224,7 +225,7 @@ func (d *Daemon) onCanaryTrip(t router.GuardTrip) {
 	match := s.canary != nil && "r"+strconv.Itoa(s.canary.rev.number) == t.ID
 	s.mu.Unlock()
 	if match {
-		d.abortCanary(d.ctx, s, "the guard saw "+guardReason(t))
+		d.abortCanary(d.ctx, s, "the guard saw "+traffic.GuardReason(t))
 	}
 }
 

@@ -92,7 +92,7 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 	if err != nil {
 		return failure(err, nil)
 	}
-	edgePlan, err := d.planEdge(ctx, sp, req) // entrypoints.go
+	edgePlan, err := d.entrypoints.Plan(ctx, sp, req) // internal/controlplane/traffic
 	if err != nil {
 		return failure(err, nil)
 	}
@@ -192,7 +192,7 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 			return res
 		}
 	}
-	if err := d.applyEdge(ctx, edgePlan); err != nil {
+	if err := d.entrypoints.Apply(ctx, edgePlan); err != nil {
 		res := failure(fmt.Errorf("entrypoints: %w", err), nil)
 		res.Deployed = deployed
 		return res

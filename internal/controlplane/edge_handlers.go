@@ -8,7 +8,8 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 )
 
-// edgeRoutes adds the edge's API (api/edge.go) and /metrics to mux.
+// edgeRoutes adds the edge's API (api/edge.go), answered by the
+// entrypoints (internal/controlplane/traffic), and /metrics to mux.
 func (d *Daemon) edgeRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/edge", d.handleEdgeList)
 	mux.HandleFunc("GET /v1/edge/{name}", d.handleEdgeShow)
@@ -20,7 +21,7 @@ func (d *Daemon) edgeRoutes(mux *http.ServeMux) {
 }
 
 func (d *Daemon) handleEdgeList(w http.ResponseWriter, r *http.Request) {
-	eps, err := d.entrypoints(r.Context())
+	eps, err := d.entrypoints.List(r.Context())
 	if err != nil {
 		fail(w, err)
 		return
@@ -29,13 +30,7 @@ func (d *Daemon) handleEdgeList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) handleEdgeShow(w http.ResponseWriter, r *http.Request) {
-	d.edgex.mu.Lock()
-	rec, cfg, rt, err := d.entrypoint(r.Context(), r.PathValue("name"))
-	var ep api.Entrypoint
-	if err == nil {
-		ep = d.entrypointStatus(rec, cfg, rt)
-	}
-	d.edgex.mu.Unlock()
+	ep, err := d.entrypoints.Show(r.Context(), r.PathValue("name"))
 	if err != nil {
 		fail(w, err)
 		return
@@ -49,7 +44,7 @@ func (d *Daemon) handleEdgeSwitch(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	ep, err := d.edgeSwitch(r.Context(), r.PathValue("name"), req)
+	ep, err := d.entrypoints.Switch(r.Context(), r.PathValue("name"), req)
 	if err != nil {
 		fail(w, err)
 		return
@@ -63,7 +58,7 @@ func (d *Daemon) handleEdgeShift(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	ep, err := d.edgeShift(r.Context(), r.PathValue("name"), req)
+	ep, err := d.entrypoints.Shift(r.Context(), r.PathValue("name"), req)
 	if err != nil {
 		fail(w, err)
 		return
@@ -77,7 +72,7 @@ func (d *Daemon) handleEdgeMaintenance(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	ep, err := d.edgeMaintenance(r.Context(), r.PathValue("name"), req.On)
+	ep, err := d.entrypoints.Maintenance(r.Context(), r.PathValue("name"), req.On)
 	if err != nil {
 		fail(w, err)
 		return
@@ -91,7 +86,7 @@ func (d *Daemon) handleEdgeInvalidate(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	res, err := d.edgeInvalidate(r.Context(), r.PathValue("name"), req.Pattern)
+	res, err := d.entrypoints.Invalidate(r.Context(), r.PathValue("name"), req.Pattern)
 	if err != nil {
 		fail(w, err)
 		return

@@ -1,104 +1,40 @@
 package controlplane
 
-// Entrypoints are the edge's stable host names in front of switchable
-// origins (the `edge:` section of docs/spec.md). An app's spec declares them; `berth
-// edge` changes where their traffic goes. Both halves are stored (store
-// entrypoints: config and state), so a switch or a shift survives a daemon
-// restart, and both are installed in the edge as one router.Entrypoint.
-//
-//	deploy (spec) ──▶ config ─┐
-//	                          ├──▶ edge.SetEntrypoint
-//	berth edge ... ──▶ state ─┘
-//	guard trip (edge) ──▶ state (shift cleared, rollback recorded)
+// The daemon's side of the edge: it creates the local edge with its
+// metrics and access log, and gives the entrypoints
+// (internal/controlplane/traffic) the router, the store and the services
+// they look up.
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"math"
 	"net"
-	"net/url"
-	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/traffic"
 	"github.com/berth-dev/berth/internal/edge"
-	"github.com/berth-dev/berth/internal/edge/cache"
 	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/spec"
-	"github.com/berth-dev/berth/internal/store"
 )
 
 // AccessLogFile is the edge's access log in the data directory.
 const AccessLogFile = "edge-access.log"
 
-// maxErrorPage bounds an error page file.
-const maxErrorPage = 1 << 20
-
-// probeTimeout bounds the reachability check of an origin at switch time.
-const probeTimeout = 5 * time.Second
-
-// edgeState is the daemon's side of the edge: entrypoint changes are
-// serialised by mu; every entrypoint with a cache has one here.
+// edgeState is the daemon's side of the edge: its metrics registry and
+// access log, and the hosts deploys in flight have claimed (hosts.go).
 type edgeState struct {
-	mu     sync.Mutex
-	caches map[string]*epCache // by entrypoint name
-
 	registry  *prometheus.Registry
 	accessLog *edge.LogFile // nil when Config.AccessLog is set
 
-	// specs are the installed entrypoints' specs; redirects their explicit
-	// redirect_https by host, read by every plain-HTTP request.
-	specs     map[string]spec.Entrypoint
-	redirects atomic.Pointer[map[string]bool]
-
-	// hosts are the hosts deploys in flight have claimed (hosts.go).
 	hosts hostBook
 }
 
-type epCache struct {
-	c       *cache.Cache
-	ttl     time.Duration
-	cookies []string // the key cookies
-}
-
-// epConfig is what an app's spec declares about an entrypoint, as stored:
-// the spec entry and its error pages, read when the spec was deployed.
-type epConfig struct {
-	Spec  spec.Entrypoint `json:"spec"`
-	Pages map[int][]byte  `json:"pages,omitempty"`
-}
-
-// epRuntime is what `berth edge` and the guard changed, as stored.
-type epRuntime struct {
-	// Origin is the active origin; SpecOrigin the spec's origin when
-	// Origin was last taken from the spec. A deploy whose spec names
-	// another origin than SpecOrigin resets Origin to it.
-	Origin      string             `json:"origin"`
-	SpecOrigin  string             `json:"spec_origin"`
-	Shares      []api.Share        `json:"shares,omitempty"`
-	Sticky      bool               `json:"sticky,omitempty"`
-	Header      string             `json:"header,omitempty"`
-	NoGuard     bool               `json:"no_guard,omitempty"`
-	GuardRate   float64            `json:"guard_rate,omitempty"` // percent
-	GuardWindow time.Duration      `json:"guard_window,omitempty"`
-	ShiftID     string             `json:"shift_id,omitempty"`
-	Maintenance bool               `json:"maintenance,omitempty"`
-	Rollback    *api.GuardRollback `json:"rollback,omitempty"`
-}
-
 // initEdge creates the edge with its metrics and access log, and installs
-// the stored entrypoints. httpsPort is "" without HTTPS.
+// the stored entrypoints (internal/controlplane/traffic). httpsPort is ""
+// without HTTPS.
 func (d *Daemon) initEdge(httpsPort string) (*edge.Edge, error) {
 	edge.TuneGC()
 	reg := prometheus.NewRegistry()
@@ -118,7 +54,6 @@ func (d *Daemon) initEdge(httpsPort string) (*edge.Edge, error) {
 		}
 	}
 	d.edgex.registry = reg
-	d.edgex.caches = map[string]*epCache{}
 	w := d.cfg.AccessLog
 	if w == nil {
 		lf, err := edge.OpenLogFile(filepath.Join(d.cfg.DataDir, AccessLogFile), edge.DefaultLogMaxBytes, edge.DefaultLogKeep)
@@ -136,711 +71,47 @@ func (d *Daemon) initEdge(httpsPort string) (*edge.Edge, error) {
 		OriginRootCAs: d.cfg.OriginRootCAs,
 	})
 	d.edge, d.edgeHTTP = e, e
-	return e, d.loadEntrypoints(context.Background())
+	d.entrypoints = traffic.New(traffic.Config{
+		Log:          d.log,
+		Store:        d.store,
+		Router:       e,
+		DataDir:      d.cfg.DataDir,
+		HTTPPort:     d.httpPort,
+		ServiceSpec:  d.serviceSpec,
+		Event:        d.event,
+		RefreshHosts: d.refreshCertHosts,
+	})
+	return e, d.entrypoints.Load(context.Background())
+}
+
+// serviceSpec is the deployed spec of app/service, nil when there is none.
+func (d *Daemon) serviceSpec(app, name string) *spec.Service {
+	s := d.lookupService(app, name)
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spec
 }
 
 // closeEdge closes the entrypoints' caches (their disk entries stay for the
 // next start) and the access log.
 func (d *Daemon) closeEdge() {
-	d.edgex.mu.Lock()
-	defer d.edgex.mu.Unlock()
-	for name, c := range d.edgex.caches {
-		_ = c.c.Close()
-		delete(d.edgex.caches, name)
-	}
+	d.entrypoints.Close()
 	if d.edgex.accessLog != nil {
 		_ = d.edgex.accessLog.Close()
 	}
 }
 
-// loadEntrypoints installs every stored entrypoint in the edge.
-func (d *Daemon) loadEntrypoints(ctx context.Context) error {
-	d.edgex.mu.Lock()
-	defer d.edgex.mu.Unlock()
-	recs, err := d.store.ListEntrypoints(ctx, "")
-	if err != nil {
-		return err
-	}
-	for _, rec := range recs {
-		cfg, rt, err := decodeEntrypoint(rec)
-		if err == nil {
-			err = d.installEntrypoint(rec.App, cfg, rt)
-		}
-		if err != nil {
-			d.log.Error("entrypoint not installed", "entrypoint", rec.Name, "err", err)
-		}
-	}
-	d.refreshCertHosts()
-	return nil
-}
-
-func decodeEntrypoint(rec store.Entrypoint) (epConfig, epRuntime, error) {
-	var (
-		cfg epConfig
-		rt  epRuntime
-	)
-	if err := json.Unmarshal(rec.Config, &cfg); err != nil {
-		return cfg, rt, fmt.Errorf("entrypoint %s: stored config unreadable: %w", rec.Name, err)
-	}
-	if len(rec.State) > 0 {
-		if err := json.Unmarshal(rec.State, &rt); err != nil {
-			return cfg, rt, fmt.Errorf("entrypoint %s: stored state unreadable: %w", rec.Name, err)
-		}
-	}
-	if rt.Origin == "" {
-		rt.Origin, rt.SpecOrigin = cfg.Spec.Origin, cfg.Spec.Origin
-	}
-	return cfg, rt, nil
-}
-
-func encodeEntrypoint(app string, cfg epConfig, rt epRuntime) (store.Entrypoint, error) {
-	c, err := json.Marshal(cfg)
-	if err != nil {
-		return store.Entrypoint{}, err
-	}
-	s, err := json.Marshal(rt)
-	if err != nil {
-		return store.Entrypoint{}, err
-	}
-	return store.Entrypoint{Name: cfg.Spec.Name, App: app, Config: c, State: s, UpdatedAt: time.Now().UTC()}, nil
-}
-
-// resolveOrigin turns an origin as users write it into the edge's: a
-// service of app ("web"), of another app ("blog/web"), or a URL.
-func resolveOrigin(app, ref string) (router.Origin, error) {
-	if msg := spec.CheckOriginRef(ref); msg != "" {
-		return router.Origin{}, fmt.Errorf("%w: origin %s", ErrInvalid, msg)
-	}
-	if spec.IsOriginURL(ref) {
-		u, err := url.Parse(ref)
-		if err != nil {
-			return router.Origin{}, fmt.Errorf("%w: origin %q: %v", ErrInvalid, ref, err)
-		}
-		return router.Origin{Name: ref, URL: u}, nil
-	}
-	if strings.Contains(ref, "/") {
-		return router.Origin{Name: ref, Route: ref}, nil
-	}
-	return router.Origin{Name: ref, Route: serviceKey(app, ref)}, nil
-}
-
-// sameOrigin reports whether two references name the same origin ("web"
-// and "shop/web" in app shop do).
-func sameOrigin(app, a, b string) bool {
-	oa, err1 := resolveOrigin(app, a)
-	ob, err2 := resolveOrigin(app, b)
-	if err1 != nil || err2 != nil {
-		return a == b
-	}
-	if oa.URL != nil || ob.URL != nil {
-		return oa.URL != nil && ob.URL != nil && strings.TrimSuffix(oa.URL.String(), "/") == strings.TrimSuffix(ob.URL.String(), "/")
-	}
-	return oa.Route == ob.Route
-}
-
-// installEntrypoint builds the edge's entrypoint from its stored halves
-// and installs it, creating or replacing its cache as the spec says.
-// Call with edgex.mu held.
-func (d *Daemon) installEntrypoint(app string, cfg epConfig, rt epRuntime) error {
-	sp := cfg.Spec
-	origin, err := resolveOrigin(app, rt.Origin)
-	if err != nil {
-		return err
-	}
-	ep := router.Entrypoint{
-		Name: sp.Name, Hosts: sp.Hosts, Origin: origin,
-		ShiftID: rt.ShiftID, Sticky: rt.Sticky, Header: rt.Header,
-		Guard:       router.Guard{Off: rt.NoGuard, ErrorRate: cmp.Or(rt.GuardRate, 100*router.DefaultGuardErrorRate) / 100, Window: cmp.Or(rt.GuardWindow, router.DefaultGuardWindow)},
-		Maintenance: rt.Maintenance,
-		HSTS:        sp.HSTS,
-		Compress:    sp.Compress,
-		ErrorPages:  cfg.Pages,
-		Controls:    controls(sp.Timeout, sp.MaxBody, sp.Headers),
-	}
-	if ep.Controls.Timeout == 0 {
-		ep.Controls.Timeout = spec.DefaultRequestTimeout
-	}
-	if sp.RedirectHTTPS != nil {
-		ep.RedirectHTTPS = *sp.RedirectHTTPS
-	}
-	for _, sh := range rt.Shares {
-		o, err := resolveOrigin(app, sh.Origin)
-		if err != nil {
-			return err
-		}
-		ep.Shares = append(ep.Shares, router.Share{Origin: o, Weight: router.PercentToWeight(sh.Percent)})
-	}
-	if f := sp.Failover; f != nil {
-		o, err := resolveOrigin(app, f.Origin)
-		if err != nil {
-			return err
-		}
-		ep.Failover = &router.Failover{Origin: o, Codes: f.On}
-	}
-	for _, r := range sp.Routes {
-		er := router.EntrypointRoute{Prefix: r.Path, Controls: controls(r.Timeout, r.MaxBody, r.Headers)}
-		if r.Origin != "" {
-			o, err := resolveOrigin(app, r.Origin)
-			if err != nil {
-				return err
-			}
-			er.Origin = &o
-		}
-		ep.Routes = append(ep.Routes, er)
-	}
-	c, err := d.entrypointCache(sp)
-	if err != nil {
-		return err
-	}
-	if c != nil {
-		ep.Cache = c
-	}
-	if err := d.edge.SetEntrypoint(ep); err != nil {
-		return err
-	}
-	d.noteSpec(sp.Name, &sp)
-	return nil
-}
-
-func controls(timeout time.Duration, maxBody int64, h *spec.Headers) router.Controls {
-	c := router.Controls{Timeout: timeout, MaxBody: maxBody}
-	if h != nil {
-		c.AddHeaders, c.RemoveHeaders = h.Add, h.Remove
-	}
-	return c
-}
-
-// entrypointCache returns the entrypoint's cache, creating it (or
-// recreating it when its settings changed), or closes it when the spec no
-// longer asks for one. Call with edgex.mu held.
-func (d *Daemon) entrypointCache(sp spec.Entrypoint) (*cache.Cache, error) {
-	cur := d.edgex.caches[sp.Name]
-	if sp.Cache == nil || !sp.Cache.Enabled {
-		if cur != nil {
-			_ = cur.c.Close()
-			delete(d.edgex.caches, sp.Name)
-		}
-		return nil, nil
-	}
-	var cookies []string
-	if sp.Cache.Key != nil {
-		cookies = sp.Cache.Key.Cookies
-	}
-	if cur != nil && cur.ttl == sp.Cache.DefaultTTL && slices.Equal(cur.cookies, cookies) {
-		return cur.c, nil
-	}
-	if cur != nil {
-		_ = cur.c.Close()
-		delete(d.edgex.caches, sp.Name)
-	}
-	c, err := cache.New(cache.Options{
-		Dir:        filepath.Join(d.cfg.DataDir, "edge-cache", sp.Name),
-		DefaultTTL: sp.Cache.DefaultTTL,
-		KeyCookies: cookies,
-		Logger:     d.log.With("component", "cache", "entrypoint", sp.Name),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: entrypoint %s: %w", ErrInvalid, sp.Name, err)
-	}
-	d.edgex.caches[sp.Name] = &epCache{c: c, ttl: sp.Cache.DefaultTTL, cookies: cookies}
-	return c, nil
-}
-
-// dropEntrypoint takes an entrypoint out of the edge and deletes its cache.
-// Call with edgex.mu held.
-func (d *Daemon) dropEntrypoint(name string) {
-	d.edge.RemoveEntrypoint(name)
-	d.noteSpec(name, nil)
-	if c := d.edgex.caches[name]; c != nil {
-		_ = c.c.Close()
-		delete(d.edgex.caches, name)
-	}
-	_ = os.RemoveAll(filepath.Join(d.cfg.DataDir, "edge-cache", name))
-}
-
-// edgePlan is what a deploy will do to the app's entrypoints, checked
-// before anything changes.
-type edgePlan struct {
-	app     string
-	configs []epConfig
-}
-
-// planEdge checks a spec's entrypoint names against other apps', and reads
-// its error pages. Nothing changes.
-func (d *Daemon) planEdge(ctx context.Context, sp *spec.Spec, req api.DeployRequest) (*edgePlan, error) {
-	plan := &edgePlan{app: sp.App}
-	recs, err := d.store.ListEntrypoints(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	// Hosts are checked by claimHosts (hosts.go), atomically with other
-	// deploys; here only the entrypoint names, unique across apps.
-	nameOwner := map[string]string{}
-	for _, rec := range recs {
-		nameOwner[rec.Name] = rec.App
-	}
-	for _, name := range sp.EdgeOrder {
-		ep := *sp.Edge[name]
-		if app, ok := nameOwner[name]; ok && app != sp.App {
-			return nil, fmt.Errorf("%w: entrypoint %s already belongs to app %s; entrypoint names are unique across apps, pick another", ErrInvalid, name, app)
-		}
-		cfg := epConfig{Spec: ep}
-		for code, file := range ep.ErrorPages {
-			page, err := readErrorPage(req.BaseDir, file)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %s: edge.%s.error_pages.%d: %w", ErrInvalid, req.File, name, code, err)
-			}
-			if cfg.Pages == nil {
-				cfg.Pages = map[int][]byte{}
-			}
-			cfg.Pages[code] = page
-		}
-		plan.configs = append(plan.configs, cfg)
-	}
-	return plan, nil
-}
-
-func readErrorPage(baseDir, file string) ([]byte, error) {
-	p := file
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(baseDir, p)
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read %s (paths are relative to the spec, read on the daemon's machine): %w", file, errors.Unwrap(err))
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() || st.Size() > maxErrorPage {
-		return nil, fmt.Errorf("%s must be a file of at most %s", file, spec.FormatSize(maxErrorPage))
-	}
-	b := make([]byte, st.Size())
-	if _, err := f.ReadAt(b, 0); err != nil && st.Size() > 0 {
-		return nil, fmt.Errorf("read %s: %w", file, err)
-	}
-	return b, nil
-}
-
-// applyEdge makes the plan's entrypoints the app's, in the store and the
-// edge. A switched origin survives unless the spec now names another one;
-// shifts and maintenance survive too.
-func (d *Daemon) applyEdge(ctx context.Context, plan *edgePlan) error {
-	d.edgex.mu.Lock()
-	defer d.edgex.mu.Unlock()
-	old, err := d.store.ListEntrypoints(ctx, plan.app)
-	if err != nil {
-		return err
-	}
-	prev := map[string]store.Entrypoint{}
-	for _, rec := range old {
-		prev[rec.Name] = rec
-	}
-	var (
-		recs    []store.Entrypoint
-		rts     []epRuntime
-		changes []string
-	)
-	for _, cfg := range plan.configs {
-		name := cfg.Spec.Name
-		rt := epRuntime{Origin: cfg.Spec.Origin, SpecOrigin: cfg.Spec.Origin}
-		if rec, ok := prev[name]; ok {
-			_, was, err := decodeEntrypoint(rec)
-			if err == nil && was.SpecOrigin == cfg.Spec.Origin {
-				rt = was
-			} else if err == nil {
-				rt.Maintenance = was.Maintenance
-				changes = append(changes, fmt.Sprintf("%s (origin now %s)", name, cfg.Spec.Origin))
-			}
-			delete(prev, name)
-		} else {
-			changes = append(changes, name+" (new)")
-		}
-		rec, err := encodeEntrypoint(plan.app, cfg, rt)
-		if err != nil {
-			return err
-		}
-		recs = append(recs, rec)
-		rts = append(rts, rt)
-	}
-	if err := d.store.ReplaceEntrypoints(ctx, plan.app, recs); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		return err
-	}
-	var errs []error
-	for i, cfg := range plan.configs {
-		if err := d.installEntrypoint(plan.app, cfg, rts[i]); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for name := range prev {
-		d.dropEntrypoint(name)
-		changes = append(changes, name+" (removed)")
-	}
-	d.refreshCertHosts()
-	if len(changes) > 0 {
-		slices.Sort(changes)
-		d.event(plan.app, "", "edge", "entrypoints: "+strings.Join(changes, ", "))
-	}
-	return errors.Join(errs...)
-}
-
-// dropAppEdge removes an app's entrypoints from the edge (the store drops
-// them with the app).
-func (d *Daemon) dropAppEdge(ctx context.Context, app string) {
-	d.edgex.mu.Lock()
-	defer d.edgex.mu.Unlock()
-	recs, err := d.store.ListEntrypoints(ctx, app)
-	if err != nil {
-		d.log.Warn("list entrypoints to drop", "app", app, "err", err)
-		return
-	}
-	for _, rec := range recs {
-		d.dropEntrypoint(rec.Name)
-	}
-}
-
-// entrypoint returns a stored entrypoint and its decoded halves.
-func (d *Daemon) entrypoint(ctx context.Context, name string) (store.Entrypoint, epConfig, epRuntime, error) {
-	rec, err := d.store.GetEntrypoint(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return rec, epConfig{}, epRuntime{}, fmt.Errorf("%w: no entrypoint named %q; see \"berth edge ls\"", ErrNotFound, name)
-	}
-	if err != nil {
-		return rec, epConfig{}, epRuntime{}, err
-	}
-	cfg, rt, err := decodeEntrypoint(rec)
-	return rec, cfg, rt, err
-}
-
-// saveEntrypoint stores the new state and installs it; on failure the edge
-// keeps what it had and the store is put back.
-func (d *Daemon) saveEntrypoint(ctx context.Context, rec store.Entrypoint, cfg epConfig, rt epRuntime) (store.Entrypoint, error) {
-	next, err := encodeEntrypoint(rec.App, cfg, rt)
-	if err != nil {
-		return rec, err
-	}
-	if err := d.store.PutEntrypoint(ctx, next); err != nil {
-		return rec, err
-	}
-	if err := d.installEntrypoint(rec.App, cfg, rt); err != nil {
-		_ = d.store.PutEntrypoint(context.WithoutCancel(ctx), rec)
-		return rec, err
-	}
-	return next, nil
-}
-
-// checkOrigin refuses an origin that cannot take traffic now: an external
-// URL that does not answer, a service that does not exist, is paused or has
-// no healthy instance. force skips all but the malformed.
-func (d *Daemon) checkOrigin(ctx context.Context, app, ref string, force bool) error {
-	o, err := resolveOrigin(app, ref)
-	if err != nil {
-		return err
-	}
-	if o.URL != nil {
-		if force {
-			return nil
-		}
-		// A router that cannot probe takes the URL as --force does.
-		if p, ok := d.edge.(router.OriginProber); ok {
-			if err := p.ProbeOrigin(ctx, o.URL, probeTimeout); err != nil {
-				return fmt.Errorf("%w: %w (check the URL, or pass --force to use it anyway)", ErrInvalid, err)
-			}
-		}
-		return nil
-	}
-	svcApp, svcName, _ := strings.Cut(o.Route, "/")
-	s := d.lookupService(svcApp, svcName)
-	var sp *spec.Service
-	if s != nil {
-		s.mu.Lock()
-		sp = s.spec
-		s.mu.Unlock()
-	}
-	switch {
-	case sp == nil && force:
-		return nil
-	case sp == nil:
-		return fmt.Errorf("%w: origin %s: no deployed service %s (deploy it first, or pass --force)", ErrInvalid, ref, o.Route)
-	case sp.Port == 0:
-		return fmt.Errorf("%w: origin %s: service %s has no port, so it cannot receive requests", ErrInvalid, ref, o.Route)
-	case force:
-		return nil
-	}
-	for _, r := range d.edge.Routes() {
-		if r.Key != o.Route {
-			continue
-		}
-		switch {
-		case r.Paused:
-			return fmt.Errorf("%w: origin %s: service %s is paused (berth resume %s, or pass --force)", ErrInvalid, ref, o.Route, svcName)
-		case len(r.Backends) == 0 && r.Hold == nil:
-			return fmt.Errorf("%w: origin %s: service %s has no healthy instance (pass --force to use it anyway)", ErrInvalid, ref, o.Route)
-		}
-		return nil
-	}
-	return fmt.Errorf("%w: origin %s: service %s is not serving (pass --force to use it anyway)", ErrInvalid, ref, o.Route)
-}
-
-// edgeSwitch moves all of an entrypoint's traffic to one origin at once,
-// ending any shift.
-func (d *Daemon) edgeSwitch(ctx context.Context, name string, req api.SwitchRequest) (api.Entrypoint, error) {
-	ref := strings.TrimSpace(req.Origin)
-	if ref == "" {
-		return api.Entrypoint{}, fmt.Errorf("%w: --to is required: a service (web, app/web) or a URL", ErrInvalid)
-	}
-	d.edgex.mu.Lock()
-	defer d.edgex.mu.Unlock()
-	rec, cfg, rt, err := d.entrypoint(ctx, name)
-	if err != nil {
-		return api.Entrypoint{}, err
-	}
-	if err := d.checkOrigin(ctx, rec.App, ref, req.Force); err != nil {
-		return api.Entrypoint{}, err
-	}
-	was := rt.Origin
-	rt.Origin, rt.Shares, rt.ShiftID = ref, nil, ""
-	if rec, err = d.saveEntrypoint(ctx, rec, cfg, rt); err != nil {
-		return api.Entrypoint{}, err
-	}
-	d.event(rec.App, "", "edge-switch", fmt.Sprintf("entrypoint %s: all traffic to %s (was %s)", name, ref, was))
-	return d.entrypointStatus(rec, cfg, rt), nil
-}
-
-// edgeShift sends shares of an entrypoint's traffic to other origins.
-func (d *Daemon) edgeShift(ctx context.Context, name string, req api.ShiftRequest) (api.Entrypoint, error) {
-	if len(req.Shares) == 0 {
-		return api.Entrypoint{}, fmt.Errorf("%w: nothing to shift: pass ORIGIN=PERCENT", ErrInvalid)
-	}
-	var sticky bool
-	switch req.Sticky {
-	case "", "none":
-	case "cookie":
-		sticky = true
-	default:
-		return api.Entrypoint{}, fmt.Errorf("%w: --sticky %q: use cookie or none", ErrInvalid, req.Sticky)
-	}
-	if req.Header != "" && !headerToken(req.Header) {
-		return api.Entrypoint{}, fmt.Errorf("%w: --header %q is not a header name", ErrInvalid, req.Header)
-	}
-	rate := 100 * router.DefaultGuardErrorRate
-	if req.GuardErrorRate != nil {
-		rate = *req.GuardErrorRate
-		if math.IsNaN(rate) || rate <= 0 || rate > 100 {
-			return api.Entrypoint{}, fmt.Errorf("%w: --guard-error-rate %v: must be a percentage above 0 and at most 100 (or --no-guard)", ErrInvalid, rate)
-		}
-	}
-	window := router.DefaultGuardWindow
-	if req.GuardWindow != "" {
-		w, err := time.ParseDuration(req.GuardWindow)
-		if err != nil || w < time.Second || w > time.Hour {
-			return api.Entrypoint{}, fmt.Errorf("%w: --guard-window %q: must be a duration from 1s to 1h, e.g. 30s", ErrInvalid, req.GuardWindow)
-		}
-		window = w
-	}
-
-	d.edgex.mu.Lock()
-	defer d.edgex.mu.Unlock()
-	rec, cfg, rt, err := d.entrypoint(ctx, name)
-	if err != nil {
-		return api.Entrypoint{}, err
-	}
-	refs := make([]string, 0, len(req.Shares))
-	for ref := range req.Shares {
-		refs = append(refs, ref)
-	}
-	slices.Sort(refs)
-	var (
-		shares []api.Share
-		total  float64
-	)
-	for i, ref := range refs {
-		p := req.Shares[ref]
-		if math.IsNaN(p) || p < 0 || p > 100 {
-			return api.Entrypoint{}, fmt.Errorf("%w: %s=%v: a percentage is between 0 and 100", ErrInvalid, ref, p)
-		}
-		if sameOrigin(rec.App, ref, rt.Origin) {
-			return api.Entrypoint{}, fmt.Errorf("%w: %s is the active origin of %s; it gets what the shares leave (switch with berth edge switch)", ErrInvalid, ref, name)
-		}
-		for _, other := range refs[:i] {
-			if sameOrigin(rec.App, ref, other) {
-				return api.Entrypoint{}, fmt.Errorf("%w: %s and %s are the same origin", ErrInvalid, other, ref)
-			}
-		}
-		if err := d.checkOrigin(ctx, rec.App, ref, req.Force); err != nil {
-			return api.Entrypoint{}, err
-		}
-		total += p
-		shares = append(shares, api.Share{Origin: ref, Percent: p})
-	}
-	if total > 100 {
-		return api.Entrypoint{}, fmt.Errorf("%w: the shares add up to %v%%, more than 100%%", ErrInvalid, total)
-	}
-	rt.Shares, rt.Sticky, rt.Header = shares, sticky, req.Header
-	rt.NoGuard, rt.GuardRate, rt.GuardWindow = req.NoGuard, rate, window
-	rt.ShiftID, rt.Rollback = newID(), nil
-	if rec, err = d.saveEntrypoint(ctx, rec, cfg, rt); err != nil {
-		return api.Entrypoint{}, err
-	}
-	var parts []string
-	for _, s := range shares {
-		parts = append(parts, fmt.Sprintf("%v%% to %s", s.Percent, s.Origin))
-	}
-	guard := fmt.Sprintf("guard %v%% over %s", rate, window)
-	if req.NoGuard {
-		guard = "no guard"
-	}
-	d.event(rec.App, "", "edge-shift", fmt.Sprintf("entrypoint %s: %s; %s keeps %v%% (%s)", name, strings.Join(parts, ", "), rt.Origin, 100-total, guard))
-	return d.entrypointStatus(rec, cfg, rt), nil
-}
-
-func headerToken(s string) bool {
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// edgeMaintenance turns an entrypoint's maintenance page on or off.
-func (d *Daemon) edgeMaintenance(ctx context.Context, name string, on bool) (api.Entrypoint, error) {
-	d.edgex.mu.Lock()
-	defer d.edgex.mu.Unlock()
-	rec, cfg, rt, err := d.entrypoint(ctx, name)
-	if err != nil {
-		return api.Entrypoint{}, err
-	}
-	if rt.Maintenance != on {
-		rt.Maintenance = on
-		if rec, err = d.saveEntrypoint(ctx, rec, cfg, rt); err != nil {
-			return api.Entrypoint{}, err
-		}
-		state := "off: traffic flows again"
-		if on {
-			state = "on: every request gets the maintenance page (503)"
-		}
-		d.event(rec.App, "", "edge-maintenance", fmt.Sprintf("entrypoint %s: maintenance %s", name, state))
-	}
-	return d.entrypointStatus(rec, cfg, rt), nil
-}
-
-// edgeInvalidate drops an entrypoint's cached responses matching pattern.
-func (d *Daemon) edgeInvalidate(ctx context.Context, name, pattern string) (api.InvalidateResult, error) {
-	if err := cache.ValidatePattern(pattern); err != nil {
-		return api.InvalidateResult{}, fmt.Errorf("%w: %w (write an exact path such as /index.html, or a prefix ending in * such as /static/*)", ErrInvalid, err)
-	}
-	d.edgex.mu.Lock()
-	defer d.edgex.mu.Unlock()
-	rec, _, _, err := d.entrypoint(ctx, name)
-	if err != nil {
-		return api.InvalidateResult{}, err
-	}
-	c := d.edgex.caches[name]
-	if c == nil {
-		return api.InvalidateResult{}, fmt.Errorf("%w: entrypoint %s has no cache (turn it on with cache: {enabled: true} in berth.yaml)", ErrInvalid, name)
-	}
-	n, err := c.c.Invalidate(pattern)
-	if err != nil {
-		return api.InvalidateResult{}, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	d.event(rec.App, "", "edge-invalidate", fmt.Sprintf("entrypoint %s: %d cached response(s) matching %s dropped", name, n, pattern))
-	return api.InvalidateResult{Removed: n}, nil
-}
-
-// onGuardTrip records a guard's rollback: the edge already sends all
-// traffic back; the stored shift is cleared so that it stays so.
+// onGuardTrip hands a guard's rollback to the canary it belongs to
+// (canary.go) or to the entrypoints.
 func (d *Daemon) onGuardTrip(t router.GuardTrip) {
 	if strings.HasPrefix(t.Entrypoint, canaryPrefix) {
 		d.onCanaryTrip(t)
 		return
 	}
-	ctx := context.Background()
-	d.edgex.mu.Lock()
-	defer d.edgex.mu.Unlock()
-	rec, cfg, rt, err := d.entrypoint(ctx, t.Entrypoint)
-	if err != nil || rt.ShiftID != t.ID {
-		return // replaced meanwhile
-	}
-	reason := guardReason(t)
-	rt.Shares, rt.ShiftID = nil, ""
-	rt.Rollback = &api.GuardRollback{Time: time.Now().UTC(), Reason: reason}
-	if _, err := d.saveEntrypoint(ctx, rec, cfg, rt); err != nil {
-		d.log.Error("record guard rollback", "entrypoint", t.Entrypoint, "err", err)
-	}
-	d.event(rec.App, "", "edge-guard-rollback", fmt.Sprintf("entrypoint %s: shift to %s rolled back: %s; all traffic on %s", t.Entrypoint, strings.Join(t.Origins, ", "), reason, rt.Origin))
-}
-
-func guardReason(t router.GuardTrip) string {
-	pct := 0.0
-	if t.Requests > 0 {
-		pct = 100 * float64(t.Errors) / float64(t.Requests)
-	}
-	return fmt.Sprintf("%d of %d requests failed (%.1f%%) within %s, over the %v%% threshold", t.Errors, t.Requests, pct, t.Window, 100*t.Threshold)
-}
-
-// entrypointStatus is the API's view of an entrypoint.
-func (d *Daemon) entrypointStatus(rec store.Entrypoint, cfg epConfig, rt epRuntime) api.Entrypoint {
-	sp := cfg.Spec
-	out := api.Entrypoint{
-		Name: sp.Name, App: rec.App, Hosts: sp.Hosts, Origin: rt.Origin, SpecOrigin: cfg.Spec.Origin,
-		Shares: rt.Shares, Header: rt.Header, Maintenance: rt.Maintenance, Rollback: rt.Rollback, UpdatedAt: rec.UpdatedAt,
-	}
-	for _, h := range sp.Hosts {
-		if d.httpPort == "80" || d.httpPort == "" {
-			out.URLs = append(out.URLs, "http://"+h)
-		} else {
-			out.URLs = append(out.URLs, "http://"+net.JoinHostPort(h, d.httpPort))
-		}
-	}
-	if len(rt.Shares) > 0 {
-		out.Sticky = "none"
-		if rt.Sticky {
-			out.Sticky = "cookie"
-		}
-		if !rt.NoGuard {
-			out.Guard = &api.Guard{ErrorRate: cmp.Or(rt.GuardRate, 100*router.DefaultGuardErrorRate), Window: cmp.Or(rt.GuardWindow, router.DefaultGuardWindow).String()}
-		}
-	}
-	if f := sp.Failover; f != nil {
-		out.Failover = &api.Failover{Origin: f.Origin, On: f.On}
-	}
-	if c := d.edgex.caches[sp.Name]; c != nil {
-		st := c.c.Stats()
-		out.Cache = &api.EntrypointCache{DefaultTTL: c.ttl.String(), Hits: st.Hits, Misses: st.Misses, Objects: st.Objects, Bytes: st.MemoryBytes + st.DiskBytes}
-	}
-	for _, r := range sp.Routes {
-		er := api.EdgeRoute{Path: r.Path, Origin: r.Origin, MaxBody: r.MaxBody}
-		if r.Timeout > 0 {
-			er.Timeout = r.Timeout.String()
-		}
-		out.Routes = append(out.Routes, er)
-	}
-	return out
-}
-
-// entrypoints lists every entrypoint.
-func (d *Daemon) entrypoints(ctx context.Context) ([]api.Entrypoint, error) {
-	d.edgex.mu.Lock()
-	defer d.edgex.mu.Unlock()
-	recs, err := d.store.ListEntrypoints(ctx, "")
-	if err != nil {
-		return nil, err
-	}
-	out := []api.Entrypoint{}
-	for _, rec := range recs {
-		cfg, rt, err := decodeEntrypoint(rec)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d.entrypointStatus(rec, cfg, rt))
-	}
-	return out, nil
+	d.entrypoints.GuardTrip(t)
 }
 
 // redirectHTTPS decides, for the certificate manager's plain-HTTP handler,
@@ -849,34 +120,10 @@ func (d *Daemon) entrypoints(ctx context.Context) ([]api.Entrypoint, error) {
 // (ACME) domains. It runs for every plain-HTTP request: one atomic load and
 // a map lookup.
 func (d *Daemon) redirectHTTPS(host string) bool {
-	if m := d.edgex.redirects.Load(); m != nil {
-		if v, ok := (*m)[host]; ok {
-			return v
-		}
+	if v, ok := d.entrypoints.RedirectHTTPS(host); ok {
+		return v
 	}
 	return d.certs != nil && d.certs.IsACME(host)
-}
-
-// noteSpec records an installed entrypoint's spec (nil: removed) and
-// republishes the explicit redirect_https settings. Call with edgex.mu held.
-func (d *Daemon) noteSpec(name string, sp *spec.Entrypoint) {
-	if d.edgex.specs == nil {
-		d.edgex.specs = map[string]spec.Entrypoint{}
-	}
-	if sp == nil {
-		delete(d.edgex.specs, name)
-	} else {
-		d.edgex.specs[name] = *sp
-	}
-	m := map[string]bool{}
-	for _, ep := range d.edgex.specs {
-		if ep.RedirectHTTPS != nil {
-			for _, h := range ep.Hosts {
-				m[h] = *ep.RedirectHTTPS
-			}
-		}
-	}
-	d.edgex.redirects.Store(&m)
 }
 
 // httpsPortString is the bound HTTPS port, "" without HTTPS.

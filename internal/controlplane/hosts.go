@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-dev/berth/internal/controlplane/traffic"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -94,11 +95,11 @@ func (d *Daemon) heldHosts(ctx context.Context) (map[string]holder, error) {
 		return nil, err
 	}
 	for _, rec := range recs {
-		cfg, _, err := decodeEntrypoint(rec)
+		hosts, err := traffic.Hosts(rec)
 		if err != nil {
 			continue
 		}
-		for _, h := range cfg.Spec.Hosts {
+		for _, h := range hosts {
 			held[h] = holder{app: rec.App, entrypoint: rec.Name}
 		}
 	}

@@ -235,8 +235,8 @@ func (d *Daemon) destroy(ctx context.Context, app string, out progress) error {
 	}
 	defer release(ss...)
 	d.tasks.RemoveSchedules(app)
-	d.dropAppCanaries(app)  // canary.go
-	d.dropAppEdge(ctx, app) // entrypoints.go; the store drops them with the app
+	d.dropAppCanaries(app)          // canary.go
+	d.entrypoints.DropApp(ctx, app) // internal/controlplane/traffic; the store drops them with the app
 	for _, s := range ss {
 		s.mu.Lock()
 		d.edge.Remove(serviceKey(app, s.name))

@@ -18,6 +18,7 @@ import (
 	"github.com/berth-dev/berth/internal/certs"
 	"github.com/berth-dev/berth/internal/controlplane/autoscale"
 	"github.com/berth-dev/berth/internal/controlplane/tasks"
+	"github.com/berth-dev/berth/internal/controlplane/traffic"
 	"github.com/berth-dev/berth/internal/edge"
 	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/runtime"
@@ -42,8 +43,11 @@ type Daemon struct {
 	certs    *certs.Manager
 	// metrics are the control plane's Prometheus metrics (metrics.go).
 	metrics *metrics
-	// edgex holds the entrypoints' caches, the metrics registry and the
-	// access log (entrypoints.go).
+	// entrypoints are the edge's entrypoints: stored, installed, switched,
+	// shifted and guarded (internal/controlplane/traffic).
+	entrypoints *traffic.Entrypoints
+	// edgex holds the edge's metrics registry and access log, and the
+	// hosts deploys in flight claim (entrypoints.go, hosts.go).
 	edgex edgeState
 
 	// httpPort is the edge's bound HTTP port, used to build service URLs.

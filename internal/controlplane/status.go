@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/traffic"
 )
 
 func (d *Daemon) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -139,11 +140,11 @@ func (d *Daemon) entrypointHosts(ctx context.Context, app string) ([]api.Entrypo
 	}
 	var out []api.EntrypointHosts
 	for _, rec := range recs {
-		cfg, _, err := decodeEntrypoint(rec)
+		hosts, err := traffic.Hosts(rec)
 		if err != nil {
 			continue
 		}
-		out = append(out, api.EntrypointHosts{Name: rec.Name, Hosts: cfg.Spec.Hosts})
+		out = append(out, api.EntrypointHosts{Name: rec.Name, Hosts: hosts})
 	}
 	return out, nil
 }
