@@ -39,7 +39,7 @@ func (d *Daemon) adopt(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		d.restoreInternal(ctx, app) // internal_lb.go, before the routes carry its names
+		d.internal.Restore(ctx, app) // internal/controlplane/traffic, before the routes carry its names
 		for _, rec := range svcs {
 			if err := d.adoptService(ctx, rec, byService[serviceKey(app.Name, rec.Name)]); err != nil {
 				d.log.Error("adopt service", "app", app.Name, "service", rec.Name, "err", err)

@@ -148,7 +148,7 @@ func (d *Daemon) deploy(ctx context.Context, req api.DeployRequest, out progress
 	if err := d.ensureNetwork(ctx, sp.App); err != nil {
 		return failure(fmt.Errorf("create the app network: %w", err), nil)
 	}
-	d.ensureInternal(ctx, sp) // internal_lb.go
+	d.internal.Ensure(ctx, sp) // internal/controlplane/traffic
 	// Once the deploy is over, the engine prepares for the app's next task
 	// (internal/controlplane/tasks).
 	d.openApp(sp.App)

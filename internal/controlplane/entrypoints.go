@@ -32,8 +32,8 @@ type edgeState struct {
 	hosts hostBook
 }
 
-// initEdge creates the edge with its metrics and access log, and installs
-// the stored entrypoints (internal/controlplane/traffic). httpsPort is ""
+// initEdge creates the edge with its metrics and access log and the apps'
+// internal load balancers, and installs the stored entrypoints (internal/controlplane/traffic). httpsPort is ""
 // without HTTPS.
 func (d *Daemon) initEdge(httpsPort string) (*edge.Edge, error) {
 	edge.TuneGC()
@@ -47,11 +47,6 @@ func (d *Daemon) initEdge(httpsPort string) (*edge.Edge, error) {
 	m, err := edge.NewMetrics(reg)
 	if err != nil {
 		return nil, err
-	}
-	if d.metrics != nil {
-		if err := d.registerMetrics(reg); err != nil {
-			return nil, err
-		}
 	}
 	d.edgex.registry = reg
 	w := d.cfg.AccessLog
@@ -71,6 +66,12 @@ func (d *Daemon) initEdge(httpsPort string) (*edge.Edge, error) {
 		OriginRootCAs: d.cfg.OriginRootCAs,
 	})
 	d.edge, d.edgeHTTP = e, e
+	d.internal = newInternal(d)
+	if d.metrics != nil {
+		if err := d.registerMetrics(reg); err != nil {
+			return nil, err
+		}
+	}
 	d.entrypoints = traffic.New(traffic.Config{
 		Log:          d.log,
 		Store:        d.store,

@@ -58,7 +58,7 @@ type reservation struct {
 // namespaceApp returns the app whose addresses h is under (it ends in
 // .APP.DOMAIN or .APP.internal) and that suffix, or "".
 func (d *Daemon) namespaceApp(h string) (app, suffix string) {
-	for _, base := range []string{d.cfg.Domain, strings.TrimPrefix(internalSuffix, ".")} {
+	for _, base := range []string{d.cfg.Domain, strings.TrimPrefix(traffic.InternalSuffix, ".")} {
 		if base == "" {
 			continue
 		}

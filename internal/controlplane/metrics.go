@@ -105,7 +105,7 @@ func (d *Daemon) countTask(app, svc, outcome string) {
 // registerMetrics adds the control plane's metrics to reg.
 func (d *Daemon) registerMetrics(reg prometheus.Registerer) error {
 	m := d.metrics
-	for _, c := range []prometheus.Collector{m.deploys, m.events, m.decisions, m.tasks, stateCollector{d}, internalCollector{d}} {
+	for _, c := range []prometheus.Collector{m.deploys, m.events, m.decisions, m.tasks, stateCollector{d}, d.internal} {
 		if err := reg.Register(c); err != nil {
 			return fmt.Errorf("register control plane metrics: %w", err)
 		}

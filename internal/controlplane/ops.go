@@ -264,7 +264,7 @@ func (d *Daemon) destroy(ctx context.Context, app string, out progress) error {
 		go func() { defer wg.Done(); _ = d.pods.RemovePod(ctx, p.ID) }()
 	}
 	wg.Wait()
-	d.closeInternal(app) // internal_lb.go
+	d.internal.Close(app) // internal/controlplane/traffic
 	if err := d.pods.RemoveNetwork(ctx, networkName(app)); err != nil {
 		d.log.Warn("remove network", "app", app, "err", err)
 	}

@@ -25,7 +25,7 @@ func (d *Daemon) podSpec(app string, rev revision, id string, secrets map[string
 		Network:       networkName(app),
 		Aliases:       []string{sp.Name},
 		Port:          sp.Port,
-		InternalNames: d.internalNames(app),
+		InternalNames: d.internal.Names(app),
 		Platform:      sp.Platform,
 		Main:          containerSpec(rev, secrets),
 		MainDependsOn: conditions(sp.DependsOn),

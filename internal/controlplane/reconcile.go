@@ -273,9 +273,9 @@ func (d *Daemon) restoreNetwork(ctx context.Context, app string, ss []*service) 
 		d.log.Warn("re-create a removed app network", "app", app, "network", name, "err", err)
 		return
 	}
-	d.closeInternal(app)
+	d.internal.Close(app)
 	if a, err := d.store.GetApp(ctx, app); err == nil {
-		d.restoreInternal(ctx, a)
+		d.internal.Restore(ctx, a)
 	}
 	d.tasks.Warm(app)
 	lost := 0

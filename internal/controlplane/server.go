@@ -67,8 +67,9 @@ type Daemon struct {
 	// autoscaler scales the services with scale: (autoscaler.go,
 	// internal/controlplane/autoscale).
 	autoscaler *autoscale.Autoscaler
-	// inet are the apps' internal load balancers (internal_lb.go).
-	inet internalNets
+	// internal are the apps' internal load balancers
+	// (internal/controlplane/traffic, wired in internal_lb.go).
+	internal *traffic.InternalLBs
 	// closing are the apps being destroyed (closing.go).
 	closing map[string]bool
 
@@ -161,14 +162,13 @@ func Run(ctx context.Context, cfg Config) error {
 		instRec:  newInstanceRecorder(),
 		ctx:      ctx,
 	}
-	d.tasks = newTaskRunner(d)
-
-	// The edge, its metrics, access log and stored entrypoints
-	// (entrypoints.go).
+	// The edge, its metrics, access log and stored entrypoints, and the
+	// internal load balancers (entrypoints.go).
 	localEdge, err := d.initEdge(httpsPortString(httpsLn))
 	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
+	d.tasks = newTaskRunner(d)
 	routed = localEdge.Serves
 	d.autoscaler = newAutoscaler(d)
 	defer d.closeEdge()

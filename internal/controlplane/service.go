@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/controlplane/traffic"
 	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/spec"
 )
@@ -152,7 +153,7 @@ func (d *Daemon) publish(s *service) {
 	r := router.Route{
 		Key:     serviceKey(s.app, s.name),
 		Claimed: s.claimed,
-		Hosts:   append(d.hosts(s.app, s.spec), internalHost(s.app, s.name)),
+		Hosts:   append(d.hosts(s.app, s.spec), traffic.InternalHost(s.app, s.name)),
 		Timeout: s.spec.Timeout,
 		Paused:  s.paused,
 		Hold:    autoService{d: d, s: s}.holdFor(),
@@ -179,7 +180,7 @@ func (d *Daemon) refreshCertHosts() {
 	var hosts []string
 	for _, r := range d.edge.Routes() {
 		for _, h := range r.Hosts {
-			if !isInternalHost(h) { // served to the app's containers only
+			if !traffic.IsInternalHost(h) { // served to the app's containers only
 				hosts = append(hosts, h)
 			}
 		}

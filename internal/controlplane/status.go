@@ -119,7 +119,7 @@ func (d *Daemon) serviceStatus(ctx context.Context, app, name string) (api.Servi
 		st.Message = "last deploy failed: " + s.lastFailure
 	}
 	st.Limits = limitsOf(s.spec)
-	st.Internal = d.internalStatus(app, name)
+	st.Internal = d.internal.Status(app, name)
 	st.Autoscale = s.autoscaleStatus()
 	st.Traffic = s.traffic.report(s.rev)
 	return st, nil

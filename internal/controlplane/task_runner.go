@@ -29,7 +29,7 @@ func newTaskRunner(d *Daemon) *tasks.Runner {
 			return containerSpec(revision{number: rev.Number, spec: rev.Spec, image: rev.Image}, secrets)
 		},
 		Network:       networkName,
-		InternalNames: d.internalNames,
+		InternalNames: d.internal.Names,
 		Closing:       d.appClosing,
 		Event:         d.event,
 		Count:         d.countTask,

@@ -1,4 +1,7 @@
-// Package traffic keeps berth's entrypoints: the edge's stable host names
+// Package traffic is where berth's requests go, as the control plane
+// decides it: the entrypoints and each app's internal load balancer.
+//
+// The entrypoints (entrypoints.go) are the edge's stable host names
 // in front of switchable origins (the `edge:` section of docs/spec.md). An
 // app's spec declares them; `berth edge` changes where their traffic goes.
 // Both halves are stored (store entrypoints: config and state), so a switch
@@ -22,4 +25,9 @@
 // the ServiceSpec lookup and the router's routes) or of certificates
 // (RefreshHosts). Which app may claim which host is the daemon's
 // (package controlplane, hosts.go): services and entrypoints share hosts.
+//
+// The internal load balancers (internal.go) serve http://SERVICE.APP.internal
+// to an app's own containers on its network's gateway, through the edge,
+// as ECS Service Connect does. An engine that cannot tell a network's
+// gateway (runtime.InternalGateway) has none.
 package traffic
