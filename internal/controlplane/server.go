@@ -38,7 +38,7 @@ type Daemon struct {
 	pods runtime.PodEngine
 	edge router.Router // where traffic goes (internal/router)
 	// edgeHTTP is the local edge that implements it, which the apps'
-	// internal load balancers serve (internal_lb.go).
+	// internal load balancers serve (internal/controlplane/traffic).
 	edgeHTTP http.Handler
 	certs    *certs.Manager
 	// metrics are the control plane's Prometheus metrics (metrics.go).

@@ -185,7 +185,7 @@ func (d *Daemon) refreshCertHosts() {
 			}
 		}
 	}
-	for _, ep := range d.edge.Entrypoints() { // entrypoints.go
+	for _, ep := range d.edge.Entrypoints() { // internal/controlplane/traffic
 		hosts = append(hosts, ep.Hosts...)
 	}
 	if err := d.certs.SetHosts(d.ctx, hosts); err != nil {
