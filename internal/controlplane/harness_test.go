@@ -377,3 +377,16 @@ func (d *daemon) pod(id string) runtime.Pod {
 	d.t.Fatalf("no pod %s on the fake engine", id)
 	return runtime.Pod{}
 }
+
+// state is the engine's state of a pod (by its ID or a prefix, as status
+// shows it): Docker's container status ("running", "paused", "exited") on
+// Docker, the pod's runtime.PodState on the fake.
+func (d *daemon) state(id string) string {
+	d.t.Helper()
+	if d.fake != nil {
+		return string(d.pod(id).State)
+	}
+	info, err := testutil.DockerClient(d.t).ContainerInspect(context.Background(), id)
+	require.NoError(d.t, err)
+	return string(info.State.Status)
+}
