@@ -224,11 +224,9 @@ func dockerFilters(kv ...string) filters.Args {
 
 func TestInitContainerGatesStart(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "init")
-	leaveNothing(t, app)
-	d := startDaemon(t, "")
-	d.destroyOnCleanup(app)
 	spec := func(version, migrateExit string) string {
 		return fmt.Sprintf(`app: %s
 services:
@@ -260,15 +258,14 @@ services:
 	// The init container ran to its end before the service's container
 	// started; the shipper waited for the service to be healthy.
 	times := map[string][2]time.Time{}
-	for _, c := range containersOf(t, app) {
-		info := inspect(t, c.ID)
-		name := info.Config.Labels["berth.sidecar"]
-		if name == "" {
+	pods := d.pods(app)
+	require.Len(t, pods, 1)
+	for _, c := range pods[0].Containers {
+		name := c.Name
+		if c.Main {
 			name = "web"
 		}
-		started, _ := time.Parse(time.RFC3339Nano, info.State.StartedAt)
-		finished, _ := time.Parse(time.RFC3339Nano, info.State.FinishedAt)
-		times[name] = [2]time.Time{started, finished}
+		times[name] = [2]time.Time{c.StartedAt, c.FinishedAt}
 	}
 	require.Contains(t, times, "migrate")
 	assert.False(t, times["migrate"][1].IsZero(), "migrate ran to its end")
@@ -291,7 +288,7 @@ services:
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "hello from v1\n", body, "revision 1 still serves")
-	assert.Empty(t, containersOf(t, app, "berth.revision=2"), "the failed revision left nothing behind")
+	assert.Empty(t, d.pods(app, "berth.revision=2"), "the failed revision left nothing behind")
 }
 
 func TestSidecarDeathEssentialOrNot(t *testing.T) {
