@@ -137,7 +137,7 @@ func TestDockerSmoke(t *testing.T) {
 		r = d.mustRunTask(app, cmd("/testapp", "lines", "3"))
 		assert.Equal(t, []string{"line 1", "line 2", "line 3"}, r.stdout)
 		assert.Equal(t, r.stdout, d.taskLogs(r.task.ID, false))
-		noContainers(t, r.task.ID)
+		d.noContainers(r.task.ID)
 	})
 
 	t.Run("logs", func(t *testing.T) {
