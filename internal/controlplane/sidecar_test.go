@@ -155,6 +155,17 @@ func TestSidecarsShareLocalhost(t *testing.T) {
 		assert.Contains(t, ae.Body.Message, "helper")
 	})
 
+	t.Run("exec into the sidecar", func(t *testing.T) {
+		conn, err := d.client.Exec(context.Background(), app, "web", api.ExecRequest{Container: "helper", Command: []string{"/testapp", "env", "PORT"}})
+		require.NoError(t, err)
+		defer conn.Close()
+		s := &session{conn: conn}
+		s.closeStdin()
+		code, _ := s.wait(t)
+		assert.Equal(t, 0, code)
+		assert.Equal(t, "9090\n", s.stdout.String(), "the sidecar's own environment")
+	})
+
 	t.Run("deploys roll sidecars with no failed request; rollback reuses them", func(t *testing.T) {
 		before := containersOf(t, app, "berth.role=sidecar", "berth.sidecar=helper")
 		l := d.startLoad(app, "web", 4)
