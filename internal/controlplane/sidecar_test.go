@@ -93,9 +93,15 @@ func TestSidecarsShareLocalhost(t *testing.T) {
 	d.destroyOnCleanup(app)
 	d.mustDeploy(sidecarSpec(app, img, "    instances: 2\n    pids: 128\n", "helper", "        cpu: 0.25\n        memory: 64MiB\n        pids: 64\n"))
 
-	// The main container reaches its sidecar on localhost.
-	got, err := d.fetch(app, "web", "http://localhost:9090/env/ROLE")
-	require.NoError(t, err)
+	// The main container reaches its sidecar on localhost. (A sidecar has
+	// no health check: started is ready to the deploy, and under load its
+	// server may listen a moment later.)
+	var got string
+	eventually(t, 10*time.Second, "web reaches its sidecar on localhost", func() bool {
+		var err error
+		got, err = d.fetch(app, "web", "http://localhost:9090/env/ROLE")
+		return err == nil
+	})
 	assert.Equal(t, "200\nhelper", got)
 
 	st := d.status(app)
@@ -209,7 +215,7 @@ func TestSidecarsShareLocalhost(t *testing.T) {
 		require.Len(t, after.Instances[i].Sidecars, 1)
 		assert.Equal(t, before.Instances[i].Sidecars[0].ContainerID, after.Instances[i].Sidecars[0].ContainerID)
 	}
-	got, err = d2.fetch(app, "web", "http://localhost:9090/env/ROLE")
+	got, err := d2.fetch(app, "web", "http://localhost:9090/env/ROLE")
 	require.NoError(t, err)
 	assert.Equal(t, "200\nhelper", got)
 }
