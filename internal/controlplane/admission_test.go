@@ -46,12 +46,10 @@ func (d *daemon) requireNoApp(app string) {
 // goes on serving.
 func TestHostOwnership(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	owner := testutil.UniqueName(t, "hown")
 	squat := testutil.UniqueName(t, "hsq")
-	d.destroyOnCleanup(owner)
-	d.destroyOnCleanup(squat)
 	// Names under the base domain (no app's: one label before it), which
 	// the edge serves over plain HTTP without a redirect to HTTPS.
 	domain := owner + "-d.localhost"
@@ -163,12 +161,9 @@ func TestHostOwnership(t *testing.T) {
 // winner.
 func TestHostClaimsRace(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	apps := []string{testutil.UniqueName(t, "hra"), testutil.UniqueName(t, "hrb")}
-	for _, a := range apps {
-		d.destroyOnCleanup(a)
-	}
 	host := apps[0] + "-race.localhost"
 	for round := range 3 {
 		var (
@@ -213,13 +208,12 @@ func TestHostClaimsRace(t *testing.T) {
 // does not have) is refused before anything starts, saying what to do.
 func TestDeployRefusals(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	ctx := context.Background()
 
 	t.Run("paused", func(t *testing.T) {
 		app := testutil.UniqueName(t, "rpau")
-		d.destroyOnCleanup(app)
 		d.mustDeploy(appSpec(app, img, "    env: {VERSION: v1}\n"))
 		_, err := d.client.Pause(ctx, app, "web")
 		require.NoError(t, err)
@@ -242,7 +236,6 @@ func TestDeployRefusals(t *testing.T) {
 
 	t.Run("secret never set", func(t *testing.T) {
 		app := testutil.UniqueName(t, "rsec")
-		d.destroyOnCleanup(app)
 		yaml := appSpec(app, img, "    env: {VERSION: v1}\n    secrets: [API_KEY, DB_URL]\n") +
 			"tasks:\n  show:\n    service: web\n    command: [\"sh\", \"-c\", \"echo $API_KEY\"]\n"
 		msg := d.refused(yaml)
@@ -275,7 +268,6 @@ func TestDeployRefusals(t *testing.T) {
 
 	t.Run("memory above the machine's", func(t *testing.T) {
 		app := testutil.UniqueName(t, "rmem")
-		d.destroyOnCleanup(app)
 		msg := d.refused(appSpec(app, img, "    memory: 99999TiB\n"))
 		assert.Regexp(t, `^berth.yaml:7: services.web.memory: 99999TiB is more than this machine's [0-9.]+[KMGT]iB$`, msg)
 		d.requireNoApp(app)
@@ -287,12 +279,10 @@ func TestDeployRefusals(t *testing.T) {
 // first, not to the one whose name sorts first.
 func TestHostCollisionFromOlderState(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	owner := testutil.UniqueName(t, "hlz") // sorts after the squatter
 	squat := testutil.UniqueName(t, "hla")
-	d.destroyOnCleanup(owner)
-	d.destroyOnCleanup(squat)
 	domain := owner + "-d.localhost"
 	d.mustDeploy(appSpec(owner, img, "    env: {VERSION: owner}\n    domains: ["+domain+"]\n"))
 	d.mustDeploy(appSpec(squat, img, "    env: {VERSION: squatter}\n"))
@@ -313,7 +303,7 @@ func TestHostCollisionFromOlderState(t *testing.T) {
 	require.NoError(t, st.PutRevision(ctx, rev))
 	require.NoError(t, st.Close())
 
-	d2 := startDaemon(t, d.dataDir)
+	d2 := d.again()
 	eventually(t, 20*time.Second, "both apps serve again", func() bool {
 		c1, _, _ := d2.hostGet("web."+owner+".localhost", "/")
 		c2, _, _ := d2.hostGet("web."+squat+".localhost", "/")
@@ -324,6 +314,4 @@ func TestHostCollisionFromOlderState(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "hello from owner", body, "the app deployed first keeps its domain")
 	assert.Contains(t, d2.logs.String(), "host claimed by two routes")
-	d2.destroyOnCleanup(owner)
-	d2.destroyOnCleanup(squat)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
@@ -67,10 +68,9 @@ func (l *slowLoad) finish() {
 }
 
 func TestAutoscalerFollowsALoadStep(t *testing.T) {
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "", fastAutoscale(3*time.Second, 500*time.Millisecond, 0))
+	d := startFakeDaemon(t, "", fastAutoscale(3*time.Second, 500*time.Millisecond, 0))
+	img := d.image()
 	app := testutil.UniqueName(t, "autoscale")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, "    scale: {min: 1, max: 3, concurrency: 2}\n"))
 	require.Equal(t, 1, d.status(app).Running)
 
@@ -110,16 +110,24 @@ func TestScaleToZeroHoldsTheFirstRequest(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		coldAfter time.Duration
-		parked    string // the engine state of the parked container
+		parked    string // the engine state of the parked instance
 		how       string
+		onDocker  bool
 	}{
-		{name: "frozen", parked: "paused", how: "thawed"},
-		{name: "stopped", coldAfter: -1, parked: "exited", how: "restarted"},
+		// Frozen by the cgroup freezer: a real container.
+		{name: "frozen", parked: "paused", how: "thawed", onDocker: true},
+		{name: "stopped", coldAfter: -1, parked: string(runtime.PodExited), how: "restarted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			img := testutil.TestAppImage(t)
-			d := startDaemon(t, "", fastAutoscale(2*time.Second, 500*time.Millisecond, tc.coldAfter))
+			opt := fastAutoscale(2*time.Second, 500*time.Millisecond, tc.coldAfter)
+			var d *daemon
+			if tc.onDocker {
+				d = startDaemon(t, "", opt)
+			} else {
+				d = startFakeDaemon(t, "", opt)
+			}
+			img := d.image()
 			app := testutil.UniqueName(t, "zero-"+tc.name)
 			d.destroyOnCleanup(app)
 			d.mustDeploy(appSpec(app, img, "    scale: {min: 0, max: 2, concurrency: 10}\n"))
@@ -130,10 +138,7 @@ func TestScaleToZeroHoldsTheFirstRequest(t *testing.T) {
 				st := d.status(app)
 				return st.State == "idle" && st.Running == 0 && len(st.Instances) == 0 && st.Autoscale.Parked == 1
 			})
-			docker := testutil.DockerClient(t)
-			c, err := docker.ContainerInspect(context.Background(), first[0].ContainerID)
-			require.NoError(t, err)
-			assert.Equal(t, tc.parked, c.State.Status, "no running instance")
+			assert.Equal(t, tc.parked, d.state(first[0].ContainerID), "no running instance")
 
 			// The first requests are held, not refused, while an instance
 			// comes back.
@@ -191,10 +196,9 @@ func TestScaleToZeroHoldsTheFirstRequest(t *testing.T) {
 }
 
 func TestStatusCountsRequestsPerRevision(t *testing.T) {
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "traffic")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, "    instances: 2\n"))
 	const n = 37
 	for range n {
@@ -219,10 +223,9 @@ func TestStatusCountsRequestsPerRevision(t *testing.T) {
 }
 
 func TestBadScaleSpecsChangeNothing(t *testing.T) {
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "badscale")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, "    scale: {min: 1, max: 2, concurrency: 10}\n"))
 	before := d.status(app)
 	eventsBefore := eventsText(t, d, app)
@@ -262,10 +265,9 @@ func TestBadScaleSpecsChangeNothing(t *testing.T) {
 }
 
 func TestMetricsMatchTheTraffic(t *testing.T) {
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "", fastAutoscale(1500*time.Millisecond, 500*time.Millisecond, 0))
+	d := startFakeDaemon(t, "", fastAutoscale(1500*time.Millisecond, 500*time.Millisecond, 0))
+	img := d.image()
 	app := testutil.UniqueName(t, "metrics")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, "    scale: {min: 0, max: 2, concurrency: 10}\n"))
 	svc := `app="` + app + `",service="web"`
 	route := `code="2xx",entrypoint="` + app + `/web",origin="` + app + `/web"`

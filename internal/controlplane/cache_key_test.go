@@ -18,10 +18,9 @@ import (
 // two users each get their own cached page and never the other's.
 func TestEntrypointCacheKeyCookies(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "edgek")
-	d.destroyOnCleanup(app)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := "anonymous"
 		if c, err := r.Cookie("session"); err == nil {

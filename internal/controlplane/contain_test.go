@@ -2,7 +2,6 @@ package controlplane_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -15,11 +14,10 @@ import (
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
-// faultyEngine is the real Docker engine with a bug injected on demand: a
+// faultyEngine is an engine with a bug injected on demand: a
 // panic where the control plane calls it, standing for a bug anywhere on
 // those paths. The product has no such switch; the test wraps the engine.
 type faultyEngine struct {
@@ -49,15 +47,12 @@ func (e *faultyEngine) ListPods(ctx context.Context, labels map[string]string) (
 // routing traffic through the edge and answering the API, the handler's
 // client gets a 500 with a reason, and the reconciler runs again.
 func TestPanicsInTheControlPlaneAreContained(t *testing.T) {
-	img := testutil.TestAppImage(t)
-	de, err := docker.New(slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	t.Cleanup(func() { de.Close() })
-	eng := &faultyEngine{PodEngine: de.Pods()}
+	fe := newFake(t)
+	eng := &faultyEngine{PodEngine: fe}
 	eng.panicEvents.Store(true)
-	d := startDaemon(t, "", func(c *controlplane.Config) { c.Engine = eng })
+	d := startOnFake(t, fe, "", func(c *controlplane.Config) { c.Engine = eng })
+	img := d.image()
 	app := testutil.UniqueName(t, "panic")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, ""))
 
 	// The reconciler panicked at its start and is restarted, panicking
@@ -70,7 +65,7 @@ func TestPanicsInTheControlPlaneAreContained(t *testing.T) {
 	eng.panicList.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = d.client.Logs(ctx, app, "web", client.LogsOptions{}, func(api.Message) {})
+	err := d.client.Logs(ctx, app, "web", client.LogsOptions{}, func(api.Message) {})
 	eng.panicList.Store(false)
 	var apiErr *client.APIError
 	require.ErrorAs(t, err, &apiErr, "the handler's client gets an answer")

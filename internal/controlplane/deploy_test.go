@@ -14,15 +14,15 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
 func TestDeployLifecycle(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "life")
-	d.destroyOnCleanup(app)
 
 	// First deploy: two instances, a URL that serves.
 	res := d.mustDeploy(appSpec(app, img, "    instances: 2\n    env: {VERSION: v1}\n"))
@@ -88,10 +88,11 @@ func instanceIDs(st api.ServiceStatus) []string {
 // why, and includes the failing instance's last output.
 func TestFailedDeploysRollBack(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	// A health check that never passes fails at the deploy timeout: a
+	// short one, as the fake starts an instance in milliseconds.
+	d := startFakeDaemon(t, "", func(c *controlplane.Config) { c.DeployTimeout = 5 * time.Second })
+	img := d.image()
 	app := testutil.UniqueName(t, "fail")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, "    env: {VERSION: good}\n"))
 
 	tests := []struct {
@@ -156,10 +157,9 @@ func TestFailedDeploysRollBack(t *testing.T) {
 
 func TestSecondConcurrentDeployIsRefused(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "conc")
-	d.destroyOnCleanup(app)
 
 	slow := appSpec(app, img, "    env: {START_DELAY: 2s}\n")
 	first := make(chan error, 1)
@@ -182,10 +182,9 @@ func TestSecondConcurrentDeployIsRefused(t *testing.T) {
 
 func TestBadInputChangesNothing(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "bad")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, ""))
 
 	tests := []struct {
@@ -254,7 +253,7 @@ func TestDaemonNotRunning(t *testing.T) {
 
 func TestTakenPortIsReported(t *testing.T) {
 	t.Parallel()
-	busy := startDaemon(t, "")
+	busy := startFakeDaemon(t, "")
 	// A second daemon asked to use the first one's edge port.
 	dir := t.TempDir()
 	_ = dir
@@ -268,37 +267,30 @@ var _ = errors.New
 
 // The previous revision of an HTTP service is frozen for the warm window
 // (a rollback thaws it), then stopped; either way it stays the rollback
-// target.
+// target. (The real freeze, on Docker: TestDockerSmoke.)
 func TestRollbackTargetIsFrozenThenStopped(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "", func(c *controlplane.Config) { c.RollbackWarm = 3 * time.Second })
+	d := startFakeDaemon(t, "", func(c *controlplane.Config) { c.RollbackWarm = 3 * time.Second })
+	img := d.image()
 	app := testutil.UniqueName(t, "warm")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, "    env: {VERSION: v1}\n"))
 	first := d.status(app).Instances[0].ContainerID
 	d.mustDeploy(appSpec(app, img, "    env: {VERSION: v2}\n"))
 
-	docker := testutil.DockerClient(t)
-	state := func() string {
-		c, err := docker.ContainerInspect(context.Background(), first)
-		require.NoError(t, err)
-		return c.State.Status
-	}
-	assert.Equal(t, "paused", state(), "frozen during the warm window")
-	eventually(t, 20*time.Second, "stopped after the warm window", func() bool { return state() == "exited" })
+	state := func(id string) runtime.PodState { return d.pod(id).State }
+	assert.Equal(t, runtime.PodSuspended, state(first), "frozen during the warm window")
+	eventually(t, 20*time.Second, "stopped after the warm window", func() bool { return state(first) == runtime.PodExited })
 
 	_, err := d.client.Rollback(context.Background(), app, "web", api.RollbackRequest{}, nil)
 	require.NoError(t, err)
 	_, body, _ := d.get(app, "web", "/")
 	assert.Equal(t, "hello from v1", strings.TrimSpace(body))
-	assert.Equal(t, "running", state())
+	assert.Equal(t, runtime.PodRunning, state(first))
 
 	// In an app with several services the previous revision is stopped at
 	// once: a freeze would leave the others' kept-alive connections to it
 	// hanging.
 	shop := testutil.UniqueName(t, "warm2")
-	d.destroyOnCleanup(shop)
 	d.mustDeploy(twoServices(shop, img, "v1"))
 	st, err := d.client.Status(context.Background(), shop)
 	require.NoError(t, err)
@@ -312,9 +304,8 @@ func TestRollbackTargetIsFrozenThenStopped(t *testing.T) {
 	_, _, err = d.deploy(twoServices(shop, img, "v2"), "api")
 	require.NoError(t, err)
 	eventually(t, 40*time.Second, "the previous api stopped, not frozen", func() bool {
-		c, err := docker.ContainerInspect(context.Background(), oldAPI)
-		require.NoError(t, err)
-		require.NotEqual(t, "paused", c.State.Status)
-		return c.State.Status == "exited"
+		s := state(oldAPI)
+		require.NotEqual(t, runtime.PodSuspended, s)
+		return s == runtime.PodExited
 	})
 }

@@ -147,10 +147,9 @@ func edgeSpec(app, img, ep, host, originLine, extra string) string {
 // guard, maintenance, bad input, metrics, the access log, and a restart.
 func TestEntrypoints(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "edge")
-	d.destroyOnCleanup(app)
 	ctx := context.Background()
 	legacy := newOrigin(t, "legacy")
 	ep := app + "-www"
@@ -335,10 +334,9 @@ func TestEntrypoints(t *testing.T) {
 	_, err = d.client.EdgeSwitch(ctx, ep, api.SwitchRequest{Origin: legacy.URL})
 	require.NoError(t, err)
 	d.stop()
-	d = startDaemon(t, d.dataDir)
+	d = d.again()
 	// Cleanups run last-in first-out: destroy the app before this daemon
 	// stops.
-	d.destroyOnCleanup(app)
 
 	t.Run("switch survives a restart; metrics and access log", func(t *testing.T) {
 		st, err := d.client.Entrypoint(ctx, ep)
@@ -396,10 +394,9 @@ func TestEntrypoints(t *testing.T) {
 // and an error page, and invalidates its cache.
 func TestEntrypointCacheAndControls(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "edgec")
-	d.destroyOnCleanup(app)
 	ctx := context.Background()
 	var n atomic.Int64
 	static := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -463,10 +460,9 @@ func TestEntrypointCacheAndControls(t *testing.T) {
 // guard; one rolled back by berth rollback.
 func TestCanaryDeploy(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "canary")
-	d.destroyOnCleanup(app)
 	ctx := context.Background()
 	host := "web." + app + ".localhost"
 	// An entrypoint in front of the service takes part in its canaries.

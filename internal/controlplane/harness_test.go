@@ -22,12 +22,20 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/docker"
+	"github.com/berth-dev/berth/internal/runtime/fake"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
-// daemon is a real berth server running in-process against the real Docker
-// Engine, on a private socket and a loopback edge port.
+// daemon is a real berth server running in-process, on a private socket and
+// a loopback edge port, with its pods on the real Docker Engine
+// (startDaemon) or on the in-memory fake engine (startFakeDaemon).
+//
+// A test runs on the fake unless what it checks needs a real container
+// (Docker networking and /etc/hosts, a shell in an image, cgroup limits and
+// freezes, a real out-of-memory kill, labels on a shared engine, image
+// builds and platforms); each feature keeps a test on Docker.
 type daemon struct {
 	t       testing.TB
 	dataDir string
@@ -35,13 +43,69 @@ type daemon struct {
 	client  *client.Client
 	logs    *testutil.SyncBuffer
 	stop    func()
+	// fake is the engine the daemon runs on when it is the fake, nil on
+	// the Docker Engine.
+	fake *fake.Engine
 }
 
-// startDaemon starts a daemon on dataDir ("" = a fresh temp dir); opts
-// change its Config.
+// startDaemon starts a daemon on the Docker Engine on dataDir ("" = a
+// fresh temp dir); opts change its Config.
 func startDaemon(t testing.TB, dataDir string, opts ...func(*controlplane.Config)) *daemon {
 	t.Helper()
 	testutil.RequireDocker(t)
+	return start(t, dataDir, nil, opts...)
+}
+
+// startFakeDaemon starts a daemon on a new fake engine, closed when the
+// test ends; it needs no Docker Engine.
+func startFakeDaemon(t testing.TB, dataDir string, opts ...func(*controlplane.Config)) *daemon {
+	t.Helper()
+	return startOnFake(t, newFake(t), dataDir, opts...)
+}
+
+// newFake returns a new fake engine, closed when the test ends, that runs
+// the test app by its ref and by its ID: a deploy pins a revision to the
+// ID ImageID returns, and creates its pods from that, as Docker takes
+// either. (The fake knows only the refs added to it.)
+func newFake(t testing.TB) *fake.Engine {
+	t.Helper()
+	eng := fake.New()
+	t.Cleanup(func() { eng.Close() })
+	id, err := eng.ImageID(context.Background(), fake.TestApp)
+	require.NoError(t, err)
+	eng.AddImage(id, fake.Image{Cmd: []string{"/testapp"}, Env: map[string]string{"PORT": "8080"}})
+	return eng
+}
+
+// startOnFake starts a daemon on the fake engine eng, which the test
+// closes; opts run after Config.Engine is set to eng, so one may wrap it.
+func startOnFake(t testing.TB, eng *fake.Engine, dataDir string, opts ...func(*controlplane.Config)) *daemon {
+	t.Helper()
+	return start(t, dataDir, eng, append([]func(*controlplane.Config){func(c *controlplane.Config) { c.Engine = eng }}, opts...)...)
+}
+
+// again starts a new daemon on d's data directory and d's engine (the same
+// fake world, or the Docker Engine), as a restart of berth server; d must
+// have been stopped.
+func (d *daemon) again(opts ...func(*controlplane.Config)) *daemon {
+	d.t.Helper()
+	if d.fake != nil {
+		return startOnFake(d.t, d.fake, d.dataDir, opts...)
+	}
+	return startDaemon(d.t, d.dataDir, opts...)
+}
+
+// image is the test app's image on the daemon's engine.
+func (d *daemon) image() string {
+	if d.fake != nil {
+		return fake.TestApp
+	}
+	return testutil.TestAppImage(d.t)
+}
+
+// start runs a daemon; eng is its fake engine, nil on Docker.
+func start(t testing.TB, dataDir string, eng *fake.Engine, opts ...func(*controlplane.Config)) *daemon {
+	t.Helper()
 	if dataDir == "" {
 		// Unix socket paths are limited to ~100 bytes: keep it short.
 		dir, err := os.MkdirTemp("", "berth-cp-")
@@ -49,7 +113,7 @@ func startDaemon(t testing.TB, dataDir string, opts ...func(*controlplane.Config
 		t.Cleanup(func() { os.RemoveAll(dir) })
 		dataDir = dir
 	}
-	d := &daemon{t: t, dataDir: dataDir, logs: &testutil.SyncBuffer{}}
+	d := &daemon{t: t, dataDir: dataDir, logs: &testutil.SyncBuffer{}, fake: eng}
 	ready := make(chan controlplane.Addrs, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -132,8 +196,13 @@ func (d *daemon) mustDeploy(yaml string) api.Message {
 	return res
 }
 
-// destroyOnCleanup removes the app's containers when the test ends.
+// destroyOnCleanup removes the app's containers from the shared Docker
+// Engine when the test ends. A fake engine is closed with its test, and
+// all it ran with it.
 func (d *daemon) destroyOnCleanup(app string) {
+	if d.fake != nil {
+		return
+	}
 	d.t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -262,3 +331,62 @@ func writeFile(t testing.TB, dir, name, content string) string {
 }
 
 var errIgnored = errors.New("ignored")
+
+// pods lists the pods of app on the daemon's fake engine carrying the
+// given labels ("key=value"), as the test would list the app's containers
+// on Docker; the network holder a Docker engine keeps for tasks has no
+// counterpart here.
+func (d *daemon) pods(app string, labels ...string) []runtime.Pod {
+	d.t.Helper()
+	require.NotNil(d.t, d.fake, "pods lists a fake engine's pods")
+	want := map[string]string{runtime.LabelApp: app}
+	for _, l := range labels {
+		k, v, _ := strings.Cut(l, "=")
+		want[k] = v
+	}
+	ps, err := d.fake.ListPods(context.Background(), want)
+	require.NoError(d.t, err)
+	return ps
+}
+
+// podStates maps the IDs of app's pods on the fake engine to their states,
+// for a test to tell that nothing was started, stopped or removed behind
+// its back (testutil.AppContainers on Docker).
+func (d *daemon) podStates(app string) map[string]string {
+	d.t.Helper()
+	out := map[string]string{}
+	for _, p := range d.pods(app) {
+		out[p.ID] = string(p.State)
+	}
+	return out
+}
+
+// pod returns the fake engine's pod whose ID starts with id (status shows
+// short IDs, as Docker's).
+func (d *daemon) pod(id string) runtime.Pod {
+	d.t.Helper()
+	require.NotNil(d.t, d.fake, "pod inspects a fake engine's pod")
+	require.NotEmpty(d.t, id)
+	ps, err := d.fake.ListPods(context.Background(), nil)
+	require.NoError(d.t, err)
+	for _, p := range ps {
+		if strings.HasPrefix(p.ID, id) {
+			return p
+		}
+	}
+	d.t.Fatalf("no pod %s on the fake engine", id)
+	return runtime.Pod{}
+}
+
+// state is the engine's state of a pod (by its ID or a prefix, as status
+// shows it): Docker's container status ("running", "paused", "exited") on
+// Docker, the pod's runtime.PodState on the fake.
+func (d *daemon) state(id string) string {
+	d.t.Helper()
+	if d.fake != nil {
+		return string(d.pod(id).State)
+	}
+	info, err := testutil.DockerClient(d.t).ContainerInspect(context.Background(), id)
+	require.NoError(d.t, err)
+	return string(info.State.Status)
+}

@@ -62,11 +62,9 @@ func (d *daemon) getWith(c *http.Client, app, svc, path string) (*http.Response,
 
 func TestLoadBalancerControls(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
 	app := testutil.UniqueName(t, "lb")
-	leaveNothing(t, app)
-	d := startDaemon(t, "")
-	d.destroyOnCleanup(app)
+	d := startFakeDaemon(t, "")
+	img := d.image()
 
 	// Deploy order does not matter: web routes /env to a service that has
 	// no revision yet, which answers 503 saying so.

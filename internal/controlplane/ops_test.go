@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/runtime/fake"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testutil"
@@ -43,17 +43,15 @@ func runOnce(t testing.TB, httpAddr string) error {
 
 func TestCrashedInstanceIsReplaced(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "crash")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, "    instances: 2\n"))
 	st := d.status(app)
 	require.Len(t, st.Instances, 2)
 	victim := st.Instances[0]
 
-	docker := testutil.DockerClient(t)
-	require.NoError(t, docker.ContainerKill(context.Background(), victim.ContainerID, "KILL"))
+	require.NoError(t, d.fake.Kill(d.pod(victim.ContainerID).ID))
 
 	eventually(t, 20*time.Second, "a replacement instance serving", func() bool {
 		st := d.status(app)
@@ -75,10 +73,9 @@ func TestCrashedInstanceIsReplaced(t *testing.T) {
 
 func TestCrashLoopBacksOff(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "loop")
-	d.destroyOnCleanup(app)
 	// Healthy at first, then exits: every replacement does the same.
 	d.mustDeploy(appSpec(app, img, "    env: {CRASH_AFTER: 300ms}\n"))
 	eventually(t, 30*time.Second, "crash-loop state", func() bool {
@@ -104,26 +101,24 @@ func eventsText(t testing.TB, d *daemon, app string) string {
 
 func TestRestartedDaemonAdoptsRunningContainers(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "adopt")
 	d.mustDeploy(appSpec(app, img, "    instances: 2\n"))
 	before := d.status(app)
-	dataDir := d.dataDir
 	d.stop()
 
 	// The containers keep running while no daemon runs.
-	docker := testutil.DockerClient(t)
+	started := map[string]time.Time{}
 	for _, in := range before.Instances {
-		c, err := docker.ContainerInspect(context.Background(), in.ContainerID)
-		require.NoError(t, err)
-		assert.True(t, c.State.Running)
+		p := d.pod(in.ContainerID)
+		assert.Equal(t, runtime.PodRunning, p.State)
+		started[in.ContainerID] = p.StartedAt
 	}
 
 	// The very first request after the daemon is ready is served: routes
 	// are rebuilt from the running containers before the edge listens.
-	d2 := startDaemon(t, dataDir)
-	d2.destroyOnCleanup(app)
+	d2 := d.again()
 	code, _, err := d2.get(app, "web", "/")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, code)
@@ -137,19 +132,18 @@ func TestRestartedDaemonAdoptsRunningContainers(t *testing.T) {
 	}
 	for _, in := range after.Instances {
 		afterIDs = append(afterIDs, in.ContainerID)
-		c, err := docker.ContainerInspect(context.Background(), in.ContainerID)
-		require.NoError(t, err)
-		assert.Zero(t, c.RestartCount)
+		p := d2.pod(in.ContainerID)
+		assert.Equal(t, runtime.PodRunning, p.State)
+		assert.Equal(t, started[in.ContainerID], p.StartedAt, "not restarted")
 	}
 	assert.ElementsMatch(t, beforeIDs, afterIDs, "the same containers, not new ones")
 }
 
 func TestPauseAndResume(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "pause")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, ""))
 	ids := instanceIDs(d.status(app))
 
@@ -160,15 +154,10 @@ func TestPauseAndResume(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, strings.ToLower(body), "paused")
-	docker := testutil.DockerClient(t)
-	cs, err := docker.ContainerList(context.Background(), container.ListOptions{All: true})
-	require.NoError(t, err)
-	// The service's containers; the app's network holder kept ready for
-	// its next task (task_net.go) is not one of them.
-	for _, c := range cs {
-		if c.Labels["berth.app"] == app && c.Labels["berth.service"] == "web" {
-			assert.NotEqual(t, "running", c.State, "paused service still runs %s", c.Names)
-		}
+	ps := d.pods(app, "berth.service=web")
+	require.NotEmpty(t, ps)
+	for _, p := range ps {
+		assert.NotEqual(t, runtime.PodRunning, p.State, "paused service still runs %s", p.Name)
 	}
 
 	_, err = d.client.Resume(context.Background(), app, "web", nil)
@@ -182,10 +171,9 @@ func TestPauseAndResume(t *testing.T) {
 
 func TestSecretsReachTheContainerAndNothingElse(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "secret")
-	d.destroyOnCleanup(app)
 	const value = "postgres://user:s3cr3t-Value-42@db/shop"
 	_, err := d.client.SecretSet(context.Background(), app, "web", map[string]string{"DATABASE_URL": value})
 	require.NoError(t, err)
@@ -215,10 +203,9 @@ func TestSecretsReachTheContainerAndNothingElse(t *testing.T) {
 
 func TestScale(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "scale")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, ""))
 	_, err := d.client.Scale(context.Background(), app, map[string]int{"web": 3})
 	require.NoError(t, err)
@@ -234,7 +221,7 @@ func TestScale(t *testing.T) {
 
 func TestUnknownHostIs404(t *testing.T) {
 	t.Parallel()
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
 	code, body, err := d.get("nobody", "web", "/")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusNotFound, code)
@@ -244,10 +231,9 @@ func TestUnknownHostIs404(t *testing.T) {
 // The store's instances table follows the live instances.
 func TestInstancesAreRecordedInTheStore(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "rows")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, "    instances: 2\n"))
 	st, err := store.Open(d.dataDir)
 	require.NoError(t, err)

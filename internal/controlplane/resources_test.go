@@ -99,14 +99,12 @@ func serviceStatus(t testing.TB, d *daemon, app, name string) api.ServiceStatus 
 // one-line error and leaves the running app as it was.
 func TestSidecarBadInputChangesNothing(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "badside")
-	leaveNothing(t, app)
-	d := startDaemon(t, "")
-	d.destroyOnCleanup(app)
 	good := sidecarSpec(app, img, "", "helper", "")
 	d.mustDeploy(good)
-	before := len(containersOf(t, app))
+	before := d.podStates(app)
 	missing := strings.Replace(good, "      helper:\n        image: "+img, "      helper:\n        image: berth-test/none:0", 1)
 
 	tests := []struct {
@@ -131,7 +129,7 @@ func TestSidecarBadInputChangesNothing(t *testing.T) {
 			revs, err := d.client.Revisions(context.Background(), app, "web")
 			require.NoError(t, err)
 			assert.Len(t, revs, 1, "no revision was recorded")
-			assert.Len(t, containersOf(t, app), before, "no container was created or removed")
+			assert.Equal(t, before, d.podStates(app), "no container was created, started, stopped or removed")
 		})
 	}
 	got, err := d.fetch(app, "web", "http://localhost:9090/env/ROLE")

@@ -2,19 +2,16 @@ package controlplane_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
+	"errors"
 	"testing"
 	"time"
 
-	"github.com/docker/docker/api/types/container"
-	"github.com/docker/docker/api/types/filters"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/client"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -25,11 +22,9 @@ import (
 // container removed, and `berth events` says so.
 func TestStartSettlesCrashLeftovers(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "settle")
-	leaveNothing(t, app)
-	d := startDaemon(t, "")
-	d.destroyOnCleanup(app)
 	for _, v := range []string{"v1", "v2", "v3"} {
 		d.mustDeploy(appSpec(app, img, "    env: {VERSION: "+v+"}\n"))
 	}
@@ -47,16 +42,19 @@ func TestStartSettlesCrashLeftovers(t *testing.T) {
 	r4.Number, r4.Status = 4, store.RevisionDeploying
 	require.NoError(t, st.PutRevision(ctx, r4))
 	require.NoError(t, st.Close())
-	id, err := os.ReadFile(filepath.Join(d.dataDir, "identity"))
-	require.NoError(t, err)
-	cli := testutil.DockerClient(t)
-	stray, err := cli.ContainerCreate(ctx, &container.Config{Image: img, Labels: map[string]string{
-		"berth.app": app, "berth.service": "web", "berth.revision": "9", "berth.instance": "stray",
-		"berth.role": "instance", "berth.owner": strings.TrimSpace(string(id)),
-	}}, nil, nil, nil, testutil.UniqueName(t, "stray"))
+	// A pod of the same owner (the engine's view carries the daemon's
+	// identity), of a revision the state never recorded.
+	stray, err := d.fake.CreatePod(ctx, runtime.PodSpec{
+		Name: testutil.UniqueName(t, "stray"),
+		Labels: map[string]string{
+			runtime.LabelApp: app, runtime.LabelService: "web", runtime.LabelRevision: "9",
+			runtime.LabelInstance: "stray", runtime.LabelRole: string(runtime.RoleInstance),
+		},
+		Main: runtime.ContainerSpec{Image: img},
+	})
 	require.NoError(t, err)
 
-	d = startDaemon(t, d.dataDir)
+	d = d.again()
 	revs, err := d.client.Revisions(ctx, app, "web")
 	require.NoError(t, err)
 	status := map[int]string{}
@@ -66,12 +64,10 @@ func TestStartSettlesCrashLeftovers(t *testing.T) {
 	assert.Equal(t, map[int]string{1: "retired", 2: "previous", 3: "active", 4: "failed"}, status)
 	assert.Equal(t, "last deploy failed: revision 4: the daemon stopped during this deploy", d.status(app).Message)
 	eventually(t, 10*time.Second, "the stray container is removed", func() bool {
-		_, err := cli.ContainerInspect(ctx, stray.ID)
-		return err != nil
+		_, err := d.fake.InspectPod(ctx, stray.ID)
+		return errors.Is(err, runtime.ErrNotFound)
 	})
-	cs, err := cli.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "berth.app="+app), filters.Arg("label", "berth.revision=2"))})
-	require.NoError(t, err)
-	assert.NotEmpty(t, cs, "the rollback target's container is kept")
+	assert.NotEmpty(t, d.pods(app, "berth.revision=2"), "the rollback target's container is kept")
 
 	var said []string
 	require.NoError(t, d.client.Events(ctx, client.EventsOptions{App: app}, func(m api.Message) {

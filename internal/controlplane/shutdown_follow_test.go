@@ -21,10 +21,9 @@ import (
 // new request to the edge waiting that long in the accept queue.
 func TestStopEndsFollowedLogs(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "follow")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, ""))
 
 	followed := make(chan error, 1)

@@ -93,9 +93,15 @@ func TestSidecarsShareLocalhost(t *testing.T) {
 	d.destroyOnCleanup(app)
 	d.mustDeploy(sidecarSpec(app, img, "    instances: 2\n    pids: 128\n", "helper", "        cpu: 0.25\n        memory: 64MiB\n        pids: 64\n"))
 
-	// The main container reaches its sidecar on localhost.
-	got, err := d.fetch(app, "web", "http://localhost:9090/env/ROLE")
-	require.NoError(t, err)
+	// The main container reaches its sidecar on localhost. (A sidecar has
+	// no health check: started is ready to the deploy, and under load its
+	// server may listen a moment later.)
+	var got string
+	eventually(t, 10*time.Second, "web reaches its sidecar on localhost", func() bool {
+		var err error
+		got, err = d.fetch(app, "web", "http://localhost:9090/env/ROLE")
+		return err == nil
+	})
 	assert.Equal(t, "200\nhelper", got)
 
 	st := d.status(app)
@@ -155,6 +161,17 @@ func TestSidecarsShareLocalhost(t *testing.T) {
 		assert.Contains(t, ae.Body.Message, "helper")
 	})
 
+	t.Run("exec into the sidecar", func(t *testing.T) {
+		conn, err := d.client.Exec(context.Background(), app, "web", api.ExecRequest{Container: "helper", Command: []string{"/testapp", "env", "PORT"}})
+		require.NoError(t, err)
+		defer conn.Close()
+		s := &session{conn: conn}
+		s.closeStdin()
+		code, _ := s.wait(t)
+		assert.Equal(t, 0, code)
+		assert.Equal(t, "9090\n", s.stdout.String(), "the sidecar's own environment")
+	})
+
 	t.Run("deploys roll sidecars with no failed request; rollback reuses them", func(t *testing.T) {
 		before := containersOf(t, app, "berth.role=sidecar", "berth.sidecar=helper")
 		l := d.startLoad(app, "web", 4)
@@ -198,7 +215,7 @@ func TestSidecarsShareLocalhost(t *testing.T) {
 		require.Len(t, after.Instances[i].Sidecars, 1)
 		assert.Equal(t, before.Instances[i].Sidecars[0].ContainerID, after.Instances[i].Sidecars[0].ContainerID)
 	}
-	got, err = d2.fetch(app, "web", "http://localhost:9090/env/ROLE")
+	got, err := d2.fetch(app, "web", "http://localhost:9090/env/ROLE")
 	require.NoError(t, err)
 	assert.Equal(t, "200\nhelper", got)
 }
@@ -224,11 +241,9 @@ func dockerFilters(kv ...string) filters.Args {
 
 func TestInitContainerGatesStart(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "init")
-	leaveNothing(t, app)
-	d := startDaemon(t, "")
-	d.destroyOnCleanup(app)
 	spec := func(version, migrateExit string) string {
 		return fmt.Sprintf(`app: %s
 services:
@@ -260,15 +275,14 @@ services:
 	// The init container ran to its end before the service's container
 	// started; the shipper waited for the service to be healthy.
 	times := map[string][2]time.Time{}
-	for _, c := range containersOf(t, app) {
-		info := inspect(t, c.ID)
-		name := info.Config.Labels["berth.sidecar"]
-		if name == "" {
+	pods := d.pods(app)
+	require.Len(t, pods, 1)
+	for _, c := range pods[0].Containers {
+		name := c.Name
+		if c.Main {
 			name = "web"
 		}
-		started, _ := time.Parse(time.RFC3339Nano, info.State.StartedAt)
-		finished, _ := time.Parse(time.RFC3339Nano, info.State.FinishedAt)
-		times[name] = [2]time.Time{started, finished}
+		times[name] = [2]time.Time{c.StartedAt, c.FinishedAt}
 	}
 	require.Contains(t, times, "migrate")
 	assert.False(t, times["migrate"][1].IsZero(), "migrate ran to its end")
@@ -291,7 +305,7 @@ services:
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "hello from v1\n", body, "revision 1 still serves")
-	assert.Empty(t, containersOf(t, app, "berth.revision=2"), "the failed revision left nothing behind")
+	assert.Empty(t, d.pods(app, "berth.revision=2"), "the failed revision left nothing behind")
 }
 
 func TestSidecarDeathEssentialOrNot(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -27,10 +28,9 @@ import (
 // the app, its routes and its secrets back, adopting the same containers.
 func TestDamagedStateTouchesNothing(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "state")
-	d.destroyOnCleanup(app)
 	ctx := context.Background()
 	_, err := d.client.SecretSet(ctx, app, "web", map[string]string{"TOKEN": "tok-1"})
 	require.NoError(t, err)
@@ -43,33 +43,33 @@ func TestDamagedStateTouchesNothing(t *testing.T) {
 	require.Equal(t, "hello from v2", strings.TrimSpace(body))
 	d.stop() // takes the last backup
 
-	before := testutil.AppContainers(t, app)
-	require.Contains(t, stateValues(before), "paused", "the previous revision is frozen: %v", before)
-	require.Contains(t, stateValues(before), "running")
+	before := d.podStates(app)
+	require.Contains(t, stateValues(before), string(runtime.PodSuspended), "the previous revision is frozen: %v", before)
+	require.Contains(t, stateValues(before), string(runtime.PodRunning))
 	dbPath := filepath.Join(d.dataDir, store.DBFile)
 
 	t.Run("one corrupted page", func(t *testing.T) {
 		corruptTable(t, dbPath, "revisions")
-		err := startFails(t, d.dataDir)
+		err := startFails(t, d.dataDir, d.fake)
 		assert.ErrorIs(t, err, store.ErrCorrupt)
 		assert.Contains(t, err.Error(), "integrity")
 		assert.Contains(t, err.Error(), "berth server --restore-latest --data "+d.dataDir)
-		assert.Equal(t, before, testutil.AppContainers(t, app), "no container was touched")
+		assert.Equal(t, before, d.podStates(app), "no container was touched")
 	})
 	t.Run("emptied", func(t *testing.T) {
 		require.NoError(t, os.Truncate(dbPath, 0))
-		err := startFails(t, d.dataDir)
+		err := startFails(t, d.dataDir, d.fake)
 		assert.ErrorIs(t, err, store.ErrCorrupt)
 		assert.Contains(t, err.Error(), dbPath+" is empty (0 bytes)")
 		assert.Contains(t, err.Error(), "no container was touched")
 		assert.Contains(t, err.Error(), "berth server --restore-latest --data "+d.dataDir)
 		assert.NotContains(t, err.Error(), "\n")
-		assert.Equal(t, before, testutil.AppContainers(t, app), "no container was touched")
+		assert.Equal(t, before, d.podStates(app), "no container was touched")
 	})
 
 	// --restore-latest: the newest backup is back, the app is routed again
 	// by the same containers, the damaged file is kept, the secret decrypts.
-	d2 := startDaemon(t, d.dataDir, func(c *controlplane.Config) { c.RestoreLatest = true })
+	d2 := d.again(func(c *controlplane.Config) { c.RestoreLatest = true })
 	code, body, err := d2.get(app, "web", "/")
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, code)
@@ -80,10 +80,10 @@ func TestDamagedStateTouchesNothing(t *testing.T) {
 	st := d2.status(app)
 	assert.Equal(t, 2, st.Revision)
 	assert.Equal(t, "running", st.State)
-	after := testutil.AppContainers(t, app)
+	after := d2.podStates(app)
 	for id, state := range before {
-		if state == "running" {
-			assert.Equal(t, "running", after[id], "serving container %s was adopted, not replaced", id)
+		if state == string(runtime.PodRunning) {
+			assert.Equal(t, string(runtime.PodRunning), after[id], "serving container %s was adopted, not replaced", id)
 		}
 	}
 	aside, err := filepath.Glob(dbPath + ".corrupt-*")
@@ -101,15 +101,16 @@ func TestDamagedStateTouchesNothing(t *testing.T) {
 	assert.Equal(t, "tok-1", strings.TrimSpace(body))
 }
 
-// startFails runs a daemon on dataDir that must fail to start, and returns
-// its error.
-func startFails(t *testing.T, dataDir string) error {
+// startFails runs a daemon on dataDir and eng that must fail to start, and
+// returns its error.
+func startFails(t *testing.T, dataDir string, eng runtime.PodEngine) error {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	cfg := controlplane.Config{
 		DataDir:  dataDir,
+		Engine:   eng,
 		HTTPAddr: "127.0.0.1:0",
 		Domain:   "localhost",
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -158,7 +159,7 @@ func corruptTable(t *testing.T, path, table string) {
 // not a damaged state with nothing to restore.
 func TestRestoreLatestOnFirstStart(t *testing.T) {
 	t.Parallel()
-	d := startDaemon(t, "", func(c *controlplane.Config) { c.RestoreLatest = true })
+	d := startFakeDaemon(t, "", func(c *controlplane.Config) { c.RestoreLatest = true })
 	st, err := d.client.Status(context.Background(), "")
 	require.NoError(t, err)
 	assert.Empty(t, st.Apps)

@@ -90,21 +90,36 @@ func (d *daemon) taskLogs(id string, follow bool) []string {
 	return lines
 }
 
-// taskContainers lists the engine's containers of a task.
-func taskContainers(t testing.TB, id string) []runtime.Container {
-	t.Helper()
+// taskContainers lists the IDs of a task's containers on the daemon's
+// engine (its pod on the fake).
+func (d *daemon) taskContainers(id string) []string {
+	d.t.Helper()
+	labels := map[string]string{runtime.LabelTask: id}
+	var ids []string
+	if d.fake != nil {
+		ps, err := d.fake.ListPods(context.Background(), labels)
+		require.NoError(d.t, err)
+		for _, p := range ps {
+			ids = append(ids, p.ID)
+		}
+		return ids
+	}
 	e, err := docker.New(slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	cs, err := e.List(context.Background(), map[string]string{runtime.LabelTask: id})
-	require.NoError(t, err)
-	return cs
+	require.NoError(d.t, err)
+	defer e.Close()
+	cs, err := e.List(context.Background(), labels)
+	require.NoError(d.t, err)
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
+	return ids
 }
 
 // noContainers waits until a finished task's container is gone.
-func noContainers(t testing.TB, id string) {
-	t.Helper()
-	eventually(t, 10*time.Second, "task "+id+"'s container removed", func() bool {
-		return len(taskContainers(t, id)) == 0
+func (d *daemon) noContainers(id string) {
+	d.t.Helper()
+	eventually(d.t, 10*time.Second, "task "+id+"'s container removed", func() bool {
+		return len(d.taskContainers(id)) == 0
 	})
 }
 
@@ -112,10 +127,9 @@ func cmd(args ...string) api.TaskRunRequest { return api.TaskRunRequest{Command:
 
 func TestTaskRun(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "task")
-	d.destroyOnCleanup(app)
 	_, err := d.client.SecretSet(context.Background(), app, "web", map[string]string{"TOKEN": "s3cret"})
 	require.NoError(t, err)
 	yaml := fmt.Sprintf(`app: %s
@@ -154,7 +168,7 @@ tasks:
 				// The first message names the task; its container is gone.
 				require.Equal(t, api.KindTask, r.msgs[0].Kind)
 				assert.Equal(t, r.task.ID, r.msgs[0].Task.ID)
-				noContainers(t, r.task.ID)
+				d.noContainers(r.task.ID)
 			})
 		}
 	})
@@ -212,13 +226,13 @@ tasks:
 		task, err := d.client.RunTaskDetached(context.Background(), app, cmd("/testapp", "sleep", "60s"))
 		require.NoError(t, err)
 		assert.Equal(t, api.TaskRunning, task.Status)
-		require.Len(t, taskContainers(t, task.ID), 1)
+		require.Len(t, d.taskContainers(task.ID), 1)
 		// Any unique prefix of 4+ characters names it.
 		stopped, err := d.client.StopTask(context.Background(), task.ID[:6])
 		require.NoError(t, err)
 		assert.Equal(t, api.TaskStopped, stopped.Status)
 		assert.Equal(t, 143, stopped.ExitCode)
-		noContainers(t, task.ID)
+		d.noContainers(task.ID)
 	})
 
 	t.Run("detach, then logs", func(t *testing.T) {
@@ -252,7 +266,7 @@ tasks:
 		assert.Equal(t, api.TaskFailed, r.task.Status)
 		assert.Equal(t, 127, r.task.ExitCode)
 		assert.Contains(t, strings.Join(r.stderr, "\n"), "/nope")
-		noContainers(t, r.task.ID)
+		d.noContainers(r.task.ID)
 	})
 
 	t.Run("history", func(t *testing.T) {
@@ -348,6 +362,14 @@ type session struct {
 func (s *session) send(t testing.TB, typ attach.Type, p []byte) {
 	t.Helper()
 	require.NoError(t, s.conn.Write(typ, p))
+}
+
+// closeStdin ends the session's input. Its error is ignored, as berth's
+// own client ignores it (attach.Conn.Pump): a command that reads no input may
+// have ended, and the daemon closed the session, before it is sent; what
+// it wrote and its exit are still there to read.
+func (s *session) closeStdin() {
+	_ = s.conn.Write(attach.CloseStdin, nil)
 }
 
 // wait reads frames until the Exit frame and returns its code and note.
@@ -468,7 +490,7 @@ func TestInteractiveTasksAndExec(t *testing.T) {
 				s.send(t, attach.Stdin, []byte(tt.input))
 			}
 			if !tt.req.TTY {
-				s.send(t, attach.CloseStdin, nil)
+				s.closeStdin()
 			}
 			code, _ := s.wait(t)
 			assert.Equal(t, tt.code, code)
@@ -528,10 +550,9 @@ func TestInteractiveTasksAndExec(t *testing.T) {
 
 func TestReleasePhase(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "release")
-	d.destroyOnCleanup(app)
 	spec := func(version string, migrateExit int, release string) string {
 		return appSpec(app, img, fmt.Sprintf("    env: {VERSION: %s, MIGRATE_EXIT: \"%d\"}\n    release: %s\n", version, migrateExit, release))
 	}
@@ -596,10 +617,9 @@ func TestReleasePhase(t *testing.T) {
 
 func TestReleasesOfOneAppRunOneAtATime(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "onerelease")
-	d.destroyOnCleanup(app)
 	// The services of one deploy roll out side by side; their releases
 	// must not.
 	res, msgs, err := d.deploy(fmt.Sprintf(`app: %s
@@ -629,10 +649,9 @@ services:
 
 func TestScheduledTasks(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "cron")
-	d.destroyOnCleanup(app)
 	// Tests read the five fields as second minute hour day month: every
 	// second here; every minute for a user.
 	scheduled := appSpec(app, img, "") + `tasks:
@@ -681,7 +700,7 @@ func TestScheduledTasks(t *testing.T) {
 	// Schedules come back with the daemon.
 	d.stop()
 	restarted := time.Now()
-	d = startDaemon(t, d.dataDir)
+	d = d.again()
 	eventually(t, 60*time.Second, "a tick after the restart", func() bool {
 		ts, err := d.client.Tasks(context.Background(), app, 1)
 		require.NoError(t, err)
@@ -720,11 +739,11 @@ func TestTasksSurviveARestart(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 
 	d.stop()
-	cs := taskContainers(t, removedWhileDown.ID)
+	cs := d.taskContainers(removedWhileDown.ID)
 	require.Len(t, cs, 1)
 	e, err := docker.New(slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	require.NoError(t, e.Remove(ctx, cs[0].ID))
+	require.NoError(t, e.Remove(ctx, cs[0]))
 	time.Sleep(1500 * time.Millisecond)
 
 	d = startDaemon(t, d.dataDir)
@@ -740,9 +759,9 @@ func TestTasksSurviveARestart(t *testing.T) {
 	b, err := d.client.Task(ctx, outlivesDown.ID)
 	require.NoError(t, err)
 	assert.Equal(t, api.TaskRunning, b.Status)
-	cs = taskContainers(t, b.ID)
+	cs = d.taskContainers(b.ID)
 	require.Len(t, cs, 1)
-	sess, err := e.Exec(ctx, cs[0].ID, []string{"touch", "/go-ahead"}, false)
+	sess, err := e.Exec(ctx, cs[0], []string{"touch", "/go-ahead"}, false)
 	require.NoError(t, err)
 	_, err = sess.Wait(ctx)
 	require.NoError(t, err)
@@ -755,7 +774,7 @@ func TestTasksSurviveARestart(t *testing.T) {
 	c := d.waitTask(timesOutAfter.ID, 40*time.Second)
 	assert.Equal(t, api.TaskTimeout, c.Status)
 	for _, task := range []api.Task{a, b, c, lost} {
-		noContainers(t, task.ID)
+		d.noContainers(task.ID)
 	}
 }
 
@@ -781,10 +800,9 @@ func phases(msgs []api.Message) []string {
 
 func TestExecIntoSidecar(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "execside")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(sidecarSpec(app, img, "", "sidekick", ""))
 	tests := []struct {
 		name      string
@@ -801,7 +819,7 @@ func TestExecIntoSidecar(t *testing.T) {
 			require.NoError(t, err)
 			defer conn.Close()
 			s := &session{conn: conn}
-			s.send(t, attach.CloseStdin, nil)
+			s.closeStdin()
 			code, _ := s.wait(t)
 			assert.Equal(t, 0, code)
 			assert.Equal(t, tt.want, s.stdout.String())
@@ -817,10 +835,9 @@ func TestExecIntoSidecar(t *testing.T) {
 // Finished tasks are counted by outcome on /metrics.
 func TestTaskMetrics(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
-	d := startDaemon(t, "")
+	d := startFakeDaemon(t, "")
+	img := d.image()
 	app := testutil.UniqueName(t, "tmetric")
-	d.destroyOnCleanup(app)
 	d.mustDeploy(appSpec(app, img, ""))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -883,8 +900,11 @@ func TestTasksJoinAReadyNetwork(t *testing.T) {
 		h := holders()
 		return len(h) == 1 && h[0] != ready
 	})
-	_, err := cli.ContainerInspect(ctx, ready)
-	assert.True(t, cerrdefs.IsNotFound(err), "the holder of a finished task is removed: %v", err)
+	// (It stops, and leaves the listing above, a moment before it is gone.)
+	eventually(t, 10*time.Second, "the holder of a finished task is removed", func() bool {
+		_, err := cli.ContainerInspect(ctx, ready)
+		return cerrdefs.IsNotFound(err)
+	})
 
 	r := d.mustRunTask(app, api.TaskRunRequest{Service: "tools", Command: []string{"sh", "-c",
 		fmt.Sprintf("wget -qO- http://web:8080/ && wget -qO- http://web.%s.internal/", app)}})
@@ -892,8 +912,13 @@ func TestTasksJoinAReadyNetwork(t *testing.T) {
 
 	// A deploy that adds a service adds an internal name: the holder
 	// waiting from before lacks it and is replaced by one that has it.
-	before := holders()
-	require.Len(t, before, 1)
+	// (The holder the task used goes, and the next one shows on the engine
+	// a moment before it runs.)
+	var before []string
+	eventually(t, 30*time.Second, "a holder waiting after the task", func() bool {
+		before = holders()
+		return len(before) == 1
+	})
 	d.mustDeploy(busyboxApp(t, app) + fmt.Sprintf("  api:\n    image: %s\n    port: 8080\n    env: {VERSION: api}\n", testutil.TestAppImage(t)))
 	eventually(t, 30*time.Second, "a holder with the new internal name waiting", func() bool {
 		h := holders()

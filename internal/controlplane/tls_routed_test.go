@@ -26,11 +26,10 @@ import (
 // route serves, writing no certificate for it.
 func TestLocalCertificatesOnlyForRoutedHosts(t *testing.T) {
 	t.Parallel()
-	img := testutil.TestAppImage(t)
 	dataDir := t.TempDir()
-	d := startDaemon(t, dataDir, func(c *controlplane.Config) { c.HTTPSAddr = "127.0.0.1:0" })
+	d := startFakeDaemon(t, dataDir, func(c *controlplane.Config) { c.HTTPSAddr = "127.0.0.1:0" })
+	img := d.image()
 	app := testutil.UniqueName(t, "tlsr")
-	d.destroyOnCleanup(app)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "from origin") }))
 	t.Cleanup(origin.Close)
 	ep := app + "-www"
