@@ -49,7 +49,14 @@ func (r *Runner) List(ctx context.Context, app string, limit int) ([]store.Task,
 // the task's end as their time, and no stream). ctx ends it early.
 func (r *Runner) Logs(ctx context.Context, t store.Task, follow bool, line func(runtime.LogLine)) {
 	sent := 0
-	if run := r.Running(t.ID); run != nil && t.Status == running.String() {
+	run := r.Running(t.ID)
+	if run == nil && t.Status == running.String() {
+		// It ended since t was read: its record has the output now.
+		if rec, err := r.cfg.Store.GetTask(ctx, t.ID); err == nil && rec.ID == t.ID {
+			t = rec
+		}
+	}
+	if run != nil && t.Status == running.String() {
 		err := r.cfg.Pods.Logs(ctx, t.ContainerID, "", runtime.LogOptions{Follow: follow}, func(l runtime.LogLine) {
 			line(l)
 			sent++
@@ -62,8 +69,11 @@ func (r *Runner) Logs(ctx context.Context, t store.Task, follow bool, line func(
 		}
 		// It finished, and its pod went (or is going: the engine then
 		// answers with no lines and no error), while this read: the rest
-		// is in its record once it is done.
-		if err == nil {
+		// is in its record once it is done. A follow that ended without an
+		// error saw the task's process end, so its record is coming; a
+		// look without follow that found nothing may be a task silent so
+		// far.
+		if err == nil && !follow {
 			select {
 			case <-run.done:
 			default:

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/controlplane/apierr"
+	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -295,5 +296,25 @@ func TestResolve(t *testing.T) {
 			assert.Equal(t, 1, ts.rev.Number)
 			assert.Equal(t, kindOneOff, ts.kind)
 		})
+	}
+}
+
+// Following a task's logs as it ends gives every line, whichever comes
+// first: the engine's follow ending with the process, or the task's record.
+// (A follow that ended with its process before the task was recorded used
+// to answer with nothing.)
+func TestLogsFollowAsTheTaskEnds(t *testing.T) {
+	w := newWorld(t)
+	r, _ := w.runner()
+	for i := range 40 {
+		run, err := r.Start(context.Background(), w.spec("/testapp", "lines", "3"), Hooks{})
+		require.NoError(t, err)
+		rec := w.recorded(run.Record().ID)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		var got []string
+		r.Logs(ctx, rec, true, func(l runtime.LogLine) { got = append(got, l.Text) })
+		cancel()
+		require.Equal(t, []string{"line 1", "line 2", "line 3"}, got, "run %d", i)
+		wait(t, run)
 	}
 }
