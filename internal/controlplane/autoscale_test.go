@@ -168,9 +168,14 @@ func TestScaleToZeroHoldsTheFirstRequest(t *testing.T) {
 			st := d.status(app)
 			assert.Equal(t, 1, st.Running)
 			assert.Equal(t, "running", st.State)
-			events := eventsText(t, d, app)
+			// The wake's event is recorded once the instance serves, which
+			// may be a moment after the requests it woke for were answered.
+			var events string
+			eventually(t, 5*time.Second, "the wake's event", func() bool {
+				events = eventsText(t, d, app)
+				return strings.Contains(events, "autoscale: woke from zero for a waiting request: instance "+first[0].ID)
+			})
 			assert.Contains(t, events, "autoscale: scale to zero from 1: no request for 2s")
-			assert.Contains(t, events, "autoscale: woke from zero for a waiting request: instance "+first[0].ID)
 			assert.Contains(t, events, "("+tc.how+")")
 
 			if tc.name != "frozen" {
@@ -304,5 +309,9 @@ func TestMetricsMatchTheTraffic(t *testing.T) {
 	assert.Equal(t, 1.0, metricValue(m, "berth_autoscaler_decisions_total", `app="`+app+`",direction="wake",service="web"`))
 	assert.Equal(t, 1.0, metricValue(m, "berth_instances", svc+`,state="healthy"`))
 	assert.Equal(t, 0.0, metricValue(m, "berth_instances", svc+`,state="frozen"`))
-	assert.Equal(t, 2.0, metricValue(m, "berth_events_total", `app="`+app+`",kind="autoscale"`), "zero, then the wake")
+	// The wake's event is recorded once the instance serves, which may be
+	// a moment after the request it woke for was answered.
+	eventually(t, 5*time.Second, "two autoscale events: zero, then the wake", func() bool {
+		return metricValue(scrape(t, d), "berth_events_total", `app="`+app+`",kind="autoscale"`) == 2
+	})
 }
