@@ -186,9 +186,15 @@ func withDaemon(as controlplane.AutoscaleConfig, fn func(*bench) error) error {
 	if os.Getenv("BENCH_LOG") != "" {
 		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	eng, err := benchkit.DockerEngine()
+	if err != nil {
+		cancel()
+		return err
+	}
+	defer eng.Close()
 	go func() {
 		done <- controlplane.Run(ctx, controlplane.Config{
-			DataDir: dir, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "", Logger: logger,
+			DataDir: dir, HTTPAddr: "127.0.0.1:0", HTTPSAddr: "", Logger: logger, Engine: eng,
 			Autoscale: as, Ready: func(a controlplane.Addrs) { ready <- a },
 		})
 	}()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/runtime/docker"
 )
 
 // RepoRoot is the module's directory.
@@ -64,12 +65,23 @@ func StartDaemon(cfg controlplane.Config) (*Daemon, error) {
 	cfg.DataDir, cfg.HTTPAddr = dir, "127.0.0.1:0"
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	cfg.Ready = func(a controlplane.Addrs) { ready <- a }
+	closeEngine := func() {}
+	if cfg.Engine == nil {
+		eng, err := DockerEngine()
+		if err != nil {
+			cancel()
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		cfg.Engine, closeEngine = eng, func() { eng.Close() }
+	}
 	go func() { done <- controlplane.Run(ctx, cfg) }()
-	d := &Daemon{stop: func() { cancel(); <-done; os.RemoveAll(dir) }}
+	d := &Daemon{stop: func() { cancel(); <-done; closeEngine(); os.RemoveAll(dir) }}
 	select {
 	case d.Addrs = <-ready:
 	case err := <-done:
 		cancel()
+		closeEngine()
 		os.RemoveAll(dir)
 		return nil, err
 	}
@@ -95,4 +107,14 @@ func Pct(ds []time.Duration, p float64) time.Duration {
 		return 0
 	}
 	return s[int(float64(len(s)-1)*p+0.5)].Round(time.Millisecond)
+}
+
+// DockerEngine is the local Docker Engine as berth server runs it (the
+// control plane is given its engine). Close it after the daemon stopped.
+func DockerEngine() (*docker.Pods, error) {
+	de, err := docker.New(nil)
+	if err != nil {
+		return nil, fmt.Errorf("connect to the Docker Engine: %w", err)
+	}
+	return de.Pods(), nil
 }
