@@ -21,6 +21,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
@@ -113,18 +114,31 @@ func (d *Daemon) createInstance(ctx context.Context, app string, rev revision, s
 // container that failed; the caller removes the instance.
 func (d *Daemon) runInstance(ctx context.Context, in *instance, sp *spec.Service) error {
 	in.startedAt = time.Now()
-	var healthErr error // what the health check last said, should the start end without it
+	// What the health check last said, should the start end without it.
+	// The engine may return before its call of Healthy does: guarded.
+	var (
+		healthMu  sync.Mutex
+		healthErr error
+	)
 	p, err := d.pods.StartPod(ctx, in.podID, runtime.StartOptions{
 		Healthy: func(ctx context.Context, addr string) error {
+			healthMu.Lock()
 			in.addr = addr
-			healthErr = d.probeHealthy(ctx, in, sp)
-			return healthErr
+			healthMu.Unlock()
+			err := d.probeHealthy(ctx, in, sp)
+			healthMu.Lock()
+			healthErr = err
+			healthMu.Unlock()
+			return err
 		},
 	})
+	healthMu.Lock()
+	lastHealth := healthErr
+	healthMu.Unlock()
 	if err != nil {
 		var se *runtime.StartError
-		if errors.As(err, &se) && se.Container == "" && healthErr != nil {
-			err = &runtime.StartError{Container: sp.Name, Err: healthErr}
+		if errors.As(err, &se) && se.Container == "" && lastHealth != nil {
+			err = &runtime.StartError{Container: sp.Name, Err: lastHealth}
 		}
 		return d.startFailure(in, sp, err)
 	}
