@@ -247,14 +247,14 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, pods []run
 // network, or an essential sidecar; "" when it is whole.
 func adoptedDamage(sp *spec.Service, p runtime.Pod) string {
 	if p.Broken != "" {
-		return "lost its network (" + p.Broken + ")"
+		return lostNetwork(p)
 	}
 	if sp == nil {
 		return ""
 	}
-	inits := sp.InitContainers()
+	vital := vitalSidecars(sp)
 	for _, name := range sidecarNames(sp) {
-		if !sp.Sidecars[name].Essential || inits[name] {
+		if !vital[name] {
 			continue
 		}
 		if c, ok := p.Container(name); !ok || !c.Running {

@@ -249,18 +249,15 @@ func deathOf(sp *spec.Service, p runtime.Pod, found bool) string {
 	case !found:
 		return "disappeared from the engine"
 	case p.Broken != "":
-		return "lost its network (" + p.Broken + ")"
+		return lostNetwork(p)
 	case p.Running():
 		return ""
 	}
 	main := p.Containers[0]
 	first, firstName := main, ""
-	inits := map[string]bool{}
-	if sp != nil {
-		inits = sp.InitContainers()
-	}
+	vital := vitalSidecars(sp)
 	for _, c := range p.Containers[1:] {
-		if c.Running || inits[c.Name] || sp == nil || sp.Sidecars[c.Name] == nil || !sp.Sidecars[c.Name].Essential {
+		if c.Running || !vital[c.Name] {
 			continue
 		}
 		if !c.FinishedAt.IsZero() && (first.FinishedAt.IsZero() || c.FinishedAt.Before(first.FinishedAt)) {
@@ -272,6 +269,25 @@ func deathOf(sp *spec.Service, p runtime.Pod, found bool) string {
 	}
 	return exitWhy(main, true)
 }
+
+// vitalSidecars are the sidecars of sp whose end takes an instance down:
+// the essential ones but init containers, which are meant to exit.
+func vitalSidecars(sp *spec.Service) map[string]bool {
+	out := map[string]bool{}
+	if sp == nil {
+		return out
+	}
+	inits := sp.InitContainers()
+	for name, sc := range sp.Sidecars {
+		if sc.Essential && !inits[name] {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// lostNetwork says why a broken pod cannot serve.
+func lostNetwork(p runtime.Pod) string { return "lost its network (" + p.Broken + ")" }
 
 // restartMember starts a non-essential sidecar that exited again, in its
 // instance's pod, after the crash-loop backoff. Call with s.mu held.
