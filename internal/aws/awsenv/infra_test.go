@@ -50,7 +50,7 @@ func TestInfraIsFoundAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if (again.LB != in.LB || again.Listener != in.Listener || again.SvcGroup != in.SvcGroup || again.ALBGroup != in.ALBGroup) {
+	if again.LB != in.LB || again.Listener != in.Listener || again.SvcGroup != in.SvcGroup || again.ALBGroup != in.ALBGroup {
 		t.Fatalf("second run made new resources:\n%+v\n%+v", in, again)
 	}
 	lbs, err := e.c.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{Names: []string{e.lbName()}})
