@@ -59,6 +59,7 @@ func MotoEndpoint(t testing.TB) string {
 		}
 		cmd := exec.Command(path, "-H", "127.0.0.1", "-p", port)
 		cmd.Env = append(os.Environ(), "MOTO_IAM_LOAD_MANAGED_POLICIES=true")
+		dieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
 			moto.err = fmt.Errorf("start moto_server: %w", err)
 			return
