@@ -169,8 +169,8 @@ func (c *checker) health(svc *spec.Service) {
 	if c.sp.Written(path+".timeout") && !between(h.Timeout, minHealthTimeout, maxHealthTimeout) {
 		c.fail(path+".timeout", "an ALB waits %s to %s for a health check, in whole seconds; use timeout: %s", secs(minHealthTimeout), secs(maxHealthTimeout), secs(clampDur(h.Timeout, minHealthTimeout, maxHealthTimeout)))
 	}
-	if hc := TargetHealth(svc); c.sp.Written(path+".timeout") && c.sp.Written(path+".interval") && hc.TimeoutSeconds >= hc.IntervalSeconds {
-		c.fail(path+".timeout", "an ALB needs the health check timeout shorter than its interval (%s); use timeout: %ds or less", secs(h.Interval), hc.IntervalSeconds-1)
+	if c.sp.Written(path+".timeout") && c.sp.Written(path+".interval") && h.Timeout >= h.Interval && between(h.Interval, minHealthInterval, maxHealthInterval) {
+		c.fail(path+".timeout", "an ALB needs the health check timeout shorter than its interval (%s); use timeout: %s or less", secs(h.Interval), secs(h.Interval-time.Second))
 	}
 	for _, k := range []struct {
 		key string

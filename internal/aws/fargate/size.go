@@ -144,6 +144,9 @@ type need struct {
 	key string
 	// parts are "web 0.5" per container that set it, for messages.
 	parts []string
+	// vcpu is the cpu sum as written, for messages (sum is in units,
+	// rounded up per container).
+	vcpu float64
 }
 
 func (n need) fits(v int) bool {
@@ -156,11 +159,10 @@ func (n need) fits(v int) bool {
 func needs(svc *spec.Service) (cpu, mem need) {
 	cs := containers(svc)
 	cpu.exact, mem.exact = true, true
-	var cpuSum float64
 	for _, c := range cs {
 		if c.cpu > 0 {
 			cpu.sum += cpuUnits(c.cpu)
-			cpuSum += c.cpu
+			cpu.vcpu += c.cpu
 			cpu.parts = append(cpu.parts, c.name+" "+formatVCPU(c.cpu))
 			if cpu.key == "" {
 				cpu.key = c.field + ".cpu"
@@ -197,26 +199,20 @@ func Size(svc *spec.Service) (TaskSize, error) {
 	}
 	cpuSold := slices.ContainsFunc(Sizes, func(s TaskSize) bool { return cpu.fits(s.CPU) })
 	var b strings.Builder
-	b.WriteString("Fargate has no ")
 	key := mem.key
 	switch {
+	case !cpuSold && cpu.exact:
+		key = cpu.key
+		b.WriteString("Fargate has no " + describeCPU(cpu) + " task" + sumOf(cpu))
 	case !cpuSold:
 		key = cpu.key
-		b.WriteString(describeCPU(cpu))
-		b.WriteString(" task")
-		b.WriteString(sumOf(cpu))
+		b.WriteString("Fargate has no task with " + describeCPU(cpu) + sumOf(cpu))
 	case cpu.exact:
-		b.WriteString(describeCPU(cpu))
-		b.WriteString(" task with ")
-		b.WriteString(describeMem(mem))
-		b.WriteString(sumOf(mem))
+		b.WriteString("Fargate has no " + describeCPU(cpu) + " task with " + describeMem(mem) + sumOf(mem))
+	case cpu.sum > 0:
+		b.WriteString("Fargate has no task with " + describeCPU(cpu) + " and " + describeMem(mem) + sumOf(mem))
 	default:
-		b.WriteString("task")
-		if cpu.sum > 0 {
-			b.WriteString(" of " + describeCPU(cpu))
-		}
-		b.WriteString(" with " + describeMem(mem))
-		b.WriteString(sumOf(mem))
+		b.WriteString("Fargate has no task with " + describeMem(mem) + sumOf(mem))
 	}
 	b.WriteString("; ")
 	b.WriteString(suggest(cpu, mem))
@@ -224,7 +220,7 @@ func Size(svc *spec.Service) (TaskSize, error) {
 }
 
 func describeCPU(n need) string {
-	s := formatVCPU(float64(n.sum) / unitsPerVCPU)
+	s := formatVCPU(n.vcpu)
 	if n.exact {
 		return s + " vCPU"
 	}
@@ -260,7 +256,9 @@ func suggest(cpu, mem need) string {
 	var cands []cand
 	for _, c := range fargateCPUs {
 		i := slices.IndexFunc(Sizes, func(s TaskSize) bool { return s.CPU == c.cpu && s.Memory >= mem.sum })
-		if i < 0 {
+		if i < 0 || !cpu.exact && c.cpu < cpu.sum {
+			// Less memory than asked, or less cpu than the containers
+			// reserve, would not run what the spec runs.
 			continue
 		}
 		d := float64(c.cpu)
