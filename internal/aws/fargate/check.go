@@ -409,3 +409,16 @@ func taskNames(sp *spec.Spec) []string {
 func sortedKeys[V any](m map[string]V) []string {
 	return slices.Sorted(maps.Keys(m))
 }
+
+// PathPatterns are the ALB path-pattern values of a route prefix, matching
+// as the local edge does: on a segment boundary, so /api takes /api and
+// /api/x but not /apiary.
+func PathPatterns(prefix string) []string {
+	if prefix == "/" {
+		return []string{"/*"}
+	}
+	if strings.HasSuffix(prefix, "/") {
+		return []string{prefix + "*"}
+	}
+	return []string{prefix, prefix + "/*"}
+}

@@ -312,3 +312,9 @@ func TestScheduleExpression(t *testing.T) {
 		})
 	}
 }
+
+func TestPathPatterns(t *testing.T) {
+	assert.Equal(t, []string{"/api", "/api/*"}, PathPatterns("/api"))
+	assert.Equal(t, []string{"/static/*"}, PathPatterns("/static/"))
+	assert.Equal(t, []string{"/*"}, PathPatterns("/"))
+}
