@@ -422,3 +422,29 @@ func PathPatterns(prefix string) []string {
 	}
 	return []string{prefix, prefix + "/*"}
 }
+
+// AutoScaling is what Application Auto Scaling gets for a service with
+// scale:.
+type AutoScaling struct {
+	Min, Max int
+	// RequestsPerTarget is the target tracking value on
+	// ALBRequestCountPerTarget (requests per target per minute); 0 for a
+	// worker, which has no requests to track and runs Min tasks, as on the
+	// local engine.
+	RequestsPerTarget float64
+}
+
+// Scaling maps scale: onto Application Auto Scaling, or nil without it.
+// The ALB counts requests per target per minute, not requests in flight,
+// so concurrency N is taken as N requests a second (requests of about a
+// second each, the local autoscaler's unit): N*60 a minute.
+func Scaling(svc *spec.Service) *AutoScaling {
+	if svc.Scale == nil {
+		return nil
+	}
+	a := &AutoScaling{Min: max(svc.Scale.Min, 1), Max: svc.Scale.Max}
+	if svc.Port != 0 {
+		a.RequestsPerTarget = float64(svc.Scale.Concurrency * 60)
+	}
+	return a
+}

@@ -318,3 +318,15 @@ func TestPathPatterns(t *testing.T) {
 	assert.Equal(t, []string{"/static/*"}, PathPatterns("/static/"))
 	assert.Equal(t, []string{"/*"}, PathPatterns("/"))
 }
+
+func TestScaling(t *testing.T) {
+	sp := parse(t, `app: shop
+services:
+  web: {image: web:1, port: 8080, scale: {min: 2, max: 8, concurrency: 50}}
+  worker: {image: worker:1, scale: {min: 3, max: 5}}
+  fixed: {image: fixed:1, instances: 2}
+`)
+	assert.Equal(t, &AutoScaling{Min: 2, Max: 8, RequestsPerTarget: 3000}, Scaling(sp.Services["web"]))
+	assert.Equal(t, &AutoScaling{Min: 3, Max: 5}, Scaling(sp.Services["worker"]), "a worker has no requests to track")
+	assert.Nil(t, Scaling(sp.Services["fixed"]))
+}
