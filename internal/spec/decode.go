@@ -9,7 +9,7 @@ import (
 // The keys each level of berth.yaml accepts, in the order docs/spec.md
 // lists them; unknown-key errors print them in this order.
 var (
-	specKeys    = []string{"app", "services", "tasks", "edge"}
+	specKeys    = []string{"app", "environments", "services", "tasks", "edge"}
 	serviceKeys = []string{"image", "build", "port", "command", "env", "secrets", "cpu", "memory", "pids", "platform",
 		"instances", "scale", "health", "timeout", "release", "domains", "routes",
 		"sticky", "drain", "slow_start", "max_concurrency", "sidecars", "depends_on"}
@@ -58,6 +58,8 @@ func (d *decoder) spec(root *yaml.Node) (*Spec, error) {
 			err = d.tasks(s, e)
 		case "edge":
 			err = d.edge(s, e)
+		case "environments":
+			err = d.environments(s, e)
 		}
 		if err != nil {
 			return nil, err

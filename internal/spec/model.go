@@ -20,6 +20,10 @@ type Spec struct {
 	// order of the file.
 	Edge      map[string]*Entrypoint `json:"edge,omitempty"`
 	EdgeOrder []string               `json:"edge_order,omitempty"`
+	// Environments by name (environments.go): where besides the local
+	// engine the app can run. EnvironmentOrder keeps the order of the file.
+	Environments     map[string]*Environment `json:"environments,omitempty"`
+	EnvironmentOrder []string                `json:"environment_order,omitempty"`
 
 	// lines maps field paths ("services.web.port") to where Parse read them,
 	// so Validate, run again later, can still name the line.

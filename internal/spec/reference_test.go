@@ -23,6 +23,7 @@ func TestReferenceNamesEveryKey(t *testing.T) {
 		keys    []string
 	}{
 		{"Top level", specKeys},
+		{"environments.NAME", environmentKeys},
 		{"services.NAME", serviceKeys},
 		{"build", buildKeys},
 		{"scale", scaleKeys},

@@ -44,6 +44,15 @@ func (s *Spec) Line(field string) int {
 	return (&validator{s: s, lines: s.lines}).line(field)
 }
 
+// Written reports whether field (a dotted path such as
+// "services.web.health.interval") was written in the spec file, as opposed
+// to defaulted or built in code. An engine that cannot honour a value uses
+// it to refuse what the user wrote and adapt what berth chose.
+func (s *Spec) Written(field string) bool {
+	_, ok := s.lines[field]
+	return ok
+}
+
 // FieldError builds an *Error for field of the spec, at its line, for
 // checks made outside this package.
 func (s *Spec) FieldError(field, format string, args ...any) *Error {
@@ -95,7 +104,10 @@ func (v *validator) spec() error {
 			return err
 		}
 	}
-	return v.edge()
+	if err := v.edge(); err != nil {
+		return err
+	}
+	return v.environments()
 }
 
 func (v *validator) service(name string, svc *Service, owner, domainOwner map[string]string) error {
