@@ -12,20 +12,7 @@
 //	           by rewriting their weights
 package awsenv
 
-import (
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-)
-
-// Clients are the AWS API clients an environment uses.
-type Clients struct {
-	ECS  *ecs.Client
-	EC2  *ec2.Client
-	ELB  *elb.Client
-	Logs *cloudwatchlogs.Client
-}
+import "github.com/berth-dev/berth/internal/aws/clients"
 
 // Env is one app in one AWS environment of its berth.yaml.
 type Env struct {
@@ -35,7 +22,7 @@ type Env struct {
 	Cluster string   // an adopted ECS cluster, or "" for berth-APP
 	Subnets []string // the environment's subnets, or none for the default VPC's
 
-	c *Clients
+	c *clients.Clients
 }
 
 // what names the app and environment in messages: "shop (prod)".

@@ -6,13 +6,10 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/berth-dev/berth/internal/aws/awstest"
+	"github.com/berth-dev/berth/internal/aws/clients"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -25,13 +22,11 @@ func TestMain(m *testing.M) {
 func testEnv(t *testing.T, app string) *Env {
 	t.Helper()
 	awstest.UseMoto(t)
-	cfg, err := config.LoadDefaultConfig(context.Background())
+	c, err := clients.Load(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Env{Name: "prod", App: app, Region: awstest.Region, c: &Clients{
-		ECS: ecs.NewFromConfig(cfg), EC2: ec2.NewFromConfig(cfg), ELB: elb.NewFromConfig(cfg), Logs: cloudwatchlogs.NewFromConfig(cfg),
-	}}
+	return &Env{Name: "prod", App: app, Region: awstest.Region, c: c}
 }
 
 // The shared resources are made once and found again by a later verb with

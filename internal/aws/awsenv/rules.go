@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/berth-dev/berth/internal/aws/fargate"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -65,12 +65,7 @@ func hostCond(hosts []string) elbtypes.RuleCondition {
 }
 
 func pathCond(prefix string) elbtypes.RuleCondition {
-	p := strings.TrimSuffix(prefix, "/") + "/*"
-	vals := []string{p}
-	if prefix != "/" {
-		vals = append(vals, strings.TrimSuffix(prefix, "/"))
-	}
-	return elbtypes.RuleCondition{Field: aws.String("path-pattern"), PathPatternConfig: &elbtypes.PathPatternConditionConfig{Values: vals}}
+	return elbtypes.RuleCondition{Field: aws.String("path-pattern"), PathPatternConfig: &elbtypes.PathPatternConditionConfig{Values: fargate.PathPatterns(prefix)}}
 }
 
 // forward is the weighted forward action to a service's two slots.

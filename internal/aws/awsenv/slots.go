@@ -15,6 +15,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/berth-dev/berth/internal/aws/fargate"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -62,51 +63,31 @@ func (e *Env) targetGroup(ctx context.Context, in *infra, svc *spec.Service, s S
 	if err != nil && apiCode(err) != "TargetGroupNotFound" {
 		return "", fmt.Errorf("find target group %s: %w", n, err)
 	}
-	in2 := &elb.CreateTargetGroupInput{
+	hc := fargate.TargetHealth(svc)
+	mk, err := e.c.ELB.CreateTargetGroup(ctx, &elb.CreateTargetGroupInput{
 		Name: aws.String(n), TargetType: elbtypes.TargetTypeEnumIp, VpcId: aws.String(in.VPC),
 		Protocol: elbtypes.ProtocolEnumHttp, Port: aws.Int32(int32(svc.Port)),
-		HealthCheckEnabled:         aws.Bool(true),
-		HealthCheckIntervalSeconds: aws.Int32(clampSeconds(svc.Health.Interval, 5, 300)),
-		HealthCheckTimeoutSeconds:  aws.Int32(clampSeconds(svc.Health.Timeout, 2, 120)),
-		HealthyThresholdCount:      aws.Int32(clamp(int32(svc.Health.Healthy), 2, 10)),
-		UnhealthyThresholdCount:    aws.Int32(clamp(int32(svc.Health.Unhealthy), 2, 10)),
+		HealthCheckEnabled: aws.Bool(true), HealthCheckProtocol: elbtypes.ProtocolEnumHttp,
+		HealthCheckPath:            aws.String(hc.Path),
+		Matcher:                    &elbtypes.Matcher{HttpCode: aws.String(hc.Matcher)},
+		HealthCheckIntervalSeconds: aws.Int32(int32(hc.IntervalSeconds)),
+		HealthCheckTimeoutSeconds:  aws.Int32(int32(hc.TimeoutSeconds)),
+		HealthyThresholdCount:      aws.Int32(int32(hc.HealthyThresholdCount)),
+		UnhealthyThresholdCount:    aws.Int32(int32(hc.UnhealthyThresholdCount)),
 		Tags:                       e.elbTags(map[string]string{TagService: svc.Name, TagSlot: string(s)}),
-	}
-	if svc.Health.Path != "" {
-		in2.HealthCheckProtocol, in2.HealthCheckPath = elbtypes.ProtocolEnumHttp, aws.String(svc.Health.Path)
-		in2.Matcher = &elbtypes.Matcher{HttpCode: aws.String("200-399")}
-	} else {
-		in2.HealthCheckProtocol = elbtypes.ProtocolEnumTcp
-	}
-	mk, err := e.c.ELB.CreateTargetGroup(ctx, in2)
+	})
 	if err != nil {
 		return "", fmt.Errorf("create target group %s: %w", n, err)
 	}
 	arn := aws.ToString(mk.TargetGroups[0].TargetGroupArn)
-	drain := svc.Drain
-	if drain == 0 {
-		drain = spec.DefaultDrain
-	}
-	attrs := []elbtypes.TargetGroupAttribute{{Key: aws.String("deregistration_delay.timeout_seconds"), Value: aws.String(strconv.Itoa(int(drain / time.Second)))}}
-	if svc.SlowStart > 0 {
-		attrs = append(attrs, elbtypes.TargetGroupAttribute{Key: aws.String("slow_start.duration_seconds"), Value: aws.String(strconv.Itoa(int(clampSeconds(svc.SlowStart, 30, 900))))})
-	}
-	if svc.Sticky != nil {
-		attrs = append(attrs, elbtypes.TargetGroupAttribute{Key: aws.String("stickiness.enabled"), Value: aws.String("true")},
-			elbtypes.TargetGroupAttribute{Key: aws.String("stickiness.type"), Value: aws.String("lb_cookie")})
+	var attrs []elbtypes.TargetGroupAttribute
+	for k, v := range fargate.TargetGroupAttributes(svc) {
+		attrs = append(attrs, elbtypes.TargetGroupAttribute{Key: aws.String(k), Value: aws.String(v)})
 	}
 	if _, err := e.c.ELB.ModifyTargetGroupAttributes(ctx, &elb.ModifyTargetGroupAttributesInput{TargetGroupArn: aws.String(arn), Attributes: attrs}); err != nil {
 		return "", fmt.Errorf("set the draining of target group %s: %w", n, err)
 	}
 	return arn, nil
-}
-
-func clampSeconds(d time.Duration, lo, hi int32) int32 {
-	return clamp(int32(d/time.Second), lo, hi)
-}
-
-func clamp(v, lo, hi int32) int32 {
-	return max(lo, min(v, hi))
 }
 
 // slotService is one slot's ECS service as found.
