@@ -1,0 +1,207 @@
+package awsstate_test
+
+import (
+	"fmt"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/berth-dev/berth/internal/aws/awsstate"
+)
+
+var (
+	alice = awsstate.Holder{Who: "alice", Host: "laptop", PID: 4242, Op: "deploy"}
+	bob   = awsstate.Holder{Who: "bob", Host: "desk", PID: 77, Op: "rollback"}
+)
+
+func TestHeldErrorMessage(t *testing.T) {
+	err := &awsstate.HeldError{
+		Env: "prod", App: "shop", Holder: alice, Op: "deploy",
+		Since: time.Date(2026, 12, 6, 12, 3, 4, 0, time.UTC), Age: 41*time.Second + 300*time.Millisecond,
+	}
+	assert.Equal(t, "app shop (prod) is locked by alice@laptop (deploy, since 12:03:04 UTC, 41s ago); wait for it, or run with --lock-wait 5m", err.Error())
+	assert.ErrorIs(t, err, awsstate.ErrLocked)
+}
+
+// A second berth without --lock-wait fails at once, naming who holds the
+// lock, for what and since when.
+func TestSecondAcquireFailsFastNamingTheHolder(t *testing.T) {
+	st, teammate := open(t)
+	ctx := t.Context()
+	lock, err := st.App("prod", "shop").Acquire(ctx, alice, 0, 0)
+	require.NoError(t, err)
+	assert.Nil(t, lock.Replaced)
+
+	start := time.Now()
+	_, err = teammate().App("prod", "shop").Acquire(ctx, bob, 0, 0)
+	assert.Less(t, time.Since(start), 2*time.Second)
+	var held *awsstate.HeldError
+	require.ErrorAs(t, err, &held)
+	assert.Equal(t, alice, held.Holder)
+	assert.Equal(t, "deploy", held.Op)
+	assert.WithinDuration(t, lock.Since(), held.Since, time.Millisecond)
+	assert.Regexp(t, regexp.MustCompile(`^app shop \(prod\) is locked by alice@laptop \(deploy, since \d\d:\d\d:\d\d UTC, \d+s ago\); wait for it, or run with --lock-wait 5m$`), err.Error())
+
+	// Another app, or the same app in another environment, is not locked.
+	other, err := teammate().App("staging", "shop").Acquire(ctx, bob, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, other.Release(ctx))
+
+	require.NoError(t, lock.Release(ctx))
+	require.NoError(t, lock.Release(ctx), "a second Release is a no-op")
+	again, err := teammate().App("prod", "shop").Acquire(ctx, bob, 0, 0)
+	require.NoError(t, err, "a released lock is free")
+	require.NoError(t, again.Release(ctx))
+}
+
+// With a wait, the second berth gets the lock once the first releases it.
+func TestAcquireWaitsForRelease(t *testing.T) {
+	st, teammate := open(t)
+	ctx := t.Context()
+	lock, err := st.App("prod", "shop").Acquire(ctx, alice, 0, 0)
+	require.NoError(t, err)
+	released := make(chan time.Time, 1)
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		released <- time.Now()
+		assert.NoError(t, lock.Release(ctx))
+	}()
+
+	second, err := teammate().App("prod", "shop").Acquire(ctx, bob, 0, 10*time.Second)
+	require.NoError(t, err)
+	got := time.Now()
+	assert.False(t, got.Before(<-released), "got the lock before the first released it")
+	assert.Nil(t, second.Replaced, "the lock was released, not taken over")
+	require.NoError(t, second.Release(ctx))
+}
+
+// A wait shorter than the holder's operation ends in a HeldError.
+func TestAcquireWaitRunsOut(t *testing.T) {
+	st, teammate := open(t)
+	ctx := t.Context()
+	lock, err := st.App("prod", "shop").Acquire(ctx, alice, 0, 0)
+	require.NoError(t, err)
+	defer lock.Release(ctx)
+	start := time.Now()
+	_, err = teammate().App("prod", "shop").Acquire(ctx, bob, 0, 800*time.Millisecond)
+	assert.GreaterOrEqual(t, time.Since(start), 800*time.Millisecond)
+	require.ErrorIs(t, err, awsstate.ErrLocked)
+}
+
+// A holder that stops renewing (it died, froze, lost the network) loses
+// the lock when its lease runs out: the next berth takes it over, learns
+// whose it was, and the old holder finds out at its next renewal, cannot
+// write the journal, and its Release leaves the new holder's lock alone.
+func TestExpiredLeaseIsTakenOver(t *testing.T) {
+	st, teammate := open(t)
+	ctx := t.Context()
+	lease := 600 * time.Millisecond
+	old, err := st.App("prod", "shop").Acquire(ctx, alice, lease, 0)
+	require.NoError(t, err)
+	require.NoError(t, old.PutOp(ctx, awsstate.Op{Kind: "deploy", Started: time.Now().UTC()}))
+
+	// While it renews, the lease does not run out.
+	time.Sleep(2 * lease)
+	_, err = teammate().App("prod", "shop").Acquire(ctx, bob, 0, 0)
+	require.ErrorIs(t, err, awsstate.ErrLocked, "a renewed lease was taken over")
+
+	old.PauseRenewal(true)
+	start := time.Now()
+	shop := teammate().App("prod", "shop")
+	next, err := shop.Acquire(ctx, bob, 0, 5*time.Second)
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 5*lease)
+	require.NotNil(t, next.Replaced)
+	assert.Equal(t, alice, *next.Replaced)
+	op, ok, err := shop.Op(ctx)
+	require.NoError(t, err)
+	require.True(t, ok, "the interrupted operation's journal is there for the next berth")
+	assert.Equal(t, alice, op.Holder)
+
+	select {
+	case <-old.Lost():
+		t.Fatal("Lost fired before the old holder tried to renew")
+	default:
+	}
+	old.PauseRenewal(false)
+	select {
+	case <-old.Lost():
+	case <-time.After(5 * lease):
+		t.Fatal("the old holder did not notice it lost the lock")
+	}
+	err = old.PutOp(ctx, awsstate.Op{Kind: "deploy"})
+	require.ErrorIs(t, err, awsstate.ErrLost)
+	err = old.ClearOp(ctx)
+	require.ErrorIs(t, err, awsstate.ErrLost)
+	err = old.Release(ctx)
+	require.ErrorIs(t, err, awsstate.ErrLost)
+	assert.Contains(t, err.Error(), "bob@desk")
+
+	// The new holder still holds it.
+	_, err = teammate().App("prod", "shop").Acquire(ctx, alice, 0, 0)
+	var held *awsstate.HeldError
+	require.ErrorAs(t, err, &held)
+	assert.Equal(t, bob, held.Holder)
+	require.NoError(t, next.PutOp(ctx, awsstate.Op{Kind: "rollback"}))
+	require.NoError(t, next.Release(ctx))
+}
+
+// Many berths racing for one app's lock: exactly one holds it at a time,
+// and every one of them gets it in turn.
+func TestRacingAcquiresNeverOverlap(t *testing.T) {
+	st, teammate := open(t)
+	ctx := t.Context()
+	_ = st
+	const berths, rounds = 6, 2
+	var (
+		inside, overlaps, turns atomic.Int32
+		wg                      sync.WaitGroup
+	)
+	errs := make(chan error, berths*rounds)
+	for i := range berths {
+		shop := teammate().App("prod", "shop")
+		h := awsstate.Holder{Who: fmt.Sprintf("user%d", i), Host: "ci", PID: i, Op: "deploy"}
+		wg.Go(func() {
+			for range rounds {
+				lock, err := shop.Acquire(ctx, h, 3*time.Second, 60*time.Second)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if inside.Add(1) > 1 {
+					overlaps.Add(1)
+				}
+				turns.Add(1)
+				time.Sleep(30 * time.Millisecond)
+				inside.Add(-1)
+				if err := lock.Release(ctx); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int32(0), overlaps.Load())
+	assert.Equal(t, int32(berths*rounds), turns.Load())
+}
+
+func TestReleaseAfterCancelStillDeletes(t *testing.T) {
+	st, teammate := open(t)
+	ctx, cancel := contextWithCancel(t)
+	lock, err := st.App("prod", "shop").Acquire(ctx, alice, 0, 0)
+	require.NoError(t, err)
+	cancel() // Ctrl-C
+	require.NoError(t, lock.Release(ctx))
+	again, err := teammate().App("prod", "shop").Acquire(t.Context(), bob, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, again.Release(t.Context()))
+}
