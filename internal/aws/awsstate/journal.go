@@ -92,7 +92,13 @@ func (l *Lock) ClearOp(ctx context.Context) error {
 // underLock runs w in a transaction whose first action checks that the
 // lock item still carries this lock's token.
 func (l *Lock) underLock(ctx context.Context, what string, w types.TransactWriteItem) error {
-	_, err := l.a.s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+	l.mu.Lock()
+	released := l.released
+	l.mu.Unlock()
+	if released {
+		return fmt.Errorf("%s of app %s: the lock was released: %w", what, l.a, ErrLost)
+	}
+	err := l.a.s.transact(ctx, &dynamodb.TransactWriteItemsInput{
 		TransactItems: []types.TransactWriteItem{
 			{ConditionCheck: &types.ConditionCheck{
 				TableName:                 &l.a.s.table,

@@ -1,10 +1,16 @@
 package awsstate_test
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -58,4 +64,47 @@ func TestJournalRoundTrip(t *testing.T) {
 	_, ok, err = shop.Op(ctx)
 	require.NoError(t, err)
 	assert.False(t, ok)
+}
+
+// conflictOnce cancels the first TransactWriteItems for a conflict, as
+// DynamoDB does when a lease renewal lands on the lock item meanwhile.
+type conflictOnce struct {
+	awsstate.DynamoDB
+	calls atomic.Int32
+}
+
+func (c *conflictOnce) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if c.calls.Add(1) == 1 {
+		reasons := make([]types.CancellationReason, len(in.TransactItems))
+		for i := range reasons {
+			reasons[i].Code = aws.String("None")
+		}
+		reasons[0].Code = aws.String("TransactionConflict")
+		return nil, &types.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons}
+	}
+	return c.DynamoDB.TransactWriteItems(ctx, in, opts...)
+}
+
+func TestJournalWriteRetriesAConflict(t *testing.T) {
+	st, _ := open(t)
+	ctx := t.Context()
+	db := &conflictOnce{DynamoDB: client(t)}
+	flaky, err := awsstate.Open(ctx, db, st.Table())
+	require.NoError(t, err)
+	lock, err := flaky.App("prod", "shop").Acquire(ctx, alice, 0, 0)
+	require.NoError(t, err)
+	defer lock.Release(ctx)
+	require.NoError(t, lock.PutOp(ctx, awsstate.Op{Kind: "deploy"}))
+	assert.Equal(t, int32(2), db.calls.Load())
+	op, ok, err := st.App("prod", "shop").Op(ctx)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, "deploy", op.Kind)
+}
+
+func TestCurrentHolder(t *testing.T) {
+	h := awsstate.CurrentHolder("deploy")
+	assert.Equal(t, os.Getpid(), h.PID)
+	assert.Equal(t, "deploy", h.Op)
+	assert.NotEmpty(t, h.Host)
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/user"
 	"sync"
 	"time"
 
@@ -56,6 +58,20 @@ type Holder struct {
 	PID  int    `dynamodbav:"pid"`
 	// Op is the operation the lock was taken for (deploy, rollback, ...).
 	Op string `dynamodbav:"op"`
+}
+
+// CurrentHolder is this process as a Holder for op: the user, the host
+// name and the PID.
+func CurrentHolder(op string) Holder {
+	h := Holder{PID: os.Getpid(), Op: op}
+	if u, err := user.Current(); err == nil {
+		h.Who = u.Username
+	}
+	if h.Who == "" {
+		h.Who = os.Getenv("USER")
+	}
+	h.Host, _ = os.Hostname()
+	return h
 }
 
 // String is "alice@laptop".
@@ -118,9 +134,11 @@ type Lock struct {
 }
 
 // Acquire takes the app's lock for holder with a lease of lease
-// (DefaultLease when 0), renewed until Release. If another berth holds it,
-// Acquire retries with backoff for up to wait and then answers a
-// *HeldError. An expired lease (its holder died) is taken over.
+// (DefaultLease when 0), renewed until Release: the renewals outlive ctx,
+// so that a cancelled operation can still undo its steps under the lock.
+// If another berth holds it, Acquire retries with backoff for up to wait
+// and then answers a *HeldError. An expired lease (its holder died) is
+// taken over, and Lock.Replaced names whose it was.
 func (a *AppState) Acquire(ctx context.Context, holder Holder, lease, wait time.Duration) (*Lock, error) {
 	if lease == 0 {
 		lease = DefaultLease
@@ -136,6 +154,9 @@ func (a *AppState) Acquire(ctx context.Context, holder Holder, lease, wait time.
 		l, held, err := a.tryAcquire(ctx, token, holder, lease)
 		if err != nil || l != nil {
 			return l, err
+		}
+		if held == nil {
+			continue
 		}
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
@@ -182,6 +203,9 @@ func (a *AppState) tryAcquire(ctx context.Context, token string, h Holder, lease
 		if cur == nil { // a server that does not return the item: read it, for the message only
 			if cur, err = a.s.get(ctx, key(a.pk, skLock)); err != nil {
 				return nil, nil, fmt.Errorf("read lock of app %s: %w", a, err)
+			}
+			if cur == nil { // released meanwhile: try again at once
+				return nil, nil, nil
 			}
 		}
 		return nil, a.heldError(cur), nil

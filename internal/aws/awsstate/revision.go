@@ -244,7 +244,7 @@ func (a *AppState) UpdateRevisionStates(ctx context.Context, changes ...StateCha
 			u.ReturnValuesOnConditionCheckFailure = types.ReturnValuesOnConditionCheckFailureAllOld
 			items[i] = types.TransactWriteItem{Update: u}
 		}
-		_, err = a.s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		err = a.s.transact(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) {
 			for i := range changes {

@@ -308,3 +308,47 @@ func canceledBy(err error, i int) bool {
 	}
 	return i < len(tce.CancellationReasons) && aws.ToString(tce.CancellationReasons[i].Code) == "ConditionalCheckFailed"
 }
+
+// transactRetries bounds the retries of a transaction cancelled by a
+// conflict with another request on one of its items (a lease renewal
+// landing on the lock item during a journal write, say).
+const transactRetries = 5
+
+// transact runs in, again when a conflict cancelled it: the SDK retries
+// throttling but not a TransactionCanceledException, which for a conflict
+// says nothing was written and trying again is right.
+func (s *Store) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInput) error {
+	delay := 50 * time.Millisecond
+	for try := 0; ; try++ {
+		_, err := s.db.TransactWriteItems(ctx, in)
+		if err == nil || try == transactRetries || !conflicted(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+}
+
+// conflicted reports whether err is a transaction cancelled for a
+// conflict only, no condition having failed.
+func conflicted(err error) bool {
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return false
+	}
+	conflict := false
+	for _, r := range tce.CancellationReasons {
+		switch aws.ToString(r.Code) {
+		case "TransactionConflict":
+			conflict = true
+		case "", "None":
+		default:
+			return false
+		}
+	}
+	return conflict
+}

@@ -130,4 +130,3 @@ func decodeTask(item map[string]types.AttributeValue) (Task, error) {
 	t.Started, t.Ended = utc(t.Started), utc(t.Ended)
 	return t, nil
 }
-
