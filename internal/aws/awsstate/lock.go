@@ -199,7 +199,12 @@ func (a *AppState) tryAcquire(ctx context.Context, token string, h Holder, lease
 		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if cur, failed := isConditionFailed(err); failed {
+	cur, failed := isConditionFailed(err)
+	if failed && getS(cur, "token") == token {
+		// The SDK retried a put whose answer was lost: it was ours.
+		failed, err = false, nil
+	}
+	if failed {
 		if cur == nil { // a server that does not return the item: read it, for the message only
 			if cur, err = a.s.get(ctx, key(a.pk, skLock)); err != nil {
 				return nil, nil, fmt.Errorf("read lock of app %s: %w", a, err)
@@ -218,7 +223,7 @@ func (a *AppState) tryAcquire(ctx context.Context, token string, h Holder, lease
 		lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 		paused: make(chan bool),
 	}
-	if len(out.Attributes) > 0 {
+	if out != nil && len(out.Attributes) > 0 {
 		old := holderOf(out.Attributes)
 		l.Replaced = &old
 	}
@@ -336,10 +341,18 @@ func (l *Lock) Release(ctx context.Context) error {
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if cur, failed := isConditionFailed(err); failed {
-		l.markLost()
 		if len(cur) == 0 {
-			return fmt.Errorf("release lock of app %s: it was no longer held (lease expired): %w", l.a, ErrLost)
+			// Nobody holds it: deleted by a retry of this delete whose
+			// first answer was lost, or taken over and released since, as
+			// a renewal would have told (Lost).
+			select {
+			case <-l.lost:
+				return fmt.Errorf("release lock of app %s: it was lost before (lease expired): %w", l.a, ErrLost)
+			default:
+				return nil
+			}
 		}
+		l.markLost()
 		return fmt.Errorf("release lock of app %s: %s took it over after this lease expired: %w", l.a, holderOf(cur), ErrLost)
 	}
 	if err != nil {

@@ -1,6 +1,7 @@
 package awsstate_test
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -204,4 +206,50 @@ func TestReleaseAfterCancelStillDeletes(t *testing.T) {
 	again, err := teammate().App("prod", "shop").Acquire(t.Context(), bob, 0, 0)
 	require.NoError(t, err)
 	require.NoError(t, again.Release(t.Context()))
+}
+
+// answerLost sends every single-item write twice and answers the second,
+// as the SDK does when the first answer is lost on the way back (it
+// retries, and the server sees the write again).
+type answerLost struct{ awsstate.DynamoDB }
+
+func (d answerLost) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	_, _ = d.DynamoDB.PutItem(ctx, in, opts...)
+	return d.DynamoDB.PutItem(ctx, in, opts...)
+}
+
+func (d answerLost) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	_, _ = d.DynamoDB.DeleteItem(ctx, in, opts...)
+	return d.DynamoDB.DeleteItem(ctx, in, opts...)
+}
+
+func (d answerLost) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	_, _ = d.DynamoDB.UpdateItem(ctx, in, opts...)
+	return d.DynamoDB.UpdateItem(ctx, in, opts...)
+}
+
+// A retried write whose first answer was lost is not mistaken for
+// another berth's doing: Acquire does not find itself holding the lock,
+// Release does not report a lost lock, a state move is not a lost race.
+func TestRetriedWritesAreNotRaces(t *testing.T) {
+	st, teammate := open(t)
+	ctx := t.Context()
+	flaky, err := awsstate.Open(ctx, answerLost{client(t)}, st.Table())
+	require.NoError(t, err)
+	shop := flaky.App("prod", "shop")
+
+	lock, err := shop.Acquire(ctx, alice, 0, 0)
+	require.NoError(t, err)
+	_, err = teammate().App("prod", "shop").Acquire(ctx, bob, 0, 0)
+	require.ErrorIs(t, err, awsstate.ErrLocked)
+	require.NoError(t, lock.Release(ctx))
+	again, err := teammate().App("prod", "shop").Acquire(ctx, bob, 0, 0)
+	require.NoError(t, err, "the lock was released")
+	require.NoError(t, again.Release(ctx))
+
+	require.NoError(t, shop.PutRevision(ctx, awsstate.Revision{Number: 1, Service: "web", State: awsstate.StateDeploying}))
+	require.NoError(t, shop.UpdateRevisionState(ctx, "web", 1, awsstate.StateDeploying, awsstate.StateActive))
+	r, err := st.App("prod", "shop").Revision(ctx, "web", 1)
+	require.NoError(t, err)
+	assert.Equal(t, awsstate.StateActive, r.State)
 }

@@ -236,7 +236,16 @@ func (a *AppState) UpdateRevisionStates(ctx context.Context, changes ...StateCha
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
 		if cur, failed := isConditionFailed(err); failed {
-			return a.stateError(ctx, changes[0], cur)
+			c := changes[0]
+			if cur != nil && State(getS(cur, "state")) == c.To && c.From != c.To {
+				// Already moved: by a retry of this very write whose first
+				// answer was lost (the SDK retries), or by another berth
+				// making the same move. The revision is where it should be.
+				// (A transaction needs no such care: the SDK gives it a
+				// client request token, which makes its retries idempotent.)
+				return nil
+			}
+			return a.stateError(ctx, c, cur)
 		}
 	} else if len(changes) > 1 {
 		items := make([]types.TransactWriteItem, len(updates))
