@@ -272,11 +272,12 @@ func (l *Lock) Context(parent context.Context) (context.Context, context.CancelF
 func (l *Lock) markLost() { l.lostOnce.Do(func() { close(l.lost) }) }
 
 // renew extends the lease every lease/3 until Release, on the condition
-// that the lock is still this one's.
+// that the lock is still this one's. A failed renewal is tried again
+// sooner, so that two network blips do not cost the lease.
 func (l *Lock) renew(expires time.Time) {
 	defer close(l.done)
 	every := l.lease / 3
-	t := time.NewTicker(every)
+	t := time.NewTimer(every)
 	defer t.Stop()
 	paused := false
 	for {
@@ -288,6 +289,7 @@ func (l *Lock) renew(expires time.Time) {
 		case <-t.C:
 		}
 		if paused {
+			t.Reset(every)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), every)
@@ -307,14 +309,16 @@ func (l *Lock) renew(expires time.Time) {
 		}
 		if err == nil {
 			expires = now.Add(l.lease)
+			t.Reset(every)
 			continue
 		}
-		// A transient failure: try again at the next tick, unless the lease
-		// has run out meanwhile and another berth may have taken it.
+		// A transient failure: try again soon, unless the lease has run
+		// out meanwhile and another berth may have taken the lock.
 		if !l.a.s.now().Before(expires) {
 			l.markLost()
 			return
 		}
+		t.Reset(max(every/4, 50*time.Millisecond))
 	}
 }
 

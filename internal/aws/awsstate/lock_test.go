@@ -2,6 +2,7 @@ package awsstate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"sync"
@@ -252,4 +253,54 @@ func TestRetriedWritesAreNotRaces(t *testing.T) {
 	r, err := st.App("prod", "shop").Revision(ctx, "web", 1)
 	require.NoError(t, err)
 	assert.Equal(t, awsstate.StateActive, r.State)
+}
+
+// netDown fails every lease renewal while down, as a cut network would.
+type netDown struct {
+	awsstate.DynamoDB
+	down atomic.Bool
+}
+
+func (d *netDown) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if d.down.Load() {
+		return nil, errors.New("dial tcp: connection refused")
+	}
+	return d.DynamoDB.UpdateItem(ctx, in, opts...)
+}
+
+// A blip shorter than the lease costs nothing; a cut longer than the lease
+// loses the lock, and the holder learns it when its lease runs out.
+func TestRenewalsThatCannotGetThroughLoseTheLock(t *testing.T) {
+	st, teammate := open(t)
+	ctx := t.Context()
+	db := &netDown{DynamoDB: client(t)}
+	flaky, err := awsstate.Open(ctx, db, st.Table())
+	require.NoError(t, err)
+	lease := 900 * time.Millisecond
+	lock, err := flaky.App("prod", "shop").Acquire(ctx, alice, lease, 0)
+	require.NoError(t, err)
+
+	db.down.Store(true)
+	time.Sleep(lease / 2)
+	db.down.Store(false)
+	time.Sleep(lease)
+	select {
+	case <-lock.Lost():
+		t.Fatal("a blip shorter than the lease lost the lock")
+	default:
+	}
+	_, err = teammate().App("prod", "shop").Acquire(ctx, bob, 0, 0)
+	require.ErrorIs(t, err, awsstate.ErrLocked)
+
+	db.down.Store(true)
+	start := time.Now()
+	select {
+	case <-lock.Lost():
+		assert.Less(t, time.Since(start), 2*lease)
+	case <-time.After(5 * lease):
+		t.Fatal("the holder did not learn its lease ran out")
+	}
+	next, err := teammate().App("prod", "shop").Acquire(ctx, bob, 0, 5*time.Second)
+	require.NoError(t, err)
+	require.NoError(t, next.Release(ctx))
 }
