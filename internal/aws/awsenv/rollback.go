@@ -1,0 +1,142 @@
+package awsenv
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/aws/awsstate"
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// Rollback returns a service to an earlier revision (to 0: the previous
+// one). Within the warm window the previous revision's slot still runs,
+// so the rollback is the switch alone: one ModifyRule per rule, seconds.
+// After it, the slot is started again first and waited on, as a deploy.
+// The revision rolled back from becomes the previous one, warm.
+func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to int, out func(api.Message)) api.Message {
+	p := progress(out)
+	ctx, l, unlock, err := e.lock(ctx, "rollback")
+	if err != nil {
+		return failure(err)
+	}
+	defer unlock()
+	if err := e.settle(ctx, l, p); err != nil {
+		return failure(err)
+	}
+	revs, err := e.state.Revisions(ctx, service)
+	if err != nil {
+		return failure(err)
+	}
+	if len(revs) == 0 {
+		return failure(fmt.Errorf("%w: %s has no service %s in %s; see \"berth status --env %s\"", awsstate.ErrNotFound, e.App, service, e.Name, e.Name))
+	}
+	cur := activeOf(revs)
+	if cur == nil {
+		return failure(fmt.Errorf("%w: %s has no serving revision in %s to roll back from", awsstate.ErrNotFound, service, e.what()))
+	}
+	var target *awsstate.Revision
+	for i := range revs {
+		r := &revs[i]
+		switch {
+		case to != 0 && r.Number == to:
+			target = r
+		case to == 0 && target == nil && r.State == awsstate.StatePrevious:
+			target = r
+		}
+	}
+	if to == 0 && target == nil {
+		for i := range revs {
+			if r := &revs[i]; r.Number < cur.Number && (r.State == awsstate.StateRetired) {
+				target = r
+				break
+			}
+		}
+	}
+	switch {
+	case target == nil && to != 0:
+		return failure(fmt.Errorf("%w: %s has no revision %d in %s; see \"berth revisions --env %s %s\"", awsstate.ErrNotFound, service, to, e.what(), e.Name, service))
+	case target == nil:
+		return failure(fmt.Errorf("%w: %s has no earlier revision to roll back to in %s", awsstate.ErrNotFound, service, e.what()))
+	case target.Number == cur.Number:
+		return failure(fmt.Errorf("%w: revision %d of %s already serves", ErrRefused, target.Number, service))
+	case target.State == awsstate.StateFailed || target.TaskDefinition == "":
+		return failure(fmt.Errorf("%w: revision %d of %s never deployed successfully (%s); pick another with --to", ErrRefused, target.Number, service, target.Reason))
+	}
+	var svc spec.Service
+	if err := json.Unmarshal(target.Spec, &svc); err != nil {
+		return failure(fmt.Errorf("read revision %d of %s: %w", target.Number, service, err))
+	}
+	in, err := e.findInfra(ctx)
+	if err != nil {
+		return failure(err)
+	}
+	start := e.opts.Now()
+	slot := Slot(target.Slot)
+	if target.State != awsstate.StatePrevious {
+		slot = Slot(cur.Slot).Other() // a retired revision runs again in the idle slot
+	}
+	tgs := map[Slot]string{}
+	if svc.Port > 0 {
+		for _, s := range []Slot{SlotA, SlotB} {
+			if tgs[s], err = e.targetGroup(ctx, in, &svc, s); err != nil {
+				return failure(err)
+			}
+		}
+	}
+	if slot != Slot(target.Slot) {
+		target.Slot = string(slot)
+		if err := e.state.PutRevision(ctx, *target); err != nil {
+			return failure(err)
+		}
+	}
+	want := int32(svc.DesiredInstances())
+	slotNow, err := e.describeSlot(ctx, in.Cluster, service, slot)
+	if err != nil {
+		return failure(err)
+	}
+	warm := slotNow.Exists && slotNow.TaskDefinition == target.TaskDefinition && slotNow.Desired >= want && slotNow.Running >= want
+	if !warm {
+		p.phase("start", "%s: starting %d task(s) of revision %d in slot %s (its warm window passed)", service, want, target.Number, slot)
+		if err := e.runSlot(ctx, in, &svc, slot, target.TaskDefinition, tgs[slot], want, target.Number); err != nil {
+			return failure(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, e.opts.DeployTimeout)
+		err := e.waitSlot(wctx, in, &svc, slot, target.TaskDefinition, tgs[slot], want, func(s string) { p.phase("start", "%s: %s", service, s) })
+		cancel()
+		if err != nil {
+			_ = e.runSlot(context.WithoutCancel(ctx), in, &svc, slot, target.TaskDefinition, "", 0, target.Number)
+			return failure(fmt.Errorf("rollback of %s to revision %d failed; revision %d keeps serving: %w", service, target.Number, cur.Number, err))
+		}
+	}
+	// The route follows the spec the target revision ran with.
+	routeSpec := &spec.Spec{App: e.App, Services: map[string]*spec.Service{service: &svc}, ServiceOrder: []string{service}}
+	if sp != nil && sp.Services[service] != nil {
+		routeSpec = sp
+	}
+	if svc.Port > 0 {
+		if _, err := e.route(ctx, in, routeSpec, service, tgs, slot); err != nil {
+			return failure(err)
+		}
+	}
+	p.phase("switch", "%s: all traffic on revision %d", service, target.Number)
+	if err := e.state.UpdateRevisionStates(ctx,
+		awsstate.StateChange{Service: service, Number: target.Number, From: target.State, To: awsstate.StateActive, Reason: fmt.Sprintf("rolled back to from %d", cur.Number)},
+		awsstate.StateChange{Service: service, Number: cur.Number, From: awsstate.StateActive, To: awsstate.StatePrevious,
+			WarmUntil: e.opts.Now().Add(e.opts.Warm), Reason: fmt.Sprintf("rolled back to %d", target.Number)},
+	); err != nil {
+		return failure(err)
+	}
+	if svc.Port == 0 {
+		_ = e.runSlot(ctx, in, &svc, Slot(cur.Slot), cur.TaskDefinition, "", 0, cur.Number)
+	}
+	how := "warm: a traffic switch"
+	if !warm {
+		how = "cold: its tasks started again"
+	}
+	took := e.opts.Now().Sub(start).Round(time.Millisecond)
+	_, _ = e.state.AddEvent(ctx, eventOf(service, "rollback", fmt.Sprintf("rolled back from revision %d to %d in %s (%s)", cur.Number, target.Number, took, how)))
+	return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: []api.Deploy{{Service: service, Revision: target.Number, URLs: e.urls(in, &svc)}}}
+}
