@@ -133,3 +133,13 @@ func TestRetries(t *testing.T) {
 		assert.Equal(t, 1, p.Count("ecs:ListServices"))
 	})
 }
+
+// TestMissingProfile: a profile no file has is named, with what to do.
+func TestMissingProfile(t *testing.T) {
+	awstest.UseEndpoint(t, "http://127.0.0.1:1")
+	t.Setenv("AWS_PROFILE", "nosuch")
+	_, err := clients.Load(context.Background(), "")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"nosuch"`)
+	assert.Contains(t, err.Error(), "AWS_PROFILE")
+}
