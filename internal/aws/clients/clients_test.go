@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -109,6 +110,10 @@ func TestRetries(t *testing.T) {
 		}},
 		{"unavailable once", "ecr:DescribeRepositories", 1, 503, "ServiceUnavailableException", func() error {
 			_, err := c.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{})
+			return err
+		}},
+		{"ec2 request limit once", "ec2:DescribeVpcs", 1, 400, "RequestLimitExceeded", func() error {
+			_, err := c.EC2.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{})
 			return err
 		}},
 		{"dynamodb throttled once", "dynamodb:ListTables", 1, 400, "ThrottlingException", func() error {
