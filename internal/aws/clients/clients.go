@@ -1,13 +1,3 @@
-// Package clients builds the AWS configuration berth's AWS engine uses and
-// one client per service it calls.
-//
-// The configuration comes from the SDK's standard chain (environment
-// variables, the shared config and credentials files with their profiles,
-// SSO, container and instance roles), so AWS_ENDPOINT_URL and
-// AWS_ENDPOINT_URL_<SERVICE> point berth at another endpoint (LocalStack,
-// moto) exactly as they point the AWS CLI. Throttling and transient errors
-// are retried with more attempts than the SDK's default: a deploy makes
-// bursts of calls, and a throttled call is not a failure.
 package clients
 
 import (
@@ -77,6 +67,10 @@ func Load(ctx context.Context, region string) (*Clients, error) {
 		opts = append(opts, config.WithRegion(region))
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	var noProfile config.SharedConfigProfileNotExistError
+	if errors.As(err, &noProfile) {
+		return nil, fmt.Errorf("AWS profile %q is in no AWS config or credentials file: set AWS_PROFILE to one that is (aws configure list-profiles)", noProfile.Profile)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
