@@ -19,14 +19,14 @@ import (
 
 // The lock of an app in an environment is one item with a lease:
 //
-//	           Acquire: put if absent or expired
-//	  (free) ─────────────────────────────────────▶ held by T
-//	     ▲  ◀──────────────────────────────────────   │  ▲
-//	     │    Release: delete if holder is T          │  │ renew every lease/3:
-//	     │                                            │  │ update if holder is T
-//	     │      lease expires (T died, froze, lost    │──┘
-//	     └──────the network); the next Acquire ◀──────┘
-//	            takes it over, T's next renewal fails and T's Lost() closes
+//	         Acquire: put if absent or expired
+//	(free) ──────────────────────────────────▶ (held by T) ──┐ renew every lease/3:
+//	  ▲  ▲                                       │  │   ▲     │ update if holder is T
+//	  │  └───── Release: delete if holder is T ──┘  │   └─────┘
+//	  │                                             │
+//	  └── T's lease runs out (T died, froze, lost ──┘
+//	      the network); the next Acquire's put succeeds, T's next
+//	      renewal or journal write fails and T's Lost() closes
 //
 // T is a random token made by Acquire, so two berths of one user on one
 // machine are two holders. Lease expiry compares the clocks of the machines

@@ -157,9 +157,8 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 // Many berths racing for one app's lock: exactly one holds it at a time,
 // and every one of them gets it in turn.
 func TestRacingAcquiresNeverOverlap(t *testing.T) {
-	st, teammate := open(t)
+	_, teammate := open(t)
 	ctx := t.Context()
-	_ = st
 	const berths, rounds = 6, 2
 	var (
 		inside, overlaps, turns atomic.Int32

@@ -28,10 +28,14 @@ func TestMain(m *testing.M) {
 }
 
 // client is a DynamoDB client from the standard chain, pointed at moto: a
-// new one per call, as each berth process makes its own.
+// new one per call, as each berth process makes its own. moto's server
+// closes every connection after its answer (Connection: close), and on a
+// loaded machine a read now and then meets the closed connection; the SDK
+// retries that, and more attempts than its default 3 keep such a blip from
+// failing a test about something else.
 func client(t *testing.T) *dynamodb.Client {
 	t.Helper()
-	cfg, err := config.LoadDefaultConfig(t.Context())
+	cfg, err := config.LoadDefaultConfig(t.Context(), config.WithRetryMaxAttempts(8))
 	require.NoError(t, err)
 	return dynamodb.NewFromConfig(cfg)
 }
