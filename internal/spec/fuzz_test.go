@@ -33,6 +33,11 @@ func FuzzParse(f *testing.F) {
 		require.Len(t, s.ServiceOrder, len(s.Services))
 		require.Len(t, s.TaskOrder, len(s.Tasks))
 		require.Len(t, s.EdgeOrder, len(s.Edge))
+		require.Len(t, s.EnvironmentOrder, len(s.Environments))
+		for _, name := range s.EnvironmentOrder {
+			require.Equal(t, name, s.Environments[name].Name)
+			require.Equal(t, EngineAWS, s.Environments[name].Engine)
+		}
 		for _, name := range s.ServiceOrder {
 			svc := s.Services[name]
 			require.Equal(t, name, svc.Name)
