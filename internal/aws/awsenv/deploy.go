@@ -224,9 +224,10 @@ func (e *Env) deployService(ctx context.Context, l *awsstate.Lock, in *infra, ro
 	}
 	wctx, cancel := context.WithTimeout(ctx, e.opts.DeployTimeout)
 	err = e.waitSlot(wctx, in, svc, slot, td.arn, tgs[slot], want, func(s string) { p.phase("start", "%s: %s", svc.Name, s) })
+	timedOut := wctx.Err() != nil && ctx.Err() == nil
 	cancel()
 	if err != nil {
-		if wctx.Err() != nil && ctx.Err() == nil {
+		if timedOut {
 			err = fmt.Errorf("not running and healthy within %s (%w)", e.opts.DeployTimeout, err)
 		}
 		return fail(err)

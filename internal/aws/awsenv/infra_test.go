@@ -15,7 +15,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	awstest.StopMoto()
+	awstest.Stop()
 	os.Exit(code)
 }
 

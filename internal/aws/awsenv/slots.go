@@ -170,8 +170,8 @@ var errNotReady = errors.New("not ready")
 // reason and its main container's exit code).
 func (e *Env) waitSlot(ctx context.Context, in *infra, svc *spec.Service, s Slot, taskDef, targetGroup string, count int32, progress func(string)) error {
 	n := e.ecsServiceName(svc.Name, s)
-	last := ""
-	return poll(ctx, 2*time.Second, func() error {
+	last := "no task running yet"
+	err := poll(ctx, 2*time.Second, func() error {
 		out, err := e.c.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(in.Cluster), Services: []string{n}})
 		if err != nil {
 			return fmt.Errorf("read ECS service %s: %w", n, err)
@@ -193,7 +193,11 @@ func (e *Env) waitSlot(ctx context.Context, in *infra, svc *spec.Service, s Slot
 			return fmt.Errorf("ECS rolled back: %s%s", aws.ToString(primary.RolloutStateReason), e.stoppedWhy(ctx, in, n))
 		}
 		if primary.FailedTasks > 0 {
-			return fmt.Errorf("a new task stopped%s", e.stoppedWhy(ctx, in, n))
+			why := e.stoppedWhy(ctx, in, n)
+			if why == "" && len(x.Events) > 0 {
+				why = ": " + aws.ToString(x.Events[0].Message) // ECS's newest service event
+			}
+			return fmt.Errorf("a new task stopped%s", why)
 		}
 		msg := fmt.Sprintf("%d of %d tasks running", primary.RunningCount, count)
 		if msg != last && progress != nil {
@@ -226,6 +230,10 @@ func (e *Env) waitSlot(ctx context.Context, in *infra, svc *spec.Service, s Slot
 		}
 		return nil
 	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", last, err)
+	}
+	return err
 }
 
 // stoppedWhy names why the newest stopped task of an ECS service stopped,
