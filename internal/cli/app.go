@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/berth-dev/berth/internal/client"
+	"github.com/berth-dev/berth/internal/api"
 )
 
 // defaultSpecFile is the spec a verb reads when -f is not given.
@@ -59,7 +59,9 @@ func appInFile(path string) (string, error) {
 // --app, else the spec file's app (./berth.yaml or -f FILE), else the only
 // app the daemon has. An explicit --app wins over the spec found in the
 // working directory, as a flag beats a default.
-func (c *cli) serviceApp(ctx context.Context, cmd *cobra.Command, cl *client.Client, file string) (string, error) {
+func (c *cli) serviceApp(ctx context.Context, cmd *cobra.Command, cl interface {
+	Apps(context.Context) ([]api.AppSummary, error)
+}, file string) (string, error) {
 	explicit := cmd.Flags().Changed("file")
 	if c.app != "" {
 		if explicit {
@@ -120,8 +122,8 @@ func (c *cli) specApp(cmd *cobra.Command, file string) (string, error) {
 
 // clientAndApp connects to the daemon and resolves the app a verb naming a
 // SERVICE acts on (see serviceApp).
-func (c *cli) clientAndApp(cmd *cobra.Command, file string) (*client.Client, string, error) {
-	cl, err := c.client()
+func (c *cli) clientAndApp(cmd *cobra.Command, file string) (backend, string, error) {
+	cl, err := c.backend(cmd)
 	if err != nil {
 		return nil, "", err
 	}

@@ -46,7 +46,7 @@ a failed deploy leaves the previous revision serving and prints why.`,
 				return err
 			}
 			req.Canary, req.Promote = flags.Canary, flags.Promote
-			cl, err := c.client()
+			cl, err := c.backend(cmd)
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,7 @@ the verbs that name a service, destroy never guesses "the only app".`,
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
+			cl, err := c.backend(cmd)
 			if err != nil {
 				return err
 			}

@@ -14,7 +14,7 @@ func (c *cli) eventsCmd() *cobra.Command {
 		Long:  `Print the recent events of every app (or of --app APP); -f keeps printing new ones.`,
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
+			cl, err := c.backend(cmd)
 			if err != nil {
 				return err
 			}

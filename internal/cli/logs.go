@@ -37,7 +37,7 @@ several containers speak.`,
 			if cmd.Flags().Changed("tail") && opts.Tail < 1 {
 				return invalidf("invalid --tail %d: expected a number of lines, 1 or more", opts.Tail)
 			}
-			cl, err := c.client()
+			cl, err := c.backend(cmd)
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/berth-dev/berth/internal/aws/awstest"
 	"github.com/berth-dev/berth/internal/supervisor"
 )
 
@@ -18,5 +19,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "cli.test was started as berth's daemon: stub supervise in the test that runs `berth server`")
 		os.Exit(3)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	awstest.Stop() // the moto_server and registry the AWS tests started
+	os.Exit(code)
 }

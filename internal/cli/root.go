@@ -23,6 +23,7 @@ type cli struct {
 	host string // --host; "" means client.DefaultHost()
 	json bool   // --json
 	app  string // --app
+	env  string // --env; "" means BERTH_ENV, else the local engine
 }
 
 // Main runs the berth command line with args (without the program name) and
@@ -95,6 +96,7 @@ every other verb talks to it (--host, BERTH_HOST, else the default socket).`,
 	pf.StringVar(&c.host, "host", "", "daemon address: unix:///path/berth.sock or tcp://HOST:PORT (env BERTH_HOST; token in BERTH_TOKEN, CA in BERTH_CA)")
 	pf.BoolVar(&c.json, "json", false, "machine-readable output: the API's JSON (streams as NDJSON)")
 	pf.StringVar(&c.app, "app", "", "the app a verb acts on, when not the one in ./berth.yaml")
+	pf.StringVar(&c.env, "env", "", "the environment of berth.yaml a verb acts on, such as an AWS one (env BERTH_ENV; default: the local engine)")
 	root.AddCommand(
 		c.serverCmd(),
 		c.deployCmd(),
@@ -112,6 +114,7 @@ every other verb talks to it (--host, BERTH_HOST, else the default socket).`,
 		c.taskCmd(),
 		c.execCmd(),
 		c.edgeCmd(),
+		c.planCmd(),
 	)
 	return root
 }

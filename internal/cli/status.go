@@ -22,7 +22,7 @@ revision, running/desired instances and URLs, then each service's hosts and
 instances, and each entrypoint's hosts (a host belongs to one of them).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
+			cl, err := c.backend(cmd)
 			if err != nil {
 				return err
 			}

@@ -69,7 +69,7 @@ deployed service, else the spec's first.`,
 			if detach && (req.Stdin || req.TTY) {
 				return invalidf("--detach and -i/-t exclude each other: a detached task has no terminal")
 			}
-			cl, err := c.client()
+			cl, err := c.backend(cmd)
 			if err != nil {
 				return err
 			}
@@ -244,7 +244,7 @@ status, exit code, start and duration.`,
 			if err != nil {
 				return err
 			}
-			cl, err := c.client()
+			cl, err := c.backend(cmd)
 			if err != nil {
 				return err
 			}
@@ -342,7 +342,7 @@ from the kept tail (the last 1MiB) once it has finished. ID may be a unique
 prefix of 4 or more characters.`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
+			cl, err := c.backend(cmd)
 			if err != nil {
 				return err
 			}
@@ -363,7 +363,7 @@ func (c *cli) taskStopCmd() *cobra.Command {
 		Short: "Stop a running task (SIGTERM, then SIGKILL after 10s)",
 		Args:  exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := c.client()
+			cl, err := c.backend(cmd)
 			if err != nil {
 				return err
 			}

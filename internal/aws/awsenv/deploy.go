@@ -66,6 +66,13 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 	if err := e.settle(ctx, l, p); err != nil {
 		return failure(err)
 	}
+	// What would refuse the deploy is found before anything is made.
+	secrets := map[string]map[string]string{}
+	for _, n := range names {
+		if secrets[n], err = e.secretARNs(ctx, sp, sp.Services[n]); err != nil {
+			return failure(err)
+		}
+	}
 	p.phase("prepare", "%s: %s", e.what(), "finding or making the app's resources in "+e.Region)
 	in, err := e.ensureInfra(ctx)
 	if err != nil {
@@ -77,11 +84,11 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 	}
 	var done []api.Deploy
 	for _, n := range names {
-		num, err := e.deployService(ctx, l, in, role, sp, sp.Services[n], imgs[n], p)
+		num, err := e.deployService(ctx, l, in, role, sp, sp.Services[n], imgs[n], secrets[n], p)
 		if err != nil {
 			return failure(err)
 		}
-		done = append(done, api.Deploy{Service: n, Revision: num, URLs: e.urls(in, sp.Services[n])})
+		done = append(done, api.Deploy{Service: n, Revision: num, URLs: e.urls(ctx, in, sp.Services[n])})
 	}
 	if err := e.pruneRules(ctx, in, sp); err != nil {
 		return failure(err)
@@ -104,9 +111,11 @@ func failure(err error) api.Message {
 	return m
 }
 
-// urls are where a service answers: its domains, and the ALB's address
-// for the app's first HTTP service.
-func (e *Env) urls(in *infra, svc *spec.Service) []string {
+// urls are where a service answers: its domains, and the ALB's own
+// address for the service its catch-all rule sends to (the app's first
+// HTTP service). Every HTTP service also answers at SERVICE.APP.* on the
+// ALB, once a DNS name of that shape points at it.
+func (e *Env) urls(ctx context.Context, in *infra, svc *spec.Service) []string {
 	if svc.Port == 0 {
 		return nil
 	}
@@ -115,7 +124,9 @@ func (e *Env) urls(in *infra, svc *spec.Service) []string {
 		out = append(out, "http://"+d)
 	}
 	if in.LBDNS != "" {
-		out = append(out, "http://"+in.LBDNS+" (Host: "+svc.Name+"."+e.App+".*)")
+		if live, _, err := e.rules(ctx, in); err == nil && live["default"].Service == svc.Name {
+			out = append(out, "http://"+in.LBDNS)
+		}
 	}
 	return out
 }
@@ -135,11 +146,7 @@ type slotStep struct {
 
 // deployService rolls out one service: a new revision in its idle slot,
 // switched to when healthy.
-func (e *Env) deployService(ctx context.Context, l *awsstate.Lock, in *infra, role string, sp *spec.Spec, svc *spec.Service, image string, p progress) (int, error) {
-	secrets, err := e.secretARNs(ctx, sp, svc)
-	if err != nil {
-		return 0, err
-	}
+func (e *Env) deployService(ctx context.Context, l *awsstate.Lock, in *infra, role string, sp *spec.Spec, svc *spec.Service, image string, secrets map[string]string, p progress) (int, error) {
 	revs, err := e.state.Revisions(ctx, svc.Name)
 	if err != nil {
 		return 0, err

@@ -72,3 +72,5 @@ func (e *Env) execRole(ctx context.Context) (string, error) {
 	}
 	return aws.ToString(got.Role.Arn), nil
 }
+
+func iamGetRole(n string) *iam.GetRoleInput { return &iam.GetRoleInput{RoleName: aws.String(n)} }

@@ -138,5 +138,5 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 	}
 	took := e.opts.Now().Sub(start).Round(time.Millisecond)
 	_, _ = e.state.AddEvent(ctx, eventOf(service, "rollback", fmt.Sprintf("rolled back from revision %d to %d in %s (%s)", cur.Number, target.Number, took, how)))
-	return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: []api.Deploy{{Service: service, Revision: target.Number, URLs: e.urls(in, &svc)}}}
+	return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: []api.Deploy{{Service: service, Revision: target.Number, URLs: e.urls(ctx, in, &svc)}}}
 }

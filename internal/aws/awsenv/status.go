@@ -63,7 +63,7 @@ func (e *Env) serviceStatus(ctx context.Context, in *infra, name string, revs []
 	}
 	var svc spec.Service
 	_ = json.Unmarshal(cur.Spec, &svc)
-	st.Revision, st.Image, st.URLs = cur.Number, cur.Image, e.urls(in, &svc)
+	st.Revision, st.Image, st.URLs = cur.Number, cur.Image, e.urls(ctx, in, &svc)
 	st.Hosts = svc.Domains
 	if in.Cluster == "" {
 		return st, nil
