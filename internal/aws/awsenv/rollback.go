@@ -122,11 +122,20 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 		}
 	}
 	p.phase("switch", "%s: all traffic on revision %d", service, target.Number)
-	if err := e.state.UpdateRevisionStates(ctx,
-		awsstate.StateChange{Service: service, Number: target.Number, From: target.State, To: awsstate.StateActive, Reason: fmt.Sprintf("rolled back to from %d", cur.Number)},
-		awsstate.StateChange{Service: service, Number: cur.Number, From: awsstate.StateActive, To: awsstate.StatePrevious,
+	changes := []awsstate.StateChange{
+		{Service: service, Number: target.Number, From: target.State, To: awsstate.StateActive, Reason: fmt.Sprintf("rolled back to from %d", cur.Number)},
+		{Service: service, Number: cur.Number, From: awsstate.StateActive, To: awsstate.StatePrevious,
 			WarmUntil: e.opts.Now().Add(e.opts.Warm), Reason: fmt.Sprintf("rolled back to %d", target.Number)},
-	); err != nil {
+	}
+	for _, r := range revs {
+		// A retired revision brought back runs in the slot the previous
+		// one held: that one is retired now.
+		if r.State == awsstate.StatePrevious && r.Number != target.Number {
+			changes = append(changes, awsstate.StateChange{Service: service, Number: r.Number, From: awsstate.StatePrevious, To: awsstate.StateRetired,
+				Reason: fmt.Sprintf("its slot runs revision %d", target.Number)})
+		}
+	}
+	if err := e.state.UpdateRevisionStates(ctx, changes...); err != nil {
 		return failure(err)
 	}
 	if svc.Port == 0 {
