@@ -1,30 +1,12 @@
 package controlplane
 
 import (
-	"context"
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/controlplane/tasks"
 )
-
-// targetIn is the container of in that req names: the main one, or a
-// sidecar. Call with the service's mu held.
-func targetIn(in *instance, service string, req api.ExecRequest) (tasks.ExecTarget, error) {
-	if req.Container == "" || req.Container == service {
-		return tasks.ExecTarget{Instance: in.id, Pod: in.podID}, nil
-	}
-	names := []string{service}
-	for _, m := range in.sidecars {
-		if m.name == req.Container {
-			return tasks.ExecTarget{Instance: in.id, Pod: in.podID, Container: m.name}, nil
-		}
-		names = append(names, m.name)
-	}
-	return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no sidecar named %q; its containers are %s", ErrNotFound, service, req.Container, strings.Join(names, ", "))
-}
 
 // handleExec runs a command inside a running instance of a service, as an
 // attach session: `berth exec`. Nothing has to be redeployed to allow it.
@@ -43,7 +25,7 @@ func (d *Daemon) handleExec(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	target, err := d.execTarget(r.Context(), app, svc, req)
+	target, err := d.fleet.ExecTarget(r.Context(), app, svc, req)
 	if err != nil {
 		fail(w, err)
 		return
@@ -65,54 +47,4 @@ func (d *Daemon) handleExec(w http.ResponseWriter, r *http.Request) {
 	}
 	defer conn.Close()
 	ex.Serve(conn)
-}
-
-// execTarget picks the instance (and container) an exec runs in: the one
-// asked for, else a healthy one of the serving revision.
-func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecRequest) (tasks.ExecTarget, error) {
-	s, err := d.existingService(ctx, app, name)
-	if err != nil {
-		return tasks.ExecTarget{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var live []*instance
-	for _, in := range s.instances {
-		if in.state == stateHealthy || in.state == stateStarting || in.state == stateUnhealthy {
-			live = append(live, in)
-		}
-	}
-	if req.Instance != "" {
-		var match []*instance
-		for _, in := range live {
-			if in.id == req.Instance {
-				return targetIn(in, name, req)
-			}
-			if strings.HasPrefix(in.id, req.Instance) {
-				match = append(match, in)
-			}
-		}
-		switch len(match) {
-		case 0:
-			return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no running instance %q; see \"berth status\"", ErrNotFound, name, req.Instance)
-		case 1:
-			return targetIn(match[0], name, req)
-		}
-		return tasks.ExecTarget{}, fmt.Errorf("%w: instance %q matches several instances of %s; give more of its ID", ErrInvalid, req.Instance, name)
-	}
-	for _, in := range live {
-		if in.state == stateHealthy {
-			return targetIn(in, name, req)
-		}
-	}
-	if len(live) > 0 {
-		return targetIn(live[0], name, req)
-	}
-	switch {
-	case s.rev == 0:
-		return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no revision yet; deploy it first (berth deploy)", ErrNoRevision, name)
-	case s.paused:
-		return tasks.ExecTarget{}, fmt.Errorf("%w: %s is paused and has no running instance; resume it first (berth resume %s)", ErrNotFound, name, name)
-	}
-	return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no running instance right now; see \"berth status\"", ErrNotFound, name)
 }

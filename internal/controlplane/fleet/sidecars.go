@@ -1,4 +1,4 @@
-package controlplane
+package fleet
 
 // An instance is a pod: the service's own container and its sidecars, as
 // an ECS task or a Kubernetes pod. They share one network identity, so they
@@ -24,7 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
 )
@@ -43,7 +42,7 @@ type member struct {
 }
 
 // sidecarNames returns a service's sidecars in file order.
-func sidecarNames(sp *spec.Service) []string {
+func SidecarNames(sp *spec.Service) []string {
 	if len(sp.SidecarOrder) == len(sp.Sidecars) {
 		ok := true
 		for _, n := range sp.SidecarOrder {
@@ -64,8 +63,8 @@ func sidecarNames(sp *spec.Service) []string {
 }
 
 // containerName is the engine name of an instance's pod.
-func containerName(app string, rev revision, id string) string {
-	return fmt.Sprintf("berth-%s-%s-%d-%s", app, rev.spec.Name, rev.number, id)
+func containerName(app string, rev Revision, id string) string {
+	return fmt.Sprintf("berth-%s-%s-%d-%s", app, rev.Spec.Name, rev.Number, id)
 }
 
 // members are the sidecars of a pod of sp, as the control plane tracks
@@ -76,7 +75,7 @@ func members(sp *spec.Service, p runtime.Pod) []*member {
 	}
 	inits := sp.InitContainers()
 	var out []*member
-	for _, name := range sidecarNames(sp) {
+	for _, name := range SidecarNames(sp) {
 		m := &member{name: name, essential: sp.Sidecars[name].Essential, once: inits[name]}
 		if c, ok := p.Container(name); ok {
 			m.containerID, m.startedAt = c.ID, c.StartedAt
@@ -89,7 +88,7 @@ func members(sp *spec.Service, p runtime.Pod) []*member {
 // complete reports whether a pod has every container sp asks for, so it
 // can be started again (a rollback or resume of a stopped one).
 func complete(sp *spec.Service, p runtime.Pod) bool {
-	for _, name := range sidecarNames(sp) {
+	for _, name := range SidecarNames(sp) {
 		if _, ok := p.Container(name); !ok {
 			return false
 		}
@@ -99,20 +98,20 @@ func complete(sp *spec.Service, p runtime.Pod) bool {
 
 // createInstance creates (but does not start) a new instance of rev. On
 // failure nothing it created is left.
-func (d *Daemon) createInstance(ctx context.Context, app string, rev revision, secrets map[string]string) (*instance, error) {
+func (f *Fleet) createInstance(ctx context.Context, app string, rev Revision, secrets map[string]string) (*Instance, error) {
 	id := newID()
-	p, err := d.pods.CreatePod(ctx, d.podSpec(app, rev, id, secrets))
+	p, err := f.pods.CreatePod(ctx, f.podSpec(app, rev, id, secrets))
 	if err != nil {
 		return nil, err
 	}
-	return &instance{id: id, podID: p.ID, rev: rev.number, state: stateStarting, sidecars: members(rev.spec, p)}, nil
+	return &Instance{id: id, podID: p.ID, rev: rev.Number, state: stateStarting, sidecars: members(rev.Spec, p)}, nil
 }
 
 // runInstance starts a created (or stopped) instance's pod and waits until
 // the service's container is healthy and every container has started. On
-// failure the error is an *instanceFailure with the output of the
+// failure the error is an *InstanceFailure with the output of the
 // container that failed; the caller removes the instance.
-func (d *Daemon) runInstance(ctx context.Context, in *instance, sp *spec.Service) error {
+func (f *Fleet) runInstance(ctx context.Context, in *Instance, sp *spec.Service) error {
 	in.startedAt = time.Now()
 	// What the health check last said, should the start end without it.
 	// The engine may return before its call of Healthy does: guarded.
@@ -120,12 +119,12 @@ func (d *Daemon) runInstance(ctx context.Context, in *instance, sp *spec.Service
 		healthMu  sync.Mutex
 		healthErr error
 	)
-	p, err := d.pods.StartPod(ctx, in.podID, runtime.StartOptions{
+	p, err := f.pods.StartPod(ctx, in.podID, runtime.StartOptions{
 		Healthy: func(ctx context.Context, addr string) error {
 			healthMu.Lock()
 			in.addr = addr
 			healthMu.Unlock()
-			err := d.probeHealthy(ctx, in, sp)
+			err := f.probeHealthy(ctx, in, sp)
 			healthMu.Lock()
 			healthErr = err
 			healthMu.Unlock()
@@ -140,7 +139,7 @@ func (d *Daemon) runInstance(ctx context.Context, in *instance, sp *spec.Service
 		if errors.As(err, &se) && se.Container == "" && lastHealth != nil {
 			err = &runtime.StartError{Container: sp.Name, Err: lastHealth}
 		}
-		return d.startFailure(in, sp, err)
+		return f.startFailure(in, sp, err)
 	}
 	in.addr = p.Addr
 	for _, m := range in.sidecars {
@@ -153,13 +152,13 @@ func (d *Daemon) runInstance(ctx context.Context, in *instance, sp *spec.Service
 
 // startFailure says why an instance's pod did not start, in the words of
 // the container that failed, with its last output lines.
-func (d *Daemon) startFailure(in *instance, sp *spec.Service, err error) error {
+func (f *Fleet) startFailure(in *Instance, sp *spec.Service, err error) error {
 	var se *runtime.StartError
 	if !errors.As(err, &se) {
-		return &instanceFailure{err: fmt.Errorf("start instance %s: %w", in.id, err), lastLogs: d.lastLogs(in.podID, "", 20)}
+		return &InstanceFailure{Err: fmt.Errorf("start instance %s: %w", in.id, err), LastLogs: f.lastLogs(in.podID, "", 20)}
 	}
 	if se.Container == "" {
-		return &instanceFailure{err: fmt.Errorf("start instance %s: %w", in.id, se.Err)}
+		return &InstanceFailure{Err: fmt.Errorf("start instance %s: %w", in.id, se.Err)}
 	}
 	name := se.Container
 	isMain := name == sp.Name
@@ -167,19 +166,19 @@ func (d *Daemon) startFailure(in *instance, sp *spec.Service, err error) error {
 	if isMain {
 		logsOf = ""
 	}
-	f := &instanceFailure{lastLogs: d.lastLogs(in.podID, logsOf, 20)}
+	fl := &InstanceFailure{LastLogs: f.lastLogs(in.podID, logsOf, 20)}
 	if !errors.Is(se.Err, runtime.ErrExited) {
 		if errors.Is(se.Err, ErrUnhealthy) {
-			f.err = se.Err // the health check's own words
+			fl.Err = se.Err // the health check's own words
 		} else {
-			f.err = fmt.Errorf("start %s of instance %s: %w", name, in.id, se.Err)
+			fl.Err = fmt.Errorf("start %s of instance %s: %w", name, in.id, se.Err)
 		}
-		return f
+		return fl
 	}
 	code, oom := -1, ""
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if p, err := d.pods.InspectPod(ctx, in.podID); err == nil {
+	if p, err := f.pods.InspectPod(ctx, in.podID); err == nil {
 		if c, ok := p.Container(name); ok {
 			code = c.ExitCode
 			if c.OOMKilled {
@@ -190,13 +189,13 @@ func (d *Daemon) startFailure(in *instance, sp *spec.Service, err error) error {
 	inits := sp.InitContainers()
 	switch {
 	case isMain:
-		f.err = fmt.Errorf("%w: instance %s exited with code %d while starting%s", ErrUnhealthy, in.id, code, oom)
+		fl.Err = fmt.Errorf("%w: instance %s exited with code %d while starting%s", ErrUnhealthy, in.id, code, oom)
 	case inits[name]:
-		f.err = fmt.Errorf("%w: init container %s of instance %s exited with code %d%s, so %s never started", ErrUnhealthy, name, in.id, code, oom, waiterOf(sp, name))
+		fl.Err = fmt.Errorf("%w: init container %s of instance %s exited with code %d%s, so %s never started", ErrUnhealthy, name, in.id, code, oom, waiterOf(sp, name))
 	default:
-		f.err = fmt.Errorf("%w: essential sidecar %s of instance %s exited with code %d while starting%s", ErrUnhealthy, name, in.id, code, oom)
+		fl.Err = fmt.Errorf("%w: essential sidecar %s of instance %s exited with code %d while starting%s", ErrUnhealthy, name, in.id, code, oom)
 	}
-	return f
+	return fl
 }
 
 // oomNote says why a container died when the kernel killed it for memory.
@@ -208,7 +207,7 @@ func waiterOf(sp *spec.Service, init string) string {
 	if c, ok := sp.DependsOn[init]; ok && c == spec.ConditionSuccess {
 		return sp.Name
 	}
-	for _, name := range sidecarNames(sp) {
+	for _, name := range SidecarNames(sp) {
 		if c, ok := sp.Sidecars[name].DependsOn[init]; ok && c == spec.ConditionSuccess {
 			return name
 		}
@@ -216,12 +215,12 @@ func waiterOf(sp *spec.Service, init string) string {
 	return sp.Name
 }
 
-// containerChoices names the containers of a service's instances, for
+// ContainerChoices names the containers of a service's instances, for
 // messages about an unknown one.
-func containerChoices(sp *spec.Service, service string) string {
+func ContainerChoices(sp *spec.Service, service string) string {
 	names := []string{service}
 	if sp != nil {
-		names = append(names, sidecarNames(sp)...)
+		names = append(names, SidecarNames(sp)...)
 	}
 	if len(names) == 1 {
 		return fmt.Sprintf("its only container is %s", service)
@@ -291,32 +290,32 @@ func lostNetwork(p runtime.Pod) string { return "lost its network (" + p.Broken 
 
 // restartMember starts a non-essential sidecar that exited again, in its
 // instance's pod, after the crash-loop backoff. Call with s.mu held.
-func (d *Daemon) restartMember(s *service, in *instance, m *member, why string) {
+func (f *Fleet) restartMember(s *Service, in *Instance, m *member, why string) {
 	m.restarting = true
 	m.restarts++
 	m.lastExit = why
 	n := m.restarts
 	wait := backoff(n)
-	d.event(s.app, s.name, "sidecar-restart", fmt.Sprintf("sidecar %s of instance %s %s; restarting it alone (restart %d, backoff %s)", m.name, in.id, why, n, wait))
-	d.bg.Add(1)
+	f.event(s.app, s.name, "sidecar-restart", fmt.Sprintf("sidecar %s of instance %s %s; restarting it alone (restart %d, backoff %s)", m.name, in.id, why, n, wait))
+	f.bg.Add(1)
 	go func() {
-		defer d.bg.Done()
-		defer d.contain("sidecar restart")
+		defer f.bg.Done()
+		defer f.contain("sidecar restart")
 		select {
 		case <-time.After(wait):
-		case <-d.ctx.Done():
+		case <-f.ctx.Done():
 			return
 		}
-		ctx, cancel := context.WithTimeout(d.ctx, 30*time.Second)
+		ctx, cancel := context.WithTimeout(f.ctx, 30*time.Second)
 		defer cancel()
-		err := d.pods.RestartContainer(ctx, in.podID, m.name)
+		err := f.pods.RestartContainer(ctx, in.podID, m.name)
 		s.mu.Lock()
 		m.restarting = false
 		m.startedAt = time.Now()
 		live := slices.Contains(s.instances, in)
 		s.mu.Unlock()
-		if err != nil && live && d.ctx.Err() == nil {
-			d.log.Warn("restart sidecar", "instance", in.id, "sidecar", m.name, "err", err)
+		if err != nil && live && f.ctx.Err() == nil {
+			f.log.Warn("restart sidecar", "instance", in.id, "sidecar", m.name, "err", err)
 		}
 	}()
 }
@@ -325,51 +324,19 @@ func (d *Daemon) restartMember(s *service, in *instance, m *member, why string) 
 const cleanUpTimeout = 30 * time.Second
 
 // cleanUpLater stops or removes (call) a pod that adopt does not keep,
-// without holding up the start. d.bg tracks it, since the store closes
+// without holding up the start. f.bg tracks it, since the store closes
 // only once such work is over (server.go). The daemon stopping does not
 // cancel it (a half-done removal is wasted work), but cleanUpTimeout
 // bounds it, so a stuck engine cannot hold up the shutdown.
-func (d *Daemon) cleanUpLater(ctx context.Context, what string, p runtime.Pod, call func(context.Context) error) {
-	d.bg.Add(1)
+func (f *Fleet) cleanUpLater(ctx context.Context, what string, p runtime.Pod, call func(context.Context) error) {
+	f.bg.Add(1)
 	go func() {
-		defer d.bg.Done()
-		defer d.contain("adopt: "+what, "pod", p.Name)
+		defer f.bg.Done()
+		defer f.contain("adopt: "+what, "pod", p.Name)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanUpTimeout)
 		defer cancel()
 		if err := call(ctx); err != nil {
-			d.log.Warn("adopt: "+what+" a pod it does not keep", "pod", p.Name, "err", err)
+			f.log.Warn("adopt: "+what+" a pod it does not keep", "pod", p.Name, "err", err)
 		}
 	}()
-}
-
-// sidecarStatus reports an instance's sidecars as the daemon sees them, and
-// their restarts in all. Call with the service's mu held.
-func sidecarStatus(sp *spec.Service, in *instance) ([]api.SidecarStatus, int) {
-	var (
-		out      []api.SidecarStatus
-		restarts int
-	)
-	for _, m := range in.sidecars {
-		st := api.SidecarStatus{Name: m.name, State: "running", ContainerID: shortID(m.containerID), Essential: m.essential, Init: m.once, Restarts: m.restarts, LastExit: m.lastExit}
-		switch {
-		case m.once:
-			st.State = "completed"
-		case m.restarting:
-			st.State = "restarting"
-		}
-		if sc := sp.Sidecars[m.name]; sc != nil {
-			st.Limits = limitsOf(&spec.Service{CPU: sc.CPU, Memory: sc.Memory, Pids: sc.Pids})
-		}
-		restarts += m.restarts
-		out = append(out, st)
-	}
-	return out, restarts
-}
-
-// limitsOf reports a service's resource limits, nil when it has none.
-func limitsOf(sp *spec.Service) *api.Limits {
-	if sp == nil || sp.CPU == 0 && sp.Memory == 0 && sp.Pids == 0 {
-		return nil
-	}
-	return &api.Limits{CPU: sp.CPU, Memory: sp.Memory, Pids: sp.Pids}
 }

@@ -1,4 +1,4 @@
-package controlplane
+package rollout
 
 import (
 	"context"
@@ -7,8 +7,9 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"time"
 
+	"github.com/berth-dev/berth/internal/controlplane/apierr"
+	"github.com/berth-dev/berth/internal/controlplane/fleet"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
 )
@@ -18,10 +19,10 @@ import (
 // by ID in the revision like the service's own image.
 
 // build builds an image, for platform when one is given.
-func (d *Daemon) build(ctx context.Context, dir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error) {
-	b, ok := d.pods.(runtime.Builder)
+func (m *Manager) build(ctx context.Context, dir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error) {
+	b, ok := m.pods.(runtime.Builder)
 	if !ok {
-		return "", fmt.Errorf("%w: this engine cannot build images; give the service an image instead of build:", ErrInvalid)
+		return "", fmt.Errorf("%w: this engine cannot build images; give the service an image instead of build:", apierr.ErrInvalid)
 	}
 	return b.Build(ctx, dir, dockerfile, tag, platform, args, progress)
 }
@@ -29,19 +30,19 @@ func (d *Daemon) build(ctx context.Context, dir, dockerfile, tag, platform strin
 // checkImages refuses, before a deploy changes anything, a service whose
 // image (ref, unless it is built) or a sidecar's image is missing or cannot
 // run on this host for the service's platform.
-func (d *Daemon) checkImages(ctx context.Context, sv *spec.Service, ref string, build bool) error {
-	pc, _ := d.pods.(runtime.PlatformChecker)
+func (m *Manager) checkImages(ctx context.Context, sv *spec.Service, ref string, build bool) error {
+	pc, _ := m.pods.(runtime.PlatformChecker)
 	if !build && pc != nil {
 		if err := pc.CheckPlatform(ctx, ref, sv.Platform); err != nil {
 			return err
 		}
 	}
-	for _, name := range sidecarNames(sv) {
+	for _, name := range fleet.SidecarNames(sv) {
 		sc := sv.Sidecars[name]
 		if sc.Build != nil {
 			continue
 		}
-		if _, err := d.pods.ImageID(ctx, sc.Image); err != nil {
+		if _, err := m.pods.ImageID(ctx, sc.Image); err != nil {
 			return fmt.Errorf("sidecar %s: %w", name, err)
 		}
 		if pc != nil {
@@ -56,34 +57,34 @@ func (d *Daemon) checkImages(ctx context.Context, sv *spec.Service, ref string, 
 // pinSidecars builds the sidecars that have a build context and returns
 // the service's sidecars with every image pinned by ID, so a retagged image
 // never changes a revision.
-func (d *Daemon) pinSidecars(ctx context.Context, s *service, sp *spec.Service, num int, baseDir string, out progress) (map[string]*spec.Sidecar, error) {
+func (m *Manager) pinSidecars(ctx context.Context, s *fleet.Service, sp *spec.Service, num int, baseDir string, out Progress) (map[string]*spec.Sidecar, error) {
 	if len(sp.Sidecars) == 0 {
 		return nil, nil
 	}
 	pinned := make(map[string]*spec.Sidecar, len(sp.Sidecars))
-	for _, name := range sidecarNames(sp) {
+	for _, name := range fleet.SidecarNames(sp) {
 		sc := *sp.Sidecars[name]
 		sc.Env = maps.Clone(sc.Env)
 		sc.DependsOn = maps.Clone(sc.DependsOn)
 		if sc.Build != nil {
-			tag := fmt.Sprintf("berth/%s-%s-%s:%d", s.app, s.name, name, num)
+			tag := fmt.Sprintf("berth/%s-%s-%s:%d", s.App(), s.Name(), name, num)
 			dir := sc.Build.Context
 			if !filepath.IsAbs(dir) {
 				dir = filepath.Join(baseDir, dir)
 			}
 			if _, err := os.Stat(dir); err != nil {
-				return nil, fmt.Errorf("%w: build context %s of sidecar %s not found on the server (berth builds on the daemon's machine)", ErrInvalid, dir, name)
+				return nil, fmt.Errorf("%w: build context %s of sidecar %s not found on the server (berth builds on the daemon's machine)", apierr.ErrInvalid, dir, name)
 			}
-			out.phase(phaseBuild, "%s: building sidecar %s as %s from %s", s.name, name, tag, dir)
+			out.phase(phaseBuild, "%s: building sidecar %s as %s from %s", s.Name(), name, tag, dir)
 			w := &lineWriter{fn: func(line string) { out.log("build", line) }}
-			id, err := d.build(ctx, dir, sc.Build.Dockerfile, tag, sp.Platform, sc.Build.Args, w)
+			id, err := m.build(ctx, dir, sc.Build.Dockerfile, tag, sp.Platform, sc.Build.Args, w)
 			w.Flush()
 			if err != nil {
 				return nil, fmt.Errorf("build of sidecar %s failed: %w", name, err)
 			}
 			sc.Image, sc.Build = id, nil
 		} else {
-			id, err := d.pods.ImageID(ctx, sc.Image)
+			id, err := m.pods.ImageID(ctx, sc.Image)
 			if err != nil {
 				return nil, fmt.Errorf("sidecar %s: %w", name, err)
 			}
@@ -92,15 +93,4 @@ func (d *Daemon) pinSidecars(ctx context.Context, s *service, sp *spec.Service, 
 		pinned[name] = &sc
 	}
 	return pinned, nil
-}
-
-// drainTime is how long a service's old instances may finish their
-// requests: the spec's drain, else the daemon's.
-func (d *Daemon) drainTime(s *service) time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.spec != nil && s.spec.Drain > 0 {
-		return s.spec.Drain
-	}
-	return d.cfg.Drain
 }

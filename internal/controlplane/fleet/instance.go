@@ -1,4 +1,4 @@
-package controlplane
+package fleet
 
 // An instance's life:
 //
@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/edge"
@@ -58,7 +59,7 @@ func (s instanceState) String() string {
 }
 
 // instance is one pod of a service revision (group.go).
-type instance struct {
+type Instance struct {
 	id        string
 	podID     string // the engine's handle
 	rev       int
@@ -78,24 +79,18 @@ type instance struct {
 	crashWhy string
 }
 
-// revision is what a revision runs: its number, spec and image.
-type revision struct {
-	number int
-	spec   *spec.Service
-	image  string
-}
-
 // ErrUnhealthy means an instance did not become healthy.
 var ErrUnhealthy = errors.New("instance did not become healthy")
 
-// instanceFailure is a start failure with the instance's last output lines.
-type instanceFailure struct {
-	err      error
-	lastLogs []string
+// InstanceFailure is a start failure with the last output lines of the
+// container that failed, which a deploy's result shows.
+type InstanceFailure struct {
+	Err      error
+	LastLogs []string
 }
 
-func (f *instanceFailure) Error() string { return f.err.Error() }
-func (f *instanceFailure) Unwrap() error { return f.err }
+func (e *InstanceFailure) Error() string { return e.Err.Error() }
+func (e *InstanceFailure) Unwrap() error { return e.Err }
 
 func newID() string {
 	b := make([]byte, 5)
@@ -103,77 +98,39 @@ func newID() string {
 	return hex.EncodeToString(b)
 }
 
-func networkName(app string) string { return "berth-" + app }
-
-// containerSpec is the service's own container in a pod of rev (an
-// instance or a task): its image, command, env with the secrets it names,
-// and limits. Where the pod runs (network, names, port, labels) is the
-// PodSpec's.
-func containerSpec(rev revision, secrets map[string]string) runtime.ContainerSpec {
-	sp := rev.spec
-	env := map[string]string{}
-	if sp.Port != 0 {
-		// App Runner and Heroku tell the app its port; so does berth.
-		env["PORT"] = strconv.Itoa(sp.Port)
-	}
-	return runtime.ContainerSpec{
-		Name:      sp.Name,
-		Image:     rev.image,
-		Command:   sp.Command,
-		Env:       withSecrets(env, sp.Env, sp.Secrets, secrets),
-		CPU:       sp.CPU,
-		Memory:    sp.Memory,
-		PidsLimit: sp.Pids,
-		StopGrace: spec.DefaultStopGrace,
-	}
-}
-
-// withSecrets adds env and the named secrets' values to into.
-func withSecrets(into, env map[string]string, names []string, secrets map[string]string) map[string]string {
-	for k, v := range env {
-		into[k] = v
-	}
-	for _, k := range names {
-		if v, ok := secrets[k]; ok {
-			into[k] = v
-		}
-	}
-	return into
-}
-
 // startInstance starts an instance (creating its pod unless the stopped
 // pod of one is given) and waits until it is healthy or ctx ends. On
 // failure its pod is removed and the error carries the failing container's
 // last log lines.
-func (d *Daemon) startInstance(ctx context.Context, app string, rev revision, existing string, secrets map[string]string) (*instance, error) {
-	var in *instance
+func (f *Fleet) startInstance(ctx context.Context, app string, rev Revision, existing string, secrets map[string]string) (*Instance, error) {
+	var in *Instance
 	if existing != "" {
-		p, err := d.pods.InspectPod(ctx, existing)
+		p, err := f.pods.InspectPod(ctx, existing)
 		if err != nil {
 			return nil, err
 		}
-		switch su, ok := d.pods.(runtime.Suspender); {
+		switch su, ok := f.pods.(runtime.Suspender); {
 		case p.State == runtime.PodSuspended && ok:
 			// A frozen rollback target: a thaw, not a start.
-			in = &instance{id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: rev.number, state: stateStarting, sidecars: members(rev.spec, p)}
+			in = &Instance{id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: rev.Number, state: stateStarting, sidecars: members(rev.Spec, p)}
 			if p, err = su.Resume(ctx, p.ID); err != nil {
-				d.removeInstance(context.WithoutCancel(ctx), in)
+				f.RemoveInstance(context.WithoutCancel(ctx), in)
 				return nil, err
 			}
 			in.addr, in.startedAt = p.Addr, time.Now()
-			if err := d.waitHealthy(ctx, in, rev.spec); err != nil {
-				d.removeInstance(context.WithoutCancel(ctx), in)
-				return nil, &instanceFailure{err: err, lastLogs: d.lastLogs(in.podID, "", 20)}
+			if err := f.waitHealthy(ctx, in, rev.Spec); err != nil {
+				f.RemoveInstance(context.WithoutCancel(ctx), in)
+				return nil, &InstanceFailure{Err: err, LastLogs: f.lastLogs(in.podID, "", 20)}
 			}
 			in.state, in.healthyAt = stateHealthy, time.Now()
 			return in, nil
-		case complete(rev.spec, p):
-			in = &instance{id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: rev.number, state: stateStarting, sidecars: members(rev.spec, p)}
+		case complete(rev.Spec, p):
+			in = &Instance{id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: rev.Number, state: stateStarting, sidecars: members(rev.Spec, p)}
 		default:
 			// Part of it is gone: start a fresh one instead.
-			_ = d.pods.RemovePod(context.WithoutCancel(ctx), p.ID)
+			_ = f.pods.RemovePod(context.WithoutCancel(ctx), p.ID)
 			if secrets == nil {
-				if secrets, err = d.store.SecretValues(ctx, app, rev.spec.Name); err != nil {
+				if secrets, err = f.store.SecretValues(ctx, app, rev.Spec.Name); err != nil {
 					return nil, err
 				}
 			}
@@ -181,12 +138,12 @@ func (d *Daemon) startInstance(ctx context.Context, app string, rev revision, ex
 	}
 	if in == nil {
 		var err error
-		if in, err = d.createInstance(ctx, app, rev, secrets); err != nil {
+		if in, err = f.createInstance(ctx, app, rev, secrets); err != nil {
 			return nil, err
 		}
 	}
-	if err := d.runInstance(ctx, in, rev.spec); err != nil {
-		d.removeInstance(context.WithoutCancel(ctx), in)
+	if err := f.runInstance(ctx, in, rev.Spec); err != nil {
+		f.RemoveInstance(context.WithoutCancel(ctx), in)
 		return nil, err
 	}
 	in.state, in.healthyAt = stateHealthy, time.Now()
@@ -203,16 +160,16 @@ const workerSettle = time.Second
 
 // waitHealthy waits until a thawed instance passes its health check, exits
 // or ctx ends. (A starting pod's exit is the engine's to watch: StartPod.)
-func (d *Daemon) waitHealthy(ctx context.Context, in *instance, sp *spec.Service) error {
+func (f *Fleet) waitHealthy(ctx context.Context, in *Instance, sp *spec.Service) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() {
-		code, err := d.pods.WaitPod(ctx, in.podID)
+		code, err := f.pods.WaitPod(ctx, in.podID)
 		if err == nil {
-			cancel(d.exitError(ctx, in, code))
+			cancel(f.exitError(ctx, in, code))
 		}
 	}()
-	err := d.probeHealthy(ctx, in, sp)
+	err := f.probeHealthy(ctx, in, sp)
 	if cause := context.Cause(ctx); err != nil && errors.Is(cause, ErrUnhealthy) {
 		return cause
 	}
@@ -222,7 +179,7 @@ func (d *Daemon) waitHealthy(ctx context.Context, in *instance, sp *spec.Service
 // probeHealthy probes a starting instance until it passes sp.Health.Healthy
 // consecutive checks or ctx ends. A worker (no port, nothing to probe)
 // passes once it has run for workerSettle.
-func (d *Daemon) probeHealthy(ctx context.Context, in *instance, sp *spec.Service) error {
+func (f *Fleet) probeHealthy(ctx context.Context, in *Instance, sp *spec.Service) error {
 	if sp.Port == 0 {
 		select {
 		case <-time.After(workerSettle):
@@ -262,12 +219,12 @@ func checkKind(sp *spec.Service) string {
 	return "TCP connect"
 }
 
-func (d *Daemon) exitError(ctx context.Context, in *instance, code int) error {
+func (f *Fleet) exitError(ctx context.Context, in *Instance, code int) error {
 	msg := fmt.Sprintf("instance %s exited with code %d while starting", in.id, code)
 	// The OOM note is a nicety: a stuck engine must not hold up the error.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if p, err := d.pods.InspectPod(ctx, in.podID); err == nil && p.OOMKilled {
+	if p, err := f.pods.InspectPod(ctx, in.podID); err == nil && p.OOMKilled {
 		msg += oomNote
 	}
 	return fmt.Errorf("%w: %s", ErrUnhealthy, msg)
@@ -275,11 +232,11 @@ func (d *Daemon) exitError(ctx context.Context, in *instance, code int) error {
 
 // lastLogs returns up to n last output lines of a container of a pod (""
 // = the service's own).
-func (d *Daemon) lastLogs(podID, container string, n int) []string {
+func (f *Fleet) lastLogs(podID, container string, n int) []string {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	var lines []string
-	_ = d.pods.Logs(ctx, podID, container, runtime.LogOptions{Tail: n}, func(l runtime.LogLine) {
+	_ = f.pods.Logs(ctx, podID, container, runtime.LogOptions{Tail: n}, func(l runtime.LogLine) {
 		lines = append(lines, strings.TrimRight(l.Text, "\r"))
 	})
 	if len(lines) > n {
@@ -290,16 +247,79 @@ func (d *Daemon) lastLogs(podID, container string, n int) []string {
 
 // stopInstance stops an instance's pod (kept, for a fast rollback or
 // resume). Its monitor must already be stopped.
-func (d *Daemon) stopInstance(ctx context.Context, in *instance) {
-	if err := d.pods.StopPod(ctx, in.podID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		d.log.Warn("stop instance", "instance", in.id, "err", err)
+func (f *Fleet) stopInstance(ctx context.Context, in *Instance) {
+	if err := f.pods.StopPod(ctx, in.podID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		f.log.Warn("stop instance", "instance", in.id, "err", err)
 	}
 }
 
-// removeInstance removes an instance's pod. Its monitor must already be
+// RemoveInstance removes an instance's pod. Its monitor must already be
 // stopped (or never started).
-func (d *Daemon) removeInstance(ctx context.Context, in *instance) {
-	if err := d.pods.RemovePod(ctx, in.podID); err != nil {
-		d.log.Warn("remove instance", "instance", in.id, "err", err)
+func (f *Fleet) RemoveInstance(ctx context.Context, in *Instance) {
+	if err := f.pods.RemovePod(ctx, in.podID); err != nil {
+		f.log.Warn("remove instance", "instance", in.id, "err", err)
 	}
+}
+
+// BringUp starts n healthy instances of rev, reusing its stopped containers
+// first. All or nothing: on failure every instance it started is removed.
+func (f *Fleet) BringUp(ctx context.Context, app string, rev Revision, n int) ([]*Instance, error) {
+	existing, err := f.pods.ListPods(ctx, map[string]string{
+		runtime.LabelApp: app, runtime.LabelService: rev.Spec.Name,
+		runtime.LabelRevision: strconv.Itoa(rev.Number), runtime.LabelRole: string(runtime.RoleInstance),
+	})
+	if err != nil {
+		return nil, err
+	}
+	var secrets map[string]string
+	if len(existing) < n {
+		if secrets, err = f.store.SecretValues(ctx, app, rev.Spec.Name); err != nil {
+			return nil, err
+		}
+	}
+	// Extra stopped pods of this revision are not needed.
+	for _, p := range existing[min(n, len(existing)):] {
+		_ = f.pods.RemovePod(ctx, p.ID)
+	}
+
+	var (
+		mu    sync.Mutex
+		ins   []*Instance
+		first error
+		wg    sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	for i := range n {
+		reuse := ""
+		if i < len(existing) {
+			reuse = existing[i].ID
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in, err := func() (in *Instance, err error) {
+				defer f.containErr(&err, "start instance", "app", app)
+				return f.startInstance(ctx, app, rev, reuse, secrets)
+			}()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = err
+					cancel(errors.New("another instance failed"))
+				}
+				return
+			}
+			ins = append(ins, in)
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		for _, in := range ins {
+			f.RemoveInstance(context.WithoutCancel(ctx), in)
+		}
+		return nil, first
+	}
+	return ins, nil
 }

@@ -1,4 +1,4 @@
-package controlplane
+package fleet
 
 import (
 	"context"
@@ -65,9 +65,9 @@ type reading struct {
 	stats router.BackendStats
 }
 
-// trafficLoop samples the traffic (sampleTraffic) every trafficEvery until
+// TrafficLoop samples the traffic (sampleTraffic) every trafficEvery until
 // ctx ends.
-func (d *Daemon) trafficLoop(ctx context.Context) {
+func (f *Fleet) TrafficLoop(ctx context.Context) {
 	tick := time.NewTicker(trafficEvery)
 	defer tick.Stop()
 	for {
@@ -75,15 +75,15 @@ func (d *Daemon) trafficLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			d.sampleTraffic(now)
+			f.sampleTraffic(now)
 		}
 	}
 }
 
 // sampleTraffic reads every serving instance's counters from the edge.
-func (d *Daemon) sampleTraffic(now time.Time) {
-	defer d.contain("traffic sample")
-	for _, s := range d.appServices("") {
+func (f *Fleet) sampleTraffic(now time.Time) {
+	defer f.contain("traffic sample")
+	for _, s := range f.Services("") {
 		s.mu.Lock()
 		rs := make([]reading, 0, len(s.instances))
 		for _, in := range s.instances {
@@ -92,7 +92,7 @@ func (d *Daemon) sampleTraffic(now time.Time) {
 		s.mu.Unlock()
 		n := 0
 		for _, r := range rs {
-			if st, ok := d.edge.Stats(r.id); ok {
+			if st, ok := f.edge.Stats(r.id); ok {
 				r.stats = st
 				rs[n] = r
 				n++

@@ -1,0 +1,238 @@
+package fleet
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/apierr"
+	"github.com/berth-dev/berth/internal/controlplane/tasks"
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// What the API reads of the fleet: a service's status, and the instance an
+// exec runs in.
+
+// Status reports a service as berth status shows it: its revision, its
+// instances and their sidecars, its state in words, its autoscaler's view
+// and its traffic. It never includes env or secret values.
+func (f *Fleet) Status(app, name string) api.ServiceStatus {
+	st := api.ServiceStatus{App: app, Name: name, Instances: []api.InstanceStatus{}}
+	s := f.Lookup(app, name)
+	if s == nil {
+		st.State = "stopped"
+		return st
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.Revision, st.Image, st.Desired = s.rev, "", s.desiredCount()
+	if s.spec != nil {
+		st.Image = s.spec.Image
+		st.URLs = f.URLs(app, s.spec)
+		if s.spec.Port != 0 {
+			st.Hosts = f.Hosts(app, s.spec)
+		}
+	}
+	healthy := 0
+	for _, in := range s.instances {
+		is := api.InstanceStatus{ID: in.id, Revision: in.rev, State: in.state.String(), ContainerID: shortID(in.podID), Addr: in.addr, StartedAt: in.startedAt}
+		if s.spec != nil {
+			is.CPU, is.Memory, is.Pids = s.spec.CPU, s.spec.Memory, s.spec.Pids
+			is.Sidecars, is.Restarts = sidecarStatus(s.spec, in)
+		}
+		if in.state == stateHealthy {
+			healthy++
+		}
+		st.Instances = append(st.Instances, is)
+	}
+	sort.Slice(st.Instances, func(i, j int) bool { return st.Instances[i].ID < st.Instances[j].ID })
+	st.Running = healthy
+	switch {
+	case s.busy == "deploy" || s.busy == "rollback":
+		st.State = "deploying"
+	case s.paused:
+		st.State, st.Running = "paused", 0
+	case s.rev == 0 && s.lastFailure != "":
+		st.State, st.Message = "failed", s.lastFailure
+	case s.rev == 0:
+		st.State = "stopped"
+	case s.crashes > 0 && healthy < st.Desired:
+		wait := time.Until(s.lastCrash.Add(backoff(s.crashes))).Round(time.Second)
+		st.State = "crash-loop"
+		st.Message = fmt.Sprintf("%d crash(es); last: %s", s.crashes, s.crashMsg)
+		if wait > 0 {
+			st.Message += fmt.Sprintf("; next restart in %s", wait)
+		}
+	case healthy < st.Desired:
+		st.State = "degraded"
+	case st.Desired == 0 && s.spec != nil && s.spec.Scale != nil:
+		st.State, st.Message = "idle", "scaled to zero; the next request starts an instance"
+	default:
+		st.State = "running"
+	}
+	if st.State == "running" && s.lastFailure != "" {
+		st.Message = "last deploy failed: " + s.lastFailure
+	}
+	st.Limits = limitsOf(s.spec)
+	st.Internal = f.internal.Status(app, name)
+	st.Autoscale = s.autoscaleStatus()
+	st.Traffic = s.traffic.report(s.rev)
+	return st
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// sidecarStatus reports an instance's sidecars as the daemon sees them, and
+// their restarts in all. Call with the service's mu held.
+func sidecarStatus(sp *spec.Service, in *Instance) ([]api.SidecarStatus, int) {
+	var (
+		out      []api.SidecarStatus
+		restarts int
+	)
+	for _, m := range in.sidecars {
+		st := api.SidecarStatus{Name: m.name, State: "running", ContainerID: shortID(m.containerID), Essential: m.essential, Init: m.once, Restarts: m.restarts, LastExit: m.lastExit}
+		switch {
+		case m.once:
+			st.State = "completed"
+		case m.restarting:
+			st.State = "restarting"
+		}
+		if sc := sp.Sidecars[m.name]; sc != nil {
+			st.Limits = limitsOf(&spec.Service{CPU: sc.CPU, Memory: sc.Memory, Pids: sc.Pids})
+		}
+		restarts += m.restarts
+		out = append(out, st)
+	}
+	return out, restarts
+}
+
+// limitsOf reports a service's resource limits, nil when it has none.
+func limitsOf(sp *spec.Service) *api.Limits {
+	if sp == nil || sp.CPU == 0 && sp.Memory == 0 && sp.Pids == 0 {
+		return nil
+	}
+	return &api.Limits{CPU: sp.CPU, Memory: sp.Memory, Pids: sp.Pids}
+}
+
+// targetIn is the container of in that req names: the main one, or a
+// sidecar. Call with the service's mu held.
+func targetIn(in *Instance, service string, req api.ExecRequest) (tasks.ExecTarget, error) {
+	if req.Container == "" || req.Container == service {
+		return tasks.ExecTarget{Instance: in.id, Pod: in.podID}, nil
+	}
+	names := []string{service}
+	for _, m := range in.sidecars {
+		if m.name == req.Container {
+			return tasks.ExecTarget{Instance: in.id, Pod: in.podID, Container: m.name}, nil
+		}
+		names = append(names, m.name)
+	}
+	return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no sidecar named %q; its containers are %s", apierr.ErrNotFound, service, req.Container, strings.Join(names, ", "))
+}
+
+// ExecTarget picks the instance (and container) an exec runs in: the one
+// asked for, else a healthy one of the serving revision.
+func (f *Fleet) ExecTarget(ctx context.Context, app, name string, req api.ExecRequest) (tasks.ExecTarget, error) {
+	s, err := f.Existing(ctx, app, name)
+	if err != nil {
+		return tasks.ExecTarget{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var live []*Instance
+	for _, in := range s.instances {
+		if in.state == stateHealthy || in.state == stateStarting || in.state == stateUnhealthy {
+			live = append(live, in)
+		}
+	}
+	if req.Instance != "" {
+		var match []*Instance
+		for _, in := range live {
+			if in.id == req.Instance {
+				return targetIn(in, name, req)
+			}
+			if strings.HasPrefix(in.id, req.Instance) {
+				match = append(match, in)
+			}
+		}
+		switch len(match) {
+		case 0:
+			return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no running instance %q; see \"berth status\"", apierr.ErrNotFound, name, req.Instance)
+		case 1:
+			return targetIn(match[0], name, req)
+		}
+		return tasks.ExecTarget{}, fmt.Errorf("%w: instance %q matches several instances of %s; give more of its ID", apierr.ErrInvalid, req.Instance, name)
+	}
+	for _, in := range live {
+		if in.state == stateHealthy {
+			return targetIn(in, name, req)
+		}
+	}
+	if len(live) > 0 {
+		return targetIn(live[0], name, req)
+	}
+	switch {
+	case s.rev == 0:
+		return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no revision yet; deploy it first (berth deploy)", apierr.ErrNoRevision, name)
+	case s.paused:
+		return tasks.ExecTarget{}, fmt.Errorf("%w: %s is paused and has no running instance; resume it first (berth resume %s)", apierr.ErrNotFound, name, name)
+	}
+	return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no running instance right now; see \"berth status\"", apierr.ErrNotFound, name)
+}
+
+// Gauges are a deployed service's counts at one moment, for the metrics.
+type Gauges struct {
+	App, Service string
+	// ByState counts the instances by state, and the parked ones as
+	// "frozen" and "parked-stopped".
+	ByState map[string]int
+	// Ready are the healthy instances; Desired those it should run (0
+	// while paused).
+	Ready, Desired int
+	// Scale is the spec's scale:, nil without autoscaling; Stable, Panic
+	// and Panicking the autoscaler's last observation.
+	Scale         *spec.Scale
+	Stable, Panic float64
+	Panicking     bool
+}
+
+// Gauges reads the counts of every deployed service.
+func (f *Fleet) Gauges() []Gauges {
+	var out []Gauges
+	for _, s := range f.Services("") {
+		s.mu.Lock()
+		if s.rev == 0 || s.spec == nil {
+			s.mu.Unlock()
+			continue
+		}
+		g := Gauges{App: s.app, Service: s.name, ByState: map[string]int{}, Desired: s.desiredCount(), Scale: s.spec.Scale,
+			Stable: s.auto.stable, Panic: s.auto.panic, Panicking: s.auto.panicking}
+		for _, in := range s.instances {
+			g.ByState[in.state.String()]++
+			if in.state == stateHealthy {
+				g.Ready++
+			}
+		}
+		for _, p := range s.auto.parked {
+			if p.frozen {
+				g.ByState["frozen"]++
+			} else {
+				g.ByState["parked-stopped"]++
+			}
+		}
+		if s.paused {
+			g.Desired = 0
+		}
+		s.mu.Unlock()
+		out = append(out, g)
+	}
+	return out
+}
