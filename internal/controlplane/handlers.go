@@ -149,7 +149,7 @@ func (d *Daemon) handlePause(w http.ResponseWriter, r *http.Request) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d.fleet.Status(app, name))
+	writeJSON(w, http.StatusOK, d.serviceStatus(app, name))
 }
 
 func (d *Daemon) handleResume(w http.ResponseWriter, r *http.Request) {

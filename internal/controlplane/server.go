@@ -71,6 +71,9 @@ type Daemon struct {
 	// tasks runs the tasks: one-off, release and scheduled runs, and exec
 	// sessions (internal/controlplane/tasks).
 	tasks *tasks.Runner
+	// traffic is the services' request rates and latencies per revision,
+	// for status (rates.go).
+	traffic trafficBooks
 	// autoscaler scales the services with scale: (autoscaler.go,
 	// internal/controlplane/autoscale).
 	autoscaler *autoscale.Autoscaler
@@ -162,6 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 		httpPort: portOf(httpLn.Addr().String()),
 		certs:    cm,
 		metrics:  newMetrics(),
+		traffic:  trafficBooks{books: map[*fleet.Service]*trafficBook{}},
 		ctx:      ctx,
 	}
 	// The edge, its metrics, access log, the entrypoints and the
@@ -234,7 +238,7 @@ func Run(ctx context.Context, cfg Config) error {
 	d.bg.Add(1)
 	go func() { defer d.bg.Done(); d.keep(ctx, "autoscaler", d.autoscaler.Run) }()
 	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.keep(ctx, "traffic sampler", d.fleet.TrafficLoop) }()
+	go func() { defer d.bg.Done(); d.keep(ctx, "traffic sampler", d.trafficLoop) }()
 
 	addrs := Addrs{API: apiAddr, HTTP: httpLn.Addr().String()}
 	if httpsLn != nil {

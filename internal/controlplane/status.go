@@ -45,7 +45,7 @@ func (d *Daemon) status(ctx context.Context, app string) (api.Status, error) {
 			return out, err
 		}
 		for _, rec := range svcs {
-			as.Services = append(as.Services, d.fleet.Status(a.Name, rec.Name))
+			as.Services = append(as.Services, d.serviceStatus(a.Name, rec.Name))
 		}
 		out.Apps = append(out.Apps, as)
 	}
@@ -70,4 +70,11 @@ func (d *Daemon) entrypointHosts(ctx context.Context, app string) ([]api.Entrypo
 		out = append(out, api.EntrypointHosts{Name: rec.Name, Hosts: hosts})
 	}
 	return out, nil
+}
+
+// serviceStatus is the fleet's status of app/name with its traffic.
+func (d *Daemon) serviceStatus(app, name string) api.ServiceStatus {
+	st := d.fleet.Status(app, name)
+	st.Traffic = d.trafficReport(app, name, st.Revision)
+	return st
 }

@@ -37,6 +37,7 @@ func newFleet(d *Daemon) *fleet.Fleet {
 		Drain:          d.cfg.Drain,
 		RollbackWarm:   d.cfg.RollbackWarm,
 		Autoscale:      d.cfg.Autoscale,
+		Settle:         rollout.Settle,
 		Event:          d.event,
 		CountAutoscale: d.countAutoscale,
 		RefreshHosts:   d.refreshCertHosts,

@@ -154,18 +154,18 @@ func (f *Fleet) adoptService(ctx context.Context, rec store.Service, pods []runt
 	if err != nil {
 		return err
 	}
-	fixes, prev := settleRevisions(rec.CurrentRevision, revs)
+	fixes, prev := f.cfg.Settle(rec.CurrentRevision, revs)
 	var notes []string // what the start settled, for berth events
 	for _, fx := range fixes {
-		r := fx.rev
-		r.Status = fx.status
-		if fx.message != "" {
-			r.Message = fx.message
+		r := fx.Rev
+		r.Status = fx.Status
+		if fx.Message != "" {
+			r.Message = fx.Message
 		}
 		if err := f.store.PutRevision(ctx, r); err != nil {
 			return err
 		}
-		notes = append(notes, fmt.Sprintf("revision %d %s -> %s (%s)", r.Number, fx.rev.Status, fx.status, fx.why))
+		notes = append(notes, fmt.Sprintf("revision %d %s -> %s (%s)", r.Number, fx.Rev.Status, fx.Status, fx.Why))
 	}
 	keep := map[int]bool{}
 	if prev != 0 {
@@ -175,10 +175,10 @@ func (f *Fleet) adoptService(ctx context.Context, rec store.Service, pods []runt
 	defer s.mu.Unlock()
 	s.paused, s.desired, s.rev = rec.Paused, rec.Instances, rec.CurrentRevision
 	for _, fx := range fixes {
-		if fx.status == store.RevisionFailed && fx.rev.Number > s.rev {
+		if fx.Status == store.RevisionFailed && fx.Rev.Number > s.rev {
 			// berth status says how the last deploy ended, as a deploy
 			// that failed while the daemon ran would.
-			s.lastFailure = fmt.Sprintf("revision %d: the daemon stopped during this deploy", fx.rev.Number)
+			s.lastFailure = fmt.Sprintf("revision %d: the daemon stopped during this deploy", fx.Rev.Number)
 		}
 	}
 	if s.rev != 0 {
@@ -264,61 +264,11 @@ func adoptedDamage(sp *spec.Service, p runtime.Pod) string {
 	return ""
 }
 
-// revisionFix is a stored revision's status corrected at start-up.
-type revisionFix struct {
-	rev     store.Revision // as stored
-	status  store.RevisionStatus
-	message string // "": keep the stored one
-	why     string
-}
-
-// settleRevisions decides what a service's stored revisions must be after a
-// daemon start, whatever point of a deploy or rollback the last daemon died
-// at: the serving one (current) active; one still deploying failed (its
-// switch never happened); of the others marked active or previous, one
-// stays previous, the rollback target, and the rest are retired. The kept
-// one is the one the service left last: one still marked active (the
-// daemon died between recording the switch and marking the old revision
-// previous), else the highest numbered. It returns the changes and the
-// kept revision (0: none).
-func settleRevisions(current int, revs []store.Revision) (fixes []revisionFix, previous int) {
-	var left []store.Revision // active or previous, not serving
-	for _, r := range revs {
-		switch {
-		case r.Number == current:
-			if r.Status != store.RevisionActive {
-				fixes = append(fixes, revisionFix{rev: r, status: store.RevisionActive, why: "it serves: the switch was recorded"})
-			}
-		case r.Status == store.RevisionDeploying:
-			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionFailed,
-				message: "the daemon stopped during this deploy", why: "the daemon stopped before the switch"})
-		case r.Status == store.RevisionActive, r.Status == store.RevisionPrevious:
-			left = append(left, r)
-		}
-	}
-	if len(left) == 0 {
-		return fixes, 0
-	}
-	best := 0
-	for i, r := range left {
-		b := left[best]
-		if (r.Status == store.RevisionActive) != (b.Status == store.RevisionActive) {
-			if r.Status == store.RevisionActive {
-				best = i
-			}
-			continue
-		}
-		if r.Number > b.Number {
-			best = i
-		}
-	}
-	for i, r := range left {
-		switch {
-		case i == best && r.Status != store.RevisionPrevious:
-			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionPrevious, why: "the service left it last"})
-		case i != best:
-			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionRetired, why: "only one rollback target is kept"})
-		}
-	}
-	return fixes, left[best].Number
+// RevisionFix is a stored revision's status corrected at start-up, which
+// Config.Settle decides and Adopt records.
+type RevisionFix struct {
+	Rev     store.Revision // as stored
+	Status  store.RevisionStatus
+	Message string // "": keep the stored one
+	Why     string
 }

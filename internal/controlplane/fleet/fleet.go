@@ -54,7 +54,7 @@ type Tasks interface {
 }
 
 // Config is what a Fleet is given. Every field is required but the hooks
-// (Event, CountAutoscale, RefreshHosts), which may be nil.
+// Event, CountAutoscale and RefreshHosts, which may be nil.
 type Config struct {
 	Log   *slog.Logger
 	Store *store.Store
@@ -76,6 +76,10 @@ type Config struct {
 	RollbackWarm  time.Duration
 	// Autoscale tunes scale to zero (ColdAfter).
 	Autoscale autoscale.Tuning
+	// Settle decides, at start, what a service's stored revisions must be
+	// whatever point of a deploy the last daemon died at, and which one is
+	// the rollback target (rollout.Settle).
+	Settle func(current int, revs []store.Revision) ([]RevisionFix, int)
 	// Event records something that happened, for berth events.
 	Event func(app, service, kind, msg string)
 	// CountAutoscale counts an autoscaler decision taking a service from

@@ -56,8 +56,6 @@ type Service struct {
 	// Autoscaling (autoscaler.go, internal/controlplane/autoscale) of a
 	// service with scale: in its spec.
 	auto autoState
-	// traffic is the edge's request rate and latency per revision.
-	traffic trafficBook
 	// claimed is when the service's app was first deployed: should two
 	// routes list one host, the earlier keeps it (the router's rule).
 	claimed time.Time

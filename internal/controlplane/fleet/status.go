@@ -17,8 +17,9 @@ import (
 // exec runs in.
 
 // Status reports a service as berth status shows it: its revision, its
-// instances and their sidecars, its state in words, its autoscaler's view
-// and its traffic. It never includes env or secret values.
+// instances and their sidecars, its state in words and its autoscaler's
+// view (the caller adds its traffic). It never includes env or secret
+// values.
 func (f *Fleet) Status(app, name string) api.ServiceStatus {
 	st := api.ServiceStatus{App: app, Name: name, Instances: []api.InstanceStatus{}}
 	s := f.Lookup(app, name)
@@ -79,7 +80,6 @@ func (f *Fleet) Status(app, name string) api.ServiceStatus {
 	st.Limits = limitsOf(s.spec)
 	st.Internal = f.internal.Status(app, name)
 	st.Autoscale = s.autoscaleStatus()
-	st.Traffic = s.traffic.report(s.rev)
 	return st
 }
 
@@ -233,6 +233,24 @@ func (f *Fleet) Gauges() []Gauges {
 		}
 		s.mu.Unlock()
 		out = append(out, g)
+	}
+	return out
+}
+
+// LiveInstance is an instance of a service's live set.
+type LiveInstance struct {
+	ID       string
+	Revision int
+}
+
+// Live lists the service's live instances (serving, or on their way in or
+// out of it).
+func (s *Service) Live() []LiveInstance {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]LiveInstance, 0, len(s.instances))
+	for _, in := range s.instances {
+		out = append(out, LiveInstance{ID: in.id, Revision: in.rev})
 	}
 	return out
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/berth-dev/berth/internal/controlplane/traffic"
 	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/spec"
+	"github.com/berth-dev/berth/internal/store"
 )
 
 const (
@@ -140,7 +141,7 @@ func (m *Manager) startCanary(ctx context.Context, s *fleet.Service, rev fleet.R
 	}
 	out.phase(phaseSwitch, "%s: revision %d gets %v%% of the traffic as a canary, revision %d the rest; promote it with \"berth deploy --promote %s\"",
 		s.Name(), rev.Number, percent, oldRev, s.Name())
-	if err := m.setRevisionStatus(context.WithoutCancel(ctx), s, rev.Number, "deploying", fmt.Sprintf("canary with %v%% of the traffic", percent)); err != nil {
+	if err := m.setRevisionStatus(context.WithoutCancel(ctx), s, rev.Number, store.RevisionDeploying, fmt.Sprintf("canary with %v%% of the traffic", percent)); err != nil {
 		m.log.Warn("record canary", "service", s.Name(), "err", err)
 	}
 	m.event(s.App(), s.Name(), "canary", fmt.Sprintf("revision %d is a canary with %v%% of the traffic; revision %d keeps the rest", rev.Number, percent, oldRev))
@@ -213,7 +214,7 @@ func (m *Manager) abortCanary(ctx context.Context, s *fleet.Service, why string)
 	}
 	m.unpublishCanary(s)
 	m.fleet.DrainAndStop(ctx, s, c.instances, true)
-	if err := m.setRevisionStatus(ctx, s, c.rev.Number, "failed", "canary rolled back: "+why); err != nil {
+	if err := m.setRevisionStatus(ctx, s, c.rev.Number, store.RevisionFailed, "canary rolled back: "+why); err != nil {
 		m.log.Warn("record canary rollback", "service", s.Name(), "err", err)
 	}
 	m.event(s.App(), s.Name(), "canary-rolled-back", fmt.Sprintf("canary revision %d rolled back: %s; revision %d keeps all traffic", c.rev.Number, why, cur))

@@ -19,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -341,9 +340,9 @@ func (m *Manager) deployService(ctx context.Context, s *fleet.Service, sp *spec.
 	if err != nil {
 		return 0, err
 	}
-	rec := store.Revision{App: s.App(), Service: s.Name(), Number: num, Status: store.RevisionStatus("deploying"), CreatedAt: time.Now().UTC()}
+	rec := store.Revision{App: s.App(), Service: s.Name(), Number: num, Status: store.RevisionDeploying, CreatedAt: time.Now().UTC()}
 	fail := func(err error) (int, error) {
-		rec.Status, rec.Message = store.RevisionStatus("failed"), err.Error()
+		rec.Status, rec.Message = store.RevisionFailed, err.Error()
 		_ = m.store.PutRevision(context.WithoutCancel(ctx), rec)
 		m.event(s.App(), s.Name(), "deploy-failed", fmt.Sprintf("revision %d failed: %v", num, err))
 		s.Failed(err.Error())
@@ -493,68 +492,6 @@ func (m *Manager) switchTo(ctx context.Context, s *fleet.Service, rev fleet.Revi
 	m.retireRevisions(context.WithoutCancel(ctx), s, rev.Number, oldRev)
 	out.phase(phaseDone, "%s: revision %d serves", s.Name(), rev.Number)
 	return nil
-}
-
-// recordSwitch persists that rev serves and oldRev is the rollback target.
-func (m *Manager) recordSwitch(ctx context.Context, s *fleet.Service, rev, oldRev int, paused bool, desired int) error {
-	svc, err := m.store.GetService(ctx, s.App(), s.Name())
-	if errors.Is(err, store.ErrNotFound) {
-		svc = store.Service{App: s.App(), Name: s.Name()}
-	} else if err != nil {
-		return err
-	}
-	svc.CurrentRevision, svc.Paused, svc.Instances, svc.UpdatedAt = rev, paused, desired, time.Now().UTC()
-	if err := m.store.PutService(ctx, svc); err != nil {
-		return err
-	}
-	if err := m.setRevisionStatus(ctx, s, rev, "active", ""); err != nil {
-		return err
-	}
-	if oldRev != 0 && oldRev != rev {
-		return m.setRevisionStatus(ctx, s, oldRev, "previous", "")
-	}
-	return nil
-}
-
-func (m *Manager) setRevisionStatus(ctx context.Context, s *fleet.Service, n int, status, msg string) error {
-	r, err := m.store.GetRevision(ctx, s.App(), s.Name(), n)
-	if err != nil {
-		return err
-	}
-	r.Status = store.RevisionStatus(status)
-	if msg != "" {
-		r.Message = msg
-	}
-	return m.store.PutRevision(ctx, r)
-}
-
-// retireRevisions removes the containers of every revision but the serving
-// one and the rollback target, and marks those revisions retired.
-func (m *Manager) retireRevisions(ctx context.Context, s *fleet.Service, keep ...int) {
-	pods, err := m.pods.ListPods(ctx, map[string]string{runtime.LabelApp: s.App(), runtime.LabelService: s.Name(), runtime.LabelRole: string(runtime.RoleInstance)})
-	if err != nil {
-		m.log.Warn("list instances to retire", "err", err)
-		return
-	}
-	for _, p := range pods {
-		n, _ := strconv.Atoi(p.Labels[runtime.LabelRevision])
-		if slices.Contains(keep, n) {
-			continue
-		}
-		if err := m.pods.RemovePod(ctx, p.ID); err != nil {
-			m.log.Warn("remove retired instance", "pod", p.Name, "err", err)
-		}
-	}
-	revs, err := m.store.ListRevisions(ctx, s.App(), s.Name())
-	if err != nil {
-		return
-	}
-	for _, r := range revs {
-		if !slices.Contains(keep, r.Number) && (r.Status == "active" || r.Status == "previous") {
-			r.Status = "retired"
-			_ = m.store.PutRevision(ctx, r)
-		}
-	}
 }
 
 // lineWriter turns a byte stream into lines.

@@ -8,6 +8,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/controlplane/apierr"
 	"github.com/berth-dev/berth/internal/controlplane/fleet"
+	"github.com/berth-dev/berth/internal/store"
 )
 
 // Rollback returns a service to an earlier revision (to 0: the previous
@@ -35,14 +36,14 @@ func (m *Manager) Rollback(ctx context.Context, app, name string, to int, out Pr
 			return m.failure(err, nil)
 		}
 		for _, r := range revs { // newest first
-			if r.Number != cur && r.Status == "previous" {
+			if r.Number != cur && r.Status == store.RevisionPrevious {
 				to = r.Number
 				break
 			}
 		}
 		if to == 0 {
 			for _, r := range revs {
-				if r.Number < cur && r.Status != "failed" && r.Status != "deploying" {
+				if r.Number < cur && r.Status != store.RevisionFailed && r.Status != store.RevisionDeploying {
 					to = r.Number
 					break
 				}
@@ -59,7 +60,7 @@ func (m *Manager) Rollback(ctx context.Context, app, name string, to int, out Pr
 	if err != nil {
 		return m.failure(err, nil)
 	}
-	if rec.Status == "failed" {
+	if rec.Status == store.RevisionFailed {
 		return m.failure(fmt.Errorf("%w: revision %d of %s never deployed successfully (%s); pick another with --to", apierr.ErrInvalid, to, name, rec.Message), nil)
 	}
 	if _, err := m.pods.ImageID(ctx, rev.Image); err != nil {
