@@ -74,7 +74,7 @@ type Daemon struct {
 	// traffic is the services' request rates and latencies per revision,
 	// for status (rates.go).
 	traffic trafficBooks
-	// autoscaler scales the services with scale: (autoscaler.go,
+	// autoscaler scales the services with scale: (wiring.go,
 	// internal/controlplane/autoscale).
 	autoscaler *autoscale.Autoscaler
 	// internal are the apps' internal load balancers

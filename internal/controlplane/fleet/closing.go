@@ -2,7 +2,7 @@ package fleet
 
 // An app closing: a destroy marks the app closing before it lists the
 // app's pods, so a task created meanwhile removes itself rather than
-// outlive its app (the tasks' Runner asks appClosing), and a lost network
+// outlive its app (the tasks' Runner asks Closing), and a lost network
 // of the app is not made again.
 
 // CloseApp marks app closing: being (or was) destroyed and not deployed
@@ -16,7 +16,7 @@ func (f *Fleet) CloseApp(app string) {
 	f.closing[app] = true
 }
 
-// Closing reports whether app is closing (see closeApp).
+// Closing reports whether app is closing (see CloseApp).
 func (f *Fleet) Closing(app string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

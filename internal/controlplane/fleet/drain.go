@@ -1,5 +1,10 @@
 package fleet
 
+// Taking instances out of service: off the router, their requests in
+// flight finished (drain), off their name on the app network
+// (deregister), then stopped, removed, or, for the previous revision of a
+// lone HTTP service, frozen for RollbackWarm as the rollback target.
+
 import (
 	"context"
 	"errors"

@@ -12,11 +12,15 @@
 // service from one revision to the next with Fleet's exported methods. It
 // reaches the engine only through the pod contract (internal/runtime).
 //
-// Reading order: service.go (a service's live state), instance.go (an
-// instance's life, started until healthy), sidecars.go (the pod's other
-// containers), podspec.go, drain.go (taking instances out), monitor.go,
-// then the loops: reconcile_plan.go and reconcile.go, adopt.go, wake.go and
-// autoscaler.go.
+// Reading order, as a deploy goes on from the rollout: service.go (a
+// service's live state, published to the router), switch.go (the
+// transitions the rollout asks for), instance.go (an instance's life,
+// from start to healthy), sidecars.go (the pod's other containers),
+// podspec.go (the pod the engine is asked for), monitor.go (health while
+// it serves), drain.go (taking instances out, keeping the rollback
+// target); then what keeps them running: reconcile_plan.go and
+// reconcile.go, network.go, adopt.go, wake.go and autoscaler.go (the
+// autoscaler's actions), scale.go, record.go and status.go.
 package fleet
 
 import (

@@ -58,7 +58,8 @@ func (s instanceState) String() string {
 	return "unknown"
 }
 
-// instance is one pod of a service revision (group.go).
+// Instance is one pod of a service revision: its main container and its
+// sidecars (sidecars.go).
 type Instance struct {
 	id        string
 	podID     string // the engine's handle

@@ -1,5 +1,9 @@
 package fleet
 
+// The app's private network, on which its instances and tasks call each
+// other by name: made once per app, and made again, with what depends on
+// it, when it is removed behind berth's back.
+
 import (
 	"context"
 	"errors"
@@ -9,6 +13,7 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
+// NetworkName is the engine name of app's private network.
 func NetworkName(app string) string { return "berth-" + app }
 
 // EnsureNetwork creates the app's private network once. The engine does not

@@ -1,5 +1,9 @@
 package fleet
 
+// What a revision runs, as the fleet starts it: the stored revision read
+// back, and the service's own container of its pods (the tasks' pods use
+// it too).
+
 import (
 	"context"
 	"encoding/json"

@@ -1,5 +1,8 @@
 package fleet
 
+// A fixed instance count (berth scale): instances are started or drained
+// until the count serves.
+
 import (
 	"context"
 	"fmt"

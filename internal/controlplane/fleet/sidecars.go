@@ -325,7 +325,7 @@ const cleanUpTimeout = 30 * time.Second
 
 // cleanUpLater stops or removes (call) a pod that adopt does not keep,
 // without holding up the start. f.bg tracks it, since the store closes
-// only once such work is over (server.go). The daemon stopping does not
+// only once such work is over (Config.BG). The daemon stopping does not
 // cancel it (a half-done removal is wasted work), but cleanUpTimeout
 // bounds it, so a stuck engine cannot hold up the shutdown.
 func (f *Fleet) cleanUpLater(ctx context.Context, what string, p runtime.Pod, call func(context.Context) error) {

@@ -1,5 +1,8 @@
 package fleet
 
+// What the API server reads of the fleet: a service's status, the instance an
+// exec runs in, a service's live instances and the metrics' counts.
+
 import (
 	"context"
 	"fmt"
@@ -12,9 +15,6 @@ import (
 	"github.com/berth-dev/berth/internal/controlplane/tasks"
 	"github.com/berth-dev/berth/internal/spec"
 )
-
-// What the API reads of the fleet: a service's status, and the instance an
-// exec runs in.
 
 // Status reports a service as berth status shows it: its revision, its
 // instances and their sidecars, its state in words and its autoscaler's

@@ -80,7 +80,7 @@ func (a autoService) park(ctx context.Context, in *Instance) {
 	f, s := a.f, a.s
 	cold := f.cfg.Autoscale.WithDefaults().ColdAfter < 0
 	frozen := false
-	// Only a lone container freezes; a group with sidecars (group.go) is
+	// Only a lone container freezes; a pod with sidecars is
 	// stopped and started as a whole.
 	if su, ok := f.pods.(runtime.Suspender); ok && !cold && in.sidecars == nil {
 		if err := su.Suspend(ctx, in.podID); err == nil {

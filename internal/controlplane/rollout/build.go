@@ -7,6 +7,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/berth-dev/berth/internal/controlplane/apierr"
 	"github.com/berth-dev/berth/internal/controlplane/fleet"
@@ -14,9 +16,36 @@ import (
 	"github.com/berth-dev/berth/internal/spec"
 )
 
-// Deploy-time work for sidecars and platforms: their images are checked
-// before anything changes, built with the service's platform, and pinned
-// by ID in the revision like the service's own image.
+// The build phase of a deploy: the service's image and its sidecars' are
+// built (with the service's platform) or looked up, and pinned by ID in
+// the revision, so a retagged image never changes a revision. (Admission
+// checked them before anything changed: checkImages.)
+
+// resolveImage builds the service's image when it has a build context, as
+// berth/APP-SERVICE:REVISION, and returns its reference and the ID the
+// revision pins.
+func (m *Manager) resolveImage(ctx context.Context, s *fleet.Service, sp *spec.Service, num int, baseDir string, out Progress) (ref, id string, err error) {
+	if sp.Build == nil {
+		id, err := m.pods.ImageID(ctx, sp.Image)
+		return sp.Image, id, err
+	}
+	image := fmt.Sprintf("berth/%s-%s:%d", s.App(), s.Name(), num)
+	dir := sp.Build.Context
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(baseDir, dir)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return "", "", fmt.Errorf("%w: build context %s not found on the server (berth builds on the daemon's machine)", apierr.ErrInvalid, dir)
+	}
+	out.phase(phaseBuild, "%s: building %s from %s", s.Name(), image, dir)
+	w := &lineWriter{fn: func(line string) { out.log("build", line) }}
+	id, err = m.build(ctx, dir, sp.Build.Dockerfile, image, sp.Platform, sp.Build.Args, w)
+	w.Flush()
+	if err != nil {
+		return "", "", fmt.Errorf("build failed: %w", err)
+	}
+	return image, id, nil
+}
 
 // build builds an image, for platform when one is given.
 func (m *Manager) build(ctx context.Context, dir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error) {
@@ -25,33 +54,6 @@ func (m *Manager) build(ctx context.Context, dir, dockerfile, tag, platform stri
 		return "", fmt.Errorf("%w: this engine cannot build images; give the service an image instead of build:", apierr.ErrInvalid)
 	}
 	return b.Build(ctx, dir, dockerfile, tag, platform, args, progress)
-}
-
-// checkImages refuses, before a deploy changes anything, a service whose
-// image (ref, unless it is built) or a sidecar's image is missing or cannot
-// run on this host for the service's platform.
-func (m *Manager) checkImages(ctx context.Context, sv *spec.Service, ref string, build bool) error {
-	pc, _ := m.pods.(runtime.PlatformChecker)
-	if !build && pc != nil {
-		if err := pc.CheckPlatform(ctx, ref, sv.Platform); err != nil {
-			return err
-		}
-	}
-	for _, name := range fleet.SidecarNames(sv) {
-		sc := sv.Sidecars[name]
-		if sc.Build != nil {
-			continue
-		}
-		if _, err := m.pods.ImageID(ctx, sc.Image); err != nil {
-			return fmt.Errorf("sidecar %s: %w", name, err)
-		}
-		if pc != nil {
-			if err := pc.CheckPlatform(ctx, sc.Image, sv.Platform); err != nil {
-				return fmt.Errorf("sidecar %s: %w", name, err)
-			}
-		}
-	}
-	return nil
 }
 
 // pinSidecars builds the sidecars that have a build context and returns
@@ -93,4 +95,30 @@ func (m *Manager) pinSidecars(ctx context.Context, s *fleet.Service, sp *spec.Se
 		pinned[name] = &sc
 	}
 	return pinned, nil
+}
+
+// lineWriter turns a byte stream into lines.
+type lineWriter struct {
+	fn  func(string)
+	buf []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := slices.Index(w.buf, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		w.fn(strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// Flush emits a last unterminated line.
+func (w *lineWriter) Flush() {
+	if len(w.buf) > 0 {
+		w.fn(string(w.buf))
+		w.buf = nil
+	}
 }

@@ -24,7 +24,6 @@ package rollout
 import (
 	"context"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -75,41 +74,6 @@ func (m *Manager) takeCanary(s *fleet.Service) *canary {
 	c := m.canaries[serviceKey(s)]
 	delete(m.canaries, serviceKey(s))
 	return c
-}
-
-// checkCanary refuses a canary deploy that cannot be one, before anything
-// changes.
-func (m *Manager) checkCanary(ss []*fleet.Service, percent float64) error {
-	if percent == 0 {
-		return nil
-	}
-	if math.IsNaN(percent) || percent < 0 || percent > 100 {
-		return fmt.Errorf("%w: --canary %v: a percentage is above 0 and at most 100", apierr.ErrInvalid, percent)
-	}
-	for _, s := range ss {
-		cur, paused := s.Serving(), s.Paused()
-		rev, sp := cur.Number, cur.Spec
-		switch {
-		case rev == 0 || sp == nil:
-			return fmt.Errorf("%w: --canary: %s has no serving revision to share traffic with; deploy it without --canary first", apierr.ErrInvalid, s.Name())
-		case sp.Port == 0:
-			return fmt.Errorf("%w: --canary: %s has no port, so it has no traffic to share; name the services to deploy as canaries", apierr.ErrInvalid, s.Name())
-		case paused:
-			return fmt.Errorf("%w: --canary: %s is paused; resume it first", apierr.ErrInvalid, s.Name())
-		}
-	}
-	return nil
-}
-
-// refuseDuringCanary refuses to deploy a service whose canary still runs.
-func (m *Manager) refuseDuringCanary(ss []*fleet.Service) error {
-	for _, s := range ss {
-		if c := m.canaryOf(s); c != nil {
-			return fmt.Errorf("%w: revision %d of %s is a canary with %v%% of the traffic: promote it with \"berth deploy --promote %s\", or roll it back with \"berth rollback %s\"",
-				apierr.ErrBusy, c.rev.Number, s.Name(), c.percent, s.Name(), s.Name())
-		}
-	}
-	return nil
 }
 
 // startCanary brings rev up next to what serves and gives it percent of the

@@ -115,7 +115,7 @@ func (m *Manager) Destroy(ctx context.Context, app string, out Progress) error {
 	}
 	defer fleet.Release(ss...)
 	m.tasks.RemoveSchedules(app)
-	m.dropAppCanaries(app)          // canary.go
+	m.dropAppCanaries(app)
 	m.entrypoints.DropApp(ctx, app) // internal/controlplane/traffic; the store drops them with the app
 	for _, s := range ss {
 		m.fleet.Drop(s)

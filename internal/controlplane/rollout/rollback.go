@@ -23,7 +23,7 @@ func (m *Manager) Rollback(ctx context.Context, app, name string, to int, out Pr
 		return m.failure(err, nil)
 	}
 	defer fleet.Release(s)
-	// A rollback during a canary ends the canary (canary.go).
+	// A rollback during a canary ends the canary.
 	if m.abortCanary(ctx, s, "berth rollback") {
 		cur := s.Serving()
 		return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: []api.Deploy{{Service: name, Revision: cur.Number, URLs: m.fleet.URLs(app, cur.Spec)}}}
@@ -66,13 +66,13 @@ func (m *Manager) Rollback(ctx context.Context, app, name string, to int, out Pr
 	if _, err := m.pods.ImageID(ctx, rev.Image); err != nil {
 		return m.failure(fmt.Errorf("%w: the image of revision %d (%s) is no longer on the engine; redeploy instead", apierr.ErrNoRevision, to, rec.Image), nil)
 	}
-	unclaim, err := m.claimRevisionHosts(ctx, s, rev) // hosts.go
+	unclaim, err := m.claimRevisionHosts(ctx, s, rev)
 	if err != nil {
 		return m.failure(err, nil)
 	}
 	defer unclaim()
 	start := time.Now()
-	if err := m.rollout(ctx, s, rev, false, out); err != nil {
+	if err := m.rollOut(ctx, s, rev, false, out); err != nil {
 		m.event(app, name, "rollback-failed", fmt.Sprintf("rollback to revision %d failed: %v", to, err))
 		var lines []string
 		if f, ok := err.(*fleet.InstanceFailure); ok {

@@ -18,10 +18,13 @@
 // only through internal/runtime and the router only through
 // internal/router.
 //
-// Reading order, as a deploy goes: deploy.go (admission, then each
-// service's rollout: build, release, start, switch, drain), build.go
-// (images), canary.go (a revision on trial), then rollback.go, ops.go
-// (pause, resume, scale, destroy) and hosts.go (who holds a host name).
+// Reading order, as a deploy goes: deploy.go (Deploy: its phases, and
+// each service's revision from build to switch), admit.go (what it checks
+// before changing anything), hosts.go (who holds a host name), build.go
+// (images), canary.go (a revision on trial), switch.go (bringing a
+// revision up and moving the router to it), revision.go (a revision's
+// life in the store); then rollback.go and ops.go (pause, resume, scale,
+// destroy). The instances themselves go on in the fleet's service.go.
 package rollout
 
 import (
