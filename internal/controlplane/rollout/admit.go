@@ -1,5 +1,10 @@
 package rollout
 
+// Admission: everything a deploy checks before it changes anything, so a
+// deploy that cannot succeed is refused with the reason, and a refused one
+// leaves no trace. The hosts it would serve are claimed last, atomically
+// (hosts.go).
+
 import (
 	"context"
 	"errors"
@@ -14,11 +19,6 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
 )
-
-// Admission: everything a deploy checks before it changes anything, so a
-// deploy that cannot succeed is refused with the reason, and a refused one
-// leaves no trace. The hosts it would serve are claimed last, atomically
-// (hosts.go).
 
 // refuse makes err bad input whose message stands alone as the CLI's
 // one-line reason (a spec's "FILE:LINE: FIELD: what is wrong", "web is

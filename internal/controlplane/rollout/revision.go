@@ -1,17 +1,5 @@
 package rollout
 
-import (
-	"context"
-	"errors"
-	"slices"
-	"strconv"
-	"time"
-
-	"github.com/berth-dev/berth/internal/controlplane/fleet"
-	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/store"
-)
-
 // A revision's life, as its stored status (store.RevisionStatus) goes
 // (docs/architecture.md draws the same):
 //
@@ -29,6 +17,18 @@ import (
 // has none left. A canary stays deploying while it shares traffic, until
 // a promotion makes it active or a rollback makes it failed. At start,
 // Settle puts back what a daemon that died mid-deploy left.
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/berth-dev/berth/internal/controlplane/fleet"
+	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/store"
+)
 
 // recordSwitch persists that rev serves and oldRev is the rollback target.
 func (m *Manager) recordSwitch(ctx context.Context, s *fleet.Service, rev, oldRev int, paused bool, desired int) error {

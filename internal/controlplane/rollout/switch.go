@@ -1,15 +1,15 @@
 package rollout
 
+// The switch: a revision's instances are brought up next to what serves,
+// the router is moved to them in one update, and the instances they
+// replace are drained and kept as the rollback target.
+
 import (
 	"context"
 	"fmt"
 
 	"github.com/berth-dev/berth/internal/controlplane/fleet"
 )
-
-// The switch: a revision's instances are brought up next to what serves,
-// the router is moved to them in one update, and the instances they
-// replace are drained and kept as the rollback target.
 
 // rollOut brings rev up next to what serves, switches the edge to it, drains
 // and stops the old instances, and records the outcome. The caller holds s
