@@ -198,10 +198,10 @@ func (f *Fleet) adoptService(ctx context.Context, rec store.Service, pods []runt
 		case n == s.rev && p.Running() && !s.paused:
 			in := &Instance{
 				id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: n,
-				addr: p.Addr, state: stateHealthy, startedAt: p.StartedAt, sidecars: members(s.spec, p),
+				addr: p.Addr, state: StateHealthy, startedAt: p.StartedAt, sidecars: members(s.spec, p),
 			}
 			if why := adoptedDamage(s.spec, p); why != "" {
-				in.state, in.crashWhy = stateUnhealthy, why+" while the daemon was down"
+				in.state, in.crashWhy = StateUnhealthy, why+" while the daemon was down"
 			}
 			s.instances = append(s.instances, in)
 		case keep[n] && p.State == runtime.PodSuspended:

@@ -96,7 +96,7 @@ func (a autoService) Observe(restart func(rev int) bool) (autoscale.State, bool)
 	}
 	for _, in := range s.instances {
 		st.Instances = append(st.Instances, in.id)
-		if in.state == stateHealthy {
+		if in.state == StateHealthy {
 			st.Ready++
 		}
 	}

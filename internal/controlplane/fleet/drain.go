@@ -39,7 +39,7 @@ func (f *Fleet) DrainAndStop(ctx context.Context, s *Service, old []*Instance, r
 	wg.Wait()
 	s.mu.Lock()
 	for _, in := range old {
-		in.state = stateStopped
+		in.state = StateStopped
 	}
 	s.mu.Unlock()
 }
@@ -53,7 +53,7 @@ func (f *Fleet) drain(ctx context.Context, s *Service, old []*Instance) {
 	s.mu.Lock()
 	for i, in := range old {
 		ids[i] = in.id
-		in.state = stateDraining
+		in.state = StateDraining
 		if in.stopMonitor != nil {
 			in.stopMonitor()
 		}
@@ -158,7 +158,7 @@ func (f *Fleet) KeepRollbackTarget(ctx context.Context, s *Service, old []*Insta
 	}
 	s.mu.Lock()
 	for _, in := range freeze {
-		in.state = stateStopped
+		in.state = StateStopped
 	}
 	s.mu.Unlock()
 }

@@ -28,31 +28,32 @@ import (
 	"github.com/berth-dev/berth/internal/spec"
 )
 
-// instanceState is where an instance is in its life (see the diagram).
-type instanceState int
+// InstanceState is where an instance is in its life (see the diagram).
+type InstanceState int
 
+// The states of an instance (see the diagram).
 const (
-	stateStarting instanceState = iota
-	stateHealthy
-	stateUnhealthy
-	stateDraining
-	stateStopped
-	stateCrashed
+	StateStarting InstanceState = iota
+	StateHealthy
+	StateUnhealthy
+	StateDraining
+	StateStopped
+	StateCrashed
 )
 
-func (s instanceState) String() string {
+func (s InstanceState) String() string {
 	switch s {
-	case stateStarting:
+	case StateStarting:
 		return "starting"
-	case stateHealthy:
+	case StateHealthy:
 		return "healthy"
-	case stateUnhealthy:
+	case StateUnhealthy:
 		return "unhealthy"
-	case stateDraining:
+	case StateDraining:
 		return "draining"
-	case stateStopped:
+	case StateStopped:
 		return "stopped"
-	case stateCrashed:
+	case StateCrashed:
 		return "crashed"
 	}
 	return "unknown"
@@ -65,7 +66,7 @@ type Instance struct {
 	podID     string // the engine's handle
 	rev       int
 	addr      string // 127.0.0.1:PORT while running
-	state     instanceState
+	state     InstanceState
 	startedAt time.Time
 	// healthyAt is when it passed its health check, for the edge's slow
 	// start; zero for an adopted instance (it has served already).
@@ -113,7 +114,7 @@ func (f *Fleet) startInstance(ctx context.Context, app string, rev Revision, exi
 		switch su, ok := f.pods.(runtime.Suspender); {
 		case p.State == runtime.PodSuspended && ok:
 			// A frozen rollback target: a thaw, not a start.
-			in = &Instance{id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: rev.Number, state: stateStarting, sidecars: members(rev.Spec, p)}
+			in = &Instance{id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: rev.Number, state: StateStarting, sidecars: members(rev.Spec, p)}
 			if p, err = su.Resume(ctx, p.ID); err != nil {
 				f.RemoveInstance(context.WithoutCancel(ctx), in)
 				return nil, err
@@ -123,10 +124,10 @@ func (f *Fleet) startInstance(ctx context.Context, app string, rev Revision, exi
 				f.RemoveInstance(context.WithoutCancel(ctx), in)
 				return nil, &InstanceFailure{Err: err, LastLogs: f.lastLogs(in.podID, "", 20)}
 			}
-			in.state, in.healthyAt = stateHealthy, time.Now()
+			in.state, in.healthyAt = StateHealthy, time.Now()
 			return in, nil
 		case complete(rev.Spec, p):
-			in = &Instance{id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: rev.Number, state: stateStarting, sidecars: members(rev.Spec, p)}
+			in = &Instance{id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: rev.Number, state: StateStarting, sidecars: members(rev.Spec, p)}
 		default:
 			// Part of it is gone: start a fresh one instead.
 			_ = f.pods.RemovePod(context.WithoutCancel(ctx), p.ID)
@@ -147,7 +148,7 @@ func (f *Fleet) startInstance(ctx context.Context, app string, rev Revision, exi
 		f.RemoveInstance(context.WithoutCancel(ctx), in)
 		return nil, err
 	}
-	in.state, in.healthyAt = stateHealthy, time.Now()
+	in.state, in.healthyAt = StateHealthy, time.Now()
 	return in, nil
 }
 

@@ -16,7 +16,7 @@ import (
 func (f *Fleet) Monitor(s *Service, in *Instance) {
 	s.mu.Lock()
 	sp := s.spec
-	if sp == nil || sp.Port == 0 || in.state != stateHealthy {
+	if sp == nil || sp.Port == 0 || in.state != StateHealthy {
 		s.mu.Unlock()
 		return
 	}
@@ -50,8 +50,8 @@ func (f *Fleet) Monitor(s *Service, in *Instance) {
 				continue
 			}
 			s.mu.Lock()
-			if in.state == stateHealthy && slices.Contains(s.instances, in) {
-				in.state = stateUnhealthy
+			if in.state == StateHealthy && slices.Contains(s.instances, in) {
+				in.state = StateUnhealthy
 				f.publish(s)
 			}
 			s.mu.Unlock()

@@ -126,7 +126,7 @@ func (f *Fleet) applyReconcile(s *Service, p reconcilePlan) {
 		f.publish(s)
 		for _, x := range p.dead {
 			in := x.in
-			in.state = stateCrashed
+			in.state = StateCrashed
 			if x.why != "" {
 				in.crashWhy = x.why
 			}

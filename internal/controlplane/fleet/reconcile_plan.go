@@ -106,7 +106,7 @@ func planReconcile(s *Service, seen sighting, now time.Time) reconcilePlan {
 // network. A non-essential sidecar that exited goes into p.restarts
 // instead, and one that has run for crashReset into p.settled.
 func judgeInstance(sp *spec.Service, in *Instance, seen sighting, now time.Time, p *reconcilePlan) (string, bool) {
-	if in.state == stateUnhealthy {
+	if in.state == StateUnhealthy {
 		why := in.crashWhy
 		if why == "" {
 			why = "failed its health checks"

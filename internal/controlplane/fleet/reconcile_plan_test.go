@@ -41,10 +41,10 @@ func TestPlanReconcile(t *testing.T) {
 		return out
 	}
 	grouped := func(id string, ms ...*member) *Instance {
-		return &Instance{id: id, podID: "p-" + id, state: stateHealthy, startedAt: old, sidecars: ms}
+		return &Instance{id: id, podID: "p-" + id, state: StateHealthy, startedAt: old, sidecars: ms}
 	}
 	plain := func(id string) *Instance {
-		return &Instance{id: id, podID: "p-" + id, state: stateHealthy, startedAt: old}
+		return &Instance{id: id, podID: "p-" + id, state: StateHealthy, startedAt: old}
 	}
 	logShipper := func(started time.Time, restarts int) *member {
 		return &member{name: "logs", startedAt: started, restarts: restarts}
@@ -90,7 +90,7 @@ func TestPlanReconcile(t *testing.T) {
 		seen: sighting{at: listed, pods: pods()},
 	}, {
 		name: "unhealthy: dead, with the reason adopt gave it",
-		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*Instance{{id: "u", podID: "p-u", state: stateUnhealthy, startedAt: old, crashWhy: "lost its network holder while the daemon was down"}}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*Instance{{id: "u", podID: "p-u", state: StateUnhealthy, startedAt: old, crashWhy: "lost its network holder while the daemon was down"}}},
 		seen: sighting{at: listed, pods: running("u")},
 		want: want{dead: map[string]string{"u": "lost its network holder while the daemon was down"}, start: 1, next: now},
 	}, {

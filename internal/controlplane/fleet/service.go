@@ -170,7 +170,7 @@ func (f *Fleet) publish(s *Service) {
 	}
 	lbControls(&r, s.spec)
 	for _, in := range s.instances {
-		if in.state == stateHealthy {
+		if in.state == StateHealthy {
 			r.Backends = append(r.Backends, router.Backend{ID: in.id, Addr: in.addr, Since: in.healthyAt})
 		}
 	}

@@ -104,7 +104,7 @@ func (f *Fleet) createInstance(ctx context.Context, app string, rev Revision, se
 	if err != nil {
 		return nil, err
 	}
-	return &Instance{id: id, podID: p.ID, rev: rev.Number, state: stateStarting, sidecars: members(rev.Spec, p)}, nil
+	return &Instance{id: id, podID: p.ID, rev: rev.Number, state: StateStarting, sidecars: members(rev.Spec, p)}, nil
 }
 
 // runInstance starts a created (or stopped) instance's pod and waits until

@@ -1,18 +1,14 @@
 package fleet
 
-// What the API server reads of the fleet: a service's status, the instance an
-// exec runs in, a service's live instances and the metrics' counts.
+// What the API server reads of the fleet: a service's status, its live
+// instances, and the metrics' counts.
 
 import (
-	"context"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
-	"github.com/berth-dev/berth/internal/controlplane/apierr"
-	"github.com/berth-dev/berth/internal/controlplane/tasks"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -44,7 +40,7 @@ func (f *Fleet) Status(app, name string) api.ServiceStatus {
 			is.CPU, is.Memory, is.Pids = s.spec.CPU, s.spec.Memory, s.spec.Pids
 			is.Sidecars, is.Restarts = sidecarStatus(s.spec, in)
 		}
-		if in.state == stateHealthy {
+		if in.state == StateHealthy {
 			healthy++
 		}
 		st.Instances = append(st.Instances, is)
@@ -122,72 +118,6 @@ func limitsOf(sp *spec.Service) *api.Limits {
 	return &api.Limits{CPU: sp.CPU, Memory: sp.Memory, Pids: sp.Pids}
 }
 
-// targetIn is the container of in that req names: the main one, or a
-// sidecar. Call with the service's mu held.
-func targetIn(in *Instance, service string, req api.ExecRequest) (tasks.ExecTarget, error) {
-	if req.Container == "" || req.Container == service {
-		return tasks.ExecTarget{Instance: in.id, Pod: in.podID}, nil
-	}
-	names := []string{service}
-	for _, m := range in.sidecars {
-		if m.name == req.Container {
-			return tasks.ExecTarget{Instance: in.id, Pod: in.podID, Container: m.name}, nil
-		}
-		names = append(names, m.name)
-	}
-	return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no sidecar named %q; its containers are %s", apierr.ErrNotFound, service, req.Container, strings.Join(names, ", "))
-}
-
-// ExecTarget picks the instance (and container) an exec runs in: the one
-// asked for, else a healthy one of the serving revision.
-func (f *Fleet) ExecTarget(ctx context.Context, app, name string, req api.ExecRequest) (tasks.ExecTarget, error) {
-	s, err := f.Existing(ctx, app, name)
-	if err != nil {
-		return tasks.ExecTarget{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var live []*Instance
-	for _, in := range s.instances {
-		if in.state == stateHealthy || in.state == stateStarting || in.state == stateUnhealthy {
-			live = append(live, in)
-		}
-	}
-	if req.Instance != "" {
-		var match []*Instance
-		for _, in := range live {
-			if in.id == req.Instance {
-				return targetIn(in, name, req)
-			}
-			if strings.HasPrefix(in.id, req.Instance) {
-				match = append(match, in)
-			}
-		}
-		switch len(match) {
-		case 0:
-			return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no running instance %q; see \"berth status\"", apierr.ErrNotFound, name, req.Instance)
-		case 1:
-			return targetIn(match[0], name, req)
-		}
-		return tasks.ExecTarget{}, fmt.Errorf("%w: instance %q matches several instances of %s; give more of its ID", apierr.ErrInvalid, req.Instance, name)
-	}
-	for _, in := range live {
-		if in.state == stateHealthy {
-			return targetIn(in, name, req)
-		}
-	}
-	if len(live) > 0 {
-		return targetIn(live[0], name, req)
-	}
-	switch {
-	case s.rev == 0:
-		return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no revision yet; deploy it first (berth deploy)", apierr.ErrNoRevision, name)
-	case s.paused:
-		return tasks.ExecTarget{}, fmt.Errorf("%w: %s is paused and has no running instance; resume it first (berth resume %s)", apierr.ErrNotFound, name, name)
-	}
-	return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no running instance right now; see \"berth status\"", apierr.ErrNotFound, name)
-}
-
 // Gauges are a deployed service's counts at one moment, for the metrics.
 type Gauges struct {
 	App, Service string
@@ -217,7 +147,7 @@ func (f *Fleet) Gauges() []Gauges {
 			Stable: s.auto.stable, Panic: s.auto.panic, Panicking: s.auto.panicking}
 		for _, in := range s.instances {
 			g.ByState[in.state.String()]++
-			if in.state == stateHealthy {
+			if in.state == StateHealthy {
 				g.Ready++
 			}
 		}
@@ -241,6 +171,11 @@ func (f *Fleet) Gauges() []Gauges {
 type LiveInstance struct {
 	ID       string
 	Revision int
+	// Pod is the engine's handle of its pod; Sidecars name the pod's
+	// containers but the service's own, in spec order.
+	Pod      string
+	Sidecars []string
+	State    InstanceState
 }
 
 // Live lists the service's live instances (serving, or on their way in or
@@ -250,7 +185,11 @@ func (s *Service) Live() []LiveInstance {
 	defer s.mu.Unlock()
 	out := make([]LiveInstance, 0, len(s.instances))
 	for _, in := range s.instances {
-		out = append(out, LiveInstance{ID: in.id, Revision: in.rev})
+		li := LiveInstance{ID: in.id, Revision: in.rev, Pod: in.podID, State: in.state}
+		for _, m := range in.sidecars {
+			li.Sidecars = append(li.Sidecars, m.name)
+		}
+		out = append(out, li)
 	}
 	return out
 }

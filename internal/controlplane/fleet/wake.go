@@ -93,7 +93,7 @@ func (a autoService) park(ctx context.Context, in *Instance) {
 		f.stopInstance(ctx, in)
 	}
 	s.mu.Lock()
-	in.state = stateStopped
+	in.state = StateStopped
 	if in.stopMonitor != nil {
 		in.stopMonitor()
 	}
@@ -151,11 +151,11 @@ func (a autoService) resumeParked(ctx context.Context, p *parkedInstance, rv Rev
 	in.addr = pod.Addr
 	// After the thaw: the reconciler leaves alone instances that started
 	// after its listing, which may have seen this one frozen.
-	in.state, in.startedAt, in.stopMonitor = stateStarting, time.Now(), nil
+	in.state, in.startedAt, in.stopMonitor = StateStarting, time.Now(), nil
 	if err := f.waitHealthy(ctx, in, rv.Spec); err != nil {
 		return nil, err
 	}
-	in.state, in.healthyAt = stateHealthy, time.Now()
+	in.state, in.healthyAt = StateHealthy, time.Now()
 	return in, nil
 }
 
