@@ -272,3 +272,24 @@ type RevisionFix struct {
 	Message string // "": keep the stored one
 	Why     string
 }
+
+// cleanUpTimeout bounds a stop or removal that adopt leaves running.
+const cleanUpTimeout = 30 * time.Second
+
+// cleanUpLater stops or removes (call) a pod that adopt does not keep,
+// without holding up the start. f.bg tracks it, since the store closes
+// only once such work is over (Config.BG). The daemon stopping does not
+// cancel it (a half-done removal is wasted work), but cleanUpTimeout
+// bounds it, so a stuck engine cannot hold up the shutdown.
+func (f *Fleet) cleanUpLater(ctx context.Context, what string, p runtime.Pod, call func(context.Context) error) {
+	f.bg.Add(1)
+	go func() {
+		defer f.bg.Done()
+		defer f.contain("adopt: "+what, "pod", p.Name)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanUpTimeout)
+		defer cancel()
+		if err := call(ctx); err != nil {
+			f.log.Warn("adopt: "+what+" a pod it does not keep", "pod", p.Name, "err", err)
+		}
+	}()
+}

@@ -94,10 +94,67 @@ type InstanceFailure struct {
 func (e *InstanceFailure) Error() string { return e.Err.Error() }
 func (e *InstanceFailure) Unwrap() error { return e.Err }
 
-func newID() string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+// BringUp starts n healthy instances of rev, reusing its stopped containers
+// first. All or nothing: on failure every instance it started is removed.
+func (f *Fleet) BringUp(ctx context.Context, app string, rev Revision, n int) ([]*Instance, error) {
+	existing, err := f.pods.ListPods(ctx, map[string]string{
+		runtime.LabelApp: app, runtime.LabelService: rev.Spec.Name,
+		runtime.LabelRevision: strconv.Itoa(rev.Number), runtime.LabelRole: string(runtime.RoleInstance),
+	})
+	if err != nil {
+		return nil, err
+	}
+	var secrets map[string]string
+	if len(existing) < n {
+		if secrets, err = f.store.SecretValues(ctx, app, rev.Spec.Name); err != nil {
+			return nil, err
+		}
+	}
+	// Extra stopped pods of this revision are not needed.
+	for _, p := range existing[min(n, len(existing)):] {
+		_ = f.pods.RemovePod(ctx, p.ID)
+	}
+
+	var (
+		mu    sync.Mutex
+		ins   []*Instance
+		first error
+		wg    sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	for i := range n {
+		reuse := ""
+		if i < len(existing) {
+			reuse = existing[i].ID
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in, err := func() (in *Instance, err error) {
+				defer f.containErr(&err, "start instance", "app", app)
+				return f.startInstance(ctx, app, rev, reuse, secrets)
+			}()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = err
+					cancel(errors.New("another instance failed"))
+				}
+				return
+			}
+			ins = append(ins, in)
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		for _, in := range ins {
+			f.RemoveInstance(context.WithoutCancel(ctx), in)
+		}
+		return nil, first
+	}
+	return ins, nil
 }
 
 // startInstance starts an instance (creating its pod unless the stopped
@@ -150,6 +207,125 @@ func (f *Fleet) startInstance(ctx context.Context, app string, rev Revision, exi
 	}
 	in.state, in.healthyAt = StateHealthy, time.Now()
 	return in, nil
+}
+
+// createInstance creates (but does not start) a new instance of rev. On
+// failure nothing it created is left.
+func (f *Fleet) createInstance(ctx context.Context, app string, rev Revision, secrets map[string]string) (*Instance, error) {
+	id := newID()
+	p, err := f.pods.CreatePod(ctx, f.podSpec(app, rev, id, secrets))
+	if err != nil {
+		return nil, err
+	}
+	return &Instance{id: id, podID: p.ID, rev: rev.Number, state: StateStarting, sidecars: members(rev.Spec, p)}, nil
+}
+
+// runInstance starts a created (or stopped) instance's pod and waits until
+// the service's container is healthy and every container has started. On
+// failure the error is an *InstanceFailure with the output of the
+// container that failed; the caller removes the instance.
+func (f *Fleet) runInstance(ctx context.Context, in *Instance, sp *spec.Service) error {
+	in.startedAt = time.Now()
+	// What the health check last said, should the start end without it.
+	// The engine may return before its call of Healthy does: guarded.
+	var (
+		healthMu  sync.Mutex
+		healthErr error
+	)
+	p, err := f.pods.StartPod(ctx, in.podID, runtime.StartOptions{
+		Healthy: func(ctx context.Context, addr string) error {
+			healthMu.Lock()
+			in.addr = addr
+			healthMu.Unlock()
+			err := f.probeHealthy(ctx, in, sp)
+			healthMu.Lock()
+			healthErr = err
+			healthMu.Unlock()
+			return err
+		},
+	})
+	healthMu.Lock()
+	lastHealth := healthErr
+	healthMu.Unlock()
+	if err != nil {
+		var se *runtime.StartError
+		if errors.As(err, &se) && se.Container == "" && lastHealth != nil {
+			err = &runtime.StartError{Container: sp.Name, Err: lastHealth}
+		}
+		return f.startFailure(in, sp, err)
+	}
+	in.addr = p.Addr
+	for _, m := range in.sidecars {
+		if c, ok := p.Container(m.name); ok {
+			m.containerID, m.startedAt = c.ID, c.StartedAt
+		}
+	}
+	return nil
+}
+
+// startFailure says why an instance's pod did not start, in the words of
+// the container that failed, with its last output lines.
+func (f *Fleet) startFailure(in *Instance, sp *spec.Service, err error) error {
+	var se *runtime.StartError
+	if !errors.As(err, &se) {
+		return &InstanceFailure{Err: fmt.Errorf("start instance %s: %w", in.id, err), LastLogs: f.lastLogs(in.podID, "", 20)}
+	}
+	if se.Container == "" {
+		return &InstanceFailure{Err: fmt.Errorf("start instance %s: %w", in.id, se.Err)}
+	}
+	name := se.Container
+	isMain := name == sp.Name
+	logsOf := name
+	if isMain {
+		logsOf = ""
+	}
+	fl := &InstanceFailure{LastLogs: f.lastLogs(in.podID, logsOf, 20)}
+	if !errors.Is(se.Err, runtime.ErrExited) {
+		if errors.Is(se.Err, ErrUnhealthy) {
+			fl.Err = se.Err // the health check's own words
+		} else {
+			fl.Err = fmt.Errorf("start %s of instance %s: %w", name, in.id, se.Err)
+		}
+		return fl
+	}
+	code, oom := -1, ""
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if p, err := f.pods.InspectPod(ctx, in.podID); err == nil {
+		if c, ok := p.Container(name); ok {
+			code = c.ExitCode
+			if c.OOMKilled {
+				oom = oomNote
+			}
+		}
+	}
+	inits := sp.InitContainers()
+	switch {
+	case isMain:
+		fl.Err = fmt.Errorf("%w: instance %s exited with code %d while starting%s", ErrUnhealthy, in.id, code, oom)
+	case inits[name]:
+		fl.Err = fmt.Errorf("%w: init container %s of instance %s exited with code %d%s, so %s never started", ErrUnhealthy, name, in.id, code, oom, waiterOf(sp, name))
+	default:
+		fl.Err = fmt.Errorf("%w: essential sidecar %s of instance %s exited with code %d while starting%s", ErrUnhealthy, name, in.id, code, oom)
+	}
+	return fl
+}
+
+// oomNote says why a container died when the kernel killed it for memory.
+const oomNote = " (killed: out of memory; raise memory in berth.yaml)"
+
+// waiterOf names the container that waits for an init container to
+// succeed: the service's own, or a sidecar.
+func waiterOf(sp *spec.Service, init string) string {
+	if c, ok := sp.DependsOn[init]; ok && c == spec.ConditionSuccess {
+		return sp.Name
+	}
+	for _, name := range SidecarNames(sp) {
+		if c, ok := sp.Sidecars[name].DependsOn[init]; ok && c == spec.ConditionSuccess {
+			return name
+		}
+	}
+	return sp.Name
 }
 
 // startupProbeEvery is how often a starting instance is probed: much faster
@@ -263,65 +439,8 @@ func (f *Fleet) RemoveInstance(ctx context.Context, in *Instance) {
 	}
 }
 
-// BringUp starts n healthy instances of rev, reusing its stopped containers
-// first. All or nothing: on failure every instance it started is removed.
-func (f *Fleet) BringUp(ctx context.Context, app string, rev Revision, n int) ([]*Instance, error) {
-	existing, err := f.pods.ListPods(ctx, map[string]string{
-		runtime.LabelApp: app, runtime.LabelService: rev.Spec.Name,
-		runtime.LabelRevision: strconv.Itoa(rev.Number), runtime.LabelRole: string(runtime.RoleInstance),
-	})
-	if err != nil {
-		return nil, err
-	}
-	var secrets map[string]string
-	if len(existing) < n {
-		if secrets, err = f.store.SecretValues(ctx, app, rev.Spec.Name); err != nil {
-			return nil, err
-		}
-	}
-	// Extra stopped pods of this revision are not needed.
-	for _, p := range existing[min(n, len(existing)):] {
-		_ = f.pods.RemovePod(ctx, p.ID)
-	}
-
-	var (
-		mu    sync.Mutex
-		ins   []*Instance
-		first error
-		wg    sync.WaitGroup
-	)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	for i := range n {
-		reuse := ""
-		if i < len(existing) {
-			reuse = existing[i].ID
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			in, err := func() (in *Instance, err error) {
-				defer f.containErr(&err, "start instance", "app", app)
-				return f.startInstance(ctx, app, rev, reuse, secrets)
-			}()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if first == nil {
-					first = err
-					cancel(errors.New("another instance failed"))
-				}
-				return
-			}
-			ins = append(ins, in)
-		}()
-	}
-	wg.Wait()
-	if first != nil {
-		for _, in := range ins {
-			f.RemoveInstance(context.WithoutCancel(ctx), in)
-		}
-		return nil, first
-	}
-	return ins, nil
+func newID() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -60,4 +61,9 @@ func conditions(deps map[string]spec.Condition) map[string]runtime.Condition {
 		out[k] = runtime.Condition(c)
 	}
 	return out
+}
+
+// containerName is the engine name of an instance's pod.
+func containerName(app string, rev Revision, id string) string {
+	return fmt.Sprintf("berth-%s-%s-%d-%s", app, rev.Spec.Name, rev.Number, id)
 }

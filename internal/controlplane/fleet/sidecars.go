@@ -16,12 +16,10 @@ package fleet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -62,11 +60,6 @@ func SidecarNames(sp *spec.Service) []string {
 	return names
 }
 
-// containerName is the engine name of an instance's pod.
-func containerName(app string, rev Revision, id string) string {
-	return fmt.Sprintf("berth-%s-%s-%d-%s", app, rev.Spec.Name, rev.Number, id)
-}
-
 // members are the sidecars of a pod of sp, as the control plane tracks
 // them, with when each started (from the engine's report).
 func members(sp *spec.Service, p runtime.Pod) []*member {
@@ -94,125 +87,6 @@ func complete(sp *spec.Service, p runtime.Pod) bool {
 		}
 	}
 	return true
-}
-
-// createInstance creates (but does not start) a new instance of rev. On
-// failure nothing it created is left.
-func (f *Fleet) createInstance(ctx context.Context, app string, rev Revision, secrets map[string]string) (*Instance, error) {
-	id := newID()
-	p, err := f.pods.CreatePod(ctx, f.podSpec(app, rev, id, secrets))
-	if err != nil {
-		return nil, err
-	}
-	return &Instance{id: id, podID: p.ID, rev: rev.Number, state: StateStarting, sidecars: members(rev.Spec, p)}, nil
-}
-
-// runInstance starts a created (or stopped) instance's pod and waits until
-// the service's container is healthy and every container has started. On
-// failure the error is an *InstanceFailure with the output of the
-// container that failed; the caller removes the instance.
-func (f *Fleet) runInstance(ctx context.Context, in *Instance, sp *spec.Service) error {
-	in.startedAt = time.Now()
-	// What the health check last said, should the start end without it.
-	// The engine may return before its call of Healthy does: guarded.
-	var (
-		healthMu  sync.Mutex
-		healthErr error
-	)
-	p, err := f.pods.StartPod(ctx, in.podID, runtime.StartOptions{
-		Healthy: func(ctx context.Context, addr string) error {
-			healthMu.Lock()
-			in.addr = addr
-			healthMu.Unlock()
-			err := f.probeHealthy(ctx, in, sp)
-			healthMu.Lock()
-			healthErr = err
-			healthMu.Unlock()
-			return err
-		},
-	})
-	healthMu.Lock()
-	lastHealth := healthErr
-	healthMu.Unlock()
-	if err != nil {
-		var se *runtime.StartError
-		if errors.As(err, &se) && se.Container == "" && lastHealth != nil {
-			err = &runtime.StartError{Container: sp.Name, Err: lastHealth}
-		}
-		return f.startFailure(in, sp, err)
-	}
-	in.addr = p.Addr
-	for _, m := range in.sidecars {
-		if c, ok := p.Container(m.name); ok {
-			m.containerID, m.startedAt = c.ID, c.StartedAt
-		}
-	}
-	return nil
-}
-
-// startFailure says why an instance's pod did not start, in the words of
-// the container that failed, with its last output lines.
-func (f *Fleet) startFailure(in *Instance, sp *spec.Service, err error) error {
-	var se *runtime.StartError
-	if !errors.As(err, &se) {
-		return &InstanceFailure{Err: fmt.Errorf("start instance %s: %w", in.id, err), LastLogs: f.lastLogs(in.podID, "", 20)}
-	}
-	if se.Container == "" {
-		return &InstanceFailure{Err: fmt.Errorf("start instance %s: %w", in.id, se.Err)}
-	}
-	name := se.Container
-	isMain := name == sp.Name
-	logsOf := name
-	if isMain {
-		logsOf = ""
-	}
-	fl := &InstanceFailure{LastLogs: f.lastLogs(in.podID, logsOf, 20)}
-	if !errors.Is(se.Err, runtime.ErrExited) {
-		if errors.Is(se.Err, ErrUnhealthy) {
-			fl.Err = se.Err // the health check's own words
-		} else {
-			fl.Err = fmt.Errorf("start %s of instance %s: %w", name, in.id, se.Err)
-		}
-		return fl
-	}
-	code, oom := -1, ""
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if p, err := f.pods.InspectPod(ctx, in.podID); err == nil {
-		if c, ok := p.Container(name); ok {
-			code = c.ExitCode
-			if c.OOMKilled {
-				oom = oomNote
-			}
-		}
-	}
-	inits := sp.InitContainers()
-	switch {
-	case isMain:
-		fl.Err = fmt.Errorf("%w: instance %s exited with code %d while starting%s", ErrUnhealthy, in.id, code, oom)
-	case inits[name]:
-		fl.Err = fmt.Errorf("%w: init container %s of instance %s exited with code %d%s, so %s never started", ErrUnhealthy, name, in.id, code, oom, waiterOf(sp, name))
-	default:
-		fl.Err = fmt.Errorf("%w: essential sidecar %s of instance %s exited with code %d while starting%s", ErrUnhealthy, name, in.id, code, oom)
-	}
-	return fl
-}
-
-// oomNote says why a container died when the kernel killed it for memory.
-const oomNote = " (killed: out of memory; raise memory in berth.yaml)"
-
-// waiterOf names the container that waits for an init container to
-// succeed: the service's own, or a sidecar.
-func waiterOf(sp *spec.Service, init string) string {
-	if c, ok := sp.DependsOn[init]; ok && c == spec.ConditionSuccess {
-		return sp.Name
-	}
-	for _, name := range SidecarNames(sp) {
-		if c, ok := sp.Sidecars[name].DependsOn[init]; ok && c == spec.ConditionSuccess {
-			return name
-		}
-	}
-	return sp.Name
 }
 
 // ContainerChoices names the containers of a service's instances, for
@@ -316,27 +190,6 @@ func (f *Fleet) restartMember(s *Service, in *Instance, m *member, why string) {
 		s.mu.Unlock()
 		if err != nil && live && f.ctx.Err() == nil {
 			f.log.Warn("restart sidecar", "instance", in.id, "sidecar", m.name, "err", err)
-		}
-	}()
-}
-
-// cleanUpTimeout bounds a stop or removal that adopt leaves running.
-const cleanUpTimeout = 30 * time.Second
-
-// cleanUpLater stops or removes (call) a pod that adopt does not keep,
-// without holding up the start. f.bg tracks it, since the store closes
-// only once such work is over (Config.BG). The daemon stopping does not
-// cancel it (a half-done removal is wasted work), but cleanUpTimeout
-// bounds it, so a stuck engine cannot hold up the shutdown.
-func (f *Fleet) cleanUpLater(ctx context.Context, what string, p runtime.Pod, call func(context.Context) error) {
-	f.bg.Add(1)
-	go func() {
-		defer f.bg.Done()
-		defer f.contain("adopt: "+what, "pod", p.Name)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanUpTimeout)
-		defer cancel()
-		if err := call(ctx); err != nil {
-			f.log.Warn("adopt: "+what+" a pod it does not keep", "pod", p.Name, "err", err)
 		}
 	}()
 }
