@@ -1,5 +1,9 @@
 package rollout
 
+// The operations on a deployed service besides a deploy and a rollback:
+// pause, resume, a fixed count (scale) and the destroy of its app. Each
+// holds the services busy while it runs, as a deploy does.
+
 import (
 	"context"
 	"fmt"
