@@ -2,23 +2,19 @@ package controlplane
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/contain"
 )
 
-// Panic containment. The edge serves from this process, so a bug in the
-// control plane (an API handler, the reconciler, the autoscaler, a deploy)
-// must cost the one operation it hit, never the process and the requests
-// in flight through the edge. Each goroutine of the control plane defers
-// d.contain; the long-lived loops are restarted by d.keep; API handlers
-// answer 500. Each panic is logged with its stack. (The edge's fast path
-// contains its own, per connection; net/http does for the rest.)
+// Panic containment (internal/controlplane/contain says why). Each
+// goroutine of the control plane defers a contain (the daemon's, the
+// fleet's, the rollout's); the long-lived loops are restarted by d.keep;
+// API handlers answer 500. (The edge's fast path contains its own, per
+// connection; net/http does for the rest.)
 
 // contain, deferred, recovers a panic of the goroutine it is deferred in
 // and logs it with its stack; what and args say which work it cut short.
@@ -31,9 +27,7 @@ func (d *Daemon) contain(what string, args ...any) {
 }
 
 func logPanic(log *slog.Logger, v any, what string, args ...any) {
-	args = append([]any{"in", what, "panic", v}, args...)
-	args = append(args, "stack", string(debug.Stack()))
-	log.Error("control plane panicked; contained, serving on", args...)
+	contain.Log(log, v, what, args...)
 }
 
 // keepRestartDelay is the pause before a loop that panicked runs again, so
@@ -112,14 +106,13 @@ func (w *trackedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ErrInternal is a bug of berth's, contained: the operation it hit failed,
 // the daemon serves on.
-var ErrInternal = errors.New("internal error in berth server")
+var ErrInternal = contain.ErrInternal
 
 // containErr, deferred directly, turns a panic into *errp after logging it,
 // so the operation fails instead of seeming to succeed.
 func (d *Daemon) containErr(errp *error, what string, args ...any) {
 	if v := recover(); v != nil {
-		logPanic(d.log, v, what, args...)
-		*errp = fmt.Errorf("%w: %s panicked: %v (its stack is in the daemon's log)", ErrInternal, what, v)
+		*errp = contain.Error(d.log, v, what, args...)
 	}
 }
 

@@ -6,14 +6,13 @@ package controlplane
 // they look up.
 
 import (
-	"context"
 	"net"
 	"path/filepath"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/berth-dev/berth/internal/controlplane/rollout"
 	"github.com/berth-dev/berth/internal/controlplane/traffic"
 	"github.com/berth-dev/berth/internal/edge"
 	"github.com/berth-dev/berth/internal/router"
@@ -24,17 +23,16 @@ import (
 const AccessLogFile = "edge-access.log"
 
 // edgeState is the daemon's side of the edge: its metrics registry and
-// access log, and the hosts deploys in flight have claimed (hosts.go).
+// access log.
 type edgeState struct {
 	registry  *prometheus.Registry
 	accessLog *edge.LogFile // nil when Config.AccessLog is set
-
-	hosts hostBook
 }
 
-// initEdge creates the edge with its metrics and access log and the apps'
-// internal load balancers, and installs the stored entrypoints (internal/controlplane/traffic). httpsPort is ""
-// without HTTPS.
+// initEdge creates the edge with its metrics and access log, the apps'
+// internal load balancers and the entrypoints (internal/controlplane/traffic),
+// which Run installs from the store (Load) once the fleet is there to look
+// their services up. httpsPort is "" without HTTPS.
 func (d *Daemon) initEdge(httpsPort string) (*edge.Edge, error) {
 	edge.TuneGC()
 	reg := prometheus.NewRegistry()
@@ -82,18 +80,12 @@ func (d *Daemon) initEdge(httpsPort string) (*edge.Edge, error) {
 		Event:        d.event,
 		RefreshHosts: d.refreshCertHosts,
 	})
-	return e, d.entrypoints.Load(context.Background())
+	return e, nil
 }
 
 // serviceSpec is the deployed spec of app/service, nil when there is none.
 func (d *Daemon) serviceSpec(app, name string) *spec.Service {
-	s := d.lookupService(app, name)
-	if s == nil {
-		return nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.spec
+	return d.fleet.ServiceSpec(app, name)
 }
 
 // closeEdge closes the entrypoints' caches (their disk entries stay for the
@@ -106,10 +98,10 @@ func (d *Daemon) closeEdge() {
 }
 
 // onGuardTrip hands a guard's rollback to the canary it belongs to
-// (canary.go) or to the entrypoints.
+// (internal/controlplane/rollout) or to the entrypoints.
 func (d *Daemon) onGuardTrip(t router.GuardTrip) {
-	if strings.HasPrefix(t.Entrypoint, canaryPrefix) {
-		d.onCanaryTrip(t)
+	if rollout.IsCanary(t) {
+		d.rollout.CanaryTrip(t)
 		return
 	}
 	d.entrypoints.GuardTrip(t)

@@ -7,21 +7,22 @@ import (
 	"strings"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/fleet"
 	"github.com/berth-dev/berth/internal/controlplane/tasks"
 )
 
 // targetIn is the container of in that req names: the main one, or a
-// sidecar. Call with the service's mu held.
-func targetIn(in *instance, service string, req api.ExecRequest) (tasks.ExecTarget, error) {
+// sidecar.
+func targetIn(in fleet.LiveInstance, service string, req api.ExecRequest) (tasks.ExecTarget, error) {
 	if req.Container == "" || req.Container == service {
-		return tasks.ExecTarget{Instance: in.id, Pod: in.podID}, nil
+		return tasks.ExecTarget{Instance: in.ID, Pod: in.Pod}, nil
 	}
 	names := []string{service}
-	for _, m := range in.sidecars {
-		if m.name == req.Container {
-			return tasks.ExecTarget{Instance: in.id, Pod: in.podID, Container: m.name}, nil
+	for _, sc := range in.Sidecars {
+		if sc == req.Container {
+			return tasks.ExecTarget{Instance: in.ID, Pod: in.Pod, Container: sc}, nil
 		}
-		names = append(names, m.name)
+		names = append(names, sc)
 	}
 	return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no sidecar named %q; its containers are %s", ErrNotFound, service, req.Container, strings.Join(names, ", "))
 }
@@ -70,25 +71,23 @@ func (d *Daemon) handleExec(w http.ResponseWriter, r *http.Request) {
 // execTarget picks the instance (and container) an exec runs in: the one
 // asked for, else a healthy one of the serving revision.
 func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecRequest) (tasks.ExecTarget, error) {
-	s, err := d.existingService(ctx, app, name)
+	s, err := d.fleet.Existing(ctx, app, name)
 	if err != nil {
 		return tasks.ExecTarget{}, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var live []*instance
-	for _, in := range s.instances {
-		if in.state == stateHealthy || in.state == stateStarting || in.state == stateUnhealthy {
+	var live []fleet.LiveInstance
+	for _, in := range s.Live() {
+		if in.State == fleet.StateHealthy || in.State == fleet.StateStarting || in.State == fleet.StateUnhealthy {
 			live = append(live, in)
 		}
 	}
 	if req.Instance != "" {
-		var match []*instance
+		var match []fleet.LiveInstance
 		for _, in := range live {
-			if in.id == req.Instance {
+			if in.ID == req.Instance {
 				return targetIn(in, name, req)
 			}
-			if strings.HasPrefix(in.id, req.Instance) {
+			if strings.HasPrefix(in.ID, req.Instance) {
 				match = append(match, in)
 			}
 		}
@@ -101,7 +100,7 @@ func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecR
 		return tasks.ExecTarget{}, fmt.Errorf("%w: instance %q matches several instances of %s; give more of its ID", ErrInvalid, req.Instance, name)
 	}
 	for _, in := range live {
-		if in.state == stateHealthy {
+		if in.State == fleet.StateHealthy {
 			return targetIn(in, name, req)
 		}
 	}
@@ -109,9 +108,9 @@ func (d *Daemon) execTarget(ctx context.Context, app, name string, req api.ExecR
 		return targetIn(live[0], name, req)
 	}
 	switch {
-	case s.rev == 0:
+	case s.Serving().Number == 0:
 		return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no revision yet; deploy it first (berth deploy)", ErrNoRevision, name)
-	case s.paused:
+	case s.Paused():
 		return tasks.ExecTarget{}, fmt.Errorf("%w: %s is paused and has no running instance; resume it first (berth resume %s)", ErrNotFound, name, name)
 	}
 	return tasks.ExecTarget{}, fmt.Errorf("%w: %s has no running instance right now; see \"berth status\"", ErrNotFound, name)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/rollout"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -87,8 +88,8 @@ func (d *Daemon) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	if req.File == "" {
 		req.File = "berth.yaml"
 	}
-	d.runStreamed(w, r, func(out progress) api.Message {
-		return d.deploy(d.ctx, req, out)
+	d.runStreamed(w, r, func(out rollout.Progress) api.Message {
+		return d.rollout.Deploy(d.ctx, req, out)
 	})
 }
 
@@ -101,14 +102,14 @@ func (d *Daemon) handleRollback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	app, svc := r.PathValue("app"), r.PathValue("svc")
-	d.runStreamed(w, r, func(out progress) api.Message {
-		return d.rollback(d.ctx, app, svc, req.To, out)
+	d.runStreamed(w, r, func(out rollout.Progress) api.Message {
+		return d.rollout.Rollback(d.ctx, app, svc, req.To, out)
 	})
 }
 
 func (d *Daemon) handleRevisions(w http.ResponseWriter, r *http.Request) {
 	app, name := r.PathValue("app"), r.PathValue("svc")
-	if _, err := d.existingService(r.Context(), app, name); err != nil {
+	if _, err := d.fleet.Existing(r.Context(), app, name); err != nil {
 		fail(w, err)
 		return
 	}
@@ -135,7 +136,7 @@ func (d *Daemon) handleScale(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	app := r.PathValue("app")
-	if err := d.scale(r.Context(), app, req.Counts); err != nil {
+	if err := d.rollout.Scale(r.Context(), app, req.Counts); err != nil {
 		fail(w, err)
 		return
 	}
@@ -144,29 +145,24 @@ func (d *Daemon) handleScale(w http.ResponseWriter, r *http.Request) {
 
 func (d *Daemon) handlePause(w http.ResponseWriter, r *http.Request) {
 	app, name := r.PathValue("app"), r.PathValue("svc")
-	if err := d.pause(context.WithoutCancel(r.Context()), app, name); err != nil {
+	if err := d.rollout.Pause(context.WithoutCancel(r.Context()), app, name); err != nil {
 		fail(w, err)
 		return
 	}
-	st, err := d.serviceStatus(r.Context(), app, name)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, d.serviceStatus(app, name))
 }
 
 func (d *Daemon) handleResume(w http.ResponseWriter, r *http.Request) {
 	app, name := r.PathValue("app"), r.PathValue("svc")
-	d.runStreamed(w, r, func(out progress) api.Message {
-		return result(d.resume(d.ctx, app, name, out))
+	d.runStreamed(w, r, func(out rollout.Progress) api.Message {
+		return result(d.rollout.Resume(d.ctx, app, name, out))
 	})
 }
 
 func (d *Daemon) handleDestroy(w http.ResponseWriter, r *http.Request) {
 	app := r.PathValue("app")
-	d.runStreamed(w, r, func(out progress) api.Message {
-		return result(d.destroy(d.ctx, app, out))
+	d.runStreamed(w, r, func(out rollout.Progress) api.Message {
+		return result(d.rollout.Destroy(d.ctx, app, out))
 	})
 }
 

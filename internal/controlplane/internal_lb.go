@@ -3,10 +3,9 @@ package controlplane
 import (
 	"net"
 
+	"github.com/berth-dev/berth/internal/controlplane/fleet"
 	"github.com/berth-dev/berth/internal/controlplane/traffic"
-	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/spec"
 )
 
 // newInternal wires the apps' internal load balancers
@@ -17,7 +16,7 @@ func newInternal(d *Daemon) *traffic.InternalLBs {
 	return traffic.NewInternal(traffic.InternalConfig{
 		Log:            d.log,
 		Net:            gw,
-		Network:        networkName,
+		Network:        fleet.NetworkName,
 		Edge:           d.edgeHTTP,
 		EdgeOnAllAddrs: onAllAddrs80(d.cfg.HTTPAddr),
 		Ctx:            d.ctx,
@@ -34,15 +33,4 @@ func onAllAddrs80(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return host == "" || ip != nil && ip.IsUnspecified()
-}
-
-// lbControls copies a service's load-balancer controls into its route.
-func lbControls(r *router.Route, sp *spec.Service) {
-	if sp.Sticky != nil {
-		r.Sticky = sp.Sticky.Cookie
-	}
-	r.SlowStart = sp.SlowStart
-	if mc := sp.MaxConcurrency; mc != nil {
-		r.MaxConcurrency, r.QueueTimeout = mc.Requests, mc.Queue
-	}
 }

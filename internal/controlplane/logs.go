@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/fleet"
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -19,7 +20,7 @@ import (
 func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 	app, name := r.PathValue("app"), r.PathValue("svc")
 	q := r.URL.Query()
-	s, err := d.existingService(r.Context(), app, name)
+	s, err := d.fleet.Existing(r.Context(), app, name)
 	if err != nil {
 		fail(w, err)
 		return
@@ -33,12 +34,11 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Since = time.Now().Add(-dur)
 	}
-	s.mu.Lock()
-	rev, sp := s.rev, s.spec
-	s.mu.Unlock()
+	cur := s.Serving()
+	rev, sp := cur.Number, cur.Spec
 	container := q.Get("container")
 	if container != "" && container != name && (sp == nil || sp.Sidecars[container] == nil) {
-		fail(w, fmt.Errorf("%w: %s has no container named %q; %s", ErrNotFound, name, container, containerChoices(sp, name)))
+		fail(w, fmt.Errorf("%w: %s has no container named %q; %s", ErrNotFound, name, container, fleet.ContainerChoices(sp, name)))
 		return
 	}
 	pods, err := d.pods.ListPods(r.Context(), map[string]string{runtime.LabelApp: app, runtime.LabelService: name, runtime.LabelRole: string(runtime.RoleInstance)})

@@ -76,9 +76,9 @@ func (m *metrics) event(app, svc, kind string) {
 	}
 }
 
-// countAutoscale counts an autoscaler decision taking s from one count to
-// another.
-func (d *Daemon) countAutoscale(s *service, from, to int) {
+// countAutoscale counts an autoscaler decision taking a service from one
+// count to another.
+func (d *Daemon) countAutoscale(app, svc string, from, to int) {
 	if d.metrics == nil {
 		return
 	}
@@ -91,7 +91,7 @@ func (d *Daemon) countAutoscale(s *service, from, to int) {
 	case to < from:
 		dir = "down"
 	}
-	d.metrics.decisions.WithLabelValues(s.app, s.name, dir).Inc()
+	d.metrics.decisions.WithLabelValues(app, svc, dir).Inc()
 }
 
 // countTask counts a finished task; outcome is a short word such as
@@ -131,51 +131,24 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
 	}
-	for _, s := range c.d.appServices("") {
-		s.mu.Lock()
-		if s.rev == 0 || s.spec == nil {
-			s.mu.Unlock()
-			continue
-		}
-		byState := map[string]int{}
-		ready := 0
-		for _, in := range s.instances {
-			byState[in.state.String()]++
-			if in.state == stateHealthy {
-				ready++
-			}
-		}
-		for _, p := range s.auto.parked {
-			if p.frozen {
-				byState["frozen"]++
-			} else {
-				byState["parked-stopped"]++
-			}
-		}
-		desired := s.desiredCount()
-		if s.paused {
-			desired = 0
-		}
-		sc := s.spec.Scale
-		auto := s.auto
-		s.mu.Unlock()
-
+	for _, g := range c.d.fleet.Gauges() {
 		for _, st := range []string{"starting", "healthy", "unhealthy", "draining", "frozen", "parked-stopped"} {
-			gauge(m.instances, float64(byState[st]), s.app, s.name, st)
+			gauge(m.instances, float64(g.ByState[st]), g.App, g.Service, st)
 		}
-		gauge(m.desired, float64(desired), s.app, s.name)
+		gauge(m.desired, float64(g.Desired), g.App, g.Service)
+		sc := g.Scale
 		if sc == nil {
 			continue
 		}
-		gauge(m.autoWant, float64(desired), s.app, s.name)
-		gauge(m.autoReady, float64(ready), s.app, s.name)
-		gauge(m.autoTarget, float64(sc.Concurrency), s.app, s.name)
-		gauge(m.autoConc, auto.stable, s.app, s.name, "stable")
-		gauge(m.autoConc, auto.panic, s.app, s.name, "panic")
+		gauge(m.autoWant, float64(g.Desired), g.App, g.Service)
+		gauge(m.autoReady, float64(g.Ready), g.App, g.Service)
+		gauge(m.autoTarget, float64(sc.Concurrency), g.App, g.Service)
+		gauge(m.autoConc, g.Stable, g.App, g.Service, "stable")
+		gauge(m.autoConc, g.Panic, g.App, g.Service, "panic")
 		panicking := 0.0
-		if auto.panicking {
+		if g.Panicking {
 			panicking = 1
 		}
-		gauge(m.autoPanic, panicking, s.app, s.name)
+		gauge(m.autoPanic, panicking, g.App, g.Service)
 	}
 }

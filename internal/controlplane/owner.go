@@ -9,7 +9,6 @@ package controlplane
 // creation, so the first server to find them cannot mark them.
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -63,20 +62,4 @@ func ownEngine(eng runtime.PodEngine, o runtime.Owner) {
 	if s, ok := eng.(runtime.OwnerSetter); ok {
 		s.SetOwner(o)
 	}
-}
-
-// checkNetworkHeld refuses an app whose network another berth server on the
-// engine holds, before the deploy records anything.
-func (d *Daemon) checkNetworkHeld(ctx context.Context, app string) error {
-	c, ok := d.pods.(runtime.NetworkHeldChecker)
-	if !ok {
-		return nil
-	}
-	if err := c.NetworkHeld(ctx, networkName(app)); err != nil {
-		if errors.Is(err, runtime.ErrNetworkHeld) {
-			return fmt.Errorf("app %s belongs to another berth server: %w; deploy it with that server, or rename the app", app, err)
-		}
-		return err
-	}
-	return nil
 }

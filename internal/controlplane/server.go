@@ -17,6 +17,8 @@ import (
 
 	"github.com/berth-dev/berth/internal/certs"
 	"github.com/berth-dev/berth/internal/controlplane/autoscale"
+	"github.com/berth-dev/berth/internal/controlplane/fleet"
+	"github.com/berth-dev/berth/internal/controlplane/rollout"
 	"github.com/berth-dev/berth/internal/controlplane/tasks"
 	"github.com/berth-dev/berth/internal/controlplane/traffic"
 	"github.com/berth-dev/berth/internal/edge"
@@ -29,7 +31,14 @@ import (
 // ErrAlreadyRunning means another daemon holds the data directory.
 var ErrAlreadyRunning = errors.New("another berth server is already using this data directory")
 
-// Daemon is a running berth server: store, engine, edge and API.
+// Daemon is a running berth server: it wires the store, the engine, the
+// edge and the control plane's parts together, and serves the API. What a
+// request asks is done by those parts: a deploy, rollback, pause, resume,
+// scale or destroy by the rollout (internal/controlplane/rollout), the
+// services' instances by the fleet (internal/controlplane/fleet), tasks by
+// internal/controlplane/tasks, the entrypoints and internal load balancers
+// by internal/controlplane/traffic, the autoscaler's loop by
+// internal/controlplane/autoscale.
 type Daemon struct {
 	cfg   Config
 	log   *slog.Logger
@@ -46,32 +55,31 @@ type Daemon struct {
 	// entrypoints are the edge's entrypoints: stored, installed, switched,
 	// shifted and guarded (internal/controlplane/traffic).
 	entrypoints *traffic.Entrypoints
-	// edgex holds the edge's metrics registry and access log, and the
-	// hosts deploys in flight claim (entrypoints.go, hosts.go).
+	// edgex holds the edge's metrics registry and access log
+	// (entrypoints.go).
 	edgex edgeState
 
 	// httpPort is the edge's bound HTTP port, used to build service URLs.
 	httpPort string
 
-	mu       sync.Mutex
-	services map[string]*service // by "app/service"
-	// instRec mirrors live instances into the store.
-	instRec *instanceRecorder
-	// netMu serialises app network creation.
-	netMu sync.Mutex
-	// kicks asks the reconciler to look at one service now.
-	kicks chan *service
+	// fleet is the services' live state and their instances
+	// (internal/controlplane/fleet).
+	fleet *fleet.Fleet
+	// rollout moves services from one revision to the next
+	// (internal/controlplane/rollout).
+	rollout *rollout.Manager
 	// tasks runs the tasks: one-off, release and scheduled runs, and exec
 	// sessions (internal/controlplane/tasks).
 	tasks *tasks.Runner
-	// autoscaler scales the services with scale: (autoscaler.go,
+	// traffic is the services' request rates and latencies per revision,
+	// for status (rates.go).
+	traffic trafficBooks
+	// autoscaler scales the services with scale: (wiring.go,
 	// internal/controlplane/autoscale).
 	autoscaler *autoscale.Autoscaler
 	// internal are the apps' internal load balancers
 	// (internal/controlplane/traffic, wired in internal_lb.go).
 	internal *traffic.InternalLBs
-	// closing are the apps being destroyed (closing.go).
-	closing map[string]bool
 
 	// bg tracks goroutines that must end before the store closes.
 	bg sync.WaitGroup
@@ -157,29 +165,34 @@ func Run(ctx context.Context, cfg Config) error {
 		httpPort: portOf(httpLn.Addr().String()),
 		certs:    cm,
 		metrics:  newMetrics(),
-		services: map[string]*service{},
-		kicks:    make(chan *service, 64),
-		instRec:  newInstanceRecorder(),
+		traffic:  trafficBooks{books: map[*fleet.Service]*trafficBook{}},
 		ctx:      ctx,
 	}
-	// The edge, its metrics, access log and stored entrypoints, and the
+	// The edge, its metrics, access log, the entrypoints and the
 	// internal load balancers (entrypoints.go).
 	localEdge, err := d.initEdge(httpsPortString(httpsLn))
 	if err != nil {
 		return fmt.Errorf("edge: %w", err)
 	}
-	d.tasks = newTaskRunner(d)
-	routed = localEdge.Serves
-	d.autoscaler = newAutoscaler(d)
 	defer d.closeEdge()
+	// The parts, each wired to what it needs (wiring.go); then the stored
+	// entrypoints, which look their services up in the fleet.
+	d.tasks = newTaskRunner(d)
+	d.fleet = newFleet(d)
+	d.rollout = newRollout(d)
+	d.autoscaler = newAutoscaler(d)
+	routed = localEdge.Serves
+	if err := d.entrypoints.Load(context.Background()); err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
 
 	// Re-adopt what runs before serving, so the edge answers for every
 	// service as soon as it accepts connections.
 	start := time.Now()
-	if err := d.adopt(ctx); err != nil {
+	if err := d.fleet.Adopt(ctx); err != nil {
 		return fmt.Errorf("re-adopt running containers: %w", err)
 	}
-	log.Info("state loaded", "services", len(d.services), "took", time.Since(start).Round(time.Millisecond))
+	log.Info("state loaded", "services", len(d.fleet.Services("")), "took", time.Since(start).Round(time.Millisecond))
 
 	// Plain HTTP answers ACME HTTP-01 challenges and redirects public (ACME)
 	// domains to HTTPS; everything else is served as is.
@@ -219,9 +232,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 
 	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.keep(ctx, "reconciler", d.reconcileLoop) }()
+	go func() { defer d.bg.Done(); d.keep(ctx, "reconciler", d.fleet.ReconcileLoop) }()
 	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.keep(ctx, "instance recorder", d.recordLoop) }()
+	go func() { defer d.bg.Done(); d.keep(ctx, "instance recorder", d.fleet.RecordLoop) }()
 	d.bg.Add(1)
 	go func() { defer d.bg.Done(); d.keep(ctx, "autoscaler", d.autoscaler.Run) }()
 	d.bg.Add(1)

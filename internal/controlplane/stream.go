@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/rollout"
 )
 
 // stream writes newline-delimited JSON messages to a client, flushing each.
@@ -58,7 +59,7 @@ func (st *stream) close() {
 // runStreamed runs work under the daemon's lifetime (not the request's, so a
 // client that detaches does not cancel it), streams its progress, and ends
 // the stream with its result.
-func (d *Daemon) runStreamed(w http.ResponseWriter, r *http.Request, work func(out progress) api.Message) {
+func (d *Daemon) runStreamed(w http.ResponseWriter, r *http.Request, work func(out rollout.Progress) api.Message) {
 	st := newStream(w)
 	defer st.close()
 	res := make(chan api.Message, 1)

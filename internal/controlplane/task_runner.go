@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 
+	"github.com/berth-dev/berth/internal/controlplane/fleet"
 	"github.com/berth-dev/berth/internal/controlplane/tasks"
 	"github.com/berth-dev/berth/internal/runtime"
 )
@@ -22,24 +23,19 @@ func newTaskRunner(d *Daemon) *tasks.Runner {
 		Store: d.store,
 		Pods:  d.pods,
 		Revision: func(ctx context.Context, app, service string, n int) (tasks.Revision, error) {
-			rev, _, err := d.loadRevision(ctx, app, service, n)
-			return rev.task(), err
+			rev, _, err := d.fleet.LoadRevision(ctx, app, service, n)
+			return rev.Task(), err
 		},
 		Container: func(app string, rev tasks.Revision, secrets map[string]string) runtime.ContainerSpec {
-			return containerSpec(revision{number: rev.Number, spec: rev.Spec, image: rev.Image}, secrets)
+			return fleet.ContainerSpec(fleet.Revision{Number: rev.Number, Spec: rev.Spec, Image: rev.Image}, secrets)
 		},
-		Network:       networkName,
+		Network:       fleet.NetworkName,
 		InternalNames: d.internal.Names,
-		Closing:       d.appClosing,
+		Closing:       func(app string) bool { return d.fleet.Closing(app) },
 		Event:         d.event,
 		Count:         d.countTask,
 		Ctx:           d.ctx,
 		BG:            &d.bg,
 		CronSeconds:   cronSeconds,
 	})
-}
-
-// task is the revision as the tasks' Runner takes it.
-func (r revision) task() tasks.Revision {
-	return tasks.Revision{Number: r.number, Spec: r.spec, Image: r.image}
 }

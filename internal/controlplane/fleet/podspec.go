@@ -1,6 +1,7 @@
-package controlplane
+package fleet
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -11,26 +12,26 @@ import (
 // after the service within its pod, so depends_on can name it) and its
 // sidecars in file order, on the app network under the service's name,
 // with the revision's image, env, secrets and limits.
-func (d *Daemon) podSpec(app string, rev revision, id string, secrets map[string]string) runtime.PodSpec {
-	sp := rev.spec
+func (f *Fleet) podSpec(app string, rev Revision, id string, secrets map[string]string) runtime.PodSpec {
+	sp := rev.Spec
 	ps := runtime.PodSpec{
 		Name: containerName(app, rev, id),
 		Labels: map[string]string{
 			runtime.LabelApp:      app,
 			runtime.LabelService:  sp.Name,
-			runtime.LabelRevision: strconv.Itoa(rev.number),
+			runtime.LabelRevision: strconv.Itoa(rev.Number),
 			runtime.LabelInstance: id,
 			runtime.LabelRole:     string(runtime.RoleInstance),
 		},
-		Network:       networkName(app),
+		Network:       NetworkName(app),
 		Aliases:       []string{sp.Name},
 		Port:          sp.Port,
-		InternalNames: d.internal.Names(app),
+		InternalNames: f.internal.Names(app),
 		Platform:      sp.Platform,
-		Main:          containerSpec(rev, secrets),
+		Main:          ContainerSpec(rev, secrets),
 		MainDependsOn: conditions(sp.DependsOn),
 	}
-	for _, name := range sidecarNames(sp) {
+	for _, name := range SidecarNames(sp) {
 		sc := sp.Sidecars[name]
 		ps.Sidecars = append(ps.Sidecars, runtime.SidecarSpec{
 			ContainerSpec: runtime.ContainerSpec{
@@ -60,4 +61,9 @@ func conditions(deps map[string]spec.Condition) map[string]runtime.Condition {
 		out[k] = runtime.Condition(c)
 	}
 	return out
+}
+
+// containerName is the engine name of an instance's pod.
+func containerName(app string, rev Revision, id string) string {
+	return fmt.Sprintf("berth-%s-%s-%d-%s", app, rev.Spec.Name, rev.Number, id)
 }

@@ -1,4 +1,4 @@
-package controlplane
+package fleet
 
 import (
 	"context"
@@ -14,18 +14,18 @@ import (
 	"github.com/berth-dev/berth/internal/store"
 )
 
-// adopt rebuilds the live state from the store and the engine's labelled
+// Adopt rebuilds the live state from the store and the engine's labelled
 // containers after a daemon start. Running instances of the serving
 // revision are taken back as they are (not restarted) and published to the
 // edge at once; their monitors then verify them. Leftovers of a deploy the
 // daemon died in are removed, and that revision is marked failed.
-func (d *Daemon) adopt(ctx context.Context) error {
+func (f *Fleet) Adopt(ctx context.Context) error {
 	started := time.Now()
-	apps, err := d.store.ListApps(ctx)
+	apps, err := f.store.ListApps(ctx)
 	if err != nil {
 		return err
 	}
-	pods, err := d.pods.ListPods(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleInstance)})
+	pods, err := f.pods.ListPods(ctx, map[string]string{runtime.LabelRole: string(runtime.RoleInstance)})
 	if err != nil {
 		return fmt.Errorf("list instances: %w", err)
 	}
@@ -35,27 +35,27 @@ func (d *Daemon) adopt(ctx context.Context) error {
 		byService[k] = append(byService[k], p)
 	}
 	for _, app := range apps {
-		svcs, err := d.store.ListServices(ctx, app.Name)
+		svcs, err := f.store.ListServices(ctx, app.Name)
 		if err != nil {
 			return err
 		}
-		d.internal.Restore(ctx, app) // internal/controlplane/traffic, before the routes carry its names
+		f.internal.Restore(ctx, app) // internal/controlplane/traffic, before the routes carry its names
 		for _, rec := range svcs {
-			if err := d.adoptService(ctx, rec, byService[serviceKey(app.Name, rec.Name)]); err != nil {
-				d.log.Error("adopt service", "app", app.Name, "service", rec.Name, "err", err)
+			if err := f.adoptService(ctx, rec, byService[serviceKey(app.Name, rec.Name)]); err != nil {
+				f.log.Error("adopt service", "app", app.Name, "service", rec.Name, "err", err)
 			}
 		}
 	}
-	if err := d.tasks.Adopt(ctx, apps); err != nil {
+	if err := f.tasks.Adopt(ctx, apps); err != nil {
 		return fmt.Errorf("re-adopt tasks: %w", err)
 	}
-	d.tasks.StartSchedules(ctx, apps)
+	f.tasks.StartSchedules(ctx, apps)
 	ours := map[string]bool{}
 	for _, a := range apps {
 		ours[a.Name] = true
 	}
-	d.bg.Add(1)
-	go func() { defer d.bg.Done(); d.sweepLate(ctx, started, ours) }()
+	f.bg.Add(1)
+	go func() { defer f.bg.Done(); f.sweepLate(ctx, started, ours) }()
 	return nil
 }
 
@@ -69,7 +69,7 @@ var lateSweeps = []time.Duration{2 * time.Second, 8 * time.Second}
 // listed the containers, and nothing would ever remove it. Only containers
 // created before this daemon started are considered, so nothing of its own
 // is touched.
-func (d *Daemon) sweepLate(ctx context.Context, started time.Time, apps map[string]bool) {
+func (f *Fleet) sweepLate(ctx context.Context, started time.Time, apps map[string]bool) {
 	for _, wait := range lateSweeps {
 		select {
 		case <-ctx.Done():
@@ -77,7 +77,7 @@ func (d *Daemon) sweepLate(ctx context.Context, started time.Time, apps map[stri
 		case <-time.After(wait):
 		}
 		for app := range apps {
-			d.sweepLeftovers(ctx, started, app)
+			f.sweepLeftovers(ctx, started, app)
 		}
 	}
 }
@@ -86,8 +86,8 @@ func (d *Daemon) sweepLate(ctx context.Context, started time.Time, apps map[stri
 // state does not know: instances and sidecars of a revision neither active
 // nor previous, or of the serving revision but not among its instances;
 // tasks not running; task network holders neither ready nor in use.
-func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app string) {
-	pods, err := d.pods.ListPods(ctx, map[string]string{runtime.LabelApp: app})
+func (f *Fleet) sweepLeftovers(ctx context.Context, started time.Time, app string) {
+	pods, err := f.pods.ListPods(ctx, map[string]string{runtime.LabelApp: app})
 	if err != nil {
 		return
 	}
@@ -97,7 +97,7 @@ func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app stri
 			return k
 		}
 		k := map[int]bool{}
-		revs, err := d.store.ListRevisions(ctx, app, svc)
+		revs, err := f.store.ListRevisions(ctx, app, svc)
 		if err != nil {
 			return nil // unknown: keep everything
 		}
@@ -119,7 +119,7 @@ func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app stri
 		stale := false
 		switch runtime.Role(l[runtime.LabelRole]) {
 		case runtime.RoleInstance:
-			s := d.lookupService(app, l[runtime.LabelService])
+			s := f.Lookup(app, l[runtime.LabelService])
 			if s == nil {
 				continue
 			}
@@ -132,40 +132,40 @@ func (d *Daemon) sweepLeftovers(ctx context.Context, started time.Time, app stri
 			case n == s.rev && !s.paused:
 				// A replacement the dead daemon was making: the serving
 				// instances are all known since adopt.
-				stale = !slices.ContainsFunc(s.instances, func(in *instance) bool { return in.id == l[runtime.LabelInstance] })
+				stale = !slices.ContainsFunc(s.instances, func(in *Instance) bool { return in.id == l[runtime.LabelInstance] })
 			}
 			s.mu.Unlock()
 		case runtime.RoleTask:
-			stale = d.tasks.Leftover(ctx, p)
+			stale = f.tasks.Leftover(ctx, p)
 		}
 		if stale {
-			_ = d.pods.RemovePod(ctx, p.ID)
+			_ = f.pods.RemovePod(ctx, p.ID)
 			removed = append(removed, p.Name)
 		}
 	}
 	if len(removed) > 0 {
-		d.event(app, "", "recover", fmt.Sprintf("removed %d container(s) the stopped daemon was still making: %s", len(removed), strings.Join(removed, ", ")))
+		f.event(app, "", "recover", fmt.Sprintf("removed %d container(s) the stopped daemon was still making: %s", len(removed), strings.Join(removed, ", ")))
 	}
 }
 
-func (d *Daemon) adoptService(ctx context.Context, rec store.Service, pods []runtime.Pod) error {
-	s := d.service(rec.App, rec.Name)
-	revs, err := d.store.ListRevisions(ctx, rec.App, rec.Name)
+func (f *Fleet) adoptService(ctx context.Context, rec store.Service, pods []runtime.Pod) error {
+	s := f.Service(rec.App, rec.Name)
+	revs, err := f.store.ListRevisions(ctx, rec.App, rec.Name)
 	if err != nil {
 		return err
 	}
-	fixes, prev := settleRevisions(rec.CurrentRevision, revs)
+	fixes, prev := f.cfg.Settle(rec.CurrentRevision, revs)
 	var notes []string // what the start settled, for berth events
-	for _, f := range fixes {
-		r := f.rev
-		r.Status = f.status
-		if f.message != "" {
-			r.Message = f.message
+	for _, fx := range fixes {
+		r := fx.Rev
+		r.Status = fx.Status
+		if fx.Message != "" {
+			r.Message = fx.Message
 		}
-		if err := d.store.PutRevision(ctx, r); err != nil {
+		if err := f.store.PutRevision(ctx, r); err != nil {
 			return err
 		}
-		notes = append(notes, fmt.Sprintf("revision %d %s -> %s (%s)", r.Number, f.rev.Status, f.status, f.why))
+		notes = append(notes, fmt.Sprintf("revision %d %s -> %s (%s)", r.Number, fx.Rev.Status, fx.Status, fx.Why))
 	}
 	keep := map[int]bool{}
 	if prev != 0 {
@@ -174,19 +174,19 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, pods []run
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.paused, s.desired, s.rev = rec.Paused, rec.Instances, rec.CurrentRevision
-	for _, f := range fixes {
-		if f.status == store.RevisionFailed && f.rev.Number > s.rev {
+	for _, fx := range fixes {
+		if fx.Status == store.RevisionFailed && fx.Rev.Number > s.rev {
 			// berth status says how the last deploy ended, as a deploy
 			// that failed while the daemon ran would.
-			s.lastFailure = fmt.Sprintf("revision %d: the daemon stopped during this deploy", f.rev.Number)
+			s.lastFailure = fmt.Sprintf("revision %d: the daemon stopped during this deploy", fx.Rev.Number)
 		}
 	}
 	if s.rev != 0 {
-		rv, _, err := d.loadRevision(ctx, rec.App, rec.Name, s.rev)
+		rv, _, err := f.LoadRevision(ctx, rec.App, rec.Name, s.rev)
 		if err != nil {
 			return err
 		}
-		s.spec, s.image = rv.spec, rv.image
+		s.spec, s.image = rv.Spec, rv.Image
 	}
 	removed := map[int]int{} // pods of revisions neither serving nor kept
 	for _, p := range pods {
@@ -196,22 +196,22 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, pods []run
 		partlyUp := !p.Running() && slices.ContainsFunc(p.Containers, func(c runtime.ContainerStatus) bool { return c.Running })
 		switch {
 		case n == s.rev && p.Running() && !s.paused:
-			in := &instance{
+			in := &Instance{
 				id: p.Labels[runtime.LabelInstance], podID: p.ID, rev: n,
-				addr: p.Addr, state: stateHealthy, startedAt: p.StartedAt, sidecars: members(s.spec, p),
+				addr: p.Addr, state: StateHealthy, startedAt: p.StartedAt, sidecars: members(s.spec, p),
 			}
 			if why := adoptedDamage(s.spec, p); why != "" {
-				in.state, in.crashWhy = stateUnhealthy, why+" while the daemon was down"
+				in.state, in.crashWhy = StateUnhealthy, why+" while the daemon was down"
 			}
 			s.instances = append(s.instances, in)
 		case keep[n] && p.State == runtime.PodSuspended:
 			// A rollback target frozen for its warm window: the window's
 			// timer died with the old daemon, so stop it now.
-			d.cleanUpLater(ctx, "stop", p, func(ctx context.Context) error { return d.pods.StopPod(ctx, p.ID, 0) })
+			f.cleanUpLater(ctx, "stop", p, func(ctx context.Context) error { return f.pods.StopPod(ctx, p.ID, 0) })
 		case (n == s.rev && s.paused || keep[n]) && !p.Running() && !partlyUp:
 			// Stopped and kept: the resume or rollback target.
 		case keep[n] || n == s.rev && s.paused:
-			d.cleanUpLater(ctx, "stop", p, func(ctx context.Context) error { return d.pods.StopPod(ctx, p.ID, 0) })
+			f.cleanUpLater(ctx, "stop", p, func(ctx context.Context) error { return f.pods.StopPod(ctx, p.ID, 0) })
 		default:
 			// Crashed while the daemon was away, or left by an unfinished
 			// deploy or by a revision retired above: the reconciler starts
@@ -219,25 +219,25 @@ func (d *Daemon) adoptService(ctx context.Context, rec store.Service, pods []run
 			if n != s.rev {
 				removed[n]++
 			}
-			d.cleanUpLater(ctx, "remove", p, func(ctx context.Context) error { return d.pods.RemovePod(ctx, p.ID) })
+			f.cleanUpLater(ctx, "remove", p, func(ctx context.Context) error { return f.pods.RemovePod(ctx, p.ID) })
 		}
 	}
 	for _, n := range slices.Sorted(maps.Keys(removed)) {
 		notes = append(notes, fmt.Sprintf("removed %d instance(s) of revision %d", removed[n], n))
 	}
-	d.publish(s)
+	f.publish(s)
 	ins := s.instances
-	d.log.Info("adopted", "app", rec.App, "service", rec.Name, "revision", s.rev, "instances", len(ins), "paused", s.paused)
+	f.log.Info("adopted", "app", rec.App, "service", rec.Name, "revision", s.rev, "instances", len(ins), "paused", s.paused)
 	s.mu.Unlock()
 	if len(notes) > 0 {
 		msg := fmt.Sprintf("start-up after an unclean stop: revision %d serves", rec.CurrentRevision)
 		if prev != 0 {
 			msg += fmt.Sprintf(", revision %d is the rollback target", prev)
 		}
-		d.event(rec.App, rec.Name, "recover", msg+"; "+strings.Join(notes, "; "))
+		f.event(rec.App, rec.Name, "recover", msg+"; "+strings.Join(notes, "; "))
 	}
 	for _, in := range ins {
-		d.monitor(s, in)
+		f.Monitor(s, in)
 	}
 	s.mu.Lock()
 	return nil
@@ -253,7 +253,7 @@ func adoptedDamage(sp *spec.Service, p runtime.Pod) string {
 		return ""
 	}
 	vital := vitalSidecars(sp)
-	for _, name := range sidecarNames(sp) {
+	for _, name := range SidecarNames(sp) {
 		if !vital[name] {
 			continue
 		}
@@ -264,61 +264,32 @@ func adoptedDamage(sp *spec.Service, p runtime.Pod) string {
 	return ""
 }
 
-// revisionFix is a stored revision's status corrected at start-up.
-type revisionFix struct {
-	rev     store.Revision // as stored
-	status  store.RevisionStatus
-	message string // "": keep the stored one
-	why     string
+// RevisionFix is a stored revision's status corrected at start-up, which
+// Config.Settle decides and Adopt records.
+type RevisionFix struct {
+	Rev     store.Revision // as stored
+	Status  store.RevisionStatus
+	Message string // "": keep the stored one
+	Why     string
 }
 
-// settleRevisions decides what a service's stored revisions must be after a
-// daemon start, whatever point of a deploy or rollback the last daemon died
-// at: the serving one (current) active; one still deploying failed (its
-// switch never happened); of the others marked active or previous, one
-// stays previous, the rollback target, and the rest are retired. The kept
-// one is the one the service left last: one still marked active (the
-// daemon died between recording the switch and marking the old revision
-// previous), else the highest numbered. It returns the changes and the
-// kept revision (0: none).
-func settleRevisions(current int, revs []store.Revision) (fixes []revisionFix, previous int) {
-	var left []store.Revision // active or previous, not serving
-	for _, r := range revs {
-		switch {
-		case r.Number == current:
-			if r.Status != store.RevisionActive {
-				fixes = append(fixes, revisionFix{rev: r, status: store.RevisionActive, why: "it serves: the switch was recorded"})
-			}
-		case r.Status == store.RevisionDeploying:
-			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionFailed,
-				message: "the daemon stopped during this deploy", why: "the daemon stopped before the switch"})
-		case r.Status == store.RevisionActive, r.Status == store.RevisionPrevious:
-			left = append(left, r)
+// cleanUpTimeout bounds a stop or removal that adopt leaves running.
+const cleanUpTimeout = 30 * time.Second
+
+// cleanUpLater stops or removes (call) a pod that adopt does not keep,
+// without holding up the start. f.bg tracks it, since the store closes
+// only once such work is over (Config.BG). The daemon stopping does not
+// cancel it (a half-done removal is wasted work), but cleanUpTimeout
+// bounds it, so a stuck engine cannot hold up the shutdown.
+func (f *Fleet) cleanUpLater(ctx context.Context, what string, p runtime.Pod, call func(context.Context) error) {
+	f.bg.Add(1)
+	go func() {
+		defer f.bg.Done()
+		defer f.contain("adopt: "+what, "pod", p.Name)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanUpTimeout)
+		defer cancel()
+		if err := call(ctx); err != nil {
+			f.log.Warn("adopt: "+what+" a pod it does not keep", "pod", p.Name, "err", err)
 		}
-	}
-	if len(left) == 0 {
-		return fixes, 0
-	}
-	best := 0
-	for i, r := range left {
-		b := left[best]
-		if (r.Status == store.RevisionActive) != (b.Status == store.RevisionActive) {
-			if r.Status == store.RevisionActive {
-				best = i
-			}
-			continue
-		}
-		if r.Number > b.Number {
-			best = i
-		}
-	}
-	for i, r := range left {
-		switch {
-		case i == best && r.Status != store.RevisionPrevious:
-			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionPrevious, why: "the service left it last"})
-		case i != best:
-			fixes = append(fixes, revisionFix{rev: r, status: store.RevisionRetired, why: "only one rollback target is kept"})
-		}
-	}
-	return fixes, left[best].Number
+	}()
 }

@@ -2,10 +2,13 @@ package controlplane
 
 import (
 	"context"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/controlplane/fleet"
 	"github.com/berth-dev/berth/internal/router"
 )
 
@@ -51,7 +54,7 @@ type instanceReading struct {
 	at    time.Time
 }
 
-// trafficBook is one service's traffic history, guarded by service.mu.
+// trafficBook is one service's traffic history, guarded by trafficBooks.mu.
 type trafficBook struct {
 	last   map[string]instanceReading // by instance ID
 	totals map[int]revTotals          // since the daemon started
@@ -63,6 +66,13 @@ type reading struct {
 	id    string
 	rev   int
 	stats router.BackendStats
+}
+
+// trafficBooks are the services' traffic histories, by the fleet's
+// service: a service destroyed and deployed again starts a new one.
+type trafficBooks struct {
+	mu    sync.Mutex
+	books map[*fleet.Service]*trafficBook
 }
 
 // trafficLoop samples the traffic (sampleTraffic) every trafficEvery until
@@ -83,25 +93,43 @@ func (d *Daemon) trafficLoop(ctx context.Context) {
 // sampleTraffic reads every serving instance's counters from the edge.
 func (d *Daemon) sampleTraffic(now time.Time) {
 	defer d.contain("traffic sample")
-	for _, s := range d.appServices("") {
-		s.mu.Lock()
-		rs := make([]reading, 0, len(s.instances))
-		for _, in := range s.instances {
-			rs = append(rs, reading{id: in.id, rev: in.rev})
-		}
-		s.mu.Unlock()
-		n := 0
-		for _, r := range rs {
-			if st, ok := d.edge.Stats(r.id); ok {
-				r.stats = st
-				rs[n] = r
-				n++
+	ss := d.fleet.Services("")
+	for _, s := range ss {
+		live := s.Live()
+		rs := make([]reading, 0, len(live))
+		for _, in := range live {
+			if st, ok := d.edge.Stats(in.ID); ok {
+				rs = append(rs, reading{id: in.ID, rev: in.Revision, stats: st})
 			}
 		}
-		s.mu.Lock()
-		s.traffic.record(now, rs[:n])
-		s.mu.Unlock()
+		d.traffic.mu.Lock()
+		b := d.traffic.books[s]
+		if b == nil {
+			b = &trafficBook{}
+			d.traffic.books[s] = b
+		}
+		b.record(now, rs)
+		d.traffic.mu.Unlock()
 	}
+	d.traffic.mu.Lock()
+	defer d.traffic.mu.Unlock()
+	for s := range d.traffic.books {
+		if !slices.Contains(ss, s) {
+			delete(d.traffic.books, s)
+		}
+	}
+}
+
+// trafficReport is the traffic of app/name over the window, by revision
+// (serving first).
+func (d *Daemon) trafficReport(app, name string, serving int) []api.RevisionTraffic {
+	s := d.fleet.Lookup(app, name)
+	d.traffic.mu.Lock()
+	defer d.traffic.mu.Unlock()
+	if b := d.traffic.books[s]; b != nil {
+		return b.report(serving)
+	}
+	return nil
 }
 
 func (b *trafficBook) record(now time.Time, rs []reading) {

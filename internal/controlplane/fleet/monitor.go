@@ -1,4 +1,4 @@
-package controlplane
+package fleet
 
 import (
 	"context"
@@ -9,25 +9,25 @@ import (
 	"github.com/berth-dev/berth/internal/edge"
 )
 
-// monitor health-checks a serving instance at the spec's interval. After
+// Monitor health-checks a serving instance at the spec's interval. After
 // `unhealthy` consecutive failures the instance leaves the edge at once and
 // the reconciler replaces it, as App Runner does. Workers (no port) have
 // nothing to probe: the reconciler notices when they exit.
-func (d *Daemon) monitor(s *service, in *instance) {
+func (f *Fleet) Monitor(s *Service, in *Instance) {
 	s.mu.Lock()
 	sp := s.spec
-	if sp == nil || sp.Port == 0 || in.state != stateHealthy {
+	if sp == nil || sp.Port == 0 || in.state != StateHealthy {
 		s.mu.Unlock()
 		return
 	}
-	ctx, cancel := context.WithCancel(d.ctx)
+	ctx, cancel := context.WithCancel(f.ctx)
 	in.stopMonitor = cancel
 	s.mu.Unlock()
 
-	d.bg.Add(1)
+	f.bg.Add(1)
 	go func() {
-		defer d.bg.Done()
-		defer d.contain("health monitor", "instance", in.id)
+		defer f.bg.Done()
+		defer f.contain("health monitor", "instance", in.id)
 		t := time.NewTicker(sp.Health.Interval)
 		defer t.Stop()
 		fails := 0
@@ -50,13 +50,13 @@ func (d *Daemon) monitor(s *service, in *instance) {
 				continue
 			}
 			s.mu.Lock()
-			if in.state == stateHealthy && slices.Contains(s.instances, in) {
-				in.state = stateUnhealthy
-				d.publish(s)
+			if in.state == StateHealthy && slices.Contains(s.instances, in) {
+				in.state = StateUnhealthy
+				f.publish(s)
 			}
 			s.mu.Unlock()
-			d.event(s.app, s.name, "unhealthy", fmt.Sprintf("instance %s failed %d health checks (%v); replacing it", in.id, fails, err))
-			d.kick(s)
+			f.event(s.app, s.name, "unhealthy", fmt.Sprintf("instance %s failed %d health checks (%v); replacing it", in.id, fails, err))
+			f.kick(s)
 			return
 		}
 	}()

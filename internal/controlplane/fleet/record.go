@@ -1,4 +1,4 @@
-package controlplane
+package fleet
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func newInstanceRecorder() *instanceRecorder {
 }
 
 // recordInstances queues s's live instances for the store. Call with s.mu held.
-func (d *Daemon) recordInstances(s *service) {
+func (f *Fleet) recordInstances(s *Service) {
 	now := time.Now().UTC()
 	rows := make([]store.Instance, 0, len(s.instances))
 	for _, in := range s.instances {
@@ -40,7 +40,7 @@ func (d *Daemon) recordInstances(s *service) {
 			State: in.state.String(), HostAddr: in.addr, CreatedAt: in.startedAt.UTC(), UpdatedAt: now,
 		})
 	}
-	r := d.instRec
+	r := f.instRec
 	k := serviceKey(s.app, s.name)
 	r.mu.Lock()
 	r.pending[k] = instanceSet{app: s.app, svc: s.name, rows: rows}
@@ -51,9 +51,9 @@ func (d *Daemon) recordInstances(s *service) {
 	}
 }
 
-// recordLoop writes queued instance sets until ctx ends.
-func (d *Daemon) recordLoop(ctx context.Context) {
-	r := d.instRec
+// RecordLoop writes queued instance sets until ctx ends.
+func (f *Fleet) RecordLoop(ctx context.Context) {
+	r := f.instRec
 	for {
 		select {
 		case <-ctx.Done():
@@ -65,29 +65,29 @@ func (d *Daemon) recordLoop(ctx context.Context) {
 		r.pending = map[string]instanceSet{}
 		r.mu.Unlock()
 		for _, set := range batch {
-			if err := d.syncInstances(ctx, set.app, set.svc, set.rows); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
-				d.log.Warn("record instances", "app", set.app, "service", set.svc, "err", err)
+			if err := f.syncInstances(ctx, set.app, set.svc, set.rows); err != nil && !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+				f.log.Warn("record instances", "app", set.app, "service", set.svc, "err", err)
 			}
 		}
 	}
 }
 
 // syncInstances makes the store's rows of app/svc equal rows.
-func (d *Daemon) syncInstances(ctx context.Context, app, svc string, rows []store.Instance) error {
-	have, err := d.store.ListInstances(ctx, app, svc)
+func (f *Fleet) syncInstances(ctx context.Context, app, svc string, rows []store.Instance) error {
+	have, err := f.store.ListInstances(ctx, app, svc)
 	if err != nil {
 		return err
 	}
 	keep := map[string]bool{}
 	for _, r := range rows {
 		keep[r.ID] = true
-		if err := d.store.PutInstance(ctx, r); err != nil {
+		if err := f.store.PutInstance(ctx, r); err != nil {
 			return err
 		}
 	}
 	for _, h := range have {
 		if !keep[h.ID] {
-			if err := d.store.DeleteInstance(ctx, h.ID); err != nil {
+			if err := f.store.DeleteInstance(ctx, h.ID); err != nil {
 				return err
 			}
 		}

@@ -1,4 +1,4 @@
-package controlplane
+package rollout
 
 import (
 	"testing"
@@ -43,10 +43,10 @@ func TestSettleRevisions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fixes, kept := settleRevisions(tt.current, tt.revs)
+			fixes, kept := Settle(tt.current, tt.revs)
 			got := map[int]st{}
 			for _, f := range fixes {
-				got[f.rev.Number] = f.status
+				got[f.Rev.Number] = f.Status
 			}
 			assert.Equal(t, tt.want, got)
 			assert.Equal(t, tt.kept, kept)

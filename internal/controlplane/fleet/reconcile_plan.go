@@ -1,4 +1,4 @@
-package controlplane
+package fleet
 
 // The reconciler's decisions, apart from their effects. planReconcile looks
 // at a service's live state and one sighting of its pods on the engine and
@@ -26,14 +26,14 @@ type sighting struct {
 
 // deadInstance is an instance the reconciler takes out, and why.
 type deadInstance struct {
-	in  *instance
+	in  *Instance
 	why string
 }
 
 // sidecarRestart is a non-essential sidecar that exited, to start again
 // alone after the crash-loop backoff of its restarts.
 type sidecarRestart struct {
-	in  *instance
+	in  *Instance
 	m   *member
 	why string
 }
@@ -59,7 +59,7 @@ type reconcilePlan struct {
 // from seen, at now. A paused service, one with no revision, or one a
 // deploy, rollback or scale owns (busy) gets no replacements; its dead
 // instances are still taken out.
-func planReconcile(s *service, seen sighting, now time.Time) reconcilePlan {
+func planReconcile(s *Service, seen sighting, now time.Time) reconcilePlan {
 	var p reconcilePlan
 	if s.rev == 0 || s.paused {
 		return p
@@ -105,8 +105,8 @@ func planReconcile(s *service, seen sighting, now time.Time) reconcilePlan {
 // container or an essential sidecar ended, or it is gone), or it lost its
 // network. A non-essential sidecar that exited goes into p.restarts
 // instead, and one that has run for crashReset into p.settled.
-func judgeInstance(sp *spec.Service, in *instance, seen sighting, now time.Time, p *reconcilePlan) (string, bool) {
-	if in.state == stateUnhealthy {
+func judgeInstance(sp *spec.Service, in *Instance, seen sighting, now time.Time, p *reconcilePlan) (string, bool) {
+	if in.state == StateUnhealthy {
 		why := in.crashWhy
 		if why == "" {
 			why = "failed its health checks"

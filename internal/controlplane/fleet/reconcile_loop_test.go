@@ -1,4 +1,4 @@
-package controlplane
+package fleet
 
 import (
 	"context"
@@ -38,13 +38,13 @@ func (e *brokenEvents) Events(ctx context.Context) (<-chan runtime.PodEvent, <-c
 // at once, not when the wait is over.
 func TestReconcileLoopStopsWhileWaitingToResubscribe(t *testing.T) {
 	eng := &brokenEvents{received: make(chan struct{}, 1)}
-	d := &Daemon{pods: eng, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	f := &Fleet{pods: eng, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		d.reconcileLoop(ctx)
+		f.ReconcileLoop(ctx)
 	}()
 	select {
 	case <-eng.received:

@@ -1,4 +1,4 @@
-package controlplane
+package fleet
 
 // Scale to zero, the instances' side (the diagram is in the package doc of
 // internal/controlplane/autoscale): a scaled-in instance is parked (park:
@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/berth-dev/berth/internal/controlplane/autoscale"
 	"github.com/berth-dev/berth/internal/router"
 	"github.com/berth-dev/berth/internal/runtime"
 	"github.com/berth-dev/berth/internal/spec"
@@ -21,7 +22,7 @@ import (
 
 // parkedInstance is a scaled-in instance kept for a fast start.
 type parkedInstance struct {
-	in     *instance
+	in     *Instance
 	frozen bool // false: stopped
 	since  time.Time
 }
@@ -33,19 +34,19 @@ const maxStoppedParked = 1
 // holdFor is the edge's hold for a service that scales to zero: its
 // requests wait for wake instead of getting 503. Call with s.mu held.
 func (a autoService) holdFor() *router.Hold {
-	d, s := a.d, a.s
+	f, s := a.f, a.s
 	if s.spec == nil || s.spec.Scale == nil || s.spec.Scale.Min > 0 {
 		return nil
 	}
-	return &router.Hold{Wake: func() { a.wake() }, Timeout: d.cfg.DeployTimeout, Max: router.DefaultMaxHeld}
+	return &router.Hold{Wake: func() { a.wake() }, Timeout: f.cfg.DeployTimeout, Max: router.DefaultMaxHeld}
 }
 
 // wake is called by the edge for each request held while s has no
 // instance. It starts one unless one is already on its way. It never
 // blocks.
 func (a autoService) wake() {
-	d, s := a.d, a.s
-	if d.ctx.Err() != nil {
+	f, s := a.f, a.s
+	if f.ctx.Err() != nil {
 		return
 	}
 	s.mu.Lock()
@@ -62,12 +63,12 @@ func (a autoService) wake() {
 		return // the reconciler starts it when the backoff ends
 	}
 	s.pending++
-	rv := revision{number: s.rev, spec: s.spec, image: s.image}
-	d.countAutoscale(s, 0, 1)
-	d.bg.Add(1)
+	rv := Revision{Number: s.rev, Spec: s.spec, Image: s.image}
+	f.countAutoscale(s, 0, 1)
+	f.bg.Add(1)
 	go func() {
-		defer d.bg.Done()
-		defer d.contain("wake", "service", s.name)
+		defer f.bg.Done()
+		defer f.contain("wake", "service", s.name)
 		a.scaleOut(rv, "woke from zero for a waiting request")
 	}()
 }
@@ -75,24 +76,24 @@ func (a autoService) wake() {
 // park keeps an instance that no longer serves (and no longer receives
 // requests) for a fast start: frozen if the engine can, else stopped;
 // beyond what is worth keeping, removed.
-func (a autoService) park(ctx context.Context, in *instance) {
-	d, s := a.d, a.s
-	cold := d.cfg.Autoscale.WithDefaults().ColdAfter < 0
+func (a autoService) park(ctx context.Context, in *Instance) {
+	f, s := a.f, a.s
+	cold := f.cfg.Autoscale.WithDefaults().ColdAfter < 0
 	frozen := false
-	// Only a lone container freezes; a group with sidecars (group.go) is
+	// Only a lone container freezes; a pod with sidecars is
 	// stopped and started as a whole.
-	if f, ok := d.pods.(runtime.Suspender); ok && !cold && in.sidecars == nil {
-		if err := f.Suspend(ctx, in.podID); err == nil {
+	if su, ok := f.pods.(runtime.Suspender); ok && !cold && in.sidecars == nil {
+		if err := su.Suspend(ctx, in.podID); err == nil {
 			frozen = true
 		} else {
-			d.log.Warn("freeze instance; stopping it instead", "instance", in.id, "err", err)
+			f.log.Warn("freeze instance; stopping it instead", "instance", in.id, "err", err)
 		}
 	}
 	if !frozen {
-		d.stopInstance(ctx, in)
+		f.stopInstance(ctx, in)
 	}
 	s.mu.Lock()
-	in.state = stateStopped
+	in.state = StateStopped
 	if in.stopMonitor != nil {
 		in.stopMonitor()
 	}
@@ -104,13 +105,13 @@ func (a autoService) park(ctx context.Context, in *instance) {
 // unpark takes the best parked instance of rv (frozen before stopped,
 // newest first), brings it back and waits until it is healthy. It returns
 // nil when there is none, or it failed (then its container is gone).
-func (a autoService) unpark(ctx context.Context, rv revision) (*instance, string) {
-	d, s := a.d, a.s
+func (a autoService) unpark(ctx context.Context, rv Revision) (*Instance, string) {
+	f, s := a.f, a.s
 	s.mu.Lock()
 	var p *parkedInstance
 	for i := len(s.auto.parked) - 1; i >= 0; i-- {
 		c := s.auto.parked[i]
-		if c.in.rev != rv.number || slices.ContainsFunc(s.instances, func(in *instance) bool { return in.podID == c.in.podID }) {
+		if c.in.rev != rv.Number || slices.ContainsFunc(s.instances, func(in *Instance) bool { return in.podID == c.in.podID }) {
 			continue
 		}
 		if p == nil || (c.frozen && !p.frozen) {
@@ -126,8 +127,8 @@ func (a autoService) unpark(ctx context.Context, rv revision) (*instance, string
 	}
 	in, err := a.resumeParked(ctx, p, rv)
 	if err != nil {
-		d.log.Warn("parked instance did not come back; starting a new one", "instance", p.in.id, "err", err)
-		d.removeInstance(context.WithoutCancel(ctx), p.in)
+		f.log.Warn("parked instance did not come back; starting a new one", "instance", p.in.id, "err", err)
+		f.RemoveInstance(context.WithoutCancel(ctx), p.in)
 		return nil, ""
 	}
 	if p.frozen {
@@ -136,13 +137,13 @@ func (a autoService) unpark(ctx context.Context, rv revision) (*instance, string
 	return in, "restarted"
 }
 
-func (a autoService) resumeParked(ctx context.Context, p *parkedInstance, rv revision) (*instance, error) {
-	d, app := a.d, a.s.app
-	f, ok := d.pods.(runtime.Suspender)
+func (a autoService) resumeParked(ctx context.Context, p *parkedInstance, rv Revision) (*Instance, error) {
+	f, app := a.f, a.s.app
+	su, ok := f.pods.(runtime.Suspender)
 	if !p.frozen || !ok {
-		return d.startInstance(ctx, app, rv, p.in.podID, nil)
+		return f.startInstance(ctx, app, rv, p.in.podID, nil)
 	}
-	pod, err := f.Resume(ctx, p.in.podID)
+	pod, err := su.Resume(ctx, p.in.podID)
 	if err != nil {
 		return nil, err
 	}
@@ -150,18 +151,18 @@ func (a autoService) resumeParked(ctx context.Context, p *parkedInstance, rv rev
 	in.addr = pod.Addr
 	// After the thaw: the reconciler leaves alone instances that started
 	// after its listing, which may have seen this one frozen.
-	in.state, in.startedAt, in.stopMonitor = stateStarting, time.Now(), nil
-	if err := d.waitHealthy(ctx, in, rv.spec); err != nil {
+	in.state, in.startedAt, in.stopMonitor = StateStarting, time.Now(), nil
+	if err := f.waitHealthy(ctx, in, rv.Spec); err != nil {
 		return nil, err
 	}
-	in.state, in.healthyAt = stateHealthy, time.Now()
+	in.state, in.healthyAt = StateHealthy, time.Now()
 	return in, nil
 }
 
 // tendParked stops frozen instances that have been idle for ColdAfter (or
 // whose service was paused), and forgets those of an older revision.
-func (a autoService) tendParked(ctx context.Context, cfg AutoscaleConfig, now time.Time) {
-	d, s := a.d, a.s
+func (a autoService) tendParked(ctx context.Context, cfg autoscale.Tuning, now time.Time) {
+	f, s := a.f, a.s
 	s.mu.Lock()
 	var cool, old []*parkedInstance
 	for _, p := range s.auto.parked {
@@ -184,14 +185,14 @@ func (a autoService) tendParked(ctx context.Context, cfg AutoscaleConfig, now ti
 	if len(cool)+len(old) == 0 {
 		return
 	}
-	d.bg.Add(1)
+	f.bg.Add(1)
 	go func() {
-		defer d.bg.Done()
-		defer d.contain("park")
+		defer f.bg.Done()
+		defer f.contain("park")
 		for _, p := range append(cool, old...) {
 			// Stop needs no thaw: the engine kills a frozen container.
-			if err := d.pods.StopPod(ctx, p.in.podID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-				d.log.Warn("stop parked instance", "instance", p.in.id, "err", err)
+			if err := f.pods.StopPod(ctx, p.in.podID, spec.DefaultStopGrace); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				f.log.Warn("stop parked instance", "instance", p.in.id, "err", err)
 			}
 		}
 		s.mu.Lock()
@@ -209,7 +210,7 @@ func (a autoService) tendParked(ctx context.Context, cfg AutoscaleConfig, now ti
 // trimParked removes the stopped parked containers beyond
 // maxStoppedParked, oldest first.
 func (a autoService) trimParked(ctx context.Context) {
-	d, s := a.d, a.s
+	f, s := a.f, a.s
 	s.mu.Lock()
 	var drop []*parkedInstance
 	stopped := 0
@@ -225,6 +226,6 @@ func (a autoService) trimParked(ctx context.Context) {
 	s.auto.parked = slices.DeleteFunc(s.auto.parked, func(p *parkedInstance) bool { return slices.Contains(drop, p) })
 	s.mu.Unlock()
 	for _, p := range drop {
-		d.removeInstance(ctx, p.in)
+		f.RemoveInstance(ctx, p.in)
 	}
 }

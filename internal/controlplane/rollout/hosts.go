@@ -1,4 +1,4 @@
-package controlplane
+package rollout
 
 // Host ownership. Every host name the edge serves belongs to one route, so
 // one app can never take another's traffic:
@@ -24,6 +24,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/berth-dev/berth/internal/controlplane/fleet"
 	"github.com/berth-dev/berth/internal/controlplane/traffic"
 	"github.com/berth-dev/berth/internal/spec"
 )
@@ -57,8 +58,8 @@ type reservation struct {
 
 // namespaceApp returns the app whose addresses h is under (it ends in
 // .APP.DOMAIN or .APP.internal) and that suffix, or "".
-func (d *Daemon) namespaceApp(h string) (app, suffix string) {
-	for _, base := range []string{d.cfg.Domain, strings.TrimPrefix(traffic.InternalSuffix, ".")} {
+func (m *Manager) namespaceApp(h string) (app, suffix string) {
+	for _, base := range []string{m.cfg.Domain, strings.TrimPrefix(traffic.InternalSuffix, ".")} {
 		if base == "" {
 			continue
 		}
@@ -76,21 +77,19 @@ func (d *Daemon) namespaceApp(h string) (app, suffix string) {
 // heldHosts returns every host served now or reserved by a deploy in
 // flight, with its holder: the live services' names and domains, the
 // stored entrypoints' hosts. Call with the book's mu held.
-func (d *Daemon) heldHosts(ctx context.Context) (map[string]holder, error) {
+func (m *Manager) heldHosts(ctx context.Context) (map[string]holder, error) {
 	held := map[string]holder{}
-	for _, s := range d.appServices("") {
-		s.mu.Lock()
-		for _, sv := range []*spec.Service{s.spec, s.canarySpec()} {
+	for _, s := range m.fleet.Services("") {
+		for _, sv := range []*spec.Service{s.Serving().Spec, m.canarySpec(s)} {
 			if sv != nil && sv.Port != 0 {
 				// A canary's hosts are the service's at its promotion.
-				for _, h := range d.hosts(s.app, sv) {
-					held[h] = holder{app: s.app, service: s.name}
+				for _, h := range m.fleet.Hosts(s.App(), sv) {
+					held[h] = holder{app: s.App(), service: s.Name()}
 				}
 			}
 		}
-		s.mu.Unlock()
 	}
-	recs, err := d.store.ListEntrypoints(ctx, "")
+	recs, err := m.store.ListEntrypoints(ctx, "")
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +102,7 @@ func (d *Daemon) heldHosts(ctx context.Context) (map[string]holder, error) {
 			held[h] = holder{app: rec.App, entrypoint: rec.Name}
 		}
 	}
-	for _, r := range d.edgex.hosts.pending {
+	for _, r := range m.hosts.pending {
 		held[r.host] = r.holder
 	}
 	return held, nil
@@ -114,17 +113,17 @@ func (d *Daemon) heldHosts(ctx context.Context) (map[string]holder, error) {
 // returned release is called (when the deploy ends). A host that is
 // another app's address, or held by another service or entrypoint, is
 // refused with the field and line that claim it.
-func (d *Daemon) claimHosts(ctx context.Context, sp *spec.Spec, names []string) (release func(), err error) {
-	return d.reserveHosts(ctx, sp, names, true)
+func (m *Manager) claimHosts(ctx context.Context, sp *spec.Spec, names []string) (release func(), err error) {
+	return m.reserveHosts(ctx, sp, names, true)
 }
 
 // claimRevisionHosts is claimHosts for a rollback to rev of service s: an
 // earlier revision may list a domain that another app has taken since.
-func (d *Daemon) claimRevisionHosts(ctx context.Context, s *service, rev revision) (release func(), err error) {
-	sp := &spec.Spec{App: s.app, Services: map[string]*spec.Service{s.name: rev.spec}, ServiceOrder: []string{s.name}}
-	release, err = d.reserveHosts(ctx, sp, []string{s.name}, false)
+func (m *Manager) claimRevisionHosts(ctx context.Context, s *fleet.Service, rev fleet.Revision) (release func(), err error) {
+	sp := &spec.Spec{App: s.App(), Services: map[string]*spec.Service{s.Name(): rev.Spec}, ServiceOrder: []string{s.Name()}}
+	release, err = m.reserveHosts(ctx, sp, []string{s.Name()}, false)
 	if err != nil {
-		return nil, refuse(fmt.Errorf("revision %d of %s: %w; deploy a new revision instead", rev.number, s.name, err))
+		return nil, refuse(fmt.Errorf("revision %d of %s: %w; deploy a new revision instead", rev.Number, s.Name(), err))
 	}
 	return release, nil
 }
@@ -132,11 +131,11 @@ func (d *Daemon) claimRevisionHosts(ctx context.Context, s *service, rev revisio
 // reserveHosts checks and reserves the hosts of the services names of sp
 // and, withEdge (a deploy, which installs sp's entrypoints in place of the
 // app's), of its entrypoints.
-func (d *Daemon) reserveHosts(ctx context.Context, sp *spec.Spec, names []string, withEdge bool) (release func(), err error) {
-	b := &d.edgex.hosts
+func (m *Manager) reserveHosts(ctx context.Context, sp *spec.Spec, names []string, withEdge bool) (release func(), err error) {
+	b := &m.hosts
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	held, err := d.heldHosts(ctx)
+	held, err := m.heldHosts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -150,11 +149,11 @@ func (d *Daemon) reserveHosts(ctx context.Context, sp *spec.Spec, names []string
 	claims := map[string]holder{}
 	for _, n := range sp.ServiceOrder {
 		if svc := sp.Services[n]; svc.Port != 0 {
-			claims[d.hosts(sp.App, svc)[0]] = holder{app: sp.App, service: n}
+			claims[m.fleet.Hosts(sp.App, svc)[0]] = holder{app: sp.App, service: n}
 		}
 	}
 	claim := func(field, h string, by holder) error {
-		if app, suffix := d.namespaceApp(h); app != "" && app != sp.App {
+		if app, suffix := m.namespaceApp(h); app != "" && app != sp.App {
 			return refuse(sp.FieldError(field,
 				"host %q is an address of app %q: names under %s belong to that app alone; pick a name outside them", h, app, suffix))
 		}
@@ -197,10 +196,11 @@ func (d *Daemon) reserveHosts(ctx context.Context, sp *spec.Spec, names []string
 	}, nil
 }
 
-// canarySpec is the spec of the service's canary, if any. Call with mu held.
-func (s *service) canarySpec() *spec.Service {
-	if s.canary == nil {
+// canarySpec is the spec of the service's canary, if any.
+func (m *Manager) canarySpec(s *fleet.Service) *spec.Service {
+	c := m.canaryOf(s)
+	if c == nil {
 		return nil
 	}
-	return s.canary.rev.spec
+	return c.rev.Spec
 }

@@ -1,6 +1,6 @@
-package controlplane
+package fleet
 
-// The control plane's side of the autoscaler (internal/controlplane/autoscale):
+// The fleet's side of the autoscaler (internal/controlplane/autoscale):
 // each service as an autoscale.Service (autoService), what the autoscaler
 // reads of it and the actions it asks of it. Starting instances, parking
 // and waking them (wake.go) stay here, with the instances they start.
@@ -16,10 +16,6 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/controlplane/autoscale"
 )
-
-// AutoscaleConfig tunes the autoscaler. Zero fields take the defaults
-// (autoscale.Tuning).
-type AutoscaleConfig = autoscale.Tuning
 
 // autoState is a service's autoscaling state, guarded by service.mu.
 type autoState struct {
@@ -38,29 +34,31 @@ type autoState struct {
 
 // autoDesired is the autoscaler's count for a service with scale:, clamped
 // to the current spec's bounds. Call with mu held.
-func (s *service) autoDesired() (int, bool) {
+func (s *Service) autoDesired() (int, bool) {
 	if s.spec == nil || s.spec.Scale == nil || !s.auto.on {
 		return 0, false
 	}
 	return min(max(s.auto.n, s.spec.Scale.Min), s.spec.Scale.Max), true
 }
 
-// newAutoscaler wires the autoscaler to the daemon: the router's load, the
-// services, and a tick's panic to the log.
-func newAutoscaler(d *Daemon) *autoscale.Autoscaler {
-	return autoscale.New(autoscale.Config{
-		Tuning: d.cfg.Autoscale,
-		Load:   d.edge,
-		Services: func() []autoscale.Service {
-			ss := d.appServices("")
-			as := make([]autoscale.Service, len(ss))
-			for i, s := range ss {
-				as[i] = autoService{d: d, s: s}
-			}
-			return as
-		},
-		Panicked: func(what string, v any) { logPanic(d.log, v, what) },
-	})
+// AutoscaleServices are the services as the autoscaler
+// (internal/controlplane/autoscale) sees them, with the actions it asks of
+// them.
+func (f *Fleet) AutoscaleServices() []autoscale.Service {
+	ss := f.Services("")
+	as := make([]autoscale.Service, len(ss))
+	for i, s := range ss {
+		as[i] = autoService{f: f, s: s}
+	}
+	return as
+}
+
+// countAutoscale counts an autoscaler decision taking s from one count to
+// another.
+func (f *Fleet) countAutoscale(s *Service, from, to int) {
+	if f.cfg.CountAutoscale != nil {
+		f.cfg.CountAutoscale(s.app, s.name, from, to)
+	}
 }
 
 // autoService is a service as the autoscaler sees it (autoscale.Service),
@@ -68,8 +66,8 @@ func newAutoscaler(d *Daemon) *autoscale.Autoscaler {
 // scale out (scaleOut) and in (drainAndPark), park and unpark, wake from
 // zero (wake.go).
 type autoService struct {
-	d *Daemon
-	s *service
+	f *Fleet
+	s *Service
 }
 
 var _ autoscale.Service = autoService{}
@@ -77,7 +75,7 @@ var _ autoscale.Service = autoService{}
 func (a autoService) Route() string { return serviceKey(a.s.app, a.s.name) }
 
 func (a autoService) Tend(ctx context.Context, now time.Time) {
-	a.tendParked(ctx, a.d.autoscaler.Tuning(), now)
+	a.tendParked(ctx, a.f.cfg.Autoscale.WithDefaults(), now)
 }
 
 func (a autoService) Observe(restart func(rev int) bool) (autoscale.State, bool) {
@@ -98,7 +96,7 @@ func (a autoService) Observe(restart func(rev int) bool) (autoscale.State, bool)
 	}
 	for _, in := range s.instances {
 		st.Instances = append(st.Instances, in.id)
-		if in.state == stateHealthy {
+		if in.state == StateHealthy {
 			st.Ready++
 		}
 	}
@@ -117,35 +115,35 @@ func (a autoService) Record(p autoscale.Plan) {
 // the edge now, then drain and park. A service that moved on (a new
 // revision; a deploy, rollback or pause owns it) is left alone.
 func (a autoService) Scale(ctx context.Context, rev, current int, p autoscale.Plan) {
-	d, s := a.d, a.s
+	f, s := a.f, a.s
 	s.mu.Lock()
 	if s.rev != rev || s.busy != "" || s.paused || s.spec == nil || s.spec.Scale == nil {
 		s.mu.Unlock()
 		return
 	}
 	s.auto.on, s.auto.n = true, p.N
-	rv := revision{number: s.rev, spec: s.spec, image: s.image}
-	var surplus []*instance
+	rv := Revision{Number: s.rev, Spec: s.spec, Image: s.image}
+	var surplus []*Instance
 	if start := p.N - len(s.instances) - s.pending; start > 0 {
 		s.pending += start
 		for range start {
-			d.bg.Add(1)
-			go func() { defer d.bg.Done(); defer d.contain("scale out", "service", s.name); a.scaleOut(rv, "") }()
+			f.bg.Add(1)
+			go func() { defer f.bg.Done(); defer f.contain("scale out", "service", s.name); a.scaleOut(rv, "") }()
 		}
 	}
 	if n := len(s.instances); p.N < n {
 		surplus = slices.Clone(s.instances[p.N:])
 		s.instances = s.instances[:p.N:p.N]
-		d.publish(s)
+		f.publish(s)
 	}
 	s.mu.Unlock()
-	d.countAutoscale(s, current, p.N)
-	d.event(s.app, s.name, "autoscale", p.Why)
+	f.countAutoscale(s, current, p.N)
+	f.event(s.app, s.name, "autoscale", p.Why)
 	if len(surplus) > 0 {
-		d.bg.Add(1)
+		f.bg.Add(1)
 		go func() {
-			defer d.bg.Done()
-			defer d.contain("scale in", "service", s.name)
+			defer f.bg.Done()
+			defer f.contain("scale in", "service", s.name)
 			a.drainAndPark(context.WithoutCancel(ctx), surplus)
 		}()
 	}
@@ -155,33 +153,33 @@ func (a autoService) Scale(ctx context.Context, rev, current int, p autoscale.Pl
 // starting a parked one when there is one, and adds it to the edge once
 // healthy, unless the service moved on meanwhile. The caller counted it in
 // s.pending. why, when set, is recorded as an event once it serves.
-func (a autoService) scaleOut(rv revision, why string) {
-	d, s := a.d, a.s
+func (a autoService) scaleOut(rv Revision, why string) {
+	f, s := a.f, a.s
 	began := time.Now()
-	ctx, cancel := context.WithTimeoutCause(d.ctx, d.cfg.DeployTimeout, fmt.Errorf("deploy timeout (%s) reached", d.cfg.DeployTimeout))
+	ctx, cancel := context.WithTimeoutCause(f.ctx, f.cfg.DeployTimeout, fmt.Errorf("deploy timeout (%s) reached", f.cfg.DeployTimeout))
 	defer cancel()
 	in, how := a.unpark(ctx, rv)
 	var err error
 	if in == nil {
 		how = "new container"
 		var secrets map[string]string
-		if secrets, err = d.store.SecretValues(ctx, s.app, s.name); err == nil {
-			in, err = d.startInstance(ctx, s.app, rv, "", secrets)
+		if secrets, err = f.store.SecretValues(ctx, s.app, s.name); err == nil {
+			in, err = f.startInstance(ctx, s.app, rv, "", secrets)
 		}
 	}
-	if !d.admitStarted(s, rv, in, err, "autoscaled instance failed to start", func(in *instance) { a.park(context.WithoutCancel(ctx), in) }) {
+	if !f.admitStarted(s, rv, in, err, "autoscaled instance failed to start", func(in *Instance) { a.park(context.WithoutCancel(ctx), in) }) {
 		return
 	}
 	if why != "" {
-		d.event(s.app, s.name, "autoscale", fmt.Sprintf("%s: instance %s of revision %d serves after %s (%s)", why, in.id, rv.number, time.Since(began).Round(time.Millisecond), how))
+		f.event(s.app, s.name, "autoscale", fmt.Sprintf("%s: instance %s of revision %d serves after %s (%s)", why, in.id, rv.Number, time.Since(began).Round(time.Millisecond), how))
 	}
 }
 
 // drainAndPark waits (up to the drain time) for the requests in flight on
 // instances the edge no longer routes to, then parks them.
-func (a autoService) drainAndPark(ctx context.Context, old []*instance) {
-	d, s := a.d, a.s
-	d.drain(ctx, s, old)
+func (a autoService) drainAndPark(ctx context.Context, old []*Instance) {
+	f, s := a.f, a.s
+	f.drain(ctx, s, old)
 	var wg sync.WaitGroup
 	for _, in := range old {
 		wg.Go(func() { a.park(ctx, in) })
@@ -190,7 +188,7 @@ func (a autoService) drainAndPark(ctx context.Context, old []*instance) {
 }
 
 // autoscaleStatus is the autoscaler's view for status. Call with mu held.
-func (s *service) autoscaleStatus() *api.AutoscaleStatus {
+func (s *Service) autoscaleStatus() *api.AutoscaleStatus {
 	if s.spec == nil || s.spec.Scale == nil {
 		return nil
 	}

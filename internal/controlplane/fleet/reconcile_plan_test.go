@@ -1,4 +1,4 @@
-package controlplane
+package fleet
 
 import (
 	"reflect"
@@ -40,11 +40,11 @@ func TestPlanReconcile(t *testing.T) {
 		}
 		return out
 	}
-	grouped := func(id string, ms ...*member) *instance {
-		return &instance{id: id, podID: "p-" + id, state: stateHealthy, startedAt: old, sidecars: ms}
+	grouped := func(id string, ms ...*member) *Instance {
+		return &Instance{id: id, podID: "p-" + id, state: StateHealthy, startedAt: old, sidecars: ms}
 	}
-	plain := func(id string) *instance {
-		return &instance{id: id, podID: "p-" + id, state: stateHealthy, startedAt: old}
+	plain := func(id string) *Instance {
+		return &Instance{id: id, podID: "p-" + id, state: StateHealthy, startedAt: old}
 	}
 	logShipper := func(started time.Time, restarts int) *member {
 		return &member{name: "logs", startedAt: started, restarts: restarts}
@@ -64,118 +64,118 @@ func TestPlanReconcile(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		svc  *service
+		svc  *Service
 		seen sighting
 		want want
 	}{{
 		name: "no revision yet: nothing",
-		svc:  &service{},
+		svc:  &Service{},
 		seen: sighting{at: listed, pods: pods()},
 	}, {
 		name: "paused: nothing, not even a dead instance",
-		svc:  &service{rev: 1, paused: true, instances: []*instance{plain("a")}},
+		svc:  &Service{rev: 1, paused: true, instances: []*Instance{plain("a")}},
 		seen: sighting{at: listed, pods: pods()},
 	}, {
 		name: "all running at the desired count: nothing",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 2}, instances: []*instance{plain("a"), plain("b")}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 2}, instances: []*Instance{plain("a"), plain("b")}},
 		seen: sighting{at: listed, pods: running("a", "b")},
 	}, {
 		name: "a pod gone from the engine: dead, its first crash replaced at once",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 2}, instances: []*instance{plain("a"), plain("b")}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 2}, instances: []*Instance{plain("a"), plain("b")}},
 		seen: sighting{at: listed, pods: running("a")},
 		want: want{dead: map[string]string{"b": "disappeared from the engine"}, start: 1, next: now},
 	}, {
 		name: "started after the listing: not in it, left be",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*instance{{id: "n", podID: "p-n", startedAt: now}}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*Instance{{id: "n", podID: "p-n", startedAt: now}}},
 		seen: sighting{at: listed, pods: pods()},
 	}, {
 		name: "unhealthy: dead, with the reason adopt gave it",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*instance{{id: "u", podID: "p-u", state: stateUnhealthy, startedAt: old, crashWhy: "lost its network holder while the daemon was down"}}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*Instance{{id: "u", podID: "p-u", state: StateUnhealthy, startedAt: old, crashWhy: "lost its network holder while the daemon was down"}}},
 		seen: sighting{at: listed, pods: running("u")},
 		want: want{dead: map[string]string{"u": "lost its network holder while the daemon was down"}, start: 1, next: now},
 	}, {
 		name: "lost its network (the engine says the pod is broken): dead",
-		svc:  &service{rev: 1, spec: withProxy, instances: []*instance{grouped("g", proxy)}},
+		svc:  &Service{rev: 1, spec: withProxy, instances: []*Instance{grouped("g", proxy)}},
 		seen: sighting{at: listed, pods: pods(runtime.Pod{ID: "p-g", State: runtime.PodRunning, Broken: "its network holder is gone", Containers: []runtime.ContainerStatus{mainUp, up("proxy")}})},
 		want: want{dead: map[string]string{"g": "lost its network (its network holder is gone)"}, start: 1, next: now},
 	}, {
 		name: "essential sidecar exited, pod still up: dead, naming it and its code",
-		svc:  &service{rev: 1, spec: withProxy, instances: []*instance{grouped("g", proxy)}},
+		svc:  &Service{rev: 1, spec: withProxy, instances: []*Instance{grouped("g", proxy)}},
 		seen: sighting{at: listed, pods: pods(pod("g", runtime.PodRunning, mainUp, exited("proxy", 2, old)))},
 		want: want{dead: map[string]string{"g": "lost its essential sidecar proxy, which exited with code 2"}, start: 1, next: now},
 	}, {
 		name: "the engine stopped the pod for its essential sidecar: the sidecar, which ended first, is named",
-		svc:  &service{rev: 1, spec: withProxy, instances: []*instance{grouped("g", proxy)}},
+		svc:  &Service{rev: 1, spec: withProxy, instances: []*Instance{grouped("g", proxy)}},
 		seen: sighting{at: listed, pods: pods(pod("g", runtime.PodExited, exited("web", 143, old.Add(time.Second)), exited("proxy", 2, old)))},
 		want: want{dead: map[string]string{"g": "lost its essential sidecar proxy, which exited with code 2"}, start: 1, next: now},
 	}, {
 		name: "the service's own container ended first: its exit is the reason",
-		svc:  &service{rev: 1, spec: withProxy, instances: []*instance{grouped("g", proxy)}},
+		svc:  &Service{rev: 1, spec: withProxy, instances: []*Instance{grouped("g", proxy)}},
 		seen: sighting{at: listed, pods: pods(pod("g", runtime.PodExited, exited("web", 3, old), exited("proxy", 143, old.Add(time.Second))))},
 		want: want{dead: map[string]string{"g": "exited with code 3"}, start: 1, next: now},
 	}, {
 		name: "killed for memory",
-		svc:  &service{rev: 1, spec: &spec.Service{Name: "web", Instances: 1}, instances: []*instance{plain("a")}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Name: "web", Instances: 1}, instances: []*Instance{plain("a")}},
 		seen: sighting{at: listed, pods: pods(pod("a", runtime.PodExited, runtime.ContainerStatus{Name: "web", Main: true, ExitCode: 137, OOMKilled: true}))},
 		want: want{dead: map[string]string{"a": "was killed: out of memory (raise memory in berth.yaml)"}, start: 1, next: now},
 	}, {
 		name: "non-essential sidecar exited: restarted alone, the instance lives",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*instance{grouped("g", logShipper(old, 0))}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*Instance{grouped("g", logShipper(old, 0))}},
 		seen: sighting{at: listed, pods: pods(pod("g", runtime.PodRunning, mainUp, exited("logs", 1, old)))},
 		want: want{restarts: map[string]string{"logs": "exited with code 1"}},
 	}, {
 		name: "non-essential sidecar missing from the pod: restarted alone",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*instance{grouped("g", logShipper(old, 0))}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*Instance{grouped("g", logShipper(old, 0))}},
 		seen: sighting{at: listed, pods: pods(pod("g", runtime.PodRunning, mainUp))},
 		want: want{restarts: map[string]string{"logs": "disappeared from the engine"}},
 	}, {
 		name: "non-essential sidecar already restarting: left to its restart",
-		svc: &service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*instance{grouped("g", &member{
+		svc: &Service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*Instance{grouped("g", &member{
 			name: "logs", startedAt: old, restarting: true,
 		})}},
 		seen: sighting{at: listed, pods: pods(pod("g", runtime.PodRunning, mainUp, exited("logs", 1, old)))},
 	}, {
 		name: "init container exited: it ran once, nothing to do",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*instance{grouped("g", migrate)}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*Instance{grouped("g", migrate)}},
 		seen: sighting{at: listed, pods: pods(pod("g", runtime.PodRunning, mainUp, exited("migrate", 0, old)))},
 	}, {
 		name: "a sidecar that ran for crashReset forgets its restarts",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*instance{grouped("g", logShipper(now.Add(-crashReset-time.Second), 3))}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, instances: []*Instance{grouped("g", logShipper(now.Add(-crashReset-time.Second), 3))}},
 		seen: sighting{at: listed, pods: pods(pod("g", runtime.PodRunning, mainUp, up("logs")))},
 		want: want{settled: []string{"logs"}},
 	}, {
 		name: "crash loop: the backoff holds the replacement back and arms a timer",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 1}, crashes: 3, lastCrash: now.Add(-time.Second)},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, crashes: 3, lastCrash: now.Add(-time.Second)},
 		seen: sighting{at: listed, pods: pods()},
 		want: want{armIn: backoff(3) - time.Second, next: now.Add(-time.Second).Add(backoff(3))},
 	}, {
 		name: "crash loop with a timer armed already: wait, no second timer",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 1}, crashes: 3, lastCrash: now.Add(-time.Second), restartArmed: true},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, crashes: 3, lastCrash: now.Add(-time.Second), restartArmed: true},
 		seen: sighting{at: listed, pods: pods()},
 		want: want{next: now.Add(-time.Second).Add(backoff(3))},
 	}, {
 		name: "crash loop: a new death counts and restarts the backoff",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 2}, crashes: 1, lastCrash: now.Add(-time.Hour), instances: []*instance{plain("a"), plain("b")}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 2}, crashes: 1, lastCrash: now.Add(-time.Hour), instances: []*Instance{plain("a"), plain("b")}},
 		seen: sighting{at: listed, pods: running("a")},
 		want: want{dead: map[string]string{"b": "disappeared from the engine"}, armIn: backoff(2), next: now.Add(backoff(2))},
 	}, {
 		name: "healthy for crashReset at the desired count: crashes forgotten",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 1}, crashes: 4, lastCrash: now.Add(-crashReset - time.Second), instances: []*instance{plain("a")}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 1}, crashes: 4, lastCrash: now.Add(-crashReset - time.Second), instances: []*Instance{plain("a")}},
 		seen: sighting{at: listed, pods: running("a")},
 		want: want{forget: true},
 	}, {
 		name: "busy: the dead are taken out, the operation owns the count",
-		svc:  &service{rev: 1, busy: "deploy", spec: &spec.Service{Instances: 2}, instances: []*instance{plain("a"), plain("b")}},
+		svc:  &Service{rev: 1, busy: "deploy", spec: &spec.Service{Instances: 2}, instances: []*Instance{plain("a"), plain("b")}},
 		seen: sighting{at: listed, pods: running("a")},
 		want: want{dead: map[string]string{"b": "disappeared from the engine"}},
 	}, {
 		name: "replacements being started count",
-		svc:  &service{rev: 1, spec: &spec.Service{Instances: 3}, pending: 1, instances: []*instance{plain("a")}},
+		svc:  &Service{rev: 1, spec: &spec.Service{Instances: 3}, pending: 1, instances: []*Instance{plain("a")}},
 		seen: sighting{at: listed, pods: running("a")},
 		want: want{start: 1, next: time.Time{}},
 	}, {
 		name: "berth scale overrides the spec's count",
-		svc:  &service{rev: 1, desired: 3, spec: &spec.Service{Instances: 1}, instances: []*instance{plain("a")}},
+		svc:  &Service{rev: 1, desired: 3, spec: &spec.Service{Instances: 1}, instances: []*Instance{plain("a")}},
 		seen: sighting{at: listed, pods: running("a")},
 		want: want{start: 2},
 	}}
