@@ -12,8 +12,10 @@
 // (warm: a traffic switch), task run, deploy a third time and rollback
 // --to 2 (cold: revision 2's tasks no longer run and are started first),
 // destroy. For each verb it prints the median time over the rounds and
-// the AWS API calls the proxy received, by service. Each verb's calls, in
-// order, go to stderr.
+// the AWS API calls the proxy received, by service (the image push's
+// requests to the registry are not AWS API calls and are not counted).
+// Each verb's calls, in order, go to stderr. moto is set to answer a
+// task's final state at once, as the simulation answers the rest.
 //
 //	go run ./bench/aws -n 3      # bench/aws.sh installs moto and the registry first
 package main
@@ -22,6 +24,7 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,16 +44,17 @@ const image = "berth-bench/hello:1"
 type step struct {
 	name string   // the table's metric
 	args []string // after "berth --env prod"
+	want string   // in its output: it did what it says
 }
 
 var steps = []step{
-	{"deploy, the first (makes the app's resources)", []string{"deploy"}},
-	{"deploy, the next revision", []string{"deploy"}},
-	{"rollback, warm (previous revision still running: a traffic switch)", []string{"rollback", "web"}},
-	{"task run `/hello migrate` → exit code", []string{"task", "run", "--", "/hello", "migrate"}},
-	{"deploy, a third revision", []string{"deploy"}},
-	{"rollback --to 2, cold (its tasks started first)", []string{"rollback", "web", "--to", "2"}},
-	{"destroy", []string{"destroy"}},
+	{"deploy, the first (makes the app's resources)", []string{"deploy"}, "revision 1 serves"},
+	{"deploy, the next revision", []string{"deploy"}, "revision 2 serves"},
+	{"rollback, warm (previous revision still running: a traffic switch)", []string{"rollback", "web"}, "all traffic on revision 1"},
+	{"task run `/hello migrate` → exit code", []string{"task", "run", "--", "/hello", "migrate"}, "/hello migrate"},
+	{"deploy, a third revision", []string{"deploy"}, "revision 3 serves"},
+	{"rollback --to 2, cold (its tasks started first)", []string{"rollback", "web", "--to", "2"}, "starting 1 task(s) of revision 2"},
+	{"destroy", []string{"destroy"}, "destroyed"},
 }
 
 func main() {
@@ -74,7 +78,11 @@ func run(t *tb, n int) error {
 	if err := benchkit.BuildExample(root, image); err != nil {
 		return err
 	}
-	p := awstest.StartProxy(t, awstest.MotoEndpoint(t), awstest.Registry(t))
+	moto := awstest.MotoEndpoint(t)
+	if err := immediateTasks(moto); err != nil {
+		return err
+	}
+	p := awstest.StartProxy(t, moto, awstest.Registry(t))
 	if err := useEndpoint(p.URL); err != nil { // before SimulateECS, whose own clients read it
 		return err
 	}
@@ -103,8 +111,8 @@ func run(t *tb, n int) error {
 			code := cli.Main(append([]string{"--env", "prod"}, s.args...), strings.NewReader(""), &out, &errb)
 			took := time.Since(start)
 			ops := p.Calls()[before:]
-			if code != 0 {
-				return fmt.Errorf("round %d: berth --env prod %s: exit %d: %s%s", round, strings.Join(s.args, " "), code, out.String(), errb.String())
+			if code != 0 || !strings.Contains(out.String(), s.want) {
+				return fmt.Errorf("round %d: berth --env prod %s: exit %d, want %q in the output: %s%s", round, strings.Join(s.args, " "), code, s.want, out.String(), errb.String())
 			}
 			times[i] = append(times[i], took)
 			calls[i] = append(calls[i], byService(ops))
@@ -141,6 +149,23 @@ func useEndpoint(url string) error {
 		if err := os.Setenv(k, v); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// immediateTasks has moto answer a task's final state at the first
+// DescribeTasks (by default it moves one state per call, so berth's
+// one-second poll would wait three times), as the simulation answers
+// everything else at once.
+func immediateTasks(moto string) error {
+	body := `{"model_name": "ecs::task", "transition": {"progression": "immediate"}}`
+	resp, err := http.Post(moto+"/moto-api/state-manager/set-transition", "application/json", strings.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("moto: set the task transition: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("moto: set the task transition: %s", resp.Status)
 	}
 	return nil
 }
