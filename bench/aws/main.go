@@ -14,7 +14,8 @@
 // destroy. For each verb it prints the median time over the rounds and
 // the AWS API calls the proxy received, by service (the image push's
 // requests to the registry are not AWS API calls and are not counted).
-// Each verb's calls, in order, go to stderr. moto is set to answer a
+// Each verb's calls, in order, and the first round's output go to
+// stderr. moto is set to answer a
 // task's final state at once, as the simulation answers the rest.
 //
 //	go run ./bench/aws -n 3      # bench/aws.sh installs moto and the registry first
@@ -117,6 +118,9 @@ func run(t *tb, n int) error {
 			times[i] = append(times[i], took)
 			calls[i] = append(calls[i], byService(ops))
 			fmt.Fprintf(os.Stderr, "round %d: berth --env prod %s: %s, %d AWS API calls: %s\n", round, strings.Join(s.args, " "), took.Round(time.Millisecond), len(ops), strings.Join(ops, " "))
+			if round == 1 {
+				fmt.Fprintf(os.Stderr, "%s", out.String())
+			}
 		}
 	}
 
