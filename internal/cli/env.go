@@ -189,7 +189,7 @@ func (b *awsBackend) Rollback(ctx context.Context, app, service string, req api.
 }
 
 func (b *awsBackend) Logs(ctx context.Context, app, service string, o client.LogsOptions, fn func(api.Message)) error {
-	opts := awsenv.LogsOptions{Follow: o.Follow, Container: o.Container, Tail: o.Tail}
+	opts := awsenv.LogsOptions{Follow: o.Follow, Container: o.Container, Tail: o.Tail, Instance: o.Instance}
 	if o.Since != "" {
 		d, err := time.ParseDuration(o.Since)
 		if err != nil {

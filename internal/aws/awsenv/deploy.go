@@ -78,6 +78,9 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 	if err != nil {
 		return failure(err)
 	}
+	if err := e.idleTimeout(ctx, in, sp); err != nil {
+		return failure(err)
+	}
 	role, err := e.execRole(ctx)
 	if err != nil {
 		return failure(err)
@@ -326,7 +329,7 @@ type registered struct {
 // and registers its task definition.
 func (e *Env) taskDefinition(ctx context.Context, in *infra, role string, sp *spec.Spec, svc *spec.Service, num int, image string, secrets map[string]string, p progress) (registered, error) {
 	tags := e.tagMap(map[string]string{TagService: svc.Name})
-	repo := name(256, "berth", e.App, svc.Name)
+	repo := e.repoName(svc.Name)
 	push := func(who, img string, b *spec.Build) (string, error) {
 		if b != nil && img == "" {
 			if e.opts.Build == nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/aws/fargate"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -114,7 +115,7 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 				return failure(err)
 			}
 		}
-		repo := name(256, "berth", e.App, n)
+		repo := e.repoName(n)
 		_, err := e.c.ECR.DeleteRepository(ctx, &ecr.DeleteRepositoryInput{RepositoryName: aws.String(repo), Force: true})
 		if err := step("ECR repository "+repo, ignore(err, gone(err, "RepositoryNotFoundException"))); err != nil {
 			return failure(err)
@@ -150,10 +151,23 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 	if err := e.deleteExecRole(ctx); err != nil {
 		return failure(step("IAM role "+e.execRoleName(), err))
 	}
+	for _, n := range names {
+		if err := e.deregisterTaskDefinitions(ctx, n); err != nil {
+			return failure(step("task definitions of "+n, err))
+		}
+	}
 	if e.Cluster == "" && in.Cluster != "" {
+		// berth's own cluster goes with the app's last environment on it.
 		_, err := e.c.ECS.DeleteCluster(ctx, &ecs.DeleteClusterInput{Cluster: aws.String(in.Cluster)})
-		if err := step("ECS cluster "+in.Cluster, ignore(err, gone(err, "ClusterNotFoundException"))); err != nil {
-			return failure(err)
+		switch {
+		case gone(err, "ClusterContainsServicesException", "ClusterContainsTasksException"):
+			if err != nil {
+				p.phase("drain", "%s: kept ECS cluster %s: another environment of the app runs on it", e.App, in.Cluster)
+			}
+		default:
+			if err := step("ECS cluster "+in.Cluster, ignore(err, gone(err, "ClusterNotFoundException"))); err != nil {
+				return failure(err)
+			}
 		}
 	}
 	if err := e.state.Delete(ctx); err != nil {
@@ -210,6 +224,25 @@ func (e *Env) deleteExecRole(ctx context.Context) error {
 	}
 	if _, err := e.c.IAM.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: n}); err != nil && apiCode(err) != "NoSuchEntity" {
 		return err
+	}
+	return nil
+}
+
+// deregisterTaskDefinitions marks every revision of a service's task
+// definition family in the environment inactive (ECS keeps inactive ones
+// for a while; none can start a task again).
+func (e *Env) deregisterTaskDefinitions(ctx context.Context, service string) error {
+	pg := ecs.NewListTaskDefinitionsPaginator(e.c.ECS, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(fargate.Family(e.App, e.Name, service))})
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		for _, arn := range page.TaskDefinitionArns {
+			if _, err := e.c.ECS.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String(arn)}); err != nil && apiCode(err) != "ClientException" {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +18,9 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/berth-dev/berth/internal/aws/fargate"
+	"github.com/berth-dev/berth/internal/spec"
 )
 
 // The shared resources of an app in an environment, made once and found
@@ -356,3 +360,17 @@ const (
 	TagRevision = "berth.revision"
 	TagSlot     = "berth.slot"
 )
+
+// idleTimeout sets the ALB's idle timeout to the longest request timeout
+// of the app's services (timeout:), which the ALB holds a request open for.
+func (e *Env) idleTimeout(ctx context.Context, in *infra, sp *spec.Spec) error {
+	secs := fargate.IdleTimeoutSeconds(sp)
+	_, err := e.c.ELB.ModifyLoadBalancerAttributes(ctx, &elb.ModifyLoadBalancerAttributesInput{
+		LoadBalancerArn: aws.String(in.LB),
+		Attributes:      []elbtypes.LoadBalancerAttribute{{Key: aws.String("idle_timeout.timeout_seconds"), Value: aws.String(strconv.Itoa(secs))}},
+	})
+	if err != nil {
+		return fmt.Errorf("set the idle timeout of load balancer %s to %ds: %w", e.lbName(), secs, err)
+	}
+	return nil
+}

@@ -154,6 +154,7 @@ type LogsOptions struct {
 	Since     time.Duration // 0: all kept
 	Container string        // "" all containers; the service's name or a sidecar's
 	Tail      int           // past lines to send, 0: all
+	Instance  string        // "" all tasks; else a task ID or its prefix
 }
 
 // Logs sends a service's log lines from CloudWatch Logs (the awslogs
@@ -193,6 +194,9 @@ func (e *Env) Logs(ctx context.Context, service string, o LogsOptions, out func(
 				seen[id] = true
 				stream := aws.ToString(ev.LogStreamName)
 				src := stream[strings.LastIndex(stream, "/")+1:]
+				if o.Instance != "" && !strings.HasPrefix(src, o.Instance) {
+					continue
+				}
 				if len(src) > 12 {
 					src = src[:12]
 				}

@@ -73,7 +73,7 @@ func (e *Env) Plan(ctx context.Context, sp *spec.Spec, names []string) ([]Change
 		if img == "" && svc.Build != nil {
 			img = "built from " + svc.Build.Context
 		}
-		out = append(out, Change{Action: "push", Resource: "image of " + n, Detail: img + " to ECR repository " + name(256, "berth", e.App, n)})
+		out = append(out, Change{Action: "push", Resource: "image of " + n, Detail: img + " to ECR repository " + e.repoName(n)})
 		out = append(out, Change{Action: "create", Resource: fmt.Sprintf("task definition %s revision %d", n, next)})
 		if len(svc.Release) > 0 {
 			out = append(out, Change{Action: "run", Resource: "release task of " + n, Detail: strings.Join(svc.Release, " ")})

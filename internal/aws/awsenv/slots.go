@@ -44,8 +44,16 @@ func (s Slot) Other() Slot {
 	return SlotA
 }
 
+// Every name of an app's resources holds its environment too: two
+// environments of one app may share an account and region (and, with
+// cluster:, a cluster) without touching each other's.
 func (e *Env) ecsServiceName(svc string, s Slot) string {
-	return name(255, e.App, svc, string(s))
+	return name(255, e.App, e.Name, svc, string(s))
+}
+
+// repoName is the ECR repository of a service's images in the environment.
+func (e *Env) repoName(svc string) string {
+	return name(256, "berth", e.App, e.Name, svc)
 }
 
 func (e *Env) targetGroupName(svc string, s Slot) string {

@@ -60,8 +60,8 @@ var familyRE = regexp.MustCompile(`[^A-Za-z0-9_-]`)
 // with anything ECS does not take replaced by '-', at most 255 characters.
 // The environment is not in it: environments are usually separate accounts
 // or regions, and the berth.env tag tells them apart where they are not.
-func Family(app, service string) string {
-	f := familyRE.ReplaceAllString(app+"-"+service, "-")
+func Family(app, env, service string) string {
+	f := familyRE.ReplaceAllString(app+"-"+env+"-"+service, "-")
 	if len(f) > maxFamily {
 		f = f[:maxFamily]
 	}
@@ -188,7 +188,7 @@ func TaskDefinition(in Input) (*ecs.RegisterTaskDefinitionInput, error) {
 	}
 
 	out := &ecs.RegisterTaskDefinitionInput{
-		Family:                  aws.String(Family(in.App, svc.Name)),
+		Family:                  aws.String(Family(in.App, in.Env, svc.Name)),
 		NetworkMode:             types.NetworkModeAwsvpc,
 		RequiresCompatibilities: []types.Compatibility{types.CompatibilityFargate},
 		Cpu:                     aws.String(strconv.Itoa(size.CPU)),

@@ -72,7 +72,7 @@ func TestTaskDefinition(t *testing.T) {
 	td, err := TaskDefinition(shopInput(t))
 	require.NoError(t, err)
 
-	assert.Equal(t, "shop-web", aws.ToString(td.Family))
+	assert.Equal(t, "shop-prod-web", aws.ToString(td.Family), "the environment is in the family: two environments of one app share an account")
 	assert.Equal(t, types.NetworkModeAwsvpc, td.NetworkMode)
 	assert.Equal(t, []types.Compatibility{types.CompatibilityFargate}, td.RequiresCompatibilities)
 	// web 0.5 + proxy 0.25 with migrate and stats unset: at least 0.75
@@ -189,7 +189,7 @@ func workerInput(t testing.TB) Input {
 func TestTaskDefinitionWorker(t *testing.T) {
 	td, err := TaskDefinition(workerInput(t))
 	require.NoError(t, err)
-	assert.Equal(t, "shop-worker", aws.ToString(td.Family))
+	assert.Equal(t, "shop-prod-worker", aws.ToString(td.Family))
 	assert.Equal(t, "256", aws.ToString(td.Cpu), "nothing set: the smallest task")
 	assert.Equal(t, "512", aws.ToString(td.Memory))
 	assert.Nil(t, td.TaskRoleArn, "no task role unless one is given")
@@ -222,9 +222,9 @@ func TestTaskDefinitionRefuses(t *testing.T) {
 }
 
 func TestFamily(t *testing.T) {
-	assert.Equal(t, "shop-web", Family("shop", "web"))
-	assert.Equal(t, "a-b-c", Family("a.b", "c"))
-	assert.Len(t, Family(strings.Repeat("a", 200), strings.Repeat("b", 200)), 255)
+	assert.Equal(t, "shop-prod-web", Family("shop", "prod", "web"))
+	assert.Equal(t, "a-b-prod-c", Family("a.b", "prod", "c"))
+	assert.Len(t, Family(strings.Repeat("a", 200), "prod", strings.Repeat("b", 200)), 255)
 }
 
 func TestCondition(t *testing.T) {
