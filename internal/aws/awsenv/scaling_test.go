@@ -160,4 +160,17 @@ func TestScalingFollowsServingSlotOnAWS(t *testing.T) {
 	if st := a.scalable(e2, "web", SlotB); st != nil {
 		t.Fatalf("slot b is still scaled after the rollback: %+v", st)
 	}
+
+	// Pause takes the scaling off (it would start the tasks again);
+	// resume puts it back.
+	if _, err := a.env(Options{}).Pause(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.scalable(e2, "web", SlotA); st != nil {
+		t.Fatalf("the paused slot a is still scaled: %+v", st)
+	}
+	if res := a.env(Options{}).Resume(ctx, "web", nil); !res.OK {
+		t.Fatalf("resume: %s", res.Error)
+	}
+	a.checkScaled(e2, SlotA)
 }
