@@ -445,6 +445,20 @@ func (e *Env) settleOp(ctx context.Context, l *awsstate.Lock, op *awsstate.Op, p
 		if err := e.state.UpdateRevisionStates(ctx, ch...); err != nil {
 			return err
 		}
+		// What follows the serving slot (scaling, name, cool-down) follows.
+		tg := ""
+		if svc.Port > 0 {
+			if tg, err = e.targetGroup(ctx, in, &svc, Slot(rev.Slot)); err != nil {
+				return err
+			}
+		}
+		var warmUntil time.Time
+		if len(ch) > 1 && svc.Port > 0 {
+			warmUntil = ch[1].WarmUntil
+		}
+		if err := e.followSwitch(ctx, in, &svc, Slot(rev.Slot), tg, warmUntil); err != nil {
+			return err
+		}
 	}
 	return l.ClearOp(ctx)
 }

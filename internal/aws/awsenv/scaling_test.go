@@ -3,6 +3,7 @@ package awsenv
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -10,6 +11,8 @@ import (
 	aastypes "github.com/aws/aws-sdk-go-v2/service/applicationautoscaling/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
+	"github.com/berth-dev/berth/internal/aws/awstest"
 )
 
 const scaleYAML = `app: APP
@@ -173,4 +176,58 @@ func TestScalingFollowsServingSlotOnAWS(t *testing.T) {
 		t.Fatalf("resume: %s", res.Error)
 	}
 	a.checkScaled(e2, SlotA)
+}
+
+// A deploy cut off after its switch, before its records: the next verb
+// finishes it, and what follows the serving slot follows it then (the
+// scaling, the name, the warm slot's cool-down).
+func TestInterruptedDeployFollowsSwitchOnAWS(t *testing.T) {
+	a := newAWSApp(t, discoveryYAML)
+	ctx := context.Background()
+	if res, msgs := a.deploy(a.env(Options{})); !res.OK {
+		t.Fatalf("deploy: %s\n%v", res.Error, msgs)
+	}
+	// The records' write after the switch fails once, as if the process
+	// died there.
+	var mu sync.Mutex
+	failed := false
+	a.proxy.Handle("dynamodb:TransactWriteItems", func(c *awstest.Call) *awstest.Response {
+		mu.Lock()
+		defer mu.Unlock()
+		if failed || !strings.Contains(string(c.Body), "replaced by revision") {
+			return nil
+		}
+		failed = true
+		return c.Error(400, "AccessDeniedException", "cut off")
+	})
+	e := a.env(Options{})
+	res := e.Deploy(ctx, a.sp, []string{"web"}, nil, nil)
+	if res.OK || !strings.Contains(res.Error, "cut off") {
+		t.Fatalf("deploy: ok=%v error=%q, want it cut off after the switch", res.OK, res.Error)
+	}
+	if a.serving(e, "web") != "b" {
+		t.Fatal("the cut-off deploy did not switch to slot b")
+	}
+	if a.scalable(e, "web", SlotB) != nil {
+		t.Fatal("slot b scaled before its deploy finished")
+	}
+
+	// The next verb that changes something finishes the deploy.
+	e2 := a.env(Options{})
+	if _, err := e2.Scale(ctx, map[string]int{}); err != nil {
+		t.Fatal(err)
+	}
+	if a.active(e2, "web").Slot != "b" {
+		t.Fatalf("after settling, revision in slot %q is active, want b", a.active(e2, "web").Slot)
+	}
+	if a.scalable(e2, "web", SlotB) == nil || a.scalable(e2, "web", SlotA) != nil {
+		t.Fatal("after settling, the scaling is not on slot b alone")
+	}
+	if a.schedule(e2, coolDownName("web", SlotA)) == nil {
+		t.Fatal("after settling, the warm slot a has no cool-down")
+	}
+	_, svcs := a.cloudMap(e2)
+	if got := a.cname(svcs["web"]); len(got) != 1 || got[0] != "b.web."+e2.namespaceName() {
+		t.Fatalf("after settling web.%s points at %v, want slot b", e2.namespaceName(), got)
+	}
 }
