@@ -102,9 +102,8 @@ func (e *Env) namespace(ctx context.Context, in *infra) (string, error) {
 	}
 	out, err := e.c.ServiceDiscovery.CreatePrivateDnsNamespace(ctx, &sd.CreatePrivateDnsNamespaceInput{
 		Name: aws.String(e.namespaceName()), Vpc: aws.String(in.VPC),
-		Description:      aws.String("berth " + e.what() + ": its services by name"),
-		CreatorRequestId: aws.String(name(64, "berth", e.App, e.Name, in.VPC)),
-		Tags:             e.sdTags(nil),
+		Description: aws.String("berth " + e.what() + ": its services by name"),
+		Tags:        e.sdTags(nil),
 	})
 	if apiCode(err) == "ConflictingDomainExists" {
 		return "", fmt.Errorf("Cloud Map namespace %s already exists in VPC %s for another environment of %s; give environment %s subnets in another VPC (environments.%s.subnets)",
@@ -197,10 +196,9 @@ func (e *Env) cloudMapService(ctx context.Context, ns, n, service string, rec sd
 	}
 	in := &sd.CreateServiceInput{
 		Name: aws.String(n), NamespaceId: aws.String(ns),
-		Description:      aws.String("berth " + e.what() + ": " + service),
-		CreatorRequestId: aws.String(name(64, "berth", ns, n)),
-		DnsConfig:        &sdtypes.DnsConfig{RoutingPolicy: routing, DnsRecords: []sdtypes.DnsRecord{{Type: rec, TTL: aws.Int64(dnsTTL)}}},
-		Tags:             e.sdTags(map[string]string{TagService: service}),
+		Description: aws.String("berth " + e.what() + ": " + service),
+		DnsConfig:   &sdtypes.DnsConfig{RoutingPolicy: routing, DnsRecords: []sdtypes.DnsRecord{{Type: rec, TTL: aws.Int64(dnsTTL)}}},
+		Tags:        e.sdTags(map[string]string{TagService: service}),
 	}
 	if rec == sdtypes.RecordTypeA {
 		in.HealthCheckCustomConfig = &sdtypes.HealthCheckCustomConfig{} // ECS reports its tasks' health

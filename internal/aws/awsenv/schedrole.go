@@ -87,6 +87,16 @@ func (e *Env) schedulerRole(ctx context.Context) (string, error) {
 	return arn, nil
 }
 
+// schedulerRoleARN is the scheduler role's ARN, made (schedulerRole) only
+// when missing: a switch does not rewrite its policy.
+func (e *Env) schedulerRoleARN(ctx context.Context) (string, error) {
+	got, err := e.c.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(e.schedulerRoleName())})
+	if err == nil {
+		return aws.ToString(got.Role.Arn), nil
+	}
+	return e.schedulerRole(ctx)
+}
+
 // deleteSchedulerRole removes the scheduler role, if berth made one.
 func (e *Env) deleteSchedulerRole(ctx context.Context) error {
 	n := aws.String(e.schedulerRoleName())

@@ -263,7 +263,7 @@ func (e *Env) coolDown(ctx context.Context, service string, s Slot, at time.Time
 	if err := e.ensureScheduleGroup(ctx); err != nil {
 		return err
 	}
-	role, err := e.schedulerRole(ctx)
+	role, err := e.schedulerRoleARN(ctx)
 	if err != nil {
 		return err
 	}
