@@ -93,6 +93,9 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 		}
 		done = append(done, api.Deploy{Service: n, Revision: num, URLs: e.urls(ctx, in, sp.Services[n])})
 	}
+	if err := e.syncSchedules(ctx, in, sp, p); err != nil {
+		return failure(err)
+	}
 	if err := e.pruneRules(ctx, in, sp); err != nil {
 		return failure(err)
 	}
@@ -215,7 +218,7 @@ func (e *Env) deployService(ctx context.Context, l *awsstate.Lock, in *infra, ro
 
 	// The idle slot runs the new revision; nothing routes to it yet.
 	slot := Slot(rev.Slot)
-	want := int32(svc.DesiredInstances())
+	want := e.startCount(ctx, in.Cluster, svc, active)
 	tgs := map[Slot]string{}
 	if svc.Port > 0 {
 		for _, s := range []Slot{SlotA, SlotB} {
@@ -229,6 +232,9 @@ func (e *Env) deployService(ctx context.Context, l *awsstate.Lock, in *infra, ro
 		return fail(err)
 	}
 	p.phase("start", "%s: starting %d task(s) of revision %d in slot %s", svc.Name, want, num, slot)
+	if err := e.keepWarm(ctx, svc.Name, slot); err != nil {
+		return fail(err)
+	}
 	if err := e.runSlot(ctx, in, svc, slot, td.arn, tgs[slot], want, num); err != nil {
 		return fail(err)
 	}
@@ -282,6 +288,13 @@ func (e *Env) deployService(ctx context.Context, l *awsstate.Lock, in *infra, ro
 		}
 	} else if active != nil {
 		p.phase("drain", "%s: revision %d drains and stays warm for %s (instant rollback)", svc.Name, active.Number, e.opts.Warm)
+	}
+	var warmUntil time.Time
+	if active != nil && svc.Port > 0 {
+		warmUntil = e.opts.Now().Add(e.opts.Warm)
+	}
+	if err := e.followSwitch(ctx, in, svc, slot, tgs[slot], warmUntil); err != nil {
+		return 0, fmt.Errorf("revision %d of %s serves, but %w; run berth deploy --env %s again to finish", num, svc.Name, err, e.Name)
 	}
 	msg := fmt.Sprintf("revision %d deployed", num)
 	if active != nil {
@@ -433,6 +446,20 @@ func (e *Env) settleOp(ctx context.Context, l *awsstate.Lock, op *awsstate.Op, p
 			}
 		}
 		if err := e.state.UpdateRevisionStates(ctx, ch...); err != nil {
+			return err
+		}
+		// What follows the serving slot (scaling, name, cool-down) follows.
+		tg := ""
+		if svc.Port > 0 {
+			if tg, err = e.targetGroup(ctx, in, &svc, Slot(rev.Slot)); err != nil {
+				return err
+			}
+		}
+		var warmUntil time.Time
+		if len(ch) > 1 && svc.Port > 0 {
+			warmUntil = ch[1].WarmUntil
+		}
+		if err := e.followSwitch(ctx, in, &svc, Slot(rev.Slot), tg, warmUntil); err != nil {
 			return err
 		}
 	}

@@ -22,10 +22,11 @@ import (
 )
 
 // Destroy removes what berth made for the app in the environment, found
-// by name, and nothing else: its ECS services, listener rules, target
-// groups, load balancer, security groups, log group, ECR repositories,
-// secrets, execution role, its own cluster (an adopted one stays) and its
-// records. Every step accepts a part already gone, so a destroy cut off
+// by name, and nothing else: its schedules, autoscaling, ECS services,
+// Cloud Map services and namespace, listener rules, target groups, load
+// balancer, security groups, log group, ECR repositories, secrets,
+// execution and scheduler roles, its own cluster (an adopted one stays)
+// and its records. Every step accepts a part already gone, so a destroy cut off
 // is finished by running it again.
 func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message)) api.Message {
 	p := progress(out)
@@ -75,6 +76,17 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 		p.phase("drain", "%s: removed %s", e.App, what)
 		return nil
 	}
+	// Nothing may start or scale a task while the services go.
+	if err := step("schedules", e.destroySchedules(ctx)); err != nil {
+		return failure(err)
+	}
+	for _, n := range names {
+		for _, s := range []Slot{SlotA, SlotB} {
+			if err := e.unscale(ctx, n, s); err != nil {
+				return failure(step("autoscaling of "+e.ecsServiceName(n, s), err))
+			}
+		}
+	}
 	for _, n := range names {
 		for _, s := range []Slot{SlotA, SlotB} {
 			sn := e.ecsServiceName(n, s)
@@ -91,6 +103,9 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 				}
 			}
 		}
+	}
+	if err := e.destroyDiscovery(ctx, names, step); err != nil {
+		return failure(err)
 	}
 	if in.Listener != "" {
 		if err := e.pruneRules(ctx, in, nil); err != nil {
@@ -155,6 +170,9 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 		if err := e.deregisterTaskDefinitions(ctx, n); err != nil {
 			return failure(step("task definitions of "+n, err))
 		}
+	}
+	if err := e.deleteSchedulerRole(ctx); err != nil {
+		return failure(step("IAM role "+e.schedulerRoleName(), err))
 	}
 	if e.Cluster == "" && in.Cluster != "" {
 		// berth's own cluster goes with the app's last environment on it.

@@ -14,6 +14,11 @@
 //	rules.go    the listener rules that send traffic to a slot
 //	rollback.go the switch back, warm (weights) or cold (slot started first)
 //	tasks.go    one-off and release tasks: RunTask, logs, exit codes
+//	scaling.go  Application Auto Scaling on the serving slot, and what
+//	            follows a switch (scaling, name, cool-down)
+//	schedule.go EventBridge Scheduler: scheduled tasks, warm slots' cool-down
+//	schedrole.go the role EventBridge Scheduler assumes
+//	discovery.go Cloud Map: SERVICE.APP.berth.internal names the serving slot
 //	status.go   status, revisions, events, read from AWS
 package awsenv
 

@@ -86,6 +86,10 @@ func (e *Env) Pause(ctx context.Context, service string) (api.ServiceStatus, err
 	if err != nil {
 		return api.ServiceStatus{}, err
 	}
+	// Autoscaling would start the paused tasks again (scaling.go).
+	if err := e.unscale(ctx, service, Slot(cur.Slot)); err != nil {
+		return api.ServiceStatus{}, err
+	}
 	if err := e.setCount(ctx, service, Slot(cur.Slot), 0); err != nil {
 		return api.ServiceStatus{}, err
 	}
@@ -127,6 +131,9 @@ func (e *Env) Resume(ctx context.Context, service string, out func(api.Message))
 	defer cancel()
 	if err := e.waitSlot(wctx, in, svc, Slot(cur.Slot), cur.TaskDefinition, tg, want, func(s string) { p.phase("start", "%s: %s", service, s) }); err != nil {
 		return failure(fmt.Errorf("resume of %s: %w", service, err))
+	}
+	if err := e.followScaling(ctx, in, svc, Slot(cur.Slot), tg); err != nil {
+		return failure(fmt.Errorf("resume of %s: its tasks run, but %w; run berth resume --env %s %s again", service, err, e.Name, service))
 	}
 	_, _ = e.state.AddEvent(ctx, eventOf(service, "resume", fmt.Sprintf("resumed revision %d", cur.Number)))
 	p.phase("done", "%s: revision %d serves", service, cur.Number)

@@ -141,6 +141,16 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 	if svc.Port == 0 {
 		_ = e.runSlot(ctx, in, &svc, Slot(cur.Slot), cur.TaskDefinition, "", 0, cur.Number)
 	}
+	var warmUntil time.Time
+	if svc.Port > 0 {
+		warmUntil = e.opts.Now().Add(e.opts.Warm)
+	}
+	if err := e.followSwitch(ctx, in, &svc, slot, tgs[slot], warmUntil); err != nil {
+		return failure(fmt.Errorf("revision %d of %s serves again, but %w; run berth rollback --env %s again to finish", target.Number, service, err, e.Name))
+	}
+	if err := e.syncSchedules(ctx, in, sp, p); err != nil {
+		return failure(err)
+	}
 	how := "warm: a traffic switch"
 	if !warm {
 		how = "cold: its tasks started again"

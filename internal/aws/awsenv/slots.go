@@ -132,10 +132,16 @@ func (e *Env) runSlot(ctx context.Context, in *infra, svc *spec.Service, s Slot,
 		return err
 	}
 	if cur.Exists {
-		_, err := e.c.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
+		up := &ecs.UpdateServiceInput{
 			Cluster: aws.String(in.Cluster), Service: aws.String(n), TaskDefinition: aws.String(taskDef),
 			DesiredCount: aws.Int32(count), ForceNewDeployment: cur.TaskDefinition == taskDef && count > 0,
-		})
+		}
+		if count > 0 { // a new deployment starts anyway: it registers in Cloud Map (discovery.go)
+			if up.ServiceRegistries, err = e.slotRegistries(ctx, in, svc.Name, s); err != nil {
+				return err
+			}
+		}
+		_, err := e.c.ECS.UpdateService(ctx, up)
 		if err != nil {
 			return fmt.Errorf("update ECS service %s: %w", n, err)
 		}
@@ -158,6 +164,9 @@ func (e *Env) runSlot(ctx context.Context, in *infra, svc *spec.Service, s Slot,
 		EnableExecuteCommand: true,
 		PropagateTags:        ecstypes.PropagateTagsService,
 		Tags:                 e.ecsTags(map[string]string{TagService: svc.Name, TagSlot: string(s), TagRevision: strconv.Itoa(revision)}),
+	}
+	if req.ServiceRegistries, err = e.slotRegistries(ctx, in, svc.Name, s); err != nil {
+		return err
 	}
 	if svc.Port > 0 && targetGroup != "" {
 		req.LoadBalancers = []ecstypes.LoadBalancer{{TargetGroupArn: aws.String(targetGroup), ContainerName: aws.String(svc.Name), ContainerPort: aws.Int32(int32(svc.Port))}}

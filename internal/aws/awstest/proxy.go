@@ -23,6 +23,10 @@ import (
 //     repositoryUri of CreateRepository and DescribeRepositories becomes
 //     REGISTRY/NAME, so berth pushes images to the loopback registry, as it
 //     learns a real registry's address from ECR;
+//   - Cloud Map's CreatePrivateDnsNamespace gets a VPC of its own per
+//     namespace name (cloudmap.go): moto refuses a second namespace in a
+//     VPC whatever its name, where AWS refuses only a second one of the
+//     same name, and every test's app lives in the default VPC;
 //   - hooks registered with Handle see the calls of an operation first and
 //     may answer in moto's place (an error such as ThrottlingException, a
 //     task's exit code moto cannot give) or change moto's answer.
@@ -94,6 +98,7 @@ func StartProxy(t testing.TB, moto, registry string) *Proxy {
 		hooks:    map[string]Hook{},
 		counts:   map[string]int{},
 	}
+	p.hooks["servicediscovery:CreatePrivateDnsNamespace"] = namespacePerName
 	srv := httptest.NewServer(http.HandlerFunc(p.serve))
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -18,7 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/servicediscovery"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
 
@@ -49,6 +52,12 @@ type Clients struct {
 	DynamoDB       *dynamodb.Client
 	IAM            *iam.Client
 	STS            *sts.Client
+	// AutoScaling is Application Auto Scaling (the ECS services' task
+	// counts), Scheduler EventBridge Scheduler (scheduled tasks, the warm
+	// slots' cool-down), ServiceDiscovery Cloud Map (service names).
+	AutoScaling      *applicationautoscaling.Client
+	Scheduler        *scheduler.Client
+	ServiceDiscovery *servicediscovery.Client
 
 	mu      sync.Mutex
 	account string
@@ -93,6 +102,10 @@ func New(cfg aws.Config) *Clients {
 		DynamoDB:       dynamodb.NewFromConfig(cfg),
 		IAM:            iam.NewFromConfig(cfg),
 		STS:            sts.NewFromConfig(cfg),
+
+		AutoScaling:      applicationautoscaling.NewFromConfig(cfg),
+		Scheduler:        scheduler.NewFromConfig(cfg),
+		ServiceDiscovery: servicediscovery.NewFromConfig(cfg),
 	}
 }
 
