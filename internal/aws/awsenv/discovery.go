@@ -15,15 +15,15 @@ import (
 // private DNS namespace of the app's VPC that no other app's tasks are
 // told of (and the services' security group admits only the app's own):
 //
-//	namespace   APP.berth.internal (private DNS, the app's VPC)
+//	namespace   APP.ENV.berth.internal (private DNS, the app's VPC)
 //	a.SERVICE   A records of slot a's tasks (its ECS service's serviceRegistries)
 //	b.SERVICE   A records of slot b's tasks
-//	SERVICE     a CNAME to the serving slot's name: SERVICE.APP.berth.internal
-//	            → b.SERVICE.APP.berth.internal → the serving tasks
+//	SERVICE     a CNAME to the serving slot's name: SERVICE.APP.ENV.berth.internal
+//	            → b.SERVICE.APP.ENV.berth.internal → the serving tasks
 //
 // Why a name per slot and a CNAME: ECS registers every running task of a
 // service, so the warm slot (the previous revision, still running for an
-// instant rollback) would answer SERVICE.APP.berth.internal if both slots
+// instant rollback) would answer SERVICE.APP.ENV.berth.internal if both slots
 // registered there. Registering only while serving is not possible
 // without a new deployment: UpdateService's serviceRegistries starts new
 // tasks, which would make a rollback an ECS deployment instead of a
@@ -32,7 +32,7 @@ import (
 // then one DeregisterInstance; no ECS call). A client that resolved the
 // name just before a switch may reach the previous slot for the CNAME's
 // TTL (dnsTTL); it still runs then. The slots' own names
-// (a.SERVICE.APP.berth.internal) answer while a slot runs, warm or not.
+// (a.SERVICE.APP.ENV.berth.internal) answer while a slot runs, warm or not.
 
 // dnsTTL is the TTL of the records berth's Cloud Map services make.
 const dnsTTL = 10
@@ -40,7 +40,7 @@ const dnsTTL = 10
 // cnameAttr is the Cloud Map instance attribute of a CNAME record's value.
 const cnameAttr = "AWS_INSTANCE_CNAME"
 
-func (e *Env) namespaceName() string { return e.App + ".berth.internal" }
+func (e *Env) namespaceName() string { return e.App + "." + e.Name + ".berth.internal" }
 
 func slotDNSName(service string, s Slot) string { return string(s) + "." + service }
 
@@ -227,7 +227,7 @@ func (e *Env) slotRegistries(ctx context.Context, in *infra, service string, s S
 	return []ecstypes.ServiceRegistry{{RegistryArn: aws.String(arn)}}, nil
 }
 
-// pointName makes SERVICE.APP.berth.internal name the serving slot: the
+// pointName makes SERVICE.APP.ENV.berth.internal name the serving slot: the
 // service's CNAME instance for the slot is registered, then the other
 // slot's removed, so the name always resolves. Cloud Map applies both
 // asynchronously; berth does not wait for the records.

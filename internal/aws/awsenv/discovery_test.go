@@ -41,7 +41,7 @@ func (a *awsApp) cloudMap(e *Env) (string, map[string]*sdtypes.Service) {
 	return ns, out
 }
 
-// cname is where SERVICE.APP.berth.internal points: the CNAME values of
+// cname is where SERVICE.APP.ENV.berth.internal points: the CNAME values of
 // its Cloud Map service's instances.
 func (a *awsApp) cname(svc *sdtypes.Service) []string {
 	a.t.Helper()
@@ -81,7 +81,7 @@ tasks:
     schedule: "@daily"
 `
 
-// Services reach each other as SERVICE.APP.berth.internal: a private
+// Services reach each other as SERVICE.APP.ENV.berth.internal: a private
 // namespace in the app's VPC, a Cloud Map service per slot that its ECS
 // service registers in, and a CNAME naming the serving slot, repointed by
 // each switch. destroy removes it all, with the schedules, the scaling
@@ -101,8 +101,8 @@ func TestDiscoveryAndDestroyOnAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := got.Namespace; aws.ToString(n.Name) != a.sp.App+".berth.internal" || n.Type != sdtypes.NamespaceTypeDnsPrivate {
-		t.Fatalf("namespace %s of type %s, want private DNS %s.berth.internal", aws.ToString(n.Name), n.Type, a.sp.App)
+	if n := got.Namespace; aws.ToString(n.Name) != a.sp.App+".prod.berth.internal" || n.Type != sdtypes.NamespaceTypeDnsPrivate {
+		t.Fatalf("namespace %s of type %s, want private DNS %s.prod.berth.internal", aws.ToString(n.Name), n.Type, a.sp.App)
 	}
 	for _, svc := range []string{"web", "api"} {
 		for _, n := range []string{svc, "a." + svc} {
