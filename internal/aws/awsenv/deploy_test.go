@@ -54,10 +54,15 @@ func newAWSApp(t *testing.T, yaml string) *awsApp {
 // teammate's machine) would: nothing is carried over in memory.
 func (a *awsApp) env(opts Options) *Env {
 	a.t.Helper()
+	return a.envNamed("prod", opts)
+}
+
+func (a *awsApp) envNamed(name string, opts Options) *Env {
+	a.t.Helper()
 	if opts.DeployTimeout == 0 {
 		opts.DeployTimeout = 20 * time.Second
 	}
-	e, err := Open(context.Background(), a.sp, "prod", opts)
+	e, err := Open(context.Background(), a.sp, name, opts)
 	if err != nil {
 		a.t.Fatal(err)
 	}
@@ -360,5 +365,39 @@ func TestTaskRunOnAWS(t *testing.T) {
 	ts, err := a.env(Options{}).Tasks(context.Background(), 5)
 	if err != nil || ts[0].ID != res.Task.ID || ts[0].ExitCode != 7 {
 		t.Fatalf("tasks seen by a fresh process: %+v %v", ts, err)
+	}
+}
+
+// Two environments of one app in one account and region keep apart: a
+// staging deploy that fails, and staging's destroy, leave prod serving.
+func TestEnvironmentsKeepApartOnAWS(t *testing.T) {
+	a := newAWSApp(t, strings.Replace(webYAML, "environments:\n", "environments:\n  staging:\n    engine: aws\n", 1))
+	ctx := context.Background()
+	prod, staging := a.env(Options{}), a.envNamed("staging", Options{DeployTimeout: 4 * time.Second})
+	if res, _ := a.deploy(prod); !res.OK {
+		t.Fatalf("prod deploy: %s", res.Error)
+	}
+	if res, _ := a.deploy(staging); !res.OK {
+		t.Fatalf("staging deploy: %s", res.Error)
+	}
+	a.unhealthyNext(staging)
+	if res, _ := a.deploy(staging); res.OK {
+		t.Fatal("staging deploy with unhealthy targets succeeded")
+	}
+	if d := a.desired(prod, "web", SlotA); d != 2 {
+		t.Fatalf("prod's serving slot wants %d tasks after staging's failed deploy, want 2", d)
+	}
+	if res := staging.Destroy(ctx, a.sp, nil); !res.OK {
+		t.Fatalf("staging destroy: %s", res.Error)
+	}
+	st, err := a.env(Options{}).Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Apps) != 1 || st.Apps[0].Services[0].State != "running" || st.Apps[0].Services[0].Revision != 1 {
+		t.Fatalf("prod after staging's destroy: %+v", st)
+	}
+	if got := a.serving(prod, "web"); got != "a" {
+		t.Fatalf("prod serves slot %q after staging's destroy", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/aws/fargate"
@@ -175,13 +176,17 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 		return failure(step("IAM role "+e.schedulerRoleName(), err))
 	}
 	if e.Cluster == "" && in.Cluster != "" {
-		// berth's own cluster goes with the app's last environment on it.
-		_, err := e.c.ECS.DeleteCluster(ctx, &ecs.DeleteClusterInput{Cluster: aws.String(in.Cluster)})
+		// berth's own cluster goes with the app's last environment on it:
+		// one that still runs services is kept (ECS would refuse anyway).
+		others, err := e.c.ECS.ListServices(ctx, &ecs.ListServicesInput{Cluster: aws.String(in.Cluster), MaxResults: aws.Int32(1)})
+		if err == nil && len(others.ServiceArns) > 0 {
+			err = &smithy.GenericAPIError{Code: "ClusterContainsServicesException"}
+		} else {
+			_, err = e.c.ECS.DeleteCluster(ctx, &ecs.DeleteClusterInput{Cluster: aws.String(in.Cluster)})
+		}
 		switch {
-		case gone(err, "ClusterContainsServicesException", "ClusterContainsTasksException"):
-			if err != nil {
-				p.phase("drain", "%s: kept ECS cluster %s: another environment of the app runs on it", e.App, in.Cluster)
-			}
+		case err != nil && gone(err, "ClusterContainsServicesException", "ClusterContainsTasksException"):
+			p.phase("drain", "%s: kept ECS cluster %s: another environment of the app runs on it", e.App, in.Cluster)
 		default:
 			if err := step("ECS cluster "+in.Cluster, ignore(err, gone(err, "ClusterNotFoundException"))); err != nil {
 				return failure(err)
