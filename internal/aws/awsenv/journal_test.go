@@ -262,3 +262,32 @@ func TestKilledAfterSwitchFinishedByNextVerb(t *testing.T) {
 	assert.Equal(t, map[int]string{1: "active", 2: "previous"}, a.states(next, "web"))
 	assert.Equal(t, map[string]string{"host:web": "a", "default": "a"}, a.ruleWeights(next, "web"))
 }
+
+// Ctrl-C in the middle of the switch (the first rule already sends to
+// the new slot): the deploy sends that rule back to the serving slot
+// before it stops the new one, so no rule is left pointing at a slot
+// with no tasks.
+func TestInterruptedSwitchSendsTrafficBack(t *testing.T) {
+	a := newAWSApp(t, webYAML)
+	res, _ := a.deploy(a.env(Options{}))
+	require.True(t, res.OK, res.Error)
+
+	e := a.env(Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a.proxy.Handle("elasticloadbalancing:ModifyRule", awstest.Times(1, func(c *awstest.Call) *awstest.Response {
+		r, err := c.Forward()
+		if err != nil {
+			return nil
+		}
+		cancel()
+		return r
+	}))
+	res = e.Deploy(ctx, a.sp, nil, nil, nil)
+	require.False(t, res.OK, "a deploy cancelled mid-switch succeeded")
+	assert.Contains(t, res.Error, "revision 1 keeps serving")
+	assert.Equal(t, map[string]string{"host:web": "a", "default": "a"}, a.ruleWeights(e, "web"))
+	assert.Equal(t, int32(0), a.desired(e, "web", SlotB))
+	assert.Equal(t, int32(2), a.desired(e, "web", SlotA))
+	assert.Equal(t, map[int]string{1: "active", 2: "failed"}, a.states(e, "web"))
+}
