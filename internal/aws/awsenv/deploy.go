@@ -411,6 +411,9 @@ func (e *Env) settleOp(ctx context.Context, l *awsstate.Lock, op *awsstate.Op, p
 	if err != nil {
 		return err
 	}
+	if op.Kind == "rollback" {
+		return e.settleRollback(ctx, l, in, op, p)
+	}
 	for svcName, num := range op.Revisions {
 		rev, err := e.state.Revision(ctx, svcName, num)
 		if err != nil {

@@ -291,3 +291,30 @@ func TestInterruptedSwitchSendsTrafficBack(t *testing.T) {
 	assert.Equal(t, int32(2), a.desired(e, "web", SlotA))
 	assert.Equal(t, map[int]string{1: "active", 2: "failed"}, a.states(e, "web"))
 }
+
+// A rollback killed after its first rule moved, before it recorded
+// anything: the next verb finishes it (every rule on the revision rolled
+// back to, which is active again), so the deploy after it starts its
+// revision in the idle slot, not in the one taking traffic.
+func TestKilledRollbackFinishedByNextDeploy(t *testing.T) {
+	a := newAWSApp(t, webYAML)
+	for range 2 {
+		res, _ := a.deploy(a.env(Options{}))
+		require.True(t, res.OK, res.Error)
+	}
+	dead := a.killable(Options{Lease: time.Second})
+	dead.dieAfter("elasticloadbalancing:ModifyRule")
+	rb := dead.env.Rollback(context.Background(), a.sp, "web", 0, nil)
+	require.False(t, rb.OK)
+	e := a.env(Options{})
+	require.Equal(t, map[string]string{"host:web": "a", "default": "b"}, a.ruleWeights(e, "web"), "the kill was not mid-switch")
+
+	next := a.env(Options{LockWait: 15 * time.Second})
+	res, msgs := a.deploy(next)
+	require.True(t, res.OK, "%s\n%s", res.Error, phases(msgs))
+	assert.Contains(t, phases(msgs), "finishing an interrupted rollback")
+	assert.Equal(t, 3, res.Deployed[0].Revision)
+	assert.Equal(t, map[int]string{1: "previous", 2: "retired", 3: "active"}, a.states(next, "web"))
+	assert.Equal(t, map[string]string{"host:web": "b", "default": "b"}, a.ruleWeights(next, "web"))
+	assert.Equal(t, int32(2), a.desired(next, "web", SlotA), "the revision rolled back to is not warm")
+}
