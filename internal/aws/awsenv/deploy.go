@@ -165,10 +165,13 @@ func (e *Env) deployService(ctx context.Context, l *awsstate.Lock, in *infra, ro
 		rev.Slot = string(Slot(active.Slot).Other())
 	}
 	op := awsstate.Op{Kind: "deploy", Revisions: map[string]int{svc.Name: num}, Started: e.opts.Now()}
-	if err := e.state.PutRevision(ctx, rev); err != nil {
+	// The journal first: a berth cut off between the two writes leaves a
+	// journal naming a revision not written (skipped when settled), never
+	// a revision "deploying" that no journal will settle.
+	if err := l.PutOp(ctx, op); err != nil {
 		return 0, err
 	}
-	if err := l.PutOp(ctx, op); err != nil {
+	if err := e.state.PutRevision(ctx, rev); err != nil {
 		return 0, err
 	}
 	fail := func(err error) (int, error) {

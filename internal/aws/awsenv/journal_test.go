@@ -318,3 +318,33 @@ func TestKilledRollbackFinishedByNextDeploy(t *testing.T) {
 	assert.Equal(t, map[string]string{"host:web": "b", "default": "b"}, a.ruleWeights(next, "web"))
 	assert.Equal(t, int32(2), a.desired(next, "web", SlotA), "the revision rolled back to is not warm")
 }
+
+// A berth killed right after it recorded its new revision, before any
+// other step: the revision does not stay "deploying" for ever; the next
+// deploy finds it in the journal and marks it failed.
+func TestKilledAfterRecordingRevision(t *testing.T) {
+	a := newAWSApp(t, webYAML)
+	res, _ := a.deploy(a.env(Options{}))
+	require.True(t, res.OK, res.Error)
+
+	dead := a.killable(Options{Lease: time.Second})
+	dead.proxy.Handle("dynamodb:PutItem", func(c *awstest.Call) *awstest.Response {
+		r, err := c.Forward()
+		if err != nil {
+			return nil
+		}
+		if strings.Contains(string(c.Body), `"deploying"`) {
+			dead.dead.Store(true)
+		}
+		return r
+	})
+	res = dead.env.Deploy(context.Background(), a.sp, nil, nil, nil)
+	require.False(t, res.OK)
+	e := a.env(Options{})
+	require.Equal(t, map[int]string{1: "active", 2: "deploying"}, a.states(e, "web"))
+
+	next := a.env(Options{LockWait: 15 * time.Second})
+	res, msgs := a.deploy(next)
+	require.True(t, res.OK, "%s\n%s", res.Error, phases(msgs))
+	assert.Equal(t, map[int]string{1: "previous", 2: "failed", 3: "active"}, a.states(next, "web"))
+}
