@@ -104,7 +104,8 @@ func (c *cli) backend(cmd *cobra.Command) (backend, error) {
 	return &awsBackend{env: e, sp: sp}, nil
 }
 
-// addLockWaitFlag adds --lock-wait to a verb that takes an AWS app's lock.
+// addLockWaitFlag adds --lock-wait to a verb that takes an AWS app's lock
+// (deploy, rollback, scale, pause, resume, destroy).
 // The local daemon serializes deploys itself, so it applies to --env only.
 func (c *cli) addLockWaitFlag(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&c.lockWait, "lock-wait", 0, "with --env: wait up to this long for another berth holding the app's lock (default: fail at once, naming it)")
