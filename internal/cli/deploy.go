@@ -87,6 +87,7 @@ a failed deploy leaves the previous revision serving and prints why.`,
 	cmd.Flags().BoolVar(&detach, "detach", false, "return once the daemon has started the deploy")
 	cmd.Flags().StringVar(&canary, "canary", "", "deploy as a canary: the new revision gets PERCENT of the traffic, the serving one the rest until --promote")
 	cmd.Flags().BoolVar(&promote, "promote", false, "move all traffic to the services' canaries and retire the previous revisions")
+	c.addLockWaitFlag(cmd)
 	return cmd
 }
 

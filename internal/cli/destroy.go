@@ -34,5 +34,6 @@ the verbs that name a service, destroy never guesses "the only app".`,
 		},
 	}
 	addFileFlag(cmd, &file, true)
+	c.addLockWaitFlag(cmd)
 	return cmd
 }

@@ -97,11 +97,18 @@ func (c *cli) backend(cmd *cobra.Command) (backend, error) {
 	if c.app != "" && c.app != sp.App {
 		return nil, invalidf("--app %s conflicts with app %s in %s: an AWS environment is reached through its app's spec", c.app, sp.App, file)
 	}
-	e, err := awsenv.Open(cmd.Context(), sp, env, awsenv.Options{Build: buildLocally})
+	e, err := awsenv.Open(cmd.Context(), sp, env, awsenv.Options{Build: buildLocally, LockWait: c.lockWait})
 	if err != nil {
 		return nil, awsError(err)
 	}
 	return &awsBackend{env: e, sp: sp}, nil
+}
+
+// addLockWaitFlag adds --lock-wait to a verb that takes an AWS app's lock
+// (deploy, rollback, scale, pause, resume, destroy).
+// The local daemon serializes deploys itself, so it applies to --env only.
+func (c *cli) addLockWaitFlag(cmd *cobra.Command) {
+	cmd.Flags().DurationVar(&c.lockWait, "lock-wait", 0, "with --env: wait up to this long for another berth holding the app's lock (default: fail at once, naming it)")
 }
 
 // buildLocally builds a spec's build: on the local Docker Engine, for an

@@ -29,6 +29,7 @@ func (c *cli) pauseCmd() *cobra.Command {
 		},
 	}
 	addFileFlag(cmd, &file, true)
+	c.addLockWaitFlag(cmd)
 	return cmd
 }
 
@@ -54,5 +55,6 @@ func (c *cli) resumeCmd() *cobra.Command {
 		},
 	}
 	addFileFlag(cmd, &file, true)
+	c.addLockWaitFlag(cmd)
 	return cmd
 }

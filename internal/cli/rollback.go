@@ -38,5 +38,6 @@ present for an instant rollback, or --to N. Progress is printed like a deploy.`,
 	}
 	addFileFlag(cmd, &file, true)
 	cmd.Flags().IntVar(&to, "to", 0, "the revision to return to (default: the previous one)")
+	c.addLockWaitFlag(cmd)
 	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +25,8 @@ type cli struct {
 	json bool   // --json
 	app  string // --app
 	env  string // --env; "" means BERTH_ENV, else the local engine
+
+	lockWait time.Duration // --lock-wait of deploy and rollback (AWS environments)
 }
 
 // Main runs the berth command line with args (without the program name) and

@@ -39,6 +39,7 @@ func (c *cli) scaleCmd() *cobra.Command {
 		},
 	}
 	addFileFlag(cmd, &file, true)
+	c.addLockWaitFlag(cmd)
 	return cmd
 }
 

@@ -141,6 +141,7 @@ func (e *Env) urls(ctx context.Context, in *infra, svc *spec.Service) []string {
 const (
 	stepRegistered = "registered" // detail: the task definition ARN
 	stepSlot       = "slot"       // detail: the slot started for the revision
+	stepSwitching  = "switching"  // the rules began to move to the slot
 	stepSwitched   = "switched"   // traffic moved to it
 )
 
@@ -170,10 +171,13 @@ func (e *Env) deployService(ctx context.Context, l *awsstate.Lock, in *infra, ro
 		rev.Slot = string(Slot(active.Slot).Other())
 	}
 	op := awsstate.Op{Kind: "deploy", Revisions: map[string]int{svc.Name: num}, Started: e.opts.Now()}
-	if err := e.state.PutRevision(ctx, rev); err != nil {
+	// The journal first: a berth cut off between the two writes leaves a
+	// journal naming a revision not written (skipped when settled), never
+	// a revision "deploying" that no journal will settle.
+	if err := l.PutOp(ctx, op); err != nil {
 		return 0, err
 	}
-	if err := l.PutOp(ctx, op); err != nil {
+	if err := e.state.PutRevision(ctx, rev); err != nil {
 		return 0, err
 	}
 	fail := func(err error) (int, error) {
@@ -250,9 +254,24 @@ func (e *Env) deployService(ctx context.Context, l *awsstate.Lock, in *infra, ro
 	}
 	p.phase("healthy", "%s: revision %d healthy (%d/%d tasks)", svc.Name, num, want, want)
 
-	// The switch: one ModifyRule per rule that sends to the service.
+	// The switch: one ModifyRule per rule that sends to the service. From
+	// the first one on, the new revision may take traffic: a berth cut off
+	// from here is finished by the next verb, not undone.
 	if svc.Port > 0 {
+		_ = op.Done(stepSwitching, slotStep{Service: svc.Name, Slot: slot, Revision: num}, e.opts.Now())
+		if err := l.PutOp(ctx, op); err != nil {
+			return fail(err)
+		}
 		if _, err := e.route(ctx, in, sp, svc.Name, tgs, slot); err != nil {
+			if active == nil {
+				return fail(err)
+			}
+			// Some rules may send to the new slot already: send them back
+			// before it stops. If that fails too, the next verb finishes
+			// the switch (the journal says it began).
+			if _, berr := e.route(context.WithoutCancel(ctx), in, sp, svc.Name, tgs, Slot(active.Slot)); berr != nil {
+				return 0, fmt.Errorf("deploy of %s revision %d was cut off during its switch (%w); the next berth verb finishes it", svc.Name, num, err)
+			}
 			return fail(err)
 		}
 		p.phase("switch", "%s: all traffic on revision %d", svc.Name, num)
@@ -411,6 +430,9 @@ func (e *Env) settleOp(ctx context.Context, l *awsstate.Lock, op *awsstate.Op, p
 	if err != nil {
 		return err
 	}
+	if op.Kind == "rollback" {
+		return e.settleRollback(ctx, l, in, op, p)
+	}
 	for svcName, num := range op.Revisions {
 		rev, err := e.state.Revision(ctx, svcName, num)
 		if err != nil {
@@ -427,7 +449,16 @@ func (e *Env) settleOp(ctx context.Context, l *awsstate.Lock, op *awsstate.Op, p
 			return fmt.Errorf("read revision %d of %s: %w", num, svcName, err)
 		}
 		_, switched := op.Step(stepSwitched)
+		_, switching := op.Step(stepSwitching)
 		who := "an interrupted " + op.Kind + " by " + op.Holder.String()
+		if switching && !switched {
+			// Cut off mid-switch: some rules may send to the new slot,
+			// whose tasks were healthy. Finish moving the others.
+			if err := e.switchRules(ctx, in, &svc, Slot(rev.Slot)); err != nil {
+				return err
+			}
+			switched = true
+		}
 		if !switched {
 			p.phase("prepare", "%s: undoing %s (revision %d never took traffic)", svcName, who, num)
 			e.abandon(ctx, l, in, &svc, rev, fmt.Errorf("%s was cut off before its switch", op.Kind), p)
@@ -440,9 +471,13 @@ func (e *Env) settleOp(ctx context.Context, l *awsstate.Lock, op *awsstate.Op, p
 		}
 		ch := []awsstate.StateChange{{Service: svcName, Number: num, From: awsstate.StateDeploying, To: awsstate.StateActive, Reason: "deployed (finished by the next verb)"}}
 		for _, r := range revs {
-			if r.State == awsstate.StateActive {
+			switch r.State {
+			case awsstate.StateActive:
 				ch = append(ch, awsstate.StateChange{Service: svcName, Number: r.Number, From: awsstate.StateActive, To: awsstate.StatePrevious,
 					WarmUntil: e.opts.Now().Add(e.opts.Warm), Reason: fmt.Sprintf("replaced by revision %d", num)})
+			case awsstate.StatePrevious: // its slot runs the new revision
+				ch = append(ch, awsstate.StateChange{Service: svcName, Number: r.Number, From: awsstate.StatePrevious, To: awsstate.StateRetired,
+					Reason: fmt.Sprintf("its slot runs revision %d", num)})
 			}
 		}
 		if err := e.state.UpdateRevisionStates(ctx, ch...); err != nil {
@@ -462,6 +497,7 @@ func (e *Env) settleOp(ctx context.Context, l *awsstate.Lock, op *awsstate.Op, p
 		if err := e.followSwitch(ctx, in, &svc, Slot(rev.Slot), tg, warmUntil); err != nil {
 			return err
 		}
+		_, _ = e.state.AddEvent(ctx, eventOf(svcName, "deploy", fmt.Sprintf("revision %d deployed (%s finished by the next verb)", num, who)))
 	}
 	return l.ClearOp(ctx)
 }

@@ -57,6 +57,9 @@ type Options struct {
 	// LockWait is how long a verb waits for another berth's lock on the
 	// app (0: fail at once, naming the holder).
 	LockWait time.Duration
+	// Lease is the lock's lease (0: awsstate.DefaultLease): how long after
+	// a berth dies its lock is free for the next.
+	Lease time.Duration
 	// Warm is how long a previous revision's slot keeps running after a
 	// deploy, so a rollback is a traffic switch (0: DefaultWarm).
 	Warm time.Duration
@@ -139,7 +142,7 @@ func (e *Env) what() string { return e.App + " (" + e.Name + ")" }
 // lock takes the app's lock for op, settles what an interrupted verb left,
 // and returns a context that ends if the lock is lost.
 func (e *Env) lock(ctx context.Context, op string) (context.Context, *awsstate.Lock, func(), error) {
-	l, err := e.state.Acquire(ctx, awsstate.CurrentHolder(op), 0, e.opts.LockWait)
+	l, err := e.state.Acquire(ctx, awsstate.CurrentHolder(op), e.opts.Lease, e.opts.LockWait)
 	if err != nil {
 		return nil, nil, nil, err
 	}

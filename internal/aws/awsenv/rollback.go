@@ -78,6 +78,12 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 	if target.State != awsstate.StatePrevious {
 		slot = Slot(cur.Slot).Other() // a retired revision runs again in the idle slot
 	}
+	// The journal, so that a rollback cut off mid-switch is finished by
+	// the next verb rather than deployed over.
+	op := awsstate.Op{Kind: "rollback", Revisions: map[string]int{service: target.Number}, Started: e.opts.Now()}
+	if err := l.PutOp(ctx, op); err != nil {
+		return failure(err)
+	}
 	tgs := map[Slot]string{}
 	if svc.Port > 0 {
 		for _, s := range []Slot{SlotA, SlotB} {
@@ -108,6 +114,7 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 		cancel()
 		if err != nil {
 			_ = e.runSlot(context.WithoutCancel(ctx), in, &svc, slot, target.TaskDefinition, "", 0, target.Number)
+			_ = l.ClearOp(context.WithoutCancel(ctx))
 			return failure(fmt.Errorf("rollback of %s to revision %d failed; revision %d keeps serving: %w", service, target.Number, cur.Number, err))
 		}
 	}
@@ -117,8 +124,12 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 		routeSpec = sp
 	}
 	if svc.Port > 0 {
-		if _, err := e.route(ctx, in, routeSpec, service, tgs, slot); err != nil {
+		_ = op.Done(stepSwitching, slotStep{Service: service, Slot: slot, Revision: target.Number}, e.opts.Now())
+		if err := l.PutOp(ctx, op); err != nil {
 			return failure(err)
+		}
+		if _, err := e.route(ctx, in, routeSpec, service, tgs, slot); err != nil {
+			return failure(fmt.Errorf("rollback of %s to revision %d was cut off during its switch (%w); the next berth verb finishes it", service, target.Number, err))
 		}
 	}
 	p.phase("switch", "%s: all traffic on revision %d", service, target.Number)
@@ -136,6 +147,9 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 		}
 	}
 	if err := e.state.UpdateRevisionStates(ctx, changes...); err != nil {
+		return failure(err)
+	}
+	if err := l.ClearOp(ctx); err != nil {
 		return failure(err)
 	}
 	if svc.Port == 0 {
@@ -158,4 +172,55 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 	took := e.opts.Now().Sub(start).Round(time.Millisecond)
 	_, _ = e.state.AddEvent(ctx, eventOf(service, "rollback", fmt.Sprintf("rolled back from revision %d to %d in %s (%s)", cur.Number, target.Number, took, how)))
 	return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: []api.Deploy{{Service: service, Revision: target.Number, URLs: e.urls(ctx, in, &svc)}}}
+}
+
+// settleRollback settles a rollback cut off: one whose switch began is
+// finished (every rule on the revision rolled back to, which becomes
+// active, the one it left previous and warm); one cut off before it
+// changed no traffic and leaves nothing to undo but the journal (a slot it
+// started again is scaled down when its revision's window ends).
+func (e *Env) settleRollback(ctx context.Context, l *awsstate.Lock, in *infra, op *awsstate.Op, p progress) error {
+	st, switching := op.Step(stepSwitching)
+	if switching {
+		var to slotStep
+		if err := json.Unmarshal(st.Detail, &to); err != nil {
+			return fmt.Errorf("read the journal of an interrupted rollback: %w", err)
+		}
+		rev, err := e.state.Revision(ctx, to.Service, to.Revision)
+		if err != nil {
+			return err
+		}
+		var svc spec.Service
+		if err := json.Unmarshal(rev.Spec, &svc); err != nil {
+			return fmt.Errorf("read revision %d of %s: %w", rev.Number, to.Service, err)
+		}
+		p.phase("prepare", "%s: finishing an interrupted rollback by %s to revision %d", to.Service, op.Holder, rev.Number)
+		if err := e.switchRules(ctx, in, &svc, to.Slot); err != nil {
+			return err
+		}
+		if rev.State != awsstate.StateActive {
+			revs, err := e.state.Revisions(ctx, to.Service)
+			if err != nil {
+				return err
+			}
+			if rev.Slot != string(to.Slot) {
+				rev.Slot = string(to.Slot)
+				if err := e.state.PutRevision(ctx, rev); err != nil {
+					return err
+				}
+			}
+			ch := []awsstate.StateChange{{Service: to.Service, Number: rev.Number, From: rev.State, To: awsstate.StateActive, Reason: "rolled back to (finished by the next verb)"}}
+			for _, r := range revs {
+				if r.State == awsstate.StateActive {
+					ch = append(ch, awsstate.StateChange{Service: to.Service, Number: r.Number, From: awsstate.StateActive, To: awsstate.StatePrevious,
+						WarmUntil: e.opts.Now().Add(e.opts.Warm), Reason: fmt.Sprintf("rolled back to %d", rev.Number)})
+				}
+			}
+			if err := e.state.UpdateRevisionStates(ctx, ch...); err != nil {
+				return err
+			}
+			_, _ = e.state.AddEvent(ctx, eventOf(to.Service, "rollback", fmt.Sprintf("rolled back to revision %d (an interrupted rollback by %s, finished by the next verb)", rev.Number, op.Holder)))
+		}
+	}
+	return l.ClearOp(ctx)
 }

@@ -212,3 +212,37 @@ func (e *Env) pruneRules(ctx context.Context, in *infra, sp *spec.Spec) error {
 	}
 	return nil
 }
+
+// switchRules points every rule that sends to a service at slot s, as
+// found in the listener (no spec needed): it finishes a switch a berth
+// began and was cut off in.
+func (e *Env) switchRules(ctx context.Context, in *infra, svc *spec.Service, s Slot) error {
+	if svc.Port == 0 || in.Listener == "" {
+		return nil
+	}
+	tgs := map[Slot]string{}
+	for _, x := range []Slot{SlotA, SlotB} {
+		arn, err := e.targetGroup(ctx, in, svc, x)
+		if err != nil {
+			return err
+		}
+		tgs[x] = arn
+	}
+	live, _, err := e.rules(ctx, in)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(live))
+	for k, r := range live {
+		if r.Service == svc.Name {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if _, err := e.c.ELB.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: aws.String(live[k].ARN), Actions: forward(tgs, s)}); err != nil {
+			return fmt.Errorf("switch rule %s of %s to slot %s: %w", k, e.lbName(), s, err)
+		}
+	}
+	return nil
+}

@@ -51,6 +51,7 @@ type Proxy struct {
 	client   *http.Client
 
 	mu     sync.Mutex
+	first  Hook
 	hooks  map[string]Hook
 	counts map[string]int
 	log    []string
@@ -130,6 +131,15 @@ func (p *Proxy) Handle(op string, h Hook) {
 		return
 	}
 	p.hooks[op] = h
+}
+
+// Intercept sets a hook asked before any other about every call of every
+// service (nil removes it): a test that cuts a berth's network off at a
+// chosen moment answers every call from then on with an error.
+func (p *Proxy) Intercept(h Hook) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.first = h
 }
 
 // Count is how many calls of op ("sts:GetCallerIdentity") the proxy has
@@ -241,7 +251,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	c := &Call{Request: r, Body: body, p: p}
 	c.Service, c.Action = operation(r, body)
 
-	var hook Hook
+	var hook, first Hook
 	if c.Service != "" {
 		op := c.Op()
 		p.mu.Lock()
@@ -252,10 +262,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		if hook == nil {
 			hook = p.hooks[c.Service+":*"]
 		}
+		first = p.first
 		p.mu.Unlock()
 	}
 	var resp *Response
-	if hook != nil {
+	if first != nil {
+		resp = first(c)
+	}
+	if resp == nil && hook != nil {
 		resp = hook(c)
 	}
 	if resp == nil {
