@@ -219,6 +219,20 @@ func (e *Env) settleRollback(ctx context.Context, l *awsstate.Lock, in *infra, o
 			if err := e.state.UpdateRevisionStates(ctx, ch...); err != nil {
 				return err
 			}
+			// What follows the serving slot (scaling, name, cool-down) follows.
+			tg := ""
+			if svc.Port > 0 {
+				if tg, err = e.targetGroup(ctx, in, &svc, to.Slot); err != nil {
+					return err
+				}
+			}
+			var warmUntil time.Time
+			if len(ch) > 1 && svc.Port > 0 {
+				warmUntil = ch[1].WarmUntil
+			}
+			if err := e.followSwitch(ctx, in, &svc, to.Slot, tg, warmUntil); err != nil {
+				return err
+			}
 			_, _ = e.state.AddEvent(ctx, eventOf(to.Service, "rollback", fmt.Sprintf("rolled back to revision %d (an interrupted rollback by %s, finished by the next verb)", rev.Number, op.Holder)))
 		}
 	}
