@@ -2,6 +2,7 @@ package spec
 
 import (
 	"math"
+	"regexp"
 
 	"gopkg.in/yaml.v3"
 )
@@ -12,7 +13,7 @@ var (
 	specKeys    = []string{"app", "environments", "services", "tasks", "edge"}
 	serviceKeys = []string{"image", "build", "port", "command", "env", "secrets", "cpu", "memory", "pids", "platform",
 		"instances", "scale", "health", "timeout", "release", "domains", "routes",
-		"sticky", "drain", "slow_start", "max_concurrency", "sidecars", "depends_on"}
+		"sticky", "drain", "slow_start", "max_concurrency", "sidecars", "depends_on", "apprunner"}
 	buildKeys   = []string{"context", "dockerfile", "args"}
 	scaleKeys   = []string{"min", "max", "concurrency"}
 	healthKeys  = []string{"path", "interval", "timeout", "healthy", "unhealthy"}
@@ -130,6 +131,8 @@ func (d *decoder) service(name string, n *yaml.Node, path string) (*Service, err
 			svc.Memory, err = d.memory(e.val, f)
 		case "platform":
 			svc.Platform, err = d.platform(e.val, f)
+		case "apprunner":
+			svc.AppRunner, err = d.appRunnerARN(e.val, f)
 		case "instances":
 			svc.Instances, err = d.integer(e.val, f, 1, MaxInstances)
 		case "scale":
@@ -290,6 +293,21 @@ func (d *decoder) memory(n *yaml.Node, path string) (int64, error) {
 		}
 	}
 	return 0, d.errAt(n, path, "must be a size like 512MiB, not %s", describe(n))
+}
+
+// appRunnerARNRE is an App Runner service's ARN.
+var appRunnerARNRE = regexp.MustCompile(`^arn:aws[a-z-]*:apprunner:[a-z0-9-]+:[0-9]{12}:service/[A-Za-z0-9][A-Za-z0-9_-]{3,39}/[0-9a-f]{32}$`)
+
+// appRunnerARN decodes the ARN of an existing App Runner service.
+func (d *decoder) appRunnerARN(n *yaml.Node, path string) (string, error) {
+	s, err := d.str(n, path)
+	if err != nil {
+		return "", err
+	}
+	if !appRunnerARNRE.MatchString(s) {
+		return "", d.errAt(n, path, "must be an App Runner service ARN (arn:aws:apprunner:REGION:ACCOUNT:service/NAME/ID), not %q; berth import apprunner writes it", s)
+	}
+	return s, nil
 }
 
 // platform decodes os/arch[/variant].

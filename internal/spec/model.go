@@ -43,6 +43,10 @@ type Service struct {
 	CPU      float64           `json:"cpu,omitempty"`    // vCPUs, 0 = no limit
 	Memory   int64             `json:"memory,omitempty"` // bytes, 0 = no limit
 	Platform string            `json:"platform,omitempty"`
+	// AppRunner is the ARN of an existing App Runner service this service
+	// runs on in AWS environments (berth import apprunner writes it); the
+	// local engine runs the service itself and ignores it.
+	AppRunner string `json:"apprunner,omitempty"`
 	// Instances is the fixed count (default 1 when Scale is nil).
 	Instances int                 `json:"instances,omitempty"`
 	Scale     *Scale              `json:"scale,omitempty"`

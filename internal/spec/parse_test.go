@@ -183,3 +183,16 @@ func TestParseTooLarge(t *testing.T) {
 	_, err := Parse(goldenName, data)
 	require.EqualError(t, err, fmt.Sprintf("berth.yaml: the spec is %d bytes; the limit is 1MiB", len(data)))
 }
+
+// apprunner: names an existing App Runner service by its ARN; anything
+// else is refused at its line, saying what an ARN looks like.
+func TestAppRunnerKey(t *testing.T) {
+	const arn = "arn:aws:apprunner:eu-west-1:123456789012:service/shop-web/0123456789abcdef0123456789abcdef"
+	sp, err := Parse("berth.yaml", []byte("app: shop\nservices:\n  web:\n    image: web:1\n    port: 8080\n    apprunner: "+arn+"\n"))
+	require.NoError(t, err)
+	assert.Equal(t, arn, sp.Services["web"].AppRunner)
+
+	_, err = Parse("berth.yaml", []byte("app: shop\nservices:\n  web:\n    image: web:1\n    apprunner: shop-web\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "berth.yaml:5: services.web.apprunner: must be an App Runner service ARN")
+}
