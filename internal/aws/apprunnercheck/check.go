@@ -582,11 +582,11 @@ func (c *checker) env(svc *spec.Service) {
 // observed turns an observed need into a finding.
 func (c *checker) observed(svc *spec.Service, ob Observed) {
 	var (
-		id           LimitID
-		lacks, why   string
-		constraint   = true
-		key          = "services." + svc.Name
-		onFargate = "; Fargate behind an ALB serves it"
+		id         LimitID
+		lacks, why string
+		constraint = true
+		key        = "services." + svc.Name
+		onFargate  = "; Fargate behind an ALB serves it"
 	)
 	switch ob.Need {
 	case NeedWebSockets:
