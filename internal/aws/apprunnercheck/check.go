@@ -151,12 +151,15 @@ func CheckWith(sp *spec.Spec, env string, o Options) []Finding {
 	}
 	for _, name := range Selected(sp, o) {
 		svc := sp.Services[name]
+		start := len(c.out)
 		c.service(svc)
 		for _, ob := range o.Observed {
 			if ob.Service == name {
 				c.observed(svc, ob)
 			}
 		}
+		// A service's findings read top to bottom, as the file does.
+		slices.SortStableFunc(c.out[start:], func(a, b Finding) int { return a.Line - b.Line })
 	}
 	return c.out
 }
@@ -438,7 +441,7 @@ func (c *checker) lb(svc *spec.Service) {
 	if svc.Sticky != nil {
 		c.add(svc.Name, path+".sticky", LimitStateless, true,
 			"App Runner has no sticky sessions",
-			"clients that must come back to the same instance need an ALB's stickiness (Fargate)")
+			"clients that must return to the instance that served them need an ALB's stickiness")
 	}
 	if svc.SlowStart != 0 {
 		c.add(svc.Name, path+".slow_start", LimitNoLBControls, false,
@@ -517,7 +520,7 @@ func (c *checker) reachesByName(svc *spec.Service) {
 			continue
 		}
 		c.envRefs("services."+svc.Name, svc.Env, nameRE(other, c.sp.App), func(key, val string) {
-			c.add(svc.Name, key, LimitNoPrivateName, false,
+			c.add(svc.Name, key, LimitVPCEgress, false,
 				"App Runner reaches the app's private network only through a VPC connector",
 				fmt.Sprintf("calling %s by name (%s) needs the service's VPC connector in the environment's VPC", other, val))
 		})

@@ -26,6 +26,7 @@ const (
 	LimitWebOnly        LimitID = "web-only"
 	LimitNoRouting      LimitID = "no-routing"
 	LimitNoPrivateName  LimitID = "no-private-name"
+	LimitVPCEgress      LimitID = "vpc-egress"
 	LimitNoTasks        LimitID = "no-tasks"
 	LimitStateless      LimitID = "stateless"
 	LimitNoLBControls   LimitID = "no-lb-controls"
@@ -78,8 +79,10 @@ var Limits = []Limit{
 		"https://github.com/aws/apprunner-roadmap/issues/96"},
 	{LimitNoRouting, "A service is one URL with no listener rules: it cannot send a path to another service, and another load balancer cannot forward to its instances.",
 		"https://docs.aws.amazon.com/apprunner/latest/api/API_CreateService.html"},
-	{LimitNoPrivateName, "Services are reached by their URL only: public, or private through a VPC interface endpoint; outbound traffic enters a VPC through a VPC connector. No name on the app's private network.",
+	{LimitNoPrivateName, "Services are reached by their URL only: public, or private through a VPC interface endpoint; no name on the app's private network.",
 		"https://docs.aws.amazon.com/apprunner/latest/dg/network-pl.html"},
+	{LimitVPCEgress, "Outbound traffic reaches private addresses only through a VPC connector (subnets and security groups of one VPC); without one a service reaches public endpoints only.",
+		"https://docs.aws.amazon.com/apprunner/latest/dg/network-vpc.html"},
 	{LimitNoTasks, "No one-off or scheduled tasks: the API deploys, pauses and resumes services and runs nothing else; migrations run on an ECS cluster.",
 		"https://docs.aws.amazon.com/apprunner/latest/api/API_Operations.html"},
 	{LimitStateless, "Stateless apps only: no sticky sessions, no state kept between requests.",
