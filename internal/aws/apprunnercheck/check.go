@@ -603,7 +603,7 @@ func (c *checker) observed(svc *spec.Service, ob Observed) {
 	case NeedARM64:
 		id, lacks, why = LimitArchitecture, "App Runner runs linux/amd64 images only", "the image is built for linux/arm64 only; Fargate runs ARM64"
 	case NeedBackgroundWork:
-		id, lacks, why = LimitIdleCPU, "App Runner gives CPU only to instances serving requests", "the service works outside requests"+onFargate
+		id, lacks, why = LimitIdleCPU, "App Runner gives CPU to instances serving requests, not to idle ones", "the service works outside requests"+onFargate
 	default:
 		lacks, why, constraint = "unknown observed need "+strconv.Quote(string(ob.Need)), "not checked; known needs: "+needNames(), false
 	}

@@ -93,7 +93,7 @@ var Limits = []Limit{
 		"https://docs.aws.amazon.com/apprunner/latest/api/API_HealthCheckConfiguration.html"},
 	{LimitEnvironment, "Environment variable names and values up to 51,200 characters each; secrets are Secrets Manager or SSM Parameter Store ARNs up to 2,048 characters.",
 		"https://docs.aws.amazon.com/apprunner/latest/api/API_ImageConfiguration.html"},
-	{LimitIdleCPU, "Only instances serving requests get CPU: the rest are a provisioned reserve billed for memory, so work outside a request (queues, timers) stalls.",
+	{LimitIdleCPU, "CPU goes to (and is billed for) instances serving requests; the others are a provisioned reserve kept with their memory, so work outside a request (queues, timers) has no CPU to count on.",
 		"https://docs.aws.amazon.com/apprunner/latest/dg/manage-autoscaling.html"},
 }
 

@@ -165,3 +165,24 @@ func TestLimitsTable(t *testing.T) {
 	}
 	assert.Panics(t, func() { LimitOf("nope") })
 }
+
+// docs/apprunner-limits.md, which the README links, lists every limit with
+// its source: the table here and the page cannot drift apart.
+func TestLimitsDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "docs", "apprunner-limits.md"))
+	require.NoError(t, err)
+	doc := string(b)
+	for _, l := range Limits {
+		row := ""
+		for _, line := range strings.Split(doc, "\n") {
+			if strings.HasPrefix(line, "| `"+string(l.ID)+"` |") {
+				row = line
+			}
+		}
+		require.NotEmpty(t, row, "docs/apprunner-limits.md has no row for %s", l.ID)
+		assert.Contains(t, row, "("+l.Source+")", "the row of %s cites another source", l.ID)
+	}
+	for _, n := range Needs {
+		assert.Contains(t, doc, "| `"+string(n)+"`", "need %s is not documented", n)
+	}
+}
