@@ -176,7 +176,8 @@ func TestLimitsDocumented(t *testing.T) {
 		row := ""
 		for _, line := range strings.Split(doc, "\n") {
 			if strings.HasPrefix(line, "| `"+string(l.ID)+"` |") {
-				row = line
+				row = line // the limits table comes first
+				break
 			}
 		}
 		require.NotEmpty(t, row, "docs/apprunner-limits.md has no row for %s", l.ID)
