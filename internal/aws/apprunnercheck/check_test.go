@@ -321,3 +321,14 @@ func TestSelected(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.Contains(t, got[0].Why, "runs on its schedule (EventBridge Scheduler) on ECS cluster berth-shop")
 }
+
+// What counts as calling web by its private name, and what does not.
+func TestNameRE(t *testing.T) {
+	re := nameRE("web", "shop")
+	for _, v := range []string{"http://web", "http://web:8080/x", "https://web/", "web:8080", "redis://u:p@web:6379/0", "http://web.shop.internal/hook", "web.shop.internal", "a,web:80", "URL=http://web?x=1"} {
+		assert.True(t, re.MatchString(v), v)
+	}
+	for _, v := range []string{"web", "ROLE=web", "https://web.example.com", "http://webhook:80", "http://myweb:80", "web.other.internal", "webmaster@example.com", "web-1:80"} {
+		assert.False(t, re.MatchString(v), v)
+	}
+}
