@@ -96,7 +96,7 @@ constraint forces one to Fargate; services not on App Runner, checked with
 				if !slices.Contains(selected, svc) {
 					return invalidf("--observed %s: %s is not checked (it has no apprunner: in %s); name it, or pass --all", s, svc, file)
 				}
-				o.Observed = append(o.Observed, apprunnercheck.Observed{Service: svc, Need: n, Evidence: "--observed"})
+				o.Observed = append(o.Observed, apprunnercheck.Observed{Service: svc, Need: n, Evidence: "given with --observed"})
 			}
 			findings := apprunnercheck.CheckWith(sp, env, o)
 			report := checkReport{App: sp.App, Env: env, Fits: true, Services: []checkService{}}
@@ -164,7 +164,11 @@ func verdict(s checkService) string {
 	}
 	var keys []string
 	for _, f := range s.Findings {
-		if f.Constraint {
+		switch {
+		case !f.Constraint:
+		case f.Key == "services."+s.Service: // an observed need
+			keys = append(keys, "observed "+string(f.Limit))
+		default:
 			keys = append(keys, strings.TrimPrefix(f.Key, "services."+s.Service+"."))
 		}
 	}

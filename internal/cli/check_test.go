@@ -113,8 +113,8 @@ tasks:
 func TestCheckObserved(t *testing.T) {
 	r := checkIn(t, checkFits, "--env", "prod", "--observed", "web=websockets")
 	require.Equal(t, 1, r.code, r.stdout)
-	assert.Contains(t, r.stdout, "berth.yaml:"+lineNo(t, checkFits, "web:")+": services.web: App Runner has no WebSockets; clients open WebSocket connections; Fargate behind an ALB serves it [observed: --observed] (forces Fargate) — https://github.com/aws/apprunner-roadmap/issues/13\n")
-	assert.Contains(t, r.stdout, "web: must move to Fargate: 1 constraint (services.web)")
+	assert.Contains(t, r.stdout, "berth.yaml:"+lineNo(t, checkFits, "web:")+": services.web: App Runner has no WebSockets; clients open WebSocket connections; Fargate behind an ALB serves it [observed: given with --observed] (forces Fargate) — https://github.com/aws/apprunner-roadmap/issues/13\n")
+	assert.Contains(t, r.stdout, "web: must move to Fargate: 1 constraint (observed websockets)")
 }
 
 func TestCheckRefusals(t *testing.T) {

@@ -59,7 +59,7 @@ var Limits = []Limit{
 		"https://docs.aws.amazon.com/apprunner/latest/dg/develop.html"},
 	{LimitHTTPVersions, "Requests reach the container as HTTP/1.0 or HTTP/1.1 only: no end-to-end HTTP/2, no gRPC.",
 		"https://docs.aws.amazon.com/apprunner/latest/dg/develop.html"},
-	{LimitWebSockets, "No WebSockets (never shipped: roadmap request #13); any long-lived stream is also cut by the 120-second request limit.",
+	{LimitWebSockets, "No documented WebSocket support (roadmap request #13), and the 120-second request limit cuts any long-lived connection or stream anyway.",
 		"https://github.com/aws/apprunner-roadmap/issues/13"},
 	{LimitOneContainer, "A service runs one container image per instance: no sidecars, no init containers (roadmap request #71 is open).",
 		"https://github.com/aws/apprunner-roadmap/issues/71"},
