@@ -118,6 +118,7 @@ every other verb talks to it (--host, BERTH_HOST, else the default socket).`,
 		c.execCmd(),
 		c.edgeCmd(),
 		c.planCmd(),
+		c.checkCmd(),
 	)
 	return root
 }
