@@ -110,7 +110,7 @@ func TestDestroyRemovesOnlyTheApp(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, lgs.LogGroups, "log groups are left")
 	for _, svc := range []string{"web", "worker"} {
-		_, err := a.c.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{"berth-" + app + "-" + svc}})
+		_, err := a.c.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{"berth-" + app + "-prod-" + svc}})
 		assert.Equal(t, "RepositoryNotFoundException", apiCode(err), "ECR repository of %s", svc)
 	}
 	sec, err := a.c.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("berth/prod/" + app + "/web/TOKEN")})

@@ -75,7 +75,7 @@ func TestRequestShapesOnAWS(t *testing.T) {
 	})
 	require.NoError(t, err)
 	td := tdOut.TaskDefinition
-	assert.Equal(t, app+"-web", aws.ToString(td.Family))
+	assert.Equal(t, app+"-prod-web", aws.ToString(td.Family))
 	assert.Equal(t, "512", aws.ToString(td.Cpu))
 	assert.Equal(t, "1024", aws.ToString(td.Memory))
 	assert.Equal(t, ecstypes.NetworkModeAwsvpc, td.NetworkMode)
@@ -86,7 +86,7 @@ func TestRequestShapesOnAWS(t *testing.T) {
 	require.Len(t, td.ContainerDefinitions, 1)
 	c := td.ContainerDefinitions[0]
 	assert.Equal(t, "web", aws.ToString(c.Name))
-	assert.Regexp(t, `^`+a.proxy.Registry()+`/berth-`+app+`-web@sha256:[0-9a-f]{64}$`, aws.ToString(c.Image))
+	assert.Regexp(t, `^`+a.proxy.Registry()+`/berth-`+app+`-prod-web@sha256:[0-9a-f]{64}$`, aws.ToString(c.Image))
 	require.Len(t, c.PortMappings, 1)
 	assert.Equal(t, int32(8080), aws.ToInt32(c.PortMappings[0].ContainerPort))
 	assert.Equal(t, ecstypes.TransportProtocolTcp, c.PortMappings[0].Protocol)
@@ -277,7 +277,7 @@ func TestRequestShapesOnAWS(t *testing.T) {
 	require.NoError(t, err)
 	assert.Subset(t, lg.Tags, wantTags, "log group")
 	for _, svc := range []string{"web", "api"} {
-		repo, err := a.c.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{"berth-" + app + "-" + svc}})
+		repo, err := a.c.ECR.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{"berth-" + app + "-prod-" + svc}})
 		require.NoError(t, err)
 		rt, err := a.c.ECR.ListTagsForResource(ctx, &ecr.ListTagsForResourceInput{ResourceArn: repo.Repositories[0].RepositoryArn})
 		require.NoError(t, err)
