@@ -25,7 +25,6 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -80,9 +79,6 @@ func run(t *tb, n int) error {
 		return err
 	}
 	moto := awstest.MotoEndpoint(t)
-	if err := immediateTasks(moto); err != nil {
-		return err
-	}
 	p := awstest.StartProxy(t, moto, awstest.Registry(t))
 	if err := useEndpoint(p.URL); err != nil { // before SimulateECS, whose own clients read it
 		return err
@@ -153,23 +149,6 @@ func useEndpoint(url string) error {
 		if err := os.Setenv(k, v); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// immediateTasks has moto answer a task's final state at the first
-// DescribeTasks (by default it moves one state per call, so berth's
-// one-second poll would wait three times), as the simulation answers
-// everything else at once.
-func immediateTasks(moto string) error {
-	body := `{"model_name": "ecs::task", "transition": {"progression": "immediate"}}`
-	resp, err := http.Post(moto+"/moto-api/state-manager/set-transition", "application/json", strings.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("moto: set the task transition: %w", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("moto: set the task transition: %s", resp.Status)
 	}
 	return nil
 }

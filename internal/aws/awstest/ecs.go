@@ -56,6 +56,9 @@ func SimulateECS(t testing.TB, p *Proxy) *ECS {
 	s := &ECS{p: p, ecs: ecs.NewFromConfig(cfg), logs: cloudwatchlogs.NewFromConfig(cfg),
 		crash: map[string]string{}, sick: map[string]bool{}, exits: map[string]int{}, stop: map[string]bool{}, tgDesc: map[string]string{},
 		run: func(cmd []string) (int, []string) { return 0, []string{strings.Join(cmd, " ")} }}
+	if err := immediateTasks(p.moto); err != nil {
+		t.Fatal(err)
+	}
 	p.Handle("ecs:DescribeServices", s.describeServices)
 	p.Handle("ecs:RunTask", s.runTask)
 	p.Handle("ecs:DescribeTasks", s.describeTasks)
@@ -324,4 +327,21 @@ func fixContainers(tasks []any) {
 			}
 		}
 	}
+}
+
+// immediateTasks has moto answer a task's final state at the first
+// DescribeTasks: by default it moves one state per call, so a one-second
+// poll waits three times, while the simulation answers the rest at once.
+// It applies to the whole moto_server, for every test sharing it.
+func immediateTasks(moto string) error {
+	body := `{"model_name": "ecs::task", "transition": {"progression": "immediate"}}`
+	resp, err := http.Post(moto+"/moto-api/state-manager/set-transition", "application/json", strings.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("moto: set the task transition: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("moto: set the task transition: %s", resp.Status)
+	}
+	return nil
 }
