@@ -45,6 +45,14 @@ type AppRunner struct {
 	tags     map[string][]arTag
 	ops      map[string][]*arOperation // by service ARN, newest first
 	answers  []AppRunnerAnswer
+	faults   map[string]*arFault
+}
+
+// arFault answers the next n calls of an operation with an error.
+type arFault struct {
+	n      int
+	status int
+	code   string
 }
 
 // AppRunnerAnswer is one answer the fake gave: its operation and body.
@@ -70,9 +78,10 @@ const AppRunnerAccount = "123456789012"
 const DefaultAppRunnerPolls = 2
 
 // SimulateAppRunner installs the App Runner fake on p: every apprunner call
-// is answered by it, never by moto. Hooks set with p.Handle for an exact
-// operation ("apprunner:UpdateService") are still asked first, so a test can
-// throttle a call with Fail.
+// is answered by it, never by moto. A hook set with p.Handle for an exact
+// operation ("apprunner:UpdateService") replaces the fake for that
+// operation (what it lets through goes to moto, which has no App Runner):
+// use Fail on the fake for errors.
 func SimulateAppRunner(t testing.TB, p *Proxy) *AppRunner {
 	t.Helper()
 	s := &AppRunner{
@@ -82,6 +91,7 @@ func SimulateAppRunner(t testing.TB, p *Proxy) *AppRunner {
 		ascs:     map[string]*arASC{},
 		tags:     map[string][]arTag{},
 		ops:      map[string][]*arOperation{},
+		faults:   map[string]*arFault{},
 	}
 	def := s.newASC("DefaultConfiguration", 100, 1, 25)
 	def.IsDefault = true
@@ -108,6 +118,16 @@ func (s *AppRunner) FailNextDeployment(why string) {
 		why = "health check failed"
 	}
 	s.failNext = why
+}
+
+// Fail makes the next n calls of the App Runner operation action
+// ("DescribeService") answer the error code (such as "ThrottlingException",
+// retried by the SDK, or "AccessDeniedException") with the HTTP status,
+// before the fake looks at them.
+func (s *AppRunner) Fail(action string, n, status int, code string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults[action] = &arFault{n: n, status: status, code: code}
 }
 
 // ServingImage is the image the service serves now (its configuration's
@@ -276,6 +296,10 @@ func (s *AppRunner) serve(c *Call) *Response {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if f := s.faults[c.Action]; err == nil && f != nil && f.n > 0 {
+		f.n--
+		err = &arError{f.status, f.code, "fault injected by the test: " + f.code}
+	}
 	if err == nil {
 		switch c.Action {
 		case "CreateService":
