@@ -94,7 +94,6 @@ func (r *Runner) update(ctx context.Context, svc *spec.Service, image, verb stri
 	return res, nil
 }
 
-
 // updateInput is the UpdateService request that makes cur run image with
 // svc's configuration.
 func (r *Runner) updateInput(ctx context.Context, svc *spec.Service, cur *types.Service, image string, progress io.Writer) (*apprunner.UpdateServiceInput, error) {

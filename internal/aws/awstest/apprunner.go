@@ -273,15 +273,15 @@ type arError struct {
 
 func (e *arError) Error() string { return e.code + ": " + e.msg }
 
-func notFound(format string, a ...any) *arError {
+func arNotFound(format string, a ...any) *arError {
 	return &arError{http.StatusBadRequest, "ResourceNotFoundException", fmt.Sprintf(format, a...)}
 }
 
-func invalidRequest(format string, a ...any) *arError {
+func arInvalidRequest(format string, a ...any) *arError {
 	return &arError{http.StatusBadRequest, "InvalidRequestException", fmt.Sprintf(format, a...)}
 }
 
-func invalidState(format string, a ...any) *arError {
+func arInvalidState(format string, a ...any) *arError {
 	return &arError{http.StatusBadRequest, "InvalidStateException", fmt.Sprintf(format, a...)}
 }
 
@@ -347,23 +347,26 @@ func (s *AppRunner) serve(c *Call) *Response {
 	return resp
 }
 
-func str(in map[string]json.RawMessage, key string) string {
+func arStr(in map[string]json.RawMessage, key string) string {
 	var v string
 	_ = json.Unmarshal(in[key], &v)
 	return v
 }
 
-func now() float64 { return float64(time.Now().UnixMilli()) / 1000 }
+func arNow() float64 { return float64(time.Now().UnixMilli()) / 1000 }
 
-func hexID(n int) string {
+func arHexID(n int) string {
 	b := make([]byte, n/2)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-func uuid() string {
-	h := hexID(32)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+// uuid is a random (version 4) UUID, as App Runner's operation IDs are.
+func arUUID() string {
+	h := []byte(arHexID(32))
+	h[12] = '4'
+	h[16] = "89ab"[h[16]%4]
+	return string(h[:8]) + "-" + string(h[8:12]) + "-" + string(h[12:16]) + "-" + string(h[16:20]) + "-" + string(h[20:])
 }
 
 // Limits from botocore's App Runner model (ServiceName, Cpu, Memory, the
@@ -391,35 +394,32 @@ func (s *AppRunner) check(r *arRequest) error {
 	if src := r.SourceConfiguration; src != nil {
 		ir := src.ImageRepository
 		if ir == nil {
-			return invalidRequest("SourceConfiguration needs an ImageRepository (the fake serves image services only)")
+			return arInvalidRequest("SourceConfiguration needs an ImageRepository (the fake serves image services only)")
 		}
 		if ir.ImageIdentifier == "" || (ir.ImageRepositoryType != "ECR" && ir.ImageRepositoryType != "ECR_PUBLIC") {
-			return invalidRequest("ImageRepository needs an ImageIdentifier and ImageRepositoryType ECR or ECR_PUBLIC")
-		}
-		if ir.ImageRepositoryType == "ECR" && (src.AuthenticationConfiguration == nil || src.AuthenticationConfiguration.AccessRoleArn == "") {
-			return invalidRequest("Authentication configuration is invalid: an ECR image needs AuthenticationConfiguration.AccessRoleArn")
+			return arInvalidRequest("ImageRepository needs an ImageIdentifier and ImageRepositoryType ECR or ECR_PUBLIC")
 		}
 	}
 	if ic := r.InstanceConfiguration; ic != nil {
 		if ic.CPU != "" && !arCPURE.MatchString(ic.CPU) {
-			return invalidRequest("1 validation error detected: Value '%s' at 'instanceConfiguration.cpu' failed to satisfy constraint", ic.CPU)
+			return arInvalidRequest("1 validation error detected: Value '%s' at 'instanceConfiguration.cpu' failed to satisfy constraint", ic.CPU)
 		}
 		if ic.Memory != "" && !arMemoryRE.MatchString(ic.Memory) {
-			return invalidRequest("1 validation error detected: Value '%s' at 'instanceConfiguration.memory' failed to satisfy constraint", ic.Memory)
+			return arInvalidRequest("1 validation error detected: Value '%s' at 'instanceConfiguration.memory' failed to satisfy constraint", ic.Memory)
 		}
 	}
 	if h := r.HealthCheckConfiguration; h != nil {
 		for name, v := range map[string]*int{"interval": h.Interval, "timeout": h.Timeout, "healthyThreshold": h.HealthyThreshold, "unhealthyThreshold": h.UnhealthyThreshold} {
 			if v != nil && (*v < 1 || *v > 20) {
-				return invalidRequest("1 validation error detected: Value '%d' at 'healthCheckConfiguration.%s' failed to satisfy constraint: Member must have value between 1 and 20", *v, name)
+				return arInvalidRequest("1 validation error detected: Value '%d' at 'healthCheckConfiguration.%s' failed to satisfy constraint: Member must have value between 1 and 20", *v, name)
 			}
 		}
 		if h.Protocol != "" && h.Protocol != "TCP" && h.Protocol != "HTTP" {
-			return invalidRequest("healthCheckConfiguration.protocol must be TCP or HTTP")
+			return arInvalidRequest("healthCheckConfiguration.protocol must be TCP or HTTP")
 		}
 	}
 	if a := r.AutoScalingConfigurationArn; a != "" && s.ascs[a] == nil {
-		return invalidRequest("Auto scaling configuration %s does not exist", a)
+		return arInvalidRequest("Auto scaling configuration %s does not exist", a)
 	}
 	return nil
 }
@@ -427,24 +427,24 @@ func (s *AppRunner) check(r *arRequest) error {
 func (s *AppRunner) createService(body []byte) (any, error) {
 	var r arRequest
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, invalidRequest("%v", err)
+		return nil, arInvalidRequest("%v", err)
 	}
 	if !arServiceNameRE.MatchString(r.ServiceName) {
-		return nil, invalidRequest("ServiceName %q must match [A-Za-z0-9][A-Za-z0-9-_]{3,39}", r.ServiceName)
+		return nil, arInvalidRequest("ServiceName %q must match [A-Za-z0-9][A-Za-z0-9-_]{3,39}", r.ServiceName)
 	}
 	if r.SourceConfiguration == nil {
-		return nil, invalidRequest("SourceConfiguration is required")
+		return nil, arInvalidRequest("SourceConfiguration is required")
 	}
 	if err := s.check(&r); err != nil {
 		return nil, err
 	}
 	for _, svc := range s.services {
 		if svc.ServiceName == r.ServiceName && svc.Status != "DELETED" {
-			return nil, invalidRequest("Service with the provided name already exists: %s", r.ServiceName)
+			return nil, arInvalidRequest("Service with the provided name already exists: %s", r.ServiceName)
 		}
 	}
-	id := hexID(32)
-	t := now()
+	id := arHexID(32)
+	t := arNow()
 	svc := &arService{
 		ServiceName: r.ServiceName,
 		ServiceID:   id,
@@ -456,7 +456,7 @@ func (s *AppRunner) createService(body []byte) (any, error) {
 		InstanceConfiguration: arInstance{
 			CPU: "1 vCPU", Memory: "2 GB",
 		},
-		HealthCheckConfiguration: &arHealth{Protocol: "TCP", Path: "/", Interval: ptr(5), Timeout: ptr(2), HealthyThreshold: ptr(1), UnhealthyThreshold: ptr(5)},
+		HealthCheckConfiguration: &arHealth{Protocol: "TCP", Path: "/", Interval: arPtr(5), Timeout: arPtr(2), HealthyThreshold: arPtr(1), UnhealthyThreshold: arPtr(5)},
 		NetworkConfiguration: arNetwork{
 			EgressConfiguration:  map[string]any{"EgressType": "DEFAULT"},
 			IngressConfiguration: map[string]any{"IsPubliclyAccessible": true},
@@ -465,9 +465,12 @@ func (s *AppRunner) createService(body []byte) (any, error) {
 		ObservabilityConfiguration: &arObservability{ObservabilityEnabled: false},
 	}
 	if svc.SourceConfiguration.AutoDeploymentsEnabled == nil {
-		svc.SourceConfiguration.AutoDeploymentsEnabled = ptr(false)
+		svc.SourceConfiguration.AutoDeploymentsEnabled = arPtr(false)
 	}
-	applyConfig(svc, &r)
+	arApplyConfig(svc, &r)
+	if err := arCheckAccess(svc); err != nil {
+		return nil, err
+	}
 	ascARN := r.AutoScalingConfigurationArn
 	if ascARN == "" {
 		ascARN = s.defaultASC().AutoScalingConfigurationArn
@@ -480,11 +483,22 @@ func (s *AppRunner) createService(body []byte) (any, error) {
 	return map[string]any{"Service": svc, "OperationId": op.ID}, nil
 }
 
-func ptr[T any](v T) *T { return &v }
+// checkAccess refuses a private ECR image App Runner has no role to pull
+// with: the configuration as it would be after the call (an update that
+// leaves AuthenticationConfiguration out keeps the service's).
+func arCheckAccess(svc *arService) error {
+	src := svc.SourceConfiguration
+	if src.ImageRepository.ImageRepositoryType == "ECR" && (src.AuthenticationConfiguration == nil || src.AuthenticationConfiguration.AccessRoleArn == "") {
+		return arInvalidRequest("Authentication configuration is invalid: an ECR image needs AuthenticationConfiguration.AccessRoleArn")
+	}
+	return nil
+}
+
+func arPtr[T any](v T) *T { return &v }
 
 // applyConfig sets what a CreateService or UpdateService request names on
 // svc; what it leaves out stays as it was, as App Runner does.
-func applyConfig(svc *arService, r *arRequest) {
+func arApplyConfig(svc *arService, r *arRequest) {
 	if src := r.SourceConfiguration; src != nil {
 		if src.ImageRepository != nil {
 			ir := *src.ImageRepository
@@ -499,10 +513,10 @@ func applyConfig(svc *arService, r *arRequest) {
 	}
 	if ic := r.InstanceConfiguration; ic != nil {
 		if ic.CPU != "" {
-			svc.InstanceConfiguration.CPU = normalCPU(ic.CPU)
+			svc.InstanceConfiguration.CPU = arNormalCPU(ic.CPU)
 		}
 		if ic.Memory != "" {
-			svc.InstanceConfiguration.Memory = normalMemory(ic.Memory)
+			svc.InstanceConfiguration.Memory = arNormalMemory(ic.Memory)
 		}
 		if ic.InstanceRoleArn != "" {
 			svc.InstanceConfiguration.InstanceRoleArn = ic.InstanceRoleArn
@@ -522,7 +536,7 @@ func applyConfig(svc *arService, r *arRequest) {
 }
 
 // normalCPU answers a CPU as App Runner does, in vCPU ("1024" → "1 vCPU").
-func normalCPU(v string) string {
+func arNormalCPU(v string) string {
 	units := map[string]string{"256": "0.25 vCPU", "512": "0.5 vCPU", "1024": "1 vCPU", "2048": "2 vCPU", "4096": "4 vCPU"}
 	if u, ok := units[v]; ok {
 		return u
@@ -532,7 +546,7 @@ func normalCPU(v string) string {
 
 // normalMemory answers a memory size as App Runner does, in GB ("2048" →
 // "2 GB").
-func normalMemory(v string) string {
+func arNormalMemory(v string) string {
 	if !strings.HasSuffix(v, "GB") {
 		var mb int
 		if _, err := fmt.Sscan(v, &mb); err == nil {
@@ -571,9 +585,9 @@ func (s *AppRunner) useASC(svc *arService, arn string) {
 // start begins an operation on svc that ends, after the polls, with the
 // service in status end (or rolled back, when fail says why).
 func (s *AppRunner) start(svc *arService, typ, end, fail string) *arOperation {
-	t := now()
+	t := arNow()
 	op := &arOperation{
-		ID: uuid(), Type: typ, Status: "IN_PROGRESS", TargetArn: svc.ServiceArn,
+		ID: arUUID(), Type: typ, Status: "IN_PROGRESS", TargetArn: svc.ServiceArn,
 		StartedAt: t, UpdatedAt: t, left: s.polls, fail: fail, end: end,
 	}
 	svc.Status = "OPERATION_IN_PROGRESS"
@@ -595,7 +609,7 @@ func (s *AppRunner) advance(svc *arService) {
 	if op.EndedAt != 0 {
 		return
 	}
-	t := now()
+	t := arNow()
 	op.UpdatedAt = t
 	if op.left > 0 {
 		op.left--
@@ -627,22 +641,22 @@ func (s *AppRunner) advance(svc *arService) {
 }
 
 func (s *AppRunner) find(in map[string]json.RawMessage) (*arService, error) {
-	arn := str(in, "ServiceArn")
+	arn := arStr(in, "ServiceArn")
 	if arn == "" {
-		return nil, invalidRequest("ServiceArn is required")
+		return nil, arInvalidRequest("ServiceArn is required")
 	}
 	svc := s.services[arn]
 	if svc == nil || svc.Status == "DELETED" {
-		return nil, notFound("Resource %s is not found", arn)
+		return nil, arNotFound("Resource %s is not found", arn)
 	}
 	return svc, nil
 }
 
 func (s *AppRunner) describeService(in map[string]json.RawMessage) (any, error) {
-	arn := str(in, "ServiceArn")
+	arn := arStr(in, "ServiceArn")
 	svc := s.services[arn]
 	if svc == nil {
-		return nil, notFound("Resource %s is not found", arn)
+		return nil, arNotFound("Resource %s is not found", arn)
 	}
 	s.advance(svc)
 	return map[string]any{"Service": svc}, nil
@@ -665,7 +679,7 @@ func (s *AppRunner) listServices() (any, error) {
 
 func (s *AppRunner) busy(svc *arService) error {
 	if svc.Status == "OPERATION_IN_PROGRESS" {
-		return invalidState("Service %s has an operation in progress; wait until it ends", svc.ServiceArn)
+		return arInvalidState("Service %s has an operation in progress; wait until it ends", svc.ServiceArn)
 	}
 	return nil
 }
@@ -673,24 +687,27 @@ func (s *AppRunner) busy(svc *arService) error {
 func (s *AppRunner) updateService(body []byte) (any, error) {
 	var r arRequest
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, invalidRequest("%v", err)
+		return nil, arInvalidRequest("%v", err)
 	}
 	svc := s.services[r.ServiceArn]
 	if svc == nil || svc.Status == "DELETED" {
-		return nil, notFound("Resource %s is not found", r.ServiceArn)
+		return nil, arNotFound("Resource %s is not found", r.ServiceArn)
 	}
 	if err := s.busy(svc); err != nil {
 		return nil, err
 	}
 	if svc.Status != "RUNNING" {
-		return nil, invalidState("Service %s is %s; it can only be updated when RUNNING", svc.ServiceArn, svc.Status)
+		return nil, arInvalidState("Service %s is %s; it can only be updated when RUNNING", svc.ServiceArn, svc.Status)
 	}
 	if err := s.check(&r); err != nil {
 		return nil, err
 	}
 	next := *svc
 	next.SourceConfiguration = svc.SourceConfiguration
-	applyConfig(&next, &r)
+	arApplyConfig(&next, &r)
+	if err := arCheckAccess(&next); err != nil {
+		return nil, err
+	}
 	if r.AutoScalingConfigurationArn != "" {
 		s.useASC(&next, r.AutoScalingConfigurationArn)
 	}
@@ -710,7 +727,7 @@ func (s *AppRunner) startDeployment(in map[string]json.RawMessage) (any, error) 
 		return nil, err
 	}
 	if svc.Status != "RUNNING" {
-		return nil, invalidState("Service %s is %s; a deployment needs it RUNNING", svc.ServiceArn, svc.Status)
+		return nil, arInvalidState("Service %s is %s; a deployment needs it RUNNING", svc.ServiceArn, svc.Status)
 	}
 	fail := s.failNext
 	s.failNext = ""
@@ -730,18 +747,18 @@ func (s *AppRunner) simpleOp(in map[string]json.RawMessage, typ string) (any, er
 	end := map[string]string{"PAUSE_SERVICE": "PAUSED", "RESUME_SERVICE": "RUNNING", "DELETE_SERVICE": "DELETED"}[typ]
 	switch {
 	case typ == "PAUSE_SERVICE" && svc.Status != "RUNNING":
-		return nil, invalidState("Service %s is %s; only a RUNNING service can be paused", svc.ServiceArn, svc.Status)
+		return nil, arInvalidState("Service %s is %s; only a RUNNING service can be paused", svc.ServiceArn, svc.Status)
 	case typ == "RESUME_SERVICE" && svc.Status != "PAUSED":
-		return nil, invalidState("Service %s is %s; only a PAUSED service can be resumed", svc.ServiceArn, svc.Status)
+		return nil, arInvalidState("Service %s is %s; only a PAUSED service can be resumed", svc.ServiceArn, svc.Status)
 	}
 	op := s.start(svc, typ, end, "")
 	return map[string]any{"Service": svc, "OperationId": op.ID}, nil
 }
 
 func (s *AppRunner) listOperations(in map[string]json.RawMessage) (any, error) {
-	arn := str(in, "ServiceArn")
+	arn := arStr(in, "ServiceArn")
 	if s.services[arn] == nil {
-		return nil, notFound("Resource %s is not found", arn)
+		return nil, arNotFound("Resource %s is not found", arn)
 	}
 	list := []*arOperation{}
 	list = append(list, s.ops[arn]...)
@@ -759,23 +776,23 @@ func (s *AppRunner) newASC(name string, conc, lo, hi int) *arASC {
 		}
 	}
 	a := &arASC{
-		AutoScalingConfigurationArn:      fmt.Sprintf("arn:aws:apprunner:%s:%s:autoscalingconfiguration/%s/%d/%s", Region, s.account, name, rev, hexID(32)),
+		AutoScalingConfigurationArn:      fmt.Sprintf("arn:aws:apprunner:%s:%s:autoscalingconfiguration/%s/%d/%s", Region, s.account, name, rev, arHexID(32)),
 		AutoScalingConfigurationName:     name,
 		AutoScalingConfigurationRevision: rev,
 		Latest:                           true,
 		Status:                           "ACTIVE",
 		MaxConcurrency:                   conc, MinSize: lo, MaxSize: hi,
-		CreatedAt: now(),
+		CreatedAt: arNow(),
 	}
 	s.ascs[a.AutoScalingConfigurationArn] = a
 	return a
 }
 
 func (s *AppRunner) describeASC(in map[string]json.RawMessage) (any, error) {
-	arn := str(in, "AutoScalingConfigurationArn")
+	arn := arStr(in, "AutoScalingConfigurationArn")
 	a := s.ascs[arn]
 	if a == nil {
-		return nil, notFound("Resource %s is not found", arn)
+		return nil, arNotFound("Resource %s is not found", arn)
 	}
 	return map[string]any{"AutoScalingConfiguration": a}, nil
 }
@@ -789,10 +806,10 @@ func (s *AppRunner) createASC(body []byte) (any, error) {
 		Tags                         []arTag
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, invalidRequest("%v", err)
+		return nil, arInvalidRequest("%v", err)
 	}
 	if !arASCNameRE.MatchString(r.AutoScalingConfigurationName) || r.AutoScalingConfigurationName == "DefaultConfiguration" {
-		return nil, invalidRequest("AutoScalingConfigurationName %q must match [A-Za-z0-9][A-Za-z0-9-_]{3,31} and not be DefaultConfiguration", r.AutoScalingConfigurationName)
+		return nil, arInvalidRequest("AutoScalingConfigurationName %q must match [A-Za-z0-9][A-Za-z0-9-_]{3,31} and not be DefaultConfiguration", r.AutoScalingConfigurationName)
 	}
 	conc, lo, hi := 100, 1, 25
 	if r.MaxConcurrency != nil {
@@ -806,7 +823,7 @@ func (s *AppRunner) createASC(body []byte) (any, error) {
 	}
 	// ASConfigMaxConcurrency 1-200, ASConfigMinSize 1-25, ASConfigMaxSize 1-25.
 	if conc < 1 || conc > 200 || lo < 1 || lo > 25 || hi < 1 || hi > 25 || lo > hi {
-		return nil, invalidRequest("MaxConcurrency must be 1-200, MinSize and MaxSize 1-25 with MinSize <= MaxSize")
+		return nil, arInvalidRequest("MaxConcurrency must be 1-200, MinSize and MaxSize 1-25 with MinSize <= MaxSize")
 	}
 	a := s.newASC(r.AutoScalingConfigurationName, conc, lo, hi)
 	s.tags[a.AutoScalingConfigurationArn] = r.Tags
@@ -826,10 +843,10 @@ func (s *AppRunner) tagResource(body []byte) (any, error) {
 		Tags        []arTag
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, invalidRequest("%v", err)
+		return nil, arInvalidRequest("%v", err)
 	}
 	if !s.exists(r.ResourceArn) {
-		return nil, notFound("Resource %s is not found", r.ResourceArn)
+		return nil, arNotFound("Resource %s is not found", r.ResourceArn)
 	}
 	tags := map[string]string{}
 	for _, t := range s.tags[r.ResourceArn] {
@@ -848,9 +865,9 @@ func (s *AppRunner) tagResource(body []byte) (any, error) {
 }
 
 func (s *AppRunner) listTags(in map[string]json.RawMessage) (any, error) {
-	arn := str(in, "ResourceArn")
+	arn := arStr(in, "ResourceArn")
 	if !s.exists(arn) {
-		return nil, notFound("Resource %s is not found", arn)
+		return nil, arNotFound("Resource %s is not found", arn)
 	}
 	list := append([]arTag{}, s.tags[arn]...)
 	return map[string]any{"Tags": list}, nil
