@@ -366,6 +366,44 @@ func TestPauseResume(t *testing.T) {
 	assert.Equal(t, "RESUME_SERVICE", st.Last.Type)
 }
 
+// TestDeployWhileBusy: a deploy while another operation runs is refused
+// saying to wait; a wait longer than Timeout says the operation goes on.
+func TestDeployWhileBusy(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	arn := w.existing(t, "shop-web")
+	svc := imported(t, w, arn)
+	w.fake.SetPolls(1000)
+	_, err := w.c.AppRunner.StartDeployment(ctx, &sdk.StartDeploymentInput{ServiceArn: aws.String(arn)})
+	require.NoError(t, err)
+	_, err = w.runner.Deploy(ctx, svc, imageB, &strings.Builder{})
+	require.ErrorIs(t, err, apprunner.ErrNotRunning)
+	assert.Contains(t, err.Error(), "an operation is in progress; wait until it ends")
+
+	w2 := newWorld(t)
+	arn = w2.existing(t, "shop-api")
+	w2.fake.SetPolls(1000)
+	w2.runner.Timeout = 50 * time.Millisecond
+	_, err = w2.runner.Deploy(ctx, imported(t, w2, arn), imageB, &strings.Builder{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "still UPDATE_SERVICE IN_PROGRESS after 50ms: it goes on in AWS")
+}
+
+// TestAdopt: the service carries berth's tags beside its own.
+func TestAdopt(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	arn := w.existing(t, "shop-web")
+	require.NoError(t, w.runner.Adopt(ctx, arn, "shop", "prod", "web"))
+	out, err := w.c.AppRunner.ListTagsForResource(ctx, &sdk.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
+	require.NoError(t, err)
+	tags := map[string]string{}
+	for _, tag := range out.Tags {
+		tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	assert.Equal(t, map[string]string{"team": "shop", "berth.app": "shop", "berth.env": "prod", "berth.service": "web"}, tags)
+}
+
 // TestDeployRefusals: what App Runner cannot take is refused before any
 // change, naming the key and what would work.
 func TestDeployRefusals(t *testing.T) {

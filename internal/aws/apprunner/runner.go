@@ -212,8 +212,7 @@ func ended(s types.OperationStatus) bool {
 // wait polls the service and its operation id until both have ended,
 // printing each phase the operation goes through.
 func (r *Runner) wait(ctx context.Context, arn, id string, progress io.Writer) (*Operation, *types.Service, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout())
-	defer cancel()
+	deadline := time.Now().Add(r.timeout())
 	last := ""
 	for {
 		svc, err := r.describe(ctx, arn)
@@ -234,9 +233,12 @@ func (r *Runner) wait(ctx context.Context, arn, id string, progress io.Writer) (
 				return op, svc, nil
 			}
 		}
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("App Runner operation %s on %s still %s after %s: it goes on in AWS; see berth status", id, aws.ToString(svc.ServiceName), last, r.timeout())
+		}
 		select {
 		case <-ctx.Done():
-			return nil, nil, fmt.Errorf("App Runner operation %s on %s still %s after %s: it goes on in AWS; see berth status", id, aws.ToString(svc.ServiceName), last, r.timeout())
+			return nil, nil, context.Cause(ctx)
 		case <-time.After(r.poll()):
 		}
 	}
@@ -269,4 +271,22 @@ func servingImage(svc *types.Service) string {
 		return aws.ToString(sc.ImageRepository.ImageIdentifier)
 	}
 	return ""
+}
+
+// Adopt tags the App Runner service as berth's, as everything berth drives
+// in AWS is tagged: berth.app, berth.env and berth.service (TagResource;
+// the service's other tags stay).
+func (r *Runner) Adopt(ctx context.Context, arn, app, env, service string) error {
+	_, err := r.api.TagResource(ctx, &apprunner.TagResourceInput{
+		ResourceArn: aws.String(arn),
+		Tags: []types.Tag{
+			{Key: aws.String("berth.app"), Value: aws.String(app)},
+			{Key: aws.String("berth.env"), Value: aws.String(env)},
+			{Key: aws.String("berth.service"), Value: aws.String(service)},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("App Runner TagResource %s: %w", arn, err)
+	}
+	return nil
 }

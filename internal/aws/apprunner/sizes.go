@@ -107,19 +107,26 @@ func splitCommand(s string) []string {
 	return words
 }
 
-// joinCommand is splitCommand's inverse: words with a space or quote are
-// quoted.
+// joinCommand is splitCommand's inverse: a word with a space or quote is
+// quoted, single quotes around everything but single quotes themselves,
+// which go in double quotes (quoted pieces join into one word).
 func joinCommand(words []string) string {
 	out := make([]string, len(words))
 	for i, w := range words {
-		switch {
-		case w == "" || strings.ContainsAny(w, " \t\n'"):
-			out[i] = `"` + w + `"`
-		case strings.Contains(w, `"`):
-			out[i] = "'" + w + "'"
-		default:
+		if w != "" && !strings.ContainsAny(w, " \t\n'\"") {
 			out[i] = w
+			continue
 		}
+		var b strings.Builder
+		for j, part := range strings.Split(w, "'") {
+			if j > 0 {
+				b.WriteString(`"'"`)
+			}
+			if part != "" || j == 0 {
+				b.WriteString("'" + part + "'")
+			}
+		}
+		out[i] = b.String()
 	}
 	return strings.Join(out, " ")
 }
