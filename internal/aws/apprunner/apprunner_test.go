@@ -200,6 +200,10 @@ tasks:
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "berth.yaml:10: service web exists already")
 
+	// A berth.yaml of comments only, and one with no services yet.
+	after, err = apprunner.AddToSpec([]byte("# to be written\n"), imp)
+	require.NoError(t, err)
+	assert.Contains(t, string(after), "web:")
 	// A berth.yaml with no services yet.
 	after, err = apprunner.AddToSpec([]byte("app: shop\nservices: {}\n"), imp)
 	require.NoError(t, err)

@@ -211,7 +211,7 @@ func AddToSpec(text []byte, imp *Imported) ([]byte, error) {
 	if err := yaml.Unmarshal(text, &doc); err != nil {
 		return nil, fmt.Errorf("berth.yaml: %w", err)
 	}
-	if doc.Kind == 0 {
+	if doc.Kind == 0 || len(doc.Content) == 0 {
 		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
 	}
 	root := doc.Content[0]

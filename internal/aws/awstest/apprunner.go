@@ -37,6 +37,7 @@ import (
 type AppRunner struct {
 	mu       sync.Mutex
 	account  string
+	region   string // of the call being answered, from its signature
 	polls    int
 	failNext string
 	services map[string]*arService // by ARN
@@ -86,6 +87,7 @@ func SimulateAppRunner(t testing.TB, p *Proxy) *AppRunner {
 	t.Helper()
 	s := &AppRunner{
 		account:  AppRunnerAccount,
+		region:   Region,
 		polls:    DefaultAppRunnerPolls,
 		services: map[string]*arService{},
 		ascs:     map[string]*arASC{},
@@ -296,6 +298,7 @@ func (s *AppRunner) serve(c *Call) *Response {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.region = callRegion(c.Request)
 	if f := s.faults[c.Action]; err == nil && f != nil && f.n > 0 {
 		f.n--
 		err = &arError{f.status, f.code, "fault injected by the test: " + f.code}
@@ -307,7 +310,7 @@ func (s *AppRunner) serve(c *Call) *Response {
 		case "DescribeService":
 			out, err = s.describeService(in)
 		case "ListServices":
-			out, err = s.listServices()
+			out, err = s.listServices(in)
 		case "UpdateService":
 			out, err = s.updateService(c.Body)
 		case "PauseService":
@@ -448,8 +451,8 @@ func (s *AppRunner) createService(body []byte) (any, error) {
 	svc := &arService{
 		ServiceName: r.ServiceName,
 		ServiceID:   id,
-		ServiceArn:  fmt.Sprintf("arn:aws:apprunner:%s:%s:service/%s/%s", Region, s.account, r.ServiceName, id),
-		ServiceURL:  id[:10] + "." + Region + ".awsapprunner.com",
+		ServiceArn:  fmt.Sprintf("arn:aws:apprunner:%s:%s:service/%s/%s", s.region, s.account, r.ServiceName, id),
+		ServiceURL:  id[:10] + "." + s.region + ".awsapprunner.com",
 		CreatedAt:   t, UpdatedAt: t,
 		Status:              "OPERATION_IN_PROGRESS",
 		SourceConfiguration: *r.SourceConfiguration,
@@ -662,7 +665,29 @@ func (s *AppRunner) describeService(in map[string]json.RawMessage) (any, error) 
 	return map[string]any{"Service": svc}, nil
 }
 
-func (s *AppRunner) listServices() (any, error) {
+// maxResults is a List call's MaxResults, or n.
+func maxResults(in map[string]json.RawMessage, n int) int {
+	var m int
+	if json.Unmarshal(in["MaxResults"], &m) == nil && m > 0 && m < n {
+		return m
+	}
+	return n
+}
+
+// callRegion is the region a call is signed for (its credential scope),
+// the ARNs' region; Region when it names none.
+func callRegion(r *http.Request) string {
+	auth := r.Header.Get("Authorization")
+	if i := strings.Index(auth, "Credential="); i >= 0 {
+		scope := strings.Split(strings.SplitN(auth[i+len("Credential="):], ",", 2)[0], "/")
+		if len(scope) == 5 && scope[2] != "" {
+			return scope[2]
+		}
+	}
+	return Region
+}
+
+func (s *AppRunner) listServices(in map[string]json.RawMessage) (any, error) {
 	list := []map[string]any{}
 	for _, arn := range s.order {
 		svc := s.services[arn]
@@ -674,7 +699,7 @@ func (s *AppRunner) listServices() (any, error) {
 			"ServiceUrl": svc.ServiceURL, "CreatedAt": svc.CreatedAt, "UpdatedAt": svc.UpdatedAt, "Status": svc.Status,
 		})
 	}
-	return map[string]any{"ServiceSummaryList": list}, nil
+	return map[string]any{"ServiceSummaryList": list[:maxResults(in, len(list))]}, nil
 }
 
 func (s *AppRunner) busy(svc *arService) error {
@@ -762,7 +787,7 @@ func (s *AppRunner) listOperations(in map[string]json.RawMessage) (any, error) {
 	}
 	list := []*arOperation{}
 	list = append(list, s.ops[arn]...)
-	return map[string]any{"OperationSummaryList": list}, nil
+	return map[string]any{"OperationSummaryList": list[:maxResults(in, len(list))]}, nil
 }
 
 func (s *AppRunner) newASC(name string, conc, lo, hi int) *arASC {
@@ -776,7 +801,7 @@ func (s *AppRunner) newASC(name string, conc, lo, hi int) *arASC {
 		}
 	}
 	a := &arASC{
-		AutoScalingConfigurationArn:      fmt.Sprintf("arn:aws:apprunner:%s:%s:autoscalingconfiguration/%s/%d/%s", Region, s.account, name, rev, arHexID(32)),
+		AutoScalingConfigurationArn:      fmt.Sprintf("arn:aws:apprunner:%s:%s:autoscalingconfiguration/%s/%d/%s", s.region, s.account, name, rev, arHexID(32)),
 		AutoScalingConfigurationName:     name,
 		AutoScalingConfigurationRevision: rev,
 		Latest:                           true,

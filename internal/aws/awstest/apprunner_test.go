@@ -118,6 +118,10 @@ func TestAppRunnerFake(t *testing.T) {
 	assert.Equal(t, aws.ToString(up.OperationId), aws.ToString(ops.OperationSummaryList[0].Id))
 	assert.Equal(t, types.OperationStatusRollbackSucceeded, ops.OperationSummaryList[0].Status)
 	assert.Equal(t, types.OperationTypeCreateService, ops.OperationSummaryList[1].Type)
+	ops, err = api.ListOperations(ctx, &sdk.ListOperationsInput{ServiceArn: aws.String(arn), MaxResults: aws.Int32(1)})
+	require.NoError(t, err)
+	require.Len(t, ops.OperationSummaryList, 1, "newest first, MaxResults of them")
+	assert.Equal(t, aws.ToString(up.OperationId), aws.ToString(ops.OperationSummaryList[0].Id))
 
 	// The same update again succeeds; what it leaves out stays.
 	_, err = api.UpdateService(ctx, &sdk.UpdateServiceInput{ServiceArn: aws.String(arn), SourceConfiguration: &types.SourceConfiguration{
@@ -143,6 +147,16 @@ func TestAppRunnerFake(t *testing.T) {
 	_, err = api.UpdateService(ctx, &sdk.UpdateServiceInput{ServiceArn: aws.String(arn), InstanceConfiguration: &types.InstanceConfiguration{Cpu: aws.String("3 vCPU")}})
 	var bad *types.InvalidRequestException
 	require.ErrorAs(t, err, &bad)
+
+	// A client of another region gets that region's ARNs and URLs.
+	east := sdk.NewFromConfig(func() aws.Config {
+		c, err := clients.Load(ctx, "us-east-1")
+		require.NoError(t, err)
+		return c.Config
+	}())
+	other := createARService(t, east, "shop-east")
+	assert.Contains(t, other, "arn:aws:apprunner:us-east-1:123456789012:service/shop-east/")
+	assert.Contains(t, aws.ToString(settleAR(t, east, other).ServiceUrl), ".us-east-1.awsapprunner.com")
 }
 
 // botocoreModel loads botocore's App Runner model, installed with the aws
