@@ -393,6 +393,20 @@ func TestDeployWhileBusy(t *testing.T) {
 	assert.Contains(t, err.Error(), "still UPDATE_SERVICE IN_PROGRESS after 50ms: it goes on in AWS")
 }
 
+// TestRuntime: what a task on ECS needs to run like the service.
+func TestRuntime(t *testing.T) {
+	w := newWorld(t)
+	arn := w.existing(t, "shop-web")
+	rt, err := w.runner.Runtime(context.Background(), arn)
+	require.NoError(t, err)
+	assert.Equal(t, &apprunner.Runtime{
+		Image: imageA, Port: 8080, Command: []string{"./server", "--listen", ":8080"},
+		Env:     map[string]string{"LOG_LEVEL": "info", "REGION_NAME": "eu-west-1"},
+		Secrets: map[string]string{"DATABASE_URL": dbSecret, "API_KEY": apiSecret},
+		CPU:     1, Memory: 3 << 30, InstanceRole: roleARN,
+	}, rt)
+}
+
 // TestAdopt: the service carries berth's tags beside its own.
 func TestAdopt(t *testing.T) {
 	w := newWorld(t)

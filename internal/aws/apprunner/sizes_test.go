@@ -72,3 +72,15 @@ func TestCommand(t *testing.T) {
 		assert.Equal(t, want, splitCommand(joinCommand(got)), "round trip of %q", in)
 	}
 }
+
+// App Runner's log groups are named after the service's name and ID.
+func TestLogGroups(t *testing.T) {
+	app, svc, err := LogGroups("arn:aws:apprunner:eu-west-1:123456789012:service/shop-web/0123456789abcdef0123456789abcdef")
+	require.NoError(t, err)
+	assert.Equal(t, "/aws/apprunner/shop-web/0123456789abcdef0123456789abcdef/application", app)
+	assert.Equal(t, "/aws/apprunner/shop-web/0123456789abcdef0123456789abcdef/service", svc)
+	for _, bad := range []string{"", "arn:aws:ecs:eu-west-1:123456789012:service/c/s", "arn:aws:apprunner:eu-west-1:123456789012:autoscalingconfiguration/x/1/abc"} {
+		_, _, err := LogGroups(bad)
+		assert.Error(t, err, bad)
+	}
+}
