@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/apprunner"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -58,6 +59,8 @@ type Clients struct {
 	AutoScaling      *applicationautoscaling.Client
 	Scheduler        *scheduler.Client
 	ServiceDiscovery *servicediscovery.Client
+	// AppRunner drives existing App Runner services (internal/aws/apprunner).
+	AppRunner *apprunner.Client
 
 	mu      sync.Mutex
 	account string
@@ -106,6 +109,7 @@ func New(cfg aws.Config) *Clients {
 		AutoScaling:      applicationautoscaling.NewFromConfig(cfg),
 		Scheduler:        scheduler.NewFromConfig(cfg),
 		ServiceDiscovery: servicediscovery.NewFromConfig(cfg),
+		AppRunner:        apprunner.NewFromConfig(cfg),
 	}
 }
 
