@@ -86,7 +86,7 @@ func (m *Manager) Certificate(ctx context.Context, hosts []string) (*Certificate
 	out, err := m.c.ACM.RequestCertificate(ctx, &acm.RequestCertificateInput{
 		DomainName: aws.String(hosts[0]), SubjectAlternativeNames: hosts, ValidationMethod: acmtypes.ValidationMethodDns,
 		IdempotencyToken: aws.String("berth" + hex.EncodeToString(sum[:])[:27]),
-		Tags: []acmtypes.Tag{{Key: aws.String(TagApp), Value: aws.String(m.app)}, {Key: aws.String(TagEnv), Value: aws.String(m.env)}},
+		Tags:             []acmtypes.Tag{{Key: aws.String(TagApp), Value: aws.String(m.app)}, {Key: aws.String(TagEnv), Value: aws.String(m.env)}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("request an ACM certificate for %s: %w", strings.Join(hosts, ", "), err)
