@@ -173,12 +173,11 @@ func (m *Manager) configure(dc *cftypes.DistributionConfig, ep *spec.Entrypoint,
 		}
 	}
 	if policy != "" {
-		set(&b.CachePolicyId, policy)
-		set(&b.OriginRequestPolicyId, OriginRequestPolicyAllViewerExceptHost)
-		if b.ForwardedValues != nil || b.MinTTL != nil || b.DefaultTTL != nil || b.MaxTTL != nil {
+		if aws.ToString(b.CachePolicyId) != policy {
 			// The legacy cache settings and a cache policy exclude each other.
-			b.ForwardedValues, b.MinTTL, b.DefaultTTL, b.MaxTTL, changed = nil, nil, nil, nil, true
+			b.CachePolicyId, b.ForwardedValues, b.MinTTL, b.DefaultTTL, b.MaxTTL, changed = aws.String(policy), nil, nil, nil, nil, true
 		}
+		set(&b.OriginRequestPolicyId, OriginRequestPolicyAllViewerExceptHost)
 		if aws.ToBool(b.Compress) != ep.Compress {
 			b.Compress, changed = aws.Bool(ep.Compress), true
 		}
