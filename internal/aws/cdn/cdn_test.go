@@ -3,14 +3,21 @@ package cdn_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -430,13 +437,45 @@ func TestRotateOriginSecret(t *testing.T) {
 }
 
 // TestCertificateIssued: an issued certificate covering the hosts (a
-// wildcard here) is used, and the aliases are set with it.
+// wildcard here) is used, no new one is requested, and the aliases are set
+// with it.
 func TestCertificateIssued(t *testing.T) {
 	ctx := context.Background()
 	w := setup(t, appYAML)
+	certPEM, keyPEM := selfSigned(t, "*."+w.sp.App+".example.com")
+	imp, err := w.c.ACM.ImportCertificate(ctx, &acm.ImportCertificateInput{Certificate: certPEM, PrivateKey: keyPEM})
+	require.NoError(t, err)
+
 	c, err := w.m.Certificate(ctx, []string{"www." + w.sp.App + ".example.com"})
 	require.NoError(t, err)
+	assert.Equal(t, cdn.CertIssued, c.Status)
+	assert.Equal(t, aws.ToString(imp.CertificateArn), c.ARN)
+	assert.Empty(t, c.Records)
+
+	res, err := w.m.Apply(ctx, "www")
+	require.NoError(t, err)
+	assert.Equal(t, 0, w.p.Count("acm:RequestCertificate"))
+	dc := w.config(t, res.DistributionID)
+	assert.Equal(t, []string{"www." + w.sp.App + ".example.com"}, dc.Aliases.Items)
+	assert.Equal(t, c.ARN, aws.ToString(dc.ViewerCertificate.ACMCertificateArn))
+	assert.Equal(t, cftypes.SSLSupportMethodSniOnly, dc.ViewerCertificate.SSLSupportMethod)
+
+	// A host the certificate does not cover gets a request of its own.
+	c, err = w.m.Certificate(ctx, []string{"www." + w.sp.App + ".example.com", w.sp.App + ".example.com"})
+	require.NoError(t, err)
+	assert.True(t, c.Requested)
 	assert.Equal(t, cdn.CertPending, c.Status)
-	require.NotEmpty(t, c.Records)
-	assert.Contains(t, c.Records[0].Name, w.sp.App+".example.com")
+}
+
+func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kder, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
