@@ -240,6 +240,15 @@ edge:
 	ep, err := w.m.Switch(ctx, "www", "web")
 	require.NoError(t, err)
 	assert.Equal(t, "web", ep.Active)
+
+	w.sp.Edge["www"].Distribution = "E0000000000000"
+	w.manager(t)
+	_, err = w.m.Apply(ctx, "www")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "edge.www.distribution: CloudFront distribution E0000000000000 does not exist")
+	w.sp.Edge["www"].Distribution = id
+	w.manager(t)
+
 	ep, err = w.m.Switch(ctx, "www", "https://xyz.awsapprunner.com")
 	require.NoError(t, err)
 	assert.Equal(t, "https://xyz.awsapprunner.com", ep.Active)
@@ -430,8 +439,10 @@ func TestRotateOriginSecret(t *testing.T) {
 	assert.Equal(t, now, headers(origins(w.config(t, res.DistributionID))["berth-web"])[cdn.HeaderOriginSecret])
 
 	rules := cdn.ALBRules(w.sp, []string{now})
-	require.Len(t, rules, 1, "one rule per service an entrypoint names")
+	require.Len(t, rules, 2, "one rule per service a switch may name")
 	assert.Equal(t, "edge:web", rules[0].Key)
+	assert.Equal(t, "edge:api", rules[1].Key)
+	assert.Equal(t, []string{"api"}, rules[1].Conditions[1].HttpHeaderConfig.Values)
 	assert.Equal(t, []string{now}, rules[0].Conditions[0].HttpHeaderConfig.Values)
 	assert.Equal(t, cdn.HeaderOriginSecret, aws.ToString(rules[0].Conditions[0].HttpHeaderConfig.HttpHeaderName))
 }

@@ -153,28 +153,25 @@ type ALBRule struct {
 }
 
 // ALBRules are the rules the load balancer needs so the distributions of
-// sp's entrypoints reach each berth service they name, given the secret
-// values it accepts (OriginSecret's; two during a rotation). With them,
-// awsenv must also add SecretCondition(secrets...) to every other rule of
-// the app and keep none without it, so that a request that did not come
-// through CloudFront gets the listener's 404: the load balancer accepts
-// only requests carrying the secret.
+// sp's entrypoints reach each berth service, given the secret values it
+// accepts (OriginSecret's; two during a rotation): one per service with a
+// port, since a switch or shift may name any of them, and none when sp has
+// no entrypoint. With them, awsenv must also add SecretCondition(secrets...)
+// to every other rule of the app and keep none without it, so that a
+// request that did not come through CloudFront gets the listener's 404:
+// the load balancer accepts only requests carrying the secret.
 func ALBRules(sp *spec.Spec, secrets []string) []ALBRule {
+	if len(sp.Edge) == 0 {
+		return nil
+	}
 	var out []ALBRule
-	seen := map[string]bool{}
-	for _, name := range sp.EdgeOrder {
-		ep := sp.Edge[name]
-		if ep == nil {
+	for _, name := range sp.ServiceOrder {
+		svc := sp.Services[name]
+		if svc == nil || svc.Port == 0 {
 			continue
 		}
-		for _, ref := range OriginRefs(ep) {
-			if !IsService(ref) || seen[ref] {
-				continue
-			}
-			seen[ref] = true
-			out = append(out, ALBRule{Key: "edge:" + ref, Service: ref,
-				Conditions: []elbtypes.RuleCondition{SecretCondition(secrets...), ServiceCondition(ref)}})
-		}
+		out = append(out, ALBRule{Key: "edge:" + name, Service: name,
+			Conditions: []elbtypes.RuleCondition{SecretCondition(secrets...), ServiceCondition(name)}})
 	}
 	return out
 }
