@@ -185,6 +185,14 @@ func TestCreate(t *testing.T) {
 	assert.Equal(t, res.DistributionID, again.DistributionID, "found again by its comment and tags")
 	assert.False(t, again.Created)
 	assert.False(t, again.Changed, "nothing to change")
+	assert.NotContains(t, w.out.String(), "updated", "neither the distribution nor its cache policy")
+
+	w.sp.Edge["www"].Cache.DefaultTTL = 2 * time.Minute
+	_, err = w.m.Apply(ctx, "www")
+	require.NoError(t, err)
+	pol, err = w.c.CloudFront.GetCachePolicy(ctx, &cloudfront.GetCachePolicyInput{Id: b.CachePolicyId})
+	require.NoError(t, err)
+	assert.EqualValues(t, 120, aws.ToInt64(pol.CachePolicy.CachePolicyConfig.DefaultTTL), "the same policy, updated")
 	assert.Empty(t, w.cf.Updates())
 	assert.Equal(t, 1, w.p.Count("acm:RequestCertificate"), "the pending certificate is found again, not requested twice")
 	w.noDNS(t)
