@@ -31,6 +31,7 @@ import (
 //	    routes:
 //	      - {path: /api, origin: api, timeout: 30s, max_body: 10MiB, headers: {add: {X-Frame-Options: DENY}, remove: [Server]}}
 //	    error_pages: {502: ./errors/502.html}
+//	    distribution: E2QWRUHAPOMQZL      # AWS: adopt this CloudFront distribution
 
 // Entrypoint is one entry under edge:.
 type Entrypoint struct {
@@ -56,6 +57,10 @@ type Entrypoint struct {
 	// ErrorPages maps a 4xx or 5xx status to an HTML file, relative to the
 	// spec's directory, read when the spec is deployed.
 	ErrorPages map[int]string `json:"error_pages,omitempty"`
+	// Distribution is the ID of an existing CloudFront distribution the
+	// entrypoint adopts in AWS environments; "" makes berth create one.
+	// The local engine ignores it.
+	Distribution string `json:"distribution,omitempty"`
 }
 
 // Failover is the origin an entrypoint falls back to.
@@ -112,13 +117,26 @@ const MaxCacheTTL = 365 * 24 * time.Hour
 
 var (
 	entrypointKeys = []string{"hosts", "origin", "url", "failover", "cache", "compress", "redirect_https", "hsts",
-		"timeout", "max_body", "headers", "routes", "error_pages"}
+		"timeout", "max_body", "headers", "routes", "error_pages", "distribution"}
 	failoverKeys  = []string{"origin", "url", "on"}
 	edgeCacheKeys = []string{"enabled", "default_ttl", "key"}
 	cacheKeyKeys  = []string{"cookies"}
 	headersKeys   = []string{"add", "remove"}
 	edgeRouteKeys = []string{"path", "origin", "url", "timeout", "max_body", "headers"}
 )
+
+// distributionIDRE is a CloudFront distribution ID: E and upper-case
+// letters and digits (E2QWRUHAPOMQZL).
+var distributionIDRE = regexp.MustCompile(`^E[A-Z0-9]{7,19}$`)
+
+// CheckDistributionID returns "" for a CloudFront distribution ID, else the
+// message.
+func CheckDistributionID(id string) string {
+	if !distributionIDRE.MatchString(id) {
+		return fmt.Sprintf("must be a CloudFront distribution ID such as E2QWRUHAPOMQZL (aws cloudfront list-distributions), not %q", id)
+	}
+	return ""
+}
 
 // IsOriginURL reports whether an origin reference is an external URL rather
 // than a service.
@@ -273,6 +291,12 @@ func (d *decoder) entrypoint(name string, n *yaml.Node, path string) (*Entrypoin
 			ep.Routes, err = d.edgeRoutes(e.val, f)
 		case "error_pages":
 			ep.ErrorPages, err = d.errorPages(e.val, f)
+		case "distribution":
+			if ep.Distribution, err = d.str(e.val, f); err == nil {
+				if msg := CheckDistributionID(ep.Distribution); msg != "" {
+					err = d.errAt(e.val, f, "%s", msg)
+				}
+			}
 		}
 		if err != nil {
 			return nil, err
@@ -713,6 +737,11 @@ func (v *validator) entrypoint(name string, ep *Entrypoint, owner map[string]str
 			if slices.Contains(c.Key.Cookies[:i], name) {
 				return v.fail(index(join(path, "cache.key.cookies"), i), "duplicate cookie %q", name)
 			}
+		}
+	}
+	if ep.Distribution != "" {
+		if msg := CheckDistributionID(ep.Distribution); msg != "" {
+			return v.fail(join(path, "distribution"), "%s", msg)
 		}
 	}
 	if ep.HSTS < 0 {

@@ -11,8 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/apprunner"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -61,6 +63,10 @@ type Clients struct {
 	ServiceDiscovery *servicediscovery.Client
 	// AppRunner drives existing App Runner services (internal/aws/apprunner).
 	AppRunner *apprunner.Client
+	// CloudFront is global; ACM calls us-east-1 (CertificateRegion), the
+	// only region whose certificates a distribution can use.
+	CloudFront *cloudfront.Client
+	ACM        *acm.Client
 
 	mu      sync.Mutex
 	account string
@@ -110,8 +116,15 @@ func New(cfg aws.Config) *Clients {
 		Scheduler:        scheduler.NewFromConfig(cfg),
 		ServiceDiscovery: servicediscovery.NewFromConfig(cfg),
 		AppRunner:        apprunner.NewFromConfig(cfg),
+
+		CloudFront: cloudfront.NewFromConfig(cfg),
+		ACM:        acm.NewFromConfig(cfg, func(o *acm.Options) { o.Region = CertificateRegion }),
 	}
 }
+
+// CertificateRegion is where a CloudFront distribution's ACM certificate
+// must be.
+const CertificateRegion = "us-east-1"
 
 // NewRetryer is the retryer Load installs: the SDK's standard retryer
 // (throttling errors, 5xx answers, connection resets and timeouts) with

@@ -73,6 +73,7 @@ func TestEndpointFromEnvironment(t *testing.T) {
 func TestRegion(t *testing.T) {
 	awstest.UseEndpoint(t, "http://127.0.0.1:1")
 	assert.Equal(t, "us-east-2", load(t, "us-east-2").Region())
+	assert.Equal(t, "us-east-1", load(t, "us-east-2").ACM.Options().Region, "CloudFront takes certificates from us-east-1 only")
 	assert.Equal(t, awstest.Region, load(t, "").Region())
 
 	t.Setenv("AWS_REGION", "")

@@ -1,0 +1,177 @@
+package cdn
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudfront/types"
+	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/berth-dev/berth/internal/spec"
+)
+
+// SecretName is the Secrets Manager secret holding the origin secret of an
+// app in an environment: the value of X-Berth-Origin-Secret.
+func SecretName(env, app string) string { return "berth/" + env + "/" + app + "/edge-origin-secret" }
+
+func newSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// OriginSecret returns the app's origin secret, making it the first time.
+func (m *Manager) OriginSecret(ctx context.Context) (string, error) {
+	n := SecretName(m.env, m.app)
+	out, err := m.c.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(n)})
+	if err == nil {
+		return aws.ToString(out.SecretString), nil
+	}
+	if apiCode(err) != "ResourceNotFoundException" {
+		return "", fmt.Errorf("read the origin secret %s: %w", n, err)
+	}
+	v := newSecret()
+	_, err = m.c.SecretsManager.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(n), SecretString: aws.String(v),
+		Description: aws.String("berth: the header CloudFront sends the load balancer of " + m.app + " (" + m.env + ")"),
+		Tags:        []smtypes.Tag{{Key: aws.String(TagApp), Value: aws.String(m.app)}, {Key: aws.String(TagEnv), Value: aws.String(m.env)}},
+	})
+	if apiCode(err) == "ResourceExistsException" { // another berth made it meanwhile
+		return m.OriginSecret(ctx)
+	}
+	if err != nil {
+		return "", fmt.Errorf("create the origin secret %s: %w", n, err)
+	}
+	return v, nil
+}
+
+// RotateOriginSecret replaces the origin secret with a new one without
+// refusing a request on the way: accept must make the load balancer
+// accept exactly the values it is given (SecretCondition on its rules);
+// it is called with the old and the new value, then, once every
+// distribution of the app sends the new one and is deployed, with the new
+// one alone. A rotation cut off half-way leaves both accepted; the next
+// one finishes it.
+func (m *Manager) RotateOriginSecret(ctx context.Context, accept func(ctx context.Context, values []string) error) error {
+	old, err := m.OriginSecret(ctx)
+	if err != nil {
+		return err
+	}
+	v := newSecret()
+	if err := accept(ctx, []string{old, v}); err != nil {
+		return fmt.Errorf("let the load balancer accept the new origin secret: %w", err)
+	}
+	n := SecretName(m.env, m.app)
+	if _, err := m.c.SecretsManager.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(n), SecretString: aws.String(v)}); err != nil {
+		return fmt.Errorf("store the new origin secret in %s: %w", n, err)
+	}
+	var ids []string
+	for _, name := range m.order {
+		ep := m.eps[name]
+		id, err := m.distributionID(ctx, ep)
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			continue
+		}
+		changed, err := m.update(ctx, id, func(dc *cftypes.DistributionConfig) (bool, error) {
+			return m.setSecret(dc, ep, v)
+		})
+		if err != nil {
+			return fmt.Errorf("entrypoint %s: send the new origin secret: %w", name, err)
+		}
+		if changed {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		if err := m.waitDeployed(ctx, id); err != nil {
+			return err
+		}
+	}
+	if err := accept(ctx, []string{v}); err != nil {
+		return fmt.Errorf("make the load balancer refuse the old origin secret: %w", err)
+	}
+	m.progressf("origin secret of %s (%s) rotated", m.app, m.env)
+	return nil
+}
+
+// setSecret rewrites the secret header of berth's service origins.
+func (m *Manager) setSecret(dc *cftypes.DistributionConfig, ep *spec.Entrypoint, secret string) (bool, error) {
+	changed := false
+	if dc.Origins == nil {
+		return false, nil
+	}
+	for _, o := range dc.Origins.Items {
+		ref := refOf(o)
+		if !IsService(ref) || o.CustomHeaders == nil {
+			continue
+		}
+		for i, h := range o.CustomHeaders.Items {
+			if aws.ToString(h.HeaderName) == HeaderOriginSecret && aws.ToString(h.HeaderValue) != secret {
+				o.CustomHeaders.Items[i].HeaderValue = aws.String(secret)
+				changed = true
+			}
+		}
+	}
+	return changed, nil
+}
+
+// SecretCondition is the listener rule condition that lets a request
+// through only when it carries one of the origin secret values.
+func SecretCondition(values ...string) elbtypes.RuleCondition {
+	return elbtypes.RuleCondition{Field: aws.String("http-header"), HttpHeaderConfig: &elbtypes.HttpHeaderConditionConfig{
+		HttpHeaderName: aws.String(HeaderOriginSecret), Values: slices.Clone(values),
+	}}
+}
+
+// ServiceCondition is the listener rule condition matching the requests a
+// distribution sends for a service.
+func ServiceCondition(service string) elbtypes.RuleCondition {
+	return elbtypes.RuleCondition{Field: aws.String("http-header"), HttpHeaderConfig: &elbtypes.HttpHeaderConditionConfig{
+		HttpHeaderName: aws.String(HeaderService), Values: []string{service},
+	}}
+}
+
+// ALBRule is a listener rule the app's load balancer needs for its
+// entrypoints: requests from a distribution (carrying the secret) for a
+// service go to that service's serving slot.
+type ALBRule struct {
+	// Key identifies the rule among the app's ("edge:SERVICE").
+	Key string
+	// Service is where it forwards.
+	Service string
+	// Conditions are the secret's and the service's header conditions.
+	Conditions []elbtypes.RuleCondition
+}
+
+// ALBRules are the rules the load balancer needs so the distributions of
+// sp's entrypoints reach each berth service, given the secret values it
+// accepts (OriginSecret's; two during a rotation): one per service with a
+// port, since a switch or shift may name any of them, and none when sp has
+// no entrypoint. With them, awsenv must also add SecretCondition(secrets...)
+// to every other rule of the app and keep none without it, so that a
+// request that did not come through CloudFront gets the listener's 404:
+// the load balancer accepts only requests carrying the secret.
+func ALBRules(sp *spec.Spec, secrets []string) []ALBRule {
+	if len(sp.Edge) == 0 {
+		return nil
+	}
+	var out []ALBRule
+	for _, name := range sp.ServiceOrder {
+		svc := sp.Services[name]
+		if svc == nil || svc.Port == 0 {
+			continue
+		}
+		out = append(out, ALBRule{Key: "edge:" + name, Service: name,
+			Conditions: []elbtypes.RuleCondition{SecretCondition(secrets...), ServiceCondition(name)}})
+	}
+	return out
+}
