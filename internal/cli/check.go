@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -62,17 +61,9 @@ constraint forces one to Fargate; services not on App Runner, checked with
   berth check --env prod --observed web=websockets
   berth check --env prod --all --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env := c.envName()
-			if env == "" {
-				return invalidf("check needs an environment of %s: pass --env ENV (or set BERTH_ENV)", file)
-			}
-			b, err := os.ReadFile(file)
+			env, sp, err := c.envSpec("check", file)
 			if err != nil {
-				return invalidf("cannot read %s: %v (pass -f FILE)", file, err)
-			}
-			sp, err := spec.Parse(file, b)
-			if err != nil {
-				return inputError{err.Error()}
+				return err
 			}
 			if _, err := sp.Environment(env); err != nil {
 				return inputError{err.Error()}

@@ -24,17 +24,9 @@ new revision is healthy, so plan needs --env.`,
 		Example: `  berth plan --env prod
   berth plan --env prod web --json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			env := c.envName()
-			if env == "" {
-				return invalidf("plan needs an environment of %s: pass --env ENV (or set BERTH_ENV)", file)
-			}
-			b, err := os.ReadFile(file)
+			env, sp, err := c.envSpec("plan", file)
 			if err != nil {
-				return invalidf("cannot read %s: %v (pass -f FILE)", file, err)
-			}
-			sp, err := spec.Parse(file, b)
-			if err != nil {
-				return inputError{err.Error()}
+				return err
 			}
 			e, err := awsenv.Open(cmd.Context(), sp, env, awsenv.Options{})
 			if err != nil {
@@ -56,4 +48,22 @@ new revision is healthy, so plan needs --env.`,
 	}
 	addFileFlag(cmd, &file, true)
 	return cmd
+}
+
+// envSpec reads the spec of a verb that needs an environment (plan,
+// check): --env (or BERTH_ENV), and the spec file that names it.
+func (c *cli) envSpec(verb, file string) (string, *spec.Spec, error) {
+	env := c.envName()
+	if env == "" {
+		return "", nil, invalidf("%s needs an environment of %s: pass --env ENV (or set BERTH_ENV)", verb, file)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", nil, invalidf("cannot read %s: %v (pass -f FILE)", file, err)
+	}
+	sp, err := spec.Parse(file, b)
+	if err != nil {
+		return "", nil, inputError{err.Error()}
+	}
+	return env, sp, nil
 }
