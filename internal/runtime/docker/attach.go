@@ -30,6 +30,12 @@ func (e *Engine) Attach(ctx context.Context, id string) (runtime.Stream, error) 
 		}
 		return nil, fmt.Errorf("attach %s: %w", shortID(id), err)
 	}
+	return e.attach(ctx, info)
+}
+
+// attach is Attach of a container as it was just inspected.
+func (e *Engine) attach(ctx context.Context, info container.InspectResponse) (runtime.Stream, error) {
+	id := info.ID
 	tty := info.Config != nil && info.Config.Tty
 	openStdin := info.Config != nil && info.Config.OpenStdin
 	resp, err := e.cli.ContainerAttach(ctx, id, container.AttachOptions{

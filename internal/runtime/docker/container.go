@@ -32,14 +32,26 @@ const (
 // Create creates (but does not start) a container from spec. The image must
 // be present; it is never pulled.
 func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtime.Container, error) {
+	id, err := e.create(ctx, spec)
+	if err != nil {
+		return runtime.Container{}, err
+	}
+	// Not cancelled: the caller gets the container it now owns.
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
+	return e.Inspect(ictx, id)
+}
+
+// create creates a container from spec and returns its ID (see Create).
+func (e *Engine) create(ctx context.Context, spec runtime.ContainerSpec) (string, error) {
 	start := time.Now()
 	img, err := e.cli.ImageInspect(ctx, spec.Image)
 	if err != nil {
-		return runtime.Container{}, imageError(spec.Image, err)
+		return "", imageError(spec.Image, err)
 	}
 	host, err := e.hostPlatform(ctx)
 	if err != nil {
-		return runtime.Container{}, err
+		return "", err
 	}
 	var (
 		want platform          // zero: whatever the image is
@@ -47,12 +59,12 @@ func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtim
 	)
 	if spec.Platform != "" {
 		if want, err = parsePlatform(spec.Platform); err != nil {
-			return runtime.Container{}, err
+			return "", err
 		}
 		plat = want.oci()
 	}
 	if err := checkPlatform(spec.Image, img, want, host); err != nil {
-		return runtime.Container{}, err
+		return "", err
 	}
 
 	spec.Labels = e.withOwner(spec.Labels)
@@ -77,25 +89,22 @@ func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtim
 		if rerr := e.cli.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true}); rerr != nil {
 			e.log.Warn("remove a container created for a caller that went away", "name", spec.Name, "err", rerr)
 		}
-		return runtime.Container{}, fmt.Errorf("create container %s: %w", spec.Name, context.Cause(ctx))
+		return "", fmt.Errorf("create container %s: %w", spec.Name, context.Cause(ctx))
 	}
 	if err != nil {
 		switch {
 		case strings.Contains(err.Error(), "does not match the specified platform"):
-			return runtime.Container{}, fmt.Errorf("%w: %s: %v", runtime.ErrPlatform, spec.Image, err)
+			return "", fmt.Errorf("%w: %s: %v", runtime.ErrPlatform, spec.Image, err)
 		case cerrdefs.IsNotFound(err) && strings.Contains(strings.ToLower(err.Error()), "image"):
-			return runtime.Container{}, imageError(spec.Image, err)
+			return "", imageError(spec.Image, err)
 		}
-		return runtime.Container{}, fmt.Errorf("create container %s: %w", spec.Name, err)
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
 	}
 	for _, w := range created.Warnings {
 		e.log.Warn("container created with a warning", "name", spec.Name, "warning", w)
 	}
 	e.log.Debug("container created", "name", spec.Name, "id", shortID(created.ID), "took", time.Since(start))
-	// Not cancelled either: the caller gets the container it now owns.
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
-	defer cancel()
-	return e.Inspect(ictx, created.ID)
+	return created.ID, nil
 }
 
 // createTimeout bounds a container create (or the removal of one made for
@@ -209,18 +218,27 @@ var hostPortInError = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
 // frozen container (see Freeze) is thawed; one stopped while frozen is put
 // back on its network first.
 func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error) {
-	start := time.Now()
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		return runtime.Container{}, notFoundOr(id, "start", err)
 	}
+	return e.start(ctx, info, true)
+}
+
+// start starts a container as it was just inspected (see Start). Its state
+// after the start is read again only when the caller needs it (inspect:
+// the address of its published port); otherwise the Container returned
+// is the zero one.
+func (e *Engine) start(ctx context.Context, info container.InspectResponse, inspect bool) (runtime.Container, error) {
+	start := time.Now()
+	id := info.ID
 	if info.State != nil && info.State.Paused {
 		return e.thaw(ctx, info)
 	}
 	if err := e.ensureConnected(ctx, info); err != nil {
 		return runtime.Container{}, err
 	}
-	err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
+	err := e.cli.ContainerStart(ctx, id, container.StartOptions{})
 	if err != nil && networkGone(err) {
 		// Its network was removed and made again since it stopped (by
 		// hand; the reconciler re-creates it): its endpoint names the old
@@ -252,6 +270,10 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 			return runtime.Container{}, fmt.Errorf("%w: 127.0.0.1:%s (choose another host port or stop what holds it): %v", runtime.ErrPortInUse, port, err)
 		}
 		return runtime.Container{}, fmt.Errorf("start container %s: %w", shortID(id), err)
+	}
+	if !inspect {
+		e.log.Debug("container started", "name", strings.TrimPrefix(info.Name, "/"), "id", shortID(id), "took", time.Since(start))
+		return runtime.Container{}, nil
 	}
 	c, err := e.Inspect(ctx, id)
 	if err != nil {
@@ -440,14 +462,20 @@ func (e *Engine) List(ctx context.Context, labels map[string]string) ([]runtime.
 // container that has not started yet is waited for through its next exit;
 // one that already exited returns at once with its last exit code.
 func (e *Engine) Wait(ctx context.Context, id string) (int, error) {
-	c, err := e.Inspect(ctx, id)
+	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
-		return 0, err
+		return 0, notFoundOr(id, "inspect", err)
 	}
+	return e.wait(ctx, info)
+}
+
+// wait is Wait of a container as it was just inspected.
+func (e *Engine) wait(ctx context.Context, info container.InspectResponse) (int, error) {
+	id := info.ID
 	// "not-running" is satisfied by a created container at once, so a
 	// container that has not run yet must wait for its next exit instead.
 	cond := container.WaitConditionNotRunning
-	if c.State == "created" {
+	if info.State != nil && info.State.Status == container.StateCreated {
 		cond = container.WaitConditionNextExit
 	}
 	ctx, cancel := context.WithCancel(ctx)

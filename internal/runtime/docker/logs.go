@@ -29,6 +29,11 @@ func (e *Engine) Logs(ctx context.Context, id string, opts runtime.LogOptions, f
 		}
 		return fmt.Errorf("logs of %s: %w", shortID(id), err)
 	}
+	return e.logs(ctx, info.ID, info.Config != nil && info.Config.Tty, opts, fn)
+}
+
+// logs is Logs of a container whose TTY setting the caller read.
+func (e *Engine) logs(ctx context.Context, id string, tty bool, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
 	lo := container.LogsOptions{
 		ShowStdout: true,
 		ShowStderr: true,
@@ -50,7 +55,6 @@ func (e *Engine) Logs(ctx context.Context, id string, opts runtime.LogOptions, f
 		return fmt.Errorf("logs of %s: %w", shortID(id), err)
 	}
 	defer rc.Close()
-	tty := info.Config != nil && info.Config.Tty
 	err = readLogs(rc, tty, fn)
 	if err != nil && ctx.Err() != nil {
 		if opts.Follow {

@@ -42,6 +42,7 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/berth-dev/berth/internal/runtime"
 )
@@ -99,7 +100,7 @@ const holderGrace = time.Second
 // CreatePod creates a pod's containers, none started: its network holder
 // when it has sidecars, its main container and its sidecars. On failure
 // nothing it created is left.
-func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.Pod, error) {
+func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (pod runtime.Pod, err error) {
 	e.supervise()
 	layout, err := layoutOf(spec)
 	if err != nil {
@@ -110,10 +111,21 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		return runtime.Pod{}, err
 	}
 	taken := "" // a ready holder (pod_tasknet.go)
+	var takenInfo *container.InspectResponse
 	if taskShaped(spec) {
-		taken = e.takeTaskNet(ctx, spec.Network, hosts)
-		// The next one starts once this pod is made: not in its way.
-		defer e.WarmTaskNet(spec.Network, spec.Labels, spec.InternalNames)
+		takenInfo = e.takeTaskNet(ctx, spec.Network, hosts)
+		if takenInfo != nil {
+			taken = takenInfo.ID
+		}
+		// The next one starts once this pod is removed: not in its way.
+		warm := func() { e.WarmTaskNet(spec.Network, spec.Labels, spec.InternalNames) }
+		defer func() {
+			if pod.ID == "" {
+				warm()
+			} else {
+				e.tasks.warmAfter(pod.ID, warm)
+			}
+		}()
 	}
 	layout.Holder = layout.Holder || taken != ""
 	var made []string
@@ -145,7 +157,7 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		if err != nil {
 			return runtime.Pod{}, fmt.Errorf("pod %s: network holder image: %w", spec.Name, err)
 		}
-		h, err := e.Create(ctx, runtime.ContainerSpec{
+		h, err := e.create(ctx, runtime.ContainerSpec{
 			Name:       spec.Name + holderName,
 			Image:      image,
 			Labels:     memberLabels(spec.Labels, holderName),
@@ -160,9 +172,9 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		if err != nil {
 			return runtime.Pod{}, fmt.Errorf("pod %s: create its network holder: %w", spec.Name, err)
 		}
-		made = append(made, h.ID)
-		holderID = h.ID
-		main.JoinContainer = h.ID
+		made = append(made, h)
+		holderID = h
+		main.JoinContainer = h
 	default:
 		main.Network, main.Aliases, main.Port, main.HostPort, main.ExtraHosts = spec.Network, spec.Aliases, spec.Port, spec.HostPort, hosts
 	}
@@ -170,41 +182,46 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		undo()
 		return runtime.Pod{}, err
 	}
-	m, err := e.Create(ctx, main)
+	m, err := e.create(ctx, main)
 	if err != nil && taken != "" && ctx.Err() == nil && !e.runs(ctx, taken) {
 		// The ready holder went away between the take and the create:
 		// the pod joins the network itself, as it always could.
 		undo()
-		made, holderID, layout.Holder = nil, "", false
+		made, holderID, layout.Holder, takenInfo = nil, "", false, nil
 		main.JoinContainer = ""
 		main.Network, main.ExtraHosts = spec.Network, hosts
 		if err = setLayout(&main, layout); err == nil {
-			m, err = e.Create(ctx, main)
+			m, err = e.create(ctx, main)
 		}
 	}
 	if err != nil {
 		undo()
 		return runtime.Pod{}, err
 	}
-	made = append(made, m.ID)
+	made = append(made, m)
 	for _, s := range spec.Sidecars {
 		cs := s.ContainerSpec
 		cs.Name = spec.Name + "-" + s.Name
 		cs.Labels = memberLabels(spec.Labels, s.Name)
-		cs.Labels[labelPodID] = m.ID
+		cs.Labels[labelPodID] = m
 		cs.Platform, cs.TTY, cs.OpenStdin = spec.Platform, false, false
 		cs.JoinContainer, cs.Network, cs.Aliases, cs.Port, cs.HostPort, cs.ExtraHosts = holderID, "", nil, 0, 0, nil
-		c, err := e.Create(ctx, cs)
+		c, err := e.create(ctx, cs)
 		if err != nil {
 			undo()
 			return runtime.Pod{}, fmt.Errorf("sidecar %s: %w", s.Name, err)
 		}
-		made = append(made, c.ID)
+		made = append(made, c)
 	}
-	// Not cancelled: the caller gets the pod it now owns.
+	// Not cancelled: the caller gets the pod it now owns. The ready
+	// holder runs on as it was just seen.
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 	defer cancel()
-	return e.InspectPod(ictx, m.ID)
+	pi, err := e.inspectPodWith(ictx, m, takenInfo)
+	if err != nil {
+		return runtime.Pod{}, err
+	}
+	return pi.pod(), nil
 }
 
 // runs reports whether a container runs (and is not frozen).
@@ -267,6 +284,8 @@ func (e *Engine) RemovePod(ctx context.Context, id string) error {
 	e.supervise()
 	release := e.sup.hold(id)
 	defer release()
+	// A task's pod: the next one's holder starts now (pod_tasknet.go).
+	defer e.tasks.warmPending(id)
 	var ids []string
 	holder := ""
 	pi, err := e.inspectPod(ctx, id)

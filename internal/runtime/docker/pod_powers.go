@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 
@@ -23,36 +24,43 @@ import (
 // code (at once for one that exited already).
 func (e *Engine) WaitPod(ctx context.Context, id string) (int, error) {
 	e.supervise()
-	pi, err := e.inspectPod(ctx, id)
+	pi, err := e.podMain(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	return e.Wait(ctx, pi.id())
+	return e.wait(ctx, pi.main)
 }
 
 // Logs streams the output lines of a pod's container ("" or the main
 // container's name: the main one) to fn. With Follow it ends when the
 // container stops, the pod is removed or ctx ends.
 func (p *Pods) Logs(ctx context.Context, id, name string, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
-	cid, err := p.containerOf(ctx, id, name)
+	c, err := p.containerOf(ctx, id, name)
 	if err != nil {
 		return err
 	}
-	return p.Engine.Logs(ctx, cid, opts, fn)
+	return p.logs(ctx, c.ID, c.Config != nil && c.Config.Tty, opts, fn)
 }
 
-// containerOf is the ID of a pod's container by its in-pod name.
-func (e *Engine) containerOf(ctx context.Context, id, name string) (string, error) {
+// containerOf reads a pod's container by its in-pod name: the main one
+// alone, a sidecar with the rest of the pod.
+func (e *Engine) containerOf(ctx context.Context, id, name string) (container.InspectResponse, error) {
 	e.supervise()
-	pi, err := e.inspectPod(ctx, id)
+	pi, err := e.podMain(ctx, id)
 	if err != nil {
-		return "", err
+		return container.InspectResponse{}, err
 	}
-	cid := pi.containerID(name)
-	if cid == "" {
-		return "", fmt.Errorf("%w: pod %s has no container %q", runtime.ErrNotFound, pi.name(), name)
+	if name == "" || name == pi.layout.Main {
+		return pi.main, nil
 	}
-	return cid, nil
+	if pi, err = e.inspectPod(ctx, pi.id()); err != nil {
+		return container.InspectResponse{}, err
+	}
+	c, ok := pi.sidecars[name]
+	if !ok {
+		return container.InspectResponse{}, fmt.Errorf("%w: pod %s has no container %q", runtime.ErrNotFound, pi.name(), name)
+	}
+	return c, nil
 }
 
 // Events streams start, die and oom events of the owner's pods' containers
@@ -166,29 +174,29 @@ func (p *Pods) Build(ctx context.Context, contextDir, dockerfile, tag, platform 
 // AttachPod connects to a created pod's main container's stdio (see
 // Attach: attach before StartPod to see all of its output).
 func (e *Engine) AttachPod(ctx context.Context, id string) (runtime.Stream, error) {
-	cid, err := e.containerOf(ctx, id, "")
+	c, err := e.containerOf(ctx, id, "")
 	if err != nil {
 		return nil, err
 	}
-	return e.Attach(ctx, cid)
+	return e.attach(ctx, c)
 }
 
 // ResizePod sets the window size of a TTY pod's main container.
 func (e *Engine) ResizePod(ctx context.Context, id string, height, width uint) error {
-	cid, err := e.containerOf(ctx, id, "")
+	c, err := e.containerOf(ctx, id, "")
 	if err != nil {
 		return err
 	}
-	return e.Resize(ctx, cid, height, width)
+	return e.Resize(ctx, c.ID, height, width)
 }
 
 // ExecPod runs cmd in a running container of a pod (see Exec).
 func (e *Engine) ExecPod(ctx context.Context, id, name string, cmd []string, tty bool) (runtime.ExecSession, error) {
-	cid, err := e.containerOf(ctx, id, name)
+	c, err := e.containerOf(ctx, id, name)
 	if err != nil {
 		return nil, err
 	}
-	return e.Exec(ctx, cid, cmd, tty)
+	return e.Exec(ctx, c.ID, cmd, tty)
 }
 
 // Suspend freezes a running pod (see Freeze): it is taken off the app

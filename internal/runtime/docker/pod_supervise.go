@@ -280,10 +280,35 @@ func (e *Engine) checkPodOnce(ctx context.Context, id string) {
 	if !stop {
 		return
 	}
+	if wait := holderLinger(pi, time.Now()); wait > 0 {
+		// Its caller is about to remove it (a task's pod): the stop
+		// would only compete with what the caller does at its exit.
+		time.AfterFunc(wait, func() { e.sup.later(id) })
+		return
+	}
 	e.log.Info("pod stopped by its engine", "pod", pi.name(), "why", why)
 	if err := e.stopPod(ctx, id, ownGrace); err != nil && ctx.Err() == nil {
 		e.log.Warn("supervisor: stop pod", "pod", pi.name(), "err", err)
 	}
+}
+
+// lingerHolder is how long the supervisor leaves the holder of a pod
+// without sidecars running after its main container exited: a task's
+// pod, which its caller removes at once.
+const lingerHolder = 2 * time.Second
+
+// holderLinger is how much longer, at now, the supervisor leaves a pod
+// whose main container exited and of which only the holder runs (0: no
+// longer).
+func holderLinger(pi podInfo, now time.Time) time.Duration {
+	if len(pi.layout.Sidecars) > 0 || pi.main.State == nil || pi.main.State.Running {
+		return 0
+	}
+	ended := parseTime(pi.main.State.FinishedAt)
+	if ended.IsZero() {
+		return 0
+	}
+	return max(0, lingerHolder-now.Sub(ended))
 }
 
 // verdict decides from a pod's state whether it must be stopped: its main

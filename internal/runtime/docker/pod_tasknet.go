@@ -9,10 +9,11 @@ package docker
 // with no network at all. It has the same reach: the app's services by
 // name, its internal names (the holder's /etc/hosts), nothing else. Each
 // such pod gets a holder of its own, removed with it; the next one is
-// started in the background once one is taken (and by WarmTaskNet, which
-// the control plane calls once it made an app's network). With none
-// ready (a burst of tasks, the first of an app) the pod joins the network
-// itself, as it always could.
+// started in the background once the pod that took one is removed, or
+// has lived taskWarmLimit (see warmAfter: not while a task starts, runs
+// or exits), and by WarmTaskNet, which the control plane calls once it
+// made an app's network. With none ready (a burst of tasks, the first of
+// an app) the pod joins the network itself, as it always could.
 //
 // The ready holders are labelled as berth always labelled them
 // (runtime.RoleTaskNet, the internal names they resolve), so a later
@@ -26,6 +27,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -42,6 +44,9 @@ const labelTaskNetHosts = "berth.tasknet.hosts"
 type taskNets struct {
 	mu   sync.Mutex
 	nets map[string]*netPool
+	// pending are the warms left for later by the task pods created, by
+	// pod ID (warmAfter).
+	pending map[string]func()
 }
 
 type netPool struct {
@@ -78,8 +83,8 @@ func taskShaped(spec runtime.PodSpec) bool {
 }
 
 // takeTaskNet returns a ready holder on network with hosts for a pod to
-// join, "" when none is ready.
-func (e *Engine) takeTaskNet(ctx context.Context, network string, hosts []string) string {
+// join, as just inspected; nil when none is ready.
+func (e *Engine) takeTaskNet(ctx context.Context, network string, hosts []string) *container.InspectResponse {
 	key := hostsKey(hosts)
 	for {
 		e.tasks.mu.Lock()
@@ -92,12 +97,12 @@ func (e *Engine) takeTaskNet(ctx context.Context, network string, hosts []string
 		}
 		e.tasks.mu.Unlock()
 		if r.id == "" {
-			return ""
+			return nil
 		}
 		// One that died meanwhile (removed by hand, the engine restarted)
 		// or lost its network is dropped.
-		if e.readyOn(ctx, r.id, network) {
-			return r.id
+		if info, ok := e.readyOn(ctx, r.id, network); ok {
+			return &info
 		}
 		e.removeQuietly(ctx, r.id, "a dead task network holder")
 	}
@@ -146,7 +151,8 @@ func (e *Engine) warmTaskNet(ctx context.Context, network string, labels map[str
 	// again) are replaced now, not found out by the next task.
 	dead := map[string]bool{}
 	for _, r := range ready {
-		dead[r.id] = !e.readyOn(ctx, r.id, network)
+		_, ok := e.readyOn(ctx, r.id, network)
+		dead[r.id] = !ok
 	}
 	e.tasks.mu.Lock()
 	var stale []string
@@ -183,11 +189,42 @@ func (e *Engine) warmTaskNet(ctx context.Context, network string, labels map[str
 	return err
 }
 
-// readyOn reports whether a ready holder runs on network.
-func (e *Engine) readyOn(ctx context.Context, id, network string) bool {
+// readyOn inspects a ready holder and reports whether it runs on network.
+func (e *Engine) readyOn(ctx context.Context, id, network string) (container.InspectResponse, bool) {
 	info, err := e.cli.ContainerInspect(ctx, id)
-	return err == nil && info.State != nil && info.State.Running && !info.State.Paused &&
+	return info, err == nil && info.State != nil && info.State.Running && !info.State.Paused &&
 		info.NetworkSettings != nil && info.NetworkSettings.Networks[network] != nil
+}
+
+// taskWarmLimit is how long a task's pod may live before the next task's
+// holder starts all the same (a long task, and another one beside it).
+const taskWarmLimit = 10 * time.Second
+
+// warmAfter has warm run (start the next task's holder) once the pod is
+// removed, or lived taskWarmLimit, whichever comes first. Starting a
+// holder on a network is the heaviest thing the engine does for a task
+// (about 0.3 s of its time): done while the task starts, runs or exits,
+// it slows each of those, and a task's end is soon followed by its
+// removal.
+func (t *taskNets) warmAfter(pod string, warm func()) {
+	t.mu.Lock()
+	if t.pending == nil {
+		t.pending = map[string]func(){}
+	}
+	t.pending[pod] = warm
+	t.mu.Unlock()
+	time.AfterFunc(taskWarmLimit, func() { t.warmPending(pod) })
+}
+
+// warmPending runs the warm a pod's creation left for later, if any.
+func (t *taskNets) warmPending(pod string) {
+	t.mu.Lock()
+	warm := t.pending[pod]
+	delete(t.pending, pod)
+	t.mu.Unlock()
+	if warm != nil {
+		warm()
+	}
 }
 
 func (e *Engine) startTaskNet(ctx context.Context, network string, labels map[string]string, hosts []string) (string, error) {
@@ -210,6 +247,7 @@ func (e *Engine) startTaskNet(ctx context.Context, network string, labels map[st
 		PidsLimit:  holderPids,
 		StopGrace:  holderGrace,
 	})
+
 	if err != nil {
 		return "", err
 	}

@@ -794,11 +794,11 @@ func TestPodTaskJoinsAReadyNetworkHolder(t *testing.T) {
 	assert.Equal(t, 0, code, "output: %v", out)
 	assert.Equal(t, []string{"1", "hello from v1"}, out, "the task resolves the internal name and reaches web by name")
 
-	// The next holder is ready; the task's goes with it.
-	second := ready(first...)
+	// The task's holder goes with it, and the next one is made.
 	require.NoError(t, p.RemovePod(ctx(t), tp.ID))
 	_, err = testutil.DockerClient(t).ContainerInspect(ctx(t), first[0])
 	assert.Error(t, err, "the task's holder is removed with it")
+	second := ready(first...)
 
 	// One that lost its network is replaced.
 	require.NoError(t, testutil.DockerClient(t).NetworkDisconnect(ctx(t), net, second[0], true))
