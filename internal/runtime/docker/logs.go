@@ -18,10 +18,10 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
-// Logs streams a container's output lines, oldest first, to fn. Without
+// containerLogs streams a container's output lines, oldest first, to fn. Without
 // Follow it returns when the log ends; with Follow it returns nil when ctx
 // ends (or the log ends because the container was removed).
-func (e *Engine) Logs(ctx context.Context, id string, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
+func (e *Engine) containerLogs(ctx context.Context, id string, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -32,7 +32,7 @@ func (e *Engine) Logs(ctx context.Context, id string, opts runtime.LogOptions, f
 	return e.logs(ctx, info.ID, info.Config != nil && info.Config.Tty, opts, fn)
 }
 
-// logs is Logs of a container whose TTY setting the caller read.
+// logs is containerLogs of a container whose TTY setting the caller read.
 func (e *Engine) logs(ctx context.Context, id string, tty bool, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
 	lo := container.LogsOptions{
 		ShowStdout: true,

@@ -47,23 +47,19 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
-// Pods is the Engine seen through the pod contract. It is the Engine (it
-// shares its client, its supervisor and its optional powers) with the
-// three methods whose pod-shaped signatures clash with the container-level
-// ones runtime.Engine still needs: Logs, Events and Build. Once nothing
-// uses runtime.Engine, the two types can become one.
-type Pods struct {
-	*Engine
-}
+// Pods is the Engine: the name the pod contract's engine had while the
+// Engine still met the container-level one, kept for its callers.
+type Pods = Engine
 
-// Pods returns e as a runtime.PodEngine.
-func (e *Engine) Pods() *Pods { return &Pods{Engine: e} }
+// Pods returns e, the pod contract's engine: what it was while the Engine
+// still met the container-level contract, kept for its callers.
+func (e *Engine) Pods() *Engine { return e }
 
 // Interface guards: the pod contract and the optional powers the Docker
 // engine has.
 var (
-	_ runtime.PodEngine          = (*Pods)(nil)
-	_ runtime.Builder            = (*Pods)(nil)
+	_ runtime.PodEngine          = (*Engine)(nil)
+	_ runtime.Builder            = (*Engine)(nil)
 	_ runtime.Suspender          = (*Engine)(nil)
 	_ runtime.Deregisterer       = (*Engine)(nil)
 	_ runtime.PodAttacher        = (*Engine)(nil)
@@ -117,7 +113,7 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (pod runti
 		if takenInfo != nil {
 			taken = takenInfo.ID
 		}
-		// The next one starts once this pod is removed: not in its way.
+		// The next one starts once this pod has started: not in its way.
 		warm := func() { e.WarmTaskNet(spec.Network, spec.Labels, spec.InternalNames) }
 		defer func() {
 			if pod.ID == "" {
@@ -153,7 +149,7 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (pod runti
 		holderID = taken
 		main.JoinContainer = taken
 	case layout.Holder:
-		image, err := e.HolderImage(ctx)
+		image, err := e.ensureHolderImage(ctx)
 		if err != nil {
 			return runtime.Pod{}, fmt.Errorf("pod %s: network holder image: %w", spec.Name, err)
 		}
@@ -284,7 +280,8 @@ func (e *Engine) RemovePod(ctx context.Context, id string) error {
 	e.supervise()
 	release := e.sup.hold(id)
 	defer release()
-	// A task's pod: the next one's holder starts now (pod_tasknet.go).
+	// A task's pod never started: the next one's holder starts now
+	// (pod_tasknet.go).
 	defer e.tasks.warmPending(id)
 	var ids []string
 	holder := ""

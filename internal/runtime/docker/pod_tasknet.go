@@ -9,10 +9,9 @@ package docker
 // with no network at all. It has the same reach: the app's services by
 // name, its internal names (the holder's /etc/hosts), nothing else. Each
 // such pod gets a holder of its own, removed with it; the next one is
-// started in the background once the pod that took one is removed, or
-// has lived taskWarmLimit (see warmAfter: not while a task starts, runs
-// or exits), and by WarmTaskNet, which the control plane calls once it
-// made an app's network. With none ready (a burst of tasks, the first of
+// started in the background once the pod that took one has started (see
+// warmAfter: not while it starts), and by WarmTaskNet, which the control
+// plane calls once it made an app's network. With none ready (a burst of tasks, the first of
 // an app) the pod joins the network itself, as it always could.
 //
 // The ready holders are labelled as berth always labelled them
@@ -196,16 +195,17 @@ func (e *Engine) readyOn(ctx context.Context, id, network string) (container.Ins
 		info.NetworkSettings != nil && info.NetworkSettings.Networks[network] != nil
 }
 
-// taskWarmLimit is how long a task's pod may live before the next task's
-// holder starts all the same (a long task, and another one beside it).
+// taskWarmLimit is how long a task's pod may stay unstarted before the
+// next task's holder starts all the same.
 const taskWarmLimit = 10 * time.Second
 
-// warmAfter has warm run (start the next task's holder) once the pod is
-// removed, or lived taskWarmLimit, whichever comes first. Starting a
+// warmAfter has warm run (start the next task's holder) once the pod has
+// started (StartPod, which the task's attach precedes), is removed, or
+// stayed unstarted taskWarmLimit, whichever comes first. Starting a
 // holder on a network is the heaviest thing the engine does for a task
-// (about 0.3 s of its time): done while the task starts, runs or exits,
-// it slows each of those, and a task's end is soon followed by its
-// removal.
+// (about 0.3 s of its time): done while the task starts, it slows the
+// start. (Later still, at the task's removal, it is too late for the
+// next task when they follow each other closely: bench/task.)
 func (t *taskNets) warmAfter(pod string, warm func()) {
 	t.mu.Lock()
 	if t.pending == nil {
@@ -228,7 +228,7 @@ func (t *taskNets) warmPending(pod string) {
 }
 
 func (e *Engine) startTaskNet(ctx context.Context, network string, labels map[string]string, hosts []string) (string, error) {
-	image, err := e.HolderImage(ctx)
+	image, err := e.ensureHolderImage(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -238,7 +238,7 @@ func (e *Engine) startTaskNet(ctx context.Context, network string, labels map[st
 	if app := labels[runtime.LabelApp]; app != "" {
 		l[runtime.LabelApp] = app
 	}
-	c, err := e.Create(ctx, runtime.ContainerSpec{
+	c, err := e.createContainer(ctx, runtime.ContainerSpec{
 		Name:       network + "-tasknet-" + hex.EncodeToString(rnd[:]),
 		Image:      image,
 		Labels:     l,
@@ -251,7 +251,7 @@ func (e *Engine) startTaskNet(ctx context.Context, network string, labels map[st
 	if err != nil {
 		return "", err
 	}
-	if _, err := e.Start(ctx, c.ID); err != nil {
+	if _, err := e.startContainer(ctx, c.ID); err != nil {
 		e.removeQuietly(context.WithoutCancel(ctx), c.ID, "a task network holder that did not start")
 		return "", err
 	}
