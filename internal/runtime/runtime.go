@@ -70,7 +70,11 @@ var (
 	ErrNetworkHeld = errors.New("network belongs to another berth server")
 )
 
-// ContainerSpec is everything needed to create one container.
+// ContainerSpec is one container of a pod (PodSpec.Main, a SidecarSpec).
+// Inside a pod its Port, HostPort, Network, Aliases, JoinContainer,
+// ExtraHosts, Labels, Platform, TTY and OpenStdin are ignored: the PodSpec
+// says where and how the pod runs (pod.go). A local engine fills them in
+// for the containers it makes a pod of.
 type ContainerSpec struct {
 	// Name is the container name; unique on the engine.
 	Name    string
