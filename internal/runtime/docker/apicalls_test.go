@@ -170,3 +170,62 @@ func waitReady(tb testing.TB, appName string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// BenchmarkTaskRun times a task's pod on the real Docker Engine as the
+// control plane runs one, with a network holder ready as the engine keeps
+// one: first-byte is from the create to the first output byte at the
+// attached client, exit from the create to the exit code and the pod read
+// after it.
+//
+//	go test -run - -bench TaskRun -benchtime 20x ./internal/runtime/docker/
+func BenchmarkTaskRun(b *testing.B) {
+	owner := runtime.Owner{ID: testutil.UniqueName(b, "owner"), Dir: b.TempDir()}
+	e, _ := countingEngine(b, owner)
+	appName := app(b)
+	net := testutil.UniqueName(b, "net")
+	require.NoError(b, e.EnsureNetwork(ctx(b), net, map[string]string{"berth.test": "1"}))
+	b.Cleanup(func() { _ = e.RemoveNetwork(context.Background(), net) })
+	e.WarmTaskNet(net, map[string]string{runtime.LabelApp: appName}, nil)
+	image := testutil.TestAppImage(b)
+	var firstByte, exit time.Duration
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		waitReady(b, appName)
+		b.StartTimer()
+		began := time.Now()
+		c := ctx(b)
+		pod, err := e.CreatePod(c, runtime.PodSpec{
+			Name:    testutil.UniqueName(b, fmt.Sprintf("task%d", i)),
+			Labels:  map[string]string{runtime.LabelApp: appName, runtime.LabelRole: string(runtime.RoleTask), "berth.test": "1"},
+			Network: net,
+			Main:    runtime.ContainerSpec{Image: image, Command: []string{"/testapp", "echo", "hello"}},
+		})
+		require.NoError(b, err)
+		s, err := e.AttachPod(c, pod.ID)
+		require.NoError(b, err)
+		first := make(chan time.Duration, 1)
+		go func() {
+			buf := make([]byte, 1)
+			if _, err := s.Stdout().Read(buf); err == nil {
+				first <- time.Since(began)
+			}
+			close(first)
+			_, _ = io.Copy(io.Discard, s.Stdout())
+		}()
+		go func() { _, _ = io.Copy(io.Discard, s.Stderr()) }()
+		_, err = e.StartPod(c, pod.ID, runtime.StartOptions{})
+		require.NoError(b, err)
+		_, err = e.WaitPod(c, pod.ID)
+		require.NoError(b, err)
+		_, err = e.InspectPod(c, pod.ID)
+		require.NoError(b, err)
+		exit += time.Since(began)
+		firstByte += <-first
+		s.Close()
+		b.StopTimer()
+		require.NoError(b, e.RemovePod(c, pod.ID))
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(firstByte.Milliseconds())/float64(b.N), "first-byte-ms/op")
+	b.ReportMetric(float64(exit.Milliseconds())/float64(b.N), "exit-ms/op")
+}
