@@ -102,14 +102,10 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (pod runti
 	if err != nil {
 		return runtime.Pod{}, err
 	}
-	hosts, err := e.internalHosts(ctx, spec)
-	if err != nil {
-		return runtime.Pod{}, err
-	}
 	taken := "" // a ready holder (pod_tasknet.go)
 	var takenInfo *container.InspectResponse
 	if taskShaped(spec) {
-		takenInfo = e.takeTaskNet(ctx, spec.Network, hosts)
+		takenInfo = e.takeTaskNet(ctx, spec.Network, spec.InternalNames)
 		if takenInfo != nil {
 			taken = takenInfo.ID
 		}
@@ -124,6 +120,13 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (pod runti
 		}()
 	}
 	layout.Holder = layout.Holder || taken != ""
+	// A ready holder has the /etc/hosts lines already.
+	var hosts []string
+	if taken == "" {
+		if hosts, err = e.internalHosts(ctx, spec); err != nil {
+			return runtime.Pod{}, err
+		}
+	}
 	var made []string
 	undo := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
@@ -185,9 +188,11 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (pod runti
 		undo()
 		made, holderID, layout.Holder, takenInfo = nil, "", false, nil
 		main.JoinContainer = ""
-		main.Network, main.ExtraHosts = spec.Network, hosts
-		if err = setLayout(&main, layout); err == nil {
-			m, err = e.create(ctx, main)
+		main.Network = spec.Network
+		if main.ExtraHosts, err = e.internalHosts(ctx, spec); err == nil {
+			if err = setLayout(&main, layout); err == nil {
+				m, err = e.create(ctx, main)
+			}
 		}
 	}
 	if err != nil {
@@ -266,11 +271,19 @@ func (e *Engine) internalHosts(ctx context.Context, spec runtime.PodSpec) ([]str
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: internal names: %w", spec.Name, err)
 	}
-	out := make([]string, len(spec.InternalNames))
-	for i, n := range spec.InternalNames {
+	return hostLines(spec.InternalNames, gw), nil
+}
+
+// hostLines are the /etc/hosts lines pointing names at gw.
+func hostLines(names []string, gw string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
 		out[i] = n + ":" + gw
 	}
-	return out, nil
+	return out
 }
 
 // RemovePod removes a pod's containers, killing what runs; a missing pod

@@ -81,29 +81,30 @@ func taskShaped(spec runtime.PodSpec) bool {
 	return spec.Network != "" && len(spec.Sidecars) == 0 && spec.Port == 0 && len(spec.Aliases) == 0
 }
 
-// takeTaskNet returns a ready holder on network with hosts for a pod to
-// join, as just inspected; nil when none is ready.
-func (e *Engine) takeTaskNet(ctx context.Context, network string, hosts []string) *container.InspectResponse {
-	key := hostsKey(hosts)
+// takeTaskNet returns a ready holder on network whose /etc/hosts points
+// names at its gateway there, for a pod to join, as just inspected; nil
+// when none is ready. The holder's own inspect says the gateway: the
+// pod's start needs no look at the network.
+func (e *Engine) takeTaskNet(ctx context.Context, network string, names []string) *container.InspectResponse {
 	for {
 		e.tasks.mu.Lock()
 		p := e.tasks.pool(network)
-		i := slices.IndexFunc(p.ready, func(r readyNet) bool { return r.hosts == key })
 		var r readyNet
-		if i >= 0 {
-			r = p.ready[i]
-			p.ready = slices.Delete(p.ready, i, i+1)
+		if n := len(p.ready); n > 0 {
+			r, p.ready = p.ready[n-1], p.ready[:n-1]
 		}
 		e.tasks.mu.Unlock()
 		if r.id == "" {
 			return nil
 		}
 		// One that died meanwhile (removed by hand, the engine restarted)
-		// or lost its network is dropped.
-		if info, ok := e.readyOn(ctx, r.id, network); ok {
+		// or lost its network is dropped; one made for other names, or
+		// for the gateway of a network since made again, too.
+		info, ok := e.readyOn(ctx, r.id, network)
+		if ok && r.hosts == hostsKey(hostLines(names, info.NetworkSettings.Networks[network].Gateway)) {
 			return &info
 		}
-		e.removeQuietly(ctx, r.id, "a dead task network holder")
+		e.removeQuietly(ctx, r.id, "a task network holder that is dead or has other names")
 	}
 }
 
