@@ -115,7 +115,7 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (pod runti
 			if pod.ID == "" {
 				warm()
 			} else {
-				e.tasks.warmAfter(pod.ID, warm)
+				e.tasks.warmAfter(pod.ID, takenInfo, warm)
 			}
 		}()
 	}

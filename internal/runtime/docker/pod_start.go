@@ -57,7 +57,8 @@ var errMainExited = errors.New("the main container exited")
 // A failure is a *runtime.StartError, and leaves the pod exited.
 func (e *Engine) StartPod(ctx context.Context, id string, opts runtime.StartOptions) (runtime.Pod, error) {
 	e.supervise()
-	pi, err := e.inspectPod(ctx, id)
+	// A task's pod created moments ago: its holder runs as it was taken.
+	pi, err := e.inspectPodWith(ctx, id, e.tasks.joined(id))
 	if err != nil {
 		return runtime.Pod{}, err
 	}

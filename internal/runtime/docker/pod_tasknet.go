@@ -43,9 +43,9 @@ const labelTaskNetHosts = "berth.tasknet.hosts"
 type taskNets struct {
 	mu   sync.Mutex
 	nets map[string]*netPool
-	// pending are the warms left for later by the task pods created, by
-	// pod ID (warmAfter).
-	pending map[string]func()
+	// pending are the warms (and the holders joined) left for later by
+	// the task pods created, by pod ID (warmAfter).
+	pending map[string]pendingTask
 }
 
 type netPool struct {
@@ -207,24 +207,42 @@ const taskWarmLimit = 10 * time.Second
 // (about 0.3 s of its time): done while the task starts, it slows the
 // start. (Later still, at the task's removal, it is too late for the
 // next task when they follow each other closely: bench/task.)
-func (t *taskNets) warmAfter(pod string, warm func()) {
+//
+// holder is the ready holder the pod joined, as CreatePod took it (nil:
+// none); until then StartPod takes it as running (joined), which saves
+// the start an inspect of it.
+func (t *taskNets) warmAfter(pod string, holder *container.InspectResponse, warm func()) {
 	t.mu.Lock()
 	if t.pending == nil {
-		t.pending = map[string]func(){}
+		t.pending = map[string]pendingTask{}
 	}
-	t.pending[pod] = warm
+	t.pending[pod] = pendingTask{warm: warm, holder: holder}
 	t.mu.Unlock()
 	time.AfterFunc(taskWarmLimit, func() { t.warmPending(pod) })
+}
+
+// pendingTask is what a task pod's creation left for its start.
+type pendingTask struct {
+	warm   func()
+	holder *container.InspectResponse
+}
+
+// joined is the ready holder a task pod created moments ago joined, as
+// taken (nil: none, or the pod started, was removed or is older).
+func (t *taskNets) joined(pod string) *container.InspectResponse {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pending[pod].holder
 }
 
 // warmPending runs the warm a pod's creation left for later, if any.
 func (t *taskNets) warmPending(pod string) {
 	t.mu.Lock()
-	warm := t.pending[pod]
+	p := t.pending[pod]
 	delete(t.pending, pod)
 	t.mu.Unlock()
-	if warm != nil {
-		warm()
+	if p.warm != nil {
+		p.warm()
 	}
 }
 

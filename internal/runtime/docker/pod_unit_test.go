@@ -327,11 +327,15 @@ func TestFillLegacy(t *testing.T) {
 func TestWarmAfter(t *testing.T) {
 	var tn taskNets
 	warmed := 0
-	tn.warmAfter("pod1", func() { warmed++ })
+	h := inspected("holder", state{running: true})
+	tn.warmAfter("pod1", &h, func() { warmed++ })
+	assert.Equal(t, &h, tn.joined("pod1"), "until its start, the pod's holder runs as it was taken")
+	assert.Nil(t, tn.joined("other"))
 	tn.warmPending("other")
 	assert.Equal(t, 0, warmed, "another pod's start warms nothing")
 	tn.warmPending("pod1")
 	assert.Equal(t, 1, warmed, "the pod's start (or removal) warms the next holder")
+	assert.Nil(t, tn.joined("pod1"), "its holder is inspected from then on")
 	tn.warmPending("pod1")
 	assert.Equal(t, 1, warmed, "once")
 }
