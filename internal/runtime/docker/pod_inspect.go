@@ -62,7 +62,14 @@ func (e *Engine) inspectPodWith(ctx context.Context, id string, holder *containe
 	if err != nil {
 		return podInfo{}, err
 	}
+	return e.completePod(ctx, pi, holder)
+}
+
+// completePod adds to a pod read by podMain its holder (unless the caller
+// has just inspected it: holder) and its sidecars.
+func (e *Engine) completePod(ctx context.Context, pi podInfo, holder *container.InspectResponse) (podInfo, error) {
 	info := pi.main
+	var err error
 	if pi.legacy {
 		var members map[string][]container.InspectResponse
 		if pi.hasLegacyMembers() {
@@ -198,11 +205,26 @@ func (e *Engine) listInspectIf(ctx context.Context, args filters.Args, keep func
 // InspectPod returns a pod's state, or ErrNotFound.
 func (e *Engine) InspectPod(ctx context.Context, id string) (runtime.Pod, error) {
 	e.supervise()
-	pi, err := e.inspectPod(ctx, id)
+	pi, err := e.podMain(ctx, id)
 	if err != nil {
 		return runtime.Pod{}, err
 	}
+	// What is reported of a pod whose main container exited does not
+	// depend on its holder (its state, Addr and Broken do only while the
+	// main container runs or never ran): a task's pod read at its exit
+	// is read in one call.
+	if !pi.exited() || pi.legacy || len(pi.layout.Sidecars) > 0 {
+		if pi, err = e.completePod(ctx, pi, nil); err != nil {
+			return runtime.Pod{}, err
+		}
+	}
 	return pi.pod(), nil
+}
+
+// exited reports whether the pod's main container ran and exited.
+func (pi podInfo) exited() bool {
+	s := pi.main.State
+	return s != nil && !s.Running && !s.Paused && !s.Restarting && s.Status != container.StateCreated
 }
 
 // ListPods returns the owner's pods, in any state, whose labels include

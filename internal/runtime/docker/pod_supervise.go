@@ -272,18 +272,22 @@ func (e *Engine) checkPod(ctx context.Context, id string) {
 func (e *Engine) checkPodOnce(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	pi, err := e.inspectPod(ctx, id)
+	pi, err := e.podMain(ctx, id)
 	if err != nil {
 		return // gone, or not this owner's
 	}
-	stop, why := verdict(pi)
-	if !stop {
+	if wait := holderLinger(pi, time.Now()); wait > 0 && !pi.legacy && pi.layout.Holder {
+		// A task's pod whose process just ended: its caller is about to
+		// remove it, and a stop (or a look at the rest of the pod) would
+		// only compete with what the caller does at its exit.
+		time.AfterFunc(wait, func() { e.sup.later(id) })
 		return
 	}
-	if wait := holderLinger(pi, time.Now()); wait > 0 {
-		// Its caller is about to remove it (a task's pod): the stop
-		// would only compete with what the caller does at its exit.
-		time.AfterFunc(wait, func() { e.sup.later(id) })
+	if pi, err = e.completePod(ctx, pi, nil); err != nil {
+		return
+	}
+	stop, why := verdict(pi)
+	if !stop {
 		return
 	}
 	e.log.Info("pod stopped by its engine", "pod", pi.name(), "why", why)
