@@ -14,15 +14,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"time"
+
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/client"
 
 	"github.com/berth-dev/berth/bench/internal/benchkit"
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/controlplane"
-	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/runtime/docker"
 )
 
 func main() {
@@ -56,15 +56,16 @@ func run(n int) error {
 		return err
 	}
 
-	eng, err := docker.New(slog.New(slog.DiscardHandler))
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
 	if err != nil {
 		return err
 	}
+	defer cli.Close()
 	req := api.TaskRunRequest{Command: []string{"/hello", "migrate"}}
 	var firstByte, whole, engFirst, engWhole []time.Duration
 	for i := 0; i <= n; i++ {
 		// The engine alone, then berth, alternately: both see the same load.
-		ef, ew, err := engineRun(eng, "berth-"+app, req.Command)
+		ef, ew, err := engineRun(cli, "berth-"+app, req.Command)
 		if err != nil {
 			return err
 		}
@@ -98,39 +99,43 @@ func run(n int) error {
 	return nil
 }
 
-// engineRun runs cmd in a container straight on the engine, as a task runs
-// (attached before the start, on the app's network, removed after), and
-// returns when its first output byte came and when its exit code did.
-func engineRun(eng *docker.Engine, network string, cmd []string) (first, whole time.Duration, err error) {
+// engineRun runs cmd in a container straight on the Docker Engine's API,
+// as a task runs (attached before the start, on the app's network, removed
+// after), and returns when its first output byte came and when its exit
+// code did.
+func engineRun(cli *client.Client, network string, cmd []string) (first, whole time.Duration, err error) {
 	ctx := context.Background()
 	start := time.Now()
-	c, err := eng.Create(ctx, runtime.ContainerSpec{
-		Name: fmt.Sprintf("berth-bench-engine-%d", time.Now().UnixNano()), Image: "berth-bench/hello:1",
-		Command: cmd, Network: network, Labels: map[string]string{"berth.bench": "1"},
-	})
+	init := true
+	c, err := cli.ContainerCreate(ctx,
+		&container.Config{Image: "berth-bench/hello:1", Cmd: cmd, Labels: map[string]string{"berth.bench": "1"}},
+		&container.HostConfig{NetworkMode: container.NetworkMode(network), Init: &init},
+		nil, nil, fmt.Sprintf("berth-bench-engine-%d", time.Now().UnixNano()))
 	if err != nil {
 		return 0, 0, err
 	}
-	defer eng.Remove(ctx, c.ID)
-	s, err := eng.Attach(ctx, c.ID)
+	defer cli.ContainerRemove(ctx, c.ID, container.RemoveOptions{Force: true})
+	s, err := cli.ContainerAttach(ctx, c.ID, container.AttachOptions{Stream: true, Stdout: true, Stderr: true})
 	if err != nil {
 		return 0, 0, err
 	}
 	defer s.Close()
 	firstc := make(chan time.Duration, 1)
 	go func() {
+		defer close(firstc)
 		b := make([]byte, 1)
-		if _, err := s.Stdout().Read(b); err == nil {
+		if _, err := s.Reader.Read(b); err == nil {
 			firstc <- time.Since(start)
 		}
-		close(firstc)
-		_, _ = io.Copy(io.Discard, s.Stdout())
+		_, _ = io.Copy(io.Discard, s.Reader)
 	}()
-	go func() { _, _ = io.Copy(io.Discard, s.Stderr()) }()
-	if _, err := eng.Start(ctx, c.ID); err != nil {
+	if err := cli.ContainerStart(ctx, c.ID, container.StartOptions{}); err != nil {
 		return 0, 0, err
 	}
-	if _, err := eng.Wait(ctx, c.ID); err != nil {
+	results, errs := cli.ContainerWait(ctx, c.ID, container.WaitConditionNotRunning)
+	select {
+	case <-results:
+	case err := <-errs:
 		return 0, 0, err
 	}
 	whole = time.Since(start)

@@ -42,40 +42,43 @@ func TestImage(t *testing.T) {
 	require.NoError(t, err)
 	defer e.Close()
 	appName := testutil.UniqueName(t, "hello")
-	run := func(spec runtime.ContainerSpec) runtime.Container {
-		spec.Name = testutil.UniqueName(t, "hello")
-		spec.Image = tag
-		spec.Labels = map[string]string{runtime.LabelApp: appName, "berth.test": "1"}
-		c, err := e.Create(ctx, spec)
+	run := func(port int, main runtime.ContainerSpec) runtime.Pod {
+		main.Name, main.Image = "web", tag
+		p, err := e.CreatePod(ctx, runtime.PodSpec{
+			Name:   testutil.UniqueName(t, "hello"),
+			Labels: map[string]string{runtime.LabelApp: appName, "berth.test": "1"},
+			Port:   port,
+			Main:   main,
+		})
 		require.NoError(t, err)
-		t.Cleanup(func() { _ = e.Remove(context.Background(), c.ID) })
-		c, err = e.Start(ctx, c.ID)
+		t.Cleanup(func() { _ = e.RemovePod(context.Background(), p.ID) })
+		p, err = e.StartPod(ctx, p.ID, runtime.StartOptions{})
 		require.NoError(t, err)
-		return c
+		return p
 	}
 
 	t.Run("release step", func(t *testing.T) {
-		c := run(runtime.ContainerSpec{Command: []string{"/hello", "migrate"}, Env: map[string]string{"VERSION": "v9"}})
-		code, err := e.Wait(ctx, c.ID)
+		p := run(0, runtime.ContainerSpec{Command: []string{"/hello", "migrate"}, Env: map[string]string{"VERSION": "v9"}})
+		code, err := e.WaitPod(ctx, p.ID)
 		require.NoError(t, err)
 		assert.Equal(t, 0, code)
 		var lines []string
-		require.NoError(t, e.Logs(ctx, c.ID, runtime.LogOptions{}, func(l runtime.LogLine) { lines = append(lines, l.Text) }))
+		require.NoError(t, e.Logs(ctx, p.ID, "", runtime.LogOptions{}, func(l runtime.LogLine) { lines = append(lines, l.Text) }))
 		assert.Contains(t, lines, "hello v9: would migrate: create table greetings (id, message)")
 	})
 
 	t.Run("serves and stops gracefully", func(t *testing.T) {
-		c := run(runtime.ContainerSpec{Port: 8080, Env: map[string]string{"VERSION": "v9", "APP_MESSAGE": "Ahoy"}})
-		require.NotEmpty(t, c.HostAddr)
-		assert.Equal(t, "ok\n", testutil.WaitHTTP(t, "http://"+c.HostAddr+"/healthz", 30*time.Second))
-		assert.Equal(t, "Ahoy (version v9)\n", testutil.WaitHTTP(t, "http://"+c.HostAddr+"/", 5*time.Second))
+		p := run(8080, runtime.ContainerSpec{Env: map[string]string{"VERSION": "v9", "APP_MESSAGE": "Ahoy"}})
+		require.NotEmpty(t, p.Addr)
+		assert.Equal(t, "ok\n", testutil.WaitHTTP(t, "http://"+p.Addr+"/healthz", 30*time.Second))
+		assert.Equal(t, "Ahoy (version v9)\n", testutil.WaitHTTP(t, "http://"+p.Addr+"/", 5*time.Second))
 
-		require.NoError(t, e.Stop(ctx, c.ID, 10*time.Second))
-		code, err := e.Wait(ctx, c.ID)
+		require.NoError(t, e.StopPod(ctx, p.ID, 10*time.Second))
+		code, err := e.WaitPod(ctx, p.ID)
 		require.NoError(t, err)
 		assert.Equal(t, 0, code)
 		var logs strings.Builder
-		require.NoError(t, e.Logs(ctx, c.ID, runtime.LogOptions{}, func(l runtime.LogLine) { logs.WriteString(l.Text + "\n") }))
+		require.NoError(t, e.Logs(ctx, p.ID, "", runtime.LogOptions{}, func(l runtime.LogLine) { logs.WriteString(l.Text + "\n") }))
 		assert.Contains(t, logs.String(), "shutting down")
 	})
 }

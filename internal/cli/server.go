@@ -140,7 +140,7 @@ func runOnDocker(ctx context.Context, cfg controlplane.Config) error {
 			return fmt.Errorf("connect to the Docker Engine: %w (is dockerd running? check with \"docker info\")", err)
 		}
 		defer de.Close()
-		cfg.Engine = de.Pods()
+		cfg.Engine = de
 	}
 	return controlplane.Run(ctx, cfg)
 }

@@ -108,7 +108,7 @@ type PodSpec struct {
 	MainDependsOn map[string]Condition
 	// Sidecars, in file order.
 	Sidecars []SidecarSpec
-	// TTY and OpenStdin are for interactive tasks (Attacher).
+	// TTY and OpenStdin are for interactive tasks (PodAttacher).
 	TTY       bool
 	OpenStdin bool
 }

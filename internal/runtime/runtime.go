@@ -70,7 +70,11 @@ var (
 	ErrNetworkHeld = errors.New("network belongs to another berth server")
 )
 
-// ContainerSpec is everything needed to create one container.
+// ContainerSpec is one container of a pod (PodSpec.Main, a SidecarSpec).
+// Inside a pod its Port, HostPort, Network, Aliases, JoinContainer,
+// ExtraHosts, Labels, Platform, TTY and OpenStdin are ignored: the PodSpec
+// says where and how the pod runs (pod.go). A local engine fills them in
+// for the containers it makes a pod of.
 type ContainerSpec struct {
 	// Name is the container name; unique on the engine.
 	Name    string
@@ -103,34 +107,6 @@ type ContainerSpec struct {
 	StopGrace time.Duration
 }
 
-// Container is what the engine reports about one container.
-type Container struct {
-	ID     string
-	Name   string
-	Image  string
-	Labels map[string]string
-	// State is "created", "running", "exited", ...; Running is State=="running".
-	State   string
-	Running bool
-	// HostAddr is "127.0.0.1:PORT" of the published port while running, "" otherwise.
-	HostAddr   string
-	ExitCode   int
-	OOMKilled  bool
-	StartedAt  time.Time
-	FinishedAt time.Time
-	// CreatedAt is when the engine created it (a restarted daemon tells its
-	// own containers from those a dead one was still making).
-	CreatedAt time.Time
-}
-
-// Event is a container lifecycle event the engine reports (a "die").
-type Event struct {
-	ContainerID string
-	Action      string // "die", "start", "oom", ...
-	Labels      map[string]string
-	ExitCode    int
-}
-
 // LogOptions select which log lines to read.
 type LogOptions struct {
 	Follow bool
@@ -143,59 +119,6 @@ type LogLine struct {
 	Time   time.Time
 	Stream string // "stdout" or "stderr"
 	Text   string
-}
-
-// Engine runs containers. It is small and container-centred; the control
-// plane builds instances, sidecars and tasks on top of it.
-type Engine interface {
-	// EnsureNetwork creates the named bridge network if it does not exist,
-	// or returns ErrNetworkHeld when one of that name belongs to another
-	// owner (see Owner).
-	EnsureNetwork(ctx context.Context, name string, labels map[string]string) error
-	// RemoveNetwork removes the named network; a missing one is not an
-	// error, one of another owner is ErrNetworkHeld (and is left).
-	RemoveNetwork(ctx context.Context, name string) error
-	// ImageID returns the ID of a local image, or ErrImageNotFound. It never pulls.
-	ImageID(ctx context.Context, ref string) (string, error)
-	// Build builds contextDir (with dockerfile relative to it, "" = Dockerfile)
-	// into tag, writing human-readable progress lines to progress.
-	Build(ctx context.Context, contextDir, dockerfile, tag string, args map[string]string, progress io.Writer) (imageID string, err error)
-	// Create creates (but does not start) a container.
-	Create(ctx context.Context, spec ContainerSpec) (Container, error)
-	// Start starts a created or stopped container and returns its fresh state
-	// (with HostAddr).
-	Start(ctx context.Context, id string) (Container, error)
-	// Stop sends SIGTERM, then SIGKILL after grace. A stopped one is not an error.
-	Stop(ctx context.Context, id string, grace time.Duration) error
-	// Remove removes a container, killing it if it runs. A missing one is not an error.
-	Remove(ctx context.Context, id string) error
-	// Inspect returns a container's state, or ErrNotFound.
-	Inspect(ctx context.Context, id string) (Container, error)
-	// List returns the containers (running or not) carrying all the given
-	// labels, of this engine's owner only (see Owner).
-	List(ctx context.Context, labels map[string]string) ([]Container, error)
-	// Wait blocks until the container exits and returns its exit code.
-	Wait(ctx context.Context, id string) (int, error)
-	// Logs streams a container's output lines to fn until done (or ctx ends
-	// when following).
-	Logs(ctx context.Context, id string, opts LogOptions, fn func(LogLine)) error
-	// Events streams lifecycle events of the owner's berth containers until
-	// ctx ends.
-	Events(ctx context.Context) (<-chan Event, <-chan error)
-}
-
-// Attacher is the optional power to attach to a container's stdio (tasks, -it).
-type Attacher interface {
-	// Attach connects to a created container's stdio before it starts. With a
-	// TTY, output is raw; otherwise stdout and stderr are demultiplexed.
-	Attach(ctx context.Context, id string) (Stream, error)
-	// Resize sets a TTY container's window size.
-	Resize(ctx context.Context, id string, height, width uint) error
-}
-
-// Execer is the optional power to run a command inside a running container.
-type Execer interface {
-	Exec(ctx context.Context, id string, cmd []string, tty bool) (ExecSession, error)
 }
 
 // Stream is an attached container's stdio.

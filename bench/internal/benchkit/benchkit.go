@@ -111,10 +111,10 @@ func Pct(ds []time.Duration, p float64) time.Duration {
 
 // DockerEngine is the local Docker Engine as berth server runs it (the
 // control plane is given its engine). Close it after the daemon stopped.
-func DockerEngine() (*docker.Pods, error) {
+func DockerEngine() (*docker.Engine, error) {
 	de, err := docker.New(nil)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the Docker Engine: %w", err)
 	}
-	return de.Pods(), nil
+	return de, nil
 }

@@ -16,13 +16,13 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
-// Attach connects to a container's stdio; attach to a created container
+// attachContainer connects to a container's stdio; attach to a created container
 // before Start to see all of its output. Stdin reaches the process only when
 // the spec had OpenStdin. Without a TTY, closing stdin sends EOF; with a TTY
 // the engine takes it as a detach and ends the output too, so send ^D (0x04)
 // to end the input instead. Stdout and Stderr are unbuffered pipes: read both
 // concurrently (with a TTY, Stderr is empty).
-func (e *Engine) Attach(ctx context.Context, id string) (runtime.Stream, error) {
+func (e *Engine) attachContainer(ctx context.Context, id string) (runtime.Stream, error) {
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -30,6 +30,12 @@ func (e *Engine) Attach(ctx context.Context, id string) (runtime.Stream, error) 
 		}
 		return nil, fmt.Errorf("attach %s: %w", shortID(id), err)
 	}
+	return e.attach(ctx, info)
+}
+
+// attach is attachContainer of a container as it was just inspected.
+func (e *Engine) attach(ctx context.Context, info container.InspectResponse) (runtime.Stream, error) {
+	id := info.ID
 	tty := info.Config != nil && info.Config.Tty
 	openStdin := info.Config != nil && info.Config.OpenStdin
 	resp, err := e.cli.ContainerAttach(ctx, id, container.AttachOptions{
@@ -44,8 +50,9 @@ func (e *Engine) Attach(ctx context.Context, id string) (runtime.Stream, error) 
 	return newStream(resp, tty), nil
 }
 
-// Resize sets a TTY container's window size. The container must be running.
-func (e *Engine) Resize(ctx context.Context, id string, height, width uint) error {
+// resizeContainer sets a TTY container's window size. The container must be
+// running.
+func (e *Engine) resizeContainer(ctx context.Context, id string, height, width uint) error {
 	if err := e.cli.ContainerResize(ctx, id, container.ResizeOptions{Height: height, Width: width}); err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return fmt.Errorf("%w: %s", runtime.ErrNotFound, id)
@@ -113,7 +120,7 @@ func (w *stdinWriter) Write(p []byte) (int, error) { return w.resp.Conn.Write(p)
 func (w *stdinWriter) Close() error                { return w.resp.CloseWrite() }
 
 // Exec runs cmd inside a running container, attached to its stdio (stdin
-// included: close it to send EOF, or with a TTY send ^D, as for Attach).
+// included: close it to send EOF, or with a TTY send ^D, as for AttachPod).
 // Read Stdout and Stderr concurrently, or close the session, or the command
 // may block on a full pipe.
 func (e *Engine) Exec(ctx context.Context, id string, cmd []string, tty bool) (runtime.ExecSession, error) {

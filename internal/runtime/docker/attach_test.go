@@ -2,7 +2,6 @@ package docker_test
 
 import (
 	"io"
-	"strings"
 	"testing"
 	"time"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/internal/runtime"
-	"github.com/berth-dev/berth/internal/testutil"
 )
 
 // readAll reads a stream's stdout and stderr concurrently, as Stream asks.
@@ -178,82 +176,4 @@ func TestExec(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 0, code)
 	})
-}
-
-func TestNetworks(t *testing.T) {
-	t.Parallel()
-	e := newEngine(t)
-	appName := app(t)
-	netA, netB := network(t, e), network(t, e)
-	require.NoError(t, e.EnsureNetwork(ctx(t), netA, nil), "EnsureNetwork is idempotent")
-	require.NoError(t, e.RemoveNetwork(ctx(t), testutil.UniqueName(t, "missing")), "removing a missing network is not an error")
-
-	run := func(network, alias, version string) runtime.Container {
-		c := create(t, e, appName, runtime.ContainerSpec{
-			Port: 8080, Network: network, Aliases: []string{alias}, Env: map[string]string{"VERSION": version},
-		})
-		return start(t, e, c.ID)
-	}
-	client := run(netA, "web", "web")
-	run(netA, "api", "api on A")
-	run(netB, "other", "other on B")
-
-	tests := []struct {
-		name       string
-		url        string
-		wantStatus int
-		wantBody   string
-	}{
-		{"same network by alias", "http://api:8080/", 200, "200\nhello from api on A\n"},
-		{"itself by alias", "http://web:8080/", 200, "200\nhello from web\n"},
-		{"other network is unreachable", "http://other:8080/", 502, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			status, body := get(t, "http://"+client.HostAddr+"/fetch?url="+tt.url)
-			assert.Equal(t, tt.wantStatus, status, body)
-			if tt.wantBody != "" {
-				assert.Equal(t, tt.wantBody, body)
-			}
-		})
-	}
-}
-
-func TestJoinContainer(t *testing.T) {
-	t.Parallel()
-	e := newEngine(t)
-	appName := app(t)
-	net := network(t, e)
-
-	main := create(t, e, appName, runtime.ContainerSpec{Port: 8080, Network: net, Aliases: []string{"web"}, Env: map[string]string{"VERSION": "main"}})
-	main = start(t, e, main.ID)
-	sidecar := create(t, e, appName, runtime.ContainerSpec{
-		JoinContainer: main.ID,
-		Env:           map[string]string{"PORT": "9090", "VERSION": "sidecar"},
-		// Ignored with JoinContainer: the namespace is main's.
-		Port: 9999, Network: net, Aliases: []string{"ignored"},
-		Labels: map[string]string{runtime.LabelRole: string(runtime.RoleSidecar)},
-	})
-	sidecar, err := e.Start(ctx(t), sidecar.ID)
-	require.NoError(t, err)
-	assert.Empty(t, sidecar.HostAddr, "a sidecar publishes nothing")
-
-	// Main reaches the sidecar on localhost, and they share a hostname.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		status, body := get(t, "http://"+main.HostAddr+"/fetch?url=http://127.0.0.1:9090/")
-		if status == 200 {
-			assert.Equal(t, "200\nhello from sidecar\n", body)
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "sidecar never answered: %d %s", status, body)
-		time.Sleep(100 * time.Millisecond)
-	}
-	s, err := e.Exec(ctx(t), sidecar.ID, []string{"/testapp", "echo", "in sidecar"}, false)
-	require.NoError(t, err)
-	defer s.Close()
-	out, _ := readAll(t, s)
-	assert.Equal(t, "in sidecar\n", out)
-	_, hostname := get(t, "http://"+main.HostAddr+"/hostname")
-	assert.True(t, strings.HasPrefix(main.ID, hostname), "hostname %q is main's short ID", hostname)
 }

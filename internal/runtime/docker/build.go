@@ -23,15 +23,22 @@ import (
 //
 // A base image that is not on the engine fails the build: berth images are
 // FROM scratch or FROM an image built or loaded before.
-func (e *Engine) Build(ctx context.Context, contextDir, dockerfile, tag string, args map[string]string, progress io.Writer) (string, error) {
-	return e.BuildForPlatform(ctx, contextDir, dockerfile, tag, "", args, progress)
+//
+// platform ("os/arch[/variant]", "" for the engine's own) is for services
+// whose spec names one. The classic builder honours it for FROM scratch
+// images; running the result on another architecture needs binfmt
+// emulation (see createContainer).
+func (e *Engine) Build(ctx context.Context, contextDir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error) {
+	return e.build(ctx, contextDir, dockerfile, tag, platform, args, progress)
 }
 
-// BuildForPlatform is Build for platform ("os/arch[/variant]", "" for the
-// engine's own), for services whose spec names one. The classic builder
-// honours it for FROM scratch images; running the result on another
-// architecture needs binfmt emulation (see Create).
-func (e *Engine) BuildForPlatform(ctx context.Context, contextDir, dockerfile, tag, plat string, args map[string]string, progress io.Writer) (string, error) {
+// BuildForPlatform is Build, under the name callers from before the pod
+// contract know it by.
+func (e *Engine) BuildForPlatform(ctx context.Context, contextDir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error) {
+	return e.build(ctx, contextDir, dockerfile, tag, platform, args, progress)
+}
+
+func (e *Engine) build(ctx context.Context, contextDir, dockerfile, tag, plat string, args map[string]string, progress io.Writer) (string, error) {
 	if progress == nil {
 		progress = io.Discard
 	}

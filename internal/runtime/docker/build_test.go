@@ -64,7 +64,7 @@ func TestBuild(t *testing.T) {
 		removeImage(t, tag)
 
 		var progress strings.Builder
-		id, err := e.Build(ctx(t), dir, "", tag, map[string]string{"GREETING": "bonjour"}, &progress)
+		id, err := e.Build(ctx(t), dir, "", tag, "", map[string]string{"GREETING": "bonjour"}, &progress)
 		require.NoError(t, err)
 		assert.True(t, strings.HasPrefix(id, "sha256:"), id)
 		assert.Contains(t, progress.String(), "Step 1/5 : FROM "+busybox)
@@ -97,7 +97,7 @@ func TestBuild(t *testing.T) {
 		})
 		tag := testutil.UniqueName(t, "build") + ":1"
 		removeImage(t, tag)
-		_, err := e.Build(ctx(t), dir, "deploy/web.Dockerfile", tag, nil, nil)
+		_, err := e.Build(ctx(t), dir, "deploy/web.Dockerfile", tag, "", nil, nil)
 		require.NoError(t, err)
 		img, err := testutil.DockerClient(t).ImageInspect(ctx(t), tag)
 		require.NoError(t, err)
@@ -119,7 +119,7 @@ func TestBuild(t *testing.T) {
 				writeFiles(t, dir, map[string]string{"Dockerfile": tt.dockerfile})
 				tag := testutil.UniqueName(t, "build") + ":1"
 				removeImage(t, tag)
-				_, err := e.Build(ctx(t), dir, "", tag, nil, nil)
+				_, err := e.Build(ctx(t), dir, "", tag, "", nil, nil)
 				require.Error(t, err)
 				assert.Contains(t, strings.ToLower(err.Error()), strings.ToLower(tt.want))
 			})
@@ -127,7 +127,7 @@ func TestBuild(t *testing.T) {
 	})
 
 	t.Run("no dockerfile", func(t *testing.T) {
-		_, err := e.Build(ctx(t), t.TempDir(), "", testutil.UniqueName(t, "build"), nil, nil)
+		_, err := e.Build(ctx(t), t.TempDir(), "", testutil.UniqueName(t, "build"), "", nil, nil)
 		require.Error(t, err)
 	})
 }
@@ -149,7 +149,7 @@ func TestPlatform(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"Dockerfile": "FROM scratch\nCOPY f /f\nCMD [\"/f\"]\n", "f": "not a binary"})
 	tag := testutil.UniqueName(t, "foreign") + ":1"
 	removeImage(t, tag)
-	_, err = e.BuildForPlatform(ctx(t), dir, "", tag, foreign, nil, nil)
+	_, err = e.Build(ctx(t), dir, "", tag, foreign, nil, nil)
 	require.NoError(t, err)
 
 	if _, err := os.Stat("/proc/sys/fs/binfmt_misc/qemu-" + foreignQemu); err != nil {

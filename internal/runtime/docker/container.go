@@ -29,17 +29,30 @@ const (
 	logMaxFiles = "3"
 )
 
-// Create creates (but does not start) a container from spec. The image must
-// be present; it is never pulled.
-func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtime.Container, error) {
+// createContainer creates (but does not start) a container from spec and
+// returns it as created. The image must be present; it is never pulled.
+func (e *Engine) createContainer(ctx context.Context, spec runtime.ContainerSpec) (Container, error) {
+	id, err := e.create(ctx, spec)
+	if err != nil {
+		return Container{}, err
+	}
+	// Not cancelled: the caller gets the container it now owns.
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
+	defer cancel()
+	return e.inspectContainer(ictx, id)
+}
+
+// create creates a container from spec and returns its ID (see
+// createContainer).
+func (e *Engine) create(ctx context.Context, spec runtime.ContainerSpec) (string, error) {
 	start := time.Now()
 	img, err := e.cli.ImageInspect(ctx, spec.Image)
 	if err != nil {
-		return runtime.Container{}, imageError(spec.Image, err)
+		return "", imageError(spec.Image, err)
 	}
 	host, err := e.hostPlatform(ctx)
 	if err != nil {
-		return runtime.Container{}, err
+		return "", err
 	}
 	var (
 		want platform          // zero: whatever the image is
@@ -47,12 +60,12 @@ func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtim
 	)
 	if spec.Platform != "" {
 		if want, err = parsePlatform(spec.Platform); err != nil {
-			return runtime.Container{}, err
+			return "", err
 		}
 		plat = want.oci()
 	}
 	if err := checkPlatform(spec.Image, img, want, host); err != nil {
-		return runtime.Container{}, err
+		return "", err
 	}
 
 	spec.Labels = e.withOwner(spec.Labels)
@@ -77,25 +90,43 @@ func (e *Engine) Create(ctx context.Context, spec runtime.ContainerSpec) (runtim
 		if rerr := e.cli.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true}); rerr != nil {
 			e.log.Warn("remove a container created for a caller that went away", "name", spec.Name, "err", rerr)
 		}
-		return runtime.Container{}, fmt.Errorf("create container %s: %w", spec.Name, context.Cause(ctx))
+		return "", fmt.Errorf("create container %s: %w", spec.Name, context.Cause(ctx))
 	}
 	if err != nil {
 		switch {
 		case strings.Contains(err.Error(), "does not match the specified platform"):
-			return runtime.Container{}, fmt.Errorf("%w: %s: %v", runtime.ErrPlatform, spec.Image, err)
+			return "", fmt.Errorf("%w: %s: %v", runtime.ErrPlatform, spec.Image, err)
 		case cerrdefs.IsNotFound(err) && strings.Contains(strings.ToLower(err.Error()), "image"):
-			return runtime.Container{}, imageError(spec.Image, err)
+			return "", imageError(spec.Image, err)
 		}
-		return runtime.Container{}, fmt.Errorf("create container %s: %w", spec.Name, err)
+		return "", fmt.Errorf("create container %s: %w", spec.Name, err)
 	}
 	for _, w := range created.Warnings {
 		e.log.Warn("container created with a warning", "name", spec.Name, "warning", w)
 	}
 	e.log.Debug("container created", "name", spec.Name, "id", shortID(created.ID), "took", time.Since(start))
-	// Not cancelled either: the caller gets the container it now owns.
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
-	defer cancel()
-	return e.Inspect(ictx, created.ID)
+	return created.ID, nil
+}
+
+// Container is what the Docker engine reports about one container (List):
+// beneath the pod contract, which reports pods (runtime.Pod).
+type Container struct {
+	ID     string
+	Name   string
+	Image  string
+	Labels map[string]string
+	// State is "created", "running", "exited", ...; Running is State=="running"
+	// and not paused (frozen).
+	State   string
+	Running bool
+	// HostAddr is "127.0.0.1:PORT" of the published port while running, "" otherwise.
+	HostAddr   string
+	ExitCode   int
+	OOMKilled  bool
+	StartedAt  time.Time
+	FinishedAt time.Time
+	// CreatedAt is when the engine created it.
+	CreatedAt time.Time
 }
 
 // createTimeout bounds a container create (or the removal of one made for
@@ -204,23 +235,32 @@ var portInUse = regexp.MustCompile(`(?i)address already in use|port is already a
 // hostPortInError finds "127.0.0.1:PORT" in an engine error.
 var hostPortInError = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
 
-// Start starts a created or stopped container and returns its state after
-// the start, with a fresh HostAddr (a restart gets a new random port). A
-// frozen container (see Freeze) is thawed; one stopped while frozen is put
+// startContainer starts a created or stopped container and returns its
+// state after the start, with a fresh HostAddr (a restart gets a new random port). A
+// frozen container (see freeze) is thawed; one stopped while frozen is put
 // back on its network first.
-func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error) {
-	start := time.Now()
+func (e *Engine) startContainer(ctx context.Context, id string) (Container, error) {
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
-		return runtime.Container{}, notFoundOr(id, "start", err)
+		return Container{}, notFoundOr(id, "start", err)
 	}
+	return e.start(ctx, info, true)
+}
+
+// start starts a container as it was just inspected (see startContainer). Its state
+// after the start is read again only when the caller needs it (inspect:
+// the address of its published port); otherwise the Container returned
+// is the zero one.
+func (e *Engine) start(ctx context.Context, info container.InspectResponse, inspect bool) (Container, error) {
+	start := time.Now()
+	id := info.ID
 	if info.State != nil && info.State.Paused {
 		return e.thaw(ctx, info)
 	}
 	if err := e.ensureConnected(ctx, info); err != nil {
-		return runtime.Container{}, err
+		return Container{}, err
 	}
-	err = e.cli.ContainerStart(ctx, id, container.StartOptions{})
+	err := e.cli.ContainerStart(ctx, id, container.StartOptions{})
 	if err != nil && networkGone(err) {
 		// Its network was removed and made again since it stopped (by
 		// hand; the reconciler re-creates it): its endpoint names the old
@@ -242,20 +282,24 @@ func (e *Engine) Start(ctx context.Context, id string) (runtime.Container, error
 	}
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
-			return runtime.Container{}, notFoundOr(id, "start", err)
+			return Container{}, notFoundOr(id, "start", err)
 		}
 		if portInUse.MatchString(err.Error()) {
 			port := e.askedHostPort(ctx, id)
 			if m := hostPortInError.FindStringSubmatch(err.Error()); m != nil {
 				port = m[1]
 			}
-			return runtime.Container{}, fmt.Errorf("%w: 127.0.0.1:%s (choose another host port or stop what holds it): %v", runtime.ErrPortInUse, port, err)
+			return Container{}, fmt.Errorf("%w: 127.0.0.1:%s (choose another host port or stop what holds it): %v", runtime.ErrPortInUse, port, err)
 		}
-		return runtime.Container{}, fmt.Errorf("start container %s: %w", shortID(id), err)
+		return Container{}, fmt.Errorf("start container %s: %w", shortID(id), err)
 	}
-	c, err := e.Inspect(ctx, id)
+	if !inspect {
+		e.log.Debug("container started", "name", strings.TrimPrefix(info.Name, "/"), "id", shortID(id), "took", time.Since(start))
+		return Container{}, nil
+	}
+	c, err := e.inspectContainer(ctx, id)
 	if err != nil {
-		return runtime.Container{}, err
+		return Container{}, err
 	}
 	e.log.Debug("container started", "name", c.Name, "id", shortID(c.ID), "addr", c.HostAddr, "took", time.Since(start))
 	return c, nil
@@ -311,11 +355,11 @@ func (e *Engine) askedHostPort(ctx context.Context, id string) string {
 	return ""
 }
 
-// Stop sends SIGTERM, then SIGKILL after grace. A grace of 0 uses the
+// stopContainer sends SIGTERM, then SIGKILL after grace. A grace of 0 uses the
 // container's own StopGrace (Docker's 10s when it had none). Stopping a
 // stopped container is not an error. A container Deregister took off its
 // names is put back under them once stopped.
-func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error {
+func (e *Engine) stopContainer(ctx context.Context, id string, grace time.Duration) error {
 	start := time.Now()
 	var opts container.StopOptions
 	if grace > 0 {
@@ -332,6 +376,8 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 
 // Remove removes a container and its anonymous volumes, killing it if it
 // runs. A missing container, or one already being removed, is not an error.
+// It is the Docker engine's own, under the pod contract (RemovePod), for
+// tools and tests that made containers of their own.
 func (e *Engine) Remove(ctx context.Context, id string) error {
 	e.frozenIP(id)
 	e.forgetUnlisted(id)
@@ -347,17 +393,17 @@ func (e *Engine) Remove(ctx context.Context, id string) error {
 	}
 }
 
-// Inspect returns a container's state, or runtime.ErrNotFound.
-func (e *Engine) Inspect(ctx context.Context, id string) (runtime.Container, error) {
+// inspectContainer returns a container's state, or runtime.ErrNotFound.
+func (e *Engine) inspectContainer(ctx context.Context, id string) (Container, error) {
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
-		return runtime.Container{}, notFoundOr(id, "inspect", err)
+		return Container{}, notFoundOr(id, "inspect", err)
 	}
 	return toContainer(info), nil
 }
 
-func toContainer(info container.InspectResponse) runtime.Container {
-	c := runtime.Container{ID: info.ID, Name: strings.TrimPrefix(info.Name, "/"), CreatedAt: parseTime(info.Created)}
+func toContainer(info container.InspectResponse) Container {
+	c := Container{ID: info.ID, Name: strings.TrimPrefix(info.Name, "/"), CreatedAt: parseTime(info.Created)}
 	if info.Config != nil {
 		c.Image = info.Config.Image
 		c.Labels = info.Config.Labels
@@ -406,10 +452,11 @@ func parseTime(s string) time.Time {
 	return t
 }
 
-// List returns the containers, running or not, carrying all the given
-// labels, ordered by name. Each is inspected so exit codes and ports are as
-// complete as Inspect's.
-func (e *Engine) List(ctx context.Context, labels map[string]string) ([]runtime.Container, error) {
+// List returns the owner's containers, running or not, carrying all the
+// given labels, ordered by name, each inspected (exit codes, ports). It
+// sees containers, not pods (ListPods): it is the Docker engine's own, for
+// tools and tests that look beneath the pod contract.
+func (e *Engine) List(ctx context.Context, labels map[string]string) ([]Container, error) {
 	args := filters.NewArgs()
 	for k, v := range labels {
 		args.Add("label", k+"="+v)
@@ -418,9 +465,9 @@ func (e *Engine) List(ctx context.Context, labels map[string]string) ([]runtime.
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
-	out := make([]runtime.Container, 0, len(summaries))
+	out := make([]Container, 0, len(summaries))
 	for _, s := range summaries {
-		c, err := e.Inspect(ctx, s.ID)
+		c, err := e.inspectContainer(ctx, s.ID)
 		if errors.Is(err, runtime.ErrNotFound) {
 			continue // removed since the listing
 		}
@@ -436,18 +483,24 @@ func (e *Engine) List(ctx context.Context, labels map[string]string) ([]runtime.
 	return out, nil
 }
 
-// Wait blocks until the container exits and returns its exit code. A
+// waitContainer blocks until the container exits and returns its exit code. A
 // container that has not started yet is waited for through its next exit;
 // one that already exited returns at once with its last exit code.
-func (e *Engine) Wait(ctx context.Context, id string) (int, error) {
-	c, err := e.Inspect(ctx, id)
+func (e *Engine) waitContainer(ctx context.Context, id string) (int, error) {
+	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
-		return 0, err
+		return 0, notFoundOr(id, "inspect", err)
 	}
+	return e.wait(ctx, info)
+}
+
+// wait is waitContainer of a container as it was just inspected.
+func (e *Engine) wait(ctx context.Context, info container.InspectResponse) (int, error) {
+	id := info.ID
 	// "not-running" is satisfied by a created container at once, so a
 	// container that has not run yet must wait for its next exit instead.
 	cond := container.WaitConditionNotRunning
-	if c.State == "created" {
+	if info.State != nil && info.State.Status == container.StateCreated {
 		cond = container.WaitConditionNextExit
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -457,7 +510,7 @@ func (e *Engine) Wait(ctx context.Context, id string) (int, error) {
 	if cond == container.WaitConditionNextExit {
 		// It may have started and exited between the inspect and the
 		// registration; then the next exit is one that will never come.
-		if c, err := e.Inspect(ctx, id); err == nil && c.State != "created" && !c.Running && c.State != "restarting" {
+		if c, err := e.inspectContainer(ctx, id); err == nil && c.State != "created" && !c.Running && c.State != "restarting" {
 			return c.ExitCode, nil
 		}
 	}

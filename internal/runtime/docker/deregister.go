@@ -92,7 +92,7 @@ func (e *Engine) reconnect(ctx context.Context, info container.InspectResponse, 
 // relist puts a container that Deregister took off its names, and that has
 // stopped since, back under them in its network settings, so that its next
 // start serves under them; for a stopped container that is no more than a
-// settings change. One that runs on or left its network meanwhile (Freeze)
+// settings change. One that runs on or left its network meanwhile (freeze)
 // is left to Start.
 func (e *Engine) relist(ctx context.Context, id string) {
 	e.frozenMu.Lock()

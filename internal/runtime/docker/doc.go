@@ -1,9 +1,9 @@
 // Package docker is berth's engine for the local Docker Engine, through the
-// Engine's own Go client. Engine.Pods implements the pod contract
+// Engine's own Go client. Engine implements the pod contract
 // (runtime.PodEngine) with the optional powers the local engine has
-// (suspend, deregister, attach, exec, build, ...); the Engine itself still
-// implements the container-level runtime.Engine, runtime.Attacher and
-// runtime.Execer the control plane used before pods.
+// (suspend, deregister, attach, exec, build, ...). The containers it makes
+// of a pod are its own business: beneath the contract it exports only
+// what tools and tests need to look at them (List, Remove, Exec).
 //
 // It owns the pod's Docker shape (pod.go, read back by pod_inspect.go): the
 // network holder whose namespace a pod's containers share, the depends_on

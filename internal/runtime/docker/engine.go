@@ -12,14 +12,9 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
-var (
-	_ runtime.Engine   = (*Engine)(nil)
-	_ runtime.Attacher = (*Engine)(nil)
-	_ runtime.Execer   = (*Engine)(nil)
-)
-
-// Engine runs berth's containers on a Docker Engine. It is safe for
-// concurrent use.
+// Engine runs berth's pods on a Docker Engine (the pod contract,
+// runtime.PodEngine, and its optional powers: see the guards in pod.go).
+// It is safe for concurrent use.
 type Engine struct {
 	cli *client.Client
 	log *slog.Logger

@@ -1,7 +1,13 @@
 package docker
 
+// Events: what the engine reports of the owner's pods' containers
+// (runtime.PodEngine.Events). The supervisor (pod_supervise.go) follows
+// the engine's die events itself, for every pod of the owner, whoever
+// listens here.
+
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -18,31 +24,46 @@ var eventAttributes = map[string]bool{
 	"execID": true, "execDuration": true,
 }
 
-// Events streams start, die and oom events of berth's containers (those
-// labelled berth.app) until ctx ends, then closes the event channel. An
-// engine error is sent on the error channel (buffered, at most one) and also
-// closes the event channel; the caller re-subscribes and re-lists, since
-// events in between are lost.
-func (e *Engine) Events(ctx context.Context) (<-chan runtime.Event, <-chan error) {
+// Events streams start, die and oom events of the owner's pods' containers
+// until ctx ends, then closes the event channel. The holder's are not
+// reported: it is no container of the pod (its loss shows as Pod.Broken).
+// An engine error is sent on the error channel (buffered, at most one) and
+// closes the event channel; the caller subscribes again and lists the
+// pods, since the events in between are lost.
+func (e *Engine) Events(ctx context.Context) (<-chan runtime.PodEvent, <-chan error) {
+	e.supervise()
 	args := filters.NewArgs(
 		filters.Arg("type", string(events.ContainerEventType)),
-		filters.Arg("label", runtime.LabelApp),
 		filters.Arg("event", string(events.ActionStart)),
 		filters.Arg("event", string(events.ActionDie)),
 		filters.Arg("event", string(events.ActionOOM)),
 	)
 	e.negotiate(ctx)
 	msgs, errs := e.cli.Events(ctx, events.ListOptions{Filters: args})
-	out := make(chan runtime.Event)
+	out := make(chan runtime.PodEvent)
 	errc := make(chan error, 1)
 	go func() {
 		defer close(out)
+		// The main containers of the pods made before pods whose
+		// sidecars had events, by legacyKey (pod_legacy.go).
+		legacyMains := map[string]string{}
 		for {
 			select {
 			case m := <-msgs:
-				ev := toEvent(m)
-				if !e.owner.Owns(ev.Labels) {
-					continue // another berth server's (owner.go)
+				ev, ok := podEvent(m)
+				if !ok || !e.owner.Owns(ev.Labels) {
+					continue
+				}
+				if ev.PodID == "" {
+					k := legacyKey(ev.Labels)
+					if legacyMains[k] == "" {
+						id, err := e.legacyMainOf(ctx, ev.Labels)
+						if err != nil || id == "" {
+							continue // gone: no pod's
+						}
+						legacyMains[k] = id
+					}
+					ev.PodID = legacyMains[k]
 				}
 				select {
 				case out <- ev:
@@ -62,17 +83,47 @@ func (e *Engine) Events(ctx context.Context) (<-chan runtime.Event, <-chan error
 	return out, errc
 }
 
-func toEvent(m events.Message) runtime.Event {
-	ev := runtime.Event{ContainerID: m.Actor.ID, Action: string(m.Action), Labels: map[string]string{}}
-	for k, v := range m.Actor.Attributes {
+// podEvent reads a container event as a pod's (false: no pod's container).
+// A sidecar's of a pod made before pods has no PodID: its labels do not
+// say it (pod_legacy.go).
+func podEvent(m events.Message) (runtime.PodEvent, bool) {
+	a := m.Actor.Attributes
+	labels := map[string]string{}
+	for k, v := range a {
 		if !eventAttributes[k] {
-			ev.Labels[k] = v
+			labels[k] = v
 		}
 	}
-	if code, err := strconv.Atoi(m.Actor.Attributes["exitCode"]); err == nil {
+	ev := runtime.PodEvent{Action: string(m.Action), Labels: publicLabels(labels)}
+	if code, err := strconv.Atoi(a["exitCode"]); err == nil {
 		ev.ExitCode = code
 	}
-	return ev
+	switch {
+	case a[labelPodLayout] != "":
+		var l podLayout
+		if err := json.Unmarshal([]byte(a[labelPodLayout]), &l); err != nil {
+			return ev, false
+		}
+		ev.PodID, ev.Container = m.Actor.ID, l.Main
+	case a[labelPodID] != "":
+		ev.PodID, ev.Container = a[labelPodID], a[runtime.LabelSidecar]
+		// The pod's labels: a sidecar's say "sidecar" and its name.
+		delete(ev.Labels, runtime.LabelSidecar)
+		if role, ok := a[labelPodRole]; ok {
+			ev.Labels[runtime.LabelRole] = role
+		} else {
+			delete(ev.Labels, runtime.LabelRole)
+		}
+	case legacyMain(a):
+		ev.PodID, ev.Container = m.Actor.ID, a[runtime.LabelService]
+	case legacyMember(a) && a[runtime.LabelSidecar] != holderName:
+		ev.Container = a[runtime.LabelSidecar]
+		delete(ev.Labels, runtime.LabelSidecar)
+		ev.Labels[runtime.LabelRole] = string(runtime.RoleInstance)
+	default:
+		return ev, false
+	}
+	return ev, true
 }
 
 // negotiate has the client negotiate its API version, unless it did: its

@@ -14,22 +14,22 @@ import (
 )
 
 // labelAliases records, at create, the DNS names a container answers to on
-// its network, so a container taken off the network (see Freeze) comes back
+// its network, so a container taken off the network (see freeze) comes back
 // under the same names, also after a daemon restart.
 const labelAliases = "berth.network.aliases"
 
-// Freeze suspends every process of a running container with the cgroup
-// freezer (Docker's pause): it uses no CPU and keeps its memory, and Thaw
+// freeze suspends every process of a running container with the cgroup
+// freezer (Docker's pause): it uses no CPU and keeps its memory, and thaw
 // resumes it in milliseconds, where a start takes a second. Scale to zero
 // and the warm rollback target park instances this way.
 //
 // A frozen container is first taken off its network: otherwise its name
 // would still resolve on the app network and a service calling it by name
 // would hang on a process that never answers. Its published port goes with
-// it; Thaw puts it back with the same address on the network (so the
+// it; thaw puts it back with the same address on the network (so the
 // connections it holds, to a database say, still work) and returns its new
 // published address.
-func (e *Engine) Freeze(ctx context.Context, id string) error {
+func (e *Engine) freeze(ctx context.Context, id string) error {
 	start := time.Now()
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
@@ -52,35 +52,35 @@ func (e *Engine) Freeze(ctx context.Context, id string) error {
 	return nil
 }
 
-// Thaw resumes a frozen container, put back on its network under its names
+// thawContainer resumes a frozen container, put back on its network under its names
 // and with its address first, and returns its state, with the new HostAddr
 // of its published port.
-func (e *Engine) Thaw(ctx context.Context, id string) (runtime.Container, error) {
+func (e *Engine) thawContainer(ctx context.Context, id string) (Container, error) {
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
-		return runtime.Container{}, notFoundOr(id, "thaw", err)
+		return Container{}, notFoundOr(id, "thaw", err)
 	}
 	return e.thaw(ctx, info)
 }
 
-func (e *Engine) thaw(ctx context.Context, info container.InspectResponse) (runtime.Container, error) {
+func (e *Engine) thaw(ctx context.Context, info container.InspectResponse) (Container, error) {
 	start := time.Now()
 	id := info.ID
 	if err := e.ensureConnected(ctx, info); err != nil {
-		return runtime.Container{}, err
+		return Container{}, err
 	}
 	if err := e.cli.ContainerUnpause(ctx, id); err != nil {
-		return runtime.Container{}, notFoundOr(id, "thaw", err)
+		return Container{}, notFoundOr(id, "thaw", err)
 	}
-	c, err := e.Inspect(ctx, id)
+	c, err := e.inspectContainer(ctx, id)
 	if err != nil {
-		return runtime.Container{}, err
+		return Container{}, err
 	}
 	e.log.Debug("container thawed", "id", shortID(id), "addr", c.HostAddr, "took", time.Since(start))
 	return c, nil
 }
 
-// ensureConnected puts a container that Freeze took off its network back
+// ensureConnected puts a container that freeze took off its network back
 // on it, and one that Deregister took off its names (and whose Stop could
 // not put them back: an earlier daemon's) back under them.
 func (e *Engine) ensureConnected(ctx context.Context, info container.InspectResponse) error {

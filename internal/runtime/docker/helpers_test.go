@@ -50,7 +50,7 @@ func app(tb testing.TB) string {
 
 // create creates a container from spec, filling in a unique name and the
 // test labels, and removes it when the test ends.
-func create(tb testing.TB, e *docker.Engine, appName string, spec runtime.ContainerSpec) runtime.Container {
+func create(tb testing.TB, e *docker.Engine, appName string, spec runtime.ContainerSpec) docker.Container {
 	tb.Helper()
 	if spec.Name == "" {
 		spec.Name = testutil.UniqueName(tb, tb.Name())
@@ -77,7 +77,7 @@ func create(tb testing.TB, e *docker.Engine, appName string, spec runtime.Contai
 
 // start starts a container and, when it publishes a port, waits for the
 // testapp to answer on it.
-func start(tb testing.TB, e *docker.Engine, id string) runtime.Container {
+func start(tb testing.TB, e *docker.Engine, id string) docker.Container {
 	tb.Helper()
 	c, err := e.Start(ctx(tb), id)
 	require.NoError(tb, err)
@@ -119,7 +119,7 @@ func get(tb testing.TB, url string) (int, string) {
 func logs(tb testing.TB, e *docker.Engine, id string, opts runtime.LogOptions) []string {
 	tb.Helper()
 	var lines []string
-	require.NoError(tb, e.Logs(ctx(tb), id, opts, func(l runtime.LogLine) {
+	require.NoError(tb, e.ContainerLogs(ctx(tb), id, opts, func(l runtime.LogLine) {
 		lines = append(lines, l.Stream+": "+l.Text)
 	}))
 	return lines

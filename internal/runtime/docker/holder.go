@@ -21,14 +21,14 @@ import (
 // HolderRepo is the repository of the network holder image.
 const HolderRepo = "berth/netns"
 
-// HolderImage returns the image of a network namespace holder: a container
+// ensureHolderImage returns the image of a network namespace holder: a container
 // that does nothing but keep a network namespace (and its published port)
 // alive, so an instance's containers can join it in any order — an init
 // container before the service's own container, as a Kubernetes pod's pause
 // container allows. It is built on first use from a program of a few bytes
 // that sleeps until killed, so no image is ever pulled; later calls (and
 // later daemons) reuse it.
-func (e *Engine) HolderImage(ctx context.Context) (string, error) {
+func (e *Engine) ensureHolderImage(ctx context.Context) (string, error) {
 	e.holderMu.Lock()
 	defer e.holderMu.Unlock()
 	if e.holderImage != "" {

@@ -18,10 +18,10 @@ import (
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
-// Logs streams a container's output lines, oldest first, to fn. Without
+// containerLogs streams a container's output lines, oldest first, to fn. Without
 // Follow it returns when the log ends; with Follow it returns nil when ctx
 // ends (or the log ends because the container was removed).
-func (e *Engine) Logs(ctx context.Context, id string, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
+func (e *Engine) containerLogs(ctx context.Context, id string, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
 	info, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
@@ -29,6 +29,11 @@ func (e *Engine) Logs(ctx context.Context, id string, opts runtime.LogOptions, f
 		}
 		return fmt.Errorf("logs of %s: %w", shortID(id), err)
 	}
+	return e.logs(ctx, info.ID, info.Config != nil && info.Config.Tty, opts, fn)
+}
+
+// logs is containerLogs of a container whose TTY setting the caller read.
+func (e *Engine) logs(ctx context.Context, id string, tty bool, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
 	lo := container.LogsOptions{
 		ShowStdout: true,
 		ShowStderr: true,
@@ -50,7 +55,6 @@ func (e *Engine) Logs(ctx context.Context, id string, opts runtime.LogOptions, f
 		return fmt.Errorf("logs of %s: %w", shortID(id), err)
 	}
 	defer rc.Close()
-	tty := info.Config != nil && info.Config.Tty
 	err = readLogs(rc, tty, fn)
 	if err != nil && ctx.Err() != nil {
 		if opts.Follow {

@@ -21,7 +21,7 @@ import (
 //
 // berth gives the network a /24 of its own pool rather than letting the
 // engine pick one: an address can only be asked for on a network with a
-// configured subnet, and a frozen container (see Freeze) must come back
+// configured subnet, and a frozen container (see freeze) must come back
 // with the address its open connections are bound to. (The engine's
 // default pools also hand out a /16 per network and run out after about
 // thirty.)
@@ -140,7 +140,7 @@ func (e *Engine) RemoveNetwork(ctx context.Context, name string) error {
 
 // pickAddress chooses the address of a new container on one of berth's
 // networks. The engine would give the lowest free one, which is often the
-// address a frozen container had (Freeze takes it off the network), so its
+// address a frozen container had (freeze takes it off the network), so its
 // thaw would find it taken and its open connections would break. berth
 // goes round the /24 instead, after the last address it gave, skipping the
 // connected containers' and the frozen ones': an address comes back into

@@ -3,12 +3,12 @@ package docker_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/berth-dev/berth/internal/runtime"
+	"github.com/berth-dev/berth/internal/runtime/docker"
 	"github.com/berth-dev/berth/internal/testutil"
 )
 
@@ -26,7 +26,7 @@ func TestOwnersKeepToTheirOwn(t *testing.T) {
 	assert.Equal(t, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", mine.Labels[runtime.LabelOwner])
 	assert.Equal(t, "/srv/berth-a", mine.Labels[runtime.LabelOwnerDir])
 
-	ids := func(cs []runtime.Container, err error) []string {
+	ids := func(cs []docker.Container, err error) []string {
 		require.NoError(t, err)
 		var out []string
 		for _, c := range cs {
@@ -38,29 +38,6 @@ func TestOwnersKeepToTheirOwn(t *testing.T) {
 	assert.ElementsMatch(t, []string{mine.ID, old.ID}, ids(a.List(ctx(t), only)), "a sees its own and the unlabelled")
 	assert.ElementsMatch(t, []string{old.ID}, ids(b.List(ctx(t), only)), "b sees only the unlabelled")
 	assert.ElementsMatch(t, []string{mine.ID, old.ID}, ids(plain.List(ctx(t), only)), "an engine with no owner sees all")
-
-	// Events of a's container reach a, not b.
-	evCtx, cancel := context.WithTimeout(ctx(t), time.Minute)
-	defer cancel()
-	aEv, _ := a.Events(evCtx)
-	bEv, _ := b.Events(evCtx)
-	time.Sleep(200 * time.Millisecond) // subscribed
-	start(t, a, mine.ID)
-	seen := func(ch <-chan runtime.Event, wait time.Duration) bool {
-		timeout := time.After(wait)
-		for {
-			select {
-			case ev := <-ch:
-				if ev.ContainerID == mine.ID {
-					return true
-				}
-			case <-timeout:
-				return false
-			}
-		}
-	}
-	assert.True(t, seen(aEv, 20*time.Second), "a hears of its container")
-	assert.False(t, seen(bEv, 2*time.Second), "b does not hear of a's container")
 
 	// Networks: a's is refused to b, by name and with a's data directory.
 	netName := testutil.UniqueName(t, "net")

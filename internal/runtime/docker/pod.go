@@ -42,27 +42,24 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
-// Pods is the Engine seen through the pod contract. It is the Engine (it
-// shares its client, its supervisor and its optional powers) with the
-// three methods whose pod-shaped signatures clash with the container-level
-// ones runtime.Engine still needs: Logs, Events and Build. Once nothing
-// uses runtime.Engine, the two types can become one.
-type Pods struct {
-	*Engine
-}
+// Pods is the Engine: the name the pod contract's engine had while the
+// Engine still met the container-level one, kept for its callers.
+type Pods = Engine
 
-// Pods returns e as a runtime.PodEngine.
-func (e *Engine) Pods() *Pods { return &Pods{Engine: e} }
+// Pods returns e, the pod contract's engine: what it was while the Engine
+// still met the container-level contract, kept for its callers.
+func (e *Engine) Pods() *Engine { return e }
 
 // Interface guards: the pod contract and the optional powers the Docker
 // engine has.
 var (
-	_ runtime.PodEngine          = (*Pods)(nil)
-	_ runtime.Builder            = (*Pods)(nil)
+	_ runtime.PodEngine          = (*Engine)(nil)
+	_ runtime.Builder            = (*Engine)(nil)
 	_ runtime.Suspender          = (*Engine)(nil)
 	_ runtime.Deregisterer       = (*Engine)(nil)
 	_ runtime.PodAttacher        = (*Engine)(nil)
@@ -99,23 +96,37 @@ const holderGrace = time.Second
 // CreatePod creates a pod's containers, none started: its network holder
 // when it has sidecars, its main container and its sidecars. On failure
 // nothing it created is left.
-func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.Pod, error) {
+func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (pod runtime.Pod, err error) {
 	e.supervise()
 	layout, err := layoutOf(spec)
 	if err != nil {
 		return runtime.Pod{}, err
 	}
-	hosts, err := e.internalHosts(ctx, spec)
-	if err != nil {
-		return runtime.Pod{}, err
-	}
 	taken := "" // a ready holder (pod_tasknet.go)
+	var takenInfo *container.InspectResponse
 	if taskShaped(spec) {
-		taken = e.takeTaskNet(ctx, spec.Network, hosts)
-		// The next one starts once this pod is made: not in its way.
-		defer e.WarmTaskNet(spec.Network, spec.Labels, spec.InternalNames)
+		takenInfo = e.takeTaskNet(ctx, spec.Network, spec.InternalNames)
+		if takenInfo != nil {
+			taken = takenInfo.ID
+		}
+		// The next one starts once this pod has started: not in its way.
+		warm := func() { e.WarmTaskNet(spec.Network, spec.Labels, spec.InternalNames) }
+		defer func() {
+			if pod.ID == "" {
+				warm()
+			} else {
+				e.tasks.warmAfter(pod.ID, takenInfo, warm)
+			}
+		}()
 	}
 	layout.Holder = layout.Holder || taken != ""
+	// A ready holder has the /etc/hosts lines already.
+	var hosts []string
+	if taken == "" {
+		if hosts, err = e.internalHosts(ctx, spec); err != nil {
+			return runtime.Pod{}, err
+		}
+	}
 	var made []string
 	undo := func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
@@ -141,11 +152,11 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		holderID = taken
 		main.JoinContainer = taken
 	case layout.Holder:
-		image, err := e.HolderImage(ctx)
+		image, err := e.ensureHolderImage(ctx)
 		if err != nil {
 			return runtime.Pod{}, fmt.Errorf("pod %s: network holder image: %w", spec.Name, err)
 		}
-		h, err := e.Create(ctx, runtime.ContainerSpec{
+		h, err := e.create(ctx, runtime.ContainerSpec{
 			Name:       spec.Name + holderName,
 			Image:      image,
 			Labels:     memberLabels(spec.Labels, holderName),
@@ -160,9 +171,9 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		if err != nil {
 			return runtime.Pod{}, fmt.Errorf("pod %s: create its network holder: %w", spec.Name, err)
 		}
-		made = append(made, h.ID)
-		holderID = h.ID
-		main.JoinContainer = h.ID
+		made = append(made, h)
+		holderID = h
+		main.JoinContainer = h
 	default:
 		main.Network, main.Aliases, main.Port, main.HostPort, main.ExtraHosts = spec.Network, spec.Aliases, spec.Port, spec.HostPort, hosts
 	}
@@ -170,41 +181,48 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		undo()
 		return runtime.Pod{}, err
 	}
-	m, err := e.Create(ctx, main)
+	m, err := e.create(ctx, main)
 	if err != nil && taken != "" && ctx.Err() == nil && !e.runs(ctx, taken) {
 		// The ready holder went away between the take and the create:
 		// the pod joins the network itself, as it always could.
 		undo()
-		made, holderID, layout.Holder = nil, "", false
+		made, holderID, layout.Holder, takenInfo = nil, "", false, nil
 		main.JoinContainer = ""
-		main.Network, main.ExtraHosts = spec.Network, hosts
-		if err = setLayout(&main, layout); err == nil {
-			m, err = e.Create(ctx, main)
+		main.Network = spec.Network
+		if main.ExtraHosts, err = e.internalHosts(ctx, spec); err == nil {
+			if err = setLayout(&main, layout); err == nil {
+				m, err = e.create(ctx, main)
+			}
 		}
 	}
 	if err != nil {
 		undo()
 		return runtime.Pod{}, err
 	}
-	made = append(made, m.ID)
+	made = append(made, m)
 	for _, s := range spec.Sidecars {
 		cs := s.ContainerSpec
 		cs.Name = spec.Name + "-" + s.Name
 		cs.Labels = memberLabels(spec.Labels, s.Name)
-		cs.Labels[labelPodID] = m.ID
+		cs.Labels[labelPodID] = m
 		cs.Platform, cs.TTY, cs.OpenStdin = spec.Platform, false, false
 		cs.JoinContainer, cs.Network, cs.Aliases, cs.Port, cs.HostPort, cs.ExtraHosts = holderID, "", nil, 0, 0, nil
-		c, err := e.Create(ctx, cs)
+		c, err := e.create(ctx, cs)
 		if err != nil {
 			undo()
 			return runtime.Pod{}, fmt.Errorf("sidecar %s: %w", s.Name, err)
 		}
-		made = append(made, c.ID)
+		made = append(made, c)
 	}
-	// Not cancelled: the caller gets the pod it now owns.
+	// Not cancelled: the caller gets the pod it now owns. The ready
+	// holder runs on as it was just seen.
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createTimeout)
 	defer cancel()
-	return e.InspectPod(ictx, m.ID)
+	pi, err := e.inspectPodWith(ictx, m, takenInfo)
+	if err != nil {
+		return runtime.Pod{}, err
+	}
+	return pi.pod(), nil
 }
 
 // runs reports whether a container runs (and is not frozen).
@@ -253,11 +271,19 @@ func (e *Engine) internalHosts(ctx context.Context, spec runtime.PodSpec) ([]str
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: internal names: %w", spec.Name, err)
 	}
-	out := make([]string, len(spec.InternalNames))
-	for i, n := range spec.InternalNames {
+	return hostLines(spec.InternalNames, gw), nil
+}
+
+// hostLines are the /etc/hosts lines pointing names at gw.
+func hostLines(names []string, gw string) []string {
+	if len(names) == 0 {
+		return nil
+	}
+	out := make([]string, len(names))
+	for i, n := range names {
 		out[i] = n + ":" + gw
 	}
-	return out, nil
+	return out
 }
 
 // RemovePod removes a pod's containers, killing what runs; a missing pod
@@ -267,6 +293,9 @@ func (e *Engine) RemovePod(ctx context.Context, id string) error {
 	e.supervise()
 	release := e.sup.hold(id)
 	defer release()
+	// A task's pod never started: the next one's holder starts now
+	// (pod_tasknet.go).
+	defer e.tasks.warmPending(id)
 	var ids []string
 	holder := ""
 	pi, err := e.inspectPod(ctx, id)

@@ -40,18 +40,6 @@ type podInfo struct {
 func (pi podInfo) id() string   { return pi.main.ID }
 func (pi podInfo) name() string { return strings.TrimPrefix(pi.main.Name, "/") }
 
-// containerID is the ID of the pod's container of that in-pod name ("" for
-// none).
-func (pi podInfo) containerID(name string) string {
-	if name == "" || name == pi.layout.Main {
-		return pi.main.ID
-	}
-	if c, ok := pi.sidecars[name]; ok {
-		return c.ID
-	}
-	return ""
-}
-
 // inspect returns the container of index i of the layout (false: gone).
 func (pi podInfo) inspect(i int) (container.InspectResponse, bool) {
 	if i == 0 {
@@ -64,17 +52,24 @@ func (pi podInfo) inspect(i int) (container.InspectResponse, bool) {
 // inspectPod reads a pod from Docker by its ID, or ErrNotFound (also for a
 // container that is no pod's main one, or another owner's pod).
 func (e *Engine) inspectPod(ctx context.Context, id string) (podInfo, error) {
-	if id == "" {
-		return podInfo{}, fmt.Errorf("%w: pod \"\"", runtime.ErrNotFound)
-	}
-	info, err := e.cli.ContainerInspect(ctx, id)
+	return e.inspectPodWith(ctx, id, nil)
+}
+
+// inspectPodWith is inspectPod of a pod whose holder the caller has just
+// inspected (nil: not), which it does not inspect again.
+func (e *Engine) inspectPodWith(ctx context.Context, id string, holder *container.InspectResponse) (podInfo, error) {
+	pi, err := e.podMain(ctx, id)
 	if err != nil {
-		return podInfo{}, podNotFoundOr(id, err)
+		return podInfo{}, err
 	}
-	pi, ok, err := e.asPod(info)
-	if err != nil || !ok {
-		return podInfo{}, fmt.Errorf("%w: pod %s", runtime.ErrNotFound, id)
-	}
+	return e.completePod(ctx, pi, holder)
+}
+
+// completePod adds to a pod read by podMain its holder (unless the caller
+// has just inspected it: holder) and its sidecars.
+func (e *Engine) completePod(ctx context.Context, pi podInfo, holder *container.InspectResponse) (podInfo, error) {
+	info := pi.main
+	var err error
 	if pi.legacy {
 		var members map[string][]container.InspectResponse
 		if pi.hasLegacyMembers() {
@@ -91,7 +86,28 @@ func (e *Engine) inspectPod(ctx context.Context, id string) (podInfo, error) {
 			return podInfo{}, err
 		}
 	}
+	if mode := info.HostConfig.NetworkMode; holder != nil && mode.IsContainer() && mode.ConnectedContainer() == holder.ID {
+		pi.holder = holder
+	}
 	e.fillPod(ctx, &pi, sidecars[info.ID])
+	return pi, nil
+}
+
+// podMain reads a pod's main container alone, with the pod's layout: all
+// that attaching to it, waiting for it or reading its logs need. Its
+// holder and sidecars are not read. ErrNotFound as for inspectPod.
+func (e *Engine) podMain(ctx context.Context, id string) (podInfo, error) {
+	if id == "" {
+		return podInfo{}, fmt.Errorf("%w: pod \"\"", runtime.ErrNotFound)
+	}
+	info, err := e.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return podInfo{}, podNotFoundOr(id, err)
+	}
+	pi, ok, err := e.asPod(info)
+	if err != nil || !ok {
+		return podInfo{}, fmt.Errorf("%w: pod %s", runtime.ErrNotFound, id)
+	}
 	return pi, nil
 }
 
@@ -189,11 +205,26 @@ func (e *Engine) listInspectIf(ctx context.Context, args filters.Args, keep func
 // InspectPod returns a pod's state, or ErrNotFound.
 func (e *Engine) InspectPod(ctx context.Context, id string) (runtime.Pod, error) {
 	e.supervise()
-	pi, err := e.inspectPod(ctx, id)
+	pi, err := e.podMain(ctx, id)
 	if err != nil {
 		return runtime.Pod{}, err
 	}
+	// What is reported of a pod whose main container exited does not
+	// depend on its holder (its state, Addr and Broken do only while the
+	// main container runs or never ran): a task's pod read at its exit
+	// is read in one call.
+	if !pi.exited() || pi.legacy || len(pi.layout.Sidecars) > 0 {
+		if pi, err = e.completePod(ctx, pi, nil); err != nil {
+			return runtime.Pod{}, err
+		}
+	}
 	return pi.pod(), nil
+}
+
+// exited reports whether the pod's main container ran and exited.
+func (pi podInfo) exited() bool {
+	s := pi.main.State
+	return s != nil && !s.Running && !s.Paused && !s.Restarting && s.Status != container.StateCreated
 }
 
 // ListPods returns the owner's pods, in any state, whose labels include

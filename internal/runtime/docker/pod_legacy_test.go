@@ -32,14 +32,14 @@ type legacySidecar struct {
 // legacyMade is what legacyInstance made: the instance's own container,
 // its holder (nil without sidecars) and its sidecars, in order.
 type legacyMade struct {
-	main     runtime.Container
-	holder   *runtime.Container
-	sidecars []runtime.Container
+	main     docker.Container
+	holder   *docker.Container
+	sidecars []docker.Container
 }
 
 // legacyCreate creates a container as the old control plane did, removed
 // when the test ends.
-func legacyCreate(tb testing.TB, e *docker.Engine, spec runtime.ContainerSpec) runtime.Container {
+func legacyCreate(tb testing.TB, e *docker.Engine, spec runtime.ContainerSpec) docker.Container {
 	tb.Helper()
 	c, err := e.Create(ctx(tb), spec)
 	require.NoError(tb, err)
@@ -141,8 +141,8 @@ func TestLegacyInstanceIsAPod(t *testing.T) {
 	t.Parallel()
 	p := newPods(t)
 	appName := app(t)
-	net := network(t, p.Engine)
-	m := legacyInstance(t, p.Engine, appName, net)
+	net := network(t, p)
+	m := legacyInstance(t, p, appName, net)
 
 	pods, err := p.ListPods(ctx(t), map[string]string{runtime.LabelApp: appName})
 	require.NoError(t, err)
@@ -198,8 +198,8 @@ func TestLegacyInstanceWithSidecarsIsAPod(t *testing.T) {
 	t.Parallel()
 	p := newPods(t)
 	appName := app(t)
-	net := network(t, p.Engine)
-	m := legacyInstance(t, p.Engine, appName, net,
+	net := network(t, p)
+	m := legacyInstance(t, p, appName, net,
 		legacySidecar{name: "migrate", argv: []string{"/testapp", "migrate"}},
 		legacySidecar{name: "proxy", env: map[string]string{"PORT": "9090"}},
 	)
@@ -309,7 +309,7 @@ func TestLegacyInstanceWithSidecarsIsAPod(t *testing.T) {
 func TestLegacyTaskIsAPod(t *testing.T) {
 	t.Parallel()
 	p := newPods(t)
-	e := p.Engine
+	e := p
 	appName := app(t)
 	net := network(t, e)
 	image, err := e.HolderImage(ctx(t))

@@ -1,20 +1,15 @@
 package docker
 
-// The rest of the pod contract (waits, logs, events) and the optional
-// powers (suspend and resume, attach, exec, build), each on the pod's
-// containers.
+// The rest of the pod contract (waits, logs) and the optional powers
+// (suspend and resume, attach, exec), each on the pod's containers.
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"strconv"
 	"time"
 
-	"github.com/docker/docker/api/types/events"
-	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/container"
 
 	"github.com/berth-dev/berth/internal/runtime"
 )
@@ -23,175 +18,74 @@ import (
 // code (at once for one that exited already).
 func (e *Engine) WaitPod(ctx context.Context, id string) (int, error) {
 	e.supervise()
-	pi, err := e.inspectPod(ctx, id)
+	pi, err := e.podMain(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	return e.Wait(ctx, pi.id())
+	return e.wait(ctx, pi.main)
 }
 
 // Logs streams the output lines of a pod's container ("" or the main
 // container's name: the main one) to fn. With Follow it ends when the
 // container stops, the pod is removed or ctx ends.
-func (p *Pods) Logs(ctx context.Context, id, name string, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
-	cid, err := p.containerOf(ctx, id, name)
+func (e *Engine) Logs(ctx context.Context, id, name string, opts runtime.LogOptions, fn func(runtime.LogLine)) error {
+	c, err := e.containerOf(ctx, id, name)
 	if err != nil {
 		return err
 	}
-	return p.Engine.Logs(ctx, cid, opts, fn)
+	return e.logs(ctx, c.ID, c.Config != nil && c.Config.Tty, opts, fn)
 }
 
-// containerOf is the ID of a pod's container by its in-pod name.
-func (e *Engine) containerOf(ctx context.Context, id, name string) (string, error) {
+// containerOf reads a pod's container by its in-pod name: the main one
+// alone, a sidecar with the rest of the pod.
+func (e *Engine) containerOf(ctx context.Context, id, name string) (container.InspectResponse, error) {
 	e.supervise()
-	pi, err := e.inspectPod(ctx, id)
+	pi, err := e.podMain(ctx, id)
 	if err != nil {
-		return "", err
+		return container.InspectResponse{}, err
 	}
-	cid := pi.containerID(name)
-	if cid == "" {
-		return "", fmt.Errorf("%w: pod %s has no container %q", runtime.ErrNotFound, pi.name(), name)
+	if name == "" || name == pi.layout.Main {
+		return pi.main, nil
 	}
-	return cid, nil
-}
-
-// Events streams start, die and oom events of the owner's pods' containers
-// until ctx ends, then closes the event channel. The holder's are not
-// reported: it is no container of the pod (its loss shows as Pod.Broken).
-// An engine error is sent on the error channel (buffered, at most one) and
-// closes the event channel; the caller subscribes again and lists the
-// pods, since the events in between are lost.
-func (p *Pods) Events(ctx context.Context) (<-chan runtime.PodEvent, <-chan error) {
-	p.supervise()
-	args := filters.NewArgs(
-		filters.Arg("type", string(events.ContainerEventType)),
-		filters.Arg("event", string(events.ActionStart)),
-		filters.Arg("event", string(events.ActionDie)),
-		filters.Arg("event", string(events.ActionOOM)),
-	)
-	p.negotiate(ctx)
-	msgs, errs := p.cli.Events(ctx, events.ListOptions{Filters: args})
-	out := make(chan runtime.PodEvent)
-	errc := make(chan error, 1)
-	go func() {
-		defer close(out)
-		// The main containers of the pods made before pods whose
-		// sidecars had events, by legacyKey (pod_legacy.go).
-		legacyMains := map[string]string{}
-		for {
-			select {
-			case m := <-msgs:
-				ev, ok := podEvent(m)
-				if !ok || !p.owner.Owns(ev.Labels) {
-					continue
-				}
-				if ev.PodID == "" {
-					k := legacyKey(ev.Labels)
-					if legacyMains[k] == "" {
-						id, err := p.legacyMainOf(ctx, ev.Labels)
-						if err != nil || id == "" {
-							continue // gone: no pod's
-						}
-						legacyMains[k] = id
-					}
-					ev.PodID = legacyMains[k]
-				}
-				select {
-				case out <- ev:
-				case <-ctx.Done():
-					return
-				}
-			case err := <-errs:
-				if ctx.Err() == nil {
-					errc <- fmt.Errorf("docker events: %w", err)
-				}
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, errc
-}
-
-// podEvent reads a container event as a pod's (false: no pod's container).
-// A sidecar's of a pod made before pods has no PodID: its labels do not
-// say it (pod_legacy.go).
-func podEvent(m events.Message) (runtime.PodEvent, bool) {
-	a := m.Actor.Attributes
-	labels := map[string]string{}
-	for k, v := range a {
-		if !eventAttributes[k] {
-			labels[k] = v
-		}
+	if pi, err = e.inspectPod(ctx, pi.id()); err != nil {
+		return container.InspectResponse{}, err
 	}
-	ev := runtime.PodEvent{Action: string(m.Action), Labels: publicLabels(labels)}
-	if code, err := strconv.Atoi(a["exitCode"]); err == nil {
-		ev.ExitCode = code
+	c, ok := pi.sidecars[name]
+	if !ok {
+		return container.InspectResponse{}, fmt.Errorf("%w: pod %s has no container %q", runtime.ErrNotFound, pi.name(), name)
 	}
-	switch {
-	case a[labelPodLayout] != "":
-		var l podLayout
-		if err := json.Unmarshal([]byte(a[labelPodLayout]), &l); err != nil {
-			return ev, false
-		}
-		ev.PodID, ev.Container = m.Actor.ID, l.Main
-	case a[labelPodID] != "":
-		ev.PodID, ev.Container = a[labelPodID], a[runtime.LabelSidecar]
-		// The pod's labels: a sidecar's say "sidecar" and its name.
-		delete(ev.Labels, runtime.LabelSidecar)
-		if role, ok := a[labelPodRole]; ok {
-			ev.Labels[runtime.LabelRole] = role
-		} else {
-			delete(ev.Labels, runtime.LabelRole)
-		}
-	case legacyMain(a):
-		ev.PodID, ev.Container = m.Actor.ID, a[runtime.LabelService]
-	case legacyMember(a) && a[runtime.LabelSidecar] != holderName:
-		ev.Container = a[runtime.LabelSidecar]
-		delete(ev.Labels, runtime.LabelSidecar)
-		ev.Labels[runtime.LabelRole] = string(runtime.RoleInstance)
-	default:
-		return ev, false
-	}
-	return ev, true
-}
-
-// Build builds contextDir into tag for platform ("" = the engine's own):
-// BuildForPlatform.
-func (p *Pods) Build(ctx context.Context, contextDir, dockerfile, tag, platform string, args map[string]string, progress io.Writer) (string, error) {
-	return p.BuildForPlatform(ctx, contextDir, dockerfile, tag, platform, args, progress)
+	return c, nil
 }
 
 // AttachPod connects to a created pod's main container's stdio (see
 // Attach: attach before StartPod to see all of its output).
 func (e *Engine) AttachPod(ctx context.Context, id string) (runtime.Stream, error) {
-	cid, err := e.containerOf(ctx, id, "")
+	c, err := e.containerOf(ctx, id, "")
 	if err != nil {
 		return nil, err
 	}
-	return e.Attach(ctx, cid)
+	return e.attach(ctx, c)
 }
 
 // ResizePod sets the window size of a TTY pod's main container.
 func (e *Engine) ResizePod(ctx context.Context, id string, height, width uint) error {
-	cid, err := e.containerOf(ctx, id, "")
+	c, err := e.containerOf(ctx, id, "")
 	if err != nil {
 		return err
 	}
-	return e.Resize(ctx, cid, height, width)
+	return e.resizeContainer(ctx, c.ID, height, width)
 }
 
 // ExecPod runs cmd in a running container of a pod (see Exec).
 func (e *Engine) ExecPod(ctx context.Context, id, name string, cmd []string, tty bool) (runtime.ExecSession, error) {
-	cid, err := e.containerOf(ctx, id, name)
+	c, err := e.containerOf(ctx, id, name)
 	if err != nil {
 		return nil, err
 	}
-	return e.Exec(ctx, cid, cmd, tty)
+	return e.Exec(ctx, c.ID, cmd, tty)
 }
 
-// Suspend freezes a running pod (see Freeze): it is taken off the app
+// Suspend freezes a running pod (see freeze): it is taken off the app
 // network (its names resolve to the other pods; its port goes), and all
 // its processes are frozen, keeping their memory. A suspended pod is left.
 func (e *Engine) Suspend(ctx context.Context, id string) error {
@@ -210,13 +104,13 @@ func (e *Engine) Suspend(ctx context.Context, id string) error {
 		return fmt.Errorf("suspend pod %s: it is %s", pi.name(), st)
 	}
 	if !pi.layout.Holder {
-		return e.Freeze(ctx, pi.id())
+		return e.freeze(ctx, pi.id())
 	}
 	if pi.holder == nil {
 		return fmt.Errorf("suspend pod %s: its network holder is gone", pi.name())
 	}
 	// Off the network first (the holder holds it), then every process.
-	if err := e.Freeze(ctx, pi.holder.ID); err != nil {
+	if err := e.freeze(ctx, pi.holder.ID); err != nil {
 		return fmt.Errorf("suspend pod %s: %w", pi.name(), err)
 	}
 	var paused []string
@@ -230,7 +124,7 @@ func (e *Engine) Suspend(ctx context.Context, id string) error {
 			for _, p := range paused {
 				_ = e.cli.ContainerUnpause(uctx, p)
 			}
-			_, terr := e.Thaw(uctx, pi.holder.ID)
+			_, terr := e.thawContainer(uctx, pi.holder.ID)
 			return errors.Join(fmt.Errorf("suspend pod %s: %w", pi.name(), notFoundOr(c.ID, "pause", err)), terr)
 		}
 		paused = append(paused, c.ID)

@@ -27,6 +27,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
+
 	"github.com/berth-dev/berth/internal/runtime"
 )
 
@@ -34,7 +36,7 @@ import (
 type startNode struct {
 	index     int
 	name      string
-	id        string
+	info      container.InspectResponse // as StartPod found it
 	deps      map[int]runtime.Condition
 	essential bool
 	main      bool
@@ -55,7 +57,8 @@ var errMainExited = errors.New("the main container exited")
 // A failure is a *runtime.StartError, and leaves the pod exited.
 func (e *Engine) StartPod(ctx context.Context, id string, opts runtime.StartOptions) (runtime.Pod, error) {
 	e.supervise()
-	pi, err := e.inspectPod(ctx, id)
+	// A task's pod created moments ago: its holder runs as it was taken.
+	pi, err := e.inspectPodWith(ctx, id, e.tasks.joined(id))
 	if err != nil {
 		return runtime.Pod{}, err
 	}
@@ -68,10 +71,19 @@ func (e *Engine) StartPod(ctx context.Context, id string, opts runtime.StartOpti
 			return runtime.Pod{}, err
 		}
 	}
+	// A task's pod: the next task's holder starts once this one has
+	// (pod_tasknet.go).
+	defer e.tasks.warmPending(pi.id())
 	if st := pi.state(); st == runtime.PodRunning || st == runtime.PodSuspended {
 		return runtime.Pod{}, fmt.Errorf("start pod %s: it is %s already", pi.name(), st)
 	}
 	start := time.Now()
+	// A holder that ran before the start (a task's, pod_tasknet.go) runs
+	// on as inspected: the pod is read back without it.
+	var holder *container.InspectResponse
+	if h := pi.holder; h != nil && h.State != nil && h.State.Running && !h.State.Paused {
+		holder = h
+	}
 	err = e.runPod(ctx, pi, opts)
 	// Not cancelled: what the start did is cleaned up and reported.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopTimeout)
@@ -84,10 +96,11 @@ func (e *Engine) StartPod(ctx context.Context, id string, opts runtime.StartOpti
 		p, _ := e.InspectPod(cctx, pi.id())
 		return p, err
 	}
-	p, err := e.InspectPod(cctx, pi.id())
+	after, err := e.inspectPodWith(cctx, pi.id(), holder)
 	if err != nil {
 		return runtime.Pod{}, err
 	}
+	p := after.pod()
 	if p.State == runtime.PodExited {
 		// Its main container exited at once: the rest of the pod goes too,
 		// as the supervisor would see to, once this start lets go of it.
@@ -113,7 +126,7 @@ func (e *Engine) runPod(ctx context.Context, pi podInfo, opts runtime.StartOptio
 		c := toContainer(*pi.holder)
 		if !c.Running {
 			var err error
-			if c, err = e.Start(ctx, pi.holder.ID); err != nil {
+			if c, err = e.start(ctx, *pi.holder, true); err != nil {
 				return &runtime.StartError{Err: fmt.Errorf("pod %s: start its network holder: %w", pi.name(), err)}
 			}
 		}
@@ -126,7 +139,7 @@ func (e *Engine) runPod(ctx context.Context, pi podInfo, opts runtime.StartOptio
 			return &runtime.StartError{Container: l.name(i), Err: fmt.Errorf("%w: its container is gone", runtime.ErrNotFound)}
 		}
 		n := &startNode{
-			index: i, name: l.name(i), id: c.ID, main: i == 0, essential: i == 0,
+			index: i, name: l.name(i), info: c, main: i == 0, essential: i == 0,
 			deps:    map[int]runtime.Condition{},
 			started: make(chan struct{}), healthy: make(chan struct{}), exited: make(chan struct{}),
 		}
@@ -223,19 +236,25 @@ func (s *podStart) run(n *startNode) error {
 	if s.ctx.Err() != nil {
 		return nil
 	}
-	c, err := s.e.Start(s.ctx, n.id)
+	// Only the main container without a holder has an address to read.
+	ownAddr := n.main && !s.pi.layout.Holder
+	c, err := s.e.start(s.ctx, n.info, ownAddr)
 	if err != nil {
 		if s.ctx.Err() != nil {
 			return nil
 		}
 		return &runtime.StartError{Container: n.name, Err: err}
 	}
-	if n.main && !s.pi.layout.Holder {
+	if ownAddr {
 		s.addrMu.Lock()
 		s.addr = c.HostAddr
 		s.addrMu.Unlock()
 	}
 	close(n.started)
+	// Watched even when nothing waits on its exit (a lone main container
+	// without a health check): without, a container the kernel killed out
+	// of memory at once was reported at times with OOMKilled false
+	// (TestConformance/OOMKilled, 3 runs in 5), with, never in as many.
 	s.watches.Go(func() { s.watch(n) })
 	if !n.main {
 		close(n.healthy)
@@ -251,7 +270,7 @@ func (s *podStart) run(n *startNode) error {
 			}
 			// It may have exited just now: say so rather than what the
 			// check saw of it.
-			if info, ierr := s.e.cli.ContainerInspect(s.watchCtx, n.id); ierr == nil && info.State != nil && !info.State.Running {
+			if info, ierr := s.e.cli.ContainerInspect(s.watchCtx, n.info.ID); ierr == nil && info.State != nil && !info.State.Running {
 				return &runtime.StartError{Container: n.name, Err: exitedErr(info.State.ExitCode, info.State.OOMKilled)}
 			}
 			return &runtime.StartError{Container: n.name, Err: err}
@@ -264,11 +283,11 @@ func (s *podStart) run(n *startNode) error {
 // watch waits for n's exit while the pod starts: an essential container's
 // fails the start (the main container's without a health check ends it).
 func (s *podStart) watch(n *startNode) {
-	code, err := s.e.Wait(s.watchCtx, n.id)
+	code, err := s.e.waitStarted(s.watchCtx, n.info.ID)
 	if err != nil {
 		return
 	}
-	if info, err := s.e.cli.ContainerInspect(s.watchCtx, n.id); err == nil && info.State != nil {
+	if info, err := s.e.cli.ContainerInspect(s.watchCtx, n.info.ID); err == nil && info.State != nil {
 		n.oom = info.State.OOMKilled
 	}
 	n.code = code
@@ -296,4 +315,21 @@ func nameOf(n *startNode) string {
 		return "the main container"
 	}
 	return n.name
+}
+
+// waitStarted waits for the exit of a container this engine just started
+// (so it runs, or exited since) and returns its code.
+func (e *Engine) waitStarted(ctx context.Context, id string) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results, errs := e.cli.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case res := <-results:
+		if res.Error != nil && res.Error.Message != "" {
+			return int(res.StatusCode), fmt.Errorf("wait container %s: %s", shortID(id), res.Error.Message)
+		}
+		return int(res.StatusCode), nil
+	case err := <-errs:
+		return 0, notFoundOr(id, "wait", err)
+	}
 }

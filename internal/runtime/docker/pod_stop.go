@@ -72,9 +72,9 @@ func (e *Engine) stopPod(ctx context.Context, id string, grace time.Duration) er
 func (e *Engine) stopOne(ctx context.Context, id string, grace time.Duration) error {
 	switch {
 	case grace < 0:
-		return e.Stop(ctx, id, 0)
+		return e.stopContainer(ctx, id, 0)
 	case grace > 0:
-		return e.Stop(ctx, id, grace)
+		return e.stopContainer(ctx, id, grace)
 	}
 	if err := e.cli.ContainerKill(ctx, id, "KILL"); err != nil {
 		if notRunning(err) {
@@ -83,7 +83,7 @@ func (e *Engine) stopOne(ctx context.Context, id string, grace time.Duration) er
 		}
 		return notFoundOr(id, "kill", err)
 	}
-	if _, err := e.Wait(ctx, id); err != nil {
+	if _, err := e.waitContainer(ctx, id); err != nil {
 		return err
 	}
 	e.relist(ctx, id)
@@ -142,7 +142,7 @@ func (e *Engine) RestartContainer(ctx context.Context, id, name string) error {
 	if c.State != nil && c.State.Running {
 		return nil
 	}
-	if _, err := e.Start(ctx, c.ID); err != nil {
+	if _, err := e.startContainer(ctx, c.ID); err != nil {
 		return fmt.Errorf("pod %s: restart sidecar %s: %w", pi.name(), name, err)
 	}
 	return nil

@@ -272,9 +272,19 @@ func (e *Engine) checkPod(ctx context.Context, id string) {
 func (e *Engine) checkPodOnce(ctx context.Context, id string) {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	pi, err := e.inspectPod(ctx, id)
+	pi, err := e.podMain(ctx, id)
 	if err != nil {
 		return // gone, or not this owner's
+	}
+	if wait := holderLinger(pi, time.Now()); wait > 0 && !pi.legacy && pi.layout.Holder {
+		// A task's pod whose process just ended: its caller is about to
+		// remove it, and a stop (or a look at the rest of the pod) would
+		// only compete with what the caller does at its exit.
+		time.AfterFunc(wait, func() { e.sup.later(id) })
+		return
+	}
+	if pi, err = e.completePod(ctx, pi, nil); err != nil {
+		return
 	}
 	stop, why := verdict(pi)
 	if !stop {
@@ -284,6 +294,25 @@ func (e *Engine) checkPodOnce(ctx context.Context, id string) {
 	if err := e.stopPod(ctx, id, ownGrace); err != nil && ctx.Err() == nil {
 		e.log.Warn("supervisor: stop pod", "pod", pi.name(), "err", err)
 	}
+}
+
+// lingerHolder is how long the supervisor leaves the holder of a pod
+// without sidecars running after its main container exited: a task's
+// pod, which its caller removes at once.
+const lingerHolder = 2 * time.Second
+
+// holderLinger is how much longer, at now, the supervisor leaves a pod
+// whose main container exited and of which only the holder runs (0: no
+// longer).
+func holderLinger(pi podInfo, now time.Time) time.Duration {
+	if len(pi.layout.Sidecars) > 0 || pi.main.State == nil || pi.main.State.Running {
+		return 0
+	}
+	ended := parseTime(pi.main.State.FinishedAt)
+	if ended.IsZero() {
+		return 0
+	}
+	return max(0, lingerHolder-now.Sub(ended))
 }
 
 // verdict decides from a pod's state whether it must be stopped: its main

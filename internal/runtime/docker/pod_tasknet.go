@@ -9,10 +9,10 @@ package docker
 // with no network at all. It has the same reach: the app's services by
 // name, its internal names (the holder's /etc/hosts), nothing else. Each
 // such pod gets a holder of its own, removed with it; the next one is
-// started in the background once one is taken (and by WarmTaskNet, which
-// the control plane calls once it made an app's network). With none
-// ready (a burst of tasks, the first of an app) the pod joins the network
-// itself, as it always could.
+// started in the background once the pod that took one has started (see
+// warmAfter: not while it starts), and by WarmTaskNet, which the control
+// plane calls once it made an app's network. With none ready (a burst of tasks, the first of
+// an app) the pod joins the network itself, as it always could.
 //
 // The ready holders are labelled as berth always labelled them
 // (runtime.RoleTaskNet, the internal names they resolve), so a later
@@ -26,6 +26,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
@@ -42,6 +43,9 @@ const labelTaskNetHosts = "berth.tasknet.hosts"
 type taskNets struct {
 	mu   sync.Mutex
 	nets map[string]*netPool
+	// pending are the warms (and the holders joined) left for later by
+	// the task pods created, by pod ID (warmAfter).
+	pending map[string]pendingTask
 }
 
 type netPool struct {
@@ -77,29 +81,30 @@ func taskShaped(spec runtime.PodSpec) bool {
 	return spec.Network != "" && len(spec.Sidecars) == 0 && spec.Port == 0 && len(spec.Aliases) == 0
 }
 
-// takeTaskNet returns a ready holder on network with hosts for a pod to
-// join, "" when none is ready.
-func (e *Engine) takeTaskNet(ctx context.Context, network string, hosts []string) string {
-	key := hostsKey(hosts)
+// takeTaskNet returns a ready holder on network whose /etc/hosts points
+// names at its gateway there, for a pod to join, as just inspected; nil
+// when none is ready. The holder's own inspect says the gateway: the
+// pod's start needs no look at the network.
+func (e *Engine) takeTaskNet(ctx context.Context, network string, names []string) *container.InspectResponse {
 	for {
 		e.tasks.mu.Lock()
 		p := e.tasks.pool(network)
-		i := slices.IndexFunc(p.ready, func(r readyNet) bool { return r.hosts == key })
 		var r readyNet
-		if i >= 0 {
-			r = p.ready[i]
-			p.ready = slices.Delete(p.ready, i, i+1)
+		if n := len(p.ready); n > 0 {
+			r, p.ready = p.ready[n-1], p.ready[:n-1]
 		}
 		e.tasks.mu.Unlock()
 		if r.id == "" {
-			return ""
+			return nil
 		}
 		// One that died meanwhile (removed by hand, the engine restarted)
-		// or lost its network is dropped.
-		if e.readyOn(ctx, r.id, network) {
-			return r.id
+		// or lost its network is dropped; one made for other names, or
+		// for the gateway of a network since made again, too.
+		info, ok := e.readyOn(ctx, r.id, network)
+		if ok && r.hosts == hostsKey(hostLines(names, info.NetworkSettings.Networks[network].Gateway)) {
+			return &info
 		}
-		e.removeQuietly(ctx, r.id, "a dead task network holder")
+		e.removeQuietly(ctx, r.id, "a task network holder that is dead or has other names")
 	}
 }
 
@@ -146,7 +151,8 @@ func (e *Engine) warmTaskNet(ctx context.Context, network string, labels map[str
 	// again) are replaced now, not found out by the next task.
 	dead := map[string]bool{}
 	for _, r := range ready {
-		dead[r.id] = !e.readyOn(ctx, r.id, network)
+		_, ok := e.readyOn(ctx, r.id, network)
+		dead[r.id] = !ok
 	}
 	e.tasks.mu.Lock()
 	var stale []string
@@ -183,15 +189,65 @@ func (e *Engine) warmTaskNet(ctx context.Context, network string, labels map[str
 	return err
 }
 
-// readyOn reports whether a ready holder runs on network.
-func (e *Engine) readyOn(ctx context.Context, id, network string) bool {
+// readyOn inspects a ready holder and reports whether it runs on network.
+func (e *Engine) readyOn(ctx context.Context, id, network string) (container.InspectResponse, bool) {
 	info, err := e.cli.ContainerInspect(ctx, id)
-	return err == nil && info.State != nil && info.State.Running && !info.State.Paused &&
+	return info, err == nil && info.State != nil && info.State.Running && !info.State.Paused &&
 		info.NetworkSettings != nil && info.NetworkSettings.Networks[network] != nil
 }
 
+// taskWarmLimit is how long a task's pod may stay unstarted before the
+// next task's holder starts all the same.
+const taskWarmLimit = 10 * time.Second
+
+// warmAfter has warm run (start the next task's holder) once the pod has
+// started (StartPod, which the task's attach precedes), is removed, or
+// stayed unstarted taskWarmLimit, whichever comes first. Starting a
+// holder on a network is the heaviest thing the engine does for a task
+// (about 0.3 s of its time): done while the task starts, it slows the
+// start. (Later still, at the task's removal, it is too late for the
+// next task when they follow each other closely: bench/task.)
+//
+// holder is the ready holder the pod joined, as CreatePod took it (nil:
+// none); until then StartPod takes it as running (joined), which saves
+// the start an inspect of it.
+func (t *taskNets) warmAfter(pod string, holder *container.InspectResponse, warm func()) {
+	t.mu.Lock()
+	if t.pending == nil {
+		t.pending = map[string]pendingTask{}
+	}
+	t.pending[pod] = pendingTask{warm: warm, holder: holder}
+	t.mu.Unlock()
+	time.AfterFunc(taskWarmLimit, func() { t.warmPending(pod) })
+}
+
+// pendingTask is what a task pod's creation left for its start.
+type pendingTask struct {
+	warm   func()
+	holder *container.InspectResponse
+}
+
+// joined is the ready holder a task pod created moments ago joined, as
+// taken (nil: none, or the pod started, was removed or is older).
+func (t *taskNets) joined(pod string) *container.InspectResponse {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pending[pod].holder
+}
+
+// warmPending runs the warm a pod's creation left for later, if any.
+func (t *taskNets) warmPending(pod string) {
+	t.mu.Lock()
+	p := t.pending[pod]
+	delete(t.pending, pod)
+	t.mu.Unlock()
+	if p.warm != nil {
+		p.warm()
+	}
+}
+
 func (e *Engine) startTaskNet(ctx context.Context, network string, labels map[string]string, hosts []string) (string, error) {
-	image, err := e.HolderImage(ctx)
+	image, err := e.ensureHolderImage(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -201,7 +257,7 @@ func (e *Engine) startTaskNet(ctx context.Context, network string, labels map[st
 	if app := labels[runtime.LabelApp]; app != "" {
 		l[runtime.LabelApp] = app
 	}
-	c, err := e.Create(ctx, runtime.ContainerSpec{
+	c, err := e.createContainer(ctx, runtime.ContainerSpec{
 		Name:       network + "-tasknet-" + hex.EncodeToString(rnd[:]),
 		Image:      image,
 		Labels:     l,
@@ -210,10 +266,11 @@ func (e *Engine) startTaskNet(ctx context.Context, network string, labels map[st
 		PidsLimit:  holderPids,
 		StopGrace:  holderGrace,
 	})
+
 	if err != nil {
 		return "", err
 	}
-	if _, err := e.Start(ctx, c.ID); err != nil {
+	if _, err := e.startContainer(ctx, c.ID); err != nil {
 		e.removeQuietly(context.WithoutCancel(ctx), c.ID, "a task network holder that did not start")
 		return "", err
 	}

@@ -2,7 +2,6 @@ package docker_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,19 +22,19 @@ import (
 
 // newPods returns the pod engine on the real Docker Engine, acting for a
 // fresh owner, closed when the test ends.
-func newPods(tb testing.TB) *docker.Pods {
+func newPods(tb testing.TB) *docker.Engine {
 	tb.Helper()
 	return newPodsOf(tb, runtime.Owner{ID: testutil.UniqueName(tb, "owner"), Dir: tb.TempDir()})
 }
 
-func newPodsOf(tb testing.TB, o runtime.Owner) *docker.Pods {
+func newPodsOf(tb testing.TB, o runtime.Owner) *docker.Engine {
 	tb.Helper()
 	testutil.RequireDocker(tb)
 	e, err := docker.New(slog.New(slog.NewTextHandler(testWriter{tb}, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	require.NoError(tb, err)
 	e.SetOwner(o)
 	tb.Cleanup(func() { _ = e.Close() })
-	return e.Pods()
+	return e
 }
 
 // podSpec is a pod of the testapp named web serving on 8080, labelled for
@@ -70,7 +69,7 @@ func sidecar(tb testing.TB, name string, essential bool, port int, argv ...strin
 }
 
 // createPod creates a pod, removed when the test ends.
-func createPod(tb testing.TB, p *docker.Pods, spec runtime.PodSpec) runtime.Pod {
+func createPod(tb testing.TB, p *docker.Engine, spec runtime.PodSpec) runtime.Pod {
 	tb.Helper()
 	pod, err := p.CreatePod(ctx(tb), spec)
 	require.NoError(tb, err)
@@ -108,7 +107,7 @@ func healthy() runtime.StartOptions {
 }
 
 // eventually waits until cond holds for the pod, and returns it.
-func eventually(tb testing.TB, p *docker.Pods, id string, within time.Duration, what string, cond func(runtime.Pod) bool) runtime.Pod {
+func eventually(tb testing.TB, p *docker.Engine, id string, within time.Duration, what string, cond func(runtime.Pod) bool) runtime.Pod {
 	tb.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -126,65 +125,11 @@ func eventually(tb testing.TB, p *docker.Pods, id string, within time.Duration, 
 
 func exited(p runtime.Pod) bool { return p.State == runtime.PodExited }
 
-func TestPodLifecycle(t *testing.T) {
-	t.Parallel()
-	p := newPods(t)
-	appName := app(t)
-	spec := podSpec(t, appName, network(t, p.Engine))
-
-	pod := createPod(t, p, spec)
-	assert.Equal(t, runtime.PodCreated, pod.State)
-	assert.Equal(t, spec.Name, pod.Name)
-	assert.Equal(t, appName, pod.Labels[runtime.LabelApp])
-	require.Len(t, pod.Containers, 1)
-	assert.Equal(t, "web", pod.Containers[0].Name)
-	assert.Empty(t, pod.Addr)
-
-	pod, err := p.StartPod(ctx(t), pod.ID, healthy())
-	require.NoError(t, err)
-	assert.Equal(t, runtime.PodRunning, pod.State)
-	require.True(t, strings.HasPrefix(pod.Addr, "127.0.0.1:"), pod.Addr)
-	status, body := get(t, "http://"+pod.Addr+"/")
-	assert.Equal(t, http.StatusOK, status)
-	assert.Equal(t, "hello from v1\n", body)
-	_, err = p.StartPod(ctx(t), pod.ID, runtime.StartOptions{})
-	assert.Error(t, err, "a running pod is not started again")
-
-	pods, err := p.ListPods(ctx(t), map[string]string{runtime.LabelApp: appName, runtime.LabelRole: string(runtime.RoleInstance)})
-	require.NoError(t, err)
-	require.Len(t, pods, 1)
-	assert.Equal(t, pod.ID, pods[0].ID)
-	assert.Equal(t, pod.Addr, pods[0].Addr)
-
-	require.NoError(t, p.StopPod(ctx(t), pod.ID, 5*time.Second))
-	pod, err = p.InspectPod(ctx(t), pod.ID)
-	require.NoError(t, err)
-	assert.Equal(t, runtime.PodExited, pod.State)
-	assert.Equal(t, 0, pod.ExitCode, "the testapp shuts down gracefully on SIGTERM")
-	assert.Empty(t, pod.Addr)
-	require.NoError(t, p.StopPod(ctx(t), pod.ID, time.Second), "a stopped pod is not an error")
-
-	// Started anew.
-	pod, err = p.StartPod(ctx(t), pod.ID, healthy())
-	require.NoError(t, err)
-	status, _ = get(t, "http://"+pod.Addr+"/healthz")
-	assert.Equal(t, http.StatusOK, status)
-
-	require.NoError(t, p.RemovePod(ctx(t), pod.ID))
-	_, err = p.InspectPod(ctx(t), pod.ID)
-	require.ErrorIs(t, err, runtime.ErrNotFound)
-	require.NoError(t, p.RemovePod(ctx(t), pod.ID), "a missing pod is not an error")
-	require.ErrorIs(t, p.StopPod(ctx(t), pod.ID, time.Second), runtime.ErrNotFound)
-	_, err = p.StartPod(ctx(t), pod.ID, runtime.StartOptions{})
-	require.ErrorIs(t, err, runtime.ErrNotFound)
-	assert.Empty(t, testutil.AppContainers(t, appName), "nothing of the pod is left")
-}
-
 func TestPodSidecarsShareANamespaceAndStartInOrder(t *testing.T) {
 	t.Parallel()
 	p := newPods(t)
 	appName := app(t)
-	net := network(t, p.Engine)
+	net := network(t, p)
 	spec := podSpec(t, appName, net)
 	spec.InternalNames = []string{"api.shop.internal"}
 	// before starts first; the main container once before started; after
@@ -263,48 +208,6 @@ func TestPodSidecarsShareANamespaceAndStartInOrder(t *testing.T) {
 	}
 	assert.False(t, finished("web").Before(finished("after")), "web stops after what depends on it")
 	assert.False(t, finished("before").Before(finished("web")), "before stops after web")
-}
-
-func TestPodInitContainer(t *testing.T) {
-	t.Parallel()
-	p := newPods(t)
-	appName := app(t)
-	for _, tt := range []struct {
-		name string
-		code int
-	}{{"succeeds", 0}, {"fails", 3}} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			spec := podSpec(t, appName, "")
-			spec.MainDependsOn = map[string]runtime.Condition{"migrate": runtime.ConditionSuccess}
-			spec.Sidecars = []runtime.SidecarSpec{sidecar(t, "migrate", false, 0, "/testapp", "exit", fmt.Sprint(tt.code))}
-			pod := createPod(t, p, spec)
-			pod, err := p.StartPod(ctx(t), pod.ID, healthy())
-			if tt.code == 0 {
-				require.NoError(t, err)
-				assert.Equal(t, runtime.PodRunning, pod.State)
-				m, _ := pod.Container("migrate")
-				assert.False(t, m.Running, "an init container ran once")
-				web, _ := pod.Container("web")
-				assert.False(t, web.StartedAt.Before(m.FinishedAt), "web started once migrate succeeded")
-				// It still runs a moment later: the supervisor leaves it.
-				time.Sleep(time.Second)
-				pod, err = p.InspectPod(ctx(t), pod.ID)
-				require.NoError(t, err)
-				assert.Equal(t, runtime.PodRunning, pod.State)
-				return
-			}
-			var se *runtime.StartError
-			require.ErrorAs(t, err, &se)
-			assert.Equal(t, "migrate", se.Container)
-			require.ErrorIs(t, err, runtime.ErrExited)
-			assert.ErrorContains(t, err, "code 3")
-			pod, err = p.InspectPod(ctx(t), pod.ID)
-			require.NoError(t, err)
-			assert.Equal(t, runtime.PodExited, pod.State, "a failed start leaves the pod exited")
-			assert.Empty(t, running(t, appName, pod.Name), "nothing of it runs")
-		})
-	}
 }
 
 // nothingRuns waits until none of the pod's containers (its holder
@@ -478,7 +381,7 @@ func TestPodDiesWithItsEssentialContainers(t *testing.T) {
 func TestPodBrokenWhenItsHolderIsGone(t *testing.T) {
 	t.Parallel()
 	p := newPods(t)
-	spec := podSpec(t, app(t), network(t, p.Engine))
+	spec := podSpec(t, app(t), network(t, p))
 	spec.Sidecars = []runtime.SidecarSpec{sidecar(t, "side", true, 9090)}
 	pod := createPod(t, p, spec)
 	pod, err := p.StartPod(ctx(t), pod.ID, healthy())
@@ -497,7 +400,7 @@ func TestPodsReadoptedByANewEngine(t *testing.T) {
 	owner := runtime.Owner{ID: testutil.UniqueName(t, "owner"), Dir: t.TempDir()}
 	first := newPodsOf(t, owner)
 	appName := app(t)
-	spec := podSpec(t, appName, network(t, first.Engine))
+	spec := podSpec(t, appName, network(t, first))
 	side := sidecar(t, "side", true, 9090)
 	spec.Sidecars = []runtime.SidecarSpec{side}
 	spec.MainDependsOn = map[string]runtime.Condition{"side": runtime.ConditionStart}
@@ -545,7 +448,7 @@ func TestPodSuspendAndResume(t *testing.T) {
 	t.Parallel()
 	p := newPods(t)
 	appName := app(t)
-	net := network(t, p.Engine)
+	net := network(t, p)
 	for _, withSidecar := range []bool{false, true} {
 		t.Run(fmt.Sprintf("sidecars=%v", withSidecar), func(t *testing.T) {
 			t.Parallel()
@@ -589,143 +492,6 @@ func TestPodSuspendAndResume(t *testing.T) {
 			assert.Equal(t, http.StatusOK, status)
 		})
 	}
-}
-
-func TestPodExecAndAttach(t *testing.T) {
-	t.Parallel()
-	p := newPods(t)
-	appName := app(t)
-	spec := podSpec(t, appName, "")
-	spec.Sidecars = []runtime.SidecarSpec{sidecar(t, "side", true, 9090)}
-	pod := createPod(t, p, spec)
-	_, err := p.StartPod(ctx(t), pod.ID, healthy())
-	require.NoError(t, err)
-	for _, name := range []string{"", "web", "side"} {
-		sess, err := p.ExecPod(ctx(t), pod.ID, name, []string{"/testapp", "env", "PORT"}, false)
-		require.NoError(t, err)
-		out, err := io.ReadAll(sess.Stdout())
-		require.NoError(t, err)
-		code, err := sess.Wait(ctx(t))
-		require.NoError(t, err)
-		assert.Equal(t, 0, code)
-		want := map[string]string{"": "8080\n", "web": "8080\n", "side": "9090\n"}[name]
-		assert.Equal(t, want, string(out), "exec in %q", name)
-	}
-	_, err = p.ExecPod(ctx(t), pod.ID, "nope", []string{"/testapp"}, false)
-	require.ErrorIs(t, err, runtime.ErrNotFound)
-
-	// An interactive task: attached before its start, it gets the input.
-	task := runtime.PodSpec{
-		Name:      testutil.UniqueName(t, "task"),
-		Labels:    map[string]string{runtime.LabelApp: appName, runtime.LabelRole: string(runtime.RoleTask)},
-		Main:      runtime.ContainerSpec{Image: testutil.TestAppImage(t), Command: []string{"/testapp", "cat"}},
-		OpenStdin: true,
-	}
-	tp := createPod(t, p, task)
-	stream, err := p.AttachPod(ctx(t), tp.ID)
-	require.NoError(t, err)
-	defer stream.Close()
-	_, err = p.StartPod(ctx(t), tp.ID, runtime.StartOptions{})
-	require.NoError(t, err)
-	_, err = io.WriteString(stream.Stdin(), "hello pod\n")
-	require.NoError(t, err)
-	require.NoError(t, stream.Stdin().Close())
-	out, err := io.ReadAll(stream.Stdout())
-	if !errors.Is(err, io.ErrClosedPipe) {
-		require.NoError(t, err)
-	}
-	assert.Equal(t, "hello pod\n", string(out))
-	code, err := p.WaitPod(ctx(t), tp.ID)
-	require.NoError(t, err)
-	assert.Equal(t, 0, code)
-}
-
-func TestPodDeregister(t *testing.T) {
-	t.Parallel()
-	p := newPods(t)
-	appName := app(t)
-	net := network(t, p.Engine)
-	spec := podSpec(t, appName, net)
-	spec.Sidecars = []runtime.SidecarSpec{sidecar(t, "side", true, 9090)}
-	pod := createPod(t, p, spec)
-	pod, err := p.StartPod(ctx(t), pod.ID, healthy())
-	require.NoError(t, err)
-	client := podSpec(t, appName, net)
-	client.Aliases = []string{"client"}
-	cp := createPod(t, p, client)
-	cp, err = p.StartPod(ctx(t), cp.ID, healthy())
-	require.NoError(t, err)
-	status, _ := get(t, "http://"+cp.Addr+"/fetch?url=http://web:8080/")
-	require.Equal(t, http.StatusOK, status)
-
-	was, err := p.Deregister(ctx(t), pod.ID)
-	require.NoError(t, err)
-	assert.True(t, was, "the pod answered to web")
-	status, body := get(t, "http://"+cp.Addr+"/fetch?url=http://web:8080/")
-	assert.NotEqual(t, http.StatusOK, status, "web resolves no more: %s", body)
-	// It serves on: its port was published again, on another host port
-	// (deregister.go), which InspectPod reports.
-	after, err := p.InspectPod(ctx(t), pod.ID)
-	require.NoError(t, err)
-	require.NotEmpty(t, after.Addr)
-	testutil.WaitHTTP(t, "http://"+after.Addr+"/healthz", 30*time.Second)
-	was, err = p.Deregister(ctx(t), pod.ID)
-	require.NoError(t, err)
-	assert.False(t, was)
-}
-
-func TestPodEvents(t *testing.T) {
-	t.Parallel()
-	p := newPods(t)
-	appName := app(t)
-	ectx, cancel := context.WithCancel(ctx(t))
-	defer cancel()
-	events, errs := p.Events(ectx)
-	spec := podSpec(t, appName, "")
-	spec.Main.Command = []string{"/testapp", "sleep", "1s"}
-	spec.Port = 0
-	spec.Sidecars = []runtime.SidecarSpec{sidecar(t, "side", false, 0, "/testapp", "exit", "5")}
-	pod := createPod(t, p, spec)
-	_, err := p.StartPod(ctx(t), pod.ID, runtime.StartOptions{})
-	require.NoError(t, err)
-	got := map[string]runtime.PodEvent{}
-	timeout := time.After(time.Minute)
-	for len(got) < 2 {
-		select {
-		case ev := <-events:
-			if ev.Labels[runtime.LabelApp] != appName || ev.Action != "die" {
-				continue
-			}
-			got[ev.Container] = ev
-		case err := <-errs:
-			t.Fatalf("events: %v", err)
-		case <-timeout:
-			t.Fatalf("got only %+v", got)
-		}
-	}
-	assert.Equal(t, pod.ID, got["side"].PodID)
-	assert.Equal(t, 5, got["side"].ExitCode)
-	assert.Equal(t, string(runtime.RoleInstance), got["side"].Labels[runtime.LabelRole], "the pod's labels")
-	assert.Equal(t, pod.ID, got["web"].PodID)
-	assert.Equal(t, 0, got["web"].ExitCode)
-}
-
-func TestPodStopKillsAtOnceWithNoGrace(t *testing.T) {
-	t.Parallel()
-	p := newPods(t)
-	spec := podSpec(t, app(t), "")
-	spec.Main.Env["EXIT_ON_SIGTERM"] = "ignore"
-	spec.Main.StopGrace = 30 * time.Second
-	pod := createPod(t, p, spec)
-	_, err := p.StartPod(ctx(t), pod.ID, healthy())
-	require.NoError(t, err)
-	start := time.Now()
-	require.NoError(t, p.StopPod(ctx(t), pod.ID, 0))
-	assert.Less(t, time.Since(start), 10*time.Second)
-	pod, err = p.InspectPod(ctx(t), pod.ID)
-	require.NoError(t, err)
-	assert.Equal(t, runtime.PodExited, pod.State)
-	assert.Equal(t, 137, pod.ExitCode, "SIGKILL")
 }
 
 func TestPodTaskJoinsAReadyNetworkHolder(t *testing.T) {
@@ -794,11 +560,11 @@ func TestPodTaskJoinsAReadyNetworkHolder(t *testing.T) {
 	assert.Equal(t, 0, code, "output: %v", out)
 	assert.Equal(t, []string{"1", "hello from v1"}, out, "the task resolves the internal name and reaches web by name")
 
-	// The next holder is ready; the task's goes with it.
-	second := ready(first...)
+	// The task's holder goes with it, and the next one is made.
 	require.NoError(t, p.RemovePod(ctx(t), tp.ID))
 	_, err = testutil.DockerClient(t).ContainerInspect(ctx(t), first[0])
 	assert.Error(t, err, "the task's holder is removed with it")
+	second := ready(first...)
 
 	// One that lost its network is replaced.
 	require.NoError(t, testutil.DockerClient(t).NetworkDisconnect(ctx(t), net, second[0], true))

@@ -156,6 +156,32 @@ func TestVerdict(t *testing.T) {
 	}
 }
 
+func TestHolderLinger(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	task := func(main state) podInfo {
+		h := inspected("holder", state{running: true, started: t0})
+		return podInfo{main: inspected("main", main), layout: podLayout{Main: "job", Holder: true}, holder: &h}
+	}
+	exitedAt := func(ms int) state { return state{started: at(10), finished: at(ms)} }
+	tests := []struct {
+		name string
+		pod  podInfo
+		now  time.Time
+		want time.Duration
+	}{
+		{"a task just exited: its removal is on its way", task(exitedAt(100)), at(600), 1500 * time.Millisecond},
+		{"a task that exited long ago: stopped now", task(exitedAt(100)), at(2100), 0},
+		{"a task still running", task(state{running: true, started: at(10)}), at(600), 0},
+		{"a pod with sidecars: stopped at once", podAt(t0, exitedAt(100), nil), at(600), 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, holderLinger(tt.pod, tt.now))
+		})
+	}
+}
+
 func TestPodState(t *testing.T) {
 	t0 := time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 	created := state{created: true}
@@ -296,4 +322,20 @@ func TestFillLegacy(t *testing.T) {
 
 	_, ok = legacyLayout(member("s1", "ship", at(1)))
 	assert.False(t, ok, "a sidecar is no pod")
+}
+
+func TestWarmAfter(t *testing.T) {
+	var tn taskNets
+	warmed := 0
+	h := inspected("holder", state{running: true})
+	tn.warmAfter("pod1", &h, func() { warmed++ })
+	assert.Equal(t, &h, tn.joined("pod1"), "until its start, the pod's holder runs as it was taken")
+	assert.Nil(t, tn.joined("other"))
+	tn.warmPending("other")
+	assert.Equal(t, 0, warmed, "another pod's start warms nothing")
+	tn.warmPending("pod1")
+	assert.Equal(t, 1, warmed, "the pod's start (or removal) warms the next holder")
+	assert.Nil(t, tn.joined("pod1"), "its holder is inspected from then on")
+	tn.warmPending("pod1")
+	assert.Equal(t, 1, warmed, "once")
 }

@@ -118,8 +118,9 @@ func checkLocalhost(c *env) {
 	c.fetch(p.Addr, "http://localhost:9090/env/WHO", "200\nside")
 }
 
-// checkImageID: the app's image has a stable ID; an unknown ref is
-// ErrImageNotFound (and is not pulled).
+// checkImageID: the app's image has a stable ID, by which (or a prefix of
+// it) it is found and runs; an unknown ref is ErrImageNotFound (and is
+// not pulled).
 func checkImageID(c *env) {
 	id, err := c.e.ImageID(c.opCtx(), c.h.App)
 	if err != nil || id == "" {
@@ -131,5 +132,22 @@ func checkImageID(c *env) {
 	missing := testutil.UniqueName(c.T, "missing") + ":never-built"
 	if _, err := c.e.ImageID(c.opCtx(), missing); !errors.Is(err, runtime.ErrImageNotFound) {
 		c.Errorf("ImageID(%s) = %v, want an error wrapping runtime.ErrImageNotFound", missing, err)
+	}
+	// An image is found by its ID too, or a prefix of it, as Docker finds
+	// one (a revision records the ID its image had), and runs from it.
+	if !strings.HasPrefix(id, "sha256:") || len(id) < len("sha256:")+12 {
+		return
+	}
+	short := strings.TrimPrefix(id, "sha256:")[:12]
+	for _, ref := range []string{id, short} {
+		if got, err := c.e.ImageID(c.opCtx(), ref); err != nil || got != id {
+			c.Errorf("ImageID(%s) = %q, %v, want %q", ref, got, err, id)
+		}
+	}
+	spec := c.task("echo", "by", "id")
+	spec.Main.Image = id
+	p := c.run(spec)
+	if code, err := c.e.WaitPod(c.opCtx(), p.ID); err != nil || code != 0 {
+		c.Errorf("a pod of image %s exited %d, %v; want 0", id, code, err)
 	}
 }

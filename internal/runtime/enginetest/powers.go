@@ -2,6 +2,7 @@ package enginetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -38,35 +39,47 @@ func checkSuspend(c *env) {
 	}
 }
 
-// checkExec: a command exec'd in a running pod's main container runs
-// there, its output and exit code come back.
+// checkExec: a command exec'd in a running container of a pod (its main
+// one by default, a sidecar by its name) runs there, with that
+// container's environment; its output and exit code come back.
 func checkExec(c *env) {
 	x, ok := c.e.(runtime.PodExecer)
 	if !ok {
 		c.Skip("the engine is no runtime.PodExecer")
 	}
-	p := c.run(c.task("sleep", "30s"))
+	spec := c.task("sleep", "30s")
+	spec.Main.Env["WHO"] = "main"
+	side := c.sidecar("side", false, "sleep", "30s")
+	side.Env["WHO"] = "side"
+	spec.Sidecars = []runtime.SidecarSpec{side}
+	p := c.run(spec)
 	for _, tc := range []struct {
-		args []string
-		out  string
-		code int
+		container string
+		args      []string
+		out       string
+		code      int
 	}{
-		{[]string{"echo", "hi"}, "hi\n", 0},
-		{[]string{"exit", "3"}, "", 3},
+		{"", []string{"echo", "hi"}, "hi\n", 0},
+		{"", []string{"exit", "3"}, "", 3},
+		{"", []string{"env", "WHO"}, "main\n", 0},
+		{"side", []string{"env", "WHO"}, "side\n", 0},
 	} {
-		sess, err := x.ExecPod(c.opCtx(), p.ID, "", c.argv(tc.args...), false)
+		sess, err := x.ExecPod(c.opCtx(), p.ID, tc.container, c.argv(tc.args...), false)
 		if err != nil {
-			c.Fatalf("ExecPod(%v) = %v, want a session", tc.args, err)
+			c.Fatalf("ExecPod(%q, %v) = %v, want a session", tc.container, tc.args, err)
 		}
 		out, err := io.ReadAll(sess.Stdout())
 		if err != nil || string(out) != tc.out {
-			c.Errorf("ExecPod(%v) stdout = %q, %v, want %q", tc.args, out, err, tc.out)
+			c.Errorf("ExecPod(%q, %v) stdout = %q, %v, want %q", tc.container, tc.args, out, err, tc.out)
 		}
 		code, err := sess.Wait(c.opCtx())
 		if err != nil || code != tc.code {
-			c.Errorf("ExecPod(%v) Wait = %d, %v, want %d", tc.args, code, err, tc.code)
+			c.Errorf("ExecPod(%q, %v) Wait = %d, %v, want %d", tc.container, tc.args, code, err, tc.code)
 		}
 		sess.Close()
+	}
+	if _, err := x.ExecPod(c.opCtx(), p.ID, "nope", c.argv("echo", "hi"), false); !errors.Is(err, runtime.ErrNotFound) {
+		c.Errorf("ExecPod in a container the pod lacks = %v, want ErrNotFound", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 
@@ -181,14 +182,40 @@ func normalRef(ref string) string {
 	return ref + ":latest"
 }
 
-// ImageID returns the ID of an added image, or ErrImageNotFound.
+// image finds an added image as Docker does: by its name (tag "latest"
+// when it has none), by its ID ("sha256:" and the hex), or by a prefix of
+// the ID's hex, with or without "sha256:", that only it has. The caller
+// holds w.mu.
+func (w *world) image(ref string) (image, bool) {
+	if img, ok := w.images[normalRef(ref)]; ok {
+		return img, true
+	}
+	prefix := strings.TrimPrefix(ref, "sha256:")
+	if prefix == "" || strings.Trim(prefix, "0123456789abcdef") != "" {
+		return image{}, false
+	}
+	var found []image
+	for _, img := range w.images {
+		if strings.HasPrefix(strings.TrimPrefix(img.id, "sha256:"), prefix) &&
+			!slices.ContainsFunc(found, func(f image) bool { return f.id == img.id }) {
+			found = append(found, img)
+		}
+	}
+	if len(found) != 1 {
+		return image{}, false
+	}
+	return found[0], true
+}
+
+// ImageID returns the ID of an added image (by name, ID or ID prefix, as
+// Docker finds one), or ErrImageNotFound.
 func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
 	if err := e.w.fail(opImageID); err != nil {
 		return "", err
 	}
 	e.w.mu.Lock()
 	defer e.w.mu.Unlock()
-	img, ok := e.w.images[normalRef(ref)]
+	img, ok := e.w.image(ref)
 	if !ok {
 		return "", fmt.Errorf("%w: %s (the fake engine has only the images added to it)", runtime.ErrImageNotFound, ref)
 	}

@@ -205,7 +205,7 @@ func (e *Engine) CreatePod(ctx context.Context, spec runtime.PodSpec) (runtime.P
 		removedc:  make(chan struct{}),
 	}
 	add := func(cs runtime.ContainerSpec, main, essential bool, deps map[string]runtime.Condition) error {
-		img, ok := w.images[normalRef(cs.Image)]
+		img, ok := w.image(cs.Image)
 		if !ok {
 			return fmt.Errorf("%w: %s (container %s)", runtime.ErrImageNotFound, cs.Image, cs.Name)
 		}
