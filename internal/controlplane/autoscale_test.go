@@ -101,8 +101,12 @@ func TestAutoscalerFollowsALoadStep(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 
 	events := eventsText(t, d, app)
+	// Whether the first step up came from the panic window or the stable
+	// one depends on how fast the load generator ramps on a loaded
+	// machine; the panic rule itself is scaler.decide's (TestDecide, in
+	// internal/controlplane/autoscale). What a user sees is checked here:
+	// up under load, down after it, no failed request.
 	assert.Contains(t, events, "autoscale: scale up from 1 to ")
-	assert.Contains(t, events, "panic")
 	assert.Regexp(t, `autoscale: scale down from [23] to 1: 3s average [0-9.]+ in flight / target 2 per instance`, events)
 }
 
