@@ -123,25 +123,37 @@ func Run(ctx context.Context, s Session, st Stream) (Result, error) {
 	if st.Marker != "" {
 		c.filter.prefix = []byte(markerPrefix(st.Marker))
 	}
-	inner, stop := context.WithCancel(ctx)
-	defer stop()
-	go c.resend(inner)
-	go c.input(inner)
-	go c.sizes(inner)
+	// The socket's reads and writes use a context of their own: a
+	// cancelled context closes a coder/websocket connection, and the
+	// terminate flag must still go out when ctx ends.
+	life, end := context.WithCancel(context.WithoutCancel(ctx))
+	defer end()
+	go c.resend(life)
+	go c.input(life)
+	go c.sizes(life)
 
-	res, err := c.read(inner)
-	if ctx.Err() != nil {
+	type ending struct {
+		res Result
+		err error
+	}
+	done := make(chan ending, 1)
+	go func() {
+		res, err := c.read(life)
+		done <- ending{res, err}
+	}()
+	select {
+	case e := <-done:
+		_ = ws.Close(websocket.StatusNormalClosure, "")
+		return e.res, e.err
+	case <-ctx.Done():
 		// Best effort: the agent ends the command rather than waiting for
 		// a client that has gone.
 		flag := binary.BigEndian.AppendUint32(nil, FlagTerminateSession)
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		_ = ws.Write(wctx, websocket.MessageBinary, c.inputMessage(PayloadFlag, flag))
+		wctx, cancel := context.WithTimeout(life, time.Second)
+		_ = c.send(wctx, PayloadFlag, flag)
 		cancel()
-		_ = ws.Close(websocket.StatusNormalClosure, "")
 		return Result{}, context.Cause(ctx)
 	}
-	_ = ws.Close(websocket.StatusNormalClosure, "")
-	return res, err
 }
 
 // read handles the agent's messages until channel_closed.
