@@ -38,7 +38,7 @@ func Start(ctx context.Context, api ECSAPI, r Request) (Result, error) {
 	line := commandLine(r.Command)
 	if !r.NoShell {
 		r.Marker = newNonce()
-		line = wrap(r.Command, r.Marker)
+		line = wrap(r.Command, r.Marker, r.TTY)
 	}
 	out, err := api.ExecuteCommand(ctx, &ecs.ExecuteCommandInput{
 		Cluster: aws.String(r.Cluster), Task: aws.String(r.Task), Container: aws.String(r.Container),

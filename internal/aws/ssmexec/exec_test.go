@@ -52,7 +52,7 @@ func TestExecStdinToOutput(t *testing.T) {
 		t.Errorf("exit %d, output %q", code, out.String())
 	}
 	s := agent.Sessions()[0]
-	if s.Cluster != cluster || s.Task != task || s.Container != "web" || !strings.HasPrefix(s.Command, "sh -c ") {
+	if s.Cluster != cluster || s.Task != task || s.Container != "web" || !strings.HasPrefix(s.Command, "sh -c 'stty -echo -onlcr ") {
 		t.Errorf("ExecuteCommand got %+v", s)
 	}
 	// The end of a partial line is ^D twice, as on a terminal.
@@ -163,6 +163,9 @@ func TestResize(t *testing.T) {
 	got := agent.Sessions()[0].Sizes()
 	if got[0] != (awstest.SSMSize{Cols: 80, Rows: 24}) || got[1] != (awstest.SSMSize{Cols: 132, Rows: 43}) {
 		t.Errorf("agent got sizes %+v", got)
+	}
+	if strings.Contains(agent.Sessions()[0].Command, "stty") {
+		t.Errorf("a terminal session's command changes the terminal: %s", agent.Sessions()[0].Command)
 	}
 	_, _ = pw.Write([]byte{4}) // ^D, typed
 	if err := <-done; err != nil {

@@ -13,6 +13,7 @@ import (
 //
 //	sh -c '"$@"; printf "\036berth-exit-NONCE:%d\036" "$?"' sh ARGV...
 //
+// (after `stty -echo -onlcr` when the session has no local terminal)
 // and the client strips the marker from the output and reads the code in
 // it. The trade-offs: the image needs sh (Request.NoShell runs the command
 // directly, exit code unknown); sh stays as the command's parent, so the
@@ -32,8 +33,15 @@ func newNonce() string {
 }
 
 // wrap is the command line that runs argv and prints its exit code marker.
-func wrap(argv []string, nonce string) string {
+// Without a local terminal (tty false: a pipe or a file), the remote
+// terminal is first told to stop echoing input and to stop turning "\n"
+// into "\r\n", so the output is what the command wrote (where the image
+// has stty).
+func wrap(argv []string, nonce string, tty bool) string {
 	script := `"$@"; printf '\036berth-exit-` + nonce + `:%d\036' "$?"`
+	if !tty {
+		script = `stty -echo -onlcr 2>/dev/null; ` + script
+	}
 	return commandLine(append([]string{"sh", "-c", script, "sh"}, argv...))
 }
 
