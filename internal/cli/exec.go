@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/berth-dev/berth/internal/api"
+	"github.com/berth-dev/berth/internal/aws/awsenv"
+	"github.com/berth-dev/berth/internal/aws/ssmexec"
 )
 
 func (c *cli) execCmd() *cobra.Command {
@@ -37,6 +40,9 @@ shell. Each exec is recorded as an event.`,
 			if len(req.Command) == 0 || req.Command[0] == "" {
 				return invalidf("empty command: put it after --, e.g. berth exec %s -- sh", args[0])
 			}
+			if c.envName() != "" {
+				return c.execOnAWS(cmd, args[0], req)
+			}
 			cl, err := c.client()
 			if err != nil {
 				return err
@@ -64,4 +70,50 @@ shell. Each exec is recorded as an event.`,
 	f.BoolVarP(&req.Stdin, "interactive", "i", false, "send this terminal's (or pipe's) input to the command")
 	f.BoolVarP(&req.TTY, "tty", "t", false, "give the command a terminal; -it for a shell")
 	return cmd
+}
+
+// execOnAWS runs berth exec on an AWS environment: ECS exec, its Session
+// Manager data channel spoken by berth itself (internal/aws/ssmexec), the
+// command's exit code berth's own.
+func (c *cli) execOnAWS(cmd *cobra.Command, service string, req api.ExecRequest) error {
+	b, err := c.backend(cmd)
+	if err != nil {
+		return err
+	}
+	ab, ok := b.(*awsBackend)
+	if !ok {
+		return errNotOnAWS("berth exec")
+	}
+	if ab.sp.Services[service] != nil && ab.sp.Services[service].AppRunner != "" {
+		return invalidf("%s runs on App Runner, which has no exec into its instances; move it to Fargate first (berth check --env %s)", service, c.envName())
+	}
+	resizes, restore, err := c.terminal(req.TTY)
+	if err != nil {
+		return err
+	}
+	defer restore()
+	sizes := make(chan ssmexec.Size, 1)
+	if resizes != nil {
+		go func() {
+			for s := range resizes {
+				select {
+				case <-sizes:
+				default:
+				}
+				sizes <- ssmexec.Size{Cols: s.Width, Rows: s.Height}
+			}
+		}()
+	}
+	var in io.Reader
+	if req.Stdin {
+		in = c.stdin
+	}
+	code, err := ab.env.Exec(cmd.Context(), service, awsenv.ExecRequest{
+		Instance: req.Instance, Container: req.Container, Command: req.Command,
+		Stdin: in, Stdout: c.stdout, TTY: req.TTY, Resize: sizes,
+	})
+	if err != nil {
+		return awsError(err)
+	}
+	return exitWith(code, "")
 }

@@ -25,47 +25,62 @@ func (c *cli) session(ctx context.Context, conn *attach.Conn, tty, stdin bool) (
 	if stdin {
 		in = c.stdin
 	}
-	var resizes chan attach.Size
-	if f, ok := c.stdin.(*os.File); ok && tty && term.IsTerminal(int(f.Fd())) {
-		fd := int(f.Fd())
-		old, err := term.MakeRaw(fd)
-		if err != nil {
-			return attach.Result{}, fmt.Errorf("put the terminal in raw mode: %w", err)
-		}
-		defer func() { _ = term.Restore(fd, old) }()
-
-		resizes = make(chan attach.Size, 1)
-		send := func() {
-			w, h, err := term.GetSize(fd)
-			if err != nil {
-				return
-			}
-			select { // keep only the newest size
-			case <-resizes:
-			default:
-			}
-			resizes <- attach.Size{Height: uint16(h), Width: uint16(w)}
-		}
-		send()
-		winch := make(chan os.Signal, 1)
-		signal.Notify(winch, syscall.SIGWINCH)
-		defer signal.Stop(winch)
-		done := make(chan struct{})
-		defer close(done)
-		go func() {
-			for {
-				select {
-				case <-winch:
-					send()
-				case <-done:
-					return
-				}
-			}
-		}()
+	resizes, restore, err := c.terminal(tty)
+	if err != nil {
+		return attach.Result{}, err
 	}
+	defer restore()
 	res, err := conn.Pump(ctx, in, tty, c.stdout, c.stderr, resizes)
 	if err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// terminal puts this terminal in raw mode for a session with a tty (keys,
+// Ctrl-C included, go to the remote process) and sends its size, then
+// each window resize, on the channel it returns; restore gives the
+// terminal back. Without a tty or a terminal on stdin it does nothing and
+// the channel is nil.
+func (c *cli) terminal(tty bool) (<-chan attach.Size, func(), error) {
+	f, ok := c.stdin.(*os.File)
+	if !ok || !tty || !term.IsTerminal(int(f.Fd())) {
+		return nil, func() {}, nil
+	}
+	fd := int(f.Fd())
+	old, err := term.MakeRaw(fd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("put the terminal in raw mode: %w", err)
+	}
+	resizes := make(chan attach.Size, 1)
+	send := func() {
+		w, h, err := term.GetSize(fd)
+		if err != nil {
+			return
+		}
+		select { // keep only the newest size
+		case <-resizes:
+		default:
+		}
+		resizes <- attach.Size{Height: uint16(h), Width: uint16(w)}
+	}
+	send()
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-winch:
+				send()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return resizes, func() {
+		signal.Stop(winch)
+		close(done)
+		_ = term.Restore(fd, old)
+	}, nil
 }

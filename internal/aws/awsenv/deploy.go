@@ -85,6 +85,11 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 	if err != nil {
 		return failure(err)
 	}
+	// The tasks' own role (berth exec's channels), which every task
+	// definition of this deploy names.
+	if e.taskRoleARN, err = e.taskRole(ctx); err != nil {
+		return failure(err)
+	}
 	var done []api.Deploy
 	for _, n := range names {
 		num, err := e.deployService(ctx, l, in, role, sp, sp.Services[n], imgs[n], secrets[n], p)
@@ -395,7 +400,7 @@ func (e *Env) taskDefinition(ctx context.Context, in *infra, role string, sp *sp
 	}
 	in2, err := fargate.TaskDefinition(fargate.Input{
 		App: e.App, Env: e.Name, Service: svc, Revision: num, Image: main, SidecarImages: sidecars,
-		SecretARNs: secrets, LogGroup: in.LogGroup, Region: e.Region, ExecutionRoleARN: role, Platform: svc.Platform,
+		SecretARNs: secrets, LogGroup: in.LogGroup, Region: e.Region, ExecutionRoleARN: role, TaskRoleARN: e.taskRoleARN, Platform: svc.Platform,
 	})
 	if err != nil {
 		return registered{}, err

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
 
@@ -167,6 +166,9 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 	if err := e.deleteExecRole(ctx); err != nil {
 		return failure(step("IAM role "+e.execRoleName(), err))
 	}
+	if err := e.deleteTaskRole(ctx); err != nil {
+		return failure(step("IAM role "+e.taskRoleName(), err))
+	}
 	for _, n := range names {
 		if err := e.deregisterTaskDefinitions(ctx, n); err != nil {
 			return failure(step("task definitions of "+n, err))
@@ -230,23 +232,6 @@ func (e *Env) deleteSecrets(ctx context.Context) error {
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-func (e *Env) deleteExecRole(ctx context.Context) error {
-	n := aws.String(e.execRoleName())
-	if _, err := e.c.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: n}); apiCode(err) == "NoSuchEntity" {
-		return nil
-	}
-	if _, err := e.c.IAM.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: n, PolicyArn: aws.String(executionPolicy)}); err != nil && apiCode(err) != "NoSuchEntity" {
-		return err
-	}
-	if _, err := e.c.IAM.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: n, PolicyName: aws.String("berth-secrets")}); err != nil && apiCode(err) != "NoSuchEntity" {
-		return err
-	}
-	if _, err := e.c.IAM.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: n}); err != nil && apiCode(err) != "NoSuchEntity" {
-		return err
 	}
 	return nil
 }

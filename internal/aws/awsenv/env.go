@@ -47,6 +47,9 @@ type Env struct {
 	c     *clients.Clients
 	state *awsstate.AppState
 	store *awsstate.Store
+	// taskRoleARN is the tasks' role, found or made by the verb that
+	// registers task definitions (deploy).
+	taskRoleARN string
 }
 
 // Options are the choices of the caller (the CLI) that are not in the spec.
