@@ -60,7 +60,7 @@ func (a *awsApp) env(opts Options) *Env {
 func (a *awsApp) envNamed(name string, opts Options) *Env {
 	a.t.Helper()
 	if opts.DeployTimeout == 0 {
-		opts.DeployTimeout = 20 * time.Second
+		opts.DeployTimeout = 90 * time.Second // long: a loaded machine is slow, and a deploy that succeeds never waits it out
 	}
 	e, err := Open(context.Background(), a.sp, name, opts)
 	if err != nil {
@@ -373,7 +373,7 @@ func TestTaskRunOnAWS(t *testing.T) {
 func TestEnvironmentsKeepApartOnAWS(t *testing.T) {
 	a := newAWSApp(t, strings.Replace(webYAML, "environments:\n", "environments:\n  staging:\n    engine: aws\n", 1))
 	ctx := context.Background()
-	prod, staging := a.env(Options{}), a.envNamed("staging", Options{DeployTimeout: 4 * time.Second})
+	prod, staging := a.env(Options{}), a.envNamed("staging", Options{})
 	if res, _ := a.deploy(prod); !res.OK {
 		t.Fatalf("prod deploy: %s", res.Error)
 	}
@@ -381,6 +381,7 @@ func TestEnvironmentsKeepApartOnAWS(t *testing.T) {
 		t.Fatalf("staging deploy: %s", res.Error)
 	}
 	a.unhealthyNext(staging)
+	staging.opts.DeployTimeout = 4 * time.Second
 	if res, _ := a.deploy(staging); res.OK {
 		t.Fatal("staging deploy with unhealthy targets succeeded")
 	}

@@ -45,7 +45,7 @@ func (a *awsApp) killable(opts Options) *killable {
 	ec, err := a.sp.Environment("prod")
 	require.NoError(a.t, err)
 	if opts.DeployTimeout == 0 {
-		opts.DeployTimeout = 20 * time.Second
+		opts.DeployTimeout = 90 * time.Second // long: a loaded machine is slow, and a deploy that succeeds never waits it out
 	}
 	k.env, err = OpenWith(context.Background(), c, a.sp.App, ec, opts)
 	require.NoError(a.t, err)
