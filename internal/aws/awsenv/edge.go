@@ -512,7 +512,7 @@ func (e *Env) destroyEdge(ctx context.Context, sp *spec.Spec, step func(string, 
 		}
 	}
 	type found struct{ id, arn, comment string }
-	var mine []found
+	var mine, staging []found
 	p := cloudfront.NewListDistributionsPaginator(e.c.CloudFront, &cloudfront.ListDistributionsInput{})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -523,6 +523,11 @@ func (e *Env) destroyEdge(ctx context.Context, sp *spec.Spec, step func(string, 
 			break
 		}
 		for _, d := range page.DistributionList.Items {
+			if aws.ToBool(d.Staging) {
+				// A staging copy carries its primary's comment, not its tags.
+				staging = append(staging, found{aws.ToString(d.Id), aws.ToString(d.ARN), aws.ToString(d.Comment)})
+				continue
+			}
 			tags, err := e.c.CloudFront.ListTagsForResource(ctx, &cloudfront.ListTagsForResourceInput{Resource: d.ARN})
 			if err != nil {
 				return step("CloudFront distribution "+aws.ToString(d.Id), fmt.Errorf("read its tags: %w", err))
@@ -553,6 +558,16 @@ func (e *Env) destroyEdge(ctx context.Context, sp *spec.Spec, step func(string, 
 		policy, err := e.deleteDistribution(ctx, d.id)
 		if err := step("CloudFront distribution "+d.id, err); err != nil {
 			return err
+		}
+		// A staging copy left by a shift that a switch ended.
+		for _, sd := range staging {
+			if sd.comment != d.comment {
+				continue
+			}
+			_, err := e.deleteDistribution(ctx, sd.id)
+			if err := step("staging distribution "+sd.id, err); err != nil {
+				return err
+			}
 		}
 		if policy != "" {
 			err := e.deleteCachePolicy(ctx, policy)
