@@ -401,41 +401,41 @@ func (e *Env) entrypointOf(ctx context.Context, in *infra, sp *spec.Spec, d *cdn
 
 // stagingOrigin is the origin the staging distribution at domain sends to.
 func (e *Env) stagingOrigin(ctx context.Context, ep *spec.Entrypoint, domain string) (string, error) {
-	p := cloudfront.NewListDistributionsPaginator(e.c.CloudFront, &cloudfront.ListDistributionsInput{})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return "", fmt.Errorf("list CloudFront distributions: %w", err)
-		}
-		if page.DistributionList == nil {
-			break
-		}
-		for _, d := range page.DistributionList.Items {
-			if aws.ToString(d.DomainName) != domain || d.DefaultCacheBehavior == nil || d.Origins == nil {
-				continue
-			}
-			target := aws.ToString(d.DefaultCacheBehavior.TargetOriginId)
-			for _, ref := range cdn.OriginRefs(ep) {
-				if cdn.OriginID(ref) == target {
-					return ref, nil
-				}
-			}
-			for _, o := range d.Origins.Items {
-				if aws.ToString(o.Id) == target {
-					if !strings.HasPrefix(target, "berth-") || o.CustomHeaders == nil || len(o.CustomHeaders.Items) == 0 {
-						return "https://" + aws.ToString(o.DomainName) + aws.ToString(o.OriginPath), nil
-					}
-					for _, h := range o.CustomHeaders.Items {
-						if aws.ToString(h.HeaderName) == cdn.HeaderService {
-							return aws.ToString(h.HeaderValue), nil
-						}
-					}
-				}
-			}
-			return target, nil
+	id, err := e.distributionByDomain(ctx, domain)
+	if err != nil {
+		return "", fmt.Errorf("list CloudFront distributions: %w", err)
+	}
+	if id == "" {
+		return "staging " + domain, nil
+	}
+	got, err := e.c.CloudFront.GetDistributionConfig(ctx, &cloudfront.GetDistributionConfigInput{Id: aws.String(id)})
+	if err != nil {
+		return "", fmt.Errorf("read staging distribution %s: %w", id, err)
+	}
+	dc := got.DistributionConfig
+	if dc.DefaultCacheBehavior == nil || dc.Origins == nil {
+		return "staging " + domain, nil
+	}
+	target := aws.ToString(dc.DefaultCacheBehavior.TargetOriginId)
+	for _, ref := range cdn.OriginRefs(ep) {
+		if cdn.OriginID(ref) == target {
+			return ref, nil
 		}
 	}
-	return "staging " + domain, nil
+	for _, o := range dc.Origins.Items {
+		if aws.ToString(o.Id) != target {
+			continue
+		}
+		if o.CustomHeaders != nil {
+			for _, h := range o.CustomHeaders.Items {
+				if aws.ToString(h.HeaderName) == cdn.HeaderService {
+					return aws.ToString(h.HeaderValue), nil
+				}
+			}
+		}
+		return "https://" + aws.ToString(o.DomainName) + aws.ToString(o.OriginPath), nil
+	}
+	return target, nil
 }
 
 // albShares are the other services the rule edge:ACTIVE forwards a share
