@@ -528,7 +528,15 @@ func (e *Env) destroyEdge(ctx context.Context, sp *spec.Spec, step func(string, 
 				staging = append(staging, found{aws.ToString(d.Id), aws.ToString(d.ARN), aws.ToString(d.Comment)})
 				continue
 			}
+			// Only berth's own and the spec's adopted ones are candidates:
+			// no tag read per distribution of the account.
+			if !strings.HasPrefix(aws.ToString(d.Comment), cdn.CommentPrefix) && !adopted[aws.ToString(d.Id)] {
+				continue
+			}
 			tags, err := e.c.CloudFront.ListTagsForResource(ctx, &cloudfront.ListTagsForResourceInput{Resource: d.ARN})
+			if c := apiCode(err); c == "NoSuchResource" || c == "NoSuchDistribution" {
+				continue
+			}
 			if err != nil {
 				return step("CloudFront distribution "+aws.ToString(d.Id), fmt.Errorf("read its tags: %w", err))
 			}
@@ -547,7 +555,7 @@ func (e *Env) destroyEdge(ctx context.Context, sp *spec.Spec, step func(string, 
 		if err := e.detachStaging(ctx, d.id, step); err != nil {
 			return err
 		}
-		if adopted[d.id] || !strings.HasPrefix(d.comment, "berth: entrypoint ") {
+		if adopted[d.id] || !strings.HasPrefix(d.comment, cdn.CommentPrefix) {
 			_, err := e.c.CloudFront.UntagResource(ctx, &cloudfront.UntagResourceInput{Resource: aws.String(d.arn),
 				TagKeys: &cftypes.TagKeys{Items: []string{cdn.TagApp, cdn.TagEnv, cdn.TagEntrypoint}}})
 			if err := step("berth's tags from adopted CloudFront distribution "+d.id+" (it keeps serving)", err); err != nil {
