@@ -17,7 +17,15 @@ func (c *cli) edgeCmd() *cobra.Command {
 		Short: "Entrypoints: switch, shift, maintenance and cache of the edge",
 		Long: `Entrypoints are stable host names in front of origins (a berth service or an
 external URL) that move without touching DNS. berth.yaml declares them in
-its edge: section; these verbs change where their traffic goes.`,
+its edge: section; these verbs change where their traffic goes.
+
+With --env, an entrypoint of an AWS environment is a CloudFront
+distribution in front of the app's load balancer (berth deploy --env
+creates it): ls and show read the live distribution, switch moves its
+default origin and waits until it is deployed, shift sends a share through
+a continuous-deployment staging distribution (at most 15%) or, between two
+services, through the load balancer's weights, and invalidate is a
+CloudFront invalidation. No DNS record changes. maintenance is local only.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
@@ -31,6 +39,9 @@ func (c *cli) edgeLsCmd() *cobra.Command {
 		Short: "List the entrypoints",
 		Args:  exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c.envName() != "" {
+				return c.edgeLsAWS(cmd)
+			}
 			cl, err := c.client()
 			if err != nil {
 				return err
@@ -62,6 +73,9 @@ func (c *cli) edgeShowCmd() *cobra.Command {
 		Short: "Show an entrypoint: hosts, origins, shift, cache",
 		Args:  exactArgs("ENTRYPOINT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c.envName() != "" {
+				return c.edgeShowAWS(cmd, args[0])
+			}
 			cl, err := c.client()
 			if err != nil {
 				return err
@@ -99,6 +113,9 @@ unless --force.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
 				return usagef(cmd, "missing --to ORIGIN")
+			}
+			if c.envName() != "" {
+				return c.edgeSwitchAWS(cmd, args[0], to)
 			}
 			cl, err := c.client()
 			if err != nil {
@@ -163,6 +180,9 @@ origins' error rate (5xx answers, connection failures) passes
 			default:
 				return invalidf("invalid --sticky %q: use cookie or none", sticky)
 			}
+			if c.envName() != "" {
+				return c.edgeShiftAWS(cmd, args[0], req, rate != "" || window != "")
+			}
 			cl, err := c.client()
 			if err != nil {
 				return err
@@ -209,6 +229,9 @@ func (c *cli) edgeMaintenanceCmd() *cobra.Command {
 			default:
 				return invalidf("invalid %q: expected on or off", args[1])
 			}
+			if c.envName() != "" {
+				return c.errMaintenanceOnAWS()
+			}
 			cl, err := c.client()
 			if err != nil {
 				return err
@@ -239,6 +262,9 @@ func (c *cli) edgeInvalidateCmd() *cobra.Command {
   berth edge invalidate www '/*'`,
 		Args: exactArgs("ENTRYPOINT", "PATH-PATTERN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if c.envName() != "" {
+				return c.edgeInvalidateAWS(cmd, args[0], args[1])
+			}
 			cl, err := c.client()
 			if err != nil {
 				return err

@@ -101,6 +101,9 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 	if err := e.syncSchedules(ctx, in, sp, p); err != nil {
 		return failure(err)
 	}
+	if err := e.deployEdge(ctx, in, sp, names, p); err != nil {
+		return failure(err)
+	}
 	if err := e.pruneRules(ctx, in, sp); err != nil {
 		return failure(err)
 	}

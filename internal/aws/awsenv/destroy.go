@@ -23,6 +23,8 @@ import (
 
 // Destroy removes what berth made for the app in the environment, found
 // by name, and nothing else: its schedules, autoscaling, ECS services,
+// CloudFront distributions and cache policies (an adopted distribution
+// stays, untagged; edge.go),
 // Cloud Map services and namespace, listener rules, target groups, load
 // balancer, security groups, log group, ECR repositories, secrets,
 // execution and scheduler roles, its own cluster (an adopted one stays)
@@ -103,6 +105,9 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 				}
 			}
 		}
+	}
+	if err := e.destroyEdge(ctx, sp, step); err != nil {
+		return failure(err)
 	}
 	if err := e.destroyDiscovery(ctx, names, step); err != nil {
 		return failure(err)

@@ -9,6 +9,7 @@ import (
 	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 	elbtypes "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
+	"github.com/berth-dev/berth/internal/aws/cdn"
 	"github.com/berth-dev/berth/internal/aws/fargate"
 	"github.com/berth-dev/berth/internal/spec"
 )
@@ -16,6 +17,8 @@ import (
 // How a service's routes become listener rules on the app's ALB, in the
 // order the ALB tries them (lowest priority number first):
 //
+//	10+    edge:    requests a CloudFront distribution of the app sends
+//	                for SERVICE (X-Berth-Service) → SERVICE (edge.go)
 //	100+   routes:  (SERVICE's hosts, PATH*) → the route's service
 //	1000+  hosts:   SERVICE.APP.* and the service's domains → SERVICE
 //	50000  the app's first HTTP service also takes everything else (/*)
@@ -24,6 +27,12 @@ import (
 // sends to, with weights 100 and 0; a switch rewrites the weights of each
 // rule that sends to the service. A rule is found again by its tag
 // berth.rule (its key) and berth.service (where it sends).
+//
+// When the spec has edge: entrypoints, CloudFront is the app's public
+// entrypoint: every rule also requires the origin secret header
+// (cdn.SecretCondition), so a request that did not come through one of the
+// app's distributions gets the listener's 404. Without entrypoints no rule
+// requires it and the ALB stays the public entrypoint, as before.
 const tagRule = "berth.rule"
 
 type ruleSpec struct {
@@ -33,9 +42,21 @@ type ruleSpec struct {
 	Priority   int32 // preferred; the next free one is taken when used
 }
 
-// wantRules are the listener rules a spec's HTTP services ask for.
-func (e *Env) wantRules(sp *spec.Spec) []ruleSpec {
+// wantRules are the listener rules a spec's HTTP services ask for; secrets
+// are the origin secret values the ALB accepts when sp has entrypoints
+// (edgeSecrets), nil otherwise.
+func (e *Env) wantRules(sp *spec.Spec, secrets []string) []ruleSpec {
 	var out []ruleSpec
+	for i, r := range cdn.ALBRules(sp, secrets) {
+		out = append(out, ruleSpec{Key: r.Key, Service: r.Service, Priority: int32(10 + i), Conditions: r.Conditions})
+	}
+	locked := len(sp.Edge) > 0
+	lock := func(conds ...elbtypes.RuleCondition) []elbtypes.RuleCondition {
+		if locked {
+			conds = append(conds, cdn.SecretCondition(secrets...))
+		}
+		return conds
+	}
 	first := ""
 	for i, n := range sp.ServiceOrder {
 		svc := sp.Services[n]
@@ -49,13 +70,13 @@ func (e *Env) wantRules(sp *spec.Spec) []ruleSpec {
 		for j, r := range svc.Routes {
 			out = append(out, ruleSpec{
 				Key: "route:" + n + ":" + r.Path, Service: r.Service, Priority: int32(100 + 10*i + j),
-				Conditions: []elbtypes.RuleCondition{hostCond(hosts), pathCond(r.Path)},
+				Conditions: lock(hostCond(hosts), pathCond(r.Path)),
 			})
 		}
-		out = append(out, ruleSpec{Key: "host:" + n, Service: n, Priority: int32(1000 + 10*i), Conditions: []elbtypes.RuleCondition{hostCond(hosts)}})
+		out = append(out, ruleSpec{Key: "host:" + n, Service: n, Priority: int32(1000 + 10*i), Conditions: lock(hostCond(hosts))})
 	}
 	if first != "" {
-		out = append(out, ruleSpec{Key: "default", Service: first, Priority: 50000, Conditions: []elbtypes.RuleCondition{pathCond("/")}})
+		out = append(out, ruleSpec{Key: "default", Service: first, Priority: 50000, Conditions: lock(pathCond("/"))})
 	}
 	return out
 }
@@ -158,7 +179,11 @@ func (e *Env) route(ctx context.Context, in *infra, sp *spec.Spec, service strin
 			taken[n] = true
 		}
 	}
-	want := e.wantRules(sp)
+	secrets, err := e.edgeSecrets(ctx, in, sp)
+	if err != nil {
+		return 0, err
+	}
+	want := e.wantRules(sp, secrets)
 	sort.SliceStable(want, func(i, j int) bool { return want[i].Priority < want[j].Priority })
 	for _, w := range want {
 		if w.Service != service {
@@ -198,7 +223,7 @@ func (e *Env) pruneRules(ctx context.Context, in *infra, sp *spec.Spec) error {
 	}
 	want := map[string]bool{}
 	if sp != nil {
-		for _, w := range e.wantRules(sp) {
+		for _, w := range e.wantRules(sp, nil) {
 			want[w.Key] = true
 		}
 	}

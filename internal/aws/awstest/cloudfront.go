@@ -370,8 +370,8 @@ func (f *CloudFront) copyDistribution(c *Call, primary string) *Response {
 }
 
 // policy serves a policy kind moto lacks: POST makes one, GET reads one
-// or lists them (cache policies), PUT replaces one's config with
-// If-Match.
+// or lists them (cache policies), PUT replaces one's config and DELETE
+// removes it, both with If-Match.
 func (f *CloudFront) policy(c *Call, store map[string]*fakePolicy, shape, id string) *Response {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -427,6 +427,12 @@ func (f *CloudFront) policy(c *Call, store map[string]*fakePolicy, shape, id str
 		}
 		p.config, p.etag, p.modified = bytes.TrimSpace(c.Body), newETag(), time.Now().UTC()
 		return f.policyResponse(shape, p)
+	case http.MethodDelete:
+		if c.Request.Header.Get("If-Match") != p.etag {
+			return c.Error(http.StatusPreconditionFailed, "PreconditionFailed", "The If-Match version is missing or not valid for the resource.")
+		}
+		delete(store, id)
+		return &Response{StatusCode: http.StatusNoContent, Header: http.Header{}}
 	}
 	return c.Error(http.StatusMethodNotAllowed, "InvalidArgument", c.Request.Method+" not served by the fake")
 }

@@ -119,10 +119,14 @@ func (m *Manager) entrypoint(name string) (*spec.Entrypoint, error) {
 	return ep, nil
 }
 
+// CommentPrefix begins the Comment of every distribution berth creates;
+// an adopted one keeps its own.
+const CommentPrefix = "berth: entrypoint "
+
 // comment is the Comment of a distribution berth creates (at most 128
 // characters), by which it is found again.
 func (m *Manager) comment(name string) string {
-	c := "berth: entrypoint " + name + " of " + m.app + " (" + m.env + ")"
+	c := CommentPrefix + name + " of " + m.app + " (" + m.env + ")"
 	if len(c) > 128 {
 		c = c[:128]
 	}

@@ -49,8 +49,10 @@ func Check(sp *spec.Spec, env string) []error {
 	if e.Engine != spec.EngineAWS {
 		c.fail(envPath+".engine", "engine %q is not aws; berth runs only aws environments on Fargate", e.Engine)
 	}
-	if len(sp.EdgeOrder) > 0 || len(sp.Edge) > 0 {
-		c.fail("edge", "edge entrypoints do not run on AWS yet (CloudFront entrypoints are to come); deploy them on the local engine, or remove edge: for this app")
+	for _, name := range sp.EdgeOrder {
+		if ep := sp.Edge[name]; ep != nil {
+			c.entrypoint(ep)
+		}
 	}
 	hasPort := false
 	for _, name := range serviceNames(sp) {
@@ -447,4 +449,37 @@ func Scaling(svc *spec.Service) *AutoScaling {
 		a.RequestsPerTarget = float64(svc.Scale.Concurrency * 60)
 	}
 	return a
+}
+
+// entrypoint refuses what a CloudFront distribution cannot carry of an
+// edge: entrypoint (internal/aws/cdn): an origin that is another app's
+// service, a plain-HTTP URL, or a service of this app with no port. What
+// CloudFront carries differently (cdn.Unmapped) is printed, not refused.
+func (c *checker) entrypoint(ep *spec.Entrypoint) {
+	path := "edge." + ep.Name
+	check := func(field, ref string) {
+		switch {
+		case ref == "":
+		case spec.IsOriginURL(ref):
+			if !strings.HasPrefix(ref, "https://") {
+				c.fail(field, "CloudFront reaches URL origins over HTTPS only; write %s", "https://"+strings.TrimPrefix(ref, "http://"))
+			}
+		case strings.Contains(ref, "/"):
+			c.fail(field, "%s is a service of another app; on AWS name it by its URL (https://...)", ref)
+		default:
+			svc := c.sp.Services[ref]
+			if svc == nil {
+				c.fail(field, "%s is not a service of %s", ref, c.sp.App)
+			} else if svc.Port == 0 {
+				c.fail(field, "service %s has no port: CloudFront reaches a service through the load balancer; give it a port", ref)
+			}
+		}
+	}
+	check(path+".origin", ep.Origin)
+	if ep.Failover != nil {
+		check(path+".failover", ep.Failover.Origin)
+	}
+	for i, r := range ep.Routes {
+		check(fmt.Sprintf("%s.routes[%d].origin", path, i), r.Origin)
+	}
 }

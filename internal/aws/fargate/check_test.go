@@ -159,13 +159,17 @@ func TestCheckRefusals(t *testing.T) {
     image: web:1
     sidecars:
 ` + sidecarsYAML(10), "", []string{"berth.yaml:9: services.web.sidecars: ECS runs at most 10 containers in a task and this service has 11; merge sidecars or move some to a service of their own"}},
-		{"edge entrypoints", `
+		{"edge origins CloudFront cannot reach", `
   web:
     image: web:1
     port: 8080
 `, `edge:
-  www: {hosts: [www.example.com], origin: web}
-`, []string{"berth.yaml:10: edge: edge entrypoints do not run on AWS yet (CloudFront entrypoints are to come); deploy them on the local engine, or remove edge: for this app"}},
+  www: {hosts: [www.example.com], origin: blog/web, failover: {url: "http://old.example.com"}}
+  api: {hosts: [api.example.com], origin: web}
+`, []string{
+			"berth.yaml:11: edge.www.origin: blog/web is a service of another app; on AWS name it by its URL (https://...)",
+			"berth.yaml:11: edge.www.failover: CloudFront reaches URL origins over HTTPS only; write https://old.example.com",
+		}},
 		{"a schedule EventBridge cannot run", `
   worker:
     image: worker:1
