@@ -68,6 +68,9 @@ type Options struct {
 	DeployTimeout time.Duration
 	// Table is the DynamoDB table of berth's state (""; awsstate's default).
 	Table string
+	// AppRunnerPoll is how often an App Runner operation is polled (0:
+	// apprunner.DefaultPoll).
+	AppRunnerPoll time.Duration
 	// Now is the clock (nil: time.Now); tests move it.
 	Now func() time.Time
 }

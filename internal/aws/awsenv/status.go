@@ -65,6 +65,13 @@ func (e *Env) serviceStatus(ctx context.Context, in *infra, name string, revs []
 	_ = json.Unmarshal(cur.Spec, &svc)
 	st.Revision, st.Image, st.URLs = cur.Number, cur.Image, e.urls(ctx, in, &svc)
 	st.Hosts = svc.Domains
+	if isAppRunner(&svc) {
+		err := e.appRunnerStatus(ctx, &st, &svc)
+		if revs[0].State == awsstate.StateDeploying {
+			st.State = "deploying"
+		}
+		return st, err
+	}
 	if in.Cluster == "" {
 		return st, nil
 	}
