@@ -70,7 +70,25 @@ environment must be in berth.yaml with engine: aws.`,
 				}
 				return fmt.Errorf("read %s: %w", file, err)
 			}
-			sp, err := spec.Parse(file, text)
+			// The spec may have no service yet: it is read with the
+			// imported one, from the App Runner service's own region.
+			region := arnRegion(args[0])
+			if region == "" {
+				return invalidf("%q is not an App Runner service ARN (arn:aws:apprunner:REGION:ACCOUNT:service/NAME/ID)", args[0])
+			}
+			cl, err := clients.Load(ctx, region)
+			if err != nil {
+				return awsError(err)
+			}
+			imp, err := apprunner.New(cl).Import(ctx, args[0], name)
+			if err != nil {
+				return awsError(err)
+			}
+			out, err := apprunner.AddToSpec(text, imp)
+			if err != nil {
+				return inputError{strings.Replace(err.Error(), "berth.yaml", file, 1)}
+			}
+			sp, err := spec.Parse(file, out)
 			if err != nil {
 				return inputError{err.Error()}
 			}
@@ -81,21 +99,8 @@ environment must be in berth.yaml with engine: aws.`,
 			if ec == nil || ec.Engine != spec.EngineAWS {
 				return invalidf("%s: environment %s is not an AWS one; App Runner services are imported into an environment with engine: aws", file, env)
 			}
-			cl, err := clients.Load(ctx, ec.Region)
-			if err != nil {
-				return awsError(err)
-			}
-			imp, err := apprunner.New(cl).Import(ctx, args[0], name)
-			if err != nil {
-				return awsError(err)
-			}
-			if sp.Services[imp.Service.Name] != nil {
-				return invalidf("%s:%d: service %s exists already; import under another name (--name) or remove it first",
-					file, sp.Line("services."+imp.Service.Name), imp.Service.Name)
-			}
-			out, err := apprunner.AddToSpec(text, imp)
-			if err != nil {
-				return inputError{err.Error()}
+			if ec.Region != "" && ec.Region != region {
+				return invalidf("%s:%d: environment %s is in region %s, the App Runner service in %s; import it into an environment of its region", file, sp.Line("environments."+env), env, ec.Region, region)
 			}
 			e, err := awsenv.OpenWith(ctx, cl, sp.App, ec, awsenv.Options{LockWait: c.lockWait})
 			if err != nil {
@@ -125,6 +130,15 @@ environment must be in berth.yaml with engine: aws.`,
 	cmd.Flags().StringVar(&name, "name", "", "the berth service's name (default: the App Runner service's name)")
 	c.addLockWaitFlag(cmd)
 	return cmd
+}
+
+// arnRegion is the region of an App Runner ARN, "" when arn is not one.
+func arnRegion(arn string) string {
+	parts := strings.Split(arn, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "apprunner" {
+		return ""
+	}
+	return parts[3]
 }
 
 // indentBlock indents every non-empty line of text.
