@@ -67,6 +67,7 @@ func TestAppRunnerServiceOnAWS(t *testing.T) {
 	_, err = cl.AppRunner.DescribeService(ctx, &sdk.DescribeServiceInput{ServiceArn: aws.String(arn)}) // CreateService's operation ends
 	require.NoError(t, err)
 
+	local := testutil.TestAppImage(t) // built before the test leaves the module
 	app := testutil.UniqueName(t, "c")
 	file := writeSpec(t, "app: "+app+"\nenvironments:\n  prod:\n    engine: aws\n")
 	t.Chdir(filepath.Dir(file))
@@ -146,7 +147,7 @@ func TestAppRunnerServiceOnAWS(t *testing.T) {
 	assert.Contains(t, envOf(c.Environment), "MODE=prod")
 
 	// Deploy: the image pushed to ECR, App Runner updated to its digest.
-	r = run("deploy", "--image", "web="+testutil.TestAppImage(t))
+	r = run("deploy", "--image", "web="+local)
 	t.Logf("berth deploy --env prod:\n%s", r.stdout)
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
 	assert.Contains(t, r.stdout, "UPDATE SERVICE")
@@ -159,7 +160,7 @@ func TestAppRunnerServiceOnAWS(t *testing.T) {
 
 	// A deployment App Runner rolls back: exit 1, the previous image serves.
 	fake.FailNextDeployment("health check failed on port 8080")
-	r = run("deploy", "--image", "web="+testutil.TestAppImage(t))
+	r = run("deploy", "--image", "web="+local)
 	if r.code != 1 || !strings.Contains(r.stderr, imageB+" keeps serving") {
 		t.Fatalf("failed deploy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
