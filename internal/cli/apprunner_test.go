@@ -204,6 +204,36 @@ func TestAppRunnerServiceOnAWS(t *testing.T) {
 		t.Fatalf("resume: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	assert.Equal(t, "running", status().State)
+	if r := run("scale", "web=3"); r.code != 1 || !strings.Contains(r.stderr, "App Runner") {
+		t.Fatalf("scale: %d %q", r.code, r.stderr)
+	}
+
+	// release: runs on the cluster before App Runner is updated; a failed
+	// one leaves App Runner as it was.
+	yaml, err = os.ReadFile(file)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(file, []byte(strings.Replace(string(yaml), "    port: 8080\n", "    port: 8080\n    release: [/srv, migrate, --release]\n", 1)), 0o644))
+	r = run("plan")
+	if r.code != 0 || !strings.Contains(r.stdout, "update  App Runner service "+arn) || !strings.Contains(r.stdout, "release task of web") || strings.Contains(r.stdout, "load balancer") {
+		t.Fatalf("plan: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	mu.Lock()
+	runs := len(runTaskDefs)
+	mu.Unlock()
+	r = run("deploy", "--image", "web="+local)
+	if r.code != 1 || !strings.Contains(r.stdout, "migrating with /srv migrate --release") || !strings.Contains(r.stderr, "release /srv migrate --release exited 3") {
+		t.Fatalf("deploy with a failing release: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	mu.Lock()
+	assert.Equal(t, runs+1, len(runTaskDefs), "one release task run")
+	mu.Unlock()
+	assert.Equal(t, imageA, fake.ServingImage(arn), "App Runner untouched after a failed release")
+	sim.OnRun(func(cmd []string) (int, []string) { return 0, []string{"migrated"} })
+	if r := run("deploy", "--image", "web="+local); r.code != 0 || !strings.Contains(r.stdout, "migrated") {
+		t.Fatalf("deploy with its release: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	assert.Equal(t, imageB, fake.ServingImage(arn))
+
 	if r := run("events"); r.code != 0 || !strings.Contains(r.stdout, "imported") || !strings.Contains(r.stdout, "rolled back") {
 		t.Fatalf("events: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

@@ -180,16 +180,7 @@ func (e *Env) deployAppRunner(ctx context.Context, l *awsstate.Lock, sp *spec.Sp
 		// the previous configuration back by itself.
 		return fail(err)
 	}
-	ch := []awsstate.StateChange{{Service: svc.Name, Number: num, From: awsstate.StateDeploying, To: awsstate.StateActive, Reason: "deployed on App Runner"}}
-	for _, r := range revs {
-		switch {
-		case active != nil && r.Number == active.Number:
-			ch = append(ch, awsstate.StateChange{Service: svc.Name, Number: r.Number, From: awsstate.StateActive, To: awsstate.StatePrevious, Reason: fmt.Sprintf("replaced by revision %d", num)})
-		case r.State == awsstate.StatePrevious:
-			ch = append(ch, awsstate.StateChange{Service: svc.Name, Number: r.Number, From: awsstate.StatePrevious, To: awsstate.StateRetired, Reason: fmt.Sprintf("revision %d replaced the one after it", num)})
-		}
-	}
-	if err := e.state.UpdateRevisionStates(ctx, ch...); err != nil {
+	if err := e.activateAppRunner(ctx, svc.Name, num, revs, "deployed on App Runner"); err != nil {
 		return api.Deploy{}, err
 	}
 	msg := fmt.Sprintf("revision %d deployed on App Runner (%s)", num, ref)
@@ -208,6 +199,80 @@ func (e *Env) deployAppRunner(ctx context.Context, l *awsstate.Lock, sp *spec.Sp
 		urls = []string{res.URL}
 	}
 	return api.Deploy{Service: svc.Name, Revision: num, URLs: urls}, nil
+}
+
+// activateAppRunner records revision num of service as serving on App
+// Runner: the active one before it previous (App Runner keeps no warm
+// slot: a rollback is another update), the previous one retired.
+func (e *Env) activateAppRunner(ctx context.Context, service string, num int, revs []awsstate.Revision, reason string) error {
+	ch := []awsstate.StateChange{{Service: service, Number: num, From: awsstate.StateDeploying, To: awsstate.StateActive, Reason: reason}}
+	for _, r := range revs {
+		switch {
+		case r.Number == num:
+		case r.State == awsstate.StateActive:
+			ch = append(ch, awsstate.StateChange{Service: service, Number: r.Number, From: awsstate.StateActive, To: awsstate.StatePrevious, Reason: fmt.Sprintf("replaced by revision %d", num)})
+		case r.State == awsstate.StatePrevious:
+			ch = append(ch, awsstate.StateChange{Service: service, Number: r.Number, From: awsstate.StatePrevious, To: awsstate.StateRetired, Reason: fmt.Sprintf("revision %d replaced the one after it", num)})
+		}
+	}
+	return e.state.UpdateRevisionStates(ctx, ch...)
+}
+
+// settleAppRunner settles a deploy on App Runner cut off while its update
+// ran: App Runner finished it or rolled it back without berth, and what
+// the service serves now says which.
+func (e *Env) settleAppRunner(ctx context.Context, rev awsstate.Revision, svc *spec.Service, p progress) error {
+	s, err := e.runner(svc.Name).Status(ctx, svc.AppRunner)
+	if err != nil {
+		return err
+	}
+	if s.State == "OPERATION_IN_PROGRESS" {
+		return fmt.Errorf("an interrupted deploy of %s revision %d is still running on App Runner service %s; wait until it ends (berth status --env %s) and run this again", svc.Name, rev.Number, s.Name, e.Name)
+	}
+	if s.Image == rev.Image {
+		revs, err := e.state.Revisions(ctx, svc.Name)
+		if err != nil {
+			return err
+		}
+		p.phase("prepare", "%s: App Runner finished the interrupted deploy of revision %d", svc.Name, rev.Number)
+		if err := e.activateAppRunner(ctx, svc.Name, rev.Number, revs, "deployed on App Runner (finished by the next verb)"); err != nil {
+			return err
+		}
+		_, _ = e.state.AddEvent(ctx, eventOf(svc.Name, "deploy", fmt.Sprintf("revision %d deployed on App Runner (an interrupted deploy, settled by the next verb)", rev.Number)))
+		return nil
+	}
+	p.phase("prepare", "%s: the interrupted deploy of revision %d did not take; App Runner serves %s", svc.Name, rev.Number, s.Image)
+	why := fmt.Sprintf("deploy cut off; App Runner serves %s", s.Image)
+	_ = e.state.UpdateRevisionStates(ctx, awsstate.StateChange{Service: svc.Name, Number: rev.Number, From: awsstate.StateDeploying, To: awsstate.StateFailed, Reason: why})
+	_, _ = e.state.AddEvent(ctx, eventOf(svc.Name, "deploy-failed", fmt.Sprintf("revision %d failed: %s", rev.Number, why)))
+	return nil
+}
+
+// planAppRunner is what a deploy of svc on App Runner would do.
+func (e *Env) planAppRunner(svc *spec.Service, next int) []Change {
+	var out []Change
+	img := svc.Image
+	switch {
+	case img == "" && svc.Build != nil:
+		out = append(out, Change{Action: "push", Resource: "image of " + svc.Name, Detail: "built from " + svc.Build.Context + " to ECR repository " + e.repoName(svc.Name)})
+	case !(strings.Contains(img, ".dkr.ecr.") && strings.Contains(img, "@sha256:")):
+		out = append(out, Change{Action: "push", Resource: "image of " + svc.Name, Detail: img + " to ECR repository " + e.repoName(svc.Name)})
+	}
+	if len(svc.Release) > 0 {
+		out = append(out, Change{Action: "run", Resource: "release task of " + svc.Name + " on ECS cluster " + e.clusterName(), Detail: strings.Join(svc.Release, " ")})
+	}
+	out = append(out, Change{Action: "update", Resource: "App Runner service " + svc.AppRunner, Detail: fmt.Sprintf("revision %d (image, port, command, env, secrets, size, health, scale)", next)})
+	return out
+}
+
+// hasECS reports whether any of the services named runs on ECS.
+func hasECS(sp *spec.Spec, names []string) bool {
+	for _, n := range names {
+		if !isAppRunner(sp.Services[n]) {
+			return true
+		}
+	}
+	return false
 }
 
 // appRunnerImage is the image a deploy gives App Runner, pinned by digest:

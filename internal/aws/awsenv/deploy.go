@@ -458,6 +458,12 @@ func (e *Env) settleOp(ctx context.Context, l *awsstate.Lock, op *awsstate.Op, p
 		if err := json.Unmarshal(rev.Spec, &svc); err != nil {
 			return fmt.Errorf("read revision %d of %s: %w", num, svcName, err)
 		}
+		if isAppRunner(&svc) {
+			if err := e.settleAppRunner(ctx, rev, &svc, p); err != nil {
+				return err
+			}
+			continue
+		}
 		_, switched := op.Step(stepSwitched)
 		_, switching := op.Step(stepSwitching)
 		who := "an interrupted " + op.Kind + " by " + op.Holder.String()

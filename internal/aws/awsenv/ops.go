@@ -53,9 +53,12 @@ func (e *Env) Scale(ctx context.Context, counts map[string]int) (api.Status, err
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		cur, _, err := e.serving(ctx, n)
+		cur, svc, err := e.serving(ctx, n)
 		if err != nil {
 			return api.Status{}, err
+		}
+		if isAppRunner(svc) {
+			return api.Status{}, fmt.Errorf("%w: %s runs on App Runner, which scales by itself between scale.min and scale.max; change scale: in berth.yaml and deploy", ErrRefused, n)
 		}
 		if err := e.setCount(ctx, n, Slot(cur.Slot), int32(counts[n])); err != nil {
 			return api.Status{}, err
