@@ -237,6 +237,17 @@ func TestAppRunnerServiceOnAWS(t *testing.T) {
 	if r := run("events"); r.code != 0 || !strings.Contains(r.stdout, "imported") || !strings.Contains(r.stdout, "rolled back") {
 		t.Fatalf("events: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+
+	// destroy removes berth's records and resources, not the App Runner
+	// service it imported, nor the images that service runs.
+	r = run("destroy")
+	if r.code != 0 || !strings.Contains(r.stdout, "kept ECR repository") {
+		t.Fatalf("destroy: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	d, err = cl.AppRunner.DescribeService(ctx, &sdk.DescribeServiceInput{ServiceArn: aws.String(arn)})
+	require.NoError(t, err)
+	assert.Equal(t, artypes.ServiceStatusRunning, d.Service.Status)
+	assert.Equal(t, imageB, fake.ServingImage(arn))
 }
 
 func ecsSecret(name, arn string) ecstypes.Secret {

@@ -265,6 +265,27 @@ func (e *Env) planAppRunner(svc *spec.Service, next int) []Change {
 	return out
 }
 
+// appRunnerARNs maps the services that run on App Runner, in sp or in any
+// of their revisions, to their App Runner service's ARN: a destroy leaves
+// that service, which berth did not make, and the images it runs.
+func appRunnerARNs(sp *spec.Spec, revs []awsstate.Revision) map[string]string {
+	out := map[string]string{}
+	for _, r := range revs {
+		var svc spec.Service
+		if json.Unmarshal(r.Spec, &svc) == nil && isAppRunner(&svc) && out[r.Service] == "" {
+			out[r.Service] = svc.AppRunner
+		}
+	}
+	if sp != nil {
+		for n, svc := range sp.Services {
+			if isAppRunner(svc) {
+				out[n] = svc.AppRunner
+			}
+		}
+	}
+	return out
+}
+
 // hasECS reports whether any of the services named runs on ECS.
 func hasECS(sp *spec.Spec, names []string) bool {
 	for _, n := range names {
@@ -395,6 +416,10 @@ func (e *Env) appRunnerTaskDef(ctx context.Context, svc *spec.Service, num int, 
 	return in, aws.ToString(out.TaskDefinition.TaskDefinitionArn), nil
 }
 
+// appRunnerSecretsPolicy is the execution role's inline policy that reads
+// the secrets App Runner services reference.
+const appRunnerSecretsPolicy = "berth-apprunner-secrets"
+
 // allowSecrets lets the execution role read the secrets App Runner reads
 // (Secrets Manager secrets and SSM parameters outside berth's prefix).
 func (e *Env) allowSecrets(ctx context.Context, arns map[string]string) error {
@@ -417,7 +442,7 @@ func (e *Env) allowSecrets(ctx context.Context, arns map[string]string) error {
 		st = append(st, map[string]any{"Effect": "Allow", "Action": []string{"ssm:GetParameters"}, "Resource": ssm})
 	}
 	doc, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": st})
-	if _, err := e.c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(e.execRoleName()), PolicyName: aws.String("berth-apprunner-secrets"), PolicyDocument: aws.String(string(doc))}); err != nil {
+	if _, err := e.c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(e.execRoleName()), PolicyName: aws.String(appRunnerSecretsPolicy), PolicyDocument: aws.String(string(doc))}); err != nil {
 		return fmt.Errorf("let IAM role %s read the App Runner service's secrets: %w", e.execRoleName(), err)
 	}
 	return nil

@@ -53,6 +53,7 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 	for _, r := range revs {
 		services[r.Service] = true
 	}
+	onAppRunner := appRunnerARNs(sp, revs)
 	names := make([]string, 0, len(services))
 	for n := range services {
 		names = append(names, n)
@@ -132,6 +133,10 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 			}
 		}
 		repo := e.repoName(n)
+		if arn := onAppRunner[n]; arn != "" {
+			p.phase("drain", "%s: kept ECR repository %s and App Runner service %s, which runs its images (imported: delete it in App Runner, then the repository)", e.App, repo, arn)
+			continue
+		}
 		_, err := e.c.ECR.DeleteRepository(ctx, &ecr.DeleteRepositoryInput{RepositoryName: aws.String(repo), Force: true})
 		if err := step("ECR repository "+repo, ignore(err, gone(err, "RepositoryNotFoundException"))); err != nil {
 			return failure(err)
@@ -242,8 +247,10 @@ func (e *Env) deleteExecRole(ctx context.Context) error {
 	if _, err := e.c.IAM.DetachRolePolicy(ctx, &iam.DetachRolePolicyInput{RoleName: n, PolicyArn: aws.String(executionPolicy)}); err != nil && apiCode(err) != "NoSuchEntity" {
 		return err
 	}
-	if _, err := e.c.IAM.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: n, PolicyName: aws.String("berth-secrets")}); err != nil && apiCode(err) != "NoSuchEntity" {
-		return err
+	for _, pol := range []string{"berth-secrets", appRunnerSecretsPolicy} {
+		if _, err := e.c.IAM.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: n, PolicyName: aws.String(pol)}); err != nil && apiCode(err) != "NoSuchEntity" {
+			return err
+		}
 	}
 	if _, err := e.c.IAM.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: n}); err != nil && apiCode(err) != "NoSuchEntity" {
 		return err
