@@ -286,6 +286,23 @@ func appRunnerARNs(sp *spec.Spec, revs []awsstate.Revision) map[string]string {
 	return out
 }
 
+// allAppRunner reports whether every service of revs runs on App Runner
+// (by the spec of its newest revision).
+func allAppRunner(revs []awsstate.Revision) bool {
+	seen := map[string]bool{}
+	for _, r := range revs { // newest first per service
+		if seen[r.Service] {
+			continue
+		}
+		seen[r.Service] = true
+		var svc spec.Service
+		if json.Unmarshal(r.Spec, &svc) != nil || !isAppRunner(&svc) {
+			return false
+		}
+	}
+	return true
+}
+
 // hasECS reports whether any of the services named runs on ECS.
 func hasECS(sp *spec.Spec, names []string) bool {
 	for _, n := range names {

@@ -26,9 +26,13 @@ func (e *Env) Status(ctx context.Context) (api.Status, error) {
 	if len(revs) == 0 {
 		return api.Status{Apps: []api.AppStatus{}}, nil
 	}
-	in, err := e.findInfra(ctx)
-	if err != nil {
-		return api.Status{}, err
+	// Services on App Runner need none of the app's ECS resources (nor a
+	// VPC to find them in).
+	in := &infra{}
+	if !allAppRunner(revs) {
+		if in, err = e.findInfra(ctx); err != nil {
+			return api.Status{}, err
+		}
 	}
 	byService := map[string][]awsstate.Revision{}
 	var order []string
