@@ -20,6 +20,9 @@
 //	schedrole.go the role EventBridge Scheduler assumes
 //	discovery.go Cloud Map: SERVICE.APP.berth.internal names the serving slot
 //	status.go   status, revisions, events, read from AWS
+//	apprunner.go services with apprunner: run on that App Runner service:
+//	            deploy, rollback, status, pause, logs through it; their
+//	            tasks and release: on the cluster, like it
 package awsenv
 
 import (
