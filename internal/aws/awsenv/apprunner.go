@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
@@ -650,11 +652,40 @@ func (e *Env) AdoptAppRunner(ctx context.Context, imp *apprunner.Imported) (int,
 		return 0, err
 	}
 	specJSON, _ := json.Marshal(svc)
-	rev := awsstate.Revision{Number: num, Service: svc.Name, State: awsstate.StateActive, Image: svc.Image, Created: e.opts.Now(),
+	// A rollback to this revision names its image by digest: a tag App
+	// Runner runs is resolved now, while it still names this image.
+	image := e.pinECR(ctx, svc.Image)
+	rev := awsstate.Revision{Number: num, Service: svc.Name, State: awsstate.StateActive, Image: image, Created: e.opts.Now(),
 		By: awsstate.CurrentHolder("import").String(), Reason: "imported from App Runner", Spec: specJSON}
 	if err := e.state.PutRevision(ctx, rev); err != nil {
 		return 0, err
 	}
-	_, _ = e.state.AddEvent(ctx, eventOf(svc.Name, "import", fmt.Sprintf("App Runner service %s imported as revision %d (%s)", svc.AppRunner, num, svc.Image)))
+	_, _ = e.state.AddEvent(ctx, eventOf(svc.Name, "import", fmt.Sprintf("App Runner service %s imported as revision %d (%s)", svc.AppRunner, num, image)))
 	return num, nil
+}
+
+// pinECR is a private ECR image reference (ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO:TAG)
+// pinned by digest (REPO@sha256:...), read with BatchGetImage; anything
+// else, or a tag ECR does not answer for, is returned as it is.
+func (e *Env) pinECR(ctx context.Context, ref string) string {
+	if strings.Contains(ref, "@sha256:") || !strings.Contains(ref, ".dkr.ecr.") {
+		return ref
+	}
+	host, path, ok := strings.Cut(ref, "/")
+	if !ok {
+		return ref
+	}
+	repo, tag := path, "latest"
+	if i := strings.LastIndex(path, ":"); i >= 0 {
+		repo, tag = path[:i], path[i+1:]
+	}
+	account, _, _ := strings.Cut(host, ".")
+	out, err := e.c.ECR.BatchGetImage(ctx, &ecr.BatchGetImageInput{
+		RegistryId: aws.String(account), RepositoryName: aws.String(repo),
+		ImageIds: []ecrtypes.ImageIdentifier{{ImageTag: aws.String(tag)}},
+	})
+	if err != nil || len(out.Images) == 0 || out.Images[0].ImageId == nil || aws.ToString(out.Images[0].ImageId.ImageDigest) == "" {
+		return ref
+	}
+	return host + "/" + repo + "@" + aws.ToString(out.Images[0].ImageId.ImageDigest)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/apprunner"
 	artypes "github.com/aws/aws-sdk-go-v2/service/apprunner/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -106,4 +107,46 @@ func indentYAML(s string) string {
 		}
 	}
 	return strings.Join(lines, "")
+}
+
+// An App Runner service that runs an ECR image by tag is imported with
+// its revision 1 pinned by digest, so a rollback to it brings back that
+// image even after the tag moved.
+func TestAppRunnerImportPinsTheTagByDigest(t *testing.T) {
+	ctx := context.Background()
+	p := awstest.UseProxy(t)
+	awstest.SimulateAppRunner(t, p).SetPolls(0)
+	c, err := clients.Load(ctx, "")
+	require.NoError(t, err)
+	repo := testutil.UniqueName(t, "shop-web")
+	_, err = c.ECR.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String(repo)})
+	require.NoError(t, err)
+	manifest := `{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}`
+	put, err := c.ECR.PutImage(ctx, &ecr.PutImageInput{RepositoryName: aws.String(repo), ImageManifest: aws.String(manifest), ImageTag: aws.String("v1")})
+	require.NoError(t, err)
+	digest := aws.ToString(put.Image.ImageId.ImageDigest)
+	require.True(t, strings.HasPrefix(digest, "sha256:"), digest)
+	host := "123456789012.dkr.ecr." + awstest.Region + ".amazonaws.com"
+	created, err := c.AppRunner.CreateService(ctx, &sdk.CreateServiceInput{
+		ServiceName: aws.String(testutil.UniqueName(t, "ar")),
+		SourceConfiguration: &artypes.SourceConfiguration{ImageRepository: &artypes.ImageRepository{
+			ImageIdentifier: aws.String(host + "/" + repo + ":v1"), ImageRepositoryType: artypes.ImageRepositoryTypeEcr,
+			ImageConfiguration: &artypes.ImageConfiguration{Port: aws.String("8080")},
+		}, AuthenticationConfiguration: &artypes.AuthenticationConfiguration{AccessRoleArn: aws.String("arn:aws:iam::123456789012:role/AppRunnerECRAccess")}},
+	})
+	require.NoError(t, err)
+	imp, err := apprunner.New(c).Import(ctx, aws.ToString(created.Service.ServiceArn), "web")
+	require.NoError(t, err)
+	sp, err := spec.Parse("berth.yaml", []byte("app: "+testutil.UniqueName(t, "a")+"\nenvironments:\n  prod:\n    engine: aws\nservices:\n"+indentYAML(imp.YAML)))
+	require.NoError(t, err)
+	ec, err := sp.Environment("prod")
+	require.NoError(t, err)
+	e, err := OpenWith(ctx, c, sp.App, ec, Options{})
+	require.NoError(t, err)
+	_, err = e.AdoptAppRunner(ctx, imp)
+	require.NoError(t, err)
+	revs, err := e.Revisions(ctx, "web")
+	require.NoError(t, err)
+	require.Len(t, revs, 1)
+	assert.Equal(t, host+"/"+repo+"@"+digest, revs[0].Image)
 }
