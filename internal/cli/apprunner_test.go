@@ -17,6 +17,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/scheduler"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -233,6 +234,19 @@ func TestAppRunnerServiceOnAWS(t *testing.T) {
 		t.Fatalf("deploy with its release: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	assert.Equal(t, imageB, fake.ServingImage(arn))
+
+	// A scheduled task of the service runs like the revision serving.
+	yaml, err = os.ReadFile(file)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(file, append(yaml, "  nightly:\n    service: web\n    command: [/srv, nightly]\n    schedule: \"@daily\"\n"...), 0o644))
+	if r := run("deploy", "--image", "web="+local); r.code != 0 || !strings.Contains(r.stdout, "task nightly: cron(0 0 * * ? *)") {
+		t.Fatalf("deploy with a scheduled task: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	sched, err := cl.Scheduler.GetSchedule(ctx, &scheduler.GetScheduleInput{Name: aws.String("task-nightly"), GroupName: aws.String("berth-" + app + "-prod")})
+	require.NoError(t, err)
+	std, err := cl.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: sched.Target.EcsParameters.TaskDefinitionArn})
+	require.NoError(t, err)
+	assert.Equal(t, fake.ServingImage(arn), aws.ToString(std.TaskDefinition.ContainerDefinitions[0].Image))
 
 	if r := run("events"); r.code != 0 || !strings.Contains(r.stdout, "imported") || !strings.Contains(r.stdout, "rolled back") {
 		t.Fatalf("events: %d\n%s%s", r.code, r.stdout, r.stderr)

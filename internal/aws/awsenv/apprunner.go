@@ -182,6 +182,18 @@ func (e *Env) deployAppRunner(ctx context.Context, l *awsstate.Lock, sp *spec.Sp
 		// the previous configuration back by itself.
 		return fail(err)
 	}
+	if scheduled(sp, svc.Name) {
+		// Its scheduled tasks run like the revision now serving.
+		rt, err := e.runner(svc.Name).Runtime(ctx, svc.AppRunner)
+		if err == nil {
+			_, rev.TaskDefinition, err = e.appRunnerTaskDef(ctx, svc, num, rt)
+		}
+		if err != nil {
+			p.phase("schedule", "%s: revision %d serves on App Runner, but its scheduled tasks stay as they were: %v", svc.Name, num, err)
+		} else if err := e.state.PutRevision(ctx, rev); err != nil {
+			return api.Deploy{}, err
+		}
+	}
 	if err := e.activateAppRunner(ctx, svc.Name, num, revs, "deployed on App Runner"); err != nil {
 		return api.Deploy{}, err
 	}
@@ -286,6 +298,41 @@ func appRunnerARNs(sp *spec.Spec, revs []awsstate.Revision) map[string]string {
 		}
 	}
 	return out
+}
+
+// scheduled reports whether a scheduled task of sp runs on service.
+func scheduled(sp *spec.Spec, service string) bool {
+	for _, n := range sp.TaskOrder {
+		t := sp.Tasks[n]
+		if t == nil || t.Schedule == "" {
+			continue
+		}
+		svc := t.Service
+		if svc == "" && len(sp.ServiceOrder) > 0 {
+			svc = sp.ServiceOrder[0]
+		}
+		if svc == service {
+			return true
+		}
+	}
+	return false
+}
+
+// syncAppRunnerSchedules writes the schedules of sp's scheduled tasks
+// after a deploy of App Runner services alone, on the cluster (made for
+// them if need be), and removes those no longer scheduled.
+func (e *Env) syncAppRunnerSchedules(ctx context.Context, sp *spec.Spec, p progress) error {
+	in := &infra{}
+	for _, n := range sp.ServiceOrder {
+		if scheduled(sp, n) {
+			var err error
+			if in, err = e.taskInfra(ctx); err != nil {
+				return err
+			}
+			break
+		}
+	}
+	return e.syncSchedules(ctx, in, sp, p)
 }
 
 // allAppRunner reports whether every service of revs runs on App Runner
@@ -486,7 +533,7 @@ func (e *Env) appRunnerTask(ctx context.Context, cur *awsstate.Revision) (in *in
 // rollbackAppRunner returns an App Runner service to an earlier revision's
 // image by digest (to 0: the previous one). ok is false when service does
 // not run on App Runner.
-func (e *Env) rollbackAppRunner(ctx context.Context, l *awsstate.Lock, revs []awsstate.Revision, service string, to int, p progress) (api.Message, bool) {
+func (e *Env) rollbackAppRunner(ctx context.Context, l *awsstate.Lock, sp *spec.Spec, revs []awsstate.Revision, service string, to int, p progress) (api.Message, bool) {
 	cur := activeOf(revs)
 	if cur == nil {
 		return api.Message{}, false
@@ -546,6 +593,12 @@ func (e *Env) rollbackAppRunner(ctx context.Context, l *awsstate.Lock, revs []aw
 	}
 	if err := e.state.UpdateRevisionStates(ctx, changes...); err != nil {
 		return failure(err), true
+	}
+	if sp != nil && target.TaskDefinition != "" {
+		// Scheduled tasks run like the revision serving again.
+		if err := e.syncAppRunnerSchedules(ctx, sp, p); err != nil {
+			return failure(fmt.Errorf("revision %d of %s serves again on App Runner, but %w; run berth rollback --env %s again to finish", target.Number, service, err, e.Name)), true
+		}
 	}
 	took := e.opts.Now().Sub(start).Round(time.Millisecond)
 	_, _ = e.state.AddEvent(ctx, eventOf(service, "rollback", fmt.Sprintf("rolled back from revision %d to %d on App Runner in %s (%s)", cur.Number, target.Number, took, target.Image)))

@@ -81,6 +81,9 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 		return failure(err)
 	}
 	if len(names) == 0 {
+		if err := e.syncAppRunnerSchedules(ctx, sp, p); err != nil {
+			return failure(err)
+		}
 		return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: done}
 	}
 	sp = onECS(sp)
