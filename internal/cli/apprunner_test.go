@@ -70,7 +70,7 @@ func TestAppRunnerServiceOnAWS(t *testing.T) {
 
 	local := testutil.TestAppImage(t) // built before the test leaves the module
 	app := testutil.UniqueName(t, "c")
-	file := writeSpec(t, "app: "+app+"\nenvironments:\n  prod:\n    engine: aws\n")
+	file := writeSpec(t, "app: "+app+"\nenvironments:\n  prod:\n    engine: aws\n  us:\n    engine: aws\n    region: us-east-1\n")
 	t.Chdir(filepath.Dir(file))
 	run := func(args ...string) result {
 		t.Helper()
@@ -88,8 +88,12 @@ func TestAppRunnerServiceOnAWS(t *testing.T) {
 	}
 
 	// An environment not in berth.yaml is named, with how to add it.
-	if r := berth(t, "--env", "staging", "import", "apprunner", arn); r.code == 0 || !strings.Contains(r.stderr, "staging") {
+	if r := berth(t, "--env", "staging", "import", "apprunner", arn); r.code != 1 || !strings.Contains(r.stderr, `no environment "staging"`) {
 		t.Fatalf("import into a missing environment: %d %q", r.code, r.stderr)
+	}
+	// berth's records go to the environment's region: it must be the service's.
+	if r := berth(t, "--env", "us", "import", "apprunner", arn); r.code != 1 || !strings.Contains(r.stderr, "region us-east-1, the App Runner service in eu-west-1") {
+		t.Fatalf("import into another region: %d %q", r.code, r.stderr)
 	}
 
 	// Import: berth.yaml gets the service, AWS the tags, the state revision 1.

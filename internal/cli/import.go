@@ -102,6 +102,17 @@ environment must be in berth.yaml with engine: aws.`,
 			if ec.Region != "" && ec.Region != region {
 				return invalidf("%s:%d: environment %s is in region %s, the App Runner service in %s; import it into an environment of its region", file, sp.Line("environments."+env), env, ec.Region, region)
 			}
+			if ec.Region == "" {
+				// The other verbs use the default region: berth's records
+				// must be where they will look.
+				def, err := clients.Load(ctx, "")
+				if err != nil {
+					return awsError(err)
+				}
+				if def.Region() != region {
+					return invalidf("%s:%d: environment %s has no region: and the default region is %s, the App Runner service's %s; add region: %s to it", file, sp.Line("environments."+env), env, def.Region(), region, region)
+				}
+			}
 			e, err := awsenv.OpenWith(ctx, cl, sp.App, ec, awsenv.Options{LockWait: c.lockWait})
 			if err != nil {
 				return awsError(err)
