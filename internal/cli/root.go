@@ -119,6 +119,7 @@ every other verb talks to it (--host, BERTH_HOST, else the default socket).`,
 		c.edgeCmd(),
 		c.planCmd(),
 		c.checkCmd(),
+		c.importCmd(),
 	)
 	return root
 }

@@ -69,10 +69,24 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 	// What would refuse the deploy is found before anything is made.
 	secrets := map[string]map[string]string{}
 	for _, n := range names {
+		if isAppRunner(sp.Services[n]) {
+			continue // App Runner reads its own secret references
+		}
 		if secrets[n], err = e.secretARNs(ctx, sp, sp.Services[n]); err != nil {
 			return failure(err)
 		}
 	}
+	done, names, err := e.deployAppRunners(ctx, l, sp, names, imgs, p)
+	if err != nil {
+		return failure(err)
+	}
+	if len(names) == 0 {
+		if err := e.syncAppRunnerSchedules(ctx, sp, p); err != nil {
+			return failure(err)
+		}
+		return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: done}
+	}
+	sp = onECS(sp)
 	p.phase("prepare", "%s: %s", e.what(), "finding or making the app's resources in "+e.Region)
 	in, err := e.ensureInfra(ctx)
 	if err != nil {
@@ -90,7 +104,6 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 	if e.taskRoleARN, err = e.taskRole(ctx); err != nil {
 		return failure(err)
 	}
-	var done []api.Deploy
 	for _, n := range names {
 		num, err := e.deployService(ctx, l, in, role, sp, sp.Services[n], imgs[n], secrets[n], p)
 		if err != nil {
@@ -455,6 +468,12 @@ func (e *Env) settleOp(ctx context.Context, l *awsstate.Lock, op *awsstate.Op, p
 		var svc spec.Service
 		if err := json.Unmarshal(rev.Spec, &svc); err != nil {
 			return fmt.Errorf("read revision %d of %s: %w", num, svcName, err)
+		}
+		if isAppRunner(&svc) {
+			if err := e.settleAppRunner(ctx, rev, &svc, p); err != nil {
+				return err
+			}
+			continue
 		}
 		_, switched := op.Step(stepSwitched)
 		_, switching := op.Step(stepSwitching)

@@ -54,6 +54,7 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 	for _, r := range revs {
 		services[r.Service] = true
 	}
+	onAppRunner := appRunnerARNs(sp, revs)
 	names := make([]string, 0, len(services))
 	for n := range services {
 		names = append(names, n)
@@ -136,6 +137,10 @@ func (e *Env) Destroy(ctx context.Context, sp *spec.Spec, out func(api.Message))
 			}
 		}
 		repo := e.repoName(n)
+		if arn := onAppRunner[n]; arn != "" {
+			p.phase("drain", "%s: kept ECR repository %s and App Runner service %s, which runs its images (imported: delete it in App Runner, then the repository)", e.App, repo, arn)
+			continue
+		}
 		_, err := e.c.ECR.DeleteRepository(ctx, &ecr.DeleteRepositoryInput{RepositoryName: aws.String(repo), Force: true})
 		if err := step("ECR repository "+repo, ignore(err, gone(err, "RepositoryNotFoundException"))); err != nil {
 			return failure(err)

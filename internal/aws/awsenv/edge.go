@@ -57,21 +57,6 @@ type Shifted struct {
 	Shift *cdn.Shifted `json:"shift"`
 }
 
-// phaseWriter turns cdn's progress lines into a stream's phases.
-type phaseWriter struct {
-	p     progress
-	phase string
-}
-
-func (w phaseWriter) Write(b []byte) (int, error) {
-	for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-		if l != "" {
-			w.p.phase(w.phase, "%s", l)
-		}
-	}
-	return len(b), nil
-}
-
 // cdnManager is the cdn.Manager of sp's entrypoints in this environment.
 func (e *Env) cdnManager(sp *spec.Spec, in *infra, w io.Writer) *cdn.Manager {
 	return cdn.New(e.c, sp, e.Name, cdn.ALB{DNSName: in.LBDNS}, cdn.Options{Progress: w, Now: e.opts.Now})
@@ -147,7 +132,7 @@ func (e *Env) deployEdge(ctx context.Context, in *infra, sp *spec.Spec, deployed
 		p.phase("edge", "%s: no entrypoints: the load balancer answers requests without the origin secret again", e.what())
 		return nil
 	}
-	m := e.cdnManager(sp, in, phaseWriter{p, "edge"})
+	m := e.cdnManager(sp, in, &phaseWriter{p: p, phase: "edge"})
 	for _, name := range sp.EdgeOrder {
 		if sp.Edge[name] == nil {
 			continue

@@ -20,6 +20,9 @@
 //	schedrole.go the role EventBridge Scheduler assumes
 //	discovery.go Cloud Map: SERVICE.APP.berth.internal names the serving slot
 //	status.go   status, revisions, events, read from AWS
+//	apprunner.go services with apprunner: run on that App Runner service:
+//	            deploy, rollback, status, pause, logs through it; their
+//	            tasks and release: on the cluster, like it
 package awsenv
 
 import (
@@ -71,6 +74,9 @@ type Options struct {
 	DeployTimeout time.Duration
 	// Table is the DynamoDB table of berth's state (""; awsstate's default).
 	Table string
+	// AppRunnerPoll is how often an App Runner operation is polled (0:
+	// apprunner.DefaultPoll).
+	AppRunnerPoll time.Duration
 	// Now is the clock (nil: time.Now); tests move it.
 	Now func() time.Time
 }

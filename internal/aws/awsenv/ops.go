@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"time"
@@ -52,9 +53,12 @@ func (e *Env) Scale(ctx context.Context, counts map[string]int) (api.Status, err
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		cur, _, err := e.serving(ctx, n)
+		cur, svc, err := e.serving(ctx, n)
 		if err != nil {
 			return api.Status{}, err
+		}
+		if isAppRunner(svc) {
+			return api.Status{}, fmt.Errorf("%w: %s runs on App Runner, which scales by itself between scale.min and scale.max; change scale: in berth.yaml and deploy", ErrRefused, n)
 		}
 		if err := e.setCount(ctx, n, Slot(cur.Slot), int32(counts[n])); err != nil {
 			return api.Status{}, err
@@ -82,9 +86,15 @@ func (e *Env) Pause(ctx context.Context, service string) (api.ServiceStatus, err
 		return api.ServiceStatus{}, err
 	}
 	defer unlock()
-	cur, _, err := e.serving(ctx, service)
+	cur, svc, err := e.serving(ctx, service)
 	if err != nil {
 		return api.ServiceStatus{}, err
+	}
+	if isAppRunner(svc) {
+		if err := e.pauseAppRunner(ctx, cur, svc, true, io.Discard); err != nil {
+			return api.ServiceStatus{}, err
+		}
+		return e.oneStatus(ctx, service)
 	}
 	// Autoscaling would start the paused tasks again (scaling.go).
 	if err := e.unscale(ctx, service, Slot(cur.Slot)); err != nil {
@@ -111,6 +121,13 @@ func (e *Env) Resume(ctx context.Context, service string, out func(api.Message))
 	cur, svc, err := e.serving(ctx, service)
 	if err != nil {
 		return failure(err)
+	}
+	if isAppRunner(svc) {
+		if err := e.pauseAppRunner(ctx, cur, svc, false, &phaseWriter{p: p, phase: "start"}); err != nil {
+			return failure(fmt.Errorf("resume of %s: %w", service, err))
+		}
+		p.phase("done", "%s: revision %d serves on App Runner", service, cur.Number)
+		return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: []api.Deploy{{Service: service, Revision: cur.Number}}}
 	}
 	in, err := e.findInfra(ctx)
 	if err != nil {
@@ -168,9 +185,9 @@ type LogsOptions struct {
 // streams SERVICE/CONTAINER/TASK), merged by time, following new ones
 // until ctx ends when Follow is set.
 func (e *Env) Logs(ctx context.Context, service string, o LogsOptions, out func(api.Message)) error {
-	prefix := service + "/"
-	if o.Container != "" {
-		prefix += o.Container + "/"
+	group, prefix, err := e.logSource(ctx, service, o.Container)
+	if err != nil {
+		return err
 	}
 	start := int64(0)
 	if o.Since > 0 {
@@ -180,7 +197,10 @@ func (e *Env) Logs(ctx context.Context, service string, o LogsOptions, out func(
 	first := true
 	for {
 		var lines []api.Message
-		in := &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(e.logGroupName()), LogStreamNamePrefix: aws.String(prefix)}
+		in := &cloudwatchlogs.FilterLogEventsInput{LogGroupName: aws.String(group)}
+		if prefix != "" {
+			in.LogStreamNamePrefix = aws.String(prefix)
+		}
 		if start > 0 {
 			in.StartTime = aws.Int64(start)
 		}

@@ -41,20 +41,19 @@ func (e *Env) Plan(ctx context.Context, sp *spec.Spec, names []string) ([]Change
 			out = append(out, Change{Action: "create", Resource: what})
 		}
 	}
-	mk(in.Cluster == "", "ECS cluster "+e.clusterName())
-	mk(in.ALBGroup == "", "security group "+e.groupName("alb"))
-	mk(in.SvcGroup == "", "security group "+e.groupName("svc"))
-	mk(in.LB == "", "load balancer "+e.lbName()+" with an HTTP listener")
-	if _, err := e.c.IAM.GetRole(ctx, iamGetRole(e.execRoleName())); apiCode(err) == "NoSuchEntity" {
-		mk(true, "IAM role "+e.execRoleName())
+	if hasECS(sp, names) {
+		mk(in.Cluster == "", "ECS cluster "+e.clusterName())
+		mk(in.ALBGroup == "", "security group "+e.groupName("alb"))
+		mk(in.SvcGroup == "", "security group "+e.groupName("svc"))
+		mk(in.LB == "", "load balancer "+e.lbName()+" with an HTTP listener")
+		if _, err := e.c.IAM.GetRole(ctx, iamGetRole(e.execRoleName())); apiCode(err) == "NoSuchEntity" {
+			mk(true, "IAM role "+e.execRoleName())
+		}
 	}
 	for _, n := range names {
 		svc := sp.Services[n]
 		if svc == nil {
 			return nil, fmt.Errorf("%w: %s has no service %q (services: %s)", ErrRefused, sp.File, n, strings.Join(sp.ServiceOrder, ", "))
-		}
-		if _, err := e.secretARNs(ctx, sp, svc); err != nil {
-			return nil, err
 		}
 		revs, err := e.state.Revisions(ctx, n)
 		if err != nil {
@@ -64,6 +63,13 @@ func (e *Env) Plan(ctx context.Context, sp *spec.Spec, names []string) ([]Change
 		next := 1
 		if len(revs) > 0 {
 			next = revs[0].Number + 1
+		}
+		if isAppRunner(svc) {
+			out = append(out, e.planAppRunner(svc, next)...)
+			continue
+		}
+		if _, err := e.secretARNs(ctx, sp, svc); err != nil {
+			return nil, err
 		}
 		slot := SlotA
 		if active != nil {

@@ -155,7 +155,7 @@ func (e *Env) taskRole(ctx context.Context) (string, error) {
 }
 
 func (e *Env) deleteExecRole(ctx context.Context) error {
-	return e.deleteRole(ctx, e.execRoleName(), []string{executionPolicy}, secretsPolicy)
+	return e.deleteRole(ctx, e.execRoleName(), []string{executionPolicy}, secretsPolicy, appRunnerSecretsPolicy)
 }
 
 func (e *Env) deleteTaskRole(ctx context.Context) error {

@@ -37,6 +37,9 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 	if cur == nil {
 		return failure(fmt.Errorf("%w: %s has no serving revision in %s to roll back from", awsstate.ErrNotFound, service, e.what()))
 	}
+	if m, ok := e.rollbackAppRunner(ctx, l, sp, revs, service, to, p); ok {
+		return m
+	}
 	var target *awsstate.Revision
 	for i := range revs {
 		r := &revs[i]

@@ -26,9 +26,13 @@ func (e *Env) Status(ctx context.Context) (api.Status, error) {
 	if len(revs) == 0 {
 		return api.Status{Apps: []api.AppStatus{}}, nil
 	}
-	in, err := e.findInfra(ctx)
-	if err != nil {
-		return api.Status{}, err
+	// Services on App Runner need none of the app's ECS resources (nor a
+	// VPC to find them in).
+	in := &infra{}
+	if !allAppRunner(revs) {
+		if in, err = e.findInfra(ctx); err != nil {
+			return api.Status{}, err
+		}
 	}
 	byService := map[string][]awsstate.Revision{}
 	var order []string
@@ -65,6 +69,13 @@ func (e *Env) serviceStatus(ctx context.Context, in *infra, name string, revs []
 	_ = json.Unmarshal(cur.Spec, &svc)
 	st.Revision, st.Image, st.URLs = cur.Number, cur.Image, e.urls(ctx, in, &svc)
 	st.Hosts = svc.Domains
+	if isAppRunner(&svc) {
+		err := e.appRunnerStatus(ctx, &st, &svc)
+		if revs[0].State == awsstate.StateDeploying {
+			st.State = "deploying"
+		}
+		return st, err
+	}
 	if in.Cluster == "" {
 		return st, nil
 	}

@@ -214,8 +214,14 @@ func (e *Env) RunTask(ctx context.Context, sp *spec.Spec, req api.TaskRunRequest
 		return failure(fmt.Errorf("%w: %s has no serving revision in %s to run a task with; deploy it first (berth deploy --env %s)", awsstate.ErrNotFound, r.Service, e.what(), e.Name))
 	}
 	r.TaskDef, r.Revision = cur.TaskDefinition, cur.Number
-	in, err := e.findInfra(ctx)
+	// A service on App Runner runs its tasks on the cluster, like it.
+	in, td, onAppRunner, err := e.appRunnerTask(ctx, cur)
 	if err != nil {
+		return failure(err)
+	}
+	if onAppRunner {
+		r.TaskDef = td
+	} else if in, err = e.findInfra(ctx); err != nil {
 		return failure(err)
 	}
 	t, err := e.startTask(ctx, in, r)

@@ -322,8 +322,11 @@ func fixContainers(tasks []any) {
 		conts, _ := t["containers"].([]any)
 		for _, y := range conts {
 			ct, _ := y.(map[string]any)
-			if n, ok := ct["cpu"].(json.Number); ok {
-				ct["cpu"] = n.String()
+			// ECS's Container shape has these as strings; moto answers numbers.
+			for _, k := range []string{"cpu", "memory", "memoryReservation"} {
+				if n, ok := ct[k].(json.Number); ok {
+					ct[k] = n.String()
+				}
 			}
 		}
 	}

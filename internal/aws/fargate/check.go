@@ -60,6 +60,12 @@ func Check(sp *spec.Spec, env string) []error {
 		if svc == nil {
 			continue
 		}
+		if svc.AppRunner != "" {
+			// It runs on its App Runner service: no task definition, target
+			// group or ALB of its own, so none of their limits apply (App
+			// Runner's are berth check's, internal/aws/apprunnercheck).
+			continue
+		}
 		hasPort = hasPort || svc.Port != 0
 		c.service(svc)
 	}
