@@ -22,7 +22,31 @@ func (e *Engine) WaitPod(ctx context.Context, id string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return e.wait(ctx, pi.main)
+	code, err := e.wait(ctx, pi.main)
+	if err == nil && code == 137 && pi.main.HostConfig != nil && pi.main.HostConfig.Memory > 0 {
+		e.settleOOM(ctx, pi.main.ID)
+	}
+	return code, err
+}
+
+// settleOOM waits, briefly, for the engine to mark a container killed
+// (137) under a memory limit as OOMKilled: Docker learns of the kernel's
+// OOM kill from an event that can come after the exit, so an inspect right
+// after WaitPod read OOMKilled false at times (TestConformance/OOMKilled,
+// under load). A SIGKILL that was not the OOM killer's stays false.
+func (e *Engine) settleOOM(ctx context.Context, id string) {
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		c, err := e.cli.ContainerInspect(ctx, id)
+		if err != nil || (c.State != nil && c.State.OOMKilled) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Logs streams the output lines of a pod's container ("" or the main
