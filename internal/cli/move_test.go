@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,15 +121,22 @@ tasks:
 		t.Fatalf("--delete-apprunner: %d %q", r.code, r.stderr)
 	}
 
+	// What Fargate cannot run as App Runner did is refused before anything.
+	r = run("move", "web", "--to", "fargate", "--image", "web="+local)
+	if r.code != 1 || !strings.Contains(r.stderr, "services.web.health.healthy") {
+		t.Fatalf("move with App Runner's health threshold: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	edit("healthy: 1,", "healthy: 2,")
+
 	// A guard trip: the targets fail their health checks once CloudFront
 	// sends to them; berth switches back, App Runner keeps serving.
 	var switched, sick atomic.Bool
 	sick.Store(true)
 	p.Intercept(func(c *awstest.Call) *awstest.Response {
-		switch c.Op() {
-		case "cloudfront:UpdateDistribution":
+		switch {
+		case c.Service == "cloudfront" && c.Request.Method == http.MethodPut && strings.HasSuffix(c.Request.URL.Path, "/config"): // UpdateDistribution
 			switched.Store(strings.Contains(string(c.Body), "<TargetOriginId>berth-web</TargetOriginId>"))
-		case "elasticloadbalancing:DescribeTargetHealth":
+		case c.Op() == "elasticloadbalancing:DescribeTargetHealth":
 			if switched.Load() && sick.Load() {
 				return unhealthyTargets()
 			}

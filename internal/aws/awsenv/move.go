@@ -3,6 +3,7 @@ package awsenv
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/aws/awsstate"
+	"github.com/berth-dev/berth/internal/aws/fargate"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -131,6 +133,10 @@ func sameURL(ref, url string) bool {
 func (e *Env) moveToFargate(ctx context.Context, sp *spec.Spec, svc *spec.Service, opts MoveOptions, p progress) (api.Message, *Moved) {
 	if !isAppRunner(svc) {
 		return failure(fmt.Errorf("%w: service %s has no apprunner: in %s: it runs on Fargate already", ErrRefused, svc.Name, sp.File)), nil
+	}
+	// What Fargate cannot run as the spec says is refused before anything.
+	if errs := fargate.Check(onFargate(sp, svc.Name), e.Name); len(errs) > 0 {
+		return failure(fmt.Errorf("%w: %s cannot run on Fargate as berth.yaml says; fix it, then move again: %w", ErrRefused, svc.Name, errors.Join(errs...))), nil
 	}
 	arn := svc.AppRunner
 	r := e.runner(svc.Name)
