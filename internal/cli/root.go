@@ -120,6 +120,7 @@ every other verb talks to it (--host, BERTH_HOST, else the default socket).`,
 		c.planCmd(),
 		c.checkCmd(),
 		c.importCmd(),
+		c.moveCmd(),
 	)
 	return root
 }

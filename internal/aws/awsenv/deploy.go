@@ -84,6 +84,17 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 		if err := e.syncAppRunnerSchedules(ctx, sp, p); err != nil {
 			return failure(err)
 		}
+		// Entrypoints in front of App Runner alone (URL origins): their
+		// distributions, with whatever load balancer there is (none yet).
+		if len(sp.Edge) > 0 {
+			in, err := e.findInfra(ctx)
+			if err != nil {
+				return failure(err)
+			}
+			if err := e.applyEdge(ctx, in, sp, p); err != nil {
+				return failure(err)
+			}
+		}
 		return api.Message{Kind: api.KindResult, Time: time.Now(), OK: true, Deployed: done}
 	}
 	sp = onECS(sp)

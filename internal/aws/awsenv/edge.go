@@ -132,6 +132,12 @@ func (e *Env) deployEdge(ctx context.Context, in *infra, sp *spec.Spec, deployed
 		p.phase("edge", "%s: no entrypoints: the load balancer answers requests without the origin secret again", e.what())
 		return nil
 	}
+	return e.applyEdge(ctx, in, sp, p)
+}
+
+// applyEdge applies each entrypoint's distribution of sp, printing what
+// CloudFront does not carry and the certificate's validation records.
+func (e *Env) applyEdge(ctx context.Context, in *infra, sp *spec.Spec, p progress) error {
 	m := e.cdnManager(sp, in, &phaseWriter{p: p, phase: "edge"})
 	for _, name := range sp.EdgeOrder {
 		if sp.Edge[name] == nil {

@@ -23,6 +23,8 @@
 //	apprunner.go services with apprunner: run on that App Runner service:
 //	            deploy, rollback, status, pause, logs through it; their
 //	            tasks and release: on the cluster, like it
+//	move.go     berth move: a service carried between App Runner and
+//	            Fargate behind its CloudFront entrypoints, guarded
 package awsenv
 
 import (

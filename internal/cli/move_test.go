@@ -1,0 +1,250 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	sdk "github.com/aws/aws-sdk-go-v2/service/apprunner"
+	artypes "github.com/aws/aws-sdk-go-v2/service/apprunner/types"
+	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	elb "github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/berth-dev/berth/internal/aws/awstest"
+	"github.com/berth-dev/berth/internal/aws/clients"
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// The founding decision carried out as a user does it: an App Runner
+// service behind a CloudFront entrypoint (origin: its URL) is imported,
+// deployed, a migration runs on the cluster, berth check names the
+// constraint that forces Fargate, and berth move takes it to Fargate behind
+// the same distribution (default origin switched to the load balancer, App
+// Runner paused, berth.yaml rewritten), with no Route 53 call. A guard trip
+// switches back by itself; berth move --to apprunner reverses the move.
+func TestMoveAppRunnerToFargate(t *testing.T) {
+	ctx := context.Background()
+	p := awstest.UseProxy(t)
+	sim := awstest.SimulateECS(t, p)
+	fake := awstest.SimulateAppRunner(t, p)
+	fake.SetPolls(0)
+	awstest.FakeCloudFront(t, p)
+	t.Setenv("BERTH_HOST", "unix:///nonexistent/berth.sock")
+	cl, err := clients.Load(ctx, "")
+	require.NoError(t, err)
+
+	const imageA = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-web@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	created, err := cl.AppRunner.CreateService(ctx, &sdk.CreateServiceInput{
+		ServiceName: aws.String(testutil.UniqueName(t, "mv")),
+		SourceConfiguration: &artypes.SourceConfiguration{
+			ImageRepository: &artypes.ImageRepository{
+				ImageIdentifier: aws.String(imageA), ImageRepositoryType: artypes.ImageRepositoryTypeEcr,
+				ImageConfiguration: &artypes.ImageConfiguration{Port: aws.String("8080")},
+			},
+			AuthenticationConfiguration: &artypes.AuthenticationConfiguration{AccessRoleArn: aws.String("arn:aws:iam::123456789012:role/AppRunnerECRAccess")},
+		},
+		HealthCheckConfiguration: &artypes.HealthCheckConfiguration{Protocol: artypes.HealthCheckProtocolHttp, Path: aws.String("/health"), Interval: aws.Int32(5)},
+	})
+	require.NoError(t, err)
+	arn := aws.ToString(created.Service.ServiceArn)
+	_, err = cl.AppRunner.DescribeService(ctx, &sdk.DescribeServiceInput{ServiceArn: aws.String(arn)})
+	require.NoError(t, err)
+
+	local := testutil.TestAppImage(t)
+	app := testutil.UniqueName(t, "m")
+	file := writeSpec(t, "# the shop\napp: "+app+"\nenvironments:\n  prod:\n    engine: aws\n")
+	t.Chdir(filepath.Dir(file))
+	run := func(args ...string) result {
+		t.Helper()
+		return berth(t, append([]string{"--env", "prod"}, args...)...)
+	}
+	edit := func(from, to string) {
+		t.Helper()
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		require.Contains(t, string(b), from)
+		require.NoError(t, os.WriteFile(file, []byte(strings.Replace(string(b), from, to, 1)), 0o644))
+	}
+	appRunnerState := func() artypes.ServiceStatus {
+		t.Helper()
+		d, err := cl.AppRunner.DescribeService(ctx, &sdk.DescribeServiceInput{ServiceArn: aws.String(arn)})
+		require.NoError(t, err)
+		return d.Service.Status
+	}
+
+	// Import, then the entrypoint in front of App Runner's URL.
+	r := run("import", "apprunner", arn, "--name", "web")
+	require.Equal(t, 0, r.code, r.stderr)
+	d, err := cl.AppRunner.DescribeService(ctx, &sdk.DescribeServiceInput{ServiceArn: aws.String(arn)})
+	require.NoError(t, err)
+	url := "https://" + aws.ToString(d.Service.ServiceUrl)
+	b, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(file, append(b, fmt.Sprintf(`edge:
+  www:
+    hosts: [www.%s.example.com]
+    origin: %s  # App Runner, for now
+tasks:
+  migrate:
+    service: web
+    command: [/srv, migrate]
+`, app, url)...), 0o644))
+	r = run("deploy", "--image", "web="+local)
+	t.Logf("berth deploy --env prod:\n%s", r.stdout)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "entrypoint www: distribution")
+	id := distributionOf(t, cl, app)
+	assert.Equal(t, "berth-"+aws.ToString(d.Service.ServiceUrl), defaultOrigin(t, cl, id))
+
+	// The migration on the cluster.
+	sim.OnRun(func(cmd []string) (int, []string) { return 0, []string{"migrated: " + strings.Join(cmd, " ")} })
+	r = run("task", "run", "migrate")
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "migrated: /srv migrate")
+
+	// The constraint that forces the move: a sidecar.
+	edit("    port: 8080\n", "    port: 8080\n    sidecars:\n      log: {image: "+local+"}\n")
+	r = run("check")
+	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "services.web.sidecars")
+
+	if r := run("move", "web", "--to", "fargate", "--delete-apprunner"); r.code != 1 || !strings.Contains(r.stderr, "later") {
+		t.Fatalf("--delete-apprunner: %d %q", r.code, r.stderr)
+	}
+
+	// What Fargate cannot run as App Runner did is refused before anything.
+	r = run("move", "web", "--to", "fargate", "--image", "web="+local)
+	if r.code != 1 || !strings.Contains(r.stderr, "services.web.health.healthy") {
+		t.Fatalf("move with App Runner's health threshold: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	edit("healthy: 1,", "healthy: 2,")
+
+	// A guard trip: the targets fail their health checks once CloudFront
+	// sends to them; berth switches back, App Runner keeps serving.
+	var switched, sick atomic.Bool
+	sick.Store(true)
+	p.Intercept(func(c *awstest.Call) *awstest.Response {
+		switch {
+		case c.Service == "cloudfront" && c.Request.Method == http.MethodPut && strings.HasSuffix(c.Request.URL.Path, "/config"): // UpdateDistribution
+			switched.Store(strings.Contains(string(c.Body), "<TargetOriginId>berth-web</TargetOriginId>"))
+		case c.Op() == "elasticloadbalancing:DescribeTargetHealth":
+			if switched.Load() && sick.Load() {
+				return unhealthyTargets()
+			}
+		}
+		return nil
+	})
+	r = run("move", "web", "--to", "fargate", "--image", "web="+local, "--guard", "1s")
+	t.Logf("berth move (guard trip):\n%s%s", r.stdout, r.stderr)
+	require.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stderr, "switched back by its guard")
+	assert.Contains(t, r.stdout, "back on App Runner")
+	assert.Equal(t, "berth-"+aws.ToString(d.Service.ServiceUrl), defaultOrigin(t, cl, id))
+	assert.Equal(t, artypes.ServiceStatusRunning, appRunnerState())
+	b, _ = os.ReadFile(file)
+	assert.Contains(t, string(b), "apprunner: "+arn)
+	st := moveStatus(t, run)
+	assert.Equal(t, "running", st.State)
+	assert.Contains(t, st.Message, "App Runner")
+
+	// The move.
+	sick.Store(false)
+	r = run("move", "web", "--to", "fargate", "--image", "web="+local, "--guard", "1s")
+	t.Logf("berth move --env prod web --to fargate:\n%s%s", r.stdout, r.stderr)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Equal(t, "berth-web", defaultOrigin(t, cl, id))
+	assert.Equal(t, artypes.ServiceStatusPaused, appRunnerState())
+	b, err = os.ReadFile(file)
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "apprunner:")
+	assert.Contains(t, string(b), "origin: web")
+	assert.Contains(t, string(b), "# the shop")
+	assert.Contains(t, r.stdout, "removed apprunner: "+arn)
+	st = moveStatus(t, run)
+	assert.NotContains(t, st.Message, "App Runner")
+	lbs, err := cl.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{Names: []string{"berth-" + app + "-prod"}})
+	require.NoError(t, err)
+	dc, err := cl.CloudFront.GetDistributionConfig(ctx, &cloudfront.GetDistributionConfigInput{Id: aws.String(id)})
+	require.NoError(t, err)
+	for _, o := range dc.DistributionConfig.Origins.Items {
+		if aws.ToString(o.Id) == "berth-web" {
+			assert.Equal(t, aws.ToString(lbs.LoadBalancers[0].DNSName), aws.ToString(o.DomainName))
+		}
+	}
+	// A later deploy goes to Fargate and keeps the entrypoint on it.
+	r = run("deploy", "--image", "web="+local)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.NotContains(t, r.stdout, "UPDATE SERVICE")
+	assert.Equal(t, "berth-web", defaultOrigin(t, cl, id))
+
+	// The way back.
+	r = run("move", "web", "--to", "apprunner", "--guard", "1s")
+	t.Logf("berth move --env prod web --to apprunner:\n%s%s", r.stdout, r.stderr)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Equal(t, "berth-"+aws.ToString(d.Service.ServiceUrl), defaultOrigin(t, cl, id))
+	assert.Equal(t, artypes.ServiceStatusRunning, appRunnerState())
+	b, _ = os.ReadFile(file)
+	assert.Contains(t, string(b), "apprunner: "+arn)
+	assert.Contains(t, string(b), "origin: "+url)
+	st = moveStatus(t, run)
+	assert.Contains(t, st.Message, "App Runner")
+
+	for _, op := range p.Calls() {
+		assert.False(t, strings.HasPrefix(strings.ToLower(op), "route53"), "berth called %s", op)
+	}
+}
+
+func moveStatus(t *testing.T, run func(args ...string) result) struct{ State, Message string } {
+	t.Helper()
+	r := run("--json", "status")
+	require.Equal(t, 0, r.code, r.stderr)
+	var st struct {
+		Apps []struct {
+			Services []struct{ Name, State, Message string }
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st), r.stdout)
+	for _, s := range st.Apps[0].Services {
+		if s.Name == "web" {
+			return struct{ State, Message string }{s.State, s.Message}
+		}
+	}
+	t.Fatalf("no service web in %s", r.stdout)
+	return struct{ State, Message string }{}
+}
+
+func distributionOf(t *testing.T, cl *clients.Clients, app string) string {
+	t.Helper()
+	list, err := cl.CloudFront.ListDistributions(context.Background(), &cloudfront.ListDistributionsInput{})
+	require.NoError(t, err)
+	require.NotNil(t, list.DistributionList)
+	for _, d := range list.DistributionList.Items {
+		if strings.Contains(aws.ToString(d.Comment), app) && !aws.ToBool(d.Staging) {
+			return aws.ToString(d.Id)
+		}
+	}
+	t.Fatalf("no distribution of %s", app)
+	return ""
+}
+
+func defaultOrigin(t *testing.T, cl *clients.Clients, id string) string {
+	t.Helper()
+	dc, err := cl.CloudFront.GetDistributionConfig(context.Background(), &cloudfront.GetDistributionConfigInput{Id: aws.String(id)})
+	require.NoError(t, err)
+	return aws.ToString(dc.DistributionConfig.DefaultCacheBehavior.TargetOriginId)
+}
+
+func unhealthyTargets() *awstest.Response {
+	return &awstest.Response{StatusCode: 200, Header: map[string][]string{"Content-Type": {"text/xml"}}, Body: []byte(`<DescribeTargetHealthResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"><DescribeTargetHealthResult><TargetHealthDescriptions>` +
+		`<member><Target><Id>10.0.0.1</Id><Port>8080</Port></Target><HealthCheckPort>8080</HealthCheckPort><TargetHealth><State>unhealthy</State><Reason>Target.ResponseCodeMismatch</Reason></TargetHealth></member>` +
+		`</TargetHealthDescriptions></DescribeTargetHealthResult><ResponseMetadata><RequestId>berth-test</RequestId></ResponseMetadata></DescribeTargetHealthResponse>`)}
+}
