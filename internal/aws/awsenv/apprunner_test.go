@@ -85,7 +85,7 @@ func TestAppRunnerDeployCutOffIsSettled(t *testing.T) {
 	imageB := fake.ServingImage(arn)
 	require.NotEqual(t, imageA, imageB, "App Runner finished the update without berth")
 
-	next := open(Options{LockWait: 30 * time.Second, Lease: 2 * time.Second})
+	next := open(Options{LockWait: 30 * time.Second}) // the default lease: a short one can run out on a loaded machine while this berth works
 	var phases []string
 	m = next.Deploy(ctx, sp, nil, map[string]string{"web": local}, func(msg api.Message) { phases = append(phases, msg.Text) })
 	require.True(t, m.OK, m.Error)
