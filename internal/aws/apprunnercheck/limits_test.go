@@ -1,11 +1,8 @@
 package apprunnercheck
 
 import (
-	"compress/gzip"
 	"encoding/json"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-dev/berth/internal/aws/awstest"
 )
 
 // shape is one shape of botocore's App Runner model, as much as the checks
@@ -34,34 +33,11 @@ type shape struct {
 // BERTH_REQUIRE_MOTO is set, as in .ci/run.
 func appRunnerModel(t *testing.T) (shapes map[string]shape, operations []string) {
 	t.Helper()
-	skip := func(why string) {
-		if os.Getenv("BERTH_REQUIRE_MOTO") != "" {
-			t.Fatalf("botocore's App Runner model is needed (BERTH_REQUIRE_MOTO is set): %s", why)
-		}
-		t.Skipf("botocore's App Runner model is not installed (%s); pip install botocore, or set BERTH_REQUIRE_MOTO to make this a failure", why)
-	}
-	out, err := exec.Command("python3", "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
-	if err != nil {
-		skip("python3 cannot import botocore: " + err.Error())
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "data", "apprunner", "2020-05-15")
-	var r io.Reader
-	if f, err := os.Open(filepath.Join(dir, "service-2.json.gz")); err == nil {
-		defer f.Close()
-		gz, err := gzip.NewReader(f)
-		require.NoError(t, err)
-		r = gz
-	} else if f, err := os.Open(filepath.Join(dir, "service-2.json")); err == nil {
-		defer f.Close()
-		r = f
-	} else {
-		skip("no service-2.json in " + dir)
-	}
 	var model struct {
 		Operations map[string]json.RawMessage `json:"operations"`
 		Shapes     map[string]shape           `json:"shapes"`
 	}
-	require.NoError(t, json.NewDecoder(r).Decode(&model))
+	require.NoError(t, json.Unmarshal(awstest.BotocoreModel(t, "apprunner", "2020-05-15"), &model))
 	for op := range model.Operations {
 		operations = append(operations, op)
 	}

@@ -67,19 +67,11 @@ func name(max int, parts ...string) string {
 	return strings.TrimRight(n[:max-9], "-") + "-" + h
 }
 
-// ensureInfra finds or makes the app's shared resources.
+// ensureInfra finds or makes the app's shared resources: what its tasks
+// need (taskInfra) and the load balancer.
 func (e *Env) ensureInfra(ctx context.Context) (*infra, error) {
-	in := &infra{}
-	if err := e.network(ctx, in); err != nil {
-		return nil, err
-	}
-	if err := e.securityGroups(ctx, in); err != nil {
-		return nil, err
-	}
-	if err := e.cluster(ctx, in, true); err != nil {
-		return nil, err
-	}
-	if err := e.logGroup(ctx, in); err != nil {
+	in, err := e.taskInfra(ctx)
+	if err != nil {
 		return nil, err
 	}
 	if err := e.loadBalancer(ctx, in, true); err != nil {

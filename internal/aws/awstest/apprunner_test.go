@@ -2,13 +2,11 @@ package awstest_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -159,27 +157,11 @@ func TestAppRunnerFake(t *testing.T) {
 	assert.Contains(t, aws.ToString(settleAR(t, east, other).ServiceUrl), ".us-east-1.awsapprunner.com")
 }
 
-// botocoreModel loads botocore's App Runner model, installed with the aws
-// CLI; it skips the test when there is none, unless BERTH_REQUIRE_MOTO is
-// set.
+// botocoreModel loads botocore's App Runner model (awstest.BotocoreModel),
+// its numbers kept as written.
 func botocoreModel(t *testing.T) map[string]any {
 	t.Helper()
-	out, err := exec.Command("python3", "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
-	path := filepath.Join(strings.TrimSpace(string(out)), "data", "apprunner", "2020-05-15", "service-2.json.gz")
-	var f *os.File
-	if err == nil {
-		f, err = os.Open(path)
-	}
-	if err != nil {
-		if os.Getenv(awstest.EnvRequireMoto) != "" {
-			t.Fatalf("botocore's App Runner model: %v (pip install awscli)", err)
-		}
-		t.Skipf("botocore's App Runner model is not installed (%v): install the aws CLI (pip install awscli) to check the fake against it", err)
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
-	require.NoError(t, err)
-	d := json.NewDecoder(z)
+	d := json.NewDecoder(bytes.NewReader(awstest.BotocoreModel(t, "apprunner", "2020-05-15")))
 	d.UseNumber()
 	var m map[string]any
 	require.NoError(t, d.Decode(&m))

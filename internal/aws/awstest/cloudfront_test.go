@@ -1,13 +1,9 @@
 package awstest
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"encoding/xml"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -54,25 +50,8 @@ type cfModel struct {
 // CLI and moto); skipped without it unless BERTH_REQUIRE_MOTO is set.
 func cloudFrontModel(t *testing.T) *cfModel {
 	t.Helper()
-	skip := func(why string) {
-		if os.Getenv(EnvRequireMoto) != "" {
-			t.Fatalf("botocore's CloudFront model is needed (%s is set): %s", EnvRequireMoto, why)
-		}
-		t.Skipf("botocore's CloudFront model is not installed (%s)", why)
-	}
-	out, err := exec.Command("python3", "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
-	if err != nil {
-		skip("python3 cannot import botocore: " + err.Error())
-	}
-	f, err := os.Open(filepath.Join(strings.TrimSpace(string(out)), "data", "cloudfront", "2020-05-31", "service-2.json.gz"))
-	if err != nil {
-		skip(err.Error())
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	require.NoError(t, err)
 	var m cfModel
-	require.NoError(t, json.NewDecoder(gz).Decode(&m))
+	require.NoError(t, json.Unmarshal(BotocoreModel(t, "cloudfront", "2020-05-31"), &m))
 	return &m
 }
 

@@ -1,18 +1,13 @@
 package fargate
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-dev/berth/internal/aws/awstest"
 )
 
 // shape is one shape of a botocore service model, as much as the checks
@@ -37,33 +34,10 @@ type shape struct {
 // set, as in .ci/run, where its absence is a broken machine.
 func ecsModel(t *testing.T) map[string]shape {
 	t.Helper()
-	skip := func(why string) {
-		if os.Getenv("BERTH_REQUIRE_MOTO") != "" {
-			t.Fatalf("botocore's ECS model is needed (BERTH_REQUIRE_MOTO is set): %s", why)
-		}
-		t.Skipf("botocore's ECS model is not installed (%s); pip install botocore, or set BERTH_REQUIRE_MOTO to make this a failure", why)
-	}
-	out, err := exec.Command("python3", "-c", "import botocore,os;print(os.path.dirname(botocore.__file__))").Output()
-	if err != nil {
-		skip("python3 cannot import botocore: " + err.Error())
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "data", "ecs", "2014-11-13")
-	var r io.Reader
-	if f, err := os.Open(filepath.Join(dir, "service-2.json.gz")); err == nil {
-		defer f.Close()
-		gz, err := gzip.NewReader(f)
-		require.NoError(t, err)
-		r = gz
-	} else if f, err := os.Open(filepath.Join(dir, "service-2.json")); err == nil {
-		defer f.Close()
-		r = f
-	} else {
-		skip("no service-2.json in " + dir)
-	}
 	var model struct {
 		Shapes map[string]shape `json:"shapes"`
 	}
-	require.NoError(t, json.NewDecoder(r).Decode(&model))
+	require.NoError(t, json.Unmarshal(awstest.BotocoreModel(t, "ecs", "2014-11-13"), &model))
 	require.Contains(t, model.Shapes, "RegisterTaskDefinitionRequest")
 	return model.Shapes
 }
