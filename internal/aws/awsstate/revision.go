@@ -167,12 +167,7 @@ func (a *AppState) Revisions(ctx context.Context, service string) ([]Revision, e
 	if service != "" {
 		prefix, what = skRevPrefix+service+"/", fmt.Sprintf("%s/%s (%s)", a.app, service, a.env)
 	}
-	items, err := a.s.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(a.pk), ":prefix": str(prefix)},
-		ScanIndexForward:          aws.Bool(false),
-	}, 0)
+	items, err := a.s.prefixed(ctx, a.pk, prefix, true, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read revisions of %s: %w", what, err)
 	}

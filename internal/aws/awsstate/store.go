@@ -122,15 +122,7 @@ func (s *Store) App(env, app string) *AppState {
 
 // Apps lists the apps with state in env, sorted by name.
 func (s *Store) Apps(ctx context.Context, env string) ([]string, error) {
-	items, err := s.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression: aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
-		ExpressionAttributeNames: map[string]string{
-			"#pk": attrPK, "#sk": attrSK,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": str(env), ":prefix": str(skAppPrefix),
-		},
-	}, 0)
+	items, err := s.prefixed(ctx, env, skAppPrefix, false, 0)
 	if err != nil {
 		return nil, fmt.Errorf("list apps of environment %s: %w", env, err)
 	}
@@ -206,6 +198,18 @@ func (a *AppState) Delete(ctx context.Context) error {
 		return fmt.Errorf("delete state of app %s: %w", a, err)
 	}
 	return nil
+}
+
+// prefixed reads the items of partition pk whose sort key starts with
+// prefix, in sort-key order (newestFirst: reversed), at most limit (all
+// when 0).
+func (s *Store) prefixed(ctx context.Context, pk, prefix string, newestFirst bool, limit int) ([]map[string]types.AttributeValue, error) {
+	return s.query(ctx, &dynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(pk), ":prefix": str(prefix)},
+		ScanIndexForward:          aws.Bool(!newestFirst),
+	}, limit)
 }
 
 // query runs in (on the store's table, consistent) to the end, or until it

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -69,11 +68,7 @@ func (a *AppState) Task(ctx context.Context, id string) (Task, error) {
 		return Task{}, fmt.Errorf("read task %s of app %s: %w", id, a, err)
 	}
 	if item == nil && len(id) >= MinTaskIDPrefix {
-		items, err := a.s.query(ctx, &dynamodb.QueryInput{
-			KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
-			ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(a.pk), ":prefix": str(skTask + id)},
-		}, 2)
+		items, err := a.s.prefixed(ctx, a.pk, skTask+id, false, 2)
 		if err != nil {
 			return Task{}, fmt.Errorf("read task %s of app %s: %w", id, a, err)
 		}
@@ -97,11 +92,7 @@ func (a *AppState) Task(ctx context.Context, id string) (Task, error) {
 // Tasks lists the app's tasks, newest started first, up to limit (all
 // when limit <= 0).
 func (a *AppState) Tasks(ctx context.Context, limit int) ([]Task, error) {
-	items, err := a.s.query(ctx, &dynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("#pk = :pk AND begins_with(#sk, :prefix)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": attrPK, "#sk": attrSK},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": str(a.pk), ":prefix": str(skTask)},
-	}, 0)
+	items, err := a.s.prefixed(ctx, a.pk, skTask, false, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read tasks of app %s: %w", a, err)
 	}
