@@ -42,6 +42,10 @@ func testChild(mode string) int {
 		fmt.Fprintln(os.Stderr, "child: cannot start")
 		return 3
 	}
+	if mode == "ready-then-die" {
+		n.Ready()
+		return 5
+	}
 	ln, err := net.FileListener(files["web"])
 	if err != nil {
 		return 4
@@ -94,6 +98,25 @@ func TestFirstStartFailureEndsWithTheChildsCode(t *testing.T) {
 	// No pid file is left naming a dead process (whose pid the system
 	// may give to another: a later kill $(cat daemon.pid) would hit it).
 	assert.NoFileExists(t, pidFile)
+}
+
+// TestChildThatDiesRightAfterReadyIsRestarted: a daemon that said it
+// serves and died at once is restarted, never taken for one that could not
+// start (whichever of its two messages, ready and exit, arrives first).
+func TestChildThatDiesRightAfterReadyIsRestarted(t *testing.T) {
+	_, _, cancel, done := startRun(t, "ready-then-die")
+	select {
+	case err := <-done:
+		t.Fatalf("Run gave up on a child that had served: %v", err)
+	case <-time.After(1500 * time.Millisecond): // several restarts, with backoff
+	}
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
 }
 
 // TestKilledChildIsReplacedOnTheSameSocket: a child killed with SIGKILL is
