@@ -38,6 +38,7 @@ func TestMoveAppRunnerToFargate(t *testing.T) {
 	fake := awstest.SimulateAppRunner(t, p)
 	fake.SetPolls(0)
 	awstest.FakeCloudFront(t, p)
+	metrics := awstest.FakeCloudWatch(t, p)
 	t.Setenv("BERTH_HOST", "unix:///nonexistent/berth.sock")
 	cl, err := clients.Load(ctx, "")
 	require.NoError(t, err)
@@ -156,8 +157,41 @@ tasks:
 	assert.Equal(t, "running", st.State)
 	assert.Contains(t, st.Message, "App Runner")
 
-	// The move.
+	// A guard trip on answers: the targets are healthy, but CloudWatch
+	// counts 5XX in 30 % of the requests the load balancer sent them
+	// since the switch; berth switches back.
 	sick.Store(false)
+	var fivexx atomic.Bool
+	fivexx.Store(true)
+	p.Intercept(func(c *awstest.Call) *awstest.Response {
+		if c.Service == "cloudfront" && c.Request.Method == http.MethodPut && strings.HasSuffix(c.Request.URL.Path, "/config") &&
+			strings.Contains(string(c.Body), "<TargetOriginId>berth-web</TargetOriginId>") && fivexx.Load() {
+			lbs, err := cl.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{Names: []string{"berth-" + app + "-prod"}})
+			require.NoError(t, err)
+			_, lb, _ := strings.Cut(aws.ToString(lbs.LoadBalancers[0].LoadBalancerArn), ":loadbalancer/")
+			tgs, err := cl.ELB.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{LoadBalancerArn: lbs.LoadBalancers[0].LoadBalancerArn})
+			require.NoError(t, err)
+			for _, tg := range tgs.TargetGroups {
+				_, id, _ := strings.Cut(aws.ToString(tg.TargetGroupArn), ":targetgroup/")
+				dims := map[string]string{"LoadBalancer": lb, "TargetGroup": "targetgroup/" + id}
+				metrics.Add("AWS/ApplicationELB", "RequestCount", dims, 200)
+				metrics.Add("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", dims, 60)
+			}
+		}
+		return nil
+	})
+	r = run("move", "web", "--to", "fargate", "--image", "web="+local, "--guard", "1s")
+	t.Logf("berth move (5XX guard trip):\n%s%s", r.stdout, r.stderr)
+	require.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stderr, "60 of 200 requests")
+	assert.Contains(t, r.stderr, "answered 5XX")
+	assert.Equal(t, "berth-"+aws.ToString(d.Service.ServiceUrl), defaultOrigin(t, cl, id))
+	assert.Equal(t, artypes.ServiceStatusRunning, appRunnerState())
+	fivexx.Store(false)
+	p.Intercept(nil)
+
+	// The move: the requests since this switch are fine (the 5XX counted
+	// above were before it).
 	r = run("move", "web", "--to", "fargate", "--image", "web="+local, "--guard", "1s")
 	t.Logf("berth move --env prod web --to fargate:\n%s%s", r.stdout, r.stderr)
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
@@ -180,11 +214,28 @@ tasks:
 			assert.Equal(t, aws.ToString(lbs.LoadBalancers[0].DNSName), aws.ToString(o.DomainName))
 		}
 	}
-	// A later deploy goes to Fargate and keeps the entrypoint on it.
+	// A rollback right after the move does not cross back to App Runner
+	// behind the entrypoint's back: it says how to.
+	r = run("rollback", "web")
+	t.Logf("berth rollback right after the move:\n%s%s", r.stdout, r.stderr)
+	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stderr, "berth move --env prod web --to apprunner")
+	assert.Equal(t, "berth-web", defaultOrigin(t, cl, id))
+
+	// A later deploy goes to Fargate and keeps the entrypoint on it; its
+	// rollback returns to the move's revision, on Fargate.
 	r = run("deploy", "--image", "web="+local)
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
 	assert.NotContains(t, r.stdout, "UPDATE SERVICE")
 	assert.Equal(t, "berth-web", defaultOrigin(t, cl, id))
+	r = run("rollback", "web")
+	t.Logf("berth rollback after a deploy on Fargate:\n%s%s", r.stdout, r.stderr)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Equal(t, "berth-web", defaultOrigin(t, cl, id))
+	assert.Equal(t, artypes.ServiceStatusPaused, appRunnerState())
+	st = moveStatus(t, run)
+	assert.Equal(t, "running", st.State)
+	assert.NotContains(t, st.Message, "App Runner")
 
 	// The way back.
 	r = run("move", "web", "--to", "apprunner", "--guard", "1s")
