@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/apprunner"
@@ -118,6 +121,11 @@ tasks:
 	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
 	assert.Contains(t, r.stdout, "services.web.sidecars")
 
+	// App Runner has no exec: refused, with the way out.
+	r = run("exec", "web", "--", "true")
+	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stderr, "App Runner")
+
 	if r := run("move", "web", "--to", "fargate", "--delete-apprunner"); r.code != 1 || !strings.Contains(r.stderr, "later") {
 		t.Fatalf("--delete-apprunner: %d %q", r.code, r.stderr)
 	}
@@ -214,6 +222,43 @@ tasks:
 			assert.Equal(t, aws.ToString(lbs.LoadBalancers[0].DNSName), aws.ToString(o.DomainName))
 		}
 	}
+	// On Fargate, exec runs in the service's container through berth's own
+	// Session Manager channel (the fake agent: moto has no
+	// ExecuteCommand); stdin goes in, output and exit code come back.
+	agent := awstest.StartSSMAgent(t)
+	p.Handle("ecs:ExecuteCommand", agent.ExecuteCommand)
+	// moto lists no task of an ECS service: the service's one task is
+	// answered here, as ECS lists and describes it.
+	task := "arn:aws:ecs:" + awstest.Region + ":123456789012:task/berth/0a1b2c3d4e5f4a5b8c9d0e1f2a3b4c5d"
+	p.Intercept(func(c *awstest.Call) *awstest.Response {
+		var in struct {
+			ServiceName string
+			Tasks       []string
+		}
+		_ = json.Unmarshal(c.Body, &in)
+		var answer map[string]any
+		switch {
+		case c.Op() == "ecs:ListTasks" && strings.Contains(in.ServiceName, "-web-"):
+			answer = map[string]any{"taskArns": []string{task}}
+		case c.Op() == "ecs:DescribeTasks" && slices.Equal(in.Tasks, []string{task}):
+			answer = map[string]any{"failures": []any{}, "tasks": []any{map[string]any{"taskArn": task, "lastStatus": "RUNNING", "desiredStatus": "RUNNING",
+				"enableExecuteCommand": true, "startedAt": float64(time.Now().Add(-time.Minute).Unix())}}}
+		default:
+			return nil
+		}
+		r := &awstest.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/x-amz-json-1.1"}}}
+		require.NoError(t, r.SetJSON(answer))
+		return r
+	})
+	var stdout, stderr bytes.Buffer
+	code := Main([]string{"--env", "prod", "exec", "web", "-i", "--", "sh", "-c", "cat; exit 3"}, strings.NewReader("hello from stdin\n"), &stdout, &stderr)
+	assert.Equal(t, 3, code, stderr.String())
+	assert.Equal(t, "hello from stdin\n", stdout.String())
+	require.NotEmpty(t, agent.Sessions())
+	assert.Equal(t, "web", agent.Sessions()[0].Container)
+	assert.Equal(t, task, agent.Sessions()[0].Task)
+	p.Intercept(nil)
+
 	// A rollback right after the move does not cross back to App Runner
 	// behind the entrypoint's back: it says how to.
 	r = run("rollback", "web")
