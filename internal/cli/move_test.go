@@ -126,8 +126,8 @@ tasks:
 	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
 	assert.Contains(t, r.stderr, "App Runner")
 
-	if r := run("move", "web", "--to", "fargate", "--delete-apprunner"); r.code != 1 || !strings.Contains(r.stderr, "later") {
-		t.Fatalf("--delete-apprunner: %d %q", r.code, r.stderr)
+	if r := run("move", "web", "--delete-apprunner"); r.code != 1 || !strings.Contains(r.stderr, "runs on App Runner") {
+		t.Fatalf("--delete-apprunner while it runs there: %d %q", r.code, r.stderr)
 	}
 
 	// What Fargate cannot run as App Runner did is refused before anything.
@@ -293,6 +293,18 @@ tasks:
 	assert.Contains(t, string(b), "origin: "+url)
 	st = moveStatus(t, run)
 	assert.Contains(t, st.Message, "App Runner")
+
+	// Moved for good: the App Runner service deleted after the move; there
+	// is no way back to it then, and berth says so.
+	r = run("move", "web", "--to", "fargate", "--image", "web="+local, "--guard", "1s", "--delete-apprunner")
+	t.Logf("berth move --env prod web --to fargate --delete-apprunner:\n%s%s", r.stdout, r.stderr)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "App Runner service "+arn+" deleted")
+	assert.Equal(t, artypes.ServiceStatusDeleted, appRunnerState())
+	assert.Equal(t, "berth-web", defaultOrigin(t, cl, id))
+	r = run("move", "web", "--to", "apprunner", "--guard", "1s")
+	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stderr, "DELETED")
 
 	for _, op := range p.Calls() {
 		assert.False(t, strings.HasPrefix(strings.ToLower(op), "route53"), "berth called %s", op)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/aws/awsstate"
+	"github.com/berth-dev/berth/internal/aws/cdn"
 	"github.com/berth-dev/berth/internal/aws/fargate"
 	"github.com/berth-dev/berth/internal/spec"
 )
@@ -417,4 +420,54 @@ func orNone(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
+}
+
+// DeleteAppRunner deletes the App Runner service a service moved to
+// Fargate from (paused by the move, kept for the way back), once nothing
+// of the spec sends to it: the service must serve on Fargate and no
+// entrypoint may name the App Runner URL. It returns the ARN deleted.
+func (e *Env) DeleteAppRunner(ctx context.Context, sp *spec.Spec, service string, w io.Writer) (string, error) {
+	svc := sp.Services[service]
+	if svc == nil {
+		return "", fmt.Errorf("%w: %s has no service %q (services: %s)", ErrRefused, sp.File, service, strings.Join(sp.ServiceOrder, ", "))
+	}
+	if isAppRunner(svc) {
+		return "", fmt.Errorf("%w: service %s runs on App Runner (apprunner: in %s); move it first: berth move --env %s %s --to fargate --delete-apprunner", ErrRefused, service, sp.File, e.Name, service)
+	}
+	ctx, _, unlock, err := e.lock(ctx, "delete apprunner")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	revs, err := e.state.Revisions(ctx, service)
+	if err != nil {
+		return "", err
+	}
+	cur := activeOf(revs)
+	arn := ""
+	for _, r := range revs {
+		var s spec.Service
+		if json.Unmarshal(r.Spec, &s) == nil && s.AppRunner != "" {
+			arn = s.AppRunner
+		}
+	}
+	if cur == nil || cur.Slot == "" || arn == "" {
+		return "", fmt.Errorf("%w: service %s has no App Runner service to delete in %s: it never moved from App Runner to Fargate", ErrRefused, service, e.what())
+	}
+	r := e.runner(service)
+	st, err := r.Status(ctx, arn)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range sp.EdgeOrder {
+		if ep := sp.Edge[n]; ep != nil && (sameURL(ep.Origin, st.URL) || slices.ContainsFunc(cdn.OriginRefs(ep), func(ref string) bool { return sameURL(ref, st.URL) })) {
+			return "", fmt.Errorf("%w: entrypoint %s still names App Runner's URL %s; switch it and remove the URL from berth.yaml first", ErrRefused, n, st.URL)
+		}
+	}
+	fmt.Fprintf(w, "deleting App Runner service %s (the way back to it goes with it)\n", arn)
+	if err := r.Delete(ctx, arn, w); err != nil {
+		return "", err
+	}
+	_, _ = e.state.AddEvent(ctx, eventOf(service, "apprunner-deleted", fmt.Sprintf("App Runner service %s deleted; %s serves on Fargate (revision %d)", arn, service, cur.Number)))
+	return arn, nil
 }
