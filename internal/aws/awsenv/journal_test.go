@@ -348,3 +348,32 @@ func TestKilledAfterRecordingRevision(t *testing.T) {
 	require.True(t, res.OK, "%s\n%s", res.Error, phases(msgs))
 	assert.Equal(t, map[int]string{1: "previous", 2: "failed", 3: "active"}, a.states(next, "web"))
 }
+
+// Pause and resume settle what a berth killed mid-deploy left before they
+// act, as deploy, rollback and scale do: the unfinished revision is
+// undone (not paused as if it served), and the one that served is paused.
+func TestKilledDeploySettledByPause(t *testing.T) {
+	a := newAWSApp(t, webYAML)
+	res, _ := a.deploy(a.env(Options{}))
+	require.True(t, res.OK, res.Error)
+
+	dead := a.killable(Options{Lease: time.Second})
+	dead.dieAfter("ecs:CreateService")
+	res = dead.env.Deploy(context.Background(), a.sp, nil, nil, nil)
+	require.False(t, res.OK)
+
+	e := a.env(Options{LockWait: 15 * time.Second})
+	_, err := e.Pause(context.Background(), "web")
+	require.NoError(t, err)
+	assert.Equal(t, map[int]string{1: "active", 2: "failed"}, a.states(e, "web"))
+	assert.Equal(t, int32(0), a.desired(e, "web", SlotB), "the cut-off revision's slot still runs")
+	assert.Equal(t, int32(0), a.desired(e, "web", SlotA), "the serving revision is not paused")
+	_, pending, err := e.state.Op(context.Background())
+	require.NoError(t, err)
+	assert.False(t, pending, "the journal is left")
+
+	res = e.Resume(context.Background(), "web", nil)
+	require.True(t, res.OK, res.Error)
+	assert.Equal(t, int32(2), a.desired(e, "web", SlotA))
+	assert.Equal(t, "a", a.serving(e, "web"))
+}

@@ -275,11 +275,14 @@ func (e *Env) moveToAppRunner(ctx context.Context, sp *spec.Spec, svc *spec.Serv
 	if isAppRunner(svc) {
 		return failure(fmt.Errorf("%w: service %s runs on App Runner already (apprunner: in %s)", ErrRefused, svc.Name, sp.File)), nil
 	}
-	ctx, _, unlock, err := e.lock(ctx, "move")
+	ctx, l, unlock, err := e.lock(ctx, "move")
 	if err != nil {
 		return failure(err), nil
 	}
 	defer unlock()
+	if err := e.settle(ctx, l, p); err != nil {
+		return failure(err), nil
+	}
 	revs, err := e.state.Revisions(ctx, svc.Name)
 	if err != nil {
 		return failure(err), nil
