@@ -100,6 +100,19 @@ func TestFirstStartFailureEndsWithTheChildsCode(t *testing.T) {
 	assert.NoFileExists(t, pidFile)
 }
 
+// stopRun ends a Run started by startRun and checks that it returns
+// cleanly.
+func stopRun(t *testing.T, cancel func(), done chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
+
 // TestChildThatDiesRightAfterReadyIsRestarted: a daemon that said it
 // serves and died at once is restarted, never taken for one that could not
 // start (whichever of its two messages, ready and exit, arrives first).
@@ -110,13 +123,7 @@ func TestChildThatDiesRightAfterReadyIsRestarted(t *testing.T) {
 		t.Fatalf("Run gave up on a child that had served: %v", err)
 	case <-time.After(1500 * time.Millisecond): // several restarts, with backoff
 	}
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
+	stopRun(t, cancel, done)
 }
 
 // TestKilledChildIsReplacedOnTheSameSocket: a child killed with SIGKILL is
@@ -144,13 +151,7 @@ func TestKilledChildIsReplacedOnTheSameSocket(t *testing.T) {
 	second := get()
 	assert.NotEqual(t, first, second)
 
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
+	stopRun(t, cancel, done)
 	assert.Error(t, syscall.Kill(second, 0), "the child stopped with its supervisor")
 	assert.NoFileExists(t, pidFile)
 }

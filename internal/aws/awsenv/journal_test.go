@@ -175,14 +175,7 @@ func TestInterruptedDeployUndoesItself(t *testing.T) {
 // unfinished deploy (slot to 0, revision failed, an event saying it was
 // cut off), then does its own.
 func TestKilledDeployUndoneByNextDeploy(t *testing.T) {
-	a := newAWSApp(t, webYAML)
-	res, _ := a.deploy(a.env(Options{}))
-	require.True(t, res.OK, res.Error)
-
-	dead := a.killable(Options{Lease: time.Second})
-	dead.dieAfter("ecs:CreateService")
-	res = dead.env.Deploy(context.Background(), a.sp, nil, nil, nil)
-	require.False(t, res.OK)
+	a := killedMidDeploy(t)
 
 	// What the dead berth left: its slot started, its revision deploying,
 	// its journal, its lock.
@@ -353,14 +346,7 @@ func TestKilledAfterRecordingRevision(t *testing.T) {
 // act, as deploy, rollback and scale do: the unfinished revision is
 // undone (not paused as if it served), and the one that served is paused.
 func TestKilledDeploySettledByPause(t *testing.T) {
-	a := newAWSApp(t, webYAML)
-	res, _ := a.deploy(a.env(Options{}))
-	require.True(t, res.OK, res.Error)
-
-	dead := a.killable(Options{Lease: time.Second})
-	dead.dieAfter("ecs:CreateService")
-	res = dead.env.Deploy(context.Background(), a.sp, nil, nil, nil)
-	require.False(t, res.OK)
+	a := killedMidDeploy(t)
 
 	e := a.env(Options{LockWait: 15 * time.Second})
 	_, err := e.Pause(context.Background(), "web")
@@ -372,8 +358,23 @@ func TestKilledDeploySettledByPause(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, pending, "the journal is left")
 
-	res = e.Resume(context.Background(), "web", nil)
+	res := e.Resume(context.Background(), "web", nil)
 	require.True(t, res.OK, res.Error)
 	assert.Equal(t, int32(2), a.desired(e, "web", SlotA))
 	assert.Equal(t, "a", a.serving(e, "web"))
+}
+
+// killedMidDeploy is an app whose revision 1 serves and whose deploy of
+// revision 2 died hard once its new slot was made: its lock (with a 1 s
+// lease) and journal left in AWS.
+func killedMidDeploy(t *testing.T) *awsApp {
+	t.Helper()
+	a := newAWSApp(t, webYAML)
+	res, _ := a.deploy(a.env(Options{}))
+	require.True(t, res.OK, res.Error)
+	dead := a.killable(Options{Lease: time.Second})
+	dead.dieAfter("ecs:CreateService")
+	res = dead.env.Deploy(context.Background(), a.sp, nil, nil, nil)
+	require.False(t, res.OK)
+	return a
 }
