@@ -78,14 +78,16 @@ func (e *Env) guard(ctx context.Context, service, what string, opts MoveOptions,
 	return "", nil
 }
 
-// albErrors reads a target group's requests and 5XX answers (the
-// targets' and the load balancer's own) from AWS/ApplicationELB.
+// albErrors reads a target group's requests and its targets' 5XX answers
+// from AWS/ApplicationELB. (The load balancer's own 5XX, such as a 502 for
+// a target that does not answer, exist per load balancer only, across all
+// the app's services; the health probes see those targets.)
 func (e *Env) albErrors(lbARN, tgARN string) answers {
 	dims := []cwtypes.Dimension{
 		{Name: aws.String("LoadBalancer"), Value: aws.String(arnSuffix(lbARN, ":loadbalancer/"))},
 		{Name: aws.String("TargetGroup"), Value: aws.String("targetgroup/" + arnSuffix(tgARN, ":targetgroup/"))},
 	}
-	return e.metricSums("AWS/ApplicationELB", dims, "RequestCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count")
+	return e.metricSums("AWS/ApplicationELB", dims, "RequestCount", "HTTPCode_Target_5XX_Count")
 }
 
 // appRunnerErrors reads an App Runner service's requests and 5XX answers
