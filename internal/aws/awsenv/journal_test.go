@@ -22,6 +22,12 @@ import (
 // AWS call after it fails, so the berth neither finishes nor undoes
 // anything, its lock is not released and its journal stays, as after a
 // kill -9 or a laptop closed mid-deploy.
+// killedLease is the lease of a berth a test kills: what the next verb
+// waits out. Not shorter: under a loaded CI a renewal (every third of it)
+// comes late, the lease is lost, and the "dead" berth undoes its own work
+// in-process before the kill.
+const killedLease = 4 * time.Second
+
 type killable struct {
 	env   *Env
 	proxy *awstest.Proxy
@@ -230,7 +236,7 @@ func TestKilledAfterSwitchFinishedByNextVerb(t *testing.T) {
 	res, _ := a.deploy(a.env(Options{}))
 	require.True(t, res.OK, res.Error)
 
-	dead := a.killable(Options{Lease: time.Second})
+	dead := a.killable(Options{Lease: killedLease})
 	dead.dieAfter("elasticloadbalancing:ModifyRule")
 	res = dead.env.Deploy(context.Background(), a.sp, nil, nil, nil)
 	require.False(t, res.OK)
@@ -295,7 +301,7 @@ func TestKilledRollbackFinishedByNextDeploy(t *testing.T) {
 		res, _ := a.deploy(a.env(Options{}))
 		require.True(t, res.OK, res.Error)
 	}
-	dead := a.killable(Options{Lease: time.Second})
+	dead := a.killable(Options{Lease: killedLease})
 	dead.dieAfter("elasticloadbalancing:ModifyRule")
 	rb := dead.env.Rollback(context.Background(), a.sp, "web", 0, nil)
 	require.False(t, rb.OK)
@@ -320,7 +326,7 @@ func TestKilledAfterRecordingRevision(t *testing.T) {
 	res, _ := a.deploy(a.env(Options{}))
 	require.True(t, res.OK, res.Error)
 
-	dead := a.killable(Options{Lease: time.Second})
+	dead := a.killable(Options{Lease: killedLease})
 	dead.proxy.Handle("dynamodb:PutItem", func(c *awstest.Call) *awstest.Response {
 		r, err := c.Forward()
 		if err != nil {
@@ -365,14 +371,14 @@ func TestKilledDeploySettledByPause(t *testing.T) {
 }
 
 // killedMidDeploy is an app whose revision 1 serves and whose deploy of
-// revision 2 died hard once its new slot was made: its lock (with a 1 s
-// lease) and journal left in AWS.
+// revision 2 died hard once its new slot was made: its lock (with its
+// killedLease) and journal left in AWS.
 func killedMidDeploy(t *testing.T) *awsApp {
 	t.Helper()
 	a := newAWSApp(t, webYAML)
 	res, _ := a.deploy(a.env(Options{}))
 	require.True(t, res.OK, res.Error)
-	dead := a.killable(Options{Lease: time.Second})
+	dead := a.killable(Options{Lease: killedLease})
 	dead.dieAfter("ecs:CreateService")
 	res = dead.env.Deploy(context.Background(), a.sp, nil, nil, nil)
 	require.False(t, res.OK)
