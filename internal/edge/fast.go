@@ -122,7 +122,7 @@ func (h *fastHandler) Route(req *h1.Request, t *h1.Target) h1.Exchange {
 	ps := &f.ps
 	t.Transport = e.up
 	if s := e.snap.Load(); s.epHosts[host] != nil {
-		if !f.planEntrypoint(s, s.epHosts[host], t) {
+		if !f.planEntrypoint(s, s.epHosts[host], req.TLS, t) {
 			return nil // cache, shares, error pages, failover, HTTPS origins
 		}
 	} else {
@@ -155,18 +155,16 @@ func (h *fastHandler) Route(req *h1.Request, t *h1.Target) h1.Exchange {
 // origin (not shares or a canary), either external over plain HTTP or a
 // service with an instance to take it. Header add/remove controls are
 // applied on the way out. It reports whether it did.
-func (f *fastRequest) planEntrypoint(s *snapshot, ep *epEntry, t *h1.Target) bool {
+func (f *fastRequest) planEntrypoint(s *snapshot, ep *epEntry, overTLS bool, t *h1.Target) bool {
 	e, ps := f.e, &f.ps
-	if ep.cache != nil || ep.spec.Compress || ep.maintenance || ep.failover != nil || ep.redirectHTTPS && e.ext.httpsPort != "" {
+	if ep.cache != nil || ep.spec.Compress || ep.maintenance || ep.failover != nil || ep.redirectHTTPS && !overTLS && e.ext.httpsPort != "" {
 		return false
 	}
 	origin, ctl := ep.match(ps.path)
 	if ctl == nil || len(ctl.pages) > 0 {
 		return false
 	}
-	if len(ctl.Add) > 0 || len(ctl.Remove) > 0 {
-		t.Controls = &ctl.HeaderControls
-	}
+	t.Controls = ctl.fastControls(overTLS)
 	if origin == nil {
 		if len(ep.arms) != 1 {
 			return false

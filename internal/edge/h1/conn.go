@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 	"runtime/debug"
 	"sync"
@@ -20,7 +21,9 @@ const (
 // fastConn is one client connection on the fast path.
 type fastConn struct {
 	s     *Server
-	c     net.Conn
+	c     net.Conn // the client connection, a *tls.Conn for HTTPS
+	raw   net.Conn // the socket under c, which Shutdown closes
+	tls   *tls.ConnectionState
 	br    *bufio.Reader
 	bw    *bufio.Writer
 	state atomic.Int32
@@ -122,7 +125,7 @@ func (fc *fastConn) serveOne() connNext {
 		return closeConn
 	}
 	buf, _ := fc.br.Peek(n)
-	req.Host, req.Path, req.Head, req.Start = string(h.host.of(buf)), targetPath(h.target.of(buf)), h.head, start
+	req.Host, req.Path, req.Head, req.Start, req.TLS = string(h.host.of(buf)), targetPath(h.target.of(buf)), h.head, start, fc.tls != nil
 	t := &fc.target
 	*t = Target{}
 	var ex Exchange
@@ -299,7 +302,11 @@ func (fc *fastConn) appendUpstreamHead(b []byte, h *reqHead, buf []byte, hostAs,
 			b = append(b, "\r\n"...)
 		}
 	}
-	if !h.xfProto {
+	switch {
+	case h.xfProto:
+	case fc.tls != nil:
+		b = append(b, "X-Forwarded-Proto: https\r\n"...)
+	default:
 		b = append(b, "X-Forwarded-Proto: http\r\n"...)
 	}
 	if !h.xfHost {

@@ -29,6 +29,8 @@ type Request struct {
 	Head bool
 	// Start is when the server began to read the request.
 	Start time.Time
+	// TLS is true for a request that came over HTTPS.
+	TLS bool
 
 	h reqHead
 }
