@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/edge/cache"
 	"github.com/berth-dev/berth/internal/edge/h1"
 )
 
@@ -92,8 +93,9 @@ type fastHandler struct {
 }
 
 var (
-	_ h1.Handler  = (*fastHandler)(nil)
-	_ h1.Exchange = (*fastRequest)(nil)
+	_ h1.Handler   = (*fastHandler)(nil)
+	_ h1.Exchange  = (*fastRequest)(nil)
+	_ h1.Responder = (*hitRequest)(nil)
 )
 
 // fastRequest is one request the fast path serves, as the edge follows it.
@@ -122,6 +124,9 @@ func (h *fastHandler) Route(req *h1.Request, t *h1.Target) h1.Exchange {
 	ps := &f.ps
 	t.Transport = e.up
 	if s := e.snap.Load(); s.epHosts[host] != nil {
+		if ep := s.epHosts[host]; ep.cache != nil {
+			return h.planHit(ep, req) // cache hits only
+		}
 		if !f.planEntrypoint(s, s.epHosts[host], req.TLS, t) {
 			return nil // cache, shares, error pages, failover, HTTPS origins
 		}
@@ -271,4 +276,81 @@ func (f *fastRequest) record(res *h1.Result) {
 		rec.entrypoint, rec.origin, ls = ps.route.key, ps.route.key, ps.route.ls
 	}
 	f.e.observe(ls, &rec)
+}
+
+// hitCache is a Cache that finds the hits the fast path answers itself
+// (*cache.Cache).
+type hitCache interface {
+	LookupHit(r *http.Request) (cache.Hit, bool)
+}
+
+// hitRequest is a request on a cached entrypoint that the cache answers
+// from memory: the fast path writes the answer with no origin and no
+// net/http server, through the entrypoint's response controls, as
+// serveEntrypoint does.
+type hitRequest struct {
+	e      *Edge
+	ep     *epEntry
+	host   string
+	start  time.Time
+	hit    cache.Hit
+	rw     respWriter
+	cookie string
+	req    *http.Request
+}
+
+// planHit takes a request on a cached entrypoint when the cache has a hit
+// for it that needs neither the origin nor a file, and serveEntrypoint
+// would ask the cache: no redirect to HTTPS, no maintenance. Everything
+// else goes to net/http.
+func (h *fastHandler) planHit(ep *epEntry, req *h1.Request) h1.Exchange {
+	e := h.e
+	if ep.maintenance || ep.redirectHTTPS && !req.TLS && e.ext.httpsPort != "" {
+		return nil
+	}
+	hc, ok := ep.cache.(hitCache)
+	if !ok {
+		return nil
+	}
+	r := req.HTTP()
+	hit, ok := hc.LookupHit(r)
+	if !ok {
+		return nil
+	}
+	x := &hitRequest{e: e, ep: ep, host: normalizeHost(req.Host), start: req.Start, hit: hit, req: r}
+	if origin, _ := ep.match(req.Path); origin == nil {
+		// As serveEntrypoint: a split picks its arm, and may set its
+		// cookie, before the cache answers.
+		_, x.cookie = ep.split.choose(r)
+	}
+	if ep.ls != nil {
+		ep.ls.inflight.Inc()
+	}
+	return x
+}
+
+// Respond writes the hit through the entrypoint's response controls.
+func (x *hitRequest) Respond(w http.ResponseWriter, r *http.Request) {
+	_, ctl := x.ep.match(r.URL.Path)
+	x.rw.init(w, r, ctl)
+	x.rw.setCookie = x.cookie
+	x.hit.Serve(&x.rw, r)
+}
+
+// The exchange's upstream calls: a hit has no upstream.
+func (x *hitRequest) Answered(int)               {}
+func (x *hitRequest) Retry(error) (string, bool) { return "", false }
+func (x *hitRequest) Failed(h1.Failure, error) (int, string, string) {
+	return http.StatusBadGateway, ReasonUpstreamError, "The origin failed to answer."
+}
+
+// Done records the hit as finishEntrypoint does.
+func (x *hitRequest) Done(res *h1.Result) {
+	ep := x.ep
+	if ep.ls != nil {
+		ep.ls.inflight.Dec()
+	}
+	if res != nil {
+		x.e.record(ep.ls, &x.rw, x.req, x.host, ep.label, "", x.start)
+	}
 }

@@ -29,6 +29,7 @@ type fastConn struct {
 	state atomic.Int32
 
 	accepted time.Time
+	remote   string // the client's address, as net/http's RemoteAddr
 	clientIP string // for X-Forwarded-For, worked out once
 	watch    clientWatch
 	gone     atomic.Bool // the client closed while its request waited
@@ -61,7 +62,8 @@ func (fc *fastConn) serve() {
 	fc.br.Reset(fc.c)
 	fc.bw = fastWriters.Get().(*bufio.Writer)
 	fc.bw.Reset(fc.c)
-	if host, _, err := net.SplitHostPort(fc.c.RemoteAddr().String()); err == nil {
+	fc.remote = fc.c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(fc.remote); err == nil {
 		fc.clientIP = host
 	}
 	next := closeConn
@@ -126,6 +128,7 @@ func (fc *fastConn) serveOne() connNext {
 	}
 	buf, _ := fc.br.Peek(n)
 	req.Host, req.Path, req.Head, req.Start, req.TLS = string(h.host.of(buf)), targetPath(h.target.of(buf)), h.head, start, fc.tls != nil
+	req.raw, req.remote, req.tls, req.hr = buf[:n], fc.remote, fc.tls, nil
 	t := &fc.target
 	*t = Target{}
 	var ex Exchange
@@ -138,15 +141,23 @@ func (fc *fastConn) serveOne() connNext {
 	x := &fc.x
 	*x = fastExchange{fc: fc, ex: ex, t: t, addr: t.Addr, head: h.head, closeAfter: h.close, start: start}
 	defer x.abort() // on a panic; a no-op once done
-	fc.out = fc.appendUpstreamHead(fc.out[:0], h, buf, t.HostAs, t.Prefix)
-	if h.accept.to > 0 {
-		x.accept = string(h.accept.of(buf))
-	}
-	_, _ = fc.br.Discard(n) // the request is ours now
-	fc.s.fastReqs.Add(1)
+	var keep bool
+	if rs, ok := ex.(Responder); ok {
+		hr := req.HTTP() // before the head's bytes go
+		_, _ = fc.br.Discard(n)
+		fc.s.fastReqs.Add(1)
+		keep = fc.respond(x, rs, hr)
+	} else {
+		fc.out = fc.appendUpstreamHead(fc.out[:0], h, buf, t.HostAs, t.Prefix)
+		if h.accept.to > 0 {
+			x.accept = string(h.accept.of(buf))
+		}
+		_, _ = fc.br.Discard(n) // the request is ours now
+		fc.s.fastReqs.Add(1)
 
-	fc.gone.Store(false)
-	keep := x.proxy()
+		fc.gone.Store(false)
+		keep = x.proxy()
+	}
 	x.done = true
 	ex.Done(&x.res)
 	if !keep || x.closeAfter {
