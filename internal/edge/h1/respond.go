@@ -64,6 +64,13 @@ func (r *Request) HTTP() *http.Request {
 		}
 		hr.Header[name] = append(hr.Header[name], string(hl.value))
 	}
+	// As net/http (RFC 7234 5.4): Pragma: no-cache without Cache-Control
+	// reads as Cache-Control: no-cache.
+	if p := hr.Header["Pragma"]; len(p) > 0 && p[0] == "no-cache" {
+		if _, ok := hr.Header["Cache-Control"]; !ok {
+			hr.Header["Cache-Control"] = []string{"no-cache"}
+		}
+	}
 	r.hr = hr
 	return hr
 }
