@@ -203,7 +203,7 @@ func (w *fastResponse) writeHead(body []byte) {
 	if _, ok := h["Date"]; !ok {
 		writeDate(w.bw)
 	}
-	_ = h.Write(w.bw)
+	writeFields(w.bw, h, nil)
 	if w.closeAfter {
 		_, _ = w.bw.WriteString("Connection: close\r\n")
 	}

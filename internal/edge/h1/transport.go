@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -439,11 +440,35 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if req.Close && !hasCloseToken(req.Header.Get("Connection")) {
 		_, _ = bw.WriteString("Connection: close\r\n")
 	}
-	if err := req.Header.WriteSubset(bw, reqWriteExclude); err != nil {
-		return err
-	}
+	writeFields(bw, req.Header, reqWriteExclude)
 	_, err := bw.WriteString("\r\n")
 	return err
+}
+
+// writeFields writes a header's fields as Header.WriteSubset does (sorted
+// by name, invalid names dropped, values cleaned), without its pooled
+// sorter and map of exclusions.
+func writeFields(bw *bufio.Writer, h http.Header, exclude map[string]bool) {
+	var arr [32]string
+	keys := arr[:0]
+	for k := range h {
+		if !exclude[k] {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !httpguts.ValidHeaderFieldName(k) {
+			continue
+		}
+		for _, v := range h[k] {
+			v = textproto.TrimString(newlineToSpace.Replace(v))
+			_, _ = bw.WriteString(k)
+			_, _ = bw.WriteString(": ")
+			_, _ = bw.WriteString(v)
+			_, _ = bw.WriteString("\r\n")
+		}
+	}
 }
 
 // plainHost reports whether a Host value goes out as it is: printable
