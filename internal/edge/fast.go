@@ -12,13 +12,15 @@ import (
 	"github.com/berth-dev/berth/internal/edge/h1"
 )
 
-// Server serves an Edge on plain-HTTP listeners with the HTTP/1.1 fast
-// path (package h1): the common request (GET or HEAD without a body, for a
-// service's own host or a plain entrypoint) is proxied by the fast path's
-// own connection loop; everything else (entrypoints with a cache, shares or
-// error pages, bodies, upgrades, requests the edge answers itself, heads
-// the strict parser does not take) is handed, with the connection, to the
-// net/http server HTTP. Behaviour is the same on both paths: the same
+// Server serves an Edge on plain-HTTP or HTTPS listeners with the
+// HTTP/1.1 fast path (package h1): the common request (GET or HEAD without
+// a body, for a service's own host or a plain entrypoint) is proxied by
+// the fast path's own connection loop, and a cached entrypoint's fresh
+// hits are answered on it from memory; everything else (cache misses,
+// entrypoints with shares, failover or error pages, bodies, upgrades,
+// requests the edge answers itself, heads the strict parser does not
+// take) is handed, with the connection, to the net/http server HTTP, and
+// so is HTTP/2. Behaviour is the same on both paths: the same
 // balancing, retries and ejection, X-Forwarded-* headers, timeouts,
 // statistics, metrics and access log.
 //
@@ -67,10 +69,11 @@ func (s *Server) Serve(ln net.Listener) error { return s.server().Serve(ln) }
 
 // ServeTLS accepts HTTPS connections on ln, with HTTP.TLSConfig, until it
 // is closed or the server shuts down, when it returns
-// http.ErrServerClosed. It has no fast path: it makes the TLS handshake
-// itself so that an HTTP/1.x connection reaches net/http behind the
-// framing checks; an HTTP/2 connection goes to net/http as it is. A Server
-// serves either plain listeners or HTTPS ones, not both.
+// http.ErrServerClosed. It makes the TLS handshake itself: an HTTP/1.x
+// connection is served by the fast path over TLS, and what it hands over
+// reaches net/http behind the framing checks; an HTTP/2 connection goes to
+// net/http as it is. A Server serves either plain listeners or HTTPS ones,
+// not both.
 func (s *Server) ServeTLS(ln net.Listener) error { return s.server().ServeTLS(ln) }
 
 // Shutdown stops accepting, closes idle connections, and waits for the

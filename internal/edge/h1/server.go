@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Server serves plain-HTTP listeners with a fast path: a loop of its own
+// Server serves plain-HTTP and HTTPS listeners with a fast path: a loop of its own
 // per connection reads each request head, and proxies the requests its
 // Handler routes to an upstream itself, writing the answer straight back.
 // Everything else (bodies, upgrades, requests the Handler leaves, heads its
