@@ -29,6 +29,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /v1/apps/{app}/services/{svc}/revisions", d.handleRevisions)
 	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/rollback", d.handleRollback)
 	mux.HandleFunc("GET /v1/apps/{app}/services/{svc}/logs", d.handleLogs)
+	mux.HandleFunc("GET /v1/apps/{app}/services/{svc}/history", d.handleHistory)
 	mux.HandleFunc("POST /v1/apps/{app}/scale", d.handleScale)
 	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/pause", d.handlePause)
 	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/resume", d.handleResume)
@@ -44,6 +45,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/tasks/{id}/stop", d.handleTaskStop)
 	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/exec", d.handleExec)
 	mux.HandleFunc("GET /v1/ca", d.handleCA)
+	mux.HandleFunc("POST /v1/ui/signin", d.handleSignIn)
 	d.edgeRoutes(mux) // edge_handlers.go: /v1/edge..., /metrics
 	return containHandler(d.log, http.MaxBytesHandler(mux, maxRequestBody))
 }
