@@ -1,0 +1,131 @@
+package controlplane_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/berth-dev/berth/internal/controlplane"
+	"github.com/berth-dev/berth/internal/testutil"
+)
+
+// withConsole serves the console on a free loopback port.
+func withConsole(c *controlplane.Config) { c.UIAddr = "127.0.0.1:0" }
+
+// js evaluates expr in the browser's page (awaiting it when a promise).
+func js[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	require.NoError(t, err, expr)
+	return v
+}
+
+// waitJS polls expr in the page until it is true.
+func waitJS(t *testing.T, ctx context.Context, timeout time.Duration, expr string) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, err := chromedp.Run(c, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+	require.NoError(t, err, "waiting in the browser for: %s", expr)
+}
+
+// screenshot writes the page to $BERTH_SCREENSHOTS/name.png when that is
+// set (scripts/screenshots.sh).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := os.Getenv("BERTH_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
+}
+
+// TestConsoleInABrowser signs a real browser in with berth ui's URL, sees
+// the deployed service, watches its request graph move while traffic
+// flows, and rolls it back from the page.
+func TestConsoleInABrowser(t *testing.T) {
+	t.Parallel()
+	browser := testutil.Browser(t)
+	d := startFakeDaemon(t, "", withConsole)
+	require.NotEmpty(t, d.addrs.UI)
+	app := testutil.UniqueName(t, "ui")
+	d.mustDeploy(appSpec(app, d.image(), "    env: {V: \"1\"}\n"))
+	d.mustDeploy(appSpec(app, d.image(), "    env: {V: \"2\"}\n"))
+	require.Equal(t, 2, d.status(app).Revision)
+
+	in, err := d.client.ConsoleSignIn(context.Background())
+	require.NoError(t, err)
+	step, cancel := context.WithTimeout(browser, 60*time.Second)
+	defer cancel()
+	require.NoError(t, chromedp.Do(step, chromedp.Navigate(in.URL)))
+
+	// Signed in: the apps page lists the service at revision 2.
+	row := `document.querySelector('[data-app="` + app + `"] tr[data-service="web"]')`
+	waitJS(t, step, 10*time.Second, row+` !== null && `+row+`.querySelector('.rev').textContent === "2"`)
+	screenshot(t, step, "console-apps")
+
+	// The service's page, then traffic: the graph gets points with requests.
+	require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.CSS(`[data-app="`+app+`"] tr[data-service="web"] a`))))
+	waitJS(t, step, 10*time.Second, `document.querySelector('#svc-revision[data-revision="2"]') !== null`)
+	load := d.startLoad(app, "web", 4)
+	waitJS(t, step, 20*time.Second, `parseFloat(document.getElementById('chart-requests').dataset.last || "0") > 0`)
+	points := js[string](t, step, `document.getElementById('chart-requests').dataset.points`)
+	waitJS(t, step, 20*time.Second, `document.getElementById('chart-requests').dataset.points !== "`+points+`"`)
+	waitJS(t, step, 10*time.Second, `document.querySelectorAll('#chart-requests polyline').length > 0`)
+	screenshot(t, step, "console-service")
+	load.finish()
+	require.Zero(t, load.failed.Load(), "requests failed: %v", load.errs)
+
+	// Roll back, confirmed in the dialog: the page shows the new revision.
+	require.NoError(t, chromedp.Do(step,
+		chromedp.Click(chromedp.CSS(`#act-rollback`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)),
+		chromedp.Click(chromedp.CSS(`#confirm-ok`)),
+	))
+	waitJS(t, step, 30*time.Second, `document.querySelector('#svc-revision:not([data-revision="2"])') !== null`)
+	shown, err := strconv.Atoi(js[string](t, step, `document.getElementById('svc-revision').dataset.revision`))
+	require.NoError(t, err)
+	st := d.status(app)
+	assert.NotEqual(t, 2, st.Revision, "the daemon rolled back")
+	assert.Equal(t, st.Revision, shown, "the page shows the daemon's revision")
+}
+
+// TestConsoleRefusesABrowserWithoutSession: a browser that has not spent a
+// sign-in URL gets 401 for the pages and the API, and a spent URL does not
+// sign a second browser in.
+func TestConsoleRefusesABrowserWithoutSession(t *testing.T) {
+	t.Parallel()
+	browser := testutil.Browser(t)
+	d := startFakeDaemon(t, "", withConsole)
+	base := "http://" + d.addrs.UI
+	step, cancel := context.WithTimeout(browser, 30*time.Second)
+	defer cancel()
+
+	resp, err := chromedp.RunResponse(step, chromedp.Navigate(base+"/"))
+	require.NoError(t, err)
+	assert.Equal(t, int64(401), resp.Status)
+	assert.Contains(t, js[string](t, step, `document.getElementById('refused').textContent`), "berth ui")
+	code := js[int](t, step, `fetch('/api/v1/status').then(r => r.status)`)
+	assert.Equal(t, 401, code)
+
+	// A URL already spent by someone else signs nobody in.
+	in, err := d.client.ConsoleSignIn(context.Background())
+	require.NoError(t, err)
+	other := testutil.Browser(t)
+	require.NoError(t, chromedp.Do(other, chromedp.Navigate(in.URL)))
+	resp, err = chromedp.RunResponse(step, chromedp.Navigate(in.URL))
+	require.NoError(t, err)
+	assert.Equal(t, int64(401), resp.Status)
+	resp, err = chromedp.RunResponse(step, chromedp.Navigate(base+"/"))
+	require.NoError(t, err)
+	assert.Equal(t, int64(401), resp.Status)
+}
