@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/controlplane"
 	"github.com/berth-dev/berth/internal/testutil"
 )
@@ -128,4 +129,117 @@ func TestConsoleRefusesABrowserWithoutSession(t *testing.T) {
 	resp, err = chromedp.RunResponse(step, chromedp.Navigate(base+"/"))
 	require.NoError(t, err)
 	assert.Equal(t, int64(401), resp.Status)
+}
+
+// TestHistoryKeepsRatesAndErrorsPerRevision: the console's graphs read
+// GET .../history, which takes a point from the edge's counters (every
+// second in tests, 5 s otherwise), with the 5xx a revision answered.
+func TestHistoryKeepsRatesAndErrorsPerRevision(t *testing.T) {
+	t.Parallel()
+	d := startFakeDaemon(t, "")
+	app := testutil.UniqueName(t, "hist")
+	d.mustDeploy(appSpec(app, d.image(), "    env: {ROOT_STATUS: \"500\"}\n"))
+	ctx := context.Background()
+	_, err := d.client.History(ctx, app, "nope")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `has no service "nope"`)
+	// The edge's 5xx counters are read from the service's first point on.
+	eventually(t, 10*time.Second, "a first point", func() bool {
+		h, err := d.client.History(ctx, app, "web")
+		require.NoError(t, err)
+		return len(h.Points) > 0
+	})
+
+	for range 20 {
+		code, _, err := d.get(app, "web", "/")
+		require.NoError(t, err)
+		require.Equal(t, 500, code)
+	}
+	for range 10 {
+		code, _, err := d.get(app, "web", "/healthz")
+		require.NoError(t, err)
+		require.Equal(t, 200, code)
+	}
+	var req, errs float64
+	eventually(t, 15*time.Second, "the history counts the requests and their errors", func() bool {
+		h, err := d.client.History(ctx, app, "web")
+		require.NoError(t, err)
+		assert.Equal(t, "1s", h.Every)
+		req, errs = 0, 0
+		for _, p := range h.Points {
+			for _, r := range p.Revisions {
+				require.Equal(t, 1, r.Revision)
+				req += r.RequestsPerSecond * 1 // one-second points
+				errs += r.ErrorsPerSecond
+			}
+		}
+		return req >= 29.5 && errs >= 19.5
+	})
+	assert.InDelta(t, 30, req, 1, "every request once")
+	assert.InDelta(t, 20, errs, 1, "every 500 once")
+}
+
+// TestConsoleScreenshots writes the console's main pages as PNG to
+// $BERTH_SCREENSHOTS (scripts/screenshots.sh), after a scene worth
+// showing: two services, a deploy under traffic, tasks, an entrypoint.
+// Without BERTH_SCREENSHOTS it is skipped.
+func TestConsoleScreenshots(t *testing.T) {
+	if os.Getenv("BERTH_SCREENSHOTS") == "" {
+		t.Skip("BERTH_SCREENSHOTS is not set: run scripts/screenshots.sh")
+	}
+	browser := testutil.Browser(t)
+	d := startFakeDaemon(t, "", withConsole)
+	spec := func(v string) string {
+		return `app: shop
+services:
+  web:
+    image: ` + d.image() + `
+    port: 8080
+    health: {path: /healthz}
+    instances: 2
+    env: {VERSION: "` + v + `"}
+  api:
+    image: ` + d.image() + `
+    port: 8080
+    health: {path: /healthz}
+tasks:
+  migrate: {service: web, command: ["/testapp", "migrate"]}
+edge:
+  www:
+    hosts: [www.shop.example]
+    origin: web
+`
+	}
+	d.mustDeploy(spec("v1"))
+	load := d.startLoad("shop", "web", 2)
+	time.Sleep(8 * time.Second)
+	d.mustDeploy(spec("v2"))
+	more := d.startLoad("shop", "web", 3)
+	apiLoad := d.startLoad("shop", "api", 1)
+	time.Sleep(10 * time.Second)
+	ctx := context.Background()
+	_, err := d.runTask(ctx, "shop", api.TaskRunRequest{Name: "migrate"})
+	require.NoError(t, err)
+	_, _ = d.runTask(ctx, "shop", api.TaskRunRequest{Service: "api", Command: []string{"/testapp", "exit", "3"}})
+
+	in, err := d.client.ConsoleSignIn(ctx)
+	require.NoError(t, err)
+	step, cancel := context.WithTimeout(browser, 60*time.Second)
+	defer cancel()
+	require.NoError(t, chromedp.Do(step, chromedp.Navigate(in.URL)))
+	waitJS(t, step, 10*time.Second, `document.querySelector('[data-app="shop"] tr[data-service="api"]') !== null`)
+	time.Sleep(1500 * time.Millisecond) // a second live update, with rates
+	screenshot(t, step, "console-apps")
+	require.NoError(t, chromedp.Do(step, chromedp.Navigate("http://"+d.addrs.UI+"/#/app/shop/service/web")))
+	waitJS(t, step, 10*time.Second, `parseInt(document.getElementById('chart-requests').dataset.points || "0") > 10`)
+	screenshot(t, step, "console-service")
+	require.NoError(t, chromedp.Do(step, chromedp.Navigate("http://"+d.addrs.UI+"/#/tasks")))
+	waitJS(t, step, 10*time.Second, `document.querySelectorAll('tr[data-task]').length >= 2`)
+	screenshot(t, step, "console-tasks")
+	require.NoError(t, chromedp.Do(step, chromedp.Navigate("http://"+d.addrs.UI+"/#/edge")))
+	waitJS(t, step, 10*time.Second, `document.querySelector('[data-entrypoint="www"]') !== null`)
+	screenshot(t, step, "console-edge")
+	load.finish()
+	more.finish()
+	apiLoad.finish()
 }

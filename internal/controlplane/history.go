@@ -34,12 +34,14 @@ type historyRing struct {
 }
 
 // sample adds a point from the revisions' cumulative totals and 5xx counts
-// now (the traffic loop calls it every historyEvery). The first call only
-// takes the baseline.
+// now (the traffic loop calls it every historyEvery). The totals count
+// from zero when the service's book began, so the first point covers the
+// interval before it; the edge's 5xx counters may be older than the
+// service (one destroyed and deployed again), so the first call only takes
+// their baseline.
 func (h *historyRing) sample(now time.Time, totals map[int]revTotals, errs map[int]uint64) {
 	if h.at.IsZero() {
-		h.at, h.totals, h.errs = now, clone(totals), clone(errs)
-		return
+		h.at, h.errs = now.Add(-historyEvery), clone(errs)
 	}
 	secs := now.Sub(h.at).Seconds()
 	p := api.TrafficPoint{Time: now}
