@@ -208,6 +208,7 @@ edge:
   www:
     hosts: [www.shop.example]
     origin: web
+    cache: {enabled: true, default_ttl: 60s}
 `
 	}
 	d.mustDeploy(spec("v1"))

@@ -343,19 +343,19 @@ function drawCharts(hist, serving) {
   fill(rq, chart(pts, [
     ...reqs.map((s, i) => ({ cls: 'c' + i, values: s.values })),
     ...errs.map(s => ({ cls: 'err dash', values: s.values })),
-  ], 'req/s'), legend(revs, serving, errs.length ? 'errors (5xx/s) dashed red' : ''));
+  ]), legend(revs, serving, errs.length ? 'errors (5xx/s) dashed red' : ''));
   const lat = [
     ...series(r => r.latency_p50_ms).map((s, i) => ({ cls: 'c' + i, values: s.values })),
     ...series(r => r.latency_p99_ms).map((s, i) => ({ cls: 'c' + i + ' dash', values: s.values })),
   ];
-  fill(document.getElementById('chart-latency'), chart(pts, lat, 'ms'), legend(revs, serving, 'p50 solid, p99 dashed'));
+  fill(document.getElementById('chart-latency'), chart(pts, lat), legend(revs, serving, 'p50 solid, p99 dashed'));
 }
 
 function legend(revs, serving, note) {
   return h('div', { class: 'legend' }, revs.map((r, i) => h('span', {}, h('i', { class: 'c' + i }), 'rev ' + r + (r === serving ? ' (serving)' : ''))), note ? h('span', { text: note }) : null);
 }
 
-function chart(pts, lines, unit) {
+function chart(pts, lines) {
   const W = 600, H = 180, L = 44, R = 8, T = 8, B = 22;
   const svg = h('svg', { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: 'none', role: 'img' });
   if (pts.length < 2) {
@@ -374,7 +374,6 @@ function chart(pts, lines, unit) {
   }
   svg.append(h('text', { x: L, y: H - 6, text: new Date(t0).toLocaleTimeString() }));
   svg.append(h('text', { x: W - R, y: H - 6, 'text-anchor': 'end', text: new Date(t1).toLocaleTimeString() }));
-  svg.append(h('text', { x: 4, y: T + 10, text: unit }));
   for (const l of lines) {
     svg.append(h('polyline', { class: 'line ' + l.cls, points: l.values.map(v => x(v.t).toFixed(1) + ',' + y(v.v).toFixed(1)).join(' ') }));
   }
@@ -430,10 +429,13 @@ const edgePage = {
     if (box.querySelector('input:focus')) return; // do not redraw under a user's typing
     if (!state.edge.length) { fill(box, h('div', { class: 'panel' }, h('p', { class: 'muted', text: 'No entrypoints. Declare them under edge: in berth.yaml.' }))); return; }
     fill(box, state.edge.map(e => {
-      const origin = h('input', { type: 'text', value: e.origin, size: 28, 'aria-label': 'origin' });
+      const app = ((state.status && state.status.apps) || []).find(a => a.name === e.app);
+      const listID = 'origins-' + e.name;
+      const origin = h('input', { type: 'text', value: e.origin, size: 28, list: listID, 'aria-label': 'origin' });
       return h('div', { class: 'panel', 'data-entrypoint': e.name },
         h('div', { class: 'head' }, h('h2', { text: e.name }), h('span', { class: 'muted', text: 'app ' + e.app }), e.maintenance ? badge('maintenance') : null),
-        h('table', {},
+        h('datalist', { id: listID }, ((app && app.services) || []).map(s => h('option', { value: s.name }))),
+        h('table', { class: 'kv' },
           h('tr', {}, h('th', { text: 'Hosts' }), h('td', { class: 'mono', text: (e.hosts || []).join(', ') })),
           h('tr', {}, h('th', { text: 'Origin' }), h('td', { class: 'mono', text: e.origin + (e.spec_origin && e.spec_origin !== e.origin ? '  (spec: ' + e.spec_origin + ')' : '') })),
           (e.shares || []).length ? h('tr', {}, h('th', { text: 'Shares' }), h('td', { class: 'mono', text: e.shares.map(s => s.origin + ' ' + s.percent + '%').join(', ') })) : null,
