@@ -19,8 +19,10 @@ import (
 //go:embed assets
 var assets embed.FS
 
-// CookieName is the console's session cookie.
-const CookieName = "berth_console"
+// cookiePrefix names the console's session cookie, followed by the
+// console's port: browsers keep cookies per host, not per port, so two
+// daemons' consoles on one machine must not share a name.
+const cookiePrefix = "berth_console_"
 
 // CSRFHeader carries the session's CSRF token on every request that
 // changes something.
@@ -50,6 +52,7 @@ type Console struct {
 	hosts    map[string]bool // Host names a request may carry
 	page     *template.Template
 	static   http.Handler
+	cookie   string // the session cookie's name
 }
 
 // New returns the console of cfg.
@@ -73,11 +76,15 @@ func New(cfg Config) *Console {
 		c.hosts[strings.ToLower(host)] = true
 	}
 	c.base = "http://" + net.JoinHostPort(host, port)
+	c.cookie = cookiePrefix + port
 	c.page = template.Must(template.ParseFS(assets, "assets/index.html"))
 	sub, _ := fs.Sub(assets, "assets")
 	c.static = http.StripPrefix("/static/", http.FileServer(http.FS(sub)))
 	return c
 }
+
+// CookieName is the name of the console's session cookie.
+func (c *Console) CookieName() string { return c.cookie }
 
 // SignIn mints a one-time sign-in URL, good for SignInTTL. The daemon
 // answers POST /v1/ui/signin with it, under the API's own authorization.
@@ -140,7 +147,7 @@ func (c *Console) hostAllowed(hostport string) bool {
 // that changes something must carry the session's CSRF token too.
 func (c *Console) authorized(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ck, err := r.Cookie(CookieName)
+		ck, err := r.Cookie(c.cookie)
 		var sess session
 		ok := err == nil
 		if ok {
@@ -175,7 +182,7 @@ func refuse(w http.ResponseWriter, r *http.Request, code int, reason, msg string
 }
 
 var refusedPage = template.Must(template.New("refused").Parse(`<!doctype html><meta charset="utf-8"><title>berth console</title>
-<body style="font:16px system-ui;margin:4em"><h1>berth console</h1><p id="refused">{{.}}</p>`))
+<h1>berth console</h1><p id="refused">{{.}}</p>`))
 
 func (c *Console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -185,7 +192,7 @@ func (c *Console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, &http.Cookie{
-		Name: CookieName, Value: id, Path: "/",
+		Name: c.cookie, Value: id, Path: "/",
 		Expires: sess.expires, MaxAge: int(SessionTTL.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil,
@@ -194,10 +201,10 @@ func (c *Console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) handleSignOut(w http.ResponseWriter, r *http.Request) {
-	if ck, err := r.Cookie(CookieName); err == nil {
+	if ck, err := r.Cookie(c.cookie); err == nil {
 		c.sessions.end(ck.Value)
 	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: c.cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -208,7 +215,7 @@ type pageData struct {
 }
 
 func (c *Console) handlePage(w http.ResponseWriter, r *http.Request) {
-	ck, _ := r.Cookie(CookieName)
+	ck, _ := r.Cookie(c.cookie)
 	sess, _ := c.sessions.lookup(ck.Value)
 	var buf bytes.Buffer
 	if err := c.page.Execute(&buf, pageData{CSRF: sess.csrf, Environments: c.cfg.Environments}); err != nil {

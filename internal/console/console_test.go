@@ -123,7 +123,7 @@ func TestEverythingIsRefusedWithoutASession(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	// A forged cookie is no session.
 	u, _ := url.Parse(f.srv.URL)
-	c.Jar.SetCookies(u, []*http.Cookie{{Name: console.CookieName, Value: strings.Repeat("ab", 32)}})
+	c.Jar.SetCookies(u, []*http.Cookie{{Name: f.con.CookieName(), Value: strings.Repeat("ab", 32)}})
 	resp, _ = get(t, c, f.srv.URL+"/api/v1/status")
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 	assert.Empty(t, f.api.requests(), "nothing reached the API")
@@ -143,7 +143,7 @@ func TestSignInLinkWorksOnceAndSetsAStrictHttpOnlyCookie(t *testing.T) {
 	cookies := resp.Cookies()
 	require.Len(t, cookies, 1)
 	ck := cookies[0]
-	assert.Equal(t, console.CookieName, ck.Name)
+	assert.Equal(t, f.con.CookieName(), ck.Name)
 	assert.True(t, ck.HttpOnly)
 	assert.Equal(t, http.SameSiteStrictMode, ck.SameSite)
 	assert.Equal(t, int(console.SessionTTL.Seconds()), ck.MaxAge)

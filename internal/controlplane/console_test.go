@@ -77,6 +77,11 @@ func TestConsoleInABrowser(t *testing.T) {
 	// The service's page, then traffic: the graph gets points with requests.
 	require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.CSS(`[data-app="`+app+`"] tr[data-service="web"] a`))))
 	waitJS(t, step, 10*time.Second, `document.querySelector('#svc-revision[data-revision="2"]') !== null`)
+	// Its logs and events stream in; the filter hides what does not match.
+	waitJS(t, step, 10*time.Second, `[...document.querySelectorAll('#logs div')].some(l => l.textContent.includes('listening on'))`)
+	waitJS(t, step, 10*time.Second, `[...document.querySelectorAll('#events div')].some(e => e.textContent.includes('revision 2'))`)
+	require.NoError(t, chromedp.Do(step, chromedp.SendKeys(chromedp.CSS(`#log-filter`), "no such line")))
+	waitJS(t, step, 5*time.Second, `[...document.querySelectorAll('#logs div')].every(l => l.hidden)`)
 	load := d.startLoad(app, "web", 4)
 	waitJS(t, step, 20*time.Second, `parseFloat(document.getElementById('chart-requests').dataset.last || "0") > 0`)
 	points := js[string](t, step, `document.getElementById('chart-requests').dataset.points`)
