@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/berth-dev/berth/internal/api"
@@ -20,6 +21,9 @@ func (d *Daemon) startConsole(ctx context.Context, ln net.Listener, errc chan<- 
 		Addr:   ln.Addr().String(),
 		Logger: d.log.With("component", "console"),
 	})
+	if ap, err := netip.ParseAddrPort(ln.Addr().String()); err == nil && !ap.Addr().IsLoopback() {
+		d.log.Warn("the console serves plain HTTP on a non-loopback address; prefer --ui 127.0.0.1:PORT and an SSH tunnel", "ui", ln.Addr().String())
+	}
 	srv := &http.Server{
 		Handler:           containHandler(d.log, d.console.Handler()),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -34,7 +34,11 @@ func waitJS(t *testing.T, ctx context.Context, timeout time.Duration, expr strin
 	c, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	_, err := chromedp.Run(c, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
-	require.NoError(t, err, "waiting in the browser for: %s", expr)
+	if err != nil {
+		// What the page said: its messages and the part being waited on.
+		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`'dialog open: ' + document.getElementById('confirm').open + ' | ' + document.getElementById('toasts').textContent + ' | ' + document.getElementById('main').innerText.slice(0, 600)`))
+		t.Fatalf("waiting in the browser for: %s: %v; the page shows: %s", expr, err, page)
+	}
 }
 
 // screenshot writes the page to $BERTH_SCREENSHOTS/name.png when that is
@@ -91,12 +95,21 @@ func TestConsoleInABrowser(t *testing.T) {
 	load.finish()
 	require.Zero(t, load.failed.Load(), "requests failed: %v", load.errs)
 
+	// Scale, pause and resume, each confirmed in the dialog.
+	confirm := chromedp.Steps(chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)), chromedp.Click(chromedp.CSS(`#confirm-ok`)))
+	js[string](t, step, `document.getElementById('scale-n').value = '2'`)
+	require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.CSS(`#act-scale`)), confirm))
+	waitJS(t, step, 20*time.Second, `document.querySelectorAll('#svc-instances tr').length === 3`)
+	assert.Equal(t, 2, d.status(app).Running)
+	require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.CSS(`#act-pause`)), confirm))
+	waitJS(t, step, 20*time.Second, `document.querySelector('#svc-state .badge.paused') !== null`)
+	waitJS(t, step, 20*time.Second, `document.getElementById('toasts').textContent.includes('Paused')`)
+	require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.CSS(`#act-resume`)), confirm))
+	waitJS(t, step, 20*time.Second, `document.getElementById('toasts').textContent.includes('Resum')`)
+	waitJS(t, step, 20*time.Second, `document.querySelector('#svc-state .badge.running') !== null`)
+
 	// Roll back, confirmed in the dialog: the page shows the new revision.
-	require.NoError(t, chromedp.Do(step,
-		chromedp.Click(chromedp.CSS(`#act-rollback`)),
-		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)),
-		chromedp.Click(chromedp.CSS(`#confirm-ok`)),
-	))
+	require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.CSS(`#act-rollback`)), confirm))
 	waitJS(t, step, 30*time.Second, `document.querySelector('#svc-revision:not([data-revision="2"])') !== null`)
 	shown, err := strconv.Atoi(js[string](t, step, `document.getElementById('svc-revision').dataset.revision`))
 	require.NoError(t, err)

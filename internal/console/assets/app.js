@@ -119,9 +119,23 @@ function connectLive() {
   live = new EventSource('/live?' + q);
   const dot = document.getElementById('live');
   live.onopen = () => dot.classList.remove('off');
-  live.onerror = () => dot.classList.add('off');
+  live.onerror = () => {
+    dot.classList.add('off');
+    // A session that ended (expired, signed out, daemon restarted) says so
+    // instead of retrying for ever.
+    fetch('/api/v1/apps', { credentials: 'same-origin' }).then(r => {
+      if (r.status !== 401) return;
+      live.close();
+      fill(main, h('div', { class: 'panel' }, h('p', { id: 'signed-out', text: 'The session has ended. Run "berth ui" for a new sign-in link.' })));
+    }).catch(() => {});
+  };
   for (const ev of ['status', 'history', 'revisions', 'tasks', 'edge']) {
-    live.addEventListener(ev, e => { state[ev] = JSON.parse(e.data); update(); });
+    live.addEventListener(ev, e => {
+      const v = JSON.parse(e.data);
+      // An API error (a service not deployed yet) leaves that part empty.
+      state[ev] = v && !Array.isArray(v) && v.error ? null : v;
+      update();
+    });
   }
 }
 
@@ -285,24 +299,32 @@ const servicePage = {
     }
     if (state.history) drawCharts(state.history, s.revision);
   },
+  // actions builds the buttons once per page and then only updates them:
+  // a button redrawn under the pointer would lose the user's click.
   actions(s) {
     const box = document.getElementById('svc-actions');
-    const key = s.state + '/' + s.revision + '/' + s.desired;
-    if (box.dataset.key === key) return; // keep the inputs a user is typing in
-    box.dataset.key = key;
     const { app, service } = route;
-    const scaleInput = h('input', { id: 'scale-n', type: 'number', min: 0, value: s.desired });
-    fill(box,
-      h('button', { id: 'act-rollback', onclick: () => rollback(s) }, 'Roll back…'),
-      s.state === 'paused' ?
-        h('button', { id: 'act-resume', onclick: () => act('Resume ' + app + '/' + service, 'Start its instances again and route traffic to them.', 'Resumed', () => call('POST', svcPath(app, service) + '/resume')) }, 'Resume…') :
-        h('button', { id: 'act-pause', onclick: () => act('Pause ' + app + '/' + service, 'Stop its instances; requests get 503 until it is resumed.', 'Paused', () => call('POST', svcPath(app, service) + '/pause')) }, 'Pause…'),
-      h('span', { class: 'muted', text: 'Instances' }), scaleInput,
-      h('button', { id: 'act-scale', onclick: () => {
-        const n = parseInt(scaleInput.value, 10);
-        act('Scale ' + app + '/' + service, 'Run ' + n + ' instance(s).', 'Scaled to ' + n,
-          () => call('POST', '/v1/apps/' + encodeURIComponent(app) + '/scale', { counts: { [service]: n } }));
-      } }, 'Scale…'));
+    if (!box.firstChild) {
+      const scaleInput = h('input', { id: 'scale-n', type: 'number', min: 0, value: s.desired });
+      scaleInput.addEventListener('input', () => { scaleInput.dataset.edited = '1'; });
+      const path = svcPath(app, service);
+      fill(box,
+        h('button', { id: 'act-rollback', onclick: () => rollback(findService(app, service) || s) }, 'Roll back…'),
+        h('button', { id: 'act-pause', onclick: () => act('Pause ' + app + '/' + service, 'Stop its instances; requests get 503 until it is resumed.', 'Paused', () => call('POST', path + '/pause')) }, 'Pause…'),
+        h('button', { id: 'act-resume', onclick: () => act('Resume ' + app + '/' + service, 'Start its instances again and route traffic to them.', 'Resumed', () => call('POST', path + '/resume')) }, 'Resume…'),
+        h('span', { class: 'muted', text: 'Instances' }), scaleInput,
+        h('button', { id: 'act-scale', onclick: () => {
+          const n = parseInt(scaleInput.value, 10);
+          act('Scale ' + app + '/' + service, 'Run ' + n + ' instance(s).', 'Scaled to ' + n,
+            () => call('POST', '/v1/apps/' + encodeURIComponent(app) + '/scale', { counts: { [service]: n } }))
+            .then(() => { delete scaleInput.dataset.edited; });
+        } }, 'Scale…'));
+    }
+    const paused = s.state === 'paused';
+    document.getElementById('act-pause').hidden = paused;
+    document.getElementById('act-resume').hidden = !paused;
+    const n = document.getElementById('scale-n');
+    if (!n.dataset.edited && document.activeElement !== n) n.value = s.desired;
   },
 };
 
@@ -404,6 +426,7 @@ const tasksPage = {
   update() {
     if (!state.tasks) return;
     const box = document.getElementById('tasks');
+    if (box.matches(':hover') && box.querySelector('button')) return; // keep a Stop button under the pointer
     if (!state.tasks.length) { fill(box, h('p', { class: 'muted', text: 'No tasks yet. Run one with "berth task run".' })); return; }
     fill(box, h('table', {},
       h('tr', {}, ['Task', 'App/service', 'Name or command', 'Kind', 'Status', 'Exit', 'Started', ''].map(t => h('th', { text: t }))),
@@ -426,7 +449,9 @@ const edgePage = {
   update() {
     if (!state.edge) return;
     const box = document.getElementById('edge');
-    if (box.querySelector('input:focus')) return; // do not redraw under a user's typing
+    // Not redrawn under the user's typing or pointer: a button redrawn
+    // between press and release would lose the click.
+    if (box.querySelector('input:focus') || box.matches(':hover')) return;
     if (!state.edge.length) { fill(box, h('div', { class: 'panel' }, h('p', { class: 'muted', text: 'No entrypoints. Declare them under edge: in berth.yaml.' }))); return; }
     fill(box, state.edge.map(e => {
       const app = ((state.status && state.status.apps) || []).find(a => a.name === e.app);
