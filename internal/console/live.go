@@ -20,16 +20,17 @@ var LiveEvery = time.Second
 // Logs and events stream from the API itself (NDJSON), not through here.
 func (c *Console) handleLive(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	feeds := []struct{ event, path string }{{"status", "/v1/status"}}
+	type feed struct{ event, path string }
+	feeds := []feed{{"status", "/v1/status"}}
 	if app, svc := q.Get("app"), q.Get("service"); app != "" && svc != "" {
 		p := "/v1/apps/" + url.PathEscape(app) + "/services/" + url.PathEscape(svc)
-		feeds = append(feeds, struct{ event, path string }{"revisions", p + "/revisions"}, struct{ event, path string }{"history", p + "/history"})
+		feeds = append(feeds, feed{"revisions", p + "/revisions"}, feed{"history", p + "/history"})
 	}
 	if q.Get("tasks") != "" {
-		feeds = append(feeds, struct{ event, path string }{"tasks", "/v1/tasks?limit=50"})
+		feeds = append(feeds, feed{"tasks", "/v1/tasks?limit=50"})
 	}
 	if q.Get("edge") != "" {
-		feeds = append(feeds, struct{ event, path string }{"edge", "/v1/edge"})
+		feeds = append(feeds, feed{"edge", "/v1/edge"})
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
