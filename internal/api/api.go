@@ -51,6 +51,16 @@ type Error struct {
 type AppSummary struct {
 	Name     string   `json:"name"`
 	Services []string `json:"services"`
+	// Environments are those its deployed berth.yaml declares (run with
+	// --env from the CLI; the daemon does not drive them).
+	Environments []EnvironmentSummary `json:"environments,omitempty"`
+}
+
+// EnvironmentSummary is an environment of an app's berth.yaml.
+type EnvironmentSummary struct {
+	Name   string `json:"name"`
+	Engine string `json:"engine"`
+	Region string `json:"region,omitempty"`
 }
 
 // DeployRequest deploys a spec. The daemon parses and validates the YAML

@@ -36,9 +36,6 @@ type Config struct {
 	// Addr is the console's listening address (host:port), for the
 	// sign-in URL and the Host check.
 	Addr string
-	// Environments are the names of the environments the daemon knows
-	// of, shown in the console's picker next to the local engine.
-	Environments []string
 	Logger       *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -210,15 +207,14 @@ func (c *Console) handleSignOut(w http.ResponseWriter, r *http.Request) {
 
 // pageData fills index.html.
 type pageData struct {
-	CSRF         string
-	Environments []string
+	CSRF string
 }
 
 func (c *Console) handlePage(w http.ResponseWriter, r *http.Request) {
 	ck, _ := r.Cookie(c.cookie)
 	sess, _ := c.sessions.lookup(ck.Value)
 	var buf bytes.Buffer
-	if err := c.page.Execute(&buf, pageData{CSRF: sess.csrf, Environments: c.cfg.Environments}); err != nil {
+	if err := c.page.Execute(&buf, pageData{CSRF: sess.csrf}); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}

@@ -63,8 +63,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	d := startFakeDaemon(t, "", withConsole)
 	require.NotEmpty(t, d.addrs.UI)
 	app := testutil.UniqueName(t, "ui")
-	d.mustDeploy(appSpec(app, d.image(), "    env: {V: \"1\"}\n"))
-	d.mustDeploy(appSpec(app, d.image(), "    env: {V: \"2\"}\n"))
+	envs := "environments:\n  prod: {engine: aws, region: eu-west-1}\n"
+	d.mustDeploy(appSpec(app, d.image(), "    env: {V: \"1\"}\n") + envs)
+	d.mustDeploy(appSpec(app, d.image(), "    env: {V: \"2\"}\n") + envs)
 	require.Equal(t, 2, d.status(app).Revision)
 
 	in, err := d.client.ConsoleSignIn(context.Background())
@@ -97,7 +98,8 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	// Scale, pause and resume, each confirmed in the dialog.
 	confirm := chromedp.Steps(chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)), chromedp.Click(chromedp.CSS(`#confirm-ok`)))
-	js[string](t, step, `document.getElementById('scale-n').value = '2'`)
+	// As typed: the input event marks it edited, so live updates keep it.
+	js[bool](t, step, `(n => { n.value = '2'; return n.dispatchEvent(new Event('input')); })(document.getElementById('scale-n'))`)
 	require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.CSS(`#act-scale`)), confirm))
 	waitJS(t, step, 20*time.Second, `document.querySelectorAll('#svc-instances tr').length === 3`)
 	assert.Equal(t, 2, d.status(app).Running)
@@ -108,6 +110,10 @@ func TestConsoleInABrowser(t *testing.T) {
 	waitJS(t, step, 20*time.Second, `document.getElementById('toasts').textContent.includes('Resum')`)
 	waitJS(t, step, 20*time.Second, `document.querySelector('#svc-state .badge.running') !== null`)
 
+	// The environment picker lists the spec's AWS environment, which the
+	// CLI drives.
+	waitJS(t, step, 10*time.Second, `[...document.querySelectorAll('#env option')].some(o => o.value === 'prod')`)
+
 	// Roll back, confirmed in the dialog: the page shows the new revision.
 	require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.CSS(`#act-rollback`)), confirm))
 	waitJS(t, step, 30*time.Second, `document.querySelector('#svc-revision:not([data-revision="2"])') !== null`)
@@ -116,6 +122,10 @@ func TestConsoleInABrowser(t *testing.T) {
 	st := d.status(app)
 	assert.NotEqual(t, 2, st.Revision, "the daemon rolled back")
 	assert.Equal(t, st.Revision, shown, "the page shows the daemon's revision")
+
+	require.NoError(t, chromedp.Do(step, chromedp.SetValue(chromedp.CSS(`#env`), "prod")))
+	js[bool](t, step, `document.getElementById('env').dispatchEvent(new Event('change'))`)
+	waitJS(t, step, 10*time.Second, `document.getElementById('main').textContent.includes('berth --env prod status')`)
 }
 
 // TestConsoleRefusesABrowserWithoutSession: a browser that has not spent a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/controlplane/rollout"
+	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -75,6 +76,13 @@ func (d *Daemon) handleApps(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, s := range svcs {
 			sum.Services = append(sum.Services, s.Name)
+		}
+		if sp, err := spec.Parse(a.SpecFile, []byte(a.SpecYAML)); err == nil {
+			for _, name := range sp.EnvironmentOrder {
+				if e := sp.Environments[name]; e != nil {
+					sum.Environments = append(sum.Environments, api.EnvironmentSummary{Name: name, Engine: e.Engine, Region: e.Region})
+				}
+			}
 		}
 		out = append(out, sum)
 	}

@@ -139,8 +139,35 @@ function connectLive() {
   }
 }
 
+// The environment picker: the local engine (this daemon), and the
+// environments the apps' berth.yaml declare, which the CLI drives.
+let environments = [];
+async function loadEnvironments() {
+  try {
+    const apps = await call('GET', '/v1/apps');
+    environments = apps.flatMap(a => (a.environments || []).map(e => ({ app: a.name, ...e })));
+  } catch (_) { return; }
+  const sel = document.getElementById('env');
+  fill(sel, h('option', { value: '', text: 'local (this server)' }),
+    environments.map(e => h('option', { value: e.name, text: e.app + ': ' + e.name + ' (' + e.engine + (e.region ? ' ' + e.region : '') + ')' })));
+  sel.value = route.page === 'env' ? route.env : '';
+}
+
+const envPage = {
+  build() {
+    const envs = environments.filter(e => e.name === route.env);
+    fill(main, h('h1', { text: 'Environment ' + route.env }), h('div', { class: 'panel' },
+      envs.length ? envs.map(e => h('p', {}, 'App ', h('b', { text: e.app }), ' runs on ', h('b', { text: e.engine + (e.region ? ' (' + e.region + ')' : '') }), ' in this environment.')) : null,
+      h('p', { text: 'The console shows and steers the local engine, this berth server. An ' + (envs[0] ? envs[0].engine.toUpperCase() : 'AWS') + ' environment keeps its state in the cloud and is driven from the CLI, with the same verbs:' }),
+      h('pre', { class: 'out', text: ['status', 'revisions web', 'rollback web', 'logs web -f', 'edge'].map(v => 'berth --env ' + route.env + ' ' + v).join('\n') }),
+      h('p', {}, h('a', { href: '#/', text: 'Back to the local engine' }))));
+  },
+  update() {},
+};
+
 function parseRoute() {
   const p = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  if (p[0] === 'env' && p[1]) return { page: 'env', env: p[1] };
   if (p[0] === 'app' && p[2] === 'service' && p[3]) return { page: 'service', app: p[1], service: p[3] };
   if (p[0] === 'tasks') return { page: 'tasks', id: p[1] || '' };
   if (p[0] === 'edge') return { page: 'edge' };
@@ -157,6 +184,8 @@ function navigate() {
     a.classList.toggle('on', a.dataset.nav === route.page || (route.page === 'service' && a.dataset.nav === 'apps'));
   }
   state.history = state.revisions = null;
+  const sel = document.getElementById('env');
+  if (sel) sel.value = route.page === 'env' ? route.env : '';
   if (route.page !== prev.page || route.app !== prev.app || route.service !== prev.service) connectLive();
   pages[route.page].build();
   update();
@@ -473,12 +502,16 @@ const edgePage = {
   },
 };
 
-const pages = { apps: appsPage, service: servicePage, tasks: tasksPage, edge: edgePage };
+const pages = { apps: appsPage, service: servicePage, tasks: tasksPage, edge: edgePage, env: envPage };
 
 document.getElementById('signout').addEventListener('click', async () => {
   await fetch('/signout', { method: 'POST', headers: { 'X-Berth-CSRF': csrf } });
   if (live) live.close();
   fill(main, h('p', { text: 'Signed out. Run "berth ui" for a new sign-in link.' }));
 });
+document.getElementById('env').addEventListener('change', e => {
+  location.hash = e.target.value ? '#/env/' + encodeURIComponent(e.target.value) : '#/';
+});
 window.addEventListener('hashchange', navigate);
 navigate();
+loadEnvironments().then(() => { if (route.page === 'env') navigate(); });
