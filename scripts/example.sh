@@ -33,4 +33,5 @@ echo
 echo "==> the example app answers at: $url"
 curl -fsS --max-time 5 "$url" || true
 echo
+echo "steer it from the browser: BERTH_DATA=$BERTH_DATA bin/berth ui"
 echo "stop the daemon with: kill \$(cat $BERTH_DATA/server.pid)"

@@ -10,6 +10,7 @@
 //	GET    /v1/apps/{app}/services/{svc}/revisions    -> []Revision
 //	POST   /v1/apps/{app}/services/{svc}/rollback  RollbackRequest -> stream of Message
 //	GET    /v1/apps/{app}/services/{svc}/logs?follow=1&since=10m&instance=ID&container=NAME&tail=N -> stream of Message (kind "log")
+//	GET    /v1/apps/{app}/services/{svc}/history      -> TrafficHistory (the last hour, per revision)
 //	POST   /v1/apps/{app}/scale          ScaleRequest -> Status
 //	POST   /v1/apps/{app}/services/{svc}/pause        -> ServiceStatus
 //	POST   /v1/apps/{app}/services/{svc}/resume       -> stream of Message
@@ -28,6 +29,7 @@
 //	GET    /v1/tasks/{id}/logs?follow=1               -> stream of Message (kind "log")
 //	POST   /v1/tasks/{id}/stop                        -> Task, once it has stopped
 //	POST   /v1/apps/{app}/services/{svc}/exec  ExecRequest, "Upgrade: berth-attach" -> 101, then package attach's frames
+//	POST   /v1/ui/signin                              -> SignIn (a one-time URL of the console; 409 when it is off)
 //
 // Errors are HTTP 4xx/5xx with an Error body.
 package api
@@ -49,6 +51,16 @@ type Error struct {
 type AppSummary struct {
 	Name     string   `json:"name"`
 	Services []string `json:"services"`
+	// Environments are those its deployed berth.yaml declares (run with
+	// --env from the CLI; the daemon does not drive them).
+	Environments []EnvironmentSummary `json:"environments,omitempty"`
+}
+
+// EnvironmentSummary is an environment of an app's berth.yaml.
+type EnvironmentSummary struct {
+	Name   string `json:"name"`
+	Engine string `json:"engine"`
+	Region string `json:"region,omitempty"`
 }
 
 // DeployRequest deploys a spec. The daemon parses and validates the YAML

@@ -121,6 +121,7 @@ every other verb talks to it (--host, BERTH_HOST, else the default socket).`,
 		c.checkCmd(),
 		c.importCmd(),
 		c.moveCmd(),
+		c.uiCmd(),
 	)
 	return root
 }

@@ -27,6 +27,7 @@ var (
 // serverOptions are berth server's flags, before defaults.
 type serverOptions struct {
 	data, api, http, https, domain string
+	ui                             string
 	acmeCA, acmeEmail, acmeCARoot  string
 	restoreLatest                  bool
 }
@@ -76,6 +77,7 @@ DATA/daemon.pid.`,
 	f.StringVar(&o.api, "api", "", "API address: unix:///path/berth.sock or tcp://HOST:PORT (TLS + token) (env BERTH_API; default unix://DATA/berth.sock)")
 	f.StringVar(&o.http, "http", "", "edge HTTP address (env BERTH_HTTP; default 127.0.0.1:8080, root: :80)")
 	f.StringVar(&o.https, "https", "", `edge HTTPS address, "" disables (env BERTH_HTTPS; default 127.0.0.1:8443, root: :443)`)
+	f.StringVar(&o.ui, "ui", "", `web console address (berth ui prints its sign-in URL), "" disables (env BERTH_UI; default 127.0.0.1:8081)`)
 	f.StringVar(&o.domain, "domain", "", "base domain of service URLs (env BERTH_DOMAIN; default localhost)")
 	f.StringVar(&o.acmeCA, "acme-ca", "", "ACME directory URL for certificates of public domains (env BERTH_ACME_CA; default Let's Encrypt)")
 	f.StringVar(&o.acmeEmail, "acme-email", "", "contact e-mail for the ACME account (env BERTH_ACME_EMAIL)")
@@ -86,7 +88,8 @@ DATA/daemon.pid.`,
 
 // serverConfig applies the README's Daemon flags table (and docs/README.md's
 // environment variables): flag, else environment, else
-// default. Only HTTPS tells "given empty" (disabled) from "not given".
+// default. Only HTTPS and the console tell "given empty" (disabled) from
+// "not given".
 func serverConfig(cmd *cobra.Command, o serverOptions, root bool) controlplane.Config {
 	httpDef, httpsDef := "127.0.0.1:8080", "127.0.0.1:8443"
 	if root {
@@ -111,6 +114,13 @@ func serverConfig(cmd *cobra.Command, o serverOptions, root bool) controlplane.C
 	}
 	if cmd.Flags().Changed("https") {
 		cfg.HTTPSAddr = o.https
+	}
+	cfg.UIAddr = "127.0.0.1:8081"
+	if v, ok := os.LookupEnv("BERTH_UI"); ok {
+		cfg.UIAddr = v
+	}
+	if cmd.Flags().Changed("ui") {
+		cfg.UIAddr = o.ui
 	}
 	return cfg
 }

@@ -32,6 +32,7 @@ const (
 	fileHTTP  = "http"
 	fileHTTPS = "https"
 	fileAPI   = "api"
+	fileUI    = "ui"
 	fileLock  = "lock"
 )
 
@@ -61,7 +62,7 @@ func (c *cli) superviseDaemon(ctx context.Context, cfg controlplane.Config) erro
 		// Re-executed by an upgrade: the sockets, with the connections
 		// waiting on them, and the lock are already ours.
 		lock = kept[fileLock]
-		for _, name := range []string{fileHTTP, fileHTTPS, fileAPI} {
+		for _, name := range []string{fileHTTP, fileHTTPS, fileAPI, fileUI} {
 			if f := kept[name]; f != nil {
 				files = append(files, supervisor.NamedFile{Name: name, File: f})
 			}
@@ -118,7 +119,7 @@ func (c *cli) superviseDaemon(ctx context.Context, cfg controlplane.Config) erro
 // stopping, it has released the state.
 func runSupervised(ctx context.Context, cfg controlplane.Config, files map[string]*os.File, notify *supervisor.Notifier) error {
 	lns := &controlplane.Listeners{}
-	for name, ln := range map[string]*net.Listener{fileHTTP: &lns.HTTP, fileHTTPS: &lns.HTTPS, fileAPI: &lns.API} {
+	for name, ln := range map[string]*net.Listener{fileHTTP: &lns.HTTP, fileHTTPS: &lns.HTTPS, fileAPI: &lns.API, fileUI: &lns.UI} {
 		f := files[name]
 		if f == nil {
 			continue
@@ -161,7 +162,7 @@ func listenerFiles(lns *controlplane.Listeners) ([]supervisor.NamedFile, error) 
 	for _, l := range []struct {
 		name string
 		ln   net.Listener
-	}{{fileHTTP, lns.HTTP}, {fileHTTPS, lns.HTTPS}, {fileAPI, lns.API}} {
+	}{{fileHTTP, lns.HTTP}, {fileHTTPS, lns.HTTPS}, {fileAPI, lns.API}, {fileUI, lns.UI}} {
 		if l.ln == nil {
 			continue
 		}

@@ -36,7 +36,7 @@ func stubDaemon(t *testing.T, root bool, runErr error) *controlplane.Config {
 }
 
 func TestServerConfig(t *testing.T) {
-	for _, k := range []string{"BERTH_DATA", "BERTH_API", "BERTH_HTTP", "BERTH_HTTPS", "BERTH_DOMAIN"} {
+	for _, k := range []string{"BERTH_DATA", "BERTH_API", "BERTH_HTTP", "BERTH_HTTPS", "BERTH_DOMAIN", "BERTH_UI"} {
 		if v, ok := os.LookupEnv(k); ok {
 			t.Cleanup(func() { os.Setenv(k, v) })
 			os.Unsetenv(k)
@@ -52,28 +52,36 @@ func TestServerConfig(t *testing.T) {
 	}{
 		{name: "defaults", want: controlplane.Config{
 			DataDir: dataDir, API: "unix://" + filepath.Join(dataDir, "berth.sock"),
-			HTTPAddr: "127.0.0.1:8080", HTTPSAddr: "127.0.0.1:8443", Domain: "localhost",
+			HTTPAddr: "127.0.0.1:8080", HTTPSAddr: "127.0.0.1:8443", UIAddr: "127.0.0.1:8081", Domain: "localhost",
 		}},
 		{name: "root defaults", root: true, want: controlplane.Config{
 			DataDir: dataDir, API: "unix://" + filepath.Join(dataDir, "berth.sock"),
-			HTTPAddr: ":80", HTTPSAddr: ":443", Domain: "localhost",
+			HTTPAddr: ":80", HTTPSAddr: ":443", UIAddr: "127.0.0.1:8081", Domain: "localhost",
 		}},
 		{name: "root with addresses given", root: true, args: []string{"--http", "127.0.0.1:8000", "--https", "127.0.0.1:8001"}, want: controlplane.Config{
 			DataDir: dataDir, API: "unix://" + filepath.Join(dataDir, "berth.sock"),
-			HTTPAddr: "127.0.0.1:8000", HTTPSAddr: "127.0.0.1:8001", Domain: "localhost",
+			HTTPAddr: "127.0.0.1:8000", HTTPSAddr: "127.0.0.1:8001", UIAddr: "127.0.0.1:8081", Domain: "localhost",
 		}},
 		{name: "flags", args: []string{"--data", "/srv/berth", "--api", "tcp://0.0.0.0:7070", "--http", ":9080", "--https", ":9443", "--domain", "example.test"},
-			want: controlplane.Config{DataDir: "/srv/berth", API: "tcp://0.0.0.0:7070", HTTPAddr: ":9080", HTTPSAddr: ":9443", Domain: "example.test"}},
+			want: controlplane.Config{DataDir: "/srv/berth", API: "tcp://0.0.0.0:7070", HTTPAddr: ":9080", HTTPSAddr: ":9443", UIAddr: "127.0.0.1:8081", Domain: "example.test"}},
 		{name: "environment", env: map[string]string{"BERTH_DATA": "/e", "BERTH_API": "tcp://127.0.0.1:1", "BERTH_HTTP": ":1", "BERTH_HTTPS": ":2", "BERTH_DOMAIN": "e.test"},
-			want: controlplane.Config{DataDir: "/e", API: "tcp://127.0.0.1:1", HTTPAddr: ":1", HTTPSAddr: ":2", Domain: "e.test"}},
+			want: controlplane.Config{DataDir: "/e", API: "tcp://127.0.0.1:1", HTTPAddr: ":1", HTTPSAddr: ":2", UIAddr: "127.0.0.1:8081", Domain: "e.test"}},
 		{name: "flags beat environment", env: map[string]string{"BERTH_DATA": "/e", "BERTH_HTTPS": ":2"}, args: []string{"--data", "/f", "--https", ":3"},
-			want: controlplane.Config{DataDir: "/f", API: "unix:///f/berth.sock", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: ":3", Domain: "localhost"}},
+			want: controlplane.Config{DataDir: "/f", API: "unix:///f/berth.sock", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: ":3", UIAddr: "127.0.0.1:8081", Domain: "localhost"}},
 		{name: "https flag empty disables", root: true, env: map[string]string{"BERTH_HTTPS": ":2"}, args: []string{"--data", "/d", "--https", ""},
-			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: ":80", HTTPSAddr: "", Domain: "localhost"}},
+			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: ":80", HTTPSAddr: "", UIAddr: "127.0.0.1:8081", Domain: "localhost"}},
 		{name: "https env empty disables", root: true, env: map[string]string{"BERTH_HTTPS": ""}, args: []string{"--data", "/d"},
-			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: ":80", HTTPSAddr: "", Domain: "localhost"}},
+			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: ":80", HTTPSAddr: "", UIAddr: "127.0.0.1:8081", Domain: "localhost"}},
 		{name: "restore latest", args: []string{"--data", "/d", "--restore-latest"},
-			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: "127.0.0.1:8443", Domain: "localhost", RestoreLatest: true}},
+			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: "127.0.0.1:8443", UIAddr: "127.0.0.1:8081", Domain: "localhost", RestoreLatest: true}},
+		{name: "ui flag", args: []string{"--data", "/d", "--ui", "127.0.0.1:9090"},
+			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: "127.0.0.1:8443", UIAddr: "127.0.0.1:9090", Domain: "localhost"}},
+		{name: "ui environment", env: map[string]string{"BERTH_UI": ":9091"}, args: []string{"--data", "/d"},
+			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: "127.0.0.1:8443", UIAddr: ":9091", Domain: "localhost"}},
+		{name: "ui flag empty disables", env: map[string]string{"BERTH_UI": ":9091"}, args: []string{"--data", "/d", "--ui", ""},
+			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: "127.0.0.1:8443", Domain: "localhost"}},
+		{name: "ui env empty disables", env: map[string]string{"BERTH_UI": ""}, args: []string{"--data", "/d"},
+			want: controlplane.Config{DataDir: "/d", API: "unix:///d/berth.sock", HTTPAddr: "127.0.0.1:8080", HTTPSAddr: "127.0.0.1:8443", Domain: "localhost"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

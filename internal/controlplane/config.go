@@ -21,6 +21,9 @@ type Config struct {
 	// HTTPAddr and HTTPSAddr are the edge listeners; HTTPSAddr "" disables HTTPS.
 	HTTPAddr  string
 	HTTPSAddr string
+	// UIAddr is the web console's address (internal/console); "" means
+	// no console. berth server defaults it to 127.0.0.1:8081.
+	UIAddr string
 	// Domain is the base domain of service URLs (default "localhost").
 	Domain string
 	// ACMECA, ACMEEmail and ACMECARoot configure certificates for public
@@ -81,4 +84,5 @@ type Addrs struct {
 	API   string // unix:///... or tcp://127.0.0.1:PORT
 	HTTP  string // 127.0.0.1:PORT
 	HTTPS string // "" when disabled
+	UI    string // the console's host:port, "" when disabled
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/controlplane/rollout"
+	"github.com/berth-dev/berth/internal/spec"
 	"github.com/berth-dev/berth/internal/store"
 )
 
@@ -29,6 +30,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("GET /v1/apps/{app}/services/{svc}/revisions", d.handleRevisions)
 	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/rollback", d.handleRollback)
 	mux.HandleFunc("GET /v1/apps/{app}/services/{svc}/logs", d.handleLogs)
+	mux.HandleFunc("GET /v1/apps/{app}/services/{svc}/history", d.handleHistory)
 	mux.HandleFunc("POST /v1/apps/{app}/scale", d.handleScale)
 	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/pause", d.handlePause)
 	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/resume", d.handleResume)
@@ -44,6 +46,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/tasks/{id}/stop", d.handleTaskStop)
 	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/exec", d.handleExec)
 	mux.HandleFunc("GET /v1/ca", d.handleCA)
+	mux.HandleFunc("POST /v1/ui/signin", d.handleSignIn)
 	d.edgeRoutes(mux) // edge_handlers.go: /v1/edge..., /metrics
 	return containHandler(d.log, http.MaxBytesHandler(mux, maxRequestBody))
 }
@@ -73,6 +76,13 @@ func (d *Daemon) handleApps(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, s := range svcs {
 			sum.Services = append(sum.Services, s.Name)
+		}
+		if sp, err := spec.Parse(a.SpecFile, []byte(a.SpecYAML)); err == nil {
+			for _, name := range sp.EnvironmentOrder {
+				if e := sp.Environments[name]; e != nil {
+					sum.Environments = append(sum.Environments, api.EnvironmentSummary{Name: name, Engine: e.Engine, Region: e.Region})
+				}
+			}
 		}
 		out = append(out, sum)
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 // Listeners are the daemon's listening sockets: the edge's HTTP and HTTPS
-// (nil when disabled) and the API's. Run binds them itself unless
+// (nil when disabled), the API's, and the console's (nil when disabled). Run binds them itself unless
 // Config.Listeners hands them in; berth server's supervisor does, so the
 // sockets outlive any one daemon process and a restart or an upgrade
 // refuses no connection (they wait in the kernel's accept queue).
@@ -21,13 +21,14 @@ type Listeners struct {
 	HTTP  net.Listener
 	HTTPS net.Listener
 	API   net.Listener
+	UI    net.Listener
 }
 
 // Close closes every listener. A unix socket bound by Listen is removed
 // from the file system with it; one made from an inherited file is not.
 func (l *Listeners) Close() error {
 	var errs []error
-	for _, ln := range []net.Listener{l.HTTP, l.HTTPS, l.API} {
+	for _, ln := range []net.Listener{l.HTTP, l.HTTPS, l.API, l.UI} {
 		if ln != nil {
 			errs = append(errs, ln.Close())
 		}
@@ -60,8 +61,16 @@ func Listen(cfg Config) (lns *Listeners, err error) {
 			return lns, fmt.Errorf("edge cannot listen on --https %s: %w (pick another address with --https, or --https \"\" to disable)", cfg.HTTPSAddr, errors.Unwrap(err))
 		}
 	}
-	lns.API, err = listenAPI(cfg)
-	return lns, err
+	if lns.API, err = listenAPI(cfg); err != nil {
+		return lns, err
+	}
+	if cfg.UIAddr != "" {
+		lns.UI, err = net.Listen("tcp", cfg.UIAddr)
+		if err != nil {
+			return lns, fmt.Errorf("console cannot listen on --ui %s: %w (pick another address with --ui or BERTH_UI, or --ui \"\" to disable)", cfg.UIAddr, errors.Unwrap(err))
+		}
+	}
+	return lns, nil
 }
 
 // listenAPI binds the API: a unix socket private to its owner, or TCP (with

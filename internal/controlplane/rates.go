@@ -59,6 +59,8 @@ type trafficBook struct {
 	last   map[string]instanceReading // by instance ID
 	totals map[int]revTotals          // since the daemon started
 	points []trafficPoint             // oldest first, covering trafficWindow
+	// history is the last hour, for the console's graphs (history.go).
+	history historyRing
 }
 
 // reading is one instance's counters at a sample.
@@ -73,6 +75,8 @@ type reading struct {
 type trafficBooks struct {
 	mu    sync.Mutex
 	books map[*fleet.Service]*trafficBook
+	// historyAt is when the histories last took a point.
+	historyAt time.Time
 }
 
 // trafficLoop samples the traffic (sampleTraffic) every trafficEvery until
@@ -94,6 +98,18 @@ func (d *Daemon) trafficLoop(ctx context.Context) {
 func (d *Daemon) sampleTraffic(now time.Time) {
 	defer d.contain("traffic sample")
 	ss := d.fleet.Services("")
+	// The histories take a point every historyEvery, with the edge's 5xx
+	// counts read once for all services.
+	var errs map[string]uint64
+	d.traffic.mu.Lock()
+	historyDue := now.Sub(d.traffic.historyAt) >= historyEvery
+	if historyDue {
+		d.traffic.historyAt = now
+	}
+	d.traffic.mu.Unlock()
+	if historyDue {
+		errs = d.edgeErrors()
+	}
 	for _, s := range ss {
 		live := s.Live()
 		rs := make([]reading, 0, len(live))
@@ -102,6 +118,10 @@ func (d *Daemon) sampleTraffic(now time.Time) {
 				rs = append(rs, reading{id: in.ID, rev: in.Revision, stats: st})
 			}
 		}
+		var revErrs map[int]uint64
+		if historyDue {
+			revErrs = revisionErrors(s, errs)
+		}
 		d.traffic.mu.Lock()
 		b := d.traffic.books[s]
 		if b == nil {
@@ -109,6 +129,9 @@ func (d *Daemon) sampleTraffic(now time.Time) {
 			d.traffic.books[s] = b
 		}
 		b.record(now, rs)
+		if historyDue {
+			b.history.sample(now, b.totals, revErrs)
+		}
 		d.traffic.mu.Unlock()
 	}
 	d.traffic.mu.Lock()

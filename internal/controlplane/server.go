@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/berth-dev/berth/internal/certs"
+	"github.com/berth-dev/berth/internal/console"
 	"github.com/berth-dev/berth/internal/controlplane/autoscale"
 	"github.com/berth-dev/berth/internal/controlplane/fleet"
 	"github.com/berth-dev/berth/internal/controlplane/rollout"
@@ -80,6 +81,8 @@ type Daemon struct {
 	// internal are the apps' internal load balancers
 	// (internal/controlplane/traffic, wired in internal_lb.go).
 	internal *traffic.InternalLBs
+	// console is the web console (console.go), nil when --ui is off.
+	console *console.Console
 
 	// bg tracks goroutines that must end before the store closes.
 	bg sync.WaitGroup
@@ -218,7 +221,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	apiSrv := &http.Server{Handler: apiHandler, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsCfg}
 
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- serveIgnoringClosed(edgeSrv.Serve(httpLn)) }()
 	if httpsLn != nil {
 		go func() { errc <- serveIgnoringClosed(edgeTLS.ServeTLS(httpsLn)) }()
@@ -230,6 +233,10 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		errc <- serveIgnoringClosed(apiSrv.Serve(apiLn))
 	}()
+	var uiSrv *http.Server
+	if lns.UI != nil {
+		uiSrv = d.startConsole(ctx, lns.UI, errc)
+	}
 
 	d.bg.Add(1)
 	go func() { defer d.bg.Done(); d.keep(ctx, "reconciler", d.fleet.ReconcileLoop) }()
@@ -244,7 +251,10 @@ func Run(ctx context.Context, cfg Config) error {
 	if httpsLn != nil {
 		addrs.HTTPS = httpsLn.Addr().String()
 	}
-	log.Info("berth server ready", "api", addrs.API, "http", addrs.HTTP, "https", addrs.HTTPS, "domain", cfg.Domain, "data", cfg.DataDir)
+	if lns.UI != nil {
+		addrs.UI = lns.UI.Addr().String()
+	}
+	log.Info("berth server ready", "api", addrs.API, "http", addrs.HTTP, "https", addrs.HTTPS, "ui", addrs.UI, "domain", cfg.Domain, "data", cfg.DataDir)
 	if cfg.Ready != nil {
 		cfg.Ready(addrs)
 	}
@@ -259,7 +269,11 @@ func Run(ctx context.Context, cfg Config) error {
 	// first; then the state is closed and the data directory released,
 	// so the next daemon (a restart, an upgrade) can start while the edge
 	// here still finishes the requests in flight.
-	apiDone := shutdown(log, apiSrv)
+	apiServers := []interface{ Shutdown(context.Context) error }{apiSrv}
+	if uiSrv != nil {
+		apiServers = append(apiServers, uiSrv)
+	}
+	apiDone := shutdown(log, apiServers...)
 	edgeDone := shutdown(log, edgeSrv, edgeTLS)
 	<-apiDone
 	d.bg.Wait()
