@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/berth-dev/berth/internal/edge/cache"
 )
 
 func BenchmarkLookup(b *testing.B) {
@@ -174,4 +177,58 @@ func BenchmarkProxyBody(b *testing.B) {
 			}
 		})
 	})
+}
+
+// BenchmarkProxyPaths measures a whole GET over loopback on the paths
+// other than plain HTTP: HTTPS (the fast loop over TLS), HTTP/2 (the
+// direct path) and a cache hit (answered on the fast loop), for CPU
+// profiles of each (go test -bench ProxyPaths -cpuprofile).
+func BenchmarkProxyPaths(b *testing.B) {
+	payload := []byte(strings.Repeat("x", 1024))
+	backend := newTestBackend(b, "app", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(payload)
+	}))
+	e, plain := newTestEdge(b, Options{}, Route{Key: "shop/web", Hosts: []string{"web.shop.localhost"}, Backends: backendsOf(backend)})
+	c, err := cache.New(cache.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	if err := e.SetEntrypoint(Entrypoint{Name: "www", Hosts: []string{"www.example.com"}, Origin: serviceOrigin("shop/web"), Cache: c}); err != nil {
+		b.Fatal(err)
+	}
+	tlsSrv := startTLSServer(b, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+	for _, p := range []struct {
+		name, base, host string
+		client           *http.Client
+	}{
+		{"https", tlsSrv.URL, "web.shop.localhost", h1Client(b)},
+		{"h2", tlsSrv.URL, "web.shop.localhost", h2Client(b)},
+		{"cache-hit", plain.URL, "www.example.com", testClient(b)},
+	} {
+		b.Run(p.name, func(b *testing.B) {
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, p.base+"/", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Host = p.host
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					res, err := p.client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, res.Body)
+					_ = res.Body.Close()
+					if res.StatusCode != http.StatusOK {
+						b.Errorf("status %d", res.StatusCode)
+						return
+					}
+				}
+			})
+		})
+	}
 }

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -58,7 +59,7 @@ func hopByHop(name string, connection []string) bool {
 
 // proxyDirect proxies r as e.proxy would; ctx carries the request's
 // proxyState and its timeout.
-func (e *Edge) proxyDirect(w http.ResponseWriter, r *http.Request, ctx context.Context) {
+func (e *Edge) proxyDirect(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	in := r.Header
 	conn := in["Connection"]
 	out := make(http.Header, len(in)+4)
@@ -80,7 +81,7 @@ func (e *Edge) proxyDirect(w http.ResponseWriter, r *http.Request, ctx context.C
 		Method: r.Method, URL: &u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: out, Host: r.Host, RemoteAddr: r.RemoteAddr, RequestURI: r.RequestURI, TLS: r.TLS,
 	}
-	ps := stateOf0(ctx)
+	ps, _ := ctx.Value(stateKey{}).(*proxyState)
 	outreq.URL.Scheme, outreq.URL.Host = "http", ps.target.addr
 	e.setForwarded(r, outreq)
 	if _, ok := out["User-Agent"]; !ok {
@@ -160,18 +161,9 @@ func (e *Edge) proxyDirect(w http.ResponseWriter, r *http.Request, ctx context.C
 }
 
 // errSwitched is a 101 answer to a request that asked for no upgrade.
-var errSwitched = errorString("backend switched protocols on a request that did not ask to")
+var errSwitched = errors.New("backend switched protocols on a request that did not ask to")
 
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
-
-// stateOf0 is the proxyState a context carries.
-func stateOf0(ctx context.Context) *proxyState {
-	ps, _ := ctx.Value(stateKey{}).(*proxyState)
-	return ps
-}
-
+// copyHeader adds every value of src to dst, as ReverseProxy does.
 func copyHeader(dst, src http.Header) {
 	for k, vv := range src {
 		for _, v := range vv {

@@ -123,14 +123,16 @@ func (h *fastHandler) Route(req *h1.Request, t *h1.Target) h1.Exchange {
 		return nil
 	}
 	e := h.e
+	s := e.snap.Load()
+	ep := s.epHosts[host]
+	if ep != nil && ep.cache != nil {
+		return h.planHit(ep, req) // cache hits only
+	}
 	f := &fastRequest{ps: proxyState{host: host, path: req.Path}, e: e, head: req.Head, start: req.Start}
 	ps := &f.ps
 	t.Transport = e.up
-	if s := e.snap.Load(); s.epHosts[host] != nil {
-		if ep := s.epHosts[host]; ep.cache != nil {
-			return h.planHit(ep, req) // cache hits only
-		}
-		if !f.planEntrypoint(s, s.epHosts[host], req.TLS, t) {
+	if ep != nil {
+		if !f.planEntrypoint(s, ep, req.TLS, t) {
 			return nil // cache, shares, error pages, failover, HTTPS origins
 		}
 	} else {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -246,4 +247,43 @@ func TestFastPathCacheHitsAsNetHTTP(t *testing.T) {
 // tlsDialH1 opens a TLS connection that offers HTTP/1.1 only.
 func tlsDialH1(addr string) (net.Conn, error) {
 	return tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}) //nolint:gosec // test server certificate
+}
+
+// A hit answered on the fast path is logged and counted as net/http logs
+// and counts the same hit.
+func TestFastPathCacheHitAccessLogAndMetrics(t *testing.T) {
+	app := cachedApp(t)
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	require.NoError(t, err)
+	logBuf := &lockedBuffer{}
+	c, err := cache.New(cache.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	e, srv := newTestEdge(t, Options{Metrics: m, AccessLog: logBuf}, Route{Key: "shop/app", Hosts: []string{"app.shop.localhost"}, Backends: backendsOf(app)})
+	require.NoError(t, e.SetEntrypoint(Entrypoint{Name: "www", Hosts: []string{"www.example.com"}, Origin: serviceOrigin("shop/app"), Cache: c}))
+	old := httptest.NewServer(e)
+	t.Cleanup(old.Close)
+
+	rawAnswer(t, func() (net.Conn, error) { return net.Dial("tcp", old.Listener.Addr().String()) }, rawGet("www.example.com", "/page"), http.MethodGet) // stored
+	for _, addr := range []string{srv.Addr, old.Listener.Addr().String()} {
+		rawAnswer(t, func() (net.Conn, error) { return net.Dial("tcp", addr) }, rawGet("www.example.com:80", "/page"), http.MethodGet)
+	}
+	assert.Equal(t, int64(1), srv.FastRequests())
+	eventually(t, 2*time.Second, func() bool { return strings.Count(logBuf.String(), "\n") >= 3 }, "three access log lines")
+	lines := decodeLines(t, logBuf.String())
+	require.Len(t, lines, 3)
+	fast, ref := lines[1], lines[2]
+	for _, l := range []map[string]any{fast, ref} {
+		delete(l, "time")
+		delete(l, "duration")
+		delete(l, "duration_ms")
+	}
+	assert.Equal(t, ref, fast)
+	assert.Equal(t, "hit", fast["cache"])
+	assert.Equal(t, 200.0, fast["status"])
+
+	// A hit is counted on the entrypoint, with no origin, on both paths.
+	total := metricValue(t, reg, "berth_edge_requests_total", map[string]string{"entrypoint": "www", "origin": "", "code": "2xx"})
+	assert.Equal(t, 2.0, total, "the two hits, on the fast path and on net/http")
 }

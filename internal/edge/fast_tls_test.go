@@ -30,10 +30,11 @@ func oldTLSServer(t testing.TB, h http.Handler) *httptest.Server {
 func h1Client(t testing.TB) *http.Client {
 	t.Helper()
 	tr := &http.Transport{
-		Proxy:             nil,
-		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}, //nolint:gosec // test server certificate
-		ForceAttemptHTTP2: false,
-		TLSNextProto:      map[string]func(string, *tls.Conn) http.RoundTripper{},
+		Proxy:               nil,
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}, //nolint:gosec // test server certificate
+		ForceAttemptHTTP2:   false,
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+		MaxIdleConnsPerHost: 64,
 	}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
@@ -144,4 +145,66 @@ func TestFastPathOverTLSLeavesHTTP2(t *testing.T) {
 	assert.Equal(t, 2, res.ProtoMajor)
 	assert.Equal(t, []string{"https"}, decodeSeen(t, string(body)).Header["X-Forwarded-Proto"])
 	assert.Zero(t, srv.FastRequests())
+}
+
+// A client over TLS that leaves while its request waits for an answer, or
+// while an answer streams, has its request cancelled at the instance, as
+// on plain HTTP: the client watch reads the TLS connection, and a read
+// it interrupts leaves the connection usable.
+func TestFastPathOverTLSClientGone(t *testing.T) {
+	cancelled := make(chan string, 2)
+	backend := newTestBackend(t, "app", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/events" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "data: one\n\n")
+			_ = http.NewResponseController(w).Flush()
+		}
+		if r.URL.Path == "/quick" {
+			time.Sleep(300 * time.Millisecond) // past the client watch's start
+			_, _ = io.WriteString(w, "quick")
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.URL.Path
+		case <-time.After(5 * time.Second): // fail, not hang
+		}
+	}))
+	e := New(Options{})
+	e.Update(webRoute(backend.Backend))
+	t.Cleanup(e.CloseIdleConnections)
+	srv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+
+	// The watch interrupts its read when the answer comes: the same
+	// TLS connection carries the next request.
+	rc := dialTLS(t, srv.Addr)
+	rc.write(rawGet(fastHost, "/quick"))
+	_, body := rc.read(http.MethodGet)
+	assert.Equal(t, "quick", body)
+	rc.write(rawGet(fastHost, "/quick"))
+	_, body = rc.read(http.MethodGet)
+	assert.Equal(t, "quick", body)
+	assert.Equal(t, int64(2), srv.FastRequests())
+
+	for _, path := range []string{"/wait", "/events"} {
+		rc := dialTLS(t, srv.Addr)
+		rc.write(rawGet(fastHost, path))
+		if path == "/events" {
+			res, err := http.ReadResponse(rc.br, nil)
+			require.NoError(t, err)
+			ev := make([]byte, len("data: one\n\n"))
+			_, err = io.ReadFull(res.Body, ev)
+			require.NoError(t, err)
+		} else {
+			time.Sleep(300 * time.Millisecond) // the request waits at the instance
+		}
+		require.NoError(t, rc.c.Close())
+		select {
+		case got := <-cancelled:
+			assert.Equal(t, path, got)
+		case <-time.After(3 * time.Second):
+			t.Fatalf("%s: the instance still works for a client that left", path)
+		}
+	}
+	eventually(t, 2*time.Second, func() bool { return e.InFlight("app") == 0 }, "the requests released their backend")
 }

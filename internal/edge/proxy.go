@@ -122,7 +122,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx = context.WithValue(ctx, stateKey{}, ps)
 	if directable(r) {
-		e.proxyDirect(w, r, ctx) // direct.go
+		e.proxyDirect(ctx, w, r) // direct.go
 		return
 	}
 	e.proxy.ServeHTTP(w, r.WithContext(ctx))

@@ -36,7 +36,8 @@ type fastConn struct {
 	req      Request
 	target   Target
 	x        fastExchange
-	out      []byte // the request head sent upstream
+	resp     fastResponse // a Responder's writer (respond.go)
+	out      []byte       // the request head sent upstream
 }
 
 // Buffers of fast connections. A request head that does not fit in the

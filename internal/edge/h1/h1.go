@@ -38,6 +38,8 @@ type Request struct {
 	remote string
 	tls    *tls.ConnectionState
 	hr     *http.Request // HTTP's, once made
+	hreq   http.Request  // what hr points to, the connection's
+	hdr    http.Header   // hreq's header, the connection's
 }
 
 // Target is where the fast path sends a request, as Handler.Route sets it.

@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -249,5 +250,76 @@ func TestParseResponseHTTP10ChunkedIsLeftToNetHTTP(t *testing.T) {
 		var rh respHead
 		_, v := parseResponse([]byte(head), &rh)
 		assert.Equal(t, headUnsupported, v, "%q: net/http reads it", head)
+	}
+}
+
+// FuzzReadResponse checks that the answers readResponse reads itself come
+// out as net/http's ReadResponse reads them: status, protocol, length,
+// close, body, and the header less the hop-by-hop fields every consumer
+// of the transport drops.
+func FuzzReadResponse(f *testing.F) {
+	for _, s := range fuzzResponseSeeds {
+		f.Add([]byte(s))
+	}
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 3\r\nPragma: no-cache\r\nX-A: 1\r\nx-a: 2\r\nSet-Cookie: a\r\nSet-Cookie: b\r\n\r\nabcdef"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort"))
+	f.Add([]byte("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\nTrailer: X\r\n\r\n"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\nConnection: keep-alive\r\nETag: \"x\"\r\n\r\nok"))
+	hop := map[string]bool{"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
+		"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true}
+	strip := func(h http.Header) http.Header {
+		h = h.Clone()
+		for k := range h {
+			if hop[k] {
+				delete(h, k)
+			}
+		}
+		return h
+	}
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		req := &http.Request{Method: http.MethodGet}
+		pc := &upConn{limit: -1, br: bufio.NewReaderSize(bytes.NewReader(buf), 4<<10)}
+		got, gerr := readResponse(pc, req)
+		want, werr := http.ReadResponse(bufio.NewReaderSize(bytes.NewReader(buf), 4<<10), req)
+		if werr != nil {
+			if gerr == nil {
+				t.Fatalf("%q: readResponse took it; ReadResponse: %v", buf, werr)
+			}
+			return
+		}
+		if gerr != nil {
+			t.Fatalf("%q: readResponse: %v; ReadResponse took it", buf, gerr)
+		}
+		switch {
+		case got.StatusCode != want.StatusCode || got.Status != want.Status || got.Proto != want.Proto ||
+			got.ProtoMajor != want.ProtoMajor || got.ProtoMinor != want.ProtoMinor:
+			t.Fatalf("%q: %d %q %s, ReadResponse %d %q %s", buf, got.StatusCode, got.Status, got.Proto, want.StatusCode, want.Status, want.Proto)
+		case got.ContentLength != want.ContentLength || got.Close != want.Close:
+			t.Fatalf("%q: length %d close %v, ReadResponse %d %v", buf, got.ContentLength, got.Close, want.ContentLength, want.Close)
+		case !reflect.DeepEqual(strip(got.Header), strip(want.Header)):
+			t.Fatalf("%q: header %q, ReadResponse %q", buf, got.Header, want.Header)
+		case len(got.TransferEncoding) != len(want.TransferEncoding):
+			t.Fatalf("%q: coding %q, ReadResponse %q", buf, got.TransferEncoding, want.TransferEncoding)
+		}
+		gb, gerr := io.ReadAll(got.Body)
+		wb, werr := io.ReadAll(want.Body)
+		if !bytes.Equal(gb, wb) || (gerr == nil) != (werr == nil) {
+			t.Fatalf("%q: body %q (%v), ReadResponse %q (%v)", buf, gb, gerr, wb, werr)
+		}
+	})
+}
+
+func TestReadResponseTakesPlainAnswers(t *testing.T) {
+	for raw, fast := range map[string]bool{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":                 true,
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n": false,
+		"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok":                 false,
+		"HTTP/1.1 304 Not Modified\r\nContent-Length: 2\r\n\r\n":         false,
+	} {
+		pc := &upConn{limit: -1, br: bufio.NewReader(strings.NewReader(raw))}
+		res, err := readResponse(pc, &http.Request{Method: http.MethodGet})
+		require.NoError(t, err, raw)
+		_, took := res.Body.(*lengthBody)
+		assert.Equal(t, fast, took, raw)
 	}
 }

@@ -43,9 +43,20 @@ func (r *Request) HTTP() *http.Request {
 	if r.Head {
 		method = http.MethodHead
 	}
-	hr := &http.Request{
+	// The request and its header map are the connection's, made again
+	// for each request that needs them: the last is done with them (its
+	// Exchange's Done has been called) before the next is read.
+	h := r.hdr
+	if h == nil {
+		h = make(http.Header, 8)
+		r.hdr = h
+	} else {
+		clear(h)
+	}
+	hr := &r.hreq
+	*hr = http.Request{
 		Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: make(http.Header, 8), Body: http.NoBody, Host: r.Host,
+		Header: h, Body: http.NoBody, Host: r.Host,
 		RemoteAddr: r.remote, RequestURI: target, TLS: r.tls, Close: r.h.close,
 	}
 	// Every field line, as net/http keeps them: the parser checked each
@@ -78,7 +89,18 @@ func (r *Request) HTTP() *http.Request {
 // respond has the Responder write its answer and reports whether the
 // connection can carry another request.
 func (fc *fastConn) respond(x *fastExchange, rs Responder, hr *http.Request) bool {
-	w := &fastResponse{bw: fc.bw, h: make(http.Header, 16), head: x.head, closeAfter: x.closeAfter, length: -1}
+	// The writer and its header map are the connection's, as the request.
+	w := &fc.resp
+	h, held := w.h, w.held[:0]
+	if h == nil {
+		h = make(http.Header, 16)
+	} else {
+		clear(h)
+	}
+	if cap(held) > 64<<10 {
+		held = nil // a large body is not kept for the next
+	}
+	*w = fastResponse{bw: fc.bw, h: h, held: held, head: x.head, closeAfter: x.closeAfter, length: -1}
 	rs.Respond(w, hr)
 	w.finish()
 	x.res = Result{Status: w.status, Bytes: w.written}

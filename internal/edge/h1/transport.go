@@ -145,7 +145,7 @@ func (t *Transport) send(ctx context.Context, pc *upConn, req *http.Request) (re
 	}
 	pc.limit = maxResponseHeaderBytes
 	for {
-		if res, err = http.ReadResponse(pc.br, req); err != nil {
+		if res, err = readResponse(pc, req); err != nil {
 			return fail(err, true)
 		}
 		if res.StatusCode < 100 || res.StatusCode > 199 || res.StatusCode == http.StatusSwitchingProtocols {
