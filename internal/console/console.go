@@ -35,8 +35,8 @@ type Config struct {
 	API http.Handler
 	// Addr is the console's listening address (host:port), for the
 	// sign-in URL and the Host check.
-	Addr string
-	Logger       *slog.Logger
+	Addr   string
+	Logger *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
