@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -28,7 +29,7 @@ type latency struct {
 // moment, so a proxy that stalls is charged for the requests queued behind
 // the stall (no coordinated omission). conns keep-alive connections take
 // the requests in turn.
-func fixedRate(name, url, hostHeader string, rate, conns int, d time.Duration) (latency, error) {
+func fixedRate(name, url, hostHeader string, h2 bool, rate, conns int, d time.Duration) (latency, error) {
 	n := int(d.Seconds() * float64(rate))
 	lat := make([]time.Duration, n)
 	failed := make([]bool, n)
@@ -43,6 +44,12 @@ func fixedRate(name, url, hostHeader string, rate, conns int, d time.Duration) (
 			MaxConnsPerHost:     1,
 			MaxIdleConnsPerHost: 1,
 			DisableCompression:  true,
+			// HTTPS targets: HTTP/1.1 unless the row is HTTP/2's.
+			TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // the bench's own certificate
+			ForceAttemptHTTP2: h2,
+		}
+		if !h2 {
+			tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 		}
 		c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 		defer tr.CloseIdleConnections()

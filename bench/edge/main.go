@@ -22,11 +22,19 @@ package main
 import (
 	"bufio"
 	"cmp"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -55,23 +63,28 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "internal: address to serve on")
 	backend := flag.String("backend", "", "internal: the backend's address (edge role)")
 	logDir := flag.String("log-dir", "", "internal: where the edge writes its access log")
+	tlsListen := flag.String("tls-listen", "", "internal: HTTPS address of the edge (edge role)")
+	certDir := flag.String("cert-dir", "", "internal: directory of cert.pem and key.pem (edge role)")
 	cpuProfile := flag.String("edge-cpuprofile", "", "write a CPU profile of berth's edge to this file")
 	only := flag.String("only", "", "measure only the targets whose name matches this regexp")
 	rounds := flag.Int("n", 3, "rounds: every target is measured once per round, and the median is shown")
-	dur := flag.Duration("d", 10*time.Second, "wrk duration per target")
+	dur := flag.Duration("d", 4*time.Second, "wrk (or h2load) duration per target")
 	conns := flag.Int("c", 64, "wrk connections")
 	threads := flag.Int("t", 2, "wrk threads")
 	rate := flag.Int("rate", 2000, "fixed-rate latency run: requests per second (0: skip it)")
-	rateDur := flag.Duration("rate-d", 4*time.Second, "fixed-rate latency run: duration per target")
+	rateDur := flag.Duration("rate-d", 3*time.Second, "fixed-rate latency run: duration per target")
+	h2Conns := flag.Int("h2-c", 32, "h2load connections")
+	h2Streams := flag.Int("h2-m", 8, "h2load concurrent streams per connection")
 	flag.Parse()
 	var err error
 	switch *role {
 	case "backend":
 		err = serveBackend(*listen)
 	case "edge":
-		err = serveEdge(*listen, *backend, *logDir, *cpuProfile)
+		err = serveEdge(*listen, *tlsListen, *certDir, *backend, *logDir, *cpuProfile)
 	case "":
-		err = run(*dur, *conns, *threads, *cpuProfile, *only, *rounds, *rate, *rateDur)
+		err = run(options{d: *dur, conns: *conns, threads: *threads, profile: *cpuProfile, only: *only, rounds: *rounds,
+			rate: *rate, rateDur: *rateDur, h2Conns: *h2Conns, h2Streams: *h2Streams})
 	default:
 		err = fmt.Errorf("unknown role %q", *role)
 	}
@@ -107,7 +120,7 @@ func serveBackend(addr string) error {
 // file): bench.localhost is a service route to the backend, /ep/... an
 // entrypoint host with the backend as external URL origin, and
 // cache.localhost the same entrypoint with its cache on.
-func serveEdge(addr, backend, logDir, profile string) error {
+func serveEdge(addr, tlsAddr, certDir, backend, logDir, profile string) error {
 	edge.TuneGC() // as the daemon does
 	if profile != "" {
 		f, err := os.Create(profile)
@@ -142,18 +155,32 @@ func serveEdge(addr, backend, logDir, profile string) error {
 	if err := e.SetEntrypoint(edge.Entrypoint{Name: "cached", Hosts: []string{"cache.localhost"}, Origin: edge.Origin{Name: u.String(), URL: u}, Cache: c}); err != nil {
 		return err
 	}
+	cert, err := tls.LoadX509KeyPair(filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem"))
+	if err != nil {
+		return err
+	}
+	tlsLn, err := net.Listen("tcp", tlsAddr)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	fmt.Println(ln.Addr().String())
+	// As the daemon serves: one edge.Server for plain HTTP, one for HTTPS
+	// (HTTP/1.1 on the fast loop, HTTP/2 on net/http).
 	srv := &edge.Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}}
+	tlsSrv := &edge.Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}}
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 		<-sig
+		_ = tlsSrv.Close()
 		_ = srv.Close()
 	}()
+	go func() { _ = tlsSrv.ServeTLS(tlsLn) }()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -289,9 +316,10 @@ func freePort() (string, error) {
 
 // result is one wrk run.
 type result struct {
-	name     string
-	rps      float64
-	p50, p99 time.Duration
+	name, group string
+	rps         float64
+	p50, p99    time.Duration
+	mean        bool // p50 is the mean (h2load), p99 unknown
 	// cpu is the proxy's CPU time per request (0: not measured).
 	cpu    time.Duration
 	errors string
@@ -354,14 +382,40 @@ func wrk(name, target, hostHeader string, proxy *proc, d time.Duration, c, t int
 	return r, nil
 }
 
-func run(d time.Duration, conns, threads int, profile, only string, rounds, rate int, rateDur time.Duration) error {
-	onlyRE, err := regexp.Compile(only)
+// options are the driver's flags.
+type options struct {
+	d                  time.Duration
+	conns, threads     int
+	profile, only      string
+	rounds, rate       int
+	rateDur            time.Duration
+	h2Conns, h2Streams int
+}
+
+// Groups of targets: each is compared with nginx's (and caddy's) row of
+// its group.
+const (
+	groupHTTP  = "HTTP/1.1"
+	groupHTTPS = "HTTPS (HTTP/1.1 over TLS)"
+	groupH2    = "HTTP/2 over TLS"
+	groupCache = "cache hit"
+)
+
+// target is one thing measured.
+type target struct {
+	name, group, url, host string
+	proc                   *proc // whose CPU time is counted
+	h2                     bool  // measured with h2load
+}
+
+func run(o options) error {
+	onlyRE, err := regexp.Compile(o.only)
 	if err != nil {
 		return fmt.Errorf("-only: %w", err)
 	}
-	for _, bin := range []string{"wrk", "nginx", "caddy"} {
+	for _, bin := range []string{"wrk", "nginx", "caddy", "h2load"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			return fmt.Errorf("%s is not installed: run bash bench/edge.sh (it installs nginx, caddy and wrk)", bin)
+			return fmt.Errorf("%s is not installed: run bash bench/edge.sh (it installs nginx, caddy, wrk and h2load)", bin)
 		}
 	}
 	dir, err := os.MkdirTemp("", "berth-bench-edge-")
@@ -379,13 +433,18 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds, rate
 	if err := os.Chmod(filepath.Join(dir, "cache"), 0o777); err != nil {
 		return err
 	}
+	if err := writeCert(dir); err != nil {
+		return err
+	}
 
 	backend, err := startSelf("backend", "-role", "backend")
 	if err != nil {
 		return err
 	}
 	defer backend.stop()
-	berth, err := startSelf("berth", "-role", "edge", "-backend", backend.addr, "-log-dir", dir, "-edge-cpuprofile", profile)
+	berthTLS, _ := freePort()
+	berth, err := startSelf("berth", "-role", "edge", "-backend", backend.addr, "-log-dir", dir, "-edge-cpuprofile", o.profile,
+		"-tls-listen", berthTLS, "-cert-dir", dir)
 	if err != nil {
 		return err
 	}
@@ -393,7 +452,8 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds, rate
 
 	nginxAddr, _ := freePort()
 	nginxCacheAddr, _ := freePort()
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(nginxConf(dir, nginxAddr, nginxCacheAddr, backend.addr)), 0o644); err != nil {
+	nginxTLS, _ := freePort()
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(nginxConf(dir, nginxAddr, nginxCacheAddr, nginxTLS, backend.addr)), 0o644); err != nil {
 		return err
 	}
 	nginx, err := startExternal("nginx", nginxAddr, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "nginx-error.log"))
@@ -402,7 +462,8 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds, rate
 	}
 	defer nginx.stop()
 	caddyAddr, _ := freePort()
-	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(caddyConf(caddyAddr, backend.addr)), 0o644); err != nil {
+	caddyTLS, _ := freePort()
+	if err := os.WriteFile(filepath.Join(dir, "Caddyfile"), []byte(caddyConf(dir, caddyAddr, caddyTLS, backend.addr)), 0o644); err != nil {
 		return err
 	}
 	caddy, err := startExternal("caddy", caddyAddr, "run", "--config", filepath.Join(dir, "Caddyfile"), "--adapter", "caddyfile")
@@ -411,47 +472,57 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds, rate
 	}
 	defer caddy.stop()
 
-	type target struct {
-		name, url, host string
-		proc            *proc // whose CPU time is counted
-	}
 	targets := []target{
-		{"backend (direct)", "http://" + backend.addr + "/", "", backend},
-		{"berth edge (service route)", "http://" + berth.addr + "/", host, berth},
-		{"berth edge (entrypoint, URL origin)", "http://" + berth.addr + "/", "ep.localhost", berth},
-		{"nginx", "http://" + nginxAddr + "/", "", nginx},
-		{"caddy", "http://" + caddyAddr + "/", "", caddy},
-		{"berth edge, cache hit", "http://" + berth.addr + "/cached", "cache.localhost", berth},
-		{"nginx, cache hit", "http://" + nginxCacheAddr + "/cached", "", nginx},
+		{"backend (direct)", groupHTTP, "http://" + backend.addr + "/", "", backend, false},
+		{"berth edge (service route)", groupHTTP, "http://" + berth.addr + "/", host, berth, false},
+		{"berth edge (entrypoint, URL origin)", groupHTTP, "http://" + berth.addr + "/", "ep.localhost", berth, false},
+		{"nginx", groupHTTP, "http://" + nginxAddr + "/", "", nginx, false},
+		{"caddy", groupHTTP, "http://" + caddyAddr + "/", "", caddy, false},
+		{"berth edge, HTTPS (service route)", groupHTTPS, "https://" + berthTLS + "/", host, berth, false},
+		{"nginx, HTTPS", groupHTTPS, "https://" + nginxTLS + "/", "", nginx, false},
+		{"caddy, HTTPS", groupHTTPS, "https://" + caddyTLS + "/", "", caddy, false},
+		{"berth edge, HTTP/2 (service route)", groupH2, "https://" + berthTLS + "/", host, berth, true},
+		{"nginx, HTTP/2", groupH2, "https://" + nginxTLS + "/", "", nginx, true},
+		{"caddy, HTTP/2", groupH2, "https://" + caddyTLS + "/", "", caddy, true},
+		{"berth edge, cache hit", groupCache, "http://" + berth.addr + "/cached", "cache.localhost", berth, false},
+		{"nginx, cache hit", groupCache, "http://" + nginxCacheAddr + "/cached", "", nginx, false},
 	}
-	results, err := inRounds(rounds, len(targets), func(round, i int) (result, bool, error) {
+	results, err := inRounds(o.rounds, len(targets), func(round, i int) (result, bool, error) {
 		tg := targets[i]
 		if !onlyRE.MatchString(tg.name) {
 			return result{}, false, nil
 		}
-		fmt.Fprintf(os.Stderr, "round %d: wrk %s (%s)...\n", round, tg.name, d)
-		r, err := wrk(tg.name, tg.url, tg.host, tg.proc, d, conns, threads)
+		if tg.h2 {
+			fmt.Fprintf(os.Stderr, "round %d: h2load %s (%s)...\n", round, tg.name, o.d)
+			r, err := h2load(tg, o.d, o.h2Conns, o.h2Streams, o.threads)
+			return r, true, err
+		}
+		fmt.Fprintf(os.Stderr, "round %d: wrk %s (%s)...\n", round, tg.name, o.d)
+		r, err := wrk(tg.name, tg.url, tg.host, tg.proc, o.d, o.conns, o.threads)
+		r.group = tg.group
 		return r, true, err
 	}, median)
 	if err != nil {
 		return err
 	}
-	printTable(os.Stdout, results, d, conns, threads, rounds)
+	printTable(os.Stdout, results, o)
 
 	// Latency added at a load every proxy carries with CPU to spare: at
 	// saturation the percentiles measure the queue, not the proxy.
-	if rate <= 0 {
+	if o.rate <= 0 {
 		return nil
 	}
 	const rateConns = 16
 	var direct latency // this round's, measured first
-	lats, err := inRounds(rounds, len(targets), func(round, i int) (latency, bool, error) {
+	lats, err := inRounds(o.rounds, len(targets), func(round, i int) (latency, bool, error) {
 		tg := targets[i]
-		if !onlyRE.MatchString(tg.name) || strings.Contains(tg.name, "cache") {
+		// Against nginx only: caddy's throughput rows say enough, and
+		// the bench stays inside bench/run's time.
+		if !onlyRE.MatchString(tg.name) || tg.proc == caddy {
 			return latency{}, false, nil
 		}
-		fmt.Fprintf(os.Stderr, "round %d: %d req/s to %s (%s)...\n", round, rate, tg.name, rateDur)
-		l, err := fixedRate(tg.name, tg.url, tg.host, rate, rateConns, rateDur)
+		fmt.Fprintf(os.Stderr, "round %d: %d req/s to %s (%s)...\n", round, o.rate, tg.name, o.rateDur)
+		l, err := fixedRate(tg.name, tg.url, tg.host, tg.h2, o.rate, rateConns, o.rateDur)
 		if tg.proc == backend {
 			l.direct, direct = true, l
 		}
@@ -461,8 +532,92 @@ func run(d time.Duration, conns, threads int, profile, only string, rounds, rate
 	if err != nil {
 		return err
 	}
-	printLatency(os.Stdout, lats, rate, rateConns, rateDur, rounds)
+	printLatency(os.Stdout, lats, o.rate, rateConns, o.rateDur, o.rounds)
 	return nil
+}
+
+// writeCert writes a self-signed ECDSA P-256 certificate for 127.0.0.1 and
+// its key to dir/cert.pem and dir/key.pem, which every proxy serves.
+func writeCert(dir string) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "bench.localhost"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		DNSNames:     []string{"bench.localhost", "localhost"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return err
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o644)
+}
+
+var (
+	h2rpsRE  = regexp.MustCompile(`finished in [0-9.]+m?s, ([0-9.]+) req/s`)
+	h2doneRE = regexp.MustCompile(`requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored`)
+	h2meanRE = regexp.MustCompile(`time for request:\s+\S+\s+\S+\s+([0-9.]+)(us|ms|s)`)
+	h2statRE = regexp.MustCompile(`status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx`)
+	durUnits = map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}
+)
+
+// h2load measures an HTTP/2 target with h2load: conns connections with
+// streams concurrent requests each. h2load reports no percentiles: p50
+// holds its mean.
+func h2load(tg target, d time.Duration, conns, streams, threads int) (result, error) {
+	args := []string{"-c", strconv.Itoa(conns), "-m", strconv.Itoa(streams), "-t", strconv.Itoa(threads),
+		"--warm-up-time=1", "-D", strconv.Itoa(int(d.Seconds()))}
+	if tg.host != "" {
+		args = append(args, "-H", ":authority: "+tg.host)
+	}
+	args = append(args, tg.url)
+	cpu0 := tg.proc.cpu()
+	out, err := exec.Command("h2load", args...).CombinedOutput()
+	cpu := tg.proc.cpu() - cpu0
+	if err != nil {
+		return result{}, fmt.Errorf("h2load %s: %v: %s", tg.name, err, out)
+	}
+	s := string(out)
+	r := result{name: tg.name, group: tg.group, mean: true}
+	m := h2rpsRE.FindStringSubmatch(s)
+	if m == nil {
+		return r, fmt.Errorf("h2load %s: no req/s in %s", tg.name, s)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	var errs []string
+	if m := h2doneRE.FindStringSubmatch(s); m != nil {
+		// The CPU was measured over the warm-up too: count its requests
+		// by rate.
+		if n := r.rps * (d.Seconds() + 1); n > 0 {
+			r.cpu = time.Duration(float64(cpu) / n)
+		}
+		if m[4] != "0" || m[5] != "0" {
+			errs = append(errs, m[4]+" failed, "+m[5]+" errored")
+		}
+	}
+	if m := h2statRE.FindStringSubmatch(s); m != nil && (m[1] != "0" || m[2] != "0" || m[3] != "0") {
+		errs = append(errs, "non-2xx: "+m[1]+" 3xx, "+m[2]+" 4xx, "+m[3]+" 5xx")
+	}
+	if m := h2meanRE.FindStringSubmatch(s); m != nil {
+		v, _ := strconv.ParseFloat(m[1], 64)
+		r.p50 = time.Duration(v * float64(durUnits[m[2]]))
+	}
+	r.errors = strings.Join(errs, "; ")
+	return r, nil
 }
 
 // inRounds measures n targets (by index; measure says whether it took one)
@@ -491,7 +646,7 @@ func inRounds[R any](rounds, n int, measure func(round, i int) (R, bool, error),
 	return out, nil
 }
 
-func nginxConf(dir, addr, cacheAddr, backend string) string {
+func nginxConf(dir, addr, cacheAddr, tlsAddr, backend string) string {
 	return fmt.Sprintf(`worker_processes auto;
 daemon off;
 pid %[1]s/nginx.pid;
@@ -516,6 +671,21 @@ http {
         }
     }
     server {
+        listen %[5]s ssl http2;
+        ssl_certificate %[1]s/cert.pem;
+        ssl_certificate_key %[1]s/key.pem;
+        keepalive_requests 1000000;
+        http2_max_requests 1000000;
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto https;
+        }
+    }
+    server {
         listen %[3]s;
         location / {
             proxy_pass http://backend;
@@ -525,27 +695,34 @@ http {
         }
     }
 }
-`, dir, addr, cacheAddr, backend)
+`, dir, addr, cacheAddr, backend, tlsAddr)
 }
 
 // caddyConf keeps as many idle connections to the backend as berth and
 // nginx do: with caddy's default of 32 per host, fewer than wrk's 64
 // connections, it would open (and close) a connection for about every
 // other request.
-func caddyConf(addr, backend string) string {
+func caddyConf(dir, addr, tlsAddr, backend string) string {
 	return fmt.Sprintf(`{
 	admin off
 	auto_https off
 }
-http://%s {
-	reverse_proxy %s {
+(proxy) {
+	reverse_proxy %[4]s {
 		transport http {
 			keepalive_idle_conns 512
 			keepalive_idle_conns_per_host 512
 		}
 	}
 }
-`, addr, backend)
+http://%[2]s {
+	import proxy
+}
+https://%[3]s {
+	tls %[1]s/cert.pem %[1]s/key.pem
+	import proxy
+}
+`, dir, addr, tlsAddr, backend)
 }
 
 // median is the run with the median req/s; its latencies are the medians
@@ -570,7 +747,7 @@ func median(rs []result) result {
 	return m
 }
 
-func printTable(w io.Writer, rs []result, d time.Duration, c, t, rounds int) {
+func printTable(w io.Writer, rs []result, o options) {
 	find := func(name string) result {
 		for _, r := range rs {
 			if r.name == name {
@@ -579,27 +756,38 @@ func printTable(w io.Writer, rs []result, d time.Duration, c, t, rounds int) {
 		}
 		return result{}
 	}
-	direct, nginx, caddy := find("backend (direct)"), find("nginx"), find("caddy")
-	nginxCache := find("nginx, cache hit")
-	fmt.Fprintf(w, "\nwrk -t%d -c%d -d%s, 1 KiB response, loopback, %d CPUs, median of %d rounds\n\n", t, c, d, numCPU(), rounds)
+	direct := find("backend (direct)")
+	// Each group's rows are compared with nginx's and caddy's in that
+	// group.
+	base := map[string][2]string{
+		groupHTTP:  {"nginx", "caddy"},
+		groupHTTPS: {"nginx, HTTPS", "caddy, HTTPS"},
+		groupH2:    {"nginx, HTTP/2", "caddy, HTTP/2"},
+		groupCache: {"nginx, cache hit", ""},
+	}
+	fmt.Fprintf(w, "\nwrk -t%d -c%d -d%s (HTTP/2: h2load -c%d -m%d), 1 KiB response, loopback, %d CPUs, median of %d rounds\n\n",
+		o.threads, o.conns, o.d, o.h2Conns, o.h2Streams, numCPU(), o.rounds)
 	fmt.Fprintln(w, "| target | req/s | p50 | p99 | vs nginx | vs caddy | p99 added over direct | CPU/req | errors |")
 	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---|")
 	for _, r := range rs {
-		vsN, vsC := ratio(r.rps, nginx.rps), ratio(r.rps, caddy.rps)
-		if strings.Contains(r.name, "cache hit") {
-			vsN, vsC = ratio(r.rps, nginxCache.rps), "-"
+		b := base[r.group]
+		vsN, vsC := ratio(r.rps, find(b[0]).rps), "-"
+		if b[1] != "" {
+			vsC = ratio(r.rps, find(b[1]).rps)
 		}
-		added := "-"
-		if r.name != direct.name {
+		added, p50, p99 := "-", fmtDur(r.p50), fmtDur(r.p99)
+		if r.mean {
+			p50, p99 = fmtDur(r.p50)+" (mean)", "-"
+		} else if r.name != direct.name {
 			added = fmtDur(r.p99 - direct.p99)
 		}
 		cpu := "-"
 		if r.cpu > 0 {
 			cpu = fmt.Sprintf("%.1fµs", float64(r.cpu)/float64(time.Microsecond))
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", r.name, r.rps, fmtDur(r.p50), fmtDur(r.p99), vsN, vsC, added, cpu, orNone(r.errors))
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", r.name, r.rps, p50, p99, vsN, vsC, added, cpu, orNone(r.errors))
 	}
-	fmt.Fprintln(w, "\nCPU/req: CPU time (user+system) of the proxy's processes per request; the backend's on the direct row.")
+	fmt.Fprintln(w, "\nCPU/req: CPU time (user+system) of the proxy's processes per request; the backend's on the direct row. vs nginx/caddy: against their row of the same kind (HTTP, HTTPS, HTTP/2, cache hit).")
 }
 
 func ratio(a, b float64) string {

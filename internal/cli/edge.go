@@ -25,11 +25,12 @@ creates it): ls and show read the live distribution, switch moves its
 default origin and waits until it is deployed, shift sends a share through
 a continuous-deployment staging distribution (at most 15%) or, between two
 services, through the load balancer's weights, and invalidate is a
-CloudFront invalidation. No DNS record changes. maintenance is local only.`,
+CloudFront invalidation. No DNS record changes. maintenance is local only;
+rotate-secret is AWS only.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(c.edgeLsCmd(), c.edgeShowCmd(), c.edgeSwitchCmd(), c.edgeShiftCmd(), c.edgeMaintenanceCmd(), c.edgeInvalidateCmd())
+	cmd.AddCommand(c.edgeLsCmd(), c.edgeShowCmd(), c.edgeSwitchCmd(), c.edgeShiftCmd(), c.edgeMaintenanceCmd(), c.edgeInvalidateCmd(), c.edgeRotateSecretCmd())
 	return cmd
 }
 
@@ -277,6 +278,41 @@ func (c *cli) edgeInvalidateCmd() *cobra.Command {
 				return printJSON(c.stdout, res)
 			}
 			fmt.Fprintf(c.stdout, "%s: %d cached response(s) dropped\n", args[0], res.Removed)
+			return nil
+		},
+	}
+}
+
+func (c *cli) edgeRotateSecretCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate-secret --env ENV",
+		Short: "Replace the secret header CloudFront sends the app's load balancer (AWS)",
+		Long: `Replace the origin secret of an AWS environment: the value of the
+X-Berth-Origin-Secret header that the app's CloudFront distributions send
+and its load balancer requires, so that only CloudFront reaches it. No
+request is refused on the way: the load balancer accepts the old and the
+new value until every distribution sends the new one and is deployed, then
+the new one alone. A rotation that was cut off is finished first; deploys
+meanwhile keep both values accepted. The secret lives in Secrets Manager
+(berth/ENV/APP/edge-origin-secret) and is never printed.`,
+		Example: `  berth edge rotate-secret --env prod`,
+		Args:    exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if c.envName() == "" {
+				return invalidf("berth edge rotate-secret needs --env: the origin secret guards the load balancer of an AWS environment; the local edge has none")
+			}
+			b, err := c.awsEdge(cmd)
+			if err != nil {
+				return err
+			}
+			finished, err := b.env.RotateEdgeSecret(cmd.Context(), b.sp, c.stderr)
+			if err != nil {
+				return awsError(err)
+			}
+			if c.json {
+				return printJSON(c.stdout, map[string]bool{"rotated": true, "finished_interrupted": finished})
+			}
+			fmt.Fprintf(c.stdout, "origin secret of %s (%s) rotated: the load balancer accepts the new value only\n", b.sp.App, c.envName())
 			return nil
 		},
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -159,6 +160,42 @@ edge:
 	r = run("edge", "maintenance", "www", "on")
 	assert.Equal(t, 1, r.code)
 	assert.Contains(t, r.stderr, "not available on AWS environments")
+
+	// The origin secret rotated: while CloudFront moves to the new value
+	// the rules accept both, then the new one alone.
+	old := aws.ToString(sec.SecretString)
+	var both atomic.Int32
+	p.Intercept(func(call *awstest.Call) *awstest.Response {
+		if call.Op() == "elasticloadbalancing:ModifyRule" && strings.Contains(string(call.Body), old) && !strings.Contains(string(call.Body), "Actions") {
+			both.Add(1)
+		}
+		return nil
+	})
+	r = run("edge", "rotate-secret")
+	p.Intercept(nil)
+	t.Logf("berth edge rotate-secret --env prod:\n%s%s", r.stdout, r.stderr)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.NotContains(t, r.stdout+r.stderr, old, "the secret is never printed")
+	sec, err = c.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(cdn.SecretName("prod", app))})
+	require.NoError(t, err)
+	now := aws.ToString(sec.SecretString)
+	assert.NotEqual(t, old, now)
+	assert.NotContains(t, r.stdout+r.stderr, now, "the secret is never printed")
+	assert.Positive(t, both.Load(), "the rules accepted the old value with the new one")
+	for _, rule := range listenerRules(t, c, aws.ToString(lbs.LoadBalancers[0].LoadBalancerArn)) {
+		assert.Equal(t, []string{now}, headerIn(rule, cdn.HeaderOriginSecret), "rule %s", aws.ToString(rule.Priority))
+	}
+	dc, err = c.CloudFront.GetDistributionConfig(ctx, &cloudfront.GetDistributionConfigInput{Id: aws.String(id)})
+	require.NoError(t, err)
+	for _, o := range dc.DistributionConfig.Origins.Items {
+		if aws.ToString(o.Id) == "berth-web" {
+			require.NotNil(t, o.CustomHeaders)
+			assert.Equal(t, now, aws.ToString(o.CustomHeaders.Items[0].HeaderValue), "CloudFront sends the new value")
+		}
+	}
+	r = berth(t, "edge", "rotate-secret")
+	assert.Equal(t, 1, r.code, "without --env: %s", r.stderr)
+	assert.Contains(t, r.stderr, "needs --env")
 
 	for _, op := range p.Calls() {
 		assert.False(t, strings.HasPrefix(strings.ToLower(op), "route53"), "berth called %s", op)

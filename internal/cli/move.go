@@ -26,7 +26,7 @@ func (c *cli) moveCmd() *cobra.Command {
 		deleteAR  bool
 	)
 	cmd := &cobra.Command{
-		Use:   "move SERVICE --to fargate|apprunner",
+		Use:   "move SERVICE --to fargate|apprunner | --delete-apprunner",
 		Short: "Move a service between App Runner and Fargate behind its entrypoints, with no DNS change",
 		Long: `Move a service of an AWS environment (--env) between App Runner and ECS
 Fargate behind the same CloudFront entrypoints, with no DNS change.
@@ -38,17 +38,25 @@ health for --guard and switches back by itself when more than
 --max-error-rate of the probes fail, then pauses the App Runner service (kept
 for the way back). --to apprunner resumes it, switches the entrypoints back to
 its URL, guards, and stops the Fargate tasks. berth.yaml is rewritten: the
-apprunner: line removed or put back, the entrypoints' origin: set.`,
+apprunner: line removed or put back, the entrypoints' origin: set.
+
+--delete-apprunner deletes the App Runner service once the service serves on
+Fargate and no entrypoint names its URL: after the move with --to fargate,
+or alone later. The way back goes with it.`,
 		Example: `  berth move --env prod web --to fargate
   berth move --env prod web --to fargate --guard 5m --max-error-rate 0.05
-  berth move --env prod web --to apprunner`,
+  berth move --env prod web --to apprunner
+  berth move --env prod web --delete-apprunner`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if deleteAR {
-				return invalidf("--delete-apprunner comes later: the App Runner service is paused and kept; delete it in the console when you no longer want the way back")
-			}
 			if c.envName() == "" {
 				return invalidf("move runs on an AWS environment: pass --env ENV")
+			}
+			switch {
+			case deleteAR && to == "":
+				return c.deleteAppRunner(cmd, args[0])
+			case deleteAR && to == awsenv.MoveToAppRunner:
+				return invalidf("--delete-apprunner goes with --to fargate (or alone, after a move to Fargate), not --to apprunner")
 			}
 			if to != awsenv.MoveToFargate && to != awsenv.MoveToAppRunner {
 				return invalidf("--to %q: write --to fargate or --to apprunner", to)
@@ -77,6 +85,9 @@ apprunner: line removed or put back, the entrypoints' origin: set.`,
 					fmt.Fprintf(c.stdout, "%s: %s\n", req.File, ch)
 				}
 			}
+			if deleteAR {
+				return c.deleteAppRunner(cmd, args[0])
+			}
 			return nil
 		},
 	}
@@ -85,7 +96,7 @@ apprunner: line removed or put back, the entrypoints' origin: set.`,
 	cmd.Flags().StringArrayVar(&images, "image", nil, "deploy SERVICE on Fargate with image REF instead of the spec's (SERVICE=REF)")
 	cmd.Flags().DurationVar(&guard, "guard", awsenv.DefaultGuard, "how long to watch the new origin's health after the switch")
 	cmd.Flags().Float64Var(&maxErrors, "max-error-rate", awsenv.DefaultMaxErrorRate, "share of failed health probes (0-1) above which the guard switches back")
-	cmd.Flags().BoolVar(&deleteAR, "delete-apprunner", false, "delete the App Runner service after the move (not available yet)")
+	cmd.Flags().BoolVar(&deleteAR, "delete-apprunner", false, "delete the App Runner service after the move, or alone: the one a move to Fargate paused")
 	c.addLockWaitFlag(cmd)
 	return cmd
 }
@@ -188,4 +199,22 @@ func specIndent(text []byte) int {
 		}
 	}
 	return 2
+}
+
+// deleteAppRunner deletes the App Runner service service moved from, with
+// the spec as it is on disk now (rewritten by a move just made).
+func (c *cli) deleteAppRunner(cmd *cobra.Command, service string) error {
+	b, err := c.awsEdge(cmd)
+	if err != nil {
+		return err
+	}
+	arn, err := b.env.DeleteAppRunner(cmd.Context(), b.sp, service, c.stderr)
+	if err != nil {
+		return awsError(err)
+	}
+	if c.json {
+		return printJSON(c.stdout, map[string]string{"service": service, "apprunner_deleted": arn})
+	}
+	fmt.Fprintf(c.stdout, "App Runner service %s deleted; %s serves on Fargate\n", arn, service)
+	return nil
 }

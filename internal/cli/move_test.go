@@ -1,15 +1,18 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	sdk "github.com/aws/aws-sdk-go-v2/service/apprunner"
@@ -38,6 +41,7 @@ func TestMoveAppRunnerToFargate(t *testing.T) {
 	fake := awstest.SimulateAppRunner(t, p)
 	fake.SetPolls(0)
 	awstest.FakeCloudFront(t, p)
+	metrics := awstest.FakeCloudWatch(t, p)
 	t.Setenv("BERTH_HOST", "unix:///nonexistent/berth.sock")
 	cl, err := clients.Load(ctx, "")
 	require.NoError(t, err)
@@ -117,8 +121,13 @@ tasks:
 	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
 	assert.Contains(t, r.stdout, "services.web.sidecars")
 
-	if r := run("move", "web", "--to", "fargate", "--delete-apprunner"); r.code != 1 || !strings.Contains(r.stderr, "later") {
-		t.Fatalf("--delete-apprunner: %d %q", r.code, r.stderr)
+	// App Runner has no exec: refused, with the way out.
+	r = run("exec", "web", "--", "true")
+	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stderr, "App Runner")
+
+	if r := run("move", "web", "--delete-apprunner"); r.code != 1 || !strings.Contains(r.stderr, "runs on App Runner") {
+		t.Fatalf("--delete-apprunner while it runs there: %d %q", r.code, r.stderr)
 	}
 
 	// What Fargate cannot run as App Runner did is refused before anything.
@@ -156,8 +165,41 @@ tasks:
 	assert.Equal(t, "running", st.State)
 	assert.Contains(t, st.Message, "App Runner")
 
-	// The move.
+	// A guard trip on answers: the targets are healthy, but CloudWatch
+	// counts 5XX in 30 % of the requests the load balancer sent them
+	// since the switch; berth switches back.
 	sick.Store(false)
+	var fivexx atomic.Bool
+	fivexx.Store(true)
+	p.Intercept(func(c *awstest.Call) *awstest.Response {
+		if c.Service == "cloudfront" && c.Request.Method == http.MethodPut && strings.HasSuffix(c.Request.URL.Path, "/config") &&
+			strings.Contains(string(c.Body), "<TargetOriginId>berth-web</TargetOriginId>") && fivexx.Load() {
+			lbs, err := cl.ELB.DescribeLoadBalancers(ctx, &elb.DescribeLoadBalancersInput{Names: []string{"berth-" + app + "-prod"}})
+			require.NoError(t, err)
+			_, lb, _ := strings.Cut(aws.ToString(lbs.LoadBalancers[0].LoadBalancerArn), ":loadbalancer/")
+			tgs, err := cl.ELB.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{LoadBalancerArn: lbs.LoadBalancers[0].LoadBalancerArn})
+			require.NoError(t, err)
+			for _, tg := range tgs.TargetGroups {
+				_, id, _ := strings.Cut(aws.ToString(tg.TargetGroupArn), ":targetgroup/")
+				dims := map[string]string{"LoadBalancer": lb, "TargetGroup": "targetgroup/" + id}
+				metrics.Add("AWS/ApplicationELB", "RequestCount", dims, 200)
+				metrics.Add("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", dims, 60)
+			}
+		}
+		return nil
+	})
+	r = run("move", "web", "--to", "fargate", "--image", "web="+local, "--guard", "1s")
+	t.Logf("berth move (5XX guard trip):\n%s%s", r.stdout, r.stderr)
+	require.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stderr, "60 of 200 requests")
+	assert.Contains(t, r.stderr, "answered 5XX")
+	assert.Equal(t, "berth-"+aws.ToString(d.Service.ServiceUrl), defaultOrigin(t, cl, id))
+	assert.Equal(t, artypes.ServiceStatusRunning, appRunnerState())
+	fivexx.Store(false)
+	p.Intercept(nil)
+
+	// The move: the requests since this switch are fine (the 5XX counted
+	// above were before it).
 	r = run("move", "web", "--to", "fargate", "--image", "web="+local, "--guard", "1s")
 	t.Logf("berth move --env prod web --to fargate:\n%s%s", r.stdout, r.stderr)
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
@@ -180,11 +222,65 @@ tasks:
 			assert.Equal(t, aws.ToString(lbs.LoadBalancers[0].DNSName), aws.ToString(o.DomainName))
 		}
 	}
-	// A later deploy goes to Fargate and keeps the entrypoint on it.
+	// On Fargate, exec runs in the service's container through berth's own
+	// Session Manager channel (the fake agent: moto has no
+	// ExecuteCommand); stdin goes in, output and exit code come back.
+	agent := awstest.StartSSMAgent(t)
+	p.Handle("ecs:ExecuteCommand", agent.ExecuteCommand)
+	// moto lists no task of an ECS service: the service's one task is
+	// answered here, as ECS lists and describes it.
+	task := "arn:aws:ecs:" + awstest.Region + ":123456789012:task/berth/0a1b2c3d4e5f4a5b8c9d0e1f2a3b4c5d"
+	p.Intercept(func(c *awstest.Call) *awstest.Response {
+		var in struct {
+			ServiceName string
+			Tasks       []string
+		}
+		_ = json.Unmarshal(c.Body, &in)
+		var answer map[string]any
+		switch {
+		case c.Op() == "ecs:ListTasks" && strings.Contains(in.ServiceName, "-web-"):
+			answer = map[string]any{"taskArns": []string{task}}
+		case c.Op() == "ecs:DescribeTasks" && slices.Equal(in.Tasks, []string{task}):
+			answer = map[string]any{"failures": []any{}, "tasks": []any{map[string]any{"taskArn": task, "lastStatus": "RUNNING", "desiredStatus": "RUNNING",
+				"enableExecuteCommand": true, "startedAt": float64(time.Now().Add(-time.Minute).Unix())}}}
+		default:
+			return nil
+		}
+		r := &awstest.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/x-amz-json-1.1"}}}
+		require.NoError(t, r.SetJSON(answer))
+		return r
+	})
+	var stdout, stderr bytes.Buffer
+	code := Main([]string{"--env", "prod", "exec", "web", "-i", "--", "sh", "-c", "cat; exit 3"}, strings.NewReader("hello from stdin\n"), &stdout, &stderr)
+	assert.Equal(t, 3, code, stderr.String())
+	assert.Equal(t, "hello from stdin\n", stdout.String())
+	require.NotEmpty(t, agent.Sessions())
+	assert.Equal(t, "web", agent.Sessions()[0].Container)
+	assert.Equal(t, task, agent.Sessions()[0].Task)
+	p.Intercept(nil)
+
+	// A rollback right after the move does not cross back to App Runner
+	// behind the entrypoint's back: it says how to.
+	r = run("rollback", "web")
+	t.Logf("berth rollback right after the move:\n%s%s", r.stdout, r.stderr)
+	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stderr, "berth move --env prod web --to apprunner")
+	assert.Equal(t, "berth-web", defaultOrigin(t, cl, id))
+
+	// A later deploy goes to Fargate and keeps the entrypoint on it; its
+	// rollback returns to the move's revision, on Fargate.
 	r = run("deploy", "--image", "web="+local)
 	require.Equal(t, 0, r.code, r.stdout+r.stderr)
 	assert.NotContains(t, r.stdout, "UPDATE SERVICE")
 	assert.Equal(t, "berth-web", defaultOrigin(t, cl, id))
+	r = run("rollback", "web")
+	t.Logf("berth rollback after a deploy on Fargate:\n%s%s", r.stdout, r.stderr)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Equal(t, "berth-web", defaultOrigin(t, cl, id))
+	assert.Equal(t, artypes.ServiceStatusPaused, appRunnerState())
+	st = moveStatus(t, run)
+	assert.Equal(t, "running", st.State)
+	assert.NotContains(t, st.Message, "App Runner")
 
 	// The way back.
 	r = run("move", "web", "--to", "apprunner", "--guard", "1s")
@@ -197,6 +293,18 @@ tasks:
 	assert.Contains(t, string(b), "origin: "+url)
 	st = moveStatus(t, run)
 	assert.Contains(t, st.Message, "App Runner")
+
+	// Moved for good: the App Runner service deleted after the move; there
+	// is no way back to it then, and berth says so.
+	r = run("move", "web", "--to", "fargate", "--image", "web="+local, "--guard", "1s", "--delete-apprunner")
+	t.Logf("berth move --env prod web --to fargate --delete-apprunner:\n%s%s", r.stdout, r.stderr)
+	require.Equal(t, 0, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stdout, "App Runner service "+arn+" deleted")
+	assert.Equal(t, artypes.ServiceStatusDeleted, appRunnerState())
+	assert.Equal(t, "berth-web", defaultOrigin(t, cl, id))
+	r = run("move", "web", "--to", "apprunner", "--guard", "1s")
+	assert.Equal(t, 1, r.code, r.stdout+r.stderr)
+	assert.Contains(t, r.stderr, "DELETED")
 
 	for _, op := range p.Calls() {
 		assert.False(t, strings.HasPrefix(strings.ToLower(op), "route53"), "berth called %s", op)

@@ -20,12 +20,15 @@
 //     while the control plane, told through the route's Wake, starts one;
 //     per-instance in-flight counters for draining (WaitIdle) and request
 //     counts and latency histograms for load (stats.go);
-//   - the two ways a request is proxied: the HTTP/1.1 fast path (fast.go
-//     routes it; package h1 parses, proxies and hands over, behind framing
-//     checks that refuse ambiguous framing before net/http reads a
-//     request) and net/http with httputil.ReverseProxy (proxy.go), with a
-//     retry on another instance for requests that never left the edge;
-//     both share one transport (h1.Transport) and behave the same;
+//   - the ways a request is proxied: the HTTP/1.1 fast path, over plain
+//     HTTP and TLS (fast.go routes it, and answers an entrypoint's cache
+//     hits from memory on it; package h1 parses, proxies and hands over,
+//     behind framing checks that refuse ambiguous framing before net/http
+//     reads a request), the direct path for HTTP/2 GET and HEAD on a
+//     service's host (direct.go), and net/http with
+//     httputil.ReverseProxy (proxy.go), with a retry on another instance
+//     for requests that never left the edge; all share one transport
+//     (h1.Transport) and behave the same;
 //   - entrypoints (entrypoint.go, origin.go, split.go, guard.go,
 //     respond.go): host names in front of origins that move, a route key
 //     or an external URL; weighted shares with sticky cookies, a tester's

@@ -241,6 +241,23 @@ type controls struct {
 	pages   map[int][]byte
 	hsts    []string // Strict-Transport-Security value; nil for none
 	cache   bool     // read the cache status for the access log
+	// overTLS are the header controls of an answer over HTTPS: the
+	// HeaderControls, then Strict-Transport-Security when hsts is set,
+	// as respWriter applies them.
+	overTLS h1.HeaderControls
+}
+
+// fastControls are the header controls the fast path applies to an
+// answer, over HTTPS or not; nil when there are none.
+func (c *controls) fastControls(overTLS bool) *h1.HeaderControls {
+	hc := &c.HeaderControls
+	if overTLS {
+		hc = &c.overTLS
+	}
+	if len(hc.Add) == 0 && len(hc.Remove) == 0 {
+		return nil
+	}
+	return hc
 }
 
 // extState is what the entrypoint, metrics and access log machinery keep in
@@ -405,6 +422,12 @@ func compileControls(c Controls, parent *Controls, pages map[int][]byte, hsts []
 	slices.Sort(keys)
 	for _, k := range keys {
 		out.Add = append(out.Add, h1.HeaderValue{Key: k, Values: []string{add[k]}})
+	}
+	out.overTLS = out.HeaderControls
+	if hsts != nil {
+		const sts = "Strict-Transport-Security"
+		out.overTLS.Add = append(slices.DeleteFunc(slices.Clone(out.Add), func(hv h1.HeaderValue) bool { return hv.Key == sts }),
+			h1.HeaderValue{Key: sts, Values: hsts})
 	}
 	return out
 }

@@ -8,16 +8,19 @@ import (
 	"sync"
 	"time"
 
+	"github.com/berth-dev/berth/internal/edge/cache"
 	"github.com/berth-dev/berth/internal/edge/h1"
 )
 
-// Server serves an Edge on plain-HTTP listeners with the HTTP/1.1 fast
-// path (package h1): the common request (GET or HEAD without a body, for a
-// service's own host or a plain entrypoint) is proxied by the fast path's
-// own connection loop; everything else (entrypoints with a cache, shares or
-// error pages, bodies, upgrades, requests the edge answers itself, heads
-// the strict parser does not take) is handed, with the connection, to the
-// net/http server HTTP. Behaviour is the same on both paths: the same
+// Server serves an Edge on plain-HTTP or HTTPS listeners with the
+// HTTP/1.1 fast path (package h1): the common request (GET or HEAD without
+// a body, for a service's own host or a plain entrypoint) is proxied by
+// the fast path's own connection loop, and a cached entrypoint's fresh
+// hits are answered on it from memory; everything else (cache misses,
+// entrypoints with shares, failover or error pages, bodies, upgrades,
+// requests the edge answers itself, heads the strict parser does not
+// take) is handed, with the connection, to the net/http server HTTP, and
+// so is HTTP/2. Behaviour is the same on both paths: the same
 // balancing, retries and ejection, X-Forwarded-* headers, timeouts,
 // statistics, metrics and access log.
 //
@@ -66,10 +69,11 @@ func (s *Server) Serve(ln net.Listener) error { return s.server().Serve(ln) }
 
 // ServeTLS accepts HTTPS connections on ln, with HTTP.TLSConfig, until it
 // is closed or the server shuts down, when it returns
-// http.ErrServerClosed. It has no fast path: it makes the TLS handshake
-// itself so that an HTTP/1.x connection reaches net/http behind the
-// framing checks; an HTTP/2 connection goes to net/http as it is. A Server
-// serves either plain listeners or HTTPS ones, not both.
+// http.ErrServerClosed. It makes the TLS handshake itself: an HTTP/1.x
+// connection is served by the fast path over TLS, and what it hands over
+// reaches net/http behind the framing checks; an HTTP/2 connection goes to
+// net/http as it is. A Server serves either plain listeners or HTTPS ones,
+// not both.
 func (s *Server) ServeTLS(ln net.Listener) error { return s.server().ServeTLS(ln) }
 
 // Shutdown stops accepting, closes idle connections, and waits for the
@@ -92,8 +96,9 @@ type fastHandler struct {
 }
 
 var (
-	_ h1.Handler  = (*fastHandler)(nil)
-	_ h1.Exchange = (*fastRequest)(nil)
+	_ h1.Handler   = (*fastHandler)(nil)
+	_ h1.Exchange  = (*fastRequest)(nil)
+	_ h1.Responder = (*hitRequest)(nil)
 )
 
 // fastRequest is one request the fast path serves, as the edge follows it.
@@ -122,7 +127,10 @@ func (h *fastHandler) Route(req *h1.Request, t *h1.Target) h1.Exchange {
 	ps := &f.ps
 	t.Transport = e.up
 	if s := e.snap.Load(); s.epHosts[host] != nil {
-		if !f.planEntrypoint(s, s.epHosts[host], t) {
+		if ep := s.epHosts[host]; ep.cache != nil {
+			return h.planHit(ep, req) // cache hits only
+		}
+		if !f.planEntrypoint(s, s.epHosts[host], req.TLS, t) {
 			return nil // cache, shares, error pages, failover, HTTPS origins
 		}
 	} else {
@@ -155,18 +163,16 @@ func (h *fastHandler) Route(req *h1.Request, t *h1.Target) h1.Exchange {
 // origin (not shares or a canary), either external over plain HTTP or a
 // service with an instance to take it. Header add/remove controls are
 // applied on the way out. It reports whether it did.
-func (f *fastRequest) planEntrypoint(s *snapshot, ep *epEntry, t *h1.Target) bool {
+func (f *fastRequest) planEntrypoint(s *snapshot, ep *epEntry, overTLS bool, t *h1.Target) bool {
 	e, ps := f.e, &f.ps
-	if ep.cache != nil || ep.spec.Compress || ep.maintenance || ep.failover != nil || ep.redirectHTTPS && e.ext.httpsPort != "" {
+	if ep.cache != nil || ep.spec.Compress || ep.maintenance || ep.failover != nil || ep.redirectHTTPS && !overTLS && e.ext.httpsPort != "" {
 		return false
 	}
 	origin, ctl := ep.match(ps.path)
 	if ctl == nil || len(ctl.pages) > 0 {
 		return false
 	}
-	if len(ctl.Add) > 0 || len(ctl.Remove) > 0 {
-		t.Controls = &ctl.HeaderControls
-	}
+	t.Controls = ctl.fastControls(overTLS)
 	if origin == nil {
 		if len(ep.arms) != 1 {
 			return false
@@ -273,4 +279,81 @@ func (f *fastRequest) record(res *h1.Result) {
 		rec.entrypoint, rec.origin, ls = ps.route.key, ps.route.key, ps.route.ls
 	}
 	f.e.observe(ls, &rec)
+}
+
+// hitCache is a Cache that finds the hits the fast path answers itself
+// (*cache.Cache).
+type hitCache interface {
+	LookupHit(r *http.Request) (cache.Hit, bool)
+}
+
+// hitRequest is a request on a cached entrypoint that the cache answers
+// from memory: the fast path writes the answer with no origin and no
+// net/http server, through the entrypoint's response controls, as
+// serveEntrypoint does.
+type hitRequest struct {
+	e      *Edge
+	ep     *epEntry
+	host   string
+	start  time.Time
+	hit    cache.Hit
+	rw     respWriter
+	cookie string
+	req    *http.Request
+}
+
+// planHit takes a request on a cached entrypoint when the cache has a hit
+// for it that needs neither the origin nor a file, and serveEntrypoint
+// would ask the cache: no redirect to HTTPS, no maintenance. Everything
+// else goes to net/http.
+func (h *fastHandler) planHit(ep *epEntry, req *h1.Request) h1.Exchange {
+	e := h.e
+	if ep.maintenance || ep.redirectHTTPS && !req.TLS && e.ext.httpsPort != "" {
+		return nil
+	}
+	hc, ok := ep.cache.(hitCache)
+	if !ok {
+		return nil
+	}
+	r := req.HTTP()
+	hit, ok := hc.LookupHit(r)
+	if !ok {
+		return nil
+	}
+	x := &hitRequest{e: e, ep: ep, host: normalizeHost(req.Host), start: req.Start, hit: hit, req: r}
+	if origin, _ := ep.match(req.Path); origin == nil {
+		// As serveEntrypoint: a split picks its arm, and may set its
+		// cookie, before the cache answers.
+		_, x.cookie = ep.split.choose(r)
+	}
+	if ep.ls != nil {
+		ep.ls.inflight.Inc()
+	}
+	return x
+}
+
+// Respond writes the hit through the entrypoint's response controls.
+func (x *hitRequest) Respond(w http.ResponseWriter, r *http.Request) {
+	_, ctl := x.ep.match(r.URL.Path)
+	x.rw.init(w, r, ctl)
+	x.rw.setCookie = x.cookie
+	x.hit.Serve(&x.rw, r)
+}
+
+// The exchange's upstream calls: a hit has no upstream.
+func (x *hitRequest) Answered(int)               {}
+func (x *hitRequest) Retry(error) (string, bool) { return "", false }
+func (x *hitRequest) Failed(h1.Failure, error) (int, string, string) {
+	return http.StatusBadGateway, ReasonUpstreamError, "The origin failed to answer."
+}
+
+// Done records the hit as finishEntrypoint does.
+func (x *hitRequest) Done(res *h1.Result) {
+	ep := x.ep
+	if ep.ls != nil {
+		ep.ls.inflight.Dec()
+	}
+	if res != nil {
+		x.e.record(ep.ls, &x.rw, x.req, x.host, ep.label, "", x.start)
+	}
 }

@@ -59,7 +59,9 @@ func TestFastPathResponseFramings(t *testing.T) {
 		}
 		return a.resp, a.closeAfter
 	})
-	_, srv := newTestEdge(t, Options{}, webRoute(backend))
+	e, plainSrv := newTestEdge(t, Options{}, webRoute(backend))
+	tlsSrv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+	srv := plainSrv
 
 	tests := []struct {
 		path    string
@@ -108,32 +110,40 @@ func TestFastPathResponseFramings(t *testing.T) {
 			assert.Equal(t, []string{"Mon, 02 Jan 2006 15:04:05 GMT"}, res.Header.Values("Date"), "the instance's Date, once")
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(strings.TrimPrefix(tt.path, "/"), func(t *testing.T) {
-			method := cmp.Or(tt.method, http.MethodGet)
-			rc := dialRaw(t, srv.Addr)
-			before := srv.FastRequests()
-			rc.write(method + " " + tt.path + " HTTP/1.1\r\nHost: " + fastHost + "\r\n\r\n")
-			res, body := rc.read(method)
-			require.Equal(t, tt.status, res.StatusCode, body)
-			assert.Equal(t, tt.body, body)
-			if tt.chunked {
-				assert.Equal(t, []string{"chunked"}, res.TransferEncoding)
-			}
-			assert.NotEmpty(t, res.Header.Get("Date"))
-			if tt.check != nil {
-				tt.check(t, res)
-			}
-			assert.False(t, res.Close, "the client connection stays open")
-			// The connection carries the next request in step.
-			rc.write(rawGet(fastHost, "/length"))
-			res, body = rc.read(http.MethodGet)
-			assert.Equal(t, http.StatusOK, res.StatusCode)
-			assert.Equal(t, "hello", body)
-			assert.Equal(t, before+2, srv.FastRequests())
-		})
+	// Over plain HTTP and over TLS, where the fast loop reads the same.
+	for _, over := range []struct {
+		name string
+		srv  *testServer
+		dial func(t testing.TB, addr string) *rawConn
+	}{{"plain", plainSrv, dialRaw}, {"HTTPS", tlsSrv, dialTLS}} {
+		srv := over.srv
+		for _, tt := range tests {
+			t.Run(over.name+"/"+strings.TrimPrefix(tt.path, "/"), func(t *testing.T) {
+				method := cmp.Or(tt.method, http.MethodGet)
+				rc := over.dial(t, srv.Addr)
+				before := srv.FastRequests()
+				rc.write(method + " " + tt.path + " HTTP/1.1\r\nHost: " + fastHost + "\r\n\r\n")
+				res, body := rc.read(method)
+				require.Equal(t, tt.status, res.StatusCode, body)
+				assert.Equal(t, tt.body, body)
+				if tt.chunked {
+					assert.Equal(t, []string{"chunked"}, res.TransferEncoding)
+				}
+				assert.NotEmpty(t, res.Header.Get("Date"))
+				if tt.check != nil {
+					tt.check(t, res)
+				}
+				assert.False(t, res.Close, "the client connection stays open")
+				// The connection carries the next request in step.
+				rc.write(rawGet(fastHost, "/length"))
+				res, body = rc.read(http.MethodGet)
+				assert.Equal(t, http.StatusOK, res.StatusCode)
+				assert.Equal(t, "hello", body)
+				assert.Equal(t, before+2, srv.FastRequests())
+			})
+		}
 	}
-	assert.Equal(t, int64(1), head.Load())
+	assert.Equal(t, int64(2), head.Load())
 
 	t.Run("early hints", func(t *testing.T) {
 		var hints []string

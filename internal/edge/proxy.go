@@ -120,7 +120,12 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ctx = c
 		}
 	}
-	e.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, ps)))
+	ctx = context.WithValue(ctx, stateKey{}, ps)
+	if directable(r) {
+		e.proxyDirect(w, r, ctx) // direct.go
+		return
+	}
+	e.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // serviceOf returns the service part of a route key "app/service".

@@ -183,6 +183,12 @@ func Run(ctx context.Context, cfg Config) error {
 				break wait // start another on this binary
 			case <-c.exited:
 				ran := time.Since(c.started)
+				select {
+				case <-c.ready: // it said it served, then died
+					c.ready = nil
+					retry = true
+				default:
+				}
 				// A dead daemon's pid must not stay in the file: the
 				// system may give it to another process.
 				removeIfOurs(cfg.PIDFile, c.pid)
@@ -271,7 +277,9 @@ func startChild(cfg Config, args []string) (*child, error) {
 		return nil, fmt.Errorf("start the daemon: %w", err)
 	}
 	c := &child{cmd: cmd, pid: cmd.Process.Pid, started: time.Now(), ready: make(chan struct{}), released: make(chan struct{}), exited: make(chan struct{})}
+	readerDone := make(chan struct{})
 	go func() {
+		defer close(readerDone)
 		defer r.Close()
 		var b [1]byte
 		for _, ch := range []chan struct{}{c.ready, c.released} {
@@ -289,6 +297,14 @@ func startChild(cfg Config, args []string) (*child, error) {
 		}
 		if c.code == 0 && err != nil {
 			c.code = 1
+		}
+		// A child that said it was ready and died at once must count as
+		// one that served: its message is in the pipe, so let the reader
+		// take it before the exit is seen (bounded: a grandchild could
+		// hold the pipe's write end open).
+		select {
+		case <-readerDone:
+		case <-time.After(time.Second):
 		}
 		close(c.exited)
 	}()

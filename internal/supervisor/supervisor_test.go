@@ -42,6 +42,10 @@ func testChild(mode string) int {
 		fmt.Fprintln(os.Stderr, "child: cannot start")
 		return 3
 	}
+	if mode == "ready-then-die" {
+		n.Ready()
+		return 5
+	}
 	ln, err := net.FileListener(files["web"])
 	if err != nil {
 		return 4
@@ -96,6 +100,32 @@ func TestFirstStartFailureEndsWithTheChildsCode(t *testing.T) {
 	assert.NoFileExists(t, pidFile)
 }
 
+// stopRun ends a Run started by startRun and checks that it returns
+// cleanly.
+func stopRun(t *testing.T, cancel func(), done chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+// TestChildThatDiesRightAfterReadyIsRestarted: a daemon that said it
+// serves and died at once is restarted, never taken for one that could not
+// start (whichever of its two messages, ready and exit, arrives first).
+func TestChildThatDiesRightAfterReadyIsRestarted(t *testing.T) {
+	_, _, cancel, done := startRun(t, "ready-then-die")
+	select {
+	case err := <-done:
+		t.Fatalf("Run gave up on a child that had served: %v", err)
+	case <-time.After(1500 * time.Millisecond): // several restarts, with backoff
+	}
+	stopRun(t, cancel, done)
+}
+
 // TestKilledChildIsReplacedOnTheSameSocket: a child killed with SIGKILL is
 // started again at once, and a connection made while none runs waits in
 // the socket's queue and is answered by the next child, not refused.
@@ -121,13 +151,7 @@ func TestKilledChildIsReplacedOnTheSameSocket(t *testing.T) {
 	second := get()
 	assert.NotEqual(t, first, second)
 
-	cancel()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after its context ended")
-	}
+	stopRun(t, cancel, done)
 	assert.Error(t, syscall.Kill(second, 0), "the child stopped with its supervisor")
 	assert.NoFileExists(t, pidFile)
 }

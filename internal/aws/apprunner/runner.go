@@ -186,6 +186,36 @@ func (r *Runner) toggle(ctx context.Context, arn string, pause bool, progress io
 	return nil
 }
 
+// Delete deletes the service (DeleteService) and waits until App Runner
+// says it is DELETED. The way back to it is gone after: the caller checks
+// that nothing sends to it.
+func (r *Runner) Delete(ctx context.Context, arn string, progress io.Writer) error {
+	svc, err := r.describe(ctx, arn)
+	if err != nil {
+		return err
+	}
+	name := aws.ToString(svc.ServiceName)
+	switch svc.Status {
+	case types.ServiceStatusDeleted:
+		fmt.Fprintf(progress, "App Runner service %s is already deleted\n", name)
+		return nil
+	case types.ServiceStatusOperationInProgress:
+		return notRunning(svc, "delete")
+	}
+	out, err := r.api.DeleteService(ctx, &apprunner.DeleteServiceInput{ServiceArn: aws.String(arn)})
+	if err != nil {
+		return fmt.Errorf("App Runner DeleteService %s: %w", name, err)
+	}
+	op, svc, err := r.wait(ctx, arn, aws.ToString(out.OperationId), progress)
+	if err != nil {
+		return err
+	}
+	if op.Status != string(types.OperationStatusSucceeded) || svc.Status != types.ServiceStatusDeleted {
+		return fmt.Errorf("%w: deletion of App Runner service %s ended %s, the service is %s; see its events in the App Runner console", ErrDeployFailed, name, op.Status, svc.Status)
+	}
+	return nil
+}
+
 // notRunning says why the service cannot take verb now.
 func notRunning(svc *types.Service, verb string) error {
 	name := aws.ToString(svc.ServiceName)

@@ -63,11 +63,18 @@ func (e *Env) Deploy(ctx context.Context, sp *spec.Spec, names []string, imgs ma
 		return failure(err)
 	}
 	defer unlock()
+	return e.deployLocked(ctx, l, sp, names, imgs, p)
+}
+
+// deployLocked is Deploy under the lock l (which a move holds through its
+// deploy and its switch).
+func (e *Env) deployLocked(ctx context.Context, l *awsstate.Lock, sp *spec.Spec, names []string, imgs map[string]string, p progress) api.Message {
 	if err := e.settle(ctx, l, p); err != nil {
 		return failure(err)
 	}
 	// What would refuse the deploy is found before anything is made.
 	secrets := map[string]map[string]string{}
+	var err error
 	for _, n := range names {
 		if isAppRunner(sp.Services[n]) {
 			continue // App Runner reads its own secret references

@@ -63,17 +63,50 @@ func (e *Env) cdnManager(sp *spec.Spec, in *infra, w io.Writer) *cdn.Manager {
 }
 
 // edgeSecrets are the origin secret values the ALB's rules require: the
-// app's origin secret (made the first time) when sp has entrypoints, none
-// otherwise.
+// app's origin secret (made the first time), and the one it replaces while
+// a rotation runs, when sp has entrypoints; none otherwise.
 func (e *Env) edgeSecrets(ctx context.Context, in *infra, sp *spec.Spec) ([]string, error) {
 	if sp == nil || len(sp.Edge) == 0 {
 		return nil, nil
 	}
-	v, err := e.cdnManager(sp, in, nil).OriginSecret(ctx)
-	if err != nil {
-		return nil, err
+	return e.cdnManager(sp, in, nil).AcceptedSecrets(ctx)
+}
+
+// RotateEdgeSecret replaces the origin secret CloudFront sends the app's
+// load balancer (cdn.RotateOriginSecret): every rule accepts the old and
+// the new value until each distribution sends the new one and is
+// deployed, then the new one alone. It finishes a rotation that was cut
+// off first (finished).
+func (e *Env) RotateEdgeSecret(ctx context.Context, sp *spec.Spec, w io.Writer) (finished bool, err error) {
+	if len(sp.Edge) == 0 {
+		return false, fmt.Errorf("%w: %s has no entrypoints (edge: in berth.yaml), so its load balancer requires no origin secret", ErrRefused, sp.App)
 	}
-	return []string{v}, nil
+	ctx, _, unlock, err := e.lock(ctx, "edge rotate-secret")
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	in, err := e.findInfra(ctx)
+	if err != nil {
+		return false, err
+	}
+	accept := func(ctx context.Context, values []string) error {
+		live, _, err := e.rules(ctx, in)
+		if err != nil {
+			return err
+		}
+		for _, want := range e.wantRules(sp, values) {
+			r, ok := live[want.Key]
+			if !ok {
+				continue // made with the accepted values by the next deploy
+			}
+			if _, err := e.c.ELB.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: aws.String(r.ARN), Conditions: want.Conditions}); err != nil {
+				return fmt.Errorf("rule %s of %s: %w", want.Key, e.lbName(), err)
+			}
+		}
+		return nil
+	}
+	return e.cdnManager(sp, in, w).RotateOriginSecret(ctx, accept)
 }
 
 // servingSlot is a service's serving slot and its two target groups; ok is

@@ -1,6 +1,7 @@
 package awsenv
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,4 +59,68 @@ services:
 	assert.NotContains(t, keys, "edge:worker", "a service without a port gets no edge rule")
 	assert.Equal(t, []string{"api"}, headerValues(keys["edge:api"].Conditions, cdn.HeaderService))
 	assert.Less(t, keys["edge:api"].Priority, keys["route:web:/api"].Priority, "edge rules come before the host-based ones")
+}
+
+// ruleValues counts the values of a rule's conditions, as the ALB's quota
+// of 5 per rule counts them.
+func ruleValues(conds []elbtypes.RuleCondition) int {
+	n := 0
+	for _, c := range conds {
+		switch {
+		case c.HostHeaderConfig != nil:
+			n += len(c.HostHeaderConfig.Values)
+		case c.PathPatternConfig != nil:
+			n += len(c.PathPatternConfig.Values)
+		case c.HttpHeaderConfig != nil:
+			n += len(c.HttpHeaderConfig.Values)
+		}
+	}
+	return n
+}
+
+// A service with many domains stays within the ALB's 5 condition values
+// per rule, with or without entrypoints and during a secret rotation (two
+// secret values): its hosts are shared out over several rules that
+// together match every one of them, with the same keys whatever the
+// number of secret values.
+func TestRulesKeepToTheALBsConditionQuota(t *testing.T) {
+	const base = `app: shop
+services:
+  web:
+    image: web:1
+    port: 8080
+    domains: [a.example.com, b.example.com, c.example.com, d.example.com, e.example.com, f.example.com]
+    routes: [{path: /api, service: api}, {path: /, service: api}]
+  api: {image: api:1, port: 9000}
+`
+	e := &Env{App: "shop", Name: "prod"}
+	wantHosts := []string{"web.shop.*", "a.example.com", "b.example.com", "c.example.com", "d.example.com", "e.example.com", "f.example.com"}
+	for name, src := range map[string]string{"without edge": base, "with edge": base + "edge:\n  www: {hosts: [www.example.com], origin: web}\n"} {
+		t.Run(name, func(t *testing.T) {
+			sp, err := spec.Parse("berth.yaml", []byte(src))
+			require.NoError(t, err)
+			keysOf := func(secrets []string) []string {
+				var keys []string
+				for _, r := range e.wantRules(sp, secrets) {
+					keys = append(keys, r.Key)
+				}
+				return keys
+			}
+			assert.Equal(t, keysOf([]string{"old"}), keysOf([]string{"old", "new"}), "a rotation changes no rule's key")
+
+			hosts := map[string][]string{} // by rule family: host:web, route:web:/api, ...
+			for _, r := range e.wantRules(sp, []string{"old", "new"}) {
+				assert.LessOrEqual(t, ruleValues(r.Conditions), 5, "rule %s", r.Key)
+				family, _, _ := strings.Cut(r.Key, "+")
+				for _, c := range r.Conditions {
+					if c.HostHeaderConfig != nil {
+						hosts[family] = append(hosts[family], c.HostHeaderConfig.Values...)
+					}
+				}
+			}
+			for _, family := range []string{"host:web", "route:web:/api", "route:web:/"} {
+				assert.ElementsMatch(t, wantHosts, hosts[family], "%s matches every host of web", family)
+			}
+		})
+	}
 }

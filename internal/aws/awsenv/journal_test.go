@@ -22,6 +22,12 @@ import (
 // AWS call after it fails, so the berth neither finishes nor undoes
 // anything, its lock is not released and its journal stays, as after a
 // kill -9 or a laptop closed mid-deploy.
+// killedLease is the lease of a berth a test kills: what the next verb
+// waits out. Not shorter: under a loaded CI a renewal (every third of it)
+// comes late, the lease is lost, and the "dead" berth undoes its own work
+// in-process before the kill.
+const killedLease = 4 * time.Second
+
 type killable struct {
 	env   *Env
 	proxy *awstest.Proxy
@@ -175,14 +181,7 @@ func TestInterruptedDeployUndoesItself(t *testing.T) {
 // unfinished deploy (slot to 0, revision failed, an event saying it was
 // cut off), then does its own.
 func TestKilledDeployUndoneByNextDeploy(t *testing.T) {
-	a := newAWSApp(t, webYAML)
-	res, _ := a.deploy(a.env(Options{}))
-	require.True(t, res.OK, res.Error)
-
-	dead := a.killable(Options{Lease: time.Second})
-	dead.dieAfter("ecs:CreateService")
-	res = dead.env.Deploy(context.Background(), a.sp, nil, nil, nil)
-	require.False(t, res.OK)
+	a := killedMidDeploy(t)
 
 	// What the dead berth left: its slot started, its revision deploying,
 	// its journal, its lock.
@@ -237,7 +236,7 @@ func TestKilledAfterSwitchFinishedByNextVerb(t *testing.T) {
 	res, _ := a.deploy(a.env(Options{}))
 	require.True(t, res.OK, res.Error)
 
-	dead := a.killable(Options{Lease: time.Second})
+	dead := a.killable(Options{Lease: killedLease})
 	dead.dieAfter("elasticloadbalancing:ModifyRule")
 	res = dead.env.Deploy(context.Background(), a.sp, nil, nil, nil)
 	require.False(t, res.OK)
@@ -302,7 +301,7 @@ func TestKilledRollbackFinishedByNextDeploy(t *testing.T) {
 		res, _ := a.deploy(a.env(Options{}))
 		require.True(t, res.OK, res.Error)
 	}
-	dead := a.killable(Options{Lease: time.Second})
+	dead := a.killable(Options{Lease: killedLease})
 	dead.dieAfter("elasticloadbalancing:ModifyRule")
 	rb := dead.env.Rollback(context.Background(), a.sp, "web", 0, nil)
 	require.False(t, rb.OK)
@@ -327,7 +326,7 @@ func TestKilledAfterRecordingRevision(t *testing.T) {
 	res, _ := a.deploy(a.env(Options{}))
 	require.True(t, res.OK, res.Error)
 
-	dead := a.killable(Options{Lease: time.Second})
+	dead := a.killable(Options{Lease: killedLease})
 	dead.proxy.Handle("dynamodb:PutItem", func(c *awstest.Call) *awstest.Response {
 		r, err := c.Forward()
 		if err != nil {
@@ -347,4 +346,41 @@ func TestKilledAfterRecordingRevision(t *testing.T) {
 	res, msgs := a.deploy(next)
 	require.True(t, res.OK, "%s\n%s", res.Error, phases(msgs))
 	assert.Equal(t, map[int]string{1: "previous", 2: "failed", 3: "active"}, a.states(next, "web"))
+}
+
+// Pause and resume settle what a berth killed mid-deploy left before they
+// act, as deploy, rollback and scale do: the unfinished revision is
+// undone (not paused as if it served), and the one that served is paused.
+func TestKilledDeploySettledByPause(t *testing.T) {
+	a := killedMidDeploy(t)
+
+	e := a.env(Options{LockWait: 15 * time.Second})
+	_, err := e.Pause(context.Background(), "web")
+	require.NoError(t, err)
+	assert.Equal(t, map[int]string{1: "active", 2: "failed"}, a.states(e, "web"))
+	assert.Equal(t, int32(0), a.desired(e, "web", SlotB), "the cut-off revision's slot still runs")
+	assert.Equal(t, int32(0), a.desired(e, "web", SlotA), "the serving revision is not paused")
+	_, pending, err := e.state.Op(context.Background())
+	require.NoError(t, err)
+	assert.False(t, pending, "the journal is left")
+
+	res := e.Resume(context.Background(), "web", nil)
+	require.True(t, res.OK, res.Error)
+	assert.Equal(t, int32(2), a.desired(e, "web", SlotA))
+	assert.Equal(t, "a", a.serving(e, "web"))
+}
+
+// killedMidDeploy is an app whose revision 1 serves and whose deploy of
+// revision 2 died hard once its new slot was made: its lock (with its
+// killedLease) and journal left in AWS.
+func killedMidDeploy(t *testing.T) *awsApp {
+	t.Helper()
+	a := newAWSApp(t, webYAML)
+	res, _ := a.deploy(a.env(Options{}))
+	require.True(t, res.OK, res.Error)
+	dead := a.killable(Options{Lease: killedLease})
+	dead.dieAfter("ecs:CreateService")
+	res = dead.env.Deploy(context.Background(), a.sp, nil, nil, nil)
+	require.False(t, res.OK)
+	return a
 }

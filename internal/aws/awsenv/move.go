@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/aws/awsstate"
+	"github.com/berth-dev/berth/internal/aws/cdn"
 	"github.com/berth-dev/berth/internal/aws/fargate"
 	"github.com/berth-dev/berth/internal/spec"
 )
@@ -33,10 +36,11 @@ import (
 //	              ─▶ the Fargate slots scaled to 0, the records say App
 //	              Runner
 //
-// The guard probes health rather than reading CloudWatch metrics: the
-// target group's targets (or App Runner's state) are sampled every
-// GuardPoll, and the error rate is the share of samples that were not all
-// healthy. berth.yaml (the apprunner: line, the entrypoints' origins) is
+// The guard (guard.go) watches two things for --guard: the new origin's
+// health, sampled every GuardPoll (the target group's targets, or App
+// Runner's state), and its answers, from CloudWatch (the share of 5XX in
+// the requests since the switch). Either above MaxErrorRate switches
+// back. berth.yaml (the apprunner: line, the entrypoints' origins) is
 // the CLI's to rewrite, from the Moved result.
 
 // Move targets.
@@ -138,6 +142,13 @@ func (e *Env) moveToFargate(ctx context.Context, sp *spec.Spec, svc *spec.Servic
 	if errs := fargate.Check(onFargate(sp, svc.Name), e.Name); len(errs) > 0 {
 		return failure(fmt.Errorf("%w: %s cannot run on Fargate as berth.yaml says; fix it, then move again: %w", ErrRefused, svc.Name, errors.Join(errs...))), nil
 	}
+	// One lock from the deploy to the end: no other berth acts on the app
+	// between the Fargate deploy and the switch.
+	ctx, l, unlock, err := e.lock(ctx, "move")
+	if err != nil {
+		return failure(err), nil
+	}
+	defer unlock()
 	arn := svc.AppRunner
 	r := e.runner(svc.Name)
 	st, err := r.Status(ctx, arn)
@@ -166,19 +177,16 @@ func (e *Env) moveToFargate(ctx context.Context, sp *spec.Spec, svc *spec.Servic
 	// still send to App Runner.
 	p.phase("move", "%s: deploying on Fargate beside App Runner service %s", svc.Name, arn)
 	fsp := onFargate(sp, svc.Name)
-	res := e.Deploy(ctx, fsp, []string{svc.Name}, opts.Images, p)
+	for _, w := range fargate.Warnings(fsp) {
+		p.phase("prepare", "%s", w)
+	}
+	res := e.deployLocked(ctx, l, fsp, []string{svc.Name}, opts.Images, p)
 	if !res.OK {
 		res.Error = fmt.Sprintf("move of %s to Fargate stopped, App Runner keeps serving: %s", svc.Name, res.Error)
 		return res, nil
 	}
 	num := res.Deployed[0].Revision
 
-	ctx, l, unlock, err := e.lock(ctx, "move")
-	if err != nil {
-		return failure(err), nil
-	}
-	defer unlock()
-	_ = l
 	in, err := e.findInfra(ctx)
 	if err != nil {
 		return failure(err), nil
@@ -204,7 +212,14 @@ func (e *Env) moveToFargate(ctx context.Context, sp *spec.Spec, svc *spec.Servic
 		_, _ = e.state.AddEvent(uctx, eventOf(svc.Name, "move-failed", fmt.Sprintf("move to Fargate (revision %d) undone: %s; App Runner %s serves", num, why, arn)))
 	}
 
-	// (b) The entrypoints switched to the service on the ALB.
+	// (b) The entrypoints switched to the service on the ALB (the 5XX
+	// count read first: the guard counts those after the switch).
+	answers := e.albErrors(in.LB, tgs[slot])
+	base, err := readBaseline(ctx, answers)
+	if err != nil {
+		undo(err.Error())
+		return failure(fmt.Errorf("move of %s to Fargate undone before its switch, App Runner serves: %w", svc.Name, err)), nil
+	}
 	m := e.cdnManager(fsp, in, &phaseWriter{p: p, phase: "switch"})
 	var switched []string
 	back := func() error {
@@ -234,7 +249,7 @@ func (e *Env) moveToFargate(ctx context.Context, sp *spec.Spec, svc *spec.Servic
 	probe := func(ctx context.Context) (bool, string, error) {
 		return e.targetsHealthy(ctx, tgs[slot])
 	}
-	if why, err := e.guard(ctx, svc.Name, "target group "+e.targetGroupName(svc.Name, slot), opts, probe, p); err != nil || why != "" {
+	if why, err := e.guard(ctx, svc.Name, "target group "+e.targetGroupName(svc.Name, slot), opts, probe, answers, base, p); err != nil || why != "" {
 		if err != nil {
 			why = err.Error()
 		}
@@ -260,11 +275,14 @@ func (e *Env) moveToAppRunner(ctx context.Context, sp *spec.Spec, svc *spec.Serv
 	if isAppRunner(svc) {
 		return failure(fmt.Errorf("%w: service %s runs on App Runner already (apprunner: in %s)", ErrRefused, svc.Name, sp.File)), nil
 	}
-	ctx, _, unlock, err := e.lock(ctx, "move")
+	ctx, l, unlock, err := e.lock(ctx, "move")
 	if err != nil {
 		return failure(err), nil
 	}
 	defer unlock()
+	if err := e.settle(ctx, l, p); err != nil {
+		return failure(err), nil
+	}
 	revs, err := e.state.Revisions(ctx, svc.Name)
 	if err != nil {
 		return failure(err), nil
@@ -303,6 +321,11 @@ func (e *Env) moveToAppRunner(ctx context.Context, sp *spec.Spec, svc *spec.Serv
 	if err != nil {
 		return failure(err), nil
 	}
+	answers := e.appRunnerErrors(arn)
+	base, err := readBaseline(ctx, answers)
+	if err != nil {
+		return failure(fmt.Errorf("%w; Fargate keeps serving", err)), nil
+	}
 	m := e.cdnManager(sp, in, &phaseWriter{p: p, phase: "switch"})
 	var eps []string
 	for _, n := range sp.EdgeOrder {
@@ -337,7 +360,7 @@ func (e *Env) moveToAppRunner(ctx context.Context, sp *spec.Spec, svc *spec.Serv
 		}
 		return s.State == "RUNNING", "App Runner service is " + s.State, nil
 	}
-	if why, err := e.guard(ctx, svc.Name, "App Runner service "+arn, opts, probe, p); err != nil || why != "" {
+	if why, err := e.guard(ctx, svc.Name, "App Runner service "+arn, opts, probe, answers, base, p); err != nil || why != "" {
 		if err != nil {
 			why = err.Error()
 		}
@@ -378,38 +401,6 @@ func (e *Env) moveToAppRunner(ctx context.Context, sp *spec.Spec, svc *spec.Serv
 		&Moved{Service: svc.Name, To: MoveToAppRunner, AppRunnerARN: arn, AppRunnerURL: st.URL, Entrypoints: switched, Origin: st.URL, Revision: arRev.Number}
 }
 
-// guard probes what now serves for opts.Guard and answers why it must be
-// switched back ("" when it held): the share of failed probes above
-// opts.MaxErrorRate.
-func (e *Env) guard(ctx context.Context, service, what string, opts MoveOptions, probe func(context.Context) (bool, string, error), p progress) (string, error) {
-	p.phase("guard", "%s: watching %s for %s (switch back above %.0f%% failed probes)", service, what, opts.Guard, opts.MaxErrorRate*100)
-	end := time.Now().Add(opts.Guard)
-	n, bad := 0, 0
-	for {
-		ok, detail, err := probe(ctx)
-		if err != nil {
-			return "", err
-		}
-		n++
-		if !ok {
-			bad++
-		}
-		if rate := float64(bad) / float64(n); rate > opts.MaxErrorRate {
-			return fmt.Sprintf("%d of %d probes of %s failed (%.0f%% > %.0f%%; last: %s)", bad, n, what, rate*100, opts.MaxErrorRate*100, detail), nil
-		}
-		if !time.Now().Before(end) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(min(opts.GuardPoll, time.Until(end)+time.Millisecond)):
-		}
-	}
-	p.phase("guard", "%s: %d of %d probes of %s failed: within %.0f%%", service, bad, n, what, opts.MaxErrorRate*100)
-	return "", nil
-}
-
 // targetsHealthy probes a target group: ok when it has targets and all
 // are healthy; detail counts them.
 func (e *Env) targetsHealthy(ctx context.Context, tg string) (bool, string, error) {
@@ -432,4 +423,54 @@ func orNone(s []string) string {
 		return "none"
 	}
 	return strings.Join(s, ", ")
+}
+
+// DeleteAppRunner deletes the App Runner service a service moved to
+// Fargate from (paused by the move, kept for the way back), once nothing
+// of the spec sends to it: the service must serve on Fargate and no
+// entrypoint may name the App Runner URL. It returns the ARN deleted.
+func (e *Env) DeleteAppRunner(ctx context.Context, sp *spec.Spec, service string, w io.Writer) (string, error) {
+	svc := sp.Services[service]
+	if svc == nil {
+		return "", fmt.Errorf("%w: %s has no service %q (services: %s)", ErrRefused, sp.File, service, strings.Join(sp.ServiceOrder, ", "))
+	}
+	if isAppRunner(svc) {
+		return "", fmt.Errorf("%w: service %s runs on App Runner (apprunner: in %s); move it first: berth move --env %s %s --to fargate --delete-apprunner", ErrRefused, service, sp.File, e.Name, service)
+	}
+	ctx, _, unlock, err := e.lock(ctx, "delete apprunner")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	revs, err := e.state.Revisions(ctx, service)
+	if err != nil {
+		return "", err
+	}
+	cur := activeOf(revs)
+	arn := ""
+	for _, r := range revs {
+		var s spec.Service
+		if json.Unmarshal(r.Spec, &s) == nil && s.AppRunner != "" {
+			arn = s.AppRunner
+		}
+	}
+	if cur == nil || cur.Slot == "" || arn == "" {
+		return "", fmt.Errorf("%w: service %s has no App Runner service to delete in %s: it never moved from App Runner to Fargate", ErrRefused, service, e.what())
+	}
+	r := e.runner(service)
+	st, err := r.Status(ctx, arn)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range sp.EdgeOrder {
+		if ep := sp.Edge[n]; ep != nil && (sameURL(ep.Origin, st.URL) || slices.ContainsFunc(cdn.OriginRefs(ep), func(ref string) bool { return sameURL(ref, st.URL) })) {
+			return "", fmt.Errorf("%w: entrypoint %s still names App Runner's URL %s; switch it and remove the URL from berth.yaml first", ErrRefused, n, st.URL)
+		}
+	}
+	fmt.Fprintf(w, "deleting App Runner service %s (the way back to it goes with it)\n", arn)
+	if err := r.Delete(ctx, arn, w); err != nil {
+		return "", err
+	}
+	_, _ = e.state.AddEvent(ctx, eventOf(service, "apprunner-deleted", fmt.Sprintf("App Runner service %s deleted; %s serves on Fargate (revision %d)", arn, service, cur.Number)))
+	return arn, nil
 }

@@ -81,11 +81,14 @@ func (e *Env) setCount(ctx context.Context, service string, s Slot, n int32) err
 // Pause stops a service's tasks (ECS desired count 0) and keeps its
 // revision, for Resume. The ALB answers 503 for it meanwhile.
 func (e *Env) Pause(ctx context.Context, service string) (api.ServiceStatus, error) {
-	ctx, _, unlock, err := e.lock(ctx, "pause")
+	ctx, l, unlock, err := e.lock(ctx, "pause")
 	if err != nil {
 		return api.ServiceStatus{}, err
 	}
 	defer unlock()
+	if err := e.settle(ctx, l, nil); err != nil {
+		return api.ServiceStatus{}, err
+	}
 	cur, svc, err := e.serving(ctx, service)
 	if err != nil {
 		return api.ServiceStatus{}, err
@@ -113,11 +116,14 @@ func (e *Env) Pause(ctx context.Context, service string) (api.ServiceStatus, err
 // and are healthy.
 func (e *Env) Resume(ctx context.Context, service string, out func(api.Message)) api.Message {
 	p := progress(out)
-	ctx, _, unlock, err := e.lock(ctx, "resume")
+	ctx, l, unlock, err := e.lock(ctx, "resume")
 	if err != nil {
 		return failure(err)
 	}
 	defer unlock()
+	if err := e.settle(ctx, l, p); err != nil {
+		return failure(err)
+	}
 	cur, svc, err := e.serving(ctx, service)
 	if err != nil {
 		return failure(err)

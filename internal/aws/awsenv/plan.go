@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/berth-dev/berth/internal/aws/fargate"
 	"github.com/berth-dev/berth/internal/spec"
 )
 
@@ -100,6 +101,36 @@ func (e *Env) Plan(ctx context.Context, sp *spec.Spec, names []string) ([]Change
 			}
 			out = append(out, Change{Action: "switch", Resource: "listener rules of " + n + " to slot " + string(slot), Detail: detail})
 		}
+		if a := fargate.Scaling(svc); a != nil {
+			detail := fmt.Sprintf("%d to %d tasks", a.Min, a.Max)
+			if a.RequestsPerTarget > 0 {
+				detail += fmt.Sprintf(", tracking %.0f requests per task per minute", a.RequestsPerTarget)
+			}
+			out = append(out, Change{Action: "set", Resource: "Application Auto Scaling of " + e.ecsServiceName(n, slot), Detail: detail})
+		}
+		out = append(out, Change{Action: "switch", Resource: "Cloud Map name " + n + "." + e.namespaceName(), Detail: "to slot " + string(slot)})
+	}
+	if hasECS(sp, names) {
+		if ns, err := e.findNamespace(ctx); err == nil && ns == "" {
+			out = append(out, Change{Action: "create", Resource: "Cloud Map namespace " + e.namespaceName()})
+		}
+	}
+	for _, tn := range sp.TaskOrder {
+		if t := sp.Tasks[tn]; t != nil && t.Schedule != "" {
+			expr, err := fargate.ScheduleExpression(t.Schedule)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrRefused, sp.FieldError("tasks."+tn+".schedule", "%s", err.Error()))
+			}
+			out = append(out, Change{Action: "set", Resource: "EventBridge Scheduler schedule " + taskScheduleName(tn) + " in group " + e.scheduleGroup(), Detail: expr})
+		}
+	}
+	for _, en := range sp.EdgeOrder {
+		ep := sp.Edge[en]
+		what := "created"
+		if ep.Distribution != "" {
+			what = "adopted " + ep.Distribution
+		}
+		out = append(out, Change{Action: "apply", Resource: "CloudFront distribution of entrypoint " + en, Detail: what + ", default origin " + ep.Origin})
 	}
 	return out, nil
 }

@@ -65,6 +65,8 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 		return failure(fmt.Errorf("%w: %s has no earlier revision to roll back to in %s", awsstate.ErrNotFound, service, e.what()))
 	case target.Number == cur.Number:
 		return failure(fmt.Errorf("%w: revision %d of %s already serves", ErrRefused, target.Number, service))
+	case target.TaskDefinition == "" && ranOnAppRunner(*target):
+		return failure(fmt.Errorf("%w: revision %d of %s ran on App Runner, and %s has moved to Fargate since; to go back to App Runner behind the same entrypoints, run berth move --env %s %s --to apprunner", ErrRefused, target.Number, service, service, e.Name, service))
 	case target.State == awsstate.StateFailed || target.TaskDefinition == "":
 		return failure(fmt.Errorf("%w: revision %d of %s never deployed successfully (%s); pick another with --to", ErrRefused, target.Number, service, target.Reason))
 	}
@@ -240,4 +242,11 @@ func (e *Env) settleRollback(ctx context.Context, l *awsstate.Lock, in *infra, o
 		}
 	}
 	return l.ClearOp(ctx)
+}
+
+// ranOnAppRunner reports whether revision r ran on App Runner (its spec
+// names the service).
+func ranOnAppRunner(r awsstate.Revision) bool {
+	var s spec.Service
+	return json.Unmarshal(r.Spec, &s) == nil && s.AppRunner != ""
 }

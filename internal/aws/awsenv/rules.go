@@ -42,15 +42,29 @@ type ruleSpec struct {
 	Priority   int32 // preferred; the next free one is taken when used
 }
 
+// ALB quotas (Elastic Load Balancing, "Quotas for your Application Load
+// Balancers"): a rule's conditions hold at most 5 values in all.
+const maxRuleValues = 5
+
+// secretValues is what the origin secret condition may need: two values
+// while a rotation runs. The budget does not depend on how many it has
+// now, so a rule's keys stay the same through a rotation.
+const secretValues = 2
+
 // wantRules are the listener rules a spec's HTTP services ask for; secrets
 // are the origin secret values the ALB accepts when sp has entrypoints
-// (edgeSecrets), nil otherwise.
+// (edgeSecrets), nil otherwise. A service with more hosts than one rule
+// may hold gets one rule per share of them ("host:web", "host:web+1", ...).
 func (e *Env) wantRules(sp *spec.Spec, secrets []string) []ruleSpec {
 	var out []ruleSpec
 	for i, r := range cdn.ALBRules(sp, secrets) {
 		out = append(out, ruleSpec{Key: r.Key, Service: r.Service, Priority: int32(10 + i), Conditions: r.Conditions})
 	}
 	locked := len(sp.Edge) > 0
+	budget := maxRuleValues
+	if locked {
+		budget -= secretValues
+	}
 	lock := func(conds ...elbtypes.RuleCondition) []elbtypes.RuleCondition {
 		if locked {
 			conds = append(conds, cdn.SecretCondition(secrets...))
@@ -67,18 +81,45 @@ func (e *Env) wantRules(sp *spec.Spec, secrets []string) []ruleSpec {
 			first = n
 		}
 		hosts := append([]string{n + "." + e.App + ".*"}, svc.Domains...)
-		for j, r := range svc.Routes {
-			out = append(out, ruleSpec{
-				Key: "route:" + n + ":" + r.Path, Service: r.Service, Priority: int32(100 + 10*i + j),
-				Conditions: lock(hostCond(hosts), pathCond(r.Path)),
-			})
+		prio := int32(100 + 10*i)
+		for _, r := range svc.Routes {
+			paths := fargate.PathPatterns(r.Path)
+			for k, share := range shares(hosts, budget-len(paths)) {
+				out = append(out, ruleSpec{
+					Key: shareKey("route:"+n+":"+r.Path, k), Service: r.Service, Priority: prio,
+					Conditions: lock(hostCond(share), pathCond(r.Path)),
+				})
+				prio++
+			}
 		}
-		out = append(out, ruleSpec{Key: "host:" + n, Service: n, Priority: int32(1000 + 10*i), Conditions: lock(hostCond(hosts))})
+		for k, share := range shares(hosts, budget) {
+			out = append(out, ruleSpec{Key: shareKey("host:"+n, k), Service: n, Priority: int32(1000+10*i) + int32(k), Conditions: lock(hostCond(share))})
+		}
 	}
 	if first != "" {
 		out = append(out, ruleSpec{Key: "default", Service: first, Priority: 50000, Conditions: lock(pathCond("/"))})
 	}
 	return out
+}
+
+// shares cuts hosts into runs of at most n (at least 1).
+func shares(hosts []string, n int) [][]string {
+	n = max(n, 1)
+	var out [][]string
+	for len(hosts) > n {
+		out = append(out, hosts[:n:n])
+		hosts = hosts[n:]
+	}
+	return append(out, hosts)
+}
+
+// shareKey is the key of a rule's k-th share of hosts: the first keeps
+// the rule's own key.
+func shareKey(key string, k int) string {
+	if k == 0 {
+		return key
+	}
+	return fmt.Sprintf("%s+%d", key, k)
 }
 
 func hostCond(hosts []string) elbtypes.RuleCondition {

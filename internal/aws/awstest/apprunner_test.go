@@ -267,6 +267,10 @@ func (mc *modelCheck) check(path string, v any, shapeName string) {
 		if _, err := n.Int64(); !ok || err != nil {
 			mc.fail(path, "%s is an integer, the fake wrote %v", shapeName, v)
 		}
+	case "double", "float":
+		if _, ok := v.(json.Number); !ok {
+			mc.fail(path, "%s is a number, the fake wrote %T", shapeName, v)
+		}
 	case "boolean":
 		if _, ok := v.(bool); !ok {
 			mc.fail(path, "%s is a boolean, the fake wrote %T", shapeName, v)

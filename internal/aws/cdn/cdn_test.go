@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"os"
 	"strings"
@@ -419,10 +420,32 @@ func TestShift(t *testing.T) {
 	assert.Equal(t, staging, s.StagingDistributionID, "the same staging distribution, its policy's share changed")
 	assert.InDelta(t, 5, s.Staging.Percent, 0.01)
 
+	policy := s.Staging.PolicyID
 	ep, err = w.m.Switch(ctx, "www", "https://xyz.awsapprunner.com")
 	require.NoError(t, err)
 	assert.Nil(t, ep.Staging, "a switch ends the shift")
 	assert.Equal(t, "https://xyz.awsapprunner.com", ep.Active)
+	_, err = w.c.CloudFront.GetContinuousDeploymentPolicy(ctx, &cloudfront.GetContinuousDeploymentPolicyInput{Id: aws.String(policy)})
+	assert.ErrorContains(t, err, "NoSuchContinuousDeploymentPolicy", "the ended shift's policy is deleted, not left over")
+
+	// The next shift uses the staging distribution kept from the last
+	// one, with a new policy: no staging copy is left over either.
+	s, err = w.m.Shift(ctx, "www", "web", 10)
+	require.NoError(t, err)
+	assert.Equal(t, staging, s.StagingDistributionID)
+	list, err := w.c.CloudFront.ListDistributions(ctx, &cloudfront.ListDistributionsInput{})
+	require.NoError(t, err)
+	var stagings []string
+	for _, d := range list.DistributionList.Items {
+		if aws.ToBool(d.Staging) && strings.Contains(aws.ToString(d.Comment), w.sp.App) {
+			stagings = append(stagings, aws.ToString(d.Id))
+		}
+	}
+	assert.Equal(t, []string{staging}, stagings, "one staging distribution in all")
+	assert.NotEqual(t, policy, s.Staging.PolicyID)
+	sd, err = w.c.CloudFront.GetDistribution(ctx, &cloudfront.GetDistributionInput{Id: aws.String(staging)})
+	require.NoError(t, err)
+	assert.Equal(t, "berth-web", aws.ToString(sd.Distribution.DistributionConfig.DefaultCacheBehavior.TargetOriginId))
 	w.noDNS(t)
 }
 
@@ -436,10 +459,12 @@ func TestRotateOriginSecret(t *testing.T) {
 	old, err := w.m.OriginSecret(ctx)
 	require.NoError(t, err)
 	var accepted [][]string
-	require.NoError(t, w.m.RotateOriginSecret(ctx, func(_ context.Context, v []string) error {
+	finished, err := w.m.RotateOriginSecret(ctx, func(_ context.Context, v []string) error {
 		accepted = append(accepted, v)
 		return nil
-	}))
+	})
+	require.NoError(t, err)
+	assert.False(t, finished, "there was no rotation to finish")
 	now, err := w.m.OriginSecret(ctx)
 	require.NoError(t, err)
 	assert.NotEqual(t, old, now)
@@ -453,6 +478,76 @@ func TestRotateOriginSecret(t *testing.T) {
 	assert.Equal(t, []string{"api"}, rules[1].Conditions[1].HttpHeaderConfig.Values)
 	assert.Equal(t, []string{now}, rules[0].Conditions[0].HttpHeaderConfig.Values)
 	assert.Equal(t, cdn.HeaderOriginSecret, aws.ToString(rules[0].Conditions[0].HttpHeaderConfig.HttpHeaderName))
+	values, err := w.m.AcceptedSecrets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{now}, values, "no rotation under way")
+}
+
+// TestRotateOriginSecretCutOff: a rotation cut off before or after the
+// distributions were told the new value leaves the load balancer (and any
+// deploy meanwhile, through AcceptedSecrets) accepting every value a
+// distribution may send; the next rotation finishes it first.
+func TestRotateOriginSecretCutOff(t *testing.T) {
+	ctx := context.Background()
+	w := setup(t, appYAML)
+	res, err := w.m.Apply(ctx, "www")
+	require.NoError(t, err)
+	sent := func() string {
+		return headers(origins(w.config(t, res.DistributionID))["berth-web"])[cdn.HeaderOriginSecret]
+	}
+	cut := errors.New("cut off")
+	for _, c := range []struct {
+		name  string
+		at    int  // the accept call that fails (1: old and new, 2: the new alone)
+		moved bool // whether the distribution sends the new value by then
+	}{{"before the new value", 1, false}, {"after the distributions", 2, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			old, err := w.m.OriginSecret(ctx)
+			require.NoError(t, err)
+			var calls int
+			var pair []string
+			_, err = w.m.RotateOriginSecret(ctx, func(_ context.Context, v []string) error {
+				calls++
+				if calls == 1 {
+					pair = v
+				}
+				if calls == c.at {
+					return cut
+				}
+				return nil
+			})
+			require.ErrorIs(t, err, cut)
+			values, err := w.m.AcceptedSecrets(ctx)
+			require.NoError(t, err)
+			assert.Contains(t, values, sent(), "the value the distribution sends stays accepted")
+			assert.Contains(t, values, old)
+			if c.moved {
+				assert.Equal(t, pair[1], sent())
+				assert.Equal(t, pair, values)
+			} else {
+				assert.Equal(t, old, sent())
+				assert.Equal(t, []string{old}, values)
+			}
+
+			var accepted [][]string
+			finished, err := w.m.RotateOriginSecret(ctx, func(_ context.Context, v []string) error {
+				// Each change of the load balancer's values keeps the
+				// one the distribution sends now.
+				assert.Contains(t, v, sent(), "never refused what was sent")
+				accepted = append(accepted, v)
+				return nil
+			})
+			require.NoError(t, err)
+			assert.True(t, finished)
+			now, err := w.m.OriginSecret(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, now, sent())
+			assert.Equal(t, []string{now}, accepted[len(accepted)-1])
+			values, err = w.m.AcceptedSecrets(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, []string{now}, values)
+		})
+	}
 }
 
 // TestCertificateIssued: an issued certificate covering the hosts (a

@@ -51,26 +51,104 @@ func (m *Manager) OriginSecret(ctx context.Context) (string, error) {
 	return v, nil
 }
 
+// tagRotating marks the origin secret while a rotation runs, with the
+// version ID of the value it replaces: the load balancer must then accept
+// that value as well as the current one, since a distribution may still
+// send it. A rotation cut off leaves the tag; AcceptedSecrets keeps both
+// values accepted until the next rotation finishes it.
+const tagRotating = "berth:rotating"
+
+// AcceptedSecrets are the origin secret values the load balancer must
+// accept now: the current one, and the previous one too while a rotation
+// is under way or was cut off.
+func (m *Manager) AcceptedSecrets(ctx context.Context) ([]string, error) {
+	cur, err := m.OriginSecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	prev, rotating, err := m.rotation(ctx)
+	if err != nil || !rotating || prev == "" || prev == cur {
+		return []string{cur}, err
+	}
+	return []string{prev, cur}, nil
+}
+
+// rotation says whether a rotation is under way (the secret carries
+// tagRotating, whose value is the version the rotation replaces) and, if
+// so, that previous value.
+func (m *Manager) rotation(ctx context.Context) (prev string, rotating bool, err error) {
+	n := SecretName(m.env, m.app)
+	d, err := m.c.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(n)})
+	if err != nil {
+		return "", false, fmt.Errorf("read the origin secret %s: %w", n, err)
+	}
+	i := slices.IndexFunc(d.Tags, func(t smtypes.Tag) bool { return aws.ToString(t.Key) == tagRotating })
+	if i < 0 {
+		return "", false, nil
+	}
+	out, err := m.c.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(n), VersionId: d.Tags[i].Value})
+	if err != nil {
+		return "", true, fmt.Errorf("read the previous origin secret of %s: %w", n, err)
+	}
+	return aws.ToString(out.SecretString), true, nil
+}
+
 // RotateOriginSecret replaces the origin secret with a new one without
 // refusing a request on the way: accept must make the load balancer
 // accept exactly the values it is given (SecretCondition on its rules);
 // it is called with the old and the new value, then, once every
 // distribution of the app sends the new one and is deployed, with the new
-// one alone. A rotation cut off half-way leaves both accepted; the next
-// one finishes it.
-func (m *Manager) RotateOriginSecret(ctx context.Context, accept func(ctx context.Context, values []string) error) error {
-	old, err := m.OriginSecret(ctx)
+// one alone. A rotation cut off half-way leaves both accepted (the secret
+// keeps tagRotating, which AcceptedSecrets reads); the next one first
+// finishes it. finished says whether it did.
+func (m *Manager) RotateOriginSecret(ctx context.Context, accept func(ctx context.Context, values []string) error) (finished bool, err error) {
+	n := SecretName(m.env, m.app)
+	if _, err := m.OriginSecret(ctx); err != nil { // made if it is not yet
+		return false, err
+	}
+	cur, err := m.c.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(n)})
 	if err != nil {
-		return err
+		return false, fmt.Errorf("read the origin secret %s: %w", n, err)
+	}
+	old := aws.ToString(cur.SecretString)
+	prev, rotating, err := m.rotation(ctx)
+	if err != nil {
+		return false, err
+	}
+	if rotating {
+		values := []string{old}
+		if prev != "" && prev != old {
+			values = []string{prev, old}
+		}
+		if err := accept(ctx, values); err != nil {
+			return false, fmt.Errorf("let the load balancer accept the origin secrets: %w", err)
+		}
+		if err := m.sendSecret(ctx, old, accept); err != nil {
+			return false, fmt.Errorf("finish the rotation that was cut off: %w", err)
+		}
+		m.progressf("finished the rotation of the origin secret of %s (%s) that was cut off", m.app, m.env)
 	}
 	v := newSecret()
+	if _, err := m.c.SecretsManager.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(n), Tags: []smtypes.Tag{{Key: aws.String(tagRotating), Value: cur.VersionId}}}); err != nil {
+		return rotating, fmt.Errorf("mark the origin secret %s as rotating: %w", n, err)
+	}
 	if err := accept(ctx, []string{old, v}); err != nil {
-		return fmt.Errorf("let the load balancer accept the new origin secret: %w", err)
+		return rotating, fmt.Errorf("let the load balancer accept the new origin secret: %w", err)
 	}
-	n := SecretName(m.env, m.app)
 	if _, err := m.c.SecretsManager.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(n), SecretString: aws.String(v)}); err != nil {
-		return fmt.Errorf("store the new origin secret in %s: %w", n, err)
+		return rotating, fmt.Errorf("store the new origin secret in %s: %w", n, err)
 	}
+	if err := m.sendSecret(ctx, v, accept); err != nil {
+		return rotating, err
+	}
+	m.progressf("origin secret of %s (%s) rotated", m.app, m.env)
+	return rotating, nil
+}
+
+// sendSecret ends a rotation, with the load balancer accepting the old
+// value and v: every distribution of the app is made to send v and waited
+// for, then the load balancer accepts v alone and the rotation mark goes.
+func (m *Manager) sendSecret(ctx context.Context, v string, accept func(ctx context.Context, values []string) error) error {
 	var ids []string
 	for _, name := range m.order {
 		ep := m.eps[name]
@@ -99,7 +177,10 @@ func (m *Manager) RotateOriginSecret(ctx context.Context, accept func(ctx contex
 	if err := accept(ctx, []string{v}); err != nil {
 		return fmt.Errorf("make the load balancer refuse the old origin secret: %w", err)
 	}
-	m.progressf("origin secret of %s (%s) rotated", m.app, m.env)
+	n := SecretName(m.env, m.app)
+	if _, err := m.c.SecretsManager.UntagResource(ctx, &secretsmanager.UntagResourceInput{SecretId: aws.String(n), TagKeys: []string{tagRotating}}); err != nil {
+		return fmt.Errorf("mark the rotation of %s done: %w", n, err)
+	}
 	return nil
 }
 

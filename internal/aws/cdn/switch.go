@@ -66,6 +66,7 @@ func (m *Manager) Switch(ctx context.Context, name, to string) (*Entrypoint, err
 			return nil, err
 		}
 	}
+	detached := ""
 	changed, err := m.update(ctx, id, func(dc *cftypes.DistributionConfig) (bool, error) {
 		oid, changed, err := m.ensureOrigin(dc, ep, to, secret)
 		if err != nil {
@@ -75,7 +76,8 @@ func (m *Manager) Switch(ctx context.Context, name, to string) (*Entrypoint, err
 		if aws.ToString(b.TargetOriginId) != oid {
 			b.TargetOriginId, changed = aws.String(oid), true
 		}
-		if aws.ToString(dc.ContinuousDeploymentPolicyId) != "" {
+		detached = aws.ToString(dc.ContinuousDeploymentPolicyId)
+		if detached != "" {
 			dc.ContinuousDeploymentPolicyId, changed = aws.String(""), true
 		}
 		return changed, nil
@@ -89,7 +91,32 @@ func (m *Manager) Switch(ctx context.Context, name, to string) (*Entrypoint, err
 	if err := m.waitDeployed(ctx, id); err != nil {
 		return nil, err
 	}
+	if detached != "" {
+		// The policy of the shift just ended is left over; the staging
+		// distribution stays for the next shift (stagingOf finds it).
+		if err := m.deletePolicy(ctx, detached); err != nil {
+			return nil, err
+		}
+		m.progressf("entrypoint %s: shift ended, continuous deployment policy %s deleted", name, detached)
+	}
 	return m.Show(ctx, name)
+}
+
+// deletePolicy deletes a continuous deployment policy no distribution
+// names (gone already is fine).
+func (m *Manager) deletePolicy(ctx context.Context, id string) error {
+	got, err := m.cf.GetContinuousDeploymentPolicy(ctx, &cloudfront.GetContinuousDeploymentPolicyInput{Id: aws.String(id)})
+	if apiCode(err) == "NoSuchContinuousDeploymentPolicy" {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read continuous deployment policy %s: %w", id, err)
+	}
+	_, err = m.cf.DeleteContinuousDeploymentPolicy(ctx, &cloudfront.DeleteContinuousDeploymentPolicyInput{Id: aws.String(id), IfMatch: got.ETag})
+	if err != nil && apiCode(err) != "NoSuchContinuousDeploymentPolicy" {
+		return fmt.Errorf("delete continuous deployment policy %s: %w", id, err)
+	}
+	return nil
 }
 
 // Invalidation is a CloudFront invalidation made.

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/applicationautoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/apprunner"
 	"github.com/aws/aws-sdk-go-v2/service/cloudfront"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -51,6 +52,7 @@ type Clients struct {
 	EC2            *ec2.Client
 	ELB            *elasticloadbalancingv2.Client
 	Logs           *cloudwatchlogs.Client
+	CloudWatch     *cloudwatch.Client // metrics: the move's guard
 	SecretsManager *secretsmanager.Client
 	DynamoDB       *dynamodb.Client
 	IAM            *iam.Client
@@ -107,6 +109,7 @@ func New(cfg aws.Config) *Clients {
 		EC2:            ec2.NewFromConfig(cfg),
 		ELB:            elasticloadbalancingv2.NewFromConfig(cfg),
 		Logs:           cloudwatchlogs.NewFromConfig(cfg),
+		CloudWatch:     cloudwatch.NewFromConfig(cfg),
 		SecretsManager: secretsmanager.NewFromConfig(cfg),
 		DynamoDB:       dynamodb.NewFromConfig(cfg),
 		IAM:            iam.NewFromConfig(cfg),

@@ -35,7 +35,10 @@
 //   - storage (store.go, disk.go): a memory LRU bounded by bytes, and an
 //     optional disk LRU in Options.Dir, also bounded, that survives a
 //     restart;
-//   - a cache-status header in RFC 9211 form on every response (status.go).
+//   - a cache-status header in RFC 9211 form on every response (status.go);
+//   - hits for a server of its own (hit.go): LookupHit finds, under the
+//     same rules, what Handler would answer from memory alone, so that the
+//     edge's fast path writes it without net/http's server.
 //
 // Partial responses (206) are not stored: a Range request that misses goes
 // to the origin as sent. A HEAD is answered from a stored GET when that is

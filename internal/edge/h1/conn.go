@@ -2,6 +2,7 @@ package h1
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 	"runtime/debug"
 	"sync"
@@ -20,12 +21,15 @@ const (
 // fastConn is one client connection on the fast path.
 type fastConn struct {
 	s     *Server
-	c     net.Conn
+	c     net.Conn // the client connection, a *tls.Conn for HTTPS
+	raw   net.Conn // the socket under c, which Shutdown closes
+	tls   *tls.ConnectionState
 	br    *bufio.Reader
 	bw    *bufio.Writer
 	state atomic.Int32
 
 	accepted time.Time
+	remote   string // the client's address, as net/http's RemoteAddr
 	clientIP string // for X-Forwarded-For, worked out once
 	watch    clientWatch
 	gone     atomic.Bool // the client closed while its request waited
@@ -58,7 +62,8 @@ func (fc *fastConn) serve() {
 	fc.br.Reset(fc.c)
 	fc.bw = fastWriters.Get().(*bufio.Writer)
 	fc.bw.Reset(fc.c)
-	if host, _, err := net.SplitHostPort(fc.c.RemoteAddr().String()); err == nil {
+	fc.remote = fc.c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(fc.remote); err == nil {
 		fc.clientIP = host
 	}
 	next := closeConn
@@ -122,7 +127,8 @@ func (fc *fastConn) serveOne() connNext {
 		return closeConn
 	}
 	buf, _ := fc.br.Peek(n)
-	req.Host, req.Path, req.Head, req.Start = string(h.host.of(buf)), targetPath(h.target.of(buf)), h.head, start
+	req.Host, req.Path, req.Head, req.Start, req.TLS = string(h.host.of(buf)), targetPath(h.target.of(buf)), h.head, start, fc.tls != nil
+	req.raw, req.remote, req.tls, req.hr = buf[:n], fc.remote, fc.tls, nil
 	t := &fc.target
 	*t = Target{}
 	var ex Exchange
@@ -135,15 +141,23 @@ func (fc *fastConn) serveOne() connNext {
 	x := &fc.x
 	*x = fastExchange{fc: fc, ex: ex, t: t, addr: t.Addr, head: h.head, closeAfter: h.close, start: start}
 	defer x.abort() // on a panic; a no-op once done
-	fc.out = fc.appendUpstreamHead(fc.out[:0], h, buf, t.HostAs, t.Prefix)
-	if h.accept.to > 0 {
-		x.accept = string(h.accept.of(buf))
-	}
-	_, _ = fc.br.Discard(n) // the request is ours now
-	fc.s.fastReqs.Add(1)
+	var keep bool
+	if rs, ok := ex.(Responder); ok {
+		hr := req.HTTP() // before the head's bytes go
+		_, _ = fc.br.Discard(n)
+		fc.s.fastReqs.Add(1)
+		keep = fc.respond(x, rs, hr)
+	} else {
+		fc.out = fc.appendUpstreamHead(fc.out[:0], h, buf, t.HostAs, t.Prefix)
+		if h.accept.to > 0 {
+			x.accept = string(h.accept.of(buf))
+		}
+		_, _ = fc.br.Discard(n) // the request is ours now
+		fc.s.fastReqs.Add(1)
 
-	fc.gone.Store(false)
-	keep := x.proxy()
+		fc.gone.Store(false)
+		keep = x.proxy()
+	}
 	x.done = true
 	ex.Done(&x.res)
 	if !keep || x.closeAfter {
@@ -299,7 +313,11 @@ func (fc *fastConn) appendUpstreamHead(b []byte, h *reqHead, buf []byte, hostAs,
 			b = append(b, "\r\n"...)
 		}
 	}
-	if !h.xfProto {
+	switch {
+	case h.xfProto:
+	case fc.tls != nil:
+		b = append(b, "X-Forwarded-Proto: https\r\n"...)
+	default:
 		b = append(b, "X-Forwarded-Proto: http\r\n"...)
 	}
 	if !h.xfHost {

@@ -8,9 +8,12 @@
 // header map per message, a context and a background read per request, a
 // goroutine hand-off per read). It owns
 //
-//   - the connection loop (server.go, conn.go): accept, read a head, ask the
-//     Handler, proxy or hand over; keep-alive, pipelining, timeouts, and a
-//     Shutdown that answers what its clients already sent, as net/http's;
+//   - the connection loop (server.go, conn.go): accept (and make the TLS
+//     handshake: HTTP/1.x over TLS runs the same loop, HTTP/2 goes to
+//     net/http), read a head, ask the Handler, proxy, answer (a Responder:
+//     the edge's cache hits, respond.go) or hand over; keep-alive,
+//     pipelining, timeouts, and a Shutdown that answers what its clients
+//     already sent, as net/http's;
 //   - the parsers (parse.go) of request and response heads, which accept a
 //     strict subset of HTTP/1.1 and leave the rest to net/http, so that the
 //     two can never disagree on where a message ends;

@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"net/http"
 	"time"
 )
@@ -29,8 +30,14 @@ type Request struct {
 	Head bool
 	// Start is when the server began to read the request.
 	Start time.Time
+	// TLS is true for a request that came over HTTPS.
+	TLS bool
 
-	h reqHead
+	h      reqHead
+	raw    []byte // the head, in the connection's buffer
+	remote string
+	tls    *tls.ConnectionState
+	hr     *http.Request // HTTP's, once made
 }
 
 // Target is where the fast path sends a request, as Handler.Route sets it.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -118,6 +119,19 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		if used := len(buf) - rd.Len() - br.Buffered(); used != n {
 			t.Fatalf("%q: head of %d bytes, net/http took %d", buf, n, used)
+		}
+		// The request a Responder reads (Request.HTTP) is the one
+		// net/http's server would hand a handler.
+		fr0 := &Request{Host: string(h.host.of(buf)), Path: targetPath(h.target.of(buf)), Head: h.head, h: h, raw: head}
+		hr := fr0.HTTP()
+		switch {
+		case hr.Method != req.Method || hr.Host != req.Host || hr.RequestURI != req.RequestURI || hr.Close != req.Close:
+			t.Fatalf("%q: HTTP() %s %s %s close=%v, net/http %s %s %s close=%v", head,
+				hr.Method, hr.Host, hr.RequestURI, hr.Close, req.Method, req.Host, req.RequestURI, req.Close)
+		case *hr.URL != *req.URL:
+			t.Fatalf("%q: HTTP() URL %#v, net/http %#v", head, hr.URL, req.URL)
+		case !reflect.DeepEqual(hr.Header, req.Header):
+			t.Fatalf("%q: HTTP() header %q, net/http %q", head, hr.Header, req.Header)
 		}
 		// The fast path takes no head the framing checks of the
 		// net/http path refuse (framing.go), and none with a body.

@@ -612,11 +612,13 @@ const clientWatchAfter = 100 * time.Millisecond
 // waits for an answer.
 type clientWatch struct {
 	mu      sync.Mutex
-	gen     uint64 // which wait the timer belongs to
 	on      bool
+	pc      *upConn // the upstream connection of the wait
 	running bool
 	done    chan struct{}
-	timer   *time.Timer
+	// timer is made once per connection and reset for each wait, which
+	// spares a timer and a closure per request.
+	timer *time.Timer
 }
 
 // arm starts watching the client if pc has not answered within
@@ -624,11 +626,13 @@ type clientWatch struct {
 func (fc *fastConn) arm(pc *upConn) {
 	w := &fc.watch
 	w.mu.Lock()
-	w.gen++
-	gen := w.gen
-	w.on = true
+	w.on, w.pc = true, pc
 	w.mu.Unlock()
-	w.timer = time.AfterFunc(clientWatchAfter, func() { fc.watchClient(gen, pc) })
+	if w.timer == nil {
+		w.timer = time.AfterFunc(clientWatchAfter, fc.watchClient)
+		return
+	}
+	w.timer.Reset(clientWatchAfter)
 }
 
 // disarm stops the watch and waits for its read to end, so the
@@ -640,7 +644,7 @@ func (fc *fastConn) disarm() {
 	}
 	w.timer.Stop()
 	w.mu.Lock()
-	w.on = false
+	w.on, w.pc = false, nil
 	running, done := w.running, w.done
 	if running {
 		_ = fc.c.SetReadDeadline(aLongTimeAgo)
@@ -654,13 +658,17 @@ func (fc *fastConn) disarm() {
 // watchClient reads from the client until it sends something (the next
 // request, which stays buffered), closes, or disarm ends the read. A
 // closed client aborts the wait on pc.
-func (fc *fastConn) watchClient(gen uint64, pc *upConn) {
+//
+// A run of the timer from an earlier wait that comes late sees the wait
+// of its moment, or none: it may only start watching early.
+func (fc *fastConn) watchClient() {
 	w := &fc.watch
 	w.mu.Lock()
-	if !w.on || w.gen != gen {
+	if !w.on || w.running {
 		w.mu.Unlock()
 		return
 	}
+	pc := w.pc
 	w.running = true
 	w.done = make(chan struct{})
 	_ = fc.c.SetReadDeadline(time.Time{})

@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Server serves plain-HTTP listeners with a fast path: a loop of its own
+// Server serves plain-HTTP and HTTPS listeners with a fast path: a loop of its own
 // per connection reads each request head, and proxies the requests its
 // Handler routes to an upstream itself, writing the answer straight back.
 // Everything else (bodies, upgrades, requests the Handler leaves, heads its
@@ -93,11 +93,13 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // ServeTLS accepts HTTPS connections on ln, with HTTP.TLSConfig, until it
 // is closed or the server shuts down, when it returns
-// http.ErrServerClosed. It has no fast path. It makes the TLS handshake
-// itself, instead of net/http's ServeTLS, so that an HTTP/1.x connection
-// reaches net/http behind the framing checks (framing.go); an HTTP/2
-// connection, whose framing is binary, goes to net/http as it is. A
-// Server serves either plain listeners or HTTPS ones, not both.
+// http.ErrServerClosed. It makes the TLS handshake itself, instead of
+// net/http's ServeTLS: a connection that negotiated HTTP/1.x (or nothing)
+// is served by the fast loop over the TLS connection, as Serve serves a
+// plain one, and what it hands over reaches net/http behind the framing
+// checks (framing.go); an HTTP/2 connection, whose framing is binary,
+// goes to net/http as it is. A Server serves either plain listeners or
+// HTTPS ones, not both.
 func (s *Server) ServeTLS(ln net.Listener) error {
 	return s.serve(ln, true)
 }
@@ -211,6 +213,12 @@ func (s *Server) handshake(c net.Conn, cfg *tls.Config) {
 		_ = c.SetDeadline(time.Now().Add(d))
 	}
 	err := tc.Handshake()
+	if err == nil && s.Handler != nil && fastProto(tc.ConnectionState().NegotiatedProtocol) {
+		// HTTP/1.x: the fast loop serves it over the TLS connection,
+		// handing it to net/http as it does a plain one.
+		s.serveTLSFast(c, tc)
+		return
+	}
 	if err == nil {
 		// Counted as late until net/http has it, so a Shutdown never
 		// sees it in neither place.
@@ -249,6 +257,33 @@ func (s *Server) handshake(c net.Conn, cfg *tls.Config) {
 	// as handOver does.
 	defer s.late.Add(-1)
 	s.serveLate(hc)
+}
+
+// fastProto reports whether a protocol negotiated by ALPN is one the fast
+// loop reads: HTTP/1.x, or none (a client without ALPN speaks HTTP/1.1).
+func fastProto(p string) bool {
+	return p == "" || p == "http/1.1" || p == "http/1.0"
+}
+
+// serveTLSFast serves an HTTPS connection whose handshake is done on the
+// fast loop. It moves from the handshakes to the fast connections under
+// one lock, so that a Shutdown never sees it in neither place, and keeps
+// the time it was accepted for Shutdown's grace.
+func (s *Server) serveTLSFast(c net.Conn, tc *tls.Conn) {
+	_ = c.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	fc := &fastConn{s: s, c: tc, raw: c, tls: &st}
+	s.mu.Lock()
+	fc.accepted = s.shaking[c]
+	delete(s.shaking, c)
+	if s.closed.Load() {
+		s.mu.Unlock()
+		_ = c.Close()
+		return
+	}
+	s.conns[fc] = struct{}{}
+	s.mu.Unlock()
+	fc.serve()
 }
 
 // looksLikeHTTP reports whether a TLS record header is the start of a
@@ -326,7 +361,9 @@ func (s *Server) closeIdle(force bool) bool {
 	for fc := range s.conns {
 		if fc.state.CompareAndSwap(connIdle, connClosed) ||
 			(time.Since(fc.accepted) > newConnGrace && fc.state.CompareAndSwap(connNew, connClosed)) || force {
-			_ = fc.c.Close()
+			// The socket itself: closing a TLS connection would
+			// first send an alert, under s.mu.
+			_ = fc.raw.Close()
 		}
 	}
 	for c, accepted := range s.shaking {
@@ -344,7 +381,7 @@ func (s *Server) closeIdle(force bool) bool {
 const newConnGrace = 5 * time.Second
 
 func (s *Server) newConn(c net.Conn) *fastConn {
-	fc := &fastConn{s: s, c: c, accepted: time.Now()}
+	fc := &fastConn{s: s, c: c, raw: c, accepted: time.Now()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Accepted during a Shutdown, it is served all the same: its client
