@@ -264,6 +264,7 @@ edge:
 	screenshot(t, step, "console-apps")
 	require.NoError(t, chromedp.Do(step, chromedp.Navigate("http://"+d.addrs.UI+"/#/app/shop/service/web")))
 	waitJS(t, step, 10*time.Second, `parseInt(document.getElementById('chart-requests').dataset.points || "0") > 10`)
+	waitJS(t, step, 10*time.Second, `document.querySelector('#svc-revisions tr[data-rev="2"]').textContent.includes('serves')`)
 	screenshot(t, step, "console-service")
 	require.NoError(t, chromedp.Do(step, chromedp.Navigate("http://"+d.addrs.UI+"/#/tasks")))
 	waitJS(t, step, 10*time.Second, `document.querySelectorAll('tr[data-task]').length >= 2`)
