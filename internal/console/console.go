@@ -117,7 +117,7 @@ func (c *Console) guard(next http.Handler) http.Handler {
 			http.Error(w, "berth console: unknown Host "+r.Host+"; open the URL that berth ui prints", http.StatusMisdirectedRequest)
 			return
 		}
-		if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		if o := r.Header.Get("Origin"); o != "" && (o != "null" || !safe(r.Method)) {
 			u, err := url.Parse(o)
 			if err != nil || u.Host != r.Host {
 				http.Error(w, "berth console: request from another site ("+o+") refused", http.StatusForbidden)
@@ -154,17 +154,16 @@ func (c *Console) authorized(next http.Handler) http.Handler {
 			refuse(w, r, http.StatusUnauthorized, "unauthorized", "not signed in to the berth console: run \"berth ui\" and open the URL it prints")
 			return
 		}
-		switch r.Method {
-		case http.MethodGet, http.MethodHead:
-		default:
-			if !sameToken(r.Header.Get(CSRFHeader), sess.csrf) {
-				refuse(w, r, http.StatusForbidden, "csrf", "missing or wrong CSRF token: reload the console's page")
-				return
-			}
+		if !safe(r.Method) && !sameToken(r.Header.Get(CSRFHeader), sess.csrf) {
+			refuse(w, r, http.StatusForbidden, "csrf", "missing or wrong CSRF token: reload the console's page")
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
 }
+
+// safe methods change nothing: they need no CSRF token.
+func safe(method string) bool { return method == http.MethodGet || method == http.MethodHead }
 
 // refuse answers JSON to the API and the live feed, a short page to a
 // browser's navigation.
@@ -188,6 +187,7 @@ func (c *Console) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		refuse(w, r, http.StatusUnauthorized, "unauthorized", "this sign-in link is unknown, used or expired (links work once, for 2 minutes): run \"berth ui\" again")
 		return
 	}
+	c.cfg.Logger.Info("a browser signed in to the console", "remote", r.RemoteAddr, "user_agent", r.UserAgent())
 	http.SetCookie(w, &http.Cookie{
 		Name: c.cookie, Value: id, Path: "/",
 		Expires: sess.expires, MaxAge: int(SessionTTL.Seconds()),

@@ -200,6 +200,7 @@ func TestChangesNeedTheCSRFTokenAndTheSameOrigin(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, post("", ""), "no token")
 	assert.Equal(t, http.StatusForbidden, post(strings.Repeat("0", 64), ""), "a wrong token")
 	assert.Equal(t, http.StatusForbidden, post(token, "http://evil.example"), "another site's page")
+	assert.Equal(t, http.StatusForbidden, post(token, "null"), "an opaque origin (a sandboxed frame)")
 	assert.Empty(t, f.api.requests())
 	assert.Equal(t, http.StatusOK, post(token, f.srv.URL))
 	assert.Equal(t, []string{"POST /v1/apps/shop/services/web/pause"}, f.api.requests())

@@ -290,9 +290,13 @@ const servicePage = {
     });
     startLogs();
     const events = document.getElementById('events');
+    revisionEvents = {};
     follow('/v1/events?follow=1&app=' + encodeURIComponent(app), m => {
       const e = m.event;
       if (!e || (e.service && e.service !== service)) return;
+      // What last happened to each revision, for the revisions' "why".
+      const n = /revision (\d+)/.exec(e.message);
+      if (n) { revisionEvents[n[1]] = { kind: e.kind, message: e.message, time: e.time }; soon(update); }
       events.prepend(h('div', {}, h('span', { class: 'muted', text: new Date(e.time).toLocaleString() + '  ' }), badge(e.kind), ' ', e.message));
     });
   },
@@ -324,7 +328,7 @@ const servicePage = {
         h('tr', {}, ['Rev', 'Status', 'Image', 'When', 'Why'].map(t => h('th', { text: t }))),
         state.revisions.slice().reverse().slice(0, 15).map(r => h('tr', { 'data-rev': r.number },
           h('td', { text: r.number }), h('td', {}, badge(r.status)), h('td', { class: 'mono', text: r.image }),
-          h('td', { title: r.created_at, text: ago(r.created_at) }), h('td', { text: r.message || '' })))));
+          h('td', { class: 'nowrap', title: r.created_at, text: ago(r.created_at) }), h('td', { text: r.message || why(r.number) })))));
     }
     if (state.history) drawCharts(state.history, s.revision);
   },
@@ -356,6 +360,21 @@ const servicePage = {
     if (!n.dataset.edited && document.activeElement !== n) n.value = s.desired;
   },
 };
+
+// soon runs fn once at the next frame, however often it is asked.
+const pending = new Set();
+function soon(fn) {
+  if (pending.has(fn)) return;
+  pending.add(fn);
+  requestAnimationFrame(() => { pending.delete(fn); fn(); });
+}
+
+// revisionEvents are the service page's last event per revision number.
+let revisionEvents = {};
+function why(n) {
+  const e = revisionEvents[n];
+  return e ? e.kind + ': ' + e.message : '';
+}
 
 async function act(title, text, done, fn) {
   if (!await confirmAction(title, text)) return;
