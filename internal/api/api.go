@@ -83,6 +83,10 @@ type DeployRequest struct {
 	// Promote moves all traffic to the services' canaries instead of
 	// deploying anything.
 	Promote bool `json:"promote,omitempty"`
+	// By is who deploys, as the daemon knows the caller (the socket
+	// peer's user, or the token's address over TCP); a client's value is
+	// replaced.
+	By string `json:"by,omitempty"`
 }
 
 // RollbackRequest returns a service to an earlier revision; To 0 means the
@@ -290,6 +294,9 @@ type Revision struct {
 	Status    string    `json:"status"` // active, previous, retired, failed
 	CreatedAt time.Time `json:"created_at"`
 	Message   string    `json:"message,omitempty"`
+	// By is who deployed it (DeployRequest.By); empty for revisions made
+	// before berth recorded it.
+	By string `json:"by,omitempty"`
 }
 
 // TaskRunRequest runs a task from a service's serving revision: the spec's

@@ -31,9 +31,9 @@ func (c *cli) revisionsCmd() *cobra.Command {
 				return nil
 			}
 			now := time.Now()
-			t := newTable(c.stdout, "REV", "STATUS", "IMAGE", "AGE", "MESSAGE")
+			t := newTable(c.stdout, "REV", "STATUS", "IMAGE", "AGE", "BY", "MESSAGE")
 			for _, r := range revs {
-				t.row(strconv.Itoa(r.Number), r.Status, orDash(r.Image), age(now, r.CreatedAt), r.Message)
+				t.row(strconv.Itoa(r.Number), r.Status, orDash(r.Image), age(now, r.CreatedAt), orDash(r.By), r.Message)
 			}
 			t.flush()
 			return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os/user"
 	"strings"
 	"testing"
 	"time"
@@ -308,4 +309,25 @@ func TestRollbackTargetIsFrozenThenStopped(t *testing.T) {
 		require.NotEqual(t, runtime.PodSuspended, s)
 		return s == runtime.PodExited
 	})
+}
+
+// A revision records who deployed it as the daemon knows the caller (the
+// Unix socket peer's user), never as the client says: a DeployRequest's
+// own By is replaced.
+func TestRevisionRecordsWhoDeployed(t *testing.T) {
+	t.Parallel()
+	d := startFakeDaemon(t, "")
+	app := testutil.UniqueName(t, "who")
+	me, err := user.Current()
+	require.NoError(t, err)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := d.client.Deploy(ctx, api.DeployRequest{File: "berth.yaml", BaseDir: t.TempDir(), YAML: appSpec(app, d.image(), ""), By: "mallory"}, nil)
+	require.NoError(t, err)
+	require.True(t, res.OK, res.Error)
+	revs, err := d.client.Revisions(ctx, app, "web")
+	require.NoError(t, err)
+	require.Len(t, revs, 1)
+	assert.Equal(t, me.Username, revs[0].By)
 }

@@ -98,6 +98,7 @@ func (d *Daemon) handleDeploy(w http.ResponseWriter, r *http.Request) {
 	if req.File == "" {
 		req.File = "berth.yaml"
 	}
+	req.By = callerOf(r.Context()) // never the client's word
 	d.runStreamed(w, r, func(out rollout.Progress) api.Message {
 		return d.rollout.Deploy(d.ctx, req, out)
 	})
@@ -130,7 +131,7 @@ func (d *Daemon) handleRevisions(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []api.Revision{}
 	for _, rv := range revs {
-		out = append(out, api.Revision{Number: rv.Number, Image: rv.Image, ImageID: rv.ImageID, Status: string(rv.Status), CreatedAt: rv.CreatedAt, Message: rv.Message})
+		out = append(out, api.Revision{Number: rv.Number, Image: rv.Image, ImageID: rv.ImageID, Status: string(rv.Status), CreatedAt: rv.CreatedAt, Message: rv.Message, By: rv.By})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

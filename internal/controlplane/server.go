@@ -219,7 +219,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if token != "" {
 		apiHandler = requireToken(token, apiHandler)
 	}
-	apiSrv := &http.Server{Handler: apiHandler, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsCfg}
+	apiSrv := &http.Server{Handler: apiHandler, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsCfg, ConnContext: withCaller}
 
 	errc := make(chan error, 4)
 	go func() { errc <- serveIgnoringClosed(edgeSrv.Serve(httpLn)) }()

@@ -61,9 +61,11 @@ type Revision struct {
 	Message string
 	// CreatedAt is kept from the first PutRevision.
 	CreatedAt time.Time
+	// By is who deployed it, as the daemon knew the caller.
+	By string
 }
 
-const revisionColumns = `app, service, number, spec, image, image_id, status, message, created_at`
+const revisionColumns = `app, service, number, spec, image, image_id, status, message, created_at, deployed_by`
 
 // NextRevisionNumber allocates the service's next revision number: one more
 // than any number it has handed out or stored, 1 for the first. Every call
@@ -119,15 +121,16 @@ func (s *Store) PutRevision(ctx context.Context, r Revision) error {
 	}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `
-INSERT INTO revisions (`+revisionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO revisions (`+revisionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (app, service, number) DO UPDATE SET
-	spec       = excluded.spec,
-	image      = excluded.image,
-	image_id   = excluded.image_id,
-	status     = excluded.status,
-	message    = excluded.message,
-	created_at = coalesce(revisions.created_at, excluded.created_at)`,
-			r.App, r.Service, r.Number, spec, r.Image, r.ImageID, string(r.Status), r.Message, nanos(r.CreatedAt))
+	spec        = excluded.spec,
+	image       = excluded.image,
+	image_id    = excluded.image_id,
+	status      = excluded.status,
+	message     = excluded.message,
+	created_at  = coalesce(revisions.created_at, excluded.created_at),
+	deployed_by = CASE excluded.deployed_by WHEN '' THEN revisions.deployed_by ELSE excluded.deployed_by END`,
+			r.App, r.Service, r.Number, spec, r.Image, r.ImageID, string(r.Status), r.Message, nanos(r.CreatedAt), r.By)
 		if err != nil {
 			return appMissing(err, r.App)
 		}
@@ -181,7 +184,7 @@ func scanRevision(sc scanner) (Revision, error) {
 		status    string
 		createdAt sql.NullInt64
 	)
-	if err := sc.Scan(&r.App, &r.Service, &r.Number, &r.Spec, &r.Image, &r.ImageID, &status, &r.Message, &createdAt); err != nil {
+	if err := sc.Scan(&r.App, &r.Service, &r.Number, &r.Spec, &r.Image, &r.ImageID, &status, &r.Message, &createdAt, &r.By); err != nil {
 		return Revision{}, err
 	}
 	r.Spec = orNil(r.Spec)

@@ -129,6 +129,8 @@ CREATE TABLE entrypoints (
 ) STRICT;
 CREATE INDEX entrypoints_by_app ON entrypoints (app, name);
 `,
+	// 3: who deployed a revision.
+	`ALTER TABLE revisions ADD COLUMN deployed_by TEXT NOT NULL DEFAULT '';`,
 }
 
 // migrate brings the schema up to SchemaVersion in one transaction, so a

@@ -127,7 +127,7 @@ func (e *Env) Revisions(ctx context.Context, service string) ([]api.Revision, er
 	}
 	out := make([]api.Revision, 0, len(revs))
 	for _, r := range revs {
-		out = append(out, api.Revision{Number: r.Number, Image: r.Image, ImageID: r.TaskDefinition, Status: string(r.State), CreatedAt: r.Created, Message: r.Reason})
+		out = append(out, api.Revision{Number: r.Number, Image: r.Image, ImageID: r.TaskDefinition, Status: string(r.State), CreatedAt: r.Created, Message: r.Reason, By: r.By})
 	}
 	return out, nil
 }

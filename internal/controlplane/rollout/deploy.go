@@ -147,7 +147,7 @@ func (m *Manager) Deploy(ctx context.Context, req api.DeployRequest, out Progres
 		go func() {
 			defer wg.Done()
 			defer m.containErr(&errs[i], "deploy", "app", s.App(), "service", s.Name())
-			rev, err := m.deployService(ctx, s, &svc, req.BaseDir, req.Canary, out)
+			rev, err := m.deployService(ctx, s, &svc, req.BaseDir, req.By, req.Canary, out)
 			errs[i] = err
 			results[i] = api.Deploy{Service: s.Name(), Revision: rev, URLs: m.fleet.URLs(sp.App, &svc)}
 		}()
@@ -186,12 +186,12 @@ func (m *Manager) failure(err error, lastLogs []string) api.Message {
 // deployService resolves the image (building it if needed), records a new
 // revision and rolls it out, or, with a canary percentage, starts it as a
 // canary (canary.go).
-func (m *Manager) deployService(ctx context.Context, s *fleet.Service, sp *spec.Service, baseDir string, canaryPercent float64, out Progress) (int, error) {
+func (m *Manager) deployService(ctx context.Context, s *fleet.Service, sp *spec.Service, baseDir, by string, canaryPercent float64, out Progress) (int, error) {
 	num, err := m.store.NextRevisionNumber(ctx, s.App(), s.Name())
 	if err != nil {
 		return 0, err
 	}
-	rec := store.Revision{App: s.App(), Service: s.Name(), Number: num, Status: store.RevisionDeploying, CreatedAt: time.Now().UTC()}
+	rec := store.Revision{App: s.App(), Service: s.Name(), Number: num, Status: store.RevisionDeploying, CreatedAt: time.Now().UTC(), By: by}
 	fail := func(err error) (int, error) {
 		rec.Status, rec.Message = store.RevisionFailed, err.Error()
 		_ = m.store.PutRevision(context.WithoutCancel(ctx), rec)
