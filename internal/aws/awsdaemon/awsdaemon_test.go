@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -245,6 +246,43 @@ services:
 	code, _ = b.call("POST", "/v1/apps/"+app+"/envs/prod/services/web/pause", nil)
 	assert.Equal(t, http.StatusForbidden, code)
 	assert.Equal(t, "running", b.status(app).State)
+
+	t.Run("browser", func(t *testing.T) { inABrowser(t, d, app) })
+}
+
+// inABrowser picks the environment in a real browser's console, sees
+// the AWS status there and rolls web back (to revision 2) from the page.
+func inABrowser(t *testing.T, d *daemon, app string) {
+	browser := testutil.Browser(t)
+	in, err := d.client.ConsoleSignIn(context.Background())
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(browser, 60*time.Second)
+	defer cancel()
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(in.URL)))
+	waitJS(t, ctx, `[...document.querySelectorAll('#env option')].some(o => o.value === 'prod')`)
+	require.NoError(t, chromedp.Do(ctx, chromedp.SetValue(chromedp.CSS(`#env`), "prod")))
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('env').dispatchEvent(new Event('change'))`))
+	require.NoError(t, err)
+	row := `document.querySelector('[data-env-app="` + app + `"] tr[data-service="web"]')`
+	waitJS(t, ctx, row+` !== null && `+row+`.dataset.revision === "1" && `+row+`.dataset.state === "running"`)
+	waitJS(t, ctx, `document.querySelectorAll('[data-env-app="`+app+`"] .env-revisions tr[data-rev]').length === 2`)
+	waitJS(t, ctx, `document.querySelector('[data-env-app="`+app+`"] .env-events').textContent.includes('rollback')`)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`[data-env-app="`+app+`"] tr[data-service="web"] .env-rollback`)),
+		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)), chromedp.Click(chromedp.CSS(`#confirm-ok`))))
+	waitJS(t, ctx, `document.getElementById('toasts').textContent.includes('Rolled back')`)
+	waitJS(t, ctx, row+`.dataset.revision === "2"`)
+}
+
+// waitJS polls expr in the page until it is true.
+func waitJS(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	c, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := chromedp.Run(c, chromedp.Poll[bool](expr, chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('toasts').textContent + ' | ' + document.getElementById('main').innerText.slice(0, 800)`))
+		t.Fatalf("waiting in the browser for: %s: %v; the page shows: %s", expr, err, page)
+	}
 }
 
 // TestNoCredentialsIsOneLine: a daemon started without AWS credentials
