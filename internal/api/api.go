@@ -31,7 +31,7 @@
 //	POST   /v1/apps/{app}/services/{svc}/exec  ExecRequest, "Upgrade: berth-attach" -> 101, then package attach's frames
 //	GET    /v1/apps/{app}/envs/{env}/status           -> Status of the app in a remote (AWS) environment of its deployed berth.yaml
 //	GET    /v1/apps/{app}/envs/{env}/services/{svc}/revisions -> []Revision
-//	GET    /v1/apps/{app}/envs/{env}/events?since=RFC3339&limit=N -> []Event, oldest first
+//	GET    /v1/apps/{app}/envs/{env}/events?since=RFC3339&limit=N -> []Event: the newest N (default 100), oldest first
 //	POST   /v1/apps/{app}/envs/{env}/services/{svc}/rollback  RollbackRequest -> stream of Message
 //	POST   /v1/apps/{app}/envs/{env}/scale     ScaleRequest -> Status
 //	POST   /v1/apps/{app}/envs/{env}/services/{svc}/pause  -> ServiceStatus

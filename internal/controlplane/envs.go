@@ -28,7 +28,8 @@ type Environments interface {
 type Environment interface {
 	Status(ctx context.Context) (api.Status, error)
 	Revisions(ctx context.Context, service string) ([]api.Revision, error)
-	// Events are the newest limit events after since (zero: all).
+	// Events are the newest limit events at or after since (zero time:
+	// from the first), oldest first.
 	Events(ctx context.Context, since time.Time, limit int) ([]api.Event, error)
 	Rollback(ctx context.Context, service string, to int, out func(api.Message)) api.Message
 	Scale(ctx context.Context, counts map[string]int) (api.Status, error)
