@@ -234,6 +234,21 @@ services:
 	}
 	assert.Contains(t, kinds, "rollback")
 
+	// Scale, pause and resume from the console.
+	code, body = b.call("POST", "/v1/apps/"+app+"/envs/prod/scale", api.ScaleRequest{Counts: map[string]int{"web": 2}})
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	assert.Equal(t, 2, b.status(app).Desired)
+	code, body = b.call("POST", "/v1/apps/"+app+"/envs/prod/services/web/pause", nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	assert.Equal(t, "paused", b.status(app).State)
+	code, body = b.call("POST", "/v1/apps/"+app+"/envs/prod/services/web/resume", nil)
+	require.Equal(t, http.StatusOK, code, "%s", body)
+	res = lastResult(t, body)
+	require.True(t, res.OK, "resume: %s", res.Error)
+	s = b.status(app)
+	assert.Equal(t, "running", s.State)
+	assert.Equal(t, 1, s.Revision)
+
 	// Bad input: an environment the spec does not name, a service the
 	// environment does not have; a change without the CSRF token.
 	code, body = b.call("GET", "/v1/apps/"+app+"/envs/staging/status", nil)
