@@ -9,6 +9,7 @@ import (
 	"github.com/berth-dev/berth/internal/api"
 	"github.com/berth-dev/berth/internal/aws/awsenv"
 	"github.com/berth-dev/berth/internal/aws/awsstate"
+	"github.com/berth-dev/berth/internal/aws/clients"
 	"github.com/berth-dev/berth/internal/controlplane"
 	"github.com/berth-dev/berth/internal/controlplane/apierr"
 	"github.com/berth-dev/berth/internal/spec"
@@ -102,6 +103,8 @@ func apiError(err error) error {
 	}
 	var held *awsstate.HeldError
 	switch {
+	case errors.Is(err, clients.ErrNoRegion):
+		return apierr.Refuse(errors.New("no AWS region: set region: under the environment in berth.yaml (and deploy it here again), or AWS_REGION in berth server's environment"))
 	case errors.Is(err, awsenv.ErrRefused):
 		return apierr.Refuse(errors.New(strings.TrimPrefix(err.Error(), awsenv.ErrRefused.Error()+": ")))
 	case errors.As(err, &held):

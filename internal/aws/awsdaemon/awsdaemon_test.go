@@ -313,6 +313,7 @@ func TestNoCredentialsIsOneLine(t *testing.T) {
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", home+"/none")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_DEFAULT_REGION", "")
 	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9") // never a real AWS
 	app := testutil.UniqueName(t, "n")
 	d := startDaemon(t, fake.TestApp)
@@ -326,4 +327,13 @@ func TestNoCredentialsIsOneLine(t *testing.T) {
 	var e api.Error
 	require.NoError(t, json.Unmarshal(body, &e), "%s", body)
 	assert.Equal(t, "berth server has no AWS credentials: start it with AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, in its environment (or on a machine with an instance role)", e.Message)
+
+	// Nor a region: the spec's environment names none, and neither does
+	// the daemon's environment.
+	os.Unsetenv("AWS_REGION")
+	os.Unsetenv("AWS_DEFAULT_REGION")
+	code, body = b.call("GET", "/v1/apps/"+app+"/envs/prod/status", nil)
+	assert.Equal(t, http.StatusBadRequest, code)
+	require.NoError(t, json.Unmarshal(body, &e), "%s", body)
+	assert.Contains(t, e.Message, "AWS_REGION in berth server's environment")
 }
