@@ -282,6 +282,11 @@ func inABrowser(t *testing.T, d *daemon, app string) {
 	waitJS(t, ctx, row+` !== null && `+row+`.dataset.revision === "1" && `+row+`.dataset.state === "running"`)
 	waitJS(t, ctx, `document.querySelectorAll('[data-env-app="`+app+`"] .env-revisions tr[data-rev]').length === 2`)
 	waitJS(t, ctx, `document.querySelector('[data-env-app="`+app+`"] .env-events').textContent.includes('rollback')`)
+	if dir := os.Getenv("BERTH_SCREENSHOTS"); dir != "" { // scripts/screenshots.sh
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(dir+"/console-aws.png", png, 0o644))
+	}
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`[data-env-app="`+app+`"] tr[data-service="web"] .env-rollback`)),
 		chromedp.WaitVisible(chromedp.CSS(`#confirm-ok`)), chromedp.Click(chromedp.CSS(`#confirm-ok`))))

@@ -199,7 +199,7 @@ const envPage = {
     fill(revBox, h('table', {},
       h('tr', {}, ['Service', 'Rev', 'Status', 'Image', 'When', 'Why'].map(t => h('th', { text: t }))),
       revs.flatMap(([svc, rs]) => rs.slice(0, 8).map(r => h('tr', { 'data-rev': svc + ':' + r.number },
-        h('td', { text: svc }), h('td', { text: r.number }), h('td', {}, badge(r.status)), h('td', { class: 'mono', text: r.image }),
+        h('td', { text: svc }), h('td', { text: r.number }), h('td', {}, badge(r.status)), h('td', { class: 'mono', title: r.image, text: shortImage(r.image) }),
         h('td', { class: 'nowrap', title: r.created_at, text: ago(r.created_at) }), h('td', { text: r.message || '' }))))));
     try {
       const evs = await call('GET', base + '/events?limit=50');
@@ -223,7 +223,7 @@ const envPage = {
       let row = table.querySelector('tr[data-service="' + CSS.escape(s.name) + '"]');
       if (!row) {
         row = h('tr', { 'data-service': s.name }, h('td', { class: 'name', text: s.name }), h('td', { class: 'state' }), h('td', { class: 'rev' }),
-          h('td', { class: 'tasks' }), h('td', { class: 'url' }), h('td', { class: 'actions' }));
+          h('td', { class: 'tasks' }), h('td', { class: 'url' }), h('td', {}, h('div', { class: 'actions' })));
         table.append(row);
         this.actions(app, s.name, row.querySelector('.actions'));
       }
@@ -272,6 +272,13 @@ const envPage = {
       } }, 'Scale…'));
   },
 };
+
+// shortImage is an image's last path part with a short digest; the full
+// reference is the cell's title.
+function shortImage(ref) {
+  const last = (ref || '').split('/').pop();
+  return last.replace(/@sha256:([0-9a-f]{12})[0-9a-f]+$/, '@$1');
+}
 
 // envRevisions are the env page's revisions: app -> service -> []Revision.
 let envRevisions = {};
