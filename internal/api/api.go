@@ -29,6 +29,13 @@
 //	GET    /v1/tasks/{id}/logs?follow=1               -> stream of Message (kind "log")
 //	POST   /v1/tasks/{id}/stop                        -> Task, once it has stopped
 //	POST   /v1/apps/{app}/services/{svc}/exec  ExecRequest, "Upgrade: berth-attach" -> 101, then package attach's frames
+//	GET    /v1/apps/{app}/envs/{env}/status           -> Status of the app in a remote (AWS) environment of its deployed berth.yaml
+//	GET    /v1/apps/{app}/envs/{env}/services/{svc}/revisions -> []Revision
+//	GET    /v1/apps/{app}/envs/{env}/events?since=RFC3339&limit=N -> []Event: the newest N (default 100), oldest first
+//	POST   /v1/apps/{app}/envs/{env}/services/{svc}/rollback  RollbackRequest -> stream of Message
+//	POST   /v1/apps/{app}/envs/{env}/scale     ScaleRequest -> Status
+//	POST   /v1/apps/{app}/envs/{env}/services/{svc}/pause  -> ServiceStatus
+//	POST   /v1/apps/{app}/envs/{env}/services/{svc}/resume -> stream of Message
 //	POST   /v1/ui/signin                              -> SignIn (a one-time URL of the console; 409 when it is off)
 //
 // Errors are HTTP 4xx/5xx with an Error body.
@@ -52,7 +59,8 @@ type AppSummary struct {
 	Name     string   `json:"name"`
 	Services []string `json:"services"`
 	// Environments are those its deployed berth.yaml declares (run with
-	// --env from the CLI; the daemon does not drive them).
+	// --env from the CLI; the daemon reaches them under
+	// /v1/apps/{app}/envs/{env}/ when it has their credentials).
 	Environments []EnvironmentSummary `json:"environments,omitempty"`
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/berth-dev/berth/internal/aws/awsdaemon"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
 	"github.com/berth-dev/berth/internal/runtime/docker"
@@ -56,6 +57,9 @@ DATA/daemon.pid.`,
 				h = slog.NewJSONHandler(c.stderr, nil)
 			}
 			cfg.Logger = slog.New(h)
+			// The console's environment picker reaches the apps' AWS
+			// environments with this process's AWS credentials.
+			cfg.Environments = awsdaemon.Environments{}
 			files, notify, err := supervisor.Child()
 			if err != nil {
 				return err

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/berth-dev/berth/internal/aws/awsdaemon"
 	"github.com/berth-dev/berth/internal/client"
 	"github.com/berth-dev/berth/internal/controlplane"
 	"github.com/berth-dev/berth/internal/store"
@@ -93,6 +94,8 @@ func TestServerConfig(t *testing.T) {
 			require.Equal(t, 0, res.code, res.stderr)
 			require.NotNil(t, got.Logger)
 			got.Logger = nil
+			assert.Equal(t, awsdaemon.Environments{}, got.Environments, "berth server reaches AWS environments")
+			got.Environments = nil
 			assert.Equal(t, tt.want, *got)
 		})
 	}

@@ -50,6 +50,11 @@ type Config struct {
 	// Autoscale tunes the autoscaler and scale to zero
 	// (internal/controlplane/autoscale).
 	Autoscale AutoscaleConfig
+	// Environments, when set, reaches the remote (AWS) environments that
+	// apps' deployed berth.yaml name, for the API's
+	// /v1/apps/{app}/envs/{env}/... (the console's environment picker);
+	// nil answers those with no_environments. berth server sets it.
+	Environments Environments
 	// Ready, when set, is called once every listener is bound, with their
 	// real addresses (useful with port 0 in tests).
 	Ready func(Addrs)

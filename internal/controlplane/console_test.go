@@ -125,7 +125,9 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	require.NoError(t, chromedp.Do(step, chromedp.SetValue(chromedp.CSS(`#env`), "prod")))
 	js[bool](t, step, `document.getElementById('env').dispatchEvent(new Event('change'))`)
-	waitJS(t, step, 10*time.Second, `document.getElementById('main').textContent.includes('berth --env prod status')`)
+	// This daemon has no Environments: the page says so in one line, and
+	// names the CLI's way.
+	waitJS(t, step, 10*time.Second, `document.querySelector('[data-env-app="`+app+`"] .env-error').textContent.includes('does not reach remote environments; run berth --env prod')`)
 }
 
 // TestConsoleRefusesABrowserWithoutSession: a browser that has not spent a

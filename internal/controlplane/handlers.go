@@ -47,6 +47,7 @@ func (d *Daemon) routes() http.Handler {
 	mux.HandleFunc("POST /v1/apps/{app}/services/{svc}/exec", d.handleExec)
 	mux.HandleFunc("GET /v1/ca", d.handleCA)
 	mux.HandleFunc("POST /v1/ui/signin", d.handleSignIn)
+	d.envRoutes(mux)  // envs.go: /v1/apps/{app}/envs/{env}/...
 	d.edgeRoutes(mux) // edge_handlers.go: /v1/edge..., /metrics
 	return containHandler(d.log, http.MaxBytesHandler(mux, maxRequestBody))
 }

@@ -140,7 +140,7 @@ function connectLive() {
 }
 
 // The environment picker: the local engine (this daemon), and the
-// environments the apps' berth.yaml declare, which the CLI drives.
+// environments the apps' berth.yaml declare (the env page, below).
 let environments = [];
 async function loadEnvironments() {
   try {
@@ -153,17 +153,135 @@ async function loadEnvironments() {
   sel.value = route.page === 'env' ? route.env : '';
 }
 
+// The page of an environment the apps' berth.yaml declare (AWS): this
+// daemon reaches it under /v1/apps/{app}/envs/{env}/ with its own AWS
+// credentials; it is polled (AWS has no live feed here), and steered with
+// the same confirmed actions as the local engine. Graphs and logs stay on
+// the CLI.
+function envPath(app, env) { return '/v1/apps/' + encodeURIComponent(app) + '/envs/' + encodeURIComponent(env); }
+
 const envPage = {
   build() {
     const envs = environments.filter(e => e.name === route.env);
-    fill(main, h('h1', { text: 'Environment ' + route.env }), h('div', { class: 'panel' },
-      envs.length ? envs.map(e => h('p', {}, 'App ', h('b', { text: e.app }), ' runs on ', h('b', { text: e.engine + (e.region ? ' (' + e.region + ')' : '') }), ' in this environment.')) : null,
-      h('p', { text: 'The console shows and steers the local engine, this berth server. An ' + (envs[0] ? envs[0].engine.toUpperCase() : 'AWS') + ' environment keeps its state in the cloud and is driven from the CLI, with the same verbs:' }),
-      h('pre', { class: 'out', text: ['status', 'revisions web', 'rollback web', 'logs web -f', 'edge'].map(v => 'berth --env ' + route.env + ' ' + v).join('\n') }),
-      h('p', {}, h('a', { href: '#/', text: 'Back to the local engine' }))));
+    fill(main, h('div', { class: 'head' }, h('h1', { text: 'Environment ' + route.env }),
+      h('span', { class: 'muted', text: 'refreshed every 10s; logs and graphs: berth --env ' + route.env + ' logs SERVICE -f' })),
+      envs.length ? envs.map(e => h('div', { class: 'panel', 'data-env-app': e.app },
+        h('div', { class: 'head' }, h('h2', { text: e.app }), h('span', { class: 'muted', text: e.engine + (e.region ? ' ' + e.region : '') })),
+        h('p', { class: 'env-error bad', hidden: true }),
+        h('table', { class: 'env-services' },
+          h('tr', {}, ['Service', 'State', 'Revision', 'Tasks', 'URL', ''].map(t => h('th', { text: t })))),
+        h('div', { class: 'grid2' },
+          h('div', {}, h('h3', { text: 'Revisions' }), h('div', { class: 'env-revisions' })),
+          h('div', {}, h('h3', { text: 'Events' }), h('div', { class: 'events env-events' })))))
+        : h('div', { class: 'panel' }, h('p', { class: 'muted', text: 'Loading…' })),
+      h('p', {}, h('a', { href: '#/', text: 'Back to the local engine' })));
+    if (!envs.length) return;
+    const refresh = () => { for (const e of envs) this.refresh(e.app); };
+    refresh();
+    const timer = setInterval(refresh, 10000);
+    streams.push({ abort: () => clearInterval(timer) });
+    this.refreshNow = refresh;
   },
   update() {},
+  panel(app) { return main.querySelector('[data-env-app="' + CSS.escape(app) + '"]'); },
+  async refresh(app) {
+    const env = route.env, base = envPath(app, env);
+    let st;
+    try { st = await call('GET', base + '/status'); } catch (e) { this.error(app, e.message); return; }
+    if (route.page !== 'env' || route.env !== env || !this.panel(app)) return;
+    this.error(app, '');
+    const a = (st.apps || []).find(x => x.name === app) || { services: [] };
+    this.services(app, a.services || []);
+    const revBox = this.panel(app).querySelector('.env-revisions');
+    const revs = await Promise.all((a.services || []).map(s => call('GET', base + '/services/' + encodeURIComponent(s.name) + '/revisions').then(r => [s.name, r], () => [s.name, []])));
+    envRevisions[app] = Object.fromEntries(revs);
+    if (!this.panel(app)) return;
+    fill(revBox, h('table', {},
+      h('tr', {}, ['Service', 'Rev', 'Status', 'Image', 'When', 'Why'].map(t => h('th', { text: t }))),
+      revs.flatMap(([svc, rs]) => rs.slice(0, 8).map(r => h('tr', { 'data-rev': svc + ':' + r.number },
+        h('td', { text: svc }), h('td', { text: r.number }), h('td', {}, badge(r.status)), h('td', { class: 'mono', title: r.image, text: shortImage(r.image) }),
+        h('td', { class: 'nowrap', title: r.created_at, text: ago(r.created_at) }), h('td', { text: r.message || '' }))))));
+    try {
+      const evs = await call('GET', base + '/events?limit=50');
+      if (!this.panel(app)) return;
+      fill(this.panel(app).querySelector('.env-events'), evs.slice().reverse().map(e =>
+        h('div', {}, h('span', { class: 'muted', text: new Date(e.time).toLocaleString() + '  ' }), badge(e.kind), ' ', e.service ? e.service + ': ' : '', e.message)));
+    } catch (_) { /* the status's error says it */ }
+  },
+  error(app, msg) {
+    const p = this.panel(app);
+    if (!p) return;
+    const el = p.querySelector('.env-error');
+    el.textContent = msg;
+    el.hidden = !msg;
+  },
+  // services updates each service's row in place, building its buttons
+  // once: a button redrawn under the pointer would lose the click.
+  services(app, svcs) {
+    const table = this.panel(app).querySelector('.env-services');
+    for (const s of svcs) {
+      let row = table.querySelector('tr[data-service="' + CSS.escape(s.name) + '"]');
+      if (!row) {
+        row = h('tr', { 'data-service': s.name }, h('td', { class: 'name', text: s.name }), h('td', { class: 'state' }), h('td', { class: 'rev' }),
+          h('td', { class: 'tasks' }), h('td', { class: 'url' }), h('td', {}, h('div', { class: 'actions' })));
+        table.append(row);
+        this.actions(app, s.name, row.querySelector('.actions'));
+      }
+      fill(row.querySelector('.state'), badge(s.state), s.message ? h('div', { class: 'muted', text: s.message }) : null);
+      row.querySelector('.rev').textContent = s.revision;
+      row.dataset.revision = s.revision;
+      row.dataset.state = s.state;
+      fill(row.querySelector('.tasks'), s.running + '/' + s.desired,
+        (s.instances || []).length ? h('div', { class: 'muted mono', text: s.instances.map(i => i.id.slice(0, 12) + ' ' + i.state).join(', ') }) : null);
+      fill(row.querySelector('.url'), (s.urls || []).slice(0, 1).map(u => h('a', { href: u, target: '_blank', rel: 'noopener', class: 'mono', text: u })));
+      row.querySelector('.env-pause').hidden = s.state === 'paused';
+      row.querySelector('.env-resume').hidden = s.state !== 'paused';
+      const n = row.querySelector('.env-scale-n');
+      if (!n.dataset.edited && document.activeElement !== n) n.value = s.desired;
+    }
+  },
+  actions(app, svc, box) {
+    const env = route.env, base = envPath(app, env), sp = base + '/services/' + encodeURIComponent(svc);
+    const what = app + '/' + svc + ' in ' + env;
+    const after = () => this.refresh(app);
+    const scaleInput = h('input', { class: 'env-scale-n', type: 'number', min: 0 });
+    scaleInput.addEventListener('input', () => { scaleInput.dataset.edited = '1'; });
+    fill(box,
+      h('button', { class: 'env-rollback', onclick: async () => {
+        const row = box.closest('tr');
+        const cur = parseInt(row.dataset.revision, 10);
+        const revs = ((envRevisions[app] || {})[svc] || []).filter(r => r.number !== cur && r.status !== 'failed');
+        const pick = h('select', { id: 'rollback-to' }, h('option', { value: '0', text: 'the previous revision' }),
+          revs.map(r => h('option', { value: r.number, text: 'revision ' + r.number + ' (' + r.image + ')' })));
+        if (!await confirmAction('Roll back ' + what, 'Move all traffic from revision ' + cur + ' back to an earlier revision, on AWS.', [h('label', {}, 'To ', pick)])) return;
+        toast('Rolling back ' + what + '…');
+        try {
+          const res = await call('POST', sp + '/rollback', { to: parseInt(pick.value, 10) || 0 });
+          const d = res && res.deployed && res.deployed[0];
+          toast('Rolled back: ' + svc + ' now serves revision ' + (d ? d.revision : '?'));
+        } catch (e) { toast('Rollback failed: ' + e.message, true); }
+        after();
+      } }, 'Roll back…'),
+      h('button', { class: 'env-pause', onclick: () => act('Pause ' + what, 'Stop its tasks on AWS; requests fail until it is resumed.', 'Paused', () => call('POST', sp + '/pause')).then(after) }, 'Pause…'),
+      h('button', { class: 'env-resume', onclick: () => act('Resume ' + what, 'Start its tasks again on AWS and route traffic to them.', 'Resumed', () => call('POST', sp + '/resume')).then(after) }, 'Resume…'),
+      scaleInput,
+      h('button', { class: 'env-scale', onclick: () => {
+        const n = parseInt(scaleInput.value, 10);
+        act('Scale ' + what, 'Run ' + n + ' task(s) on AWS.', 'Scaled to ' + n, () => call('POST', base + '/scale', { counts: { [svc]: n } }))
+          .then(() => { delete scaleInput.dataset.edited; after(); });
+      } }, 'Scale…'));
+  },
 };
+
+// shortImage is an image's last path part with a short digest; the full
+// reference is the cell's title.
+function shortImage(ref) {
+  const last = (ref || '').split('/').pop();
+  return last.replace(/@sha256:([0-9a-f]{12})[0-9a-f]+$/, '@$1');
+}
+
+// envRevisions are the env page's revisions: app -> service -> []Revision.
+let envRevisions = {};
 
 function parseRoute() {
   const p = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
