@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"context"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -82,6 +83,11 @@ func TestConsoleInABrowser(t *testing.T) {
 	// The service's page, then traffic: the graph gets points with requests.
 	require.NoError(t, chromedp.Do(step, chromedp.Click(chromedp.CSS(`[data-app="`+app+`"] tr[data-service="web"] a`))))
 	waitJS(t, step, 10*time.Second, `document.querySelector('#svc-revision[data-revision="2"]') !== null`)
+	// Its revisions, newest first, say who deployed them (the socket's
+	// user, as the daemon knows the caller).
+	me, err := user.Current()
+	require.NoError(t, err)
+	waitJS(t, step, 10*time.Second, `(() => { const r = document.querySelectorAll('#svc-revisions tr[data-rev]'); return r.length === 2 && r[0].dataset.rev === "2" && r[0].textContent.includes(`+strconv.Quote(me.Username)+`) })()`)
 	// Its logs and events stream in; the filter hides what does not match.
 	waitJS(t, step, 10*time.Second, `[...document.querySelectorAll('#logs div')].some(l => l.textContent.includes('listening on'))`)
 	waitJS(t, step, 10*time.Second, `[...document.querySelectorAll('#events div')].some(e => e.textContent.includes('revision 2'))`)

@@ -197,10 +197,10 @@ const envPage = {
     envRevisions[app] = Object.fromEntries(revs);
     if (!this.panel(app)) return;
     fill(revBox, h('table', {},
-      h('tr', {}, ['Service', 'Rev', 'Status', 'Image', 'When', 'Why'].map(t => h('th', { text: t }))),
+      h('tr', {}, ['Service', 'Rev', 'Status', 'Image', 'When', 'Who', 'Why'].map(t => h('th', { text: t }))),
       revs.flatMap(([svc, rs]) => rs.slice(0, 8).map(r => h('tr', { 'data-rev': svc + ':' + r.number },
         h('td', { text: svc }), h('td', { text: r.number }), h('td', {}, badge(r.status)), h('td', { class: 'mono', title: r.image, text: shortImage(r.image) }),
-        h('td', { class: 'nowrap', title: r.created_at, text: ago(r.created_at) }), h('td', { text: r.message || '' }))))));
+        h('td', { class: 'nowrap', title: r.created_at, text: ago(r.created_at) }), h('td', { class: 'nowrap', text: r.by || '-' }), h('td', { text: r.message || '' }))))));
     try {
       const evs = await call('GET', base + '/events?limit=50');
       if (!this.panel(app)) return;
@@ -443,10 +443,10 @@ const servicePage = {
       h('p', { class: 'muted', text: 'No instances.' }));
     if (state.revisions) {
       fill(document.getElementById('svc-revisions'), h('table', {},
-        h('tr', {}, ['Rev', 'Status', 'Image', 'When', 'Why'].map(t => h('th', { text: t }))),
-        state.revisions.slice().reverse().slice(0, 15).map(r => h('tr', { 'data-rev': r.number },
+        h('tr', {}, ['Rev', 'Status', 'Image', 'When', 'Who', 'Why'].map(t => h('th', { text: t }))),
+        state.revisions.slice(0, 15).map(r => h('tr', { 'data-rev': r.number },
           h('td', { text: r.number }), h('td', {}, badge(r.status)), h('td', { class: 'mono', text: r.image }),
-          h('td', { class: 'nowrap', title: r.created_at, text: ago(r.created_at) }), h('td', { text: r.message || why(r.number) })))));
+          h('td', { class: 'nowrap', title: r.created_at, text: ago(r.created_at) }), h('td', { class: 'nowrap', text: r.by || '-' }), h('td', { text: r.message || why(r.number) })))));
     }
     if (state.history) drawCharts(state.history, s.revision);
   },
