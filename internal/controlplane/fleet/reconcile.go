@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/berth-dev/berth/internal/runtime"
@@ -115,7 +116,14 @@ func (f *Fleet) applyReconcile(s *Service, p reconcilePlan) {
 	for _, r := range p.restarts {
 		f.restartMember(s, r.in, r.m, r.why)
 	}
+	// The replacements start once the crashes they replace are recorded,
+	// so berth events never shows a replacement before its crash.
+	var reported chan struct{}
 	if len(p.dead) > 0 {
+		reported = make(chan struct{})
+		var recorded sync.WaitGroup
+		recorded.Add(len(p.dead))
+		go func() { recorded.Wait(); close(reported) }()
 		live := s.instances[:0:0]
 		for _, in := range s.instances {
 			if !slices.ContainsFunc(p.dead, func(x deadInstance) bool { return x.in == in }) {
@@ -139,7 +147,7 @@ func (f *Fleet) applyReconcile(s *Service, p reconcilePlan) {
 			go func() {
 				defer f.bg.Done()
 				defer f.contain("report crash", "service", s.name)
-				f.reportCrash(s, in)
+				f.reportCrash(s, in, sync.OnceFunc(recorded.Done))
 			}()
 		}
 	}
@@ -169,13 +177,18 @@ func (f *Fleet) applyReconcile(s *Service, p reconcilePlan) {
 		go func() {
 			defer f.bg.Done()
 			defer f.contain("replace instances", "service", s.name)
+			if reported != nil {
+				<-reported
+			}
 			f.replace(s, rv)
 		}()
 	}
 }
 
-// reportCrash records why an instance died and removes its pod.
-func (f *Fleet) reportCrash(s *Service, in *Instance) {
+// reportCrash records why an instance died, says so (recorded, also on a
+// panic), and removes its pod.
+func (f *Fleet) reportCrash(s *Service, in *Instance, recorded func()) {
+	defer recorded()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	why := in.crashWhy
@@ -187,6 +200,7 @@ func (f *Fleet) reportCrash(s *Service, in *Instance) {
 	n := s.crashes
 	s.mu.Unlock()
 	f.event(s.app, s.name, "crash", fmt.Sprintf("instance %s %s; replacing it (crash %d, backoff %s)", in.id, why, n, backoff(n)))
+	recorded()
 	f.RemoveInstance(ctx, in)
 }
 
