@@ -34,10 +34,11 @@ Fargate behind the same CloudFront entrypoints, with no DNS change.
 --to fargate deploys the service on Fargate from the same spec and waits until
 it is healthy behind the load balancer, switches each entrypoint whose origin
 is the App Runner service's URL to the service, watches the target group's
-health for --guard and switches back by itself when more than
---max-error-rate of the probes fail, then pauses the App Runner service (kept
-for the way back). --to apprunner resumes it, switches the entrypoints back to
-its URL, guards, and stops the Fargate tasks. berth.yaml is rewritten: the
+health and its 5XX share in CloudWatch for --guard and switches back by itself
+when more than --max-error-rate of the probes fail or of the answers are 5XX,
+then pauses the App Runner service (kept for the way back). --to apprunner
+resumes it, switches the entrypoints back to its URL, guards, and stops the
+Fargate tasks. berth.yaml is rewritten: the
 apprunner: line removed or put back, the entrypoints' origin: set.
 
 --delete-apprunner deletes the App Runner service once the service serves on
@@ -94,8 +95,8 @@ or alone later. The way back goes with it.`,
 	addFileFlag(cmd, &file, true)
 	cmd.Flags().StringVar(&to, "to", "", "where the service goes: fargate or apprunner")
 	cmd.Flags().StringArrayVar(&images, "image", nil, "deploy SERVICE on Fargate with image REF instead of the spec's (SERVICE=REF)")
-	cmd.Flags().DurationVar(&guard, "guard", awsenv.DefaultGuard, "how long to watch the new origin's health after the switch")
-	cmd.Flags().Float64Var(&maxErrors, "max-error-rate", awsenv.DefaultMaxErrorRate, "share of failed health probes (0-1) above which the guard switches back")
+	cmd.Flags().DurationVar(&guard, "guard", awsenv.DefaultGuard, "how long to watch the new origin's health and answers after the switch")
+	cmd.Flags().Float64Var(&maxErrors, "max-error-rate", awsenv.DefaultMaxErrorRate, "share of failed health probes, or of 5XX answers (0-1), above which the guard switches back")
 	cmd.Flags().BoolVar(&deleteAR, "delete-apprunner", false, "delete the App Runner service after the move, or alone: the one a move to Fargate paused")
 	c.addLockWaitFlag(cmd)
 	return cmd

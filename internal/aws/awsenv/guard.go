@@ -29,12 +29,18 @@ type baseline struct {
 	requests, errs float64
 }
 
-// readBaseline reads the baseline of read, just before a switch.
-func readBaseline(ctx context.Context, read answers) (baseline, error) {
+// readBaseline reads the baseline of read, just before a switch. When
+// CloudWatch cannot be read (throttling, no cloudwatch:GetMetricData) it
+// says so and returns a nil answers: the guard then has the health probes
+// alone.
+func readBaseline(ctx context.Context, read answers, service string, p progress) (baseline, answers) {
 	b := baseline{from: time.Now()}
 	var err error
-	b.requests, b.errs, err = read(ctx, b.from)
-	return b, err
+	if b.requests, b.errs, err = read(ctx, b.from); err != nil {
+		p.phase("guard", "%s: warning: %v; the guard watches health alone", service, err)
+		return b, nil
+	}
+	return b, read
 }
 
 // guard watches what now serves for opts.Guard and answers why it must be
@@ -58,10 +64,16 @@ func (e *Env) guard(ctx context.Context, service, what string, opts MoveOptions,
 		if rate := float64(bad) / float64(n); rate > opts.MaxErrorRate {
 			return fmt.Sprintf("%d of %d probes of %s failed (%.0f%% > %.0f%%; last: %s)", bad, n, what, rate*100, opts.MaxErrorRate*100, detail), nil
 		}
-		if reqs, errs, err = read(ctx, base.from); err != nil {
-			return "", err
+		if read != nil {
+			r, e, err := read(ctx, base.from)
+			if err != nil {
+				// Throttled or not allowed: the health probes guard alone.
+				p.phase("guard", "%s: warning: %v; watching health alone", service, err)
+				read = nil
+			} else {
+				reqs, errs = r-base.requests, e-base.errs
+			}
 		}
-		reqs, errs = reqs-base.requests, errs-base.errs
 		if reqs >= minGuardRequests && errs/reqs > opts.MaxErrorRate {
 			return fmt.Sprintf("%.0f of %.0f requests to %s answered 5XX (%.0f%% > %.0f%%, CloudWatch)", errs, reqs, what, 100*errs/reqs, opts.MaxErrorRate*100), nil
 		}

@@ -214,12 +214,7 @@ func (e *Env) moveToFargate(ctx context.Context, sp *spec.Spec, svc *spec.Servic
 
 	// (b) The entrypoints switched to the service on the ALB (the 5XX
 	// count read first: the guard counts those after the switch).
-	answers := e.albErrors(in.LB, tgs[slot])
-	base, err := readBaseline(ctx, answers)
-	if err != nil {
-		undo(err.Error())
-		return failure(fmt.Errorf("move of %s to Fargate undone before its switch, App Runner serves: %w", svc.Name, err)), nil
-	}
+	base, answers := readBaseline(ctx, e.albErrors(in.LB, tgs[slot]), svc.Name, p)
 	m := e.cdnManager(fsp, in, &phaseWriter{p: p, phase: "switch"})
 	var switched []string
 	back := func() error {
@@ -321,11 +316,7 @@ func (e *Env) moveToAppRunner(ctx context.Context, sp *spec.Spec, svc *spec.Serv
 	if err != nil {
 		return failure(err), nil
 	}
-	answers := e.appRunnerErrors(arn)
-	base, err := readBaseline(ctx, answers)
-	if err != nil {
-		return failure(fmt.Errorf("%w; Fargate keeps serving", err)), nil
-	}
+	base, answers := readBaseline(ctx, e.appRunnerErrors(arn), svc.Name, p)
 	m := e.cdnManager(sp, in, &phaseWriter{p: p, phase: "switch"})
 	var eps []string
 	for _, n := range sp.EdgeOrder {
@@ -448,10 +439,11 @@ func (e *Env) DeleteAppRunner(ctx context.Context, sp *spec.Spec, service string
 	}
 	cur := activeOf(revs)
 	arn := ""
-	for _, r := range revs {
+	for _, r := range revs { // newest first: the service a move left
 		var s spec.Service
 		if json.Unmarshal(r.Spec, &s) == nil && s.AppRunner != "" {
 			arn = s.AppRunner
+			break
 		}
 	}
 	if cur == nil || cur.Slot == "" || arn == "" {

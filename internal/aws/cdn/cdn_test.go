@@ -428,24 +428,6 @@ func TestShift(t *testing.T) {
 	_, err = w.c.CloudFront.GetContinuousDeploymentPolicy(ctx, &cloudfront.GetContinuousDeploymentPolicyInput{Id: aws.String(policy)})
 	assert.ErrorContains(t, err, "NoSuchContinuousDeploymentPolicy", "the ended shift's policy is deleted, not left over")
 
-	// The next shift uses the staging distribution kept from the last
-	// one, with a new policy: no staging copy is left over either.
-	s, err = w.m.Shift(ctx, "www", "web", 10)
-	require.NoError(t, err)
-	assert.Equal(t, staging, s.StagingDistributionID)
-	list, err := w.c.CloudFront.ListDistributions(ctx, &cloudfront.ListDistributionsInput{})
-	require.NoError(t, err)
-	var stagings []string
-	for _, d := range list.DistributionList.Items {
-		if aws.ToBool(d.Staging) && strings.Contains(aws.ToString(d.Comment), w.sp.App) {
-			stagings = append(stagings, aws.ToString(d.Id))
-		}
-	}
-	assert.Equal(t, []string{staging}, stagings, "one staging distribution in all")
-	assert.NotEqual(t, policy, s.Staging.PolicyID)
-	sd, err = w.c.CloudFront.GetDistribution(ctx, &cloudfront.GetDistributionInput{Id: aws.String(staging)})
-	require.NoError(t, err)
-	assert.Equal(t, "berth-web", aws.ToString(sd.Distribution.DistributionConfig.DefaultCacheBehavior.TargetOriginId))
 	w.noDNS(t)
 }
 

@@ -107,12 +107,6 @@ func (m *Manager) Shift(ctx context.Context, name, origin string, percent float6
 			return nil, err
 		}
 	}
-	if stagingID == "" && ep.Distribution == "" {
-		// The staging copy a shift made before, kept by its switch.
-		if stagingID, stagingDomain, err = m.keptStaging(ctx, name); err != nil {
-			return nil, err
-		}
-	}
 	if stagingID == "" {
 		primary, err := m.cf.GetDistribution(ctx, &cloudfront.GetDistributionInput{Id: aws.String(id)})
 		if err != nil {
@@ -191,29 +185,6 @@ func originWord(origin, active string) string {
 }
 
 // byDomain finds a distribution by its *.cloudfront.net name.
-// keptStaging finds the staging distribution an earlier shift of the
-// entrypoint copied from the primary berth made (it has the primary's
-// comment): its ID and domain, or "" when there is none.
-func (m *Manager) keptStaging(ctx context.Context, name string) (id, domain string, err error) {
-	want := m.comment(name)
-	p := cloudfront.NewListDistributionsPaginator(m.cf, &cloudfront.ListDistributionsInput{})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return "", "", fmt.Errorf("list CloudFront distributions: %w", err)
-		}
-		if page.DistributionList == nil {
-			break
-		}
-		for _, d := range page.DistributionList.Items {
-			if aws.ToBool(d.Staging) && aws.ToString(d.Comment) == want {
-				return aws.ToString(d.Id), aws.ToString(d.DomainName), nil
-			}
-		}
-	}
-	return "", "", nil
-}
-
 func (m *Manager) byDomain(ctx context.Context, domain string) (string, error) {
 	p := cloudfront.NewListDistributionsPaginator(m.cf, &cloudfront.ListDistributionsInput{})
 	for p.HasMorePages() {
