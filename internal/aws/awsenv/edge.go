@@ -90,21 +90,41 @@ func (e *Env) RotateEdgeSecret(ctx context.Context, sp *spec.Spec, w io.Writer) 
 	if err != nil {
 		return false, err
 	}
+	// accept changes only the secret's values on the live rules berth
+	// made, whatever berth.yaml says now: a rule the file no longer has, or
+	// hosts not deployed yet, are the next deploy's to change.
 	accept := func(ctx context.Context, values []string) error {
 		live, _, err := e.rules(ctx, in)
-		if err != nil {
+		if err != nil || in.Listener == "" {
 			return err
 		}
-		for _, want := range e.wantRules(sp, values) {
-			r, ok := live[want.Key]
-			if !ok {
-				continue // made with the accepted values by the next deploy
+		ours := map[string]string{}
+		for k, r := range live {
+			ours[r.ARN] = k
+		}
+		var marker *string
+		for {
+			out, err := e.c.ELB.DescribeRules(ctx, &elb.DescribeRulesInput{ListenerArn: aws.String(in.Listener), Marker: marker})
+			if err != nil {
+				return fmt.Errorf("read the rules of %s: %w", e.lbName(), err)
 			}
-			if _, err := e.c.ELB.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: aws.String(r.ARN), Conditions: want.Conditions}); err != nil {
-				return fmt.Errorf("rule %s of %s: %w", want.Key, e.lbName(), err)
+			for _, r := range out.Rules {
+				key, ok := ours[aws.ToString(r.RuleArn)]
+				if !ok {
+					continue
+				}
+				conds, changed := withSecretValues(r.Conditions, values)
+				if !changed {
+					continue
+				}
+				if _, err := e.c.ELB.ModifyRule(ctx, &elb.ModifyRuleInput{RuleArn: r.RuleArn, Conditions: conds}); err != nil {
+					return fmt.Errorf("rule %s of %s: %w", key, e.lbName(), err)
+				}
+			}
+			if marker = out.NextMarker; marker == nil {
+				return nil
 			}
 		}
-		return nil
 	}
 	return e.cdnManager(sp, in, w).RotateOriginSecret(ctx, accept)
 }
@@ -761,4 +781,24 @@ func (e *Env) deleteCachePolicy(ctx context.Context, id string) error {
 	}
 	_, err = e.c.CloudFront.DeleteCachePolicy(ctx, &cloudfront.DeleteCachePolicyInput{Id: aws.String(id), IfMatch: got.ETag})
 	return ignore(err, apiCode(err) == "NoSuchCachePolicy")
+}
+
+// withSecretValues is a rule's conditions as read, with the origin
+// secret's condition requiring values instead; changed is false when the
+// rule has no such condition. The legacy Values of a condition with a
+// typed config are dropped, as ModifyRule takes one or the other.
+func withSecretValues(conds []elbtypes.RuleCondition, values []string) (out []elbtypes.RuleCondition, changed bool) {
+	for _, c := range conds {
+		if h := c.HttpHeaderConfig; h != nil && aws.ToString(h.HttpHeaderName) == cdn.HeaderOriginSecret {
+			out = append(out, cdn.SecretCondition(values...))
+			changed = true
+			continue
+		}
+		if c.HostHeaderConfig != nil || c.PathPatternConfig != nil || c.HttpHeaderConfig != nil ||
+			c.QueryStringConfig != nil || c.HttpRequestMethodConfig != nil || c.SourceIpConfig != nil {
+			c.Values = nil
+		}
+		out = append(out, c)
+	}
+	return out, changed
 }

@@ -124,3 +124,21 @@ services:
 		})
 	}
 }
+
+// A rotation rewrites only the secret's values of a live rule, as read,
+// whatever berth.yaml says now; the legacy Values of a typed condition
+// are dropped (ModifyRule takes one or the other).
+func TestWithSecretValuesKeepsTheRestOfARule(t *testing.T) {
+	live := []elbtypes.RuleCondition{
+		{Field: aws.String("host-header"), Values: []string{"web.shop.*", "old.example.com"}, HostHeaderConfig: &elbtypes.HostHeaderConditionConfig{Values: []string{"web.shop.*", "old.example.com"}}},
+		cdn.SecretCondition("old"),
+	}
+	got, changed := withSecretValues(live, []string{"old", "new"})
+	require.True(t, changed)
+	require.Len(t, got, 2)
+	assert.Nil(t, got[0].Values)
+	assert.Equal(t, []string{"web.shop.*", "old.example.com"}, got[0].HostHeaderConfig.Values, "the deployed hosts, not the file's")
+	assert.Equal(t, []string{"old", "new"}, headerValues(got, cdn.HeaderOriginSecret))
+	_, changed = withSecretValues(live[:1], []string{"new"})
+	assert.False(t, changed, "a rule without the secret is left alone")
+}

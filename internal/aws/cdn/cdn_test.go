@@ -575,3 +575,24 @@ func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {
 	require.NoError(t, err)
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
+
+// TestRotateOriginSecretDuringAShift: a shift's staging distribution (a
+// copy of the primary, with its service origins and their secret header)
+// is given the new value too before the load balancer drops the old one.
+func TestRotateOriginSecretDuringAShift(t *testing.T) {
+	ctx := context.Background()
+	w := setup(t, appYAML)
+	_, err := w.m.Apply(ctx, "www")
+	require.NoError(t, err)
+	s, err := w.m.Shift(ctx, "www", "https://xyz.awsapprunner.com", 10)
+	require.NoError(t, err)
+	old, err := w.m.OriginSecret(ctx)
+	require.NoError(t, err)
+	require.Equal(t, old, headers(origins(w.config(t, s.StagingDistributionID))["berth-web"])[cdn.HeaderOriginSecret], "the staging copy sends the secret")
+
+	_, err = w.m.RotateOriginSecret(ctx, func(context.Context, []string) error { return nil })
+	require.NoError(t, err)
+	now, err := w.m.OriginSecret(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, now, headers(origins(w.config(t, s.StagingDistributionID))["berth-web"])[cdn.HeaderOriginSecret], "the staging distribution still sends the old value")
+}

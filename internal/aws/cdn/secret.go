@@ -159,14 +159,32 @@ func (m *Manager) sendSecret(ctx context.Context, v string, accept func(ctx cont
 		if id == "" {
 			continue
 		}
-		changed, err := m.update(ctx, id, func(dc *cftypes.DistributionConfig) (bool, error) {
-			return m.setSecret(dc, ep, v)
-		})
+		// A shift's staging distribution sends its share with the
+		// secret too.
+		live, err := m.live(ctx, name, id)
 		if err != nil {
-			return fmt.Errorf("entrypoint %s: send the new origin secret: %w", name, err)
+			return err
 		}
-		if changed {
-			ids = append(ids, id)
+		targets := []string{id}
+		if live.Staging != nil && live.Staging.DomainName != "" {
+			sid, err := m.byDomain(ctx, live.Staging.DomainName)
+			if err != nil {
+				return err
+			}
+			if sid != "" {
+				targets = append(targets, sid)
+			}
+		}
+		for _, d := range targets {
+			changed, err := m.update(ctx, d, func(dc *cftypes.DistributionConfig) (bool, error) {
+				return m.setSecret(dc, ep, v)
+			})
+			if err != nil {
+				return fmt.Errorf("entrypoint %s: send the new origin secret (distribution %s): %w", name, d, err)
+			}
+			if changed {
+				ids = append(ids, d)
+			}
 		}
 	}
 	for _, id := range ids {
