@@ -459,6 +459,22 @@ func (e *Env) DeleteAppRunner(ctx context.Context, sp *spec.Spec, service string
 			return "", fmt.Errorf("%w: entrypoint %s still names App Runner's URL %s; switch it and remove the URL from berth.yaml first", ErrRefused, n, st.URL)
 		}
 	}
+	// And what CloudFront does now, whatever the file says: no live
+	// distribution may still send to it, nor a shift be under way.
+	in, err := e.findInfra(ctx)
+	if err != nil {
+		return "", err
+	}
+	m := e.cdnManager(sp, in, nil)
+	for _, n := range sp.EdgeOrder {
+		live, err := m.Show(ctx, n)
+		if err != nil {
+			continue // no distribution yet
+		}
+		if sameURL(live.Active, st.URL) || live.Staging != nil {
+			return "", fmt.Errorf("%w: entrypoint %s's distribution %s still sends to App Runner or has a shift under way; berth edge switch --env %s %s --to %s first", ErrRefused, n, live.DistributionID, e.Name, n, service)
+		}
+	}
 	fmt.Fprintf(w, "deleting App Runner service %s (the way back to it goes with it)\n", arn)
 	if err := r.Delete(ctx, arn, w); err != nil {
 		return "", err

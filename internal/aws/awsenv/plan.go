@@ -126,11 +126,16 @@ func (e *Env) Plan(ctx context.Context, sp *spec.Spec, names []string) ([]Change
 	}
 	for _, en := range sp.EdgeOrder {
 		ep := sp.Edge[en]
-		what := "created"
-		if ep.Distribution != "" {
-			what = "adopted " + ep.Distribution
+		act, detail := "create", "default origin "+ep.Origin
+		switch {
+		case ep.Distribution != "":
+			act, detail = "update", "adopted "+ep.Distribution+", "+detail
+		default:
+			if _, err := e.cdnManager(sp, in, nil).Show(ctx, en); err == nil {
+				act = "update"
+			}
 		}
-		out = append(out, Change{Action: "apply", Resource: "CloudFront distribution of entrypoint " + en, Detail: what + ", default origin " + ep.Origin})
+		out = append(out, Change{Action: act, Resource: "CloudFront distribution of entrypoint " + en, Detail: detail})
 	}
 	return out, nil
 }

@@ -35,7 +35,7 @@ edge:
 		"create  Cloud Map namespace " + e.namespaceName(),
 		"switch  Cloud Map name web." + e.namespaceName(),
 		"set     EventBridge Scheduler schedule " + taskScheduleName("report") + " in group " + e.scheduleGroup() + ": cron(0 3 * * ? *)",
-		"apply   CloudFront distribution of entrypoint www: created, default origin web",
+		"create  CloudFront distribution of entrypoint www: default origin web",
 	}
 	for _, w := range want {
 		found := false
