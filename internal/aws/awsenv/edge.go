@@ -445,9 +445,9 @@ func (e *Env) entrypointOf(ctx context.Context, in *infra, sp *spec.Spec, d *cdn
 
 // stagingOrigin is the origin the staging distribution at domain sends to.
 func (e *Env) stagingOrigin(ctx context.Context, ep *spec.Entrypoint, domain string) (string, error) {
-	id, err := e.distributionByDomain(ctx, domain)
+	id, err := cdn.DistributionByDomain(ctx, e.c.CloudFront, domain)
 	if err != nil {
-		return "", fmt.Errorf("list CloudFront distributions: %w", err)
+		return "", err
 	}
 	if id == "" {
 		return "staging " + domain, nil
@@ -664,7 +664,7 @@ func (e *Env) detachStaging(ctx context.Context, id string, step func(string, er
 		return nil
 	}
 	for _, domain := range cfg.StagingDistributionDnsNames.Items {
-		sid, err := e.distributionByDomain(ctx, domain)
+		sid, err := cdn.DistributionByDomain(ctx, e.c.CloudFront, domain)
 		if err != nil || sid == "" {
 			if err := step("staging distribution "+domain, err); err != nil {
 				return err
@@ -677,26 +677,6 @@ func (e *Env) detachStaging(ctx context.Context, id string, step func(string, er
 		}
 	}
 	return nil
-}
-
-// distributionByDomain is the ID of the distribution at domain, or "".
-func (e *Env) distributionByDomain(ctx context.Context, domain string) (string, error) {
-	p := cloudfront.NewListDistributionsPaginator(e.c.CloudFront, &cloudfront.ListDistributionsInput{})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return "", err
-		}
-		if page.DistributionList == nil {
-			break
-		}
-		for _, d := range page.DistributionList.Items {
-			if aws.ToString(d.DomainName) == domain {
-				return aws.ToString(d.Id), nil
-			}
-		}
-	}
-	return "", nil
 }
 
 // updateDistribution is UpdateDistribution with the ETag just read,

@@ -186,7 +186,13 @@ func originWord(origin, active string) string {
 
 // byDomain finds a distribution by its *.cloudfront.net name.
 func (m *Manager) byDomain(ctx context.Context, domain string) (string, error) {
-	p := cloudfront.NewListDistributionsPaginator(m.cf, &cloudfront.ListDistributionsInput{})
+	return DistributionByDomain(ctx, m.cf, domain)
+}
+
+// DistributionByDomain is the ID of the distribution whose
+// *.cloudfront.net name is domain, or "" when there is none.
+func DistributionByDomain(ctx context.Context, cf *cloudfront.Client, domain string) (string, error) {
+	p := cloudfront.NewListDistributionsPaginator(cf, &cloudfront.ListDistributionsInput{})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
