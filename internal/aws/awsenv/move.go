@@ -2,7 +2,6 @@ package awsenv
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -284,14 +283,7 @@ func (e *Env) moveToAppRunner(ctx context.Context, sp *spec.Spec, svc *spec.Serv
 	}
 	cur := activeOf(revs)
 	// The App Runner service: the latest revision that ran on one.
-	var arRev *awsstate.Revision
-	arn := ""
-	for i := range revs {
-		var s spec.Service
-		if json.Unmarshal(revs[i].Spec, &s) == nil && s.AppRunner != "" && (arRev == nil || revs[i].Number > arRev.Number) {
-			arRev, arn = &revs[i], s.AppRunner
-		}
-	}
+	arRev, arn := lastAppRunner(revs)
 	if arRev == nil || cur == nil || cur.Slot == "" {
 		return failure(fmt.Errorf("%w: service %s never ran on App Runner in %s before Fargate; import one with berth import apprunner --env %s ARN", ErrRefused, svc.Name, e.Name, e.Name)), nil
 	}
@@ -438,14 +430,7 @@ func (e *Env) DeleteAppRunner(ctx context.Context, sp *spec.Spec, service string
 		return "", err
 	}
 	cur := activeOf(revs)
-	arn := ""
-	for _, r := range revs { // newest first: the service a move left
-		var s spec.Service
-		if json.Unmarshal(r.Spec, &s) == nil && s.AppRunner != "" {
-			arn = s.AppRunner
-			break
-		}
-	}
+	_, arn := lastAppRunner(revs) // the service a move left
 	if cur == nil || cur.Slot == "" || arn == "" {
 		return "", fmt.Errorf("%w: service %s has no App Runner service to delete in %s: it never moved from App Runner to Fargate", ErrRefused, service, e.what())
 	}

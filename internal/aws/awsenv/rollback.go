@@ -65,7 +65,7 @@ func (e *Env) Rollback(ctx context.Context, sp *spec.Spec, service string, to in
 		return failure(fmt.Errorf("%w: %s has no earlier revision to roll back to in %s", awsstate.ErrNotFound, service, e.what()))
 	case target.Number == cur.Number:
 		return failure(fmt.Errorf("%w: revision %d of %s already serves", ErrRefused, target.Number, service))
-	case target.TaskDefinition == "" && ranOnAppRunner(*target):
+	case target.TaskDefinition == "" && appRunnerOf(*target) != "":
 		return failure(fmt.Errorf("%w: revision %d of %s ran on App Runner, and %s has moved to Fargate since; to go back to App Runner behind the same entrypoints, run berth move --env %s %s --to apprunner", ErrRefused, target.Number, service, service, e.Name, service))
 	case target.State == awsstate.StateFailed || target.TaskDefinition == "":
 		return failure(fmt.Errorf("%w: revision %d of %s never deployed successfully (%s); pick another with --to", ErrRefused, target.Number, service, target.Reason))
@@ -244,9 +244,25 @@ func (e *Env) settleRollback(ctx context.Context, l *awsstate.Lock, in *infra, o
 	return l.ClearOp(ctx)
 }
 
-// ranOnAppRunner reports whether revision r ran on App Runner (its spec
-// names the service).
-func ranOnAppRunner(r awsstate.Revision) bool {
+// appRunnerOf is the App Runner service revision r ran on (its spec's
+// apprunner:), or "" for a revision on Fargate.
+func appRunnerOf(r awsstate.Revision) string {
 	var s spec.Service
-	return json.Unmarshal(r.Spec, &s) == nil && s.AppRunner != ""
+	if json.Unmarshal(r.Spec, &s) != nil {
+		return ""
+	}
+	return s.AppRunner
+}
+
+// lastAppRunner is the newest of revs that ran on App Runner, and its
+// service's ARN; nil when none did.
+func lastAppRunner(revs []awsstate.Revision) (*awsstate.Revision, string) {
+	var last *awsstate.Revision
+	arn := ""
+	for i := range revs {
+		if a := appRunnerOf(revs[i]); a != "" && (last == nil || revs[i].Number > last.Number) {
+			last, arn = &revs[i], a
+		}
+	}
+	return last, arn
 }
