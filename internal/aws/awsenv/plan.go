@@ -124,6 +124,7 @@ func (e *Env) Plan(ctx context.Context, sp *spec.Spec, names []string) ([]Change
 			out = append(out, Change{Action: "set", Resource: "EventBridge Scheduler schedule " + taskScheduleName(tn) + " in group " + e.scheduleGroup(), Detail: expr})
 		}
 	}
+	cdnm := e.cdnManager(sp, in, nil)
 	for _, en := range sp.EdgeOrder {
 		ep := sp.Edge[en]
 		act, detail := "create", "default origin "+ep.Origin
@@ -131,7 +132,7 @@ func (e *Env) Plan(ctx context.Context, sp *spec.Spec, names []string) ([]Change
 		case ep.Distribution != "":
 			act, detail = "update", "adopted "+ep.Distribution+", "+detail
 		default:
-			if _, err := e.cdnManager(sp, in, nil).Show(ctx, en); err == nil {
+			if _, err := cdnm.Show(ctx, en); err == nil {
 				act = "update"
 			}
 		}
