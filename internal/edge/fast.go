@@ -10,6 +10,7 @@ import (
 
 	"github.com/berth-dev/berth/internal/edge/cache"
 	"github.com/berth-dev/berth/internal/edge/h1"
+	"github.com/berth-dev/berth/internal/edge/h2"
 )
 
 // Server serves an Edge on plain-HTTP or HTTPS listeners with the
@@ -40,6 +41,9 @@ type Server struct {
 	// although the fast path could take them: hosts and paths the wrapping
 	// handler answers itself (ACME challenges, redirects to HTTPS).
 	Divert func(host, path string) bool
+	// NetHTTP2 leaves HTTP/2 connections to net/http's HTTP/2 server
+	// instead of the edge's own (package h2): for comparisons.
+	NetHTTP2 bool
 
 	once sync.Once
 	srv  *h1.Server
@@ -58,6 +62,14 @@ func (s *Server) server() *h1.Server {
 			TrustForwarded: e.trustForwarded,
 			ErrorPage:      writeError,
 			Log:            e.log,
+		}
+		hs := s.HTTP
+		if !s.NetHTTP2 && (hs.TLSNextProto == nil || hs.TLSNextProto["h2"] != nil) {
+			idle := hs.IdleTimeout
+			if idle == 0 {
+				idle = hs.ReadTimeout
+			}
+			s.srv.HTTP2 = &h2.Server{Handler: hs.Handler, IdleTimeout: idle, MaxHeaderBytes: hs.MaxHeaderBytes, HTTP: hs, Log: e.log}
 		}
 	})
 	return s.srv

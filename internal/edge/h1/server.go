@@ -44,6 +44,10 @@ type Server struct {
 	// answer from upstream (as the Exchange's Failed words it). Nil writes
 	// a plain-text page.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, reason, msg string)
+	// HTTP2, when set, serves the HTTPS connections that negotiated
+	// HTTP/2 instead of net/http's HTTP/2 server. Shutdown and Close reach
+	// it too.
+	HTTP2 ConnServer
 	// Log receives the server's own events at debug level (handshakes
 	// that failed, refused requests, clients gone) and a panic of the
 	// fast path at error level. Nil discards them.
@@ -58,7 +62,19 @@ type Server struct {
 	closing  atomic.Bool
 	closed   atomic.Bool  // Close: nothing more is served
 	late     atomic.Int64 // connections served by serveLate
+	h2       atomic.Int64 // connections served by HTTP2
 	fastReqs atomic.Int64 // requests the fast path answered
+}
+
+// ConnServer serves connections handed to it whole: the HTTPS connections
+// that negotiated HTTP/2.
+type ConnServer interface {
+	// ServeConn serves c until it closes.
+	ServeConn(c net.Conn)
+	// Shutdown lets the connections' requests finish and closes them.
+	Shutdown(ctx context.Context) error
+	// Close closes every connection at once.
+	Close() error
 }
 
 // ErrNoTLSConfig is returned by ServeTLS when HTTP has no TLSConfig.
@@ -219,6 +235,10 @@ func (s *Server) handshake(c net.Conn, cfg *tls.Config) {
 		s.serveTLSFast(c, tc)
 		return
 	}
+	if err == nil && s.HTTP2 != nil && tc.ConnectionState().NegotiatedProtocol == "h2" {
+		s.serveHTTP2(c, tc)
+		return
+	}
 	if err == nil {
 		// Counted as late until net/http has it, so a Shutdown never
 		// sees it in neither place.
@@ -257,6 +277,23 @@ func (s *Server) handshake(c net.Conn, cfg *tls.Config) {
 	// as handOver does.
 	defer s.late.Add(-1)
 	s.serveLate(hc)
+}
+
+// serveHTTP2 hands an HTTPS connection that negotiated HTTP/2 to
+// HTTP2. It is counted from before it leaves the handshakes, so that a
+// Shutdown waits for it.
+func (s *Server) serveHTTP2(c net.Conn, tc *tls.Conn) {
+	s.h2.Add(1)
+	defer s.h2.Add(-1)
+	s.mu.Lock()
+	delete(s.shaking, c)
+	s.mu.Unlock()
+	if s.closed.Load() {
+		_ = c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	s.HTTP2.ServeConn(tc)
 }
 
 // fastProto reports whether a protocol negotiated by ALPN is one the fast
@@ -316,18 +353,25 @@ func (s *Server) tlsHandshakeTimeout() time.Duration {
 // retry a request on a kept-alive connection closed under them).
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopAccepting()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- s.HTTP.Shutdown(ctx) }()
+	if s.HTTP2 != nil {
+		go func() { errc <- s.HTTP2.Shutdown(ctx) }()
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for !s.closeIdle(false) || s.late.Load() > 0 {
+	for !s.closeIdle(false) || s.late.Load() > 0 || s.h2.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
 		}
 	}
-	return <-errc
+	err := <-errc
+	if s.HTTP2 != nil {
+		err = errors.Join(err, <-errc)
+	}
+	return err
 }
 
 // Close closes the listeners and every connection at once.
@@ -335,6 +379,9 @@ func (s *Server) Close() error {
 	s.closed.Store(true)
 	s.stopAccepting()
 	s.closeIdle(true)
+	if s.HTTP2 != nil {
+		_ = s.HTTP2.Close()
+	}
 	return s.HTTP.Close()
 }
 
