@@ -104,6 +104,15 @@ func TestHTTP2BodiesBothWays(t *testing.T) {
 		require.Equal(t, http.StatusOK, res.StatusCode, string(got))
 		assert.Equal(t, fmt.Sprintf("%d %x", up, sha256.Sum256(body)), string(got), "the backend got the body whole")
 	})
+	t.Run("16 MiB answer to a 16 KiB window", func(t *testing.T) {
+		h := dialH2Window(t, srv.Addr, 16<<10)
+		h.send(1, http.MethodGet, "/big?length", true)
+		st := h.stream(1)
+		h.until("the answer", func() bool { return st.ended || st.reset != nil })
+		assert.Equal(t, 200, st.status)
+		assert.Empty(t, h.overrun, "the server sent past the client's windows")
+		assert.True(t, bytes.Equal(answer, st.body), "the client got the answer whole (%d of %d bytes)", len(st.body), len(answer))
+	})
 	for _, path := range []string{"/big?length", "/big"} {
 		t.Run("16 MiB answer "+path, func(t *testing.T) {
 			res, err := c.Do(h2Request(t, t.Context(), srv, http.MethodGet, path, nil))
@@ -157,12 +166,12 @@ func TestHTTP2ConcurrentStreamsOneConnection(t *testing.T) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
+		// Half GETs, half POSTs with a body: both ways through the edge.
+		req := h2Request(t, ctx, srv, http.MethodGet, "/?i="+strconv.Itoa(i), nil)
+		if i%2 == 1 {
+			req = h2Request(t, ctx, srv, http.MethodPost, "/?i="+strconv.Itoa(i), strings.NewReader("body"+strconv.Itoa(i)))
+		}
 		wg.Go(func() {
-			// Half GETs, half POSTs with a body: both ways through the edge.
-			req := h2Request(t, ctx, srv, http.MethodGet, "/?i="+strconv.Itoa(i), nil)
-			if i%2 == 1 {
-				req = h2Request(t, ctx, srv, http.MethodPost, "/?i="+strconv.Itoa(i), strings.NewReader("body"+strconv.Itoa(i)))
-			}
 			res, err := cc.RoundTrip(req)
 			if err != nil {
 				errs[i] = err
@@ -222,6 +231,17 @@ func TestHTTP2Trailers(t *testing.T) {
 			assert.Empty(t, res.Header.Get("Grpc-Status"), "a trailer is not a header")
 		})
 	}
+	t.Run("on the wire", func(t *testing.T) {
+		// Trailers are a header block after the DATA, ending the stream.
+		h := dialH2(t, srv.Addr)
+		h.send(1, http.MethodPost, "/pkg.Service/Call", false, "content-type", "application/grpc", "te", "trailers")
+		h.data(1, true, []byte("\x00\x00\x00\x00\x02yo"))
+		st := h.stream(1)
+		h.until("the answer", func() bool { return st.ended || st.reset != nil })
+		assert.Equal(t, 200, st.status)
+		assert.Equal(t, "\x00\x00\x00\x00\x02hi", string(st.body))
+		assert.Equal(t, http.Header{"Grpc-Status": {"0"}, "Grpc-Message": {"all good"}, "X-Checksum": {"c0ffee"}}, st.trailer)
+	})
 }
 
 // A streamed answer reaches the client as the backend flushes it, not when
@@ -379,11 +399,14 @@ func TestHTTP2Shutdown(t *testing.T) {
 	assert.Equal(t, http2.ErrCodeNo, ga.code, "a graceful GOAWAY")
 	assert.GreaterOrEqual(t, ga.last, uint32(1), "GOAWAY keeps the stream in flight")
 
-	// A new connection is refused once the shutdown began.
-	if c, err := net.DialTimeout("tcp", srv.Addr, time.Second); err == nil {
-		_ = c.Close()
-		t.Error("a new connection was accepted during the shutdown")
-	}
+	// New connections are refused once the shutdown began.
+	eventually(t, 2*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", srv.Addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+		}
+		return err != nil
+	}, "new connections refused during the shutdown")
 	select {
 	case err := <-shutdown:
 		t.Fatalf("Shutdown returned (%v) with a request in flight", err)
@@ -484,7 +507,20 @@ func TestHTTP2HeadAndEarlyHints(t *testing.T) {
 		got := fetch(t, h2Client(t), http.MethodHead, srv.URL+"/doc", fastHost)
 		require.NoError(t, got.err)
 		assert.Equal(t, 200, got.status)
+		assert.Equal(t, "11", got.header.Get("Content-Length"))
 		assert.Empty(t, got.body)
+	})
+	t.Run("103 Early Hints on the wire", func(t *testing.T) {
+		h := dialH2(t, srv.Addr)
+		h.send(1, http.MethodGet, "/hints", true)
+		st := h.stream(1)
+		h.until("the hint", func() bool { return len(st.info) > 0 || st.ended || st.reset != nil })
+		assert.Equal(t, []int{http.StatusEarlyHints}, st.info)
+		assert.Zero(t, st.status, "the final answer came before the hint")
+		hinted <- struct{}{}
+		h.until("the final answer", func() bool { return st.ended || st.reset != nil })
+		assert.Equal(t, 200, st.status)
+		assert.Equal(t, "page", string(st.body))
 	})
 	t.Run("103 Early Hints", func(t *testing.T) {
 		var hints []string
@@ -886,10 +922,17 @@ type h2Conn struct {
 	pings    [][8]byte // PING ACKs' data
 	goaways  []h2GoAway
 	closed   error // why reading ended
-	block    []byte
-	blockID  uint32
-	blockEnd bool // the header block ends its stream
-	blockN   int  // frames in the header block
+	// Flow control of what the server sends: the windows it may still
+	// fill, and whether the client gives back what it read at once
+	// (a small window) or never needs to (a large one).
+	window       int64
+	refill       bool
+	streamWindow int64    // a new stream's
+	overrun      []string // the first DATA frames past a window
+	block        []byte
+	blockID      uint32
+	blockEnd     bool // the header block ends its stream
+	blockN       int  // frames in the header block
 }
 
 // h2Stream is what a stream brought.
@@ -900,6 +943,7 @@ type h2Stream struct {
 	trailer      http.Header
 	body         []byte
 	ended        bool
+	window       int64 // the server may still send
 	reset        *http2.ErrCode
 	headerFrames int // frames in the largest header block
 }
@@ -914,6 +958,14 @@ type h2GoAway struct {
 // WINDOW_UPDATE.
 func dialH2(t testing.TB, addr string) *h2Conn {
 	t.Helper()
+	return dialH2Window(t, addr, 0)
+}
+
+// dialH2Window is dialH2 with a window of window bytes for each stream
+// (and the connection's default, 65,535 bytes), which the client refills
+// as it reads; 0 is dialH2's large windows.
+func dialH2Window(t testing.TB, addr string, window uint32) *h2Conn {
+	t.Helper()
 	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}) //nolint:gosec // test server certificate
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = tc.Close() })
@@ -922,14 +974,24 @@ func dialH2(t testing.TB, addr string) *h2Conn {
 	h.fr = http2.NewFramer(h.bw, tc)
 	h.enc = hpack.NewEncoder(&h.eb)
 	h.dec = hpack.NewDecoder(4096, nil)
+	const large = 1 << 30
+	h.window, h.refill = 65535, window != 0
+	if window == 0 {
+		window = large
+		h.window += large
+	}
+	h.streamWindow = int64(window)
 	h.write(func(fr *http2.Framer) error {
 		if _, err := io.WriteString(h.bw, http2.ClientPreface); err != nil {
 			return err
 		}
-		if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 30}); err != nil {
+		if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window}); err != nil {
 			return err
 		}
-		return fr.WriteWindowUpdate(0, 1<<30)
+		if h.refill {
+			return nil
+		}
+		return fr.WriteWindowUpdate(0, large)
 	})
 	gotSettings := false
 	h.until("the server's SETTINGS", func() bool {
@@ -1002,7 +1064,7 @@ func (h *h2Conn) rst(id uint32, code http2.ErrCode) {
 func (h *h2Conn) stream(id uint32) *h2Stream {
 	st := h.streams[id]
 	if st == nil {
-		st = &h2Stream{}
+		st = &h2Stream{window: h.streamWindow}
 		h.streams[id] = st
 	}
 	return st
@@ -1064,6 +1126,26 @@ func (h *h2Conn) step() error {
 		st := h.stream(f.StreamID)
 		st.body = append(st.body, f.Data()...)
 		st.ended = st.ended || f.StreamEnded()
+		n := int64(f.Length) // padding included
+		st.window -= n
+		h.window -= n
+		if (st.window < 0 || h.window < 0) && len(h.overrun) < 3 {
+			h.overrun = append(h.overrun, fmt.Sprintf("a DATA frame of %d bytes on stream %d left windows of %d (stream) and %d (connection)",
+				n, f.StreamID, st.window, h.window))
+		}
+		if h.refill && n > 0 {
+			st.window += n
+			h.window += n
+			id := f.StreamID
+			_ = h.tryWrite(func(fr *http2.Framer) error {
+				if !st.ended {
+					if err := fr.WriteWindowUpdate(id, uint32(n)); err != nil {
+						return err
+					}
+				}
+				return fr.WriteWindowUpdate(0, uint32(n))
+			})
+		}
 	case *http2.RSTStreamFrame:
 		code := f.ErrCode
 		h.stream(f.StreamID).reset = &code
