@@ -1,28 +1,36 @@
 package h2
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // workers runs handlers on goroutines kept from earlier handlers: a new
 // goroutine starts with a small stack and grows it, copying it each time,
 // down the edge's call chain; one that served a handler before has the
-// stack already.
+// stack already. A worker idle for maxIdle ends, so a burst leaves no
+// goroutines behind.
 type workers struct {
-	mu   sync.Mutex
-	idle []*worker
+	mu      sync.Mutex
+	idle    []*worker // the most recently used last
+	janitor sync.Once
 }
 
 type worker struct {
-	jobs chan func()
+	jobs     chan func()
+	lastUsed time.Time
 }
 
-// maxIdleWorkers is how many goroutines wait for work: a stream's
-// worth of concurrency on a few busy connections.
-const maxIdleWorkers = 512
+const (
+	maxIdleWorkers = 512
+	maxIdle        = time.Second
+)
 
 var pool workers
 
 // run runs f on an idle worker, or a new one.
 func (p *workers) run(f func()) {
+	p.janitor.Do(func() { go p.sweep() })
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
 		w := p.idle[n-1]
@@ -40,13 +48,37 @@ func (p *workers) run(f func()) {
 
 func (w *worker) loop(p *workers) {
 	for f := range w.jobs {
+		if f == nil {
+			return
+		}
 		f()
+		now := time.Now()
 		p.mu.Lock()
 		if len(p.idle) >= maxIdleWorkers {
 			p.mu.Unlock()
 			return
 		}
+		w.lastUsed = now
 		p.idle = append(p.idle, w)
+		p.mu.Unlock()
+	}
+}
+
+// sweep ends the workers idle for longer than maxIdle, twice a second.
+func (p *workers) sweep() {
+	for range time.Tick(maxIdle / 2) {
+		cutoff := time.Now().Add(-maxIdle)
+		p.mu.Lock()
+		n := 0
+		for n < len(p.idle) && p.idle[n].lastUsed.Before(cutoff) {
+			p.idle[n].jobs <- nil
+			n++
+		}
+		if n > 0 {
+			m := copy(p.idle, p.idle[n:])
+			clear(p.idle[m:])
+			p.idle = p.idle[:m]
+		}
 		p.mu.Unlock()
 	}
 }
