@@ -64,6 +64,7 @@ func main() {
 	backend := flag.String("backend", "", "internal: the backend's address (edge role)")
 	logDir := flag.String("log-dir", "", "internal: where the edge writes its access log")
 	tlsListen := flag.String("tls-listen", "", "internal: HTTPS address of the edge (edge role)")
+	netH2Listen := flag.String("nethttp2-listen", "", "internal: HTTPS address of the edge with net/http's HTTP/2 server (edge role)")
 	certDir := flag.String("cert-dir", "", "internal: directory of cert.pem and key.pem (edge role)")
 	cpuProfile := flag.String("edge-cpuprofile", "", "write a CPU profile of berth's edge to this file")
 	only := flag.String("only", "", "measure only the targets whose name matches this regexp")
@@ -81,7 +82,7 @@ func main() {
 	case "backend":
 		err = serveBackend(*listen)
 	case "edge":
-		err = serveEdge(*listen, *tlsListen, *certDir, *backend, *logDir, *cpuProfile)
+		err = serveEdge(*listen, *tlsListen, *netH2Listen, *certDir, *backend, *logDir, *cpuProfile)
 	case "":
 		err = run(options{d: *dur, conns: *conns, threads: *threads, profile: *cpuProfile, only: *only, rounds: *rounds,
 			rate: *rate, rateDur: *rateDur, h2Conns: *h2Conns, h2Streams: *h2Streams})
@@ -120,7 +121,7 @@ func serveBackend(addr string) error {
 // file): bench.localhost is a service route to the backend, /ep/... an
 // entrypoint host with the backend as external URL origin, and
 // cache.localhost the same entrypoint with its cache on.
-func serveEdge(addr, tlsAddr, certDir, backend, logDir, profile string) error {
+func serveEdge(addr, tlsAddr, netH2Addr, certDir, backend, logDir, profile string) error {
 	edge.TuneGC() // as the daemon does
 	if profile != "" {
 		f, err := os.Create(profile)
@@ -163,24 +164,33 @@ func serveEdge(addr, tlsAddr, certDir, backend, logDir, profile string) error {
 	if err != nil {
 		return err
 	}
+	netH2Ln, err := net.Listen("tcp", netH2Addr)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	fmt.Println(ln.Addr().String())
 	// As the daemon serves: one edge.Server for plain HTTP, one for HTTPS
-	// (HTTP/1.1 on the fast loop, HTTP/2 on net/http).
+	// (HTTP/1.1 on the fast loop, HTTP/2 on the edge's own server); and,
+	// for comparison, one that leaves HTTP/2 to net/http's server, as the
+	// edge did before.
 	srv := &edge.Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second}}
-	tlsSrv := &edge.Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}}
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tlsSrv := &edge.Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsCfg}}
+	netH2Srv := &edge.Server{Edge: e, NetHTTP2: true, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 30 * time.Second, TLSConfig: tlsCfg.Clone()}}
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 		<-sig
 		_ = tlsSrv.Close()
+		_ = netH2Srv.Close()
 		_ = srv.Close()
 	}()
 	go func() { _ = tlsSrv.ServeTLS(tlsLn) }()
+	go func() { _ = netH2Srv.ServeTLS(netH2Ln) }()
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -443,8 +453,9 @@ func run(o options) error {
 	}
 	defer backend.stop()
 	berthTLS, _ := freePort()
+	berthNetH2, _ := freePort()
 	berth, err := startSelf("berth", "-role", "edge", "-backend", backend.addr, "-log-dir", dir, "-edge-cpuprofile", o.profile,
-		"-tls-listen", berthTLS, "-cert-dir", dir)
+		"-tls-listen", berthTLS, "-nethttp2-listen", berthNetH2, "-cert-dir", dir)
 	if err != nil {
 		return err
 	}
@@ -482,6 +493,7 @@ func run(o options) error {
 		{"nginx, HTTPS", groupHTTPS, "https://" + nginxTLS + "/", "", nginx, false},
 		{"caddy, HTTPS", groupHTTPS, "https://" + caddyTLS + "/", "", caddy, false},
 		{"berth edge, HTTP/2 (service route)", groupH2, "https://" + berthTLS + "/", host, berth, true},
+		{"berth edge, HTTP/2 on net/http's server", groupH2, "https://" + berthNetH2 + "/", host, berth, true},
 		{"nginx, HTTP/2", groupH2, "https://" + nginxTLS + "/", "", nginx, true},
 		{"caddy, HTTP/2", groupH2, "https://" + caddyTLS + "/", "", caddy, true},
 		{"berth edge, cache hit", groupCache, "http://" + berth.addr + "/cached", "cache.localhost", berth, false},
