@@ -175,10 +175,16 @@ func copyHeader(dst, src http.Header) {
 // streamed reports whether an answer is flushed as it comes, as
 // ReverseProxy tells it: server-sent events, or no length.
 func streamed(res *http.Response) bool {
-	if ct, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); ct == "text/event-stream" {
+	if res.ContentLength == -1 {
 		return true
 	}
-	return res.ContentLength == -1
+	// Parsed only when it may be one: ParseMediaType allocates.
+	ct := res.Header.Get("Content-Type")
+	if len(ct) < len("text/event-stream") || !strings.EqualFold(ct[:len("text/event-stream")], "text/event-stream") {
+		return false
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "text/event-stream"
 }
 
 // copyBody copies an answer's body to w with a pooled buffer, flushing
