@@ -24,8 +24,9 @@
 //     HTTP and TLS (fast.go routes it, and answers an entrypoint's cache
 //     hits from memory on it; package h1 parses, proxies and hands over,
 //     behind framing checks that refuse ambiguous framing before net/http
-//     reads a request), the direct path for HTTP/2 GET and HEAD on a
-//     service's host (direct.go), and net/http with
+//     reads a request), HTTP/2 on the edge's own server (package h2,
+//     which serves the edge as an http.Handler), with a direct path for
+//     GET and HEAD on a service's host (direct.go), and net/http with
 //     httputil.ReverseProxy (proxy.go), with a retry on another instance
 //     for requests that never left the edge; all share one transport
 //     (h1.Transport) and behave the same;
