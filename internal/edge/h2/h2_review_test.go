@@ -300,6 +300,31 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
+// A client's trailers can be on their way when the server, its answer
+// complete, resets the stream with NO_ERROR: they are frames on a stream
+// the server reset, which RFC 9113 (5.1) says to ignore, not a reason to
+// end the connection and every other request on it.
+func TestTrailersAfterTheAnswerKeepTheConnection(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "early")
+	})}
+	r := dialRaw(t, serve(t, s))
+	r.req(1, "POST", "/upload", false, "trailer", "x-sum")
+	r.data(1, false, []byte("part of the body"))
+	end := r.until("RST_STREAM after the answer", func(f rawFrame) bool { return f.Type == http2.FrameRSTStream && f.StreamID == 1 })
+	assert.Equal(t, http2.ErrCodeNo, end.code)
+	assert.Equal(t, "early", string(r.body(1)))
+
+	// What the client had sent before the RST_STREAM reached it.
+	r.data(1, false, []byte("more of the body"))
+	r.headers(1, true, "x-sum", "42")
+	r.req(3, "GET", "/next", true)
+	r.ended(3)
+	require.Len(t, r.heads(3), 1)
+	assert.Equal(t, "200", r.heads(3)[0].field(":status"), "the next request on the connection")
+	assert.Empty(t, r.goAways(), "the connection was ended")
+}
+
 // A request body four times the 1 MiB windows, read slowly by the
 // handler, arrives whole: the windows are given back as it reads.
 func TestLargeBodyReadSlowly(t *testing.T) {

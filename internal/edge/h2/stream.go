@@ -60,6 +60,12 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return c.endOfBody(st, trailerOf(f))
 	}
 	if id <= c.maxClientID {
+		if len(f.PseudoFields()) == 0 {
+			// Trailers on a stream closed here, perhaps reset after its
+			// answer while the client sent them (RFC 9113, 5.1): as DATA
+			// on a closed stream, not the end of the connection.
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
+		}
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	if f.HasPriority() && f.Priority.StreamDep == id {
