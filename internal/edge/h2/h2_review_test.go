@@ -325,6 +325,29 @@ func TestTrailersAfterTheAnswerKeepTheConnection(t *testing.T) {
 	assert.Empty(t, r.goAways(), "the connection was ended")
 }
 
+// A handler that answers before it reads a body sent with Expect:
+// 100-continue: no 100 follows the final answer's HEADERS when it then
+// reads (net/http's HTTP/2 server drops it, golang.org/issue/14030).
+func TestNoContinueAfterTheAnswerHeaders(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		w.(http.Flusher).Flush()
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+	})}
+	r := dialRaw(t, serve(t, s))
+	r.req(1, "PUT", "/", false, "expect", "100-continue")
+	r.until("the answer's HEADERS", func(f rawFrame) bool { return f.Type == http2.FrameHeaders && f.StreamID == 1 })
+	r.data(1, true, []byte("body"))
+	r.ended(1)
+	var statuses []string
+	for _, h := range r.heads(1) {
+		statuses = append(statuses, h.field(":status"))
+	}
+	assert.Equal(t, []string{"202"}, statuses, "header blocks of the answer")
+	assert.Equal(t, "body", string(r.body(1)))
+}
+
 // A request body four times the 1 MiB windows, read slowly by the
 // handler, arrives whole: the windows are given back as it reads.
 func TestLargeBodyReadSlowly(t *testing.T) {

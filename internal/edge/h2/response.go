@@ -259,6 +259,7 @@ func (rw *responseWriter) flush(end bool) error {
 // the Date.
 func (rw *responseWriter) sendHeaders(end bool, p []byte) {
 	rw.sentHeader = true
+	rw.st.body.noContinue()
 	fields := rw.fields
 	allowed := bodyAllowed(rw.status)
 	switch {

@@ -387,10 +387,10 @@ func (b *body) Read(p []byte) (int, error) {
 	st := b.st
 	b.mu.Lock()
 	if b.needsContinue {
+		// Queued under b.mu: before the answer's HEADERS, or not at all
+		// once they are (noContinue).
 		b.needsContinue = false
-		b.mu.Unlock()
 		st.c.w.enqueue(item{kind: kindHeaders, st: st, fields: continueFields})
-		b.mu.Lock()
 	}
 	for b.buf.Len() == 0 && b.err == nil && !b.closed {
 		b.cond.Wait()
@@ -417,6 +417,15 @@ func (b *body) Read(p []byte) (int, error) {
 		}
 	}
 	return 0, err
+}
+
+// noContinue drops the 100 Continue a first read would send: the
+// answer's HEADERS are queued, and a 100 after them would be a second
+// answer (net/http drops it too, golang.org/issue/14030).
+func (b *body) noContinue() {
+	b.mu.Lock()
+	b.needsContinue = false
+	b.mu.Unlock()
 }
 
 // Close stops the reading: what came and comes after is dropped, its
