@@ -348,6 +348,30 @@ func TestNoContinueAfterTheAnswerHeaders(t *testing.T) {
 	assert.Equal(t, "body", string(r.body(1)))
 }
 
+// A handler writing more than the Content-Length it declared gets an
+// error, and the client gets an answer that keeps to it.
+func TestWriteBeyondDeclaredContentLength(t *testing.T) {
+	for _, declared := range []int{0, 5} {
+		t.Run(strconv.Itoa(declared), func(t *testing.T) {
+			werr := make(chan error, 1)
+			s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", strconv.Itoa(declared))
+				_, _ = w.Write([]byte("hello world")[:declared])
+				_, err := w.Write([]byte("!"))
+				werr <- err
+			})}
+			res, err := client(t).Get("https://" + serve(t, s) + "/")
+			require.NoError(t, err)
+			defer res.Body.Close()
+			b, err := io.ReadAll(res.Body)
+			require.NoError(t, err, "reading the answer")
+			assert.Equal(t, "hello world"[:declared], string(b))
+			assert.EqualValues(t, declared, res.ContentLength)
+			assert.Error(t, <-werr, "the Write past Content-Length")
+		})
+	}
+}
+
 // A request body four times the 1 MiB windows, read slowly by the
 // handler, arrives whole: the windows are given back as it reads.
 func TestLargeBodyReadSlowly(t *testing.T) {

@@ -163,7 +163,7 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 		return 0, rw.failed
 	}
 	rw.written += int64(len(p))
-	if rw.declLen > 0 && rw.written > rw.declLen {
+	if rw.declLen >= 0 && rw.written > rw.declLen {
 		return 0, errors.New("h2: handler wrote more than the declared Content-Length")
 	}
 	if rw.head {
@@ -197,7 +197,7 @@ func (rw *responseWriter) WriteString(s string) (int, error) {
 		return 0, http.ErrBodyNotAllowed
 	}
 	rw.written += int64(len(s))
-	if rw.declLen > 0 && rw.written > rw.declLen {
+	if rw.declLen >= 0 && rw.written > rw.declLen {
 		return 0, errors.New("h2: handler wrote more than the declared Content-Length")
 	}
 	if rw.buf == nil {
