@@ -372,6 +372,26 @@ func TestWriteBeyondDeclaredContentLength(t *testing.T) {
 	}
 }
 
+// HEAD gets the Content-Length and Content-Type its GET gets, as from
+// net/http, which frames the body the handler writes and drops it.
+func TestHeadHasTheHeadersOfGet(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "<!DOCTYPE html><html><body>hello</body></html>")
+	})}
+	addr := serve(t, s)
+	cl := client(t)
+	get, err := cl.Get("https://" + addr + "/")
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, get.Body)
+	get.Body.Close()
+	head, err := cl.Head("https://" + addr + "/")
+	require.NoError(t, err)
+	head.Body.Close()
+	require.NotEmpty(t, get.Header.Get("Content-Length"))
+	assert.Equal(t, get.Header.Get("Content-Length"), head.Header.Get("Content-Length"))
+	assert.Equal(t, get.Header.Get("Content-Type"), head.Header.Get("Content-Type"))
+}
+
 // A request body four times the 1 MiB windows, read slowly by the
 // handler, arrives whole: the windows are given back as it reads.
 func TestLargeBodyReadSlowly(t *testing.T) {

@@ -166,9 +166,6 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 	if rw.declLen >= 0 && rw.written > rw.declLen {
 		return 0, errors.New("h2: handler wrote more than the declared Content-Length")
 	}
-	if rw.head {
-		return len(p), nil
-	}
 	n := len(p)
 	for len(p) > 0 {
 		if rw.buf == nil {
@@ -187,7 +184,7 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 }
 
 func (rw *responseWriter) WriteString(s string) (int, error) {
-	if rw.done || rw.head || rw.failed != nil || !rw.wroteHeader || len(s) > bufSize {
+	if rw.done || rw.failed != nil || !rw.wroteHeader || len(s) > bufSize {
 		return rw.Write([]byte(s))
 	}
 	if rw.buf != nil && rw.n+len(s) > len(*rw.buf) {
