@@ -9,7 +9,9 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"mime/multipart"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -390,6 +392,31 @@ func TestHeadHasTheHeadersOfGet(t *testing.T) {
 	require.NotEmpty(t, get.Header.Get("Content-Length"))
 	assert.Equal(t, get.Header.Get("Content-Length"), head.Header.Get("Content-Length"))
 	assert.Equal(t, get.Header.Get("Content-Type"), head.Header.Get("Content-Type"))
+}
+
+// The files a handler's ParseMultipartForm writes to disk are removed
+// once it returns, as net/http removes them.
+func TestMultipartFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	parsed := make(chan error, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parsed <- r.ParseMultipartForm(1 << 10)
+	})}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	fw, err := mw.CreateFormFile("f", "big.bin")
+	require.NoError(t, err)
+	_, _ = fw.Write(bytes.Repeat([]byte("x"), 64<<10))
+	require.NoError(t, mw.Close())
+	res, err := client(t).Post("https://"+serve(t, s)+"/", mw.FormDataContentType(), &body)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.NoError(t, <-parsed)
+	require.Eventually(t, func() bool {
+		left, _ := os.ReadDir(dir)
+		return len(left) == 0
+	}, 2*time.Second, 10*time.Millisecond, "the handler's multipart files are left on disk")
 }
 
 // A request body four times the 1 MiB windows, read slowly by the

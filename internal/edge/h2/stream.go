@@ -307,6 +307,9 @@ func (c *conn) runHandler(rw *responseWriter, req *http.Request, h http.Handler)
 		}
 		st.cancel()
 		st.body.closeRead()
+		if req.MultipartForm != nil {
+			_ = req.MultipartForm.RemoveAll()
+		}
 	}()
 	h.ServeHTTP(rw, req)
 	rw.finish()
