@@ -98,6 +98,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(16384) // SETTINGS_MAX_FRAME_SIZE, not advertised: its default
 	c.w.init(c)
+	// The server's preface, first in the queue: a GOAWAY queued before
+	// serve runs (a connection during a Shutdown) goes after it.
+	c.w.enqueue(item{kind: kindSettings})
+	c.w.enqueue(item{kind: kindWindowUpdate, n: connRecvWindow - 65535})
 	return c
 }
 
@@ -105,8 +109,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) serve() {
 	defer c.close(errConnClosed)
 	go c.w.run()
-	c.w.enqueue(item{kind: kindSettings})
-	c.w.enqueue(item{kind: kindWindowUpdate, n: connRecvWindow - 65535})
 
 	_ = c.nc.SetReadDeadline(time.Now().Add(prefaceTimeout))
 	var pre [len(clientPreface)]byte

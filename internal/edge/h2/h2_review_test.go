@@ -419,6 +419,20 @@ func TestMultipartFilesRemoved(t *testing.T) {
 	}, 2*time.Second, 10*time.Millisecond, "the handler's multipart files are left on disk")
 }
 
+// A connection that arrives during a Shutdown gets SETTINGS first, as
+// every HTTP/2 server connection must begin (RFC 9113, 3.4), then GOAWAY.
+func TestConnectionDuringShutdownStartsWithSettings(t *testing.T) {
+	s := &Server{Handler: http.NotFoundHandler()}
+	addr := serve(t, s)
+	require.NoError(t, s.Shutdown(context.Background()))
+	r := dialRaw(t, addr)
+	first := r.next()
+	require.NoError(t, first.err)
+	assert.Equal(t, http2.FrameSettings, first.Type, "the server's first frame")
+	ga := r.until("GOAWAY", func(f rawFrame) bool { return f.Type == http2.FrameGoAway })
+	assert.Equal(t, http2.ErrCodeNo, ga.code)
+}
+
 // A request body four times the 1 MiB windows, read slowly by the
 // handler, arrives whole: the windows are given back as it reads.
 func TestLargeBodyReadSlowly(t *testing.T) {
