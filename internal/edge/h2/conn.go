@@ -155,10 +155,15 @@ func (c *conn) serve() {
 func (c *conn) goAway(code http2.ErrCode, debug string) {
 	c.s.log().Debug("HTTP/2 connection error", "client", c.remoteAddr, "code", code, "detail", debug, "frame", c.fr.ErrorDetail())
 	c.mu.Lock()
-	c.goingAway = true
-	c.lastID = c.maxClientID
+	if !c.goingAway {
+		c.goingAway = true
+		c.lastID = c.maxClientID
+	}
+	// Never above a GOAWAY sent before: the client may have retried the
+	// streams past it elsewhere.
+	last := c.lastID
 	c.mu.Unlock()
-	c.w.enqueue(item{kind: kindGoAway, code: code, id: c.maxClientID, closeAfter: true})
+	c.w.enqueue(item{kind: kindGoAway, code: code, id: last, closeAfter: true})
 	t := time.NewTimer(goAwayTimeout)
 	defer t.Stop()
 	select {
@@ -178,9 +183,10 @@ func (c *conn) startGracefulShutdown() {
 	}
 	c.goingAway = true
 	c.lastID = c.maxClientID
+	last := c.lastID
 	idle := len(c.streams) == 0
 	c.mu.Unlock()
-	c.w.enqueue(item{kind: kindGoAway, code: http2.ErrCodeNo, id: c.lastID, closeAfter: idle})
+	c.w.enqueue(item{kind: kindGoAway, code: http2.ErrCodeNo, id: last, closeAfter: idle})
 }
 
 // armIdle starts the idle timer when the connection has no stream.

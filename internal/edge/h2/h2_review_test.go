@@ -433,6 +433,31 @@ func TestConnectionDuringShutdownStartsWithSettings(t *testing.T) {
 	assert.Equal(t, http2.ErrCodeNo, ga.code)
 }
 
+// Once GOAWAY has named the last stream the server processes, a later
+// GOAWAY never names a higher one (RFC 9113, 6.8): the client may have
+// retried those streams elsewhere already.
+func TestGoAwayLastStreamNeverRises(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+	})}
+	defer close(release)
+	r := dialRaw(t, serve(t, s))
+	r.req(1, "GET", "/held", true)
+	<-arrived
+	go func() { _ = s.Shutdown(context.Background()) }()
+	first := r.until("GOAWAY", func(f rawFrame) bool { return f.Type == http2.FrameGoAway })
+	assert.Equal(t, uint32(1), first.last)
+	r.req(3, "GET", "/after", true) // not processed: the client may retry it
+	// A connection error: WINDOW_UPDATE of 0 on the connection.
+	r.write(func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, 0) })
+	second := r.until("the second GOAWAY", func(f rawFrame) bool { return f.Type == http2.FrameGoAway })
+	assert.Equal(t, http2.ErrCodeProtocol, second.code)
+	assert.LessOrEqual(t, second.last, first.last, "the last stream rose from %d to %d", first.last, second.last)
+}
+
 // A request body four times the 1 MiB windows, read slowly by the
 // handler, arrives whole: the windows are given back as it reads.
 func TestLargeBodyReadSlowly(t *testing.T) {
