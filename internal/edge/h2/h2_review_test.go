@@ -458,6 +458,27 @@ func TestGoAwayLastStreamNeverRises(t *testing.T) {
 	assert.LessOrEqual(t, second.last, first.last, "the last stream rose from %d to %d", first.last, second.last)
 }
 
+// A connection idle for longer than writeStall still answers: the write
+// deadline is counted from each write, not from the last one.
+func TestAnswerAfterIdleLongerThanWriteStall(t *testing.T) {
+	defer func(d time.Duration) { writeStall = d }(writeStall)
+	writeStall = 300 * time.Millisecond
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, answer(r.URL.Path, 256<<10))
+	})}
+	addr := serve(t, s)
+	cl := client(t)
+	for i, pause := range []time.Duration{0, 2 * writeStall} {
+		time.Sleep(pause)
+		res, err := cl.Get("https://" + addr + "/big")
+		require.NoError(t, err, "request %d", i)
+		b, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		require.NoError(t, err, "request %d, after %s idle", i, pause)
+		assert.Equal(t, answer("/big", 256<<10), string(b))
+	}
+}
+
 // A request body four times the 1 MiB windows, read slowly by the
 // handler, arrives whole: the windows are given back as it reads.
 func TestLargeBodyReadSlowly(t *testing.T) {
