@@ -186,7 +186,20 @@ func (c *conn) startGracefulShutdown() {
 	last := c.lastID
 	idle := len(c.streams) == 0
 	c.mu.Unlock()
-	c.w.enqueue(item{kind: kindGoAway, code: http2.ErrCodeNo, id: last, closeAfter: idle})
+	c.w.enqueue(item{kind: kindGoAway, code: http2.ErrCodeNo, id: last})
+	if idle {
+		c.closeSoon()
+	}
+}
+
+// closeSoon closes the connection goAwayTimeout from now, the reader
+// reading on meanwhile. Closed at once, with frames of the client's
+// unread or still arriving (its WINDOW_UPDATEs, a request sent before
+// the GOAWAY reached it), the connection is reset, and what the client
+// has not read yet is lost: the GOAWAY, or the end of the last answer
+// (golang.org/issue/18701).
+func (c *conn) closeSoon() {
+	time.AfterFunc(goAwayTimeout, func() { c.w.enqueue(item{kind: kindClose}) })
 }
 
 // armIdle starts the idle timer when the connection has no stream.
@@ -335,7 +348,7 @@ func (c *conn) forget(st *stream) {
 		return
 	}
 	if going {
-		c.w.enqueue(item{kind: kindClose})
+		c.closeSoon()
 		return
 	}
 	c.armIdle()

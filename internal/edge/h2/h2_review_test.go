@@ -479,6 +479,42 @@ func TestAnswerAfterIdleLongerThanWriteStall(t *testing.T) {
 	}
 }
 
+// The answer in flight when Shutdown begins reaches a client that reads
+// it slowly, whole: the connection is not closed under the frames the
+// client still sends as it reads (here PINGs), which would reset it and
+// lose the answer's end.
+func TestShutdownLetsTheLastAnswerArriveWhole(t *testing.T) {
+	const size = 8 << 20
+	want := answer("/big", size)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, want)
+	})}
+	addr := serve(t, s)
+	r := dialRaw(t, addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	r.write(func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, 1<<31-1-65535) })
+	r.req(1, "GET", "/big", true)
+	r.until("the answer", func(f rawFrame) bool { return f.Type == http2.FrameData })
+	done := make(chan error, 1)
+	go func() { done <- s.Shutdown(context.Background()) }()
+	got := len(r.body(1))
+	for i := 0; got < size; i++ {
+		f := r.next()
+		require.NoError(t, f.err, "after %d of %d bytes", got, size)
+		got += len(f.data)
+		if i%8 == 0 {
+			_ = r.tryWrite(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{}) })
+			time.Sleep(time.Millisecond)
+		}
+	}
+	assert.True(t, string(r.body(1)) == want, "the answer's bytes differ")
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+}
+
 // A request body four times the 1 MiB windows, read slowly by the
 // handler, arrives whole: the windows are given back as it reads.
 func TestLargeBodyReadSlowly(t *testing.T) {
