@@ -368,7 +368,11 @@ func (st *stream) sendData(p []byte, buf *[]byte, end bool) error {
 			if st.sendErr != nil || c.closed {
 				err := st.sendErr
 				c.fmu.Unlock()
-				putBuf(buf)
+				if off == 0 {
+					// Else frames queued before hold part of buf, and the
+					// writer may be copying them still: left to the GC.
+					putBuf(buf)
+				}
 				if err == nil {
 					err = errConnClosed
 				}
