@@ -461,8 +461,9 @@ func TestGoAwayLastStreamNeverRises(t *testing.T) {
 // A connection idle for longer than writeStall still answers: the write
 // deadline is counted from each write, not from the last one.
 func TestAnswerAfterIdleLongerThanWriteStall(t *testing.T) {
-	defer func(d time.Duration) { writeStall = d }(writeStall)
-	writeStall = 300 * time.Millisecond
+	// Restored after serve's cleanup, which closes the connections.
+	t.Cleanup(func(d time.Duration) func() { return func() { writeStall = d } }(writeStall))
+	writeStall = 500 * time.Millisecond
 	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, answer(r.URL.Path, 256<<10))
 	})}
