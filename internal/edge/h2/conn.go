@@ -98,6 +98,10 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c.fr.SetReuseFrames()
 	c.fr.SetMaxReadFrameSize(16384) // SETTINGS_MAX_FRAME_SIZE, not advertised: its default
 	c.w.init(c)
+	// The server's preface, first in the queue: a GOAWAY queued before
+	// serve runs (a connection during a Shutdown) goes after it.
+	c.w.enqueue(item{kind: kindSettings})
+	c.w.enqueue(item{kind: kindWindowUpdate, n: connRecvWindow - 65535})
 	return c
 }
 
@@ -105,8 +109,6 @@ func newConn(s *Server, nc net.Conn) *conn {
 func (c *conn) serve() {
 	defer c.close(errConnClosed)
 	go c.w.run()
-	c.w.enqueue(item{kind: kindSettings})
-	c.w.enqueue(item{kind: kindWindowUpdate, n: connRecvWindow - 65535})
 
 	_ = c.nc.SetReadDeadline(time.Now().Add(prefaceTimeout))
 	var pre [len(clientPreface)]byte
@@ -153,10 +155,15 @@ func (c *conn) serve() {
 func (c *conn) goAway(code http2.ErrCode, debug string) {
 	c.s.log().Debug("HTTP/2 connection error", "client", c.remoteAddr, "code", code, "detail", debug, "frame", c.fr.ErrorDetail())
 	c.mu.Lock()
-	c.goingAway = true
-	c.lastID = c.maxClientID
+	if !c.goingAway {
+		c.goingAway = true
+		c.lastID = c.maxClientID
+	}
+	// Never above a GOAWAY sent before: the client may have retried the
+	// streams past it elsewhere.
+	last := c.lastID
 	c.mu.Unlock()
-	c.w.enqueue(item{kind: kindGoAway, code: code, id: c.maxClientID, closeAfter: true})
+	c.w.enqueue(item{kind: kindGoAway, code: code, id: last, closeAfter: true})
 	t := time.NewTimer(goAwayTimeout)
 	defer t.Stop()
 	select {
@@ -176,9 +183,23 @@ func (c *conn) startGracefulShutdown() {
 	}
 	c.goingAway = true
 	c.lastID = c.maxClientID
+	last := c.lastID
 	idle := len(c.streams) == 0
 	c.mu.Unlock()
-	c.w.enqueue(item{kind: kindGoAway, code: http2.ErrCodeNo, id: c.lastID, closeAfter: idle})
+	c.w.enqueue(item{kind: kindGoAway, code: http2.ErrCodeNo, id: last})
+	if idle {
+		c.closeSoon()
+	}
+}
+
+// closeSoon closes the connection goAwayTimeout from now, the reader
+// reading on meanwhile. Closed at once, with frames of the client's
+// unread or still arriving (its WINDOW_UPDATEs, a request sent before
+// the GOAWAY reached it), the connection is reset, and what the client
+// has not read yet is lost: the GOAWAY, or the end of the last answer
+// (golang.org/issue/18701).
+func (c *conn) closeSoon() {
+	time.AfterFunc(goAwayTimeout, func() { c.w.enqueue(item{kind: kindClose}) })
 }
 
 // armIdle starts the idle timer when the connection has no stream.
@@ -327,7 +348,7 @@ func (c *conn) forget(st *stream) {
 		return
 	}
 	if going {
-		c.w.enqueue(item{kind: kindClose})
+		c.closeSoon()
 		return
 	}
 	c.armIdle()

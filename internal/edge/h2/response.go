@@ -163,11 +163,8 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 		return 0, rw.failed
 	}
 	rw.written += int64(len(p))
-	if rw.declLen > 0 && rw.written > rw.declLen {
+	if rw.declLen >= 0 && rw.written > rw.declLen {
 		return 0, errors.New("h2: handler wrote more than the declared Content-Length")
-	}
-	if rw.head {
-		return len(p), nil
 	}
 	n := len(p)
 	for len(p) > 0 {
@@ -187,7 +184,7 @@ func (rw *responseWriter) Write(p []byte) (int, error) {
 }
 
 func (rw *responseWriter) WriteString(s string) (int, error) {
-	if rw.done || rw.head || rw.failed != nil || !rw.wroteHeader || len(s) > bufSize {
+	if rw.done || rw.failed != nil || !rw.wroteHeader || len(s) > bufSize {
 		return rw.Write([]byte(s))
 	}
 	if rw.buf != nil && rw.n+len(s) > len(*rw.buf) {
@@ -197,7 +194,7 @@ func (rw *responseWriter) WriteString(s string) (int, error) {
 		return 0, http.ErrBodyNotAllowed
 	}
 	rw.written += int64(len(s))
-	if rw.declLen > 0 && rw.written > rw.declLen {
+	if rw.declLen >= 0 && rw.written > rw.declLen {
 		return 0, errors.New("h2: handler wrote more than the declared Content-Length")
 	}
 	if rw.buf == nil {
@@ -259,6 +256,7 @@ func (rw *responseWriter) flush(end bool) error {
 // the Date.
 func (rw *responseWriter) sendHeaders(end bool, p []byte) {
 	rw.sentHeader = true
+	rw.st.body.noContinue()
 	fields := rw.fields
 	allowed := bodyAllowed(rw.status)
 	switch {
@@ -370,7 +368,11 @@ func (st *stream) sendData(p []byte, buf *[]byte, end bool) error {
 			if st.sendErr != nil || c.closed {
 				err := st.sendErr
 				c.fmu.Unlock()
-				putBuf(buf)
+				if off == 0 {
+					// Else frames queued before hold part of buf, and the
+					// writer may be copying them still: left to the GC.
+					putBuf(buf)
+				}
 				if err == nil {
 					err = errConnClosed
 				}

@@ -65,8 +65,10 @@ const (
 	maxQueuedControl  = 10000       // control frames queued unwritten before the connection is dropped
 	maxQueuedData     = 1 << 20     // answer bytes queued unwritten per connection before handlers wait
 	maxHandlersFactor = 4           // handlers still running, per advertised stream, before ENHANCE_YOUR_CALM
-	writeStall        = 2 * time.Minute
 )
+
+// writeStall bounds one write to the client; a var for the tests.
+var writeStall = 2 * time.Minute
 
 // ServeConn serves c, which has made its TLS handshake and negotiated
 // "h2", until it closes. Started during a Shutdown, it sends GOAWAY at once

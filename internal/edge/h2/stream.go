@@ -60,6 +60,12 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return c.endOfBody(st, trailerOf(f))
 	}
 	if id <= c.maxClientID {
+		if len(f.PseudoFields()) == 0 {
+			// Trailers on a stream closed here, perhaps reset after its
+			// answer while the client sent them (RFC 9113, 5.1): as DATA
+			// on a closed stream, not the end of the connection.
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
+		}
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	if f.HasPriority() && f.Priority.StreamDep == id {
@@ -301,6 +307,9 @@ func (c *conn) runHandler(rw *responseWriter, req *http.Request, h http.Handler)
 		}
 		st.cancel()
 		st.body.closeRead()
+		if req.MultipartForm != nil {
+			_ = req.MultipartForm.RemoveAll()
+		}
 	}()
 	h.ServeHTTP(rw, req)
 	rw.finish()
@@ -381,10 +390,10 @@ func (b *body) Read(p []byte) (int, error) {
 	st := b.st
 	b.mu.Lock()
 	if b.needsContinue {
+		// Queued under b.mu: before the answer's HEADERS, or not at all
+		// once they are (noContinue).
 		b.needsContinue = false
-		b.mu.Unlock()
 		st.c.w.enqueue(item{kind: kindHeaders, st: st, fields: continueFields})
-		b.mu.Lock()
 	}
 	for b.buf.Len() == 0 && b.err == nil && !b.closed {
 		b.cond.Wait()
@@ -411,6 +420,15 @@ func (b *body) Read(p []byte) (int, error) {
 		}
 	}
 	return 0, err
+}
+
+// noContinue drops the 100 Continue a first read would send: the
+// answer's HEADERS are queued, and a 100 after them would be a second
+// answer (net/http drops it too, golang.org/issue/14030).
+func (b *body) noContinue() {
+	b.mu.Lock()
+	b.needsContinue = false
+	b.mu.Unlock()
 }
 
 // Close stops the reading: what came and comes after is dropped, its

@@ -125,6 +125,9 @@ func (w *writer) run() {
 				runtime.Gosched()
 				continue
 			}
+			// From each batch: a deadline set before the last flush
+			// would have passed for a connection idle since.
+			_ = c.nc.SetWriteDeadline(time.Now().Add(writeStall))
 			for i := range batch {
 				it := &batch[i]
 				if !closing {
@@ -137,7 +140,6 @@ func (w *writer) run() {
 				*it = item{}
 			}
 		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(writeStall))
 		err := w.bw.Flush()
 		if sent+dropped > 0 {
 			c.fmu.Lock()
