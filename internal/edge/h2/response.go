@@ -70,7 +70,8 @@ func (rw *responseWriter) WriteHeader(code int) {
 		// 8297: the map is not cleared).
 		if rw.failed == nil {
 			fields := rw.headerFields(code, false)
-			rw.st.c.w.enqueue(item{kind: kindHeaders, st: rw.st, fields: fields})
+			rw.st.c.w.queue(item{kind: kindHeaders, st: rw.st, fields: fields})
+			rw.st.c.w.kick()
 		}
 		return
 	}
@@ -224,6 +225,13 @@ func (rw *responseWriter) FlushError() error {
 // flush queues the head when it has not gone, and the buffered body;
 // end ends the stream with them.
 func (rw *responseWriter) flush(end bool) error {
+	err := rw.queueFlush(end)
+	rw.st.c.w.kick()
+	return err
+}
+
+// queueFlush is flush, less the write: the frames are queued.
+func (rw *responseWriter) queueFlush(end bool) error {
 	var p []byte
 	if rw.buf != nil {
 		p = (*rw.buf)[:rw.n]
@@ -276,7 +284,7 @@ func (rw *responseWriter) sendHeaders(end bool, p []byte) {
 	}
 	end = end || rw.head
 	rw.ended = end
-	rw.st.c.w.enqueue(item{kind: kindHeaders, st: rw.st, fields: fields, end: end})
+	rw.st.c.w.queue(item{kind: kindHeaders, st: rw.st, fields: fields, end: end})
 }
 
 // finish completes the answer once the handler returns.
@@ -296,7 +304,8 @@ func (rw *responseWriter) finish() {
 		err := rw.flush(!trailers)
 		if err == nil && trailers && !rw.ended {
 			rw.ended = true
-			st.c.w.enqueue(item{kind: kindHeaders, st: st, fields: rw.trailerFields(), end: true})
+			st.c.w.queue(item{kind: kindHeaders, st: st, fields: rw.trailerFields(), end: true})
+			st.c.w.kick()
 		}
 	}
 	putBuf(rw.buf)
@@ -361,6 +370,7 @@ func (c *conn) localDone(st *stream) {
 func (st *stream) sendData(p []byte, buf *[]byte, end bool) error {
 	c := st.c
 	off := 0
+	kicked := false
 	for {
 		c.fmu.Lock()
 		take := 0
@@ -388,18 +398,28 @@ func (st *stream) sendData(p []byte, buf *[]byte, end bool) error {
 					break
 				}
 			}
+			if !kicked {
+				// What this stream queued goes out before it waits
+				// (the wait may be for that very room).
+				kicked = true
+				c.fmu.Unlock()
+				c.w.kick()
+				c.fmu.Lock()
+				continue
+			}
 			c.fcond.Wait()
 		}
 		c.sendWin -= int64(take)
 		st.sendWin -= int64(take)
 		c.queuedData += take
 		c.fmu.Unlock()
+		kicked = false
 		last := off+take == len(p)
 		it := item{kind: kindData, st: st, data: p[off : off+take], end: end && last}
 		if last {
 			it.buf = buf
 		}
-		c.w.enqueue(it)
+		c.w.queue(it)
 		off += take
 		if last {
 			return nil

@@ -44,18 +44,24 @@ type item struct {
 }
 
 // writer writes what the connection's goroutines queue, in the order
-// they queue it, in batches with one flush each.
+// they queue it, in batches with one flush each. A handler that queued its
+// frames writes the queue itself when nobody is writing (kick), so an
+// answer goes out without waking another goroutine; what the reader
+// queues (acknowledgements, resets, window updates) wakes the writer's
+// own goroutine (run), as the reader never writes.
 type writer struct {
 	c    *conn
 	mu   sync.Mutex
 	q    []item
-	ctrl int // control frames in q
+	ctrl int  // control frames in q
+	busy bool // a goroutine is writing
 	wake chan struct{}
 
-	// Owned by run.
-	bw   *bufio.Writer
-	enc  *hpack.Encoder
-	hbuf bytes.Buffer
+	// Owned by the goroutine that set busy.
+	spare []item
+	bw    *bufio.Writer
+	enc   *hpack.Encoder
+	hbuf  bytes.Buffer
 }
 
 func (w *writer) init(c *conn) {
@@ -65,15 +71,41 @@ func (w *writer) init(c *conn) {
 	w.enc = hpack.NewEncoder(&w.hbuf)
 }
 
-// enqueue queues it.
+// enqueue queues it for the writer's goroutine.
 func (w *writer) enqueue(it item) {
 	w.mu.Lock()
 	w.q = append(w.q, it)
+	busy := w.busy
 	w.mu.Unlock()
+	if !busy {
+		w.signal()
+	}
+}
+
+func (w *writer) signal() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
+}
+
+// queue queues it for the caller's own kick, which must follow.
+func (w *writer) queue(it item) {
+	w.mu.Lock()
+	w.q = append(w.q, it)
+	w.mu.Unlock()
+}
+
+// kick writes what is queued, unless another goroutine is writing it.
+func (w *writer) kick() {
+	w.mu.Lock()
+	if w.busy || len(w.q) == 0 {
+		w.mu.Unlock()
+		return
+	}
+	w.busy = true
+	w.mu.Unlock()
+	w.drain()
 }
 
 // enqueueControl queues a frame the client's own frames call for
@@ -87,18 +119,17 @@ func (w *writer) enqueueControl(it item) error {
 	}
 	w.ctrl++
 	w.q = append(w.q, it)
+	busy := w.busy
 	w.mu.Unlock()
-	select {
-	case w.wake <- struct{}{}:
-	default:
+	if !busy {
+		w.signal()
 	}
 	return nil
 }
 
-// run writes until the connection closes.
+// run writes what enqueue queues until the connection closes.
 func (w *writer) run() {
 	c := w.c
-	var spare []item
 	for {
 		select {
 		case <-w.wake:
@@ -106,15 +137,24 @@ func (w *writer) run() {
 			w.drop()
 			return
 		}
+		w.kick()
+	}
+}
+
+// drain writes the queue until it is empty, flushing once per batch; the
+// caller set busy, which drain clears.
+func (w *writer) drain() {
+	c := w.c
+	for {
 		var sent, dropped int
 		closing := false
 		for yielded := false; !closing; {
 			w.mu.Lock()
 			batch := w.q
-			w.q = spare[:0]
+			w.q = w.spare[:0]
 			w.ctrl = 0
 			w.mu.Unlock()
-			spare = batch[:0] // never the array the queue now appends to
+			w.spare = batch[:0] // never the array the queue now appends to
 			if len(batch) == 0 {
 				if yielded {
 					break
@@ -149,10 +189,18 @@ func (w *writer) run() {
 			c.fmu.Unlock()
 		}
 		if err != nil || closing {
+			// busy stays set: nothing more is written.
 			c.close(errConnClosed)
 			w.drop()
 			return
 		}
+		w.mu.Lock()
+		if len(w.q) == 0 {
+			w.busy = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
 	}
 }
 
