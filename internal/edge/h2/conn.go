@@ -163,13 +163,12 @@ func (c *conn) goAway(code http2.ErrCode, debug string) {
 	// streams past it elsewhere.
 	last := c.lastID
 	c.mu.Unlock()
-	c.w.enqueue(item{kind: kindGoAway, code: code, id: last, closeAfter: true})
-	t := time.NewTimer(goAwayTimeout)
-	defer t.Stop()
-	select {
-	case <-c.done:
-	case <-t.C:
-	}
+	c.w.enqueue(item{kind: kindGoAway, code: code, id: last})
+	// Read on, discarding, until the client closes or goAwayTimeout: a
+	// close with the client's frames unread resets the connection, and the
+	// client may never see the GOAWAY (as x/net does).
+	_ = c.nc.SetReadDeadline(time.Now().Add(goAwayTimeout))
+	_, _ = io.Copy(io.Discard, c.nc)
 }
 
 // startGracefulShutdown sends GOAWAY with the last stream the client
@@ -280,7 +279,12 @@ func (c *conn) process(f http2.Frame) error {
 		return nil
 	case *http2.PriorityFrame:
 		if f.StreamDep == f.StreamID {
-			return http2.StreamError{StreamID: f.StreamID, Code: http2.ErrCodeProtocol}
+			// A stream error that opens no stream: a PRIORITY frame may
+			// name an idle stream, whose number stays the client's to use.
+			if st := c.stream(f.StreamID); st != nil {
+				c.resetStream(st, errStreamReset)
+			}
+			return c.w.enqueueControl(item{kind: kindRST, st: c.stream(f.StreamID), id: f.StreamID, code: http2.ErrCodeProtocol})
 		}
 		return nil
 	case *http2.GoAwayFrame:

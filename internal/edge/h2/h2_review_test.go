@@ -802,3 +802,46 @@ func TestCloseEndsBlockedHandlers(t *testing.T) {
 		}
 	}
 }
+
+// A PRIORITY frame that makes an idle stream depend on itself resets that
+// stream (RFC 9113, 5.3.1) but opens nothing: the client may still open a
+// lower-numbered stream than the one it named, on the same connection.
+func TestSelfDependentPriorityOnIdleStream(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})}
+	r := dialRaw(t, serve(t, s))
+	r.write(func(fr *http2.Framer) error {
+		return fr.WritePriority(9, http2.PriorityParam{StreamDep: 9, Weight: 15})
+	})
+	rst := r.until("RST_STREAM on stream 9", func(f rawFrame) bool { return f.Type == http2.FrameRSTStream && f.StreamID == 9 })
+	assert.Equal(t, http2.ErrCodeProtocol, rst.code)
+	r.req(1, "GET", "/", true)
+	r.ended(1)
+	assert.Equal(t, "ok", string(r.body(1)))
+	assert.Empty(t, r.goAways(), "the connection was ended")
+}
+
+// Flush on a stream the client reset reports it, as net/http's does, so a
+// handler streaming to a client that left stops.
+func TestFlushAfterResetFails(t *testing.T) {
+	flushed := make(chan error, 1)
+	reset := make(chan struct{})
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).Flush() // the head
+		<-r.Context().Done()
+		<-reset
+		flushed <- http.NewResponseController(w).Flush()
+	})}
+	r := dialRaw(t, serve(t, s))
+	r.req(1, "GET", "/events", true)
+	r.until("the answer's head", func(f rawFrame) bool { return f.Type == http2.FrameHeaders && f.StreamID == 1 })
+	r.write(func(fr *http2.Framer) error { return fr.WriteRSTStream(1, http2.ErrCodeCancel) })
+	close(reset)
+	select {
+	case err := <-flushed:
+		assert.Error(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler never got past its flush")
+	}
+}

@@ -219,6 +219,9 @@ func (rw *responseWriter) FlushError() error {
 	if rw.failed != nil {
 		return rw.failed
 	}
+	if rw.st.reset.Load() {
+		return errStreamReset
+	}
 	return rw.flush(false)
 }
 

@@ -29,18 +29,17 @@ const (
 
 // item is one frame (or header block) queued for the writer.
 type item struct {
-	kind       kind
-	end        bool // END_STREAM
-	hasTable   bool // kindSettingsAck: apply the client's table size first
-	closeAfter bool // kindGoAway: close the connection once it is out
-	code       http2.ErrCode
-	id         uint32
-	n          uint32 // window increment, or the client's table size
-	st         *stream
-	fields     []hpack.HeaderField
-	data       []byte
-	buf        *[]byte // given back to the pool once data is written
-	ping       [8]byte
+	kind     kind
+	end      bool // END_STREAM
+	hasTable bool // kindSettingsAck: apply the client's table size first
+	code     http2.ErrCode
+	id       uint32
+	n        uint32 // window increment, or the client's table size
+	st       *stream
+	fields   []hpack.HeaderField
+	data     []byte
+	buf      *[]byte // given back to the pool once data is written
+	ping     [8]byte
 }
 
 // writer writes what the connection's goroutines queue, in the order
@@ -115,6 +114,10 @@ func (w *writer) enqueueControl(it item) error {
 	w.mu.Lock()
 	if w.ctrl >= maxQueuedControl {
 		w.mu.Unlock()
+		// A client that does not read what its own frames call for:
+		// nothing it is owed (a window update, a reset) may be dropped
+		// with the connection kept.
+		w.c.close(errTooManyCtrl)
 		return errTooManyCtrl
 	}
 	w.ctrl++
@@ -255,7 +258,7 @@ func (w *writer) write(it *item) (sent, dropped int, closeNow bool) {
 		w.frameHeader(8, http2.FrameGoAway, 0, 0)
 		w.uint32(it.id)
 		w.uint32(uint32(it.code))
-		return 0, 0, it.closeAfter
+		return 0, 0, false
 	case kindHeaders:
 		w.headers(it)
 	case kindData:
