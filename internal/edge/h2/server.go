@@ -35,8 +35,13 @@ import (
 
 // Server serves HTTP/2 connections.
 type Server struct {
-	// Handler answers every request.
+	// Handler answers every request Fast does not take.
 	Handler http.Handler
+	// Fast, when set, is offered each GET or HEAD stream that ended with
+	// its HEADERS, in the stream's goroutine, before any http.Request is
+	// made: it answers on w and returns true, or returns false having
+	// written nothing, and Handler gets the stream (with r.Request()).
+	Fast func(w http.ResponseWriter, r *FastRequest) bool
 	// IdleTimeout closes a connection with no open stream for that long
 	// (0: never).
 	IdleTimeout time.Duration
