@@ -359,7 +359,7 @@ func (x *streamExchange) send(pc *upConn, deadline time.Time) (*http.Response, e
 	}
 	for {
 		pc.limit = maxResponseHeaderBytes
-		res, err := readResponse(pc, req)
+		res, err := readResponseInto(pc, req, x.w.Header())
 		if err != nil {
 			return nil, err
 		}
@@ -370,7 +370,7 @@ func (x *streamExchange) send(pc *upConn, deadline time.Time) (*http.Response, e
 			pc.limit = -1
 			return res, nil
 		}
-		h := x.w.Header()
+		h := x.w.Header() // not res.Header: a 1xx is net/http's to read
 		for k, vv := range res.Header {
 			h[k] = append(h[k], vv...)
 		}
@@ -387,8 +387,10 @@ func (x *streamExchange) relay(pc *upConn, res *http.Response, stop func() bool,
 	w := x.w
 	h := w.Header()
 	removeHopByHop(res.Header)
-	for k, vv := range res.Header {
-		h[k] = append(h[k], vv...)
+	if len(h) == 0 { // else the fast parser put the header in h
+		for k, vv := range res.Header {
+			h[k] = vv
+		}
 	}
 	announced := len(res.Trailer)
 	if announced > 0 {
