@@ -308,22 +308,29 @@ func (fc *fastConn) appendUpstreamHead(b []byte, h *reqHead, buf []byte, hostAs,
 		}
 		b = append(b, fc.clientIP...)
 		b = append(b, "\r\n"...)
-		if !h.realIP {
-			b = append(b, "X-Real-IP: "...)
-			b = append(b, fc.clientIP...)
-			b = append(b, "\r\n"...)
-		}
+	}
+	return appendForwarded(b, fc.clientIP, h.realIP, h.xfProto, h.xfHost, fc.tls != nil, h.host.of(buf))
+}
+
+// appendForwarded appends X-Real-IP (with a clientIP), X-Forwarded-Proto
+// and X-Forwarded-Host as the edge sets them, but those the client's own
+// replace (kept from a client the edge trusts), and the blank line.
+func appendForwarded[T string | []byte](b []byte, clientIP string, realIP, xfProto, xfHost, overTLS bool, host T) []byte {
+	if clientIP != "" && !realIP {
+		b = append(b, "X-Real-IP: "...)
+		b = append(b, clientIP...)
+		b = append(b, "\r\n"...)
 	}
 	switch {
-	case h.xfProto:
-	case fc.tls != nil:
+	case xfProto:
+	case overTLS:
 		b = append(b, "X-Forwarded-Proto: https\r\n"...)
 	default:
 		b = append(b, "X-Forwarded-Proto: http\r\n"...)
 	}
-	if !h.xfHost {
+	if !xfHost {
 		b = append(b, "X-Forwarded-Host: "...)
-		b = append(b, h.host.of(buf)...)
+		b = append(b, host...)
 		b = append(b, "\r\n"...)
 	}
 	return append(b, "\r\n"...)

@@ -266,20 +266,7 @@ func (x *streamExchange) appendHead(b []byte, sr *StreamRequest, clientIP string
 	b = append(b, clientIP...)
 	b = append(b[:at], trimOWS(b[at:])...)
 	b = append(b, "\r\n"...)
-	if !x.realIP {
-		b = appendField(b, "X-Real-Ip", clientIP)
-	}
-	switch {
-	case x.xfProto:
-	case sr.TLS != nil:
-		b = append(b, "X-Forwarded-Proto: https\r\n"...)
-	default:
-		b = append(b, "X-Forwarded-Proto: http\r\n"...)
-	}
-	if !x.xfHost {
-		b = appendField(b, "X-Forwarded-Host", sr.Authority)
-	}
-	return append(b, "\r\n"...)
+	return appendForwarded(b, clientIP, x.realIP, x.xfProto, x.xfHost, sr.TLS != nil, sr.Authority)
 }
 
 // appendField appends a header line, its value trimmed as net/http writes

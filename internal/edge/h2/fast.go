@@ -78,23 +78,12 @@ func (r *FastRequest) Request() *http.Request {
 // plain GET or HEAD, and whatever newRequest or invalidHeaders refuse,
 // which that way gets its stream error.
 func (c *conn) fastRequest(f *http2.MetaHeadersFrame) *FastRequest {
-	var method, scheme, authority, path string
 	fields := f.Fields
-	pseudo := 0
-	for ; pseudo < len(fields) && strings.HasPrefix(fields[pseudo].Name, ":"); pseudo++ {
-		switch hf := fields[pseudo]; hf.Name {
-		case ":method":
-			method = hf.Value
-		case ":scheme":
-			scheme = hf.Value
-		case ":authority":
-			authority = hf.Value
-		case ":path":
-			path = hf.Value
-		default:
-			return nil
-		}
+	ps, pseudo := pseudoOf(fields)
+	if ps.protocol || ps.other {
+		return nil
 	}
+	method, scheme, authority, path := ps.method, ps.scheme, ps.authority, ps.path
 	if method != http.MethodGet && method != http.MethodHead || scheme != "https" && scheme != "http" ||
 		authority == "" || strings.IndexByte(authority, '@') >= 0 || !httpguts.ValidHostHeader(authority) || !plainPath(path) {
 		return nil

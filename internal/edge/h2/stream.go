@@ -162,25 +162,11 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 // fields first, as the Framer checked), as net/http's HTTP/2 server makes
 // it; ended is the frame's END_STREAM.
 func (c *conn) newRequest(fields []hpack.HeaderField, ended bool) (*http.Request, bool, error) {
-	var method, scheme, authority, path string
-	pseudo := 0
-	for pseudo < len(fields) && strings.HasPrefix(fields[pseudo].Name, ":") {
-		pseudo++
+	ps, pseudo := pseudoOf(fields)
+	if ps.protocol {
+		return nil, false, errors.New("extended CONNECT is not supported")
 	}
-	for _, hf := range fields[:pseudo] {
-		switch hf.Name {
-		case ":method":
-			method = hf.Value
-		case ":scheme":
-			scheme = hf.Value
-		case ":authority":
-			authority = hf.Value
-		case ":path":
-			path = hf.Value
-		case ":protocol":
-			return nil, false, errors.New("extended CONNECT is not supported")
-		}
-	}
+	method, scheme, authority, path := ps.method, ps.scheme, ps.authority, ps.path
 	if method == "CONNECT" {
 		if path != "" || scheme != "" || authority == "" {
 			return nil, false, errors.New("malformed CONNECT")
@@ -273,6 +259,37 @@ func (c *conn) newRequest(fields []hpack.HeaderField, ended bool) (*http.Request
 		return nil, false, errors.New("content-length without a body")
 	}
 	return req, needsContinue, nil
+}
+
+// pseudoFields are a request's pseudo-header fields.
+type pseudoFields struct {
+	method, scheme, authority, path string
+	protocol                        bool // :protocol, of an extended CONNECT
+	other                           bool // a pseudo-header field of no request
+}
+
+// pseudoOf reads the pseudo-header fields that begin fields, and returns
+// how many there are.
+func pseudoOf(fields []hpack.HeaderField) (pseudoFields, int) {
+	var p pseudoFields
+	n := 0
+	for ; n < len(fields) && strings.HasPrefix(fields[n].Name, ":"); n++ {
+		switch hf := fields[n]; hf.Name {
+		case ":method":
+			p.method = hf.Value
+		case ":scheme":
+			p.scheme = hf.Value
+		case ":authority":
+			p.authority = hf.Value
+		case ":path":
+			p.path = hf.Value
+		case ":protocol":
+			p.protocol = true
+		default:
+			p.other = true
+		}
+	}
+	return p, n
 }
 
 func slicesDiffer(vv []string) bool {
