@@ -11,6 +11,11 @@
 // what is queued in one go and flushes once per batch. Flow control is
 // kept under one lock per connection.
 //
+// A Server with a Fast hook offers it each GET or HEAD stream that ended
+// with its HEADERS before any http.Request is made (fast.go): the edge's
+// HTTP/1.1 fast path serves those it can from the fields, and the Handler
+// gets the rest.
+//
 // What it keeps from net/http: the same http.Request a handler sees
 // (pseudo-headers checked, cookies joined, Expect: 100-continue answered
 // on the first read of the body, declared trailers), the same answers
