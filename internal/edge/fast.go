@@ -20,8 +20,10 @@ import (
 // hits are answered on it from memory; everything else (cache misses,
 // entrypoints with shares, failover or error pages, bodies, upgrades,
 // requests the edge answers itself, heads the strict parser does not
-// take) is handed, with the connection, to the net/http server HTTP, and
-// so is HTTP/2. Behaviour is the same on both paths: the same
+// take) is handed, with the connection, to the net/http server HTTP.
+// HTTP/2 goes to the edge's own HTTP/2 server (package h2), which offers
+// the same fast path each GET or HEAD without a body and gives the rest to
+// HTTP's Handler. Behaviour is the same on both paths: the same
 // balancing, retries and ejection, X-Forwarded-* headers, timeouts,
 // statistics, metrics and access log.
 //
@@ -69,7 +71,16 @@ func (s *Server) server() *h1.Server {
 			if idle == 0 {
 				idle = hs.ReadTimeout
 			}
-			s.srv.HTTP2 = &h2.Server{Handler: hs.Handler, IdleTimeout: idle, MaxHeaderBytes: hs.MaxHeaderBytes, HTTP: hs, Log: e.log}
+			srv := s.srv
+			s.srv.HTTP2 = &h2.Server{Handler: hs.Handler, IdleTimeout: idle, MaxHeaderBytes: hs.MaxHeaderBytes, HTTP: hs, Log: e.log,
+				// A GET or HEAD the fast path takes skips net/http's
+				// request, ServeHTTP and the Transport's objects.
+				Fast: func(w http.ResponseWriter, r *h2.FastRequest) bool {
+					return srv.ServeStream(w, &h1.StreamRequest{
+						Authority: r.Authority, Path: r.Path, Head: r.Head, Start: r.Start, TLS: r.TLS,
+						RemoteAddr: r.RemoteAddr, Fields: r.Fields, Context: r.Context(), HTTP: r.Request,
+					})
+				}}
 		}
 	})
 	return s.srv
@@ -96,8 +107,11 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.server().Shutdow
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error { return s.server().Close() }
 
-// FastRequests returns how many requests the fast path served.
+// FastRequests returns how many HTTP/1.x requests the fast path served.
 func (s *Server) FastRequests() int64 { return s.server().FastRequests() }
+
+// FastStreams returns how many HTTP/2 requests the fast path served.
+func (s *Server) FastStreams() int64 { return s.server().FastStreams() }
 
 // fastHandler routes the fast path's requests (h1.Handler): it takes those
 // it can answer as ServeHTTP would without net/http's machinery, and leaves

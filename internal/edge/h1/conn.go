@@ -129,7 +129,7 @@ func (fc *fastConn) serveOne() connNext {
 	}
 	buf, _ := fc.br.Peek(n)
 	req.Host, req.Path, req.Head, req.Start, req.TLS = string(h.host.of(buf)), targetPath(h.target.of(buf)), h.head, start, fc.tls != nil
-	req.raw, req.remote, req.tls, req.hr = buf[:n], fc.remote, fc.tls, nil
+	req.raw, req.remote, req.tls, req.hr, req.mk = buf[:n], fc.remote, fc.tls, nil, nil
 	t := &fc.target
 	*t = Target{}
 	var ex Exchange
@@ -140,7 +140,7 @@ func (fc *fastConn) serveOne() connNext {
 		return fc.handOver()
 	}
 	x := &fc.x
-	*x = fastExchange{fc: fc, ex: ex, t: t, addr: t.Addr, head: h.head, closeAfter: h.close, start: start}
+	*x = fastExchange{exchange: exchange{ex: ex, t: t, addr: t.Addr, head: h.head, start: start}, fc: fc, closeAfter: h.close}
 	defer x.abort() // on a panic; a no-op once done
 	var keep bool
 	if rs, ok := ex.(Responder); ok {
@@ -203,9 +203,9 @@ func (fc *fastConn) readHead(h *reqHead, start time.Time) (int, bool) {
 
 // targetPath returns the decoded path of an origin-form target, as
 // net/http's URL.Path has it.
-func targetPath(target []byte) string {
-	for i, c := range target {
-		if c == '?' {
+func targetPath[T string | []byte](target T) string {
+	for i := 0; i < len(target); i++ {
+		if target[i] == '?' {
 			target = target[:i]
 			break
 		}
@@ -308,22 +308,29 @@ func (fc *fastConn) appendUpstreamHead(b []byte, h *reqHead, buf []byte, hostAs,
 		}
 		b = append(b, fc.clientIP...)
 		b = append(b, "\r\n"...)
-		if !h.realIP {
-			b = append(b, "X-Real-IP: "...)
-			b = append(b, fc.clientIP...)
-			b = append(b, "\r\n"...)
-		}
+	}
+	return appendForwarded(b, fc.clientIP, h.realIP, h.xfProto, h.xfHost, fc.tls != nil, h.host.of(buf))
+}
+
+// appendForwarded appends X-Real-IP (with a clientIP), X-Forwarded-Proto
+// and X-Forwarded-Host as the edge sets them, but those the client's own
+// replace (kept from a client the edge trusts), and the blank line.
+func appendForwarded[T string | []byte](b []byte, clientIP string, realIP, xfProto, xfHost, overTLS bool, host T) []byte {
+	if clientIP != "" && !realIP {
+		b = append(b, "X-Real-IP: "...)
+		b = append(b, clientIP...)
+		b = append(b, "\r\n"...)
 	}
 	switch {
-	case h.xfProto:
-	case fc.tls != nil:
+	case xfProto:
+	case overTLS:
 		b = append(b, "X-Forwarded-Proto: https\r\n"...)
 	default:
 		b = append(b, "X-Forwarded-Proto: http\r\n"...)
 	}
-	if !h.xfHost {
+	if !xfHost {
 		b = append(b, "X-Forwarded-Host: "...)
-		b = append(b, h.host.of(buf)...)
+		b = append(b, host...)
 		b = append(b, "\r\n"...)
 	}
 	return append(b, "\r\n"...)

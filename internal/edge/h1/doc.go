@@ -23,6 +23,11 @@
 //   - the exchange with the upstream (proxy.go): retry on a connection that
 //     failed before any answer, 1xx, chunked and close-delimited bodies,
 //     streaming, a client that leaves;
+//   - the same exchange for HTTP/2 (stream.go): an HTTP/2 server hands
+//     it a GET or HEAD stream without a body (Server.ServeStream), which
+//     is routed and proxied on the same connections and answered through
+//     the stream's http.ResponseWriter as ReverseProxy answers, with no
+//     http.Request unless a Responder or an error page asks for one;
 //   - the transport (transport.go), which the net/http path's
 //     ReverseProxy uses too: requests without a body that may be sent twice
 //     go out on pooled keep-alive connections in the caller's goroutine.

@@ -37,9 +37,10 @@ type Request struct {
 	raw    []byte // the head, in the connection's buffer
 	remote string
 	tls    *tls.ConnectionState
-	hr     *http.Request // HTTP's, once made
-	hreq   http.Request  // what hr points to, the connection's
-	hdr    http.Header   // hreq's header, the connection's
+	hr     *http.Request        // HTTP's, once made
+	mk     func() *http.Request // makes HTTP's, for an HTTP/2 stream
+	hreq   http.Request         // what hr points to, the connection's
+	hdr    http.Header          // hreq's header, the connection's
 }
 
 // Target is where the fast path sends a request, as Handler.Route sets it.

@@ -72,7 +72,7 @@ const (
 )
 
 // headerKind classifies a header name, in any case.
-func headerKind(name []byte) int {
+func headerKind[T string | []byte](name T) int {
 	switch len(name) {
 	case 2:
 		if equalFoldASCII(name, "te") {
@@ -189,7 +189,7 @@ func validFieldValue(v []byte) bool {
 }
 
 // trimOWS trims optional whitespace around a field value.
-func trimOWS(b []byte) []byte {
+func trimOWS[T string | []byte](b T) T {
 	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
 		b = b[1:]
 	}

@@ -14,27 +14,59 @@ import (
 	"time"
 )
 
+// exchange is what one request the fast path proxies shares with its
+// Handler, over HTTP/1.1 (fastExchange) or HTTP/2 (streamExchange).
+type exchange struct {
+	ex    Exchange
+	t     *Target
+	addr  string // the upstream tried now: t.Addr, or where Retry sent it
+	head  bool   // HEAD, else GET
+	start time.Time
+	done  bool // ex.Done was called
+	res   Result
+}
+
 // fastExchange is one request the fast path proxies. It lives in its
 // connection, which serves one request at a time.
 type fastExchange struct {
+	exchange
 	fc     *fastConn
-	ex     Exchange
-	t      *Target
-	addr   string // the upstream tried now: t.Addr, or where Retry sent it
-	head   bool   // HEAD, else GET
 	accept string // the client's Accept, for error pages
-	start  time.Time
 	// closeAfter: the client asked to close, so the answer says so.
 	closeAfter bool
-	done       bool // ex.Done was called
-	res        Result
 }
 
 // abort ends an exchange a panic cut short.
-func (x *fastExchange) abort() {
+func (x *exchange) abort() {
 	if !x.done {
 		x.done = true
 		x.ex.Done(nil)
+	}
+}
+
+// deadline is when the request times out; zero for never.
+func (x *exchange) deadline() time.Time {
+	if x.t.Timeout > 0 {
+		return x.start.Add(x.t.Timeout)
+	}
+	return time.Time{}
+}
+
+// failure says what follows a request that got no answer, with err,
+// when it is not a stale kept-alive connection: again when it goes to
+// another address, else why it failed.
+func (x *exchange) failure(err error, deadline time.Time) (f Failure, again bool) {
+	// Only the request's own deadline is a timeout (504); a dial that
+	// timed out is an unreachable upstream, to retry elsewhere.
+	switch {
+	case !deadline.IsZero() && !time.Now().Before(deadline):
+		return TimedOut, false
+	case x.retry(err):
+		return 0, true
+	case IsDialError(err):
+		return Unreachable, false
+	default:
+		return Broken, false
 	}
 }
 
@@ -56,10 +88,7 @@ func isClientError(err error) bool { return errors.As(err, new(clientError)) }
 // kept-alive connection the upstream had closed is replaced. It reports
 // whether the client connection can carry another request.
 func (x *fastExchange) proxy() bool {
-	var deadline time.Time
-	if x.t.Timeout > 0 {
-		deadline = x.start.Add(x.t.Timeout)
-	}
+	deadline := x.deadline()
 	for {
 		pc, err := x.t.Transport.connect(x.addr, deadline)
 		if err == nil {
@@ -86,23 +115,15 @@ func (x *fastExchange) proxy() bool {
 				continue // a stale kept-alive connection: the same upstream, on another
 			}
 		}
-		// Only the request's own deadline is a timeout (504); a dial that
-		// timed out is an unreachable upstream, to retry elsewhere.
-		switch {
-		case !deadline.IsZero() && !time.Now().Before(deadline):
-			return x.failed(TimedOut, err)
-		case x.retry(err):
-		case IsDialError(err):
-			return x.failed(Unreachable, err)
-		default:
-			return x.failed(Broken, err)
+		if f, again := x.failure(err, deadline); !again {
+			return x.failed(f, err)
 		}
 	}
 }
 
 // retry asks the Exchange for another address, when the request may go
 // to one; it reports whether it got one.
-func (x *fastExchange) retry(err error) bool {
+func (x *exchange) retry(err error) bool {
 	if !IsDialError(err) && !BrokeBeforeAnswer(err) {
 		return false
 	}
@@ -248,7 +269,7 @@ func readResponseHead(pc *upConn, rh *respHead) (int, verdict, error) {
 
 // bodyless reports whether an answer with this status to this request has
 // no body whatever its head says.
-func (x *fastExchange) bodyless(status int) bool {
+func (x *exchange) bodyless(status int) bool {
 	return x.head || status == http.StatusNoContent || status == http.StatusNotModified
 }
 
@@ -685,7 +706,7 @@ func (fc *fastConn) watchClient() {
 
 // equalFoldASCII compares a header name or token with s, ignoring ASCII
 // case.
-func equalFoldASCII(b []byte, s string) bool {
+func equalFoldASCII[T string | []byte](b T, s string) bool {
 	if len(b) != len(s) {
 		return false
 	}

@@ -32,6 +32,10 @@ func (r *Request) HTTP() *http.Request {
 	if r.hr != nil {
 		return r.hr
 	}
+	if r.mk != nil {
+		r.hr = r.mk()
+		return r.hr
+	}
 	target := string(r.h.target.of(r.raw))
 	u, err := url.ParseRequestURI(target)
 	if err != nil {

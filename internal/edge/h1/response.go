@@ -15,6 +15,13 @@ import (
 // it (FuzzReadResponse), with no textproto reader; anything else is left
 // in the buffer for ReadResponse.
 func readResponse(pc *upConn, req *http.Request) (*http.Response, error) {
+	return readResponseInto(pc, req, nil)
+}
+
+// readResponseInto is readResponse, with the header of an answer the fast
+// parser reads put in into when into is not nil (an empty map): the
+// answer's Header is into then.
+func readResponseInto(pc *upConn, req *http.Request, into http.Header) (*http.Response, error) {
 	if req.Method != http.MethodGet {
 		return http.ReadResponse(pc.br, req)
 	}
@@ -28,7 +35,7 @@ func readResponse(pc *upConn, req *http.Request) (*http.Response, error) {
 		rh.length < 0 || rh.chunked {
 		return http.ReadResponse(pc.br, req)
 	}
-	res, ok := responseOf(buf, &rh)
+	res, ok := responseOf(buf, &rh, into)
 	if !ok {
 		return http.ReadResponse(pc.br, req)
 	}
@@ -42,11 +49,14 @@ func readResponse(pc *upConn, req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-// responseOf makes the http.Response of a head the fast parser took; false
+// responseOf makes the http.Response of a head the fast parser took, its
+// header in h when h is not nil (an empty map, left empty on false); false
 // for one whose header ReadResponse would rewrite (several Content-Length
 // lines, which it folds into one).
-func responseOf(buf []byte, rh *respHead) (*http.Response, bool) {
-	h := make(http.Header, rh.nlines)
+func responseOf(buf []byte, rh *respHead, h http.Header) (*http.Response, bool) {
+	if h == nil {
+		h = make(http.Header, rh.nlines)
+	}
 	vals := make([]string, rh.nlines) // one backing array, as textproto's
 	lengths := 0
 	for i, l := range rh.lines[:rh.nlines] {
@@ -68,6 +78,7 @@ func responseOf(buf []byte, rh *respHead) (*http.Response, bool) {
 		}
 	}
 	if lengths != 1 {
+		clear(h)
 		return nil, false
 	}
 	// As ReadResponse (RFC 9111 5.4).

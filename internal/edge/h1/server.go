@@ -53,17 +53,18 @@ type Server struct {
 	// fast path at error level. Nil discards them.
 	Log *slog.Logger
 
-	mu       sync.Mutex
-	lns      map[net.Listener]struct{}
-	conns    map[*fastConn]struct{}
-	shaking  map[net.Conn]time.Time // HTTPS connections in their handshake, with when they were accepted
-	handoff  *handoffListener
-	tlsCfg   *tls.Config // of ServeTLS's handshakes
-	closing  atomic.Bool
-	closed   atomic.Bool  // Close: nothing more is served
-	late     atomic.Int64 // connections served by serveLate
-	h2       atomic.Int64 // connections served by HTTP2
-	fastReqs atomic.Int64 // requests the fast path answered
+	mu         sync.Mutex
+	lns        map[net.Listener]struct{}
+	conns      map[*fastConn]struct{}
+	shaking    map[net.Conn]time.Time // HTTPS connections in their handshake, with when they were accepted
+	handoff    *handoffListener
+	tlsCfg     *tls.Config // of ServeTLS's handshakes
+	closing    atomic.Bool
+	closed     atomic.Bool  // Close: nothing more is served
+	late       atomic.Int64 // connections served by serveLate
+	h2         atomic.Int64 // connections served by HTTP2
+	fastReqs   atomic.Int64 // HTTP/1.x requests the fast path answered
+	streamReqs atomic.Int64 // HTTP/2 requests it answered (ServeStream)
 }
 
 // ConnServer serves connections handed to it whole: the HTTPS connections
@@ -80,7 +81,7 @@ type ConnServer interface {
 // ErrNoTLSConfig is returned by ServeTLS when HTTP has no TLSConfig.
 var ErrNoTLSConfig = errors.New("edge: ServeTLS needs HTTP.TLSConfig")
 
-// FastRequests returns how many requests the fast path served.
+// FastRequests returns how many HTTP/1.x requests the fast path served.
 func (s *Server) FastRequests() int64 { return s.fastReqs.Load() }
 
 // log is the server's logger, never nil.

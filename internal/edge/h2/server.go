@@ -11,6 +11,11 @@
 // what is queued in one go and flushes once per batch. Flow control is
 // kept under one lock per connection.
 //
+// A Server with a Fast hook offers it each GET or HEAD stream that ended
+// with its HEADERS before any http.Request is made (fast.go): the edge's
+// HTTP/1.1 fast path serves those it can from the fields, and the Handler
+// gets the rest.
+//
 // What it keeps from net/http: the same http.Request a handler sees
 // (pseudo-headers checked, cookies joined, Expect: 100-continue answered
 // on the first read of the body, declared trailers), the same answers
@@ -35,8 +40,13 @@ import (
 
 // Server serves HTTP/2 connections.
 type Server struct {
-	// Handler answers every request.
+	// Handler answers every request Fast does not take.
 	Handler http.Handler
+	// Fast, when set, is offered each GET or HEAD stream that ended with
+	// its HEADERS, in the stream's goroutine, before any http.Request is
+	// made: it answers on w and returns true, or returns false having
+	// written nothing, and Handler gets the stream (with r.Request()).
+	Fast func(w http.ResponseWriter, r *FastRequest) bool
 	// IdleTimeout closes a connection with no open stream for that long
 	// (0: never).
 	IdleTimeout time.Duration

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // stream is one request and its answer.
@@ -71,24 +72,41 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	if f.HasPriority() && f.Priority.StreamDep == id {
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol}
 	}
-	req, needsContinue, err := c.newRequest(f)
-	if err != nil {
-		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol, Cause: err}
+	var (
+		req           *http.Request
+		fr            *FastRequest
+		needsContinue bool
+	)
+	if c.s.Fast != nil && f.StreamEnded() && !f.Truncated {
+		fr = c.fastRequest(f)
 	}
-	if msg := invalidHeaders(req.Header); msg != "" {
-		// Malformed (RFC 9113, 8.2.2): a stream error, where net/http
-		// answers 400.
-		return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol, Cause: errors.New(msg)}
+	if fr == nil {
+		var err error
+		req, needsContinue, err = c.newRequest(f.Fields, f.StreamEnded())
+		if err != nil {
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol, Cause: err}
+		}
+		if msg := invalidHeaders(req.Header); msg != "" {
+			// Malformed (RFC 9113, 8.2.2): a stream error, where net/http
+			// answers 400.
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol, Cause: errors.New(msg)}
+		}
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	st := &stream{c: c, id: id, ctx: ctx, cancel: cancel, inAvail: streamRecvWindow}
-	st.body = &body{st: st, needsContinue: needsContinue, expected: req.ContentLength, req: req}
+	st.body = &body{st: st, needsContinue: needsContinue, req: req}
 	st.body.cond.L = &st.body.mu
-	if f.StreamEnded() {
+	switch {
+	case fr != nil:
+		st.remoteDone.Store(true)
+		st.body.err = io.EOF
+	case f.StreamEnded():
+		st.body.expected = req.ContentLength
 		st.remoteDone.Store(true)
 		st.body.err = io.EOF
 		req.Body = http.NoBody
-	} else {
+	default:
+		st.body.expected = req.ContentLength
 		req.Body = st.body
 	}
 
@@ -119,9 +137,7 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		c.idle.Stop()
 	}
 	c.mu.Unlock()
-	req = req.WithContext(ctx)
 
-	rw := &responseWriter{st: st, req: req, head: req.Method == http.MethodHead}
 	handler := c.s.Handler
 	switch {
 	case f.Truncated:
@@ -130,28 +146,27 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		handler = http.NotFoundHandler()
 	}
 	c.handlers.Add(1)
-	pool.run(func() { c.runHandler(rw, req, handler) })
+	if fr != nil {
+		fr.ctx = ctx
+		rw := &responseWriter{st: st, head: fr.Head}
+		pool.run(func() { c.runHandler(rw, nil, fr, handler) })
+		return nil
+	}
+	req = req.WithContext(ctx)
+	rw := &responseWriter{st: st, req: req, head: req.Method == http.MethodHead}
+	pool.run(func() { c.runHandler(rw, req, nil, handler) })
 	return nil
 }
 
-// newRequest makes the http.Request of a HEADERS frame, as net/http's
-// HTTP/2 server makes it.
-func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, bool, error) {
-	var method, scheme, authority, path string
-	for _, hf := range f.PseudoFields() {
-		switch hf.Name {
-		case ":method":
-			method = hf.Value
-		case ":scheme":
-			scheme = hf.Value
-		case ":authority":
-			authority = hf.Value
-		case ":path":
-			path = hf.Value
-		case ":protocol":
-			return nil, false, errors.New("extended CONNECT is not supported")
-		}
+// newRequest makes the http.Request of a HEADERS frame's fields (pseudo
+// fields first, as the Framer checked), as net/http's HTTP/2 server makes
+// it; ended is the frame's END_STREAM.
+func (c *conn) newRequest(fields []hpack.HeaderField, ended bool) (*http.Request, bool, error) {
+	ps, pseudo := pseudoOf(fields)
+	if ps.protocol {
+		return nil, false, errors.New("extended CONNECT is not supported")
 	}
+	method, scheme, authority, path := ps.method, ps.scheme, ps.authority, ps.path
 	if method == "CONNECT" {
 		if path != "" || scheme != "" || authority == "" {
 			return nil, false, errors.New("malformed CONNECT")
@@ -159,7 +174,7 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, bool, error
 	} else if method == "" || path == "" || (scheme != "https" && scheme != "http") {
 		return nil, false, errors.New("missing :method, :path or :scheme")
 	}
-	regular := f.RegularFields()
+	regular := fields[pseudo:]
 	header := make(http.Header, len(regular))
 	for _, hf := range regular {
 		k := canonicalKey(hf.Name)
@@ -231,7 +246,7 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, bool, error
 	if scheme == "https" {
 		req.TLS = c.tlsState
 	}
-	if !f.StreamEnded() {
+	if !ended {
 		req.ContentLength = -1
 		if vv, ok := header["Content-Length"]; ok {
 			cl, err := strconv.ParseUint(vv[0], 10, 63)
@@ -244,6 +259,37 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, bool, error
 		return nil, false, errors.New("content-length without a body")
 	}
 	return req, needsContinue, nil
+}
+
+// pseudoFields are a request's pseudo-header fields.
+type pseudoFields struct {
+	method, scheme, authority, path string
+	protocol                        bool // :protocol, of an extended CONNECT
+	other                           bool // a pseudo-header field of no request
+}
+
+// pseudoOf reads the pseudo-header fields that begin fields, and returns
+// how many there are.
+func pseudoOf(fields []hpack.HeaderField) (pseudoFields, int) {
+	var p pseudoFields
+	n := 0
+	for ; n < len(fields) && strings.HasPrefix(fields[n].Name, ":"); n++ {
+		switch hf := fields[n]; hf.Name {
+		case ":method":
+			p.method = hf.Value
+		case ":scheme":
+			p.scheme = hf.Value
+		case ":authority":
+			p.authority = hf.Value
+		case ":path":
+			p.path = hf.Value
+		case ":protocol":
+			p.protocol = true
+		default:
+			p.other = true
+		}
+	}
+	return p, n
 }
 
 func slicesDiffer(vv []string) bool {
@@ -290,8 +336,9 @@ func trailerOf(f *http2.MetaHeadersFrame) http.Header {
 	return h
 }
 
-// runHandler serves one stream in its own goroutine.
-func (c *conn) runHandler(rw *responseWriter, req *http.Request, h http.Handler) {
+// runHandler serves one stream in its own goroutine: req with h, or fr
+// with the Server's Fast hook, and with h when the hook leaves it.
+func (c *conn) runHandler(rw *responseWriter, req *http.Request, fr *FastRequest, h http.Handler) {
 	defer c.handlers.Add(-1)
 	st := rw.st
 	panicked := true
@@ -301,16 +348,32 @@ func (c *conn) runHandler(rw *responseWriter, req *http.Request, h http.Handler)
 			if v != http.ErrAbortHandler {
 				buf := make([]byte, 64<<10)
 				buf = buf[:runtime.Stack(buf, false)]
-				c.s.log().Error("HTTP/2 handler panic", "client", c.remoteAddr, "url", req.URL.String(), "panic", fmt.Sprint(v), "stack", string(buf))
+				url := ""
+				switch {
+				case req != nil:
+					url = req.URL.String()
+				case fr != nil:
+					url = fr.Path
+				}
+				c.s.log().Error("HTTP/2 handler panic", "client", c.remoteAddr, "url", url, "panic", fmt.Sprint(v), "stack", string(buf))
 			}
 			rw.abort(http2.ErrCodeInternal)
 		}
 		st.cancel()
 		st.body.closeRead()
-		if req.MultipartForm != nil {
+		if req != nil && req.MultipartForm != nil {
 			_ = req.MultipartForm.RemoveAll()
 		}
 	}()
+	if fr != nil {
+		if c.s.Fast(rw, fr) {
+			rw.finish()
+			panicked = false
+			return
+		}
+		req = fr.Request()
+		rw.req = req
+	}
 	h.ServeHTTP(rw, req)
 	rw.finish()
 	panicked = false
