@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"mime"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -13,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/berth-dev/berth/internal/edge/h1"
 )
 
 // The direct path proxies an HTTP/2 request without a body (GET or HEAD)
@@ -139,7 +140,7 @@ func (e *Edge) proxyDirect(ctx context.Context, w http.ResponseWriter, r *http.R
 		h.Add("Trailer", strings.Join(keys, ", "))
 	}
 	w.WriteHeader(res.StatusCode)
-	if err := copyBody(w, res.Body, streamed(res)); err != nil {
+	if err := copyBody(w, res.Body, h1.Streamed(res)); err != nil {
 		res.Body.Close()
 		panic(http.ErrAbortHandler) // as ReverseProxy: the answer is cut
 	}
@@ -170,21 +171,6 @@ func copyHeader(dst, src http.Header) {
 			dst.Add(k, v)
 		}
 	}
-}
-
-// streamed reports whether an answer is flushed as it comes, as
-// ReverseProxy tells it: server-sent events, or no length.
-func streamed(res *http.Response) bool {
-	if res.ContentLength == -1 {
-		return true
-	}
-	// Parsed only when it may be one: ParseMediaType allocates.
-	ct := res.Header.Get("Content-Type")
-	if len(ct) < len("text/event-stream") || !strings.EqualFold(ct[:len("text/event-stream")], "text/event-stream") {
-		return false
-	}
-	mt, _, _ := mime.ParseMediaType(ct)
-	return mt == "text/event-stream"
 }
 
 // copyBody copies an answer's body to w with a pooled buffer, flushing

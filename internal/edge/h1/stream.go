@@ -390,7 +390,7 @@ func (x *streamExchange) relay(pc *upConn, res *http.Response, stop func() bool,
 	x.t.Controls.Apply(h)
 	x.res.Status = res.StatusCode
 	w.WriteHeader(res.StatusCode)
-	if err := x.copyBody(res.Body, streamed(res)); err != nil {
+	if err := x.copyBody(res.Body, Streamed(res)); err != nil {
 		stop()
 		_ = pc.conn.Close()
 		x.s.log().Debug("answer cut short", "host", x.req.Host, "path", x.req.Path, "err", err)
@@ -462,9 +462,9 @@ func (x *streamExchange) copyBody(body io.Reader, flush bool) error {
 	}
 }
 
-// streamed reports whether an answer is flushed as it comes, as
+// Streamed reports whether an answer is flushed as it comes, as
 // ReverseProxy tells it: server-sent events, or no length.
-func streamed(res *http.Response) bool {
+func Streamed(res *http.Response) bool {
 	if res.ContentLength == -1 {
 		return true
 	}
