@@ -469,6 +469,10 @@ func TestFetchThroughNetwork(t *testing.T) {
 		_, body := get(t, from.Addr, "/fetch?url="+u)
 		return body
 	}
+	// Started is not listening: the app binds its port a moment later, as
+	// a container's does (get waits for it on the published port).
+	_, who := get(t, api.Addr, "/env/WHO")
+	require.Equal(t, "api", who)
 	assert.Equal(t, "200\napi", fetch(client, "http://api:8080/env/WHO"))
 	assert.Equal(t, "200\napi", fetch(client, "http://API:8080/env/WHO"), "names are case-insensitive")
 	assert.Equal(t, "200\napi", fetch(client, "http://api:8080/env/WHO"))
