@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -29,6 +28,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/berth-dev/berth/internal/edge/h2/h2test"
 )
 
 // Black-box tests of HTTP/2 on the edge's HTTPS listener (Server.ServeTLS):
@@ -906,14 +907,10 @@ func TestHTTP2Curl(t *testing.T) {
 // frame by frame. It acknowledges the server's SETTINGS and PINGs, and
 // keeps what came on each stream.
 type h2Conn struct {
+	*h2test.Conn
 	t  testing.TB
 	tc *tls.Conn
-
-	wmu sync.Mutex // writes, with the header encoder
-	bw  *bufio.Writer
-	fr  *http2.Framer
-	enc *hpack.Encoder
-	eb  bytes.Buffer
+	fr *http2.Framer
 
 	dec      *hpack.Decoder
 	settings map[http2.SettingID]uint32 // the server's
@@ -966,33 +963,22 @@ func dialH2(t testing.TB, addr string) *h2Conn {
 // as it reads; 0 is dialH2's large windows.
 func dialH2Window(t testing.TB, addr string, window uint32) *h2Conn {
 	t.Helper()
-	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}) //nolint:gosec // test server certificate
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = tc.Close() })
-	require.Equal(t, "h2", tc.ConnectionState().NegotiatedProtocol)
-	h := &h2Conn{t: t, tc: tc, bw: bufio.NewWriterSize(tc, 64<<10), settings: map[http2.SettingID]uint32{}, streams: map[uint32]*h2Stream{}}
-	h.fr = http2.NewFramer(h.bw, tc)
-	h.enc = hpack.NewEncoder(&h.eb)
-	h.dec = hpack.NewDecoder(4096, nil)
 	const large = 1 << 30
-	h.window, h.refill = 65535, window != 0
+	refill := window != 0
 	if window == 0 {
 		window = large
-		h.window += large
 	}
+	c, err := h2test.Dial(t, addr, http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+	require.NoError(t, err)
+	require.Equal(t, "h2", c.TC.ConnectionState().NegotiatedProtocol)
+	h := &h2Conn{Conn: c, t: t, tc: c.TC, fr: c.FR, settings: map[http2.SettingID]uint32{}, streams: map[uint32]*h2Stream{}}
+	h.dec = hpack.NewDecoder(4096, nil)
+	h.window, h.refill = 65535, refill
 	h.streamWindow = int64(window)
-	h.write(func(fr *http2.Framer) error {
-		if _, err := io.WriteString(h.bw, http2.ClientPreface); err != nil {
-			return err
-		}
-		if err := fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window}); err != nil {
-			return err
-		}
-		if h.refill {
-			return nil
-		}
-		return fr.WriteWindowUpdate(0, large)
-	})
+	if !refill {
+		h.window += large
+		h.write(func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, large) })
+	}
 	gotSettings := false
 	h.until("the server's SETTINGS", func() bool {
 		gotSettings = gotSettings || len(h.settings) > 0
@@ -1007,15 +993,7 @@ func (h *h2Conn) write(f func(fr *http2.Framer) error) {
 	require.NoError(h.t, h.tryWrite(f))
 }
 
-func (h *h2Conn) tryWrite(f func(fr *http2.Framer) error) error {
-	h.wmu.Lock()
-	defer h.wmu.Unlock()
-	_ = h.tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := f(h.fr); err != nil {
-		return err
-	}
-	return h.bw.Flush()
-}
+func (h *h2Conn) tryWrite(f func(fr *http2.Framer) error) error { return h.Write(f) }
 
 // send opens stream id with a request for fastHost; hdr holds further
 // header field name/value pairs, written as they are.
@@ -1025,27 +1003,10 @@ func (h *h2Conn) send(id uint32, method, path string, endStream bool, hdr ...str
 }
 
 // writeRequest writes the header block of a request, as HEADERS and as many
-// CONTINUATION frames as the default frame size needs; h.wmu is held.
+// CONTINUATION frames as the default frame size needs; inside write.
 func (h *h2Conn) writeRequest(fr *http2.Framer, id uint32, method, path string, endStream bool, hdr ...string) error {
-	h.eb.Reset()
 	fields := []string{":method", method, ":scheme", "https", ":authority", fastHost, ":path", path}
-	fields = append(fields, hdr...)
-	for i := 0; i+1 < len(fields); i += 2 {
-		if err := h.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]}); err != nil {
-			return err
-		}
-	}
-	block := h.eb.Bytes()
-	const frame = 16 << 10
-	first := block[:min(len(block), frame)]
-	block = block[len(first):]
-	err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(block) == 0})
-	for err == nil && len(block) > 0 {
-		chunk := block[:min(len(block), frame)]
-		block = block[len(chunk):]
-		err = fr.WriteContinuation(id, len(block) == 0, chunk)
-	}
-	return err
+	return h.WriteHeaders(fr, id, endStream, append(fields, hdr...)...)
 }
 
 // data sends a request body on stream id.

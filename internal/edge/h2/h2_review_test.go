@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"io"
 	"log/slog"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/berth-dev/berth/internal/edge/h2/h2test"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
@@ -28,13 +29,9 @@ import (
 // and reads every frame the server sends, in a goroutine of its own, so
 // that a test can also see that nothing comes.
 type rawConn struct {
+	*h2test.Conn
 	t      testing.TB
-	tc     *tls.Conn
-	wmu    sync.Mutex
-	bw     *bufio.Writer
 	fr     *http2.Framer
-	enc    *hpack.Encoder
-	eb     bytes.Buffer
 	frames chan rawFrame
 	stop   chan struct{}
 	seen   []rawFrame // every frame next has returned
@@ -70,12 +67,10 @@ func (f rawFrame) field(name string) string {
 // among settings, or its default).
 func dialRaw(t testing.TB, addr string, settings ...http2.Setting) *rawConn {
 	t.Helper()
-	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}}) //nolint:gosec // test certificate
+	c, err := h2test.Dial(t, addr, settings...)
 	require.NoError(t, err)
-	r := &rawConn{t: t, tc: tc, bw: bufio.NewWriterSize(tc, 64<<10), frames: make(chan rawFrame, 64), stop: make(chan struct{})}
-	r.fr = http2.NewFramer(r.bw, tc)
+	r := &rawConn{Conn: c, t: t, fr: c.FR, frames: make(chan rawFrame, 64), stop: make(chan struct{})}
 	r.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
-	r.fr.AllowIllegalWrites = true // for the frames a test sends to provoke errors
 	r.fr.MaxHeaderListSize = 1 << 20
 	maxFrame := uint32(16384)
 	for _, s := range settings {
@@ -84,17 +79,7 @@ func dialRaw(t testing.TB, addr string, settings ...http2.Setting) *rawConn {
 		}
 	}
 	r.fr.SetMaxReadFrameSize(maxFrame)
-	r.enc = hpack.NewEncoder(&r.eb)
-	t.Cleanup(func() {
-		close(r.stop)
-		_ = tc.Close()
-	})
-	r.write(func(fr *http2.Framer) error {
-		if _, err := io.WriteString(r.bw, http2.ClientPreface); err != nil {
-			return err
-		}
-		return fr.WriteSettings(settings...)
-	})
+	t.Cleanup(func() { close(r.stop) })
 	go r.read()
 	return r
 }
@@ -140,28 +125,12 @@ func (r *rawConn) write(f func(fr *http2.Framer) error) {
 	require.NoError(r.t, r.tryWrite(f))
 }
 
-func (r *rawConn) tryWrite(f func(fr *http2.Framer) error) error {
-	r.wmu.Lock()
-	defer r.wmu.Unlock()
-	_ = r.tc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if err := f(r.fr); err != nil {
-		return err
-	}
-	return r.bw.Flush()
-}
+func (r *rawConn) tryWrite(f func(fr *http2.Framer) error) error { return r.Write(f) }
 
 // headers sends a header block on stream id: name/value pairs, as they are.
 func (r *rawConn) headers(id uint32, end bool, kv ...string) {
 	r.t.Helper()
-	r.write(func(fr *http2.Framer) error {
-		r.eb.Reset()
-		for i := 0; i+1 < len(kv); i += 2 {
-			if err := r.enc.WriteField(hpack.HeaderField{Name: kv[i], Value: kv[i+1]}); err != nil {
-				return err
-			}
-		}
-		return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: r.eb.Bytes(), EndStream: end, EndHeaders: true})
-	})
+	r.write(func(fr *http2.Framer) error { return r.WriteHeaders(fr, id, end, kv...) })
 }
 
 // req opens stream id with a request; kv are more header fields.
@@ -461,18 +430,15 @@ func TestGoAwayLastStreamNeverRises(t *testing.T) {
 // A connection idle for longer than writeStall still answers: the write
 // deadline is counted from each write, not from the last one.
 func TestAnswerAfterIdleLongerThanWriteStall(t *testing.T) {
-	// Restored after serve's cleanup, which closes the connections.
-	t.Cleanup(func(d time.Duration) func() { return func() { writeStall = d } }(writeStall))
 	// Long enough for a 64 KiB answer's writes on a loaded machine under
-	// the race detector (500 ms was not, once); the answer is still
-	// several bufio flushes.
-	writeStall = time.Second
-	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// the race detector; the answer is still several bufio flushes.
+	const stall = time.Second
+	s := &Server{writeStall: stall, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, answer(r.URL.Path, 64<<10))
 	})}
 	addr := serve(t, s)
 	cl := client(t)
-	for i, pause := range []time.Duration{0, 2 * writeStall} {
+	for i, pause := range []time.Duration{0, 2 * stall} {
 		time.Sleep(pause)
 		res, err := cl.Get("https://" + addr + "/big")
 		require.NoError(t, err, "request %d", i)

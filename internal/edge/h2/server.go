@@ -60,6 +60,9 @@ type Server struct {
 	// debug level. Nil discards them.
 	Log *slog.Logger
 
+	// writeStall, when set, replaces the package's (tests).
+	writeStall time.Duration
+
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	shutdown bool
@@ -77,8 +80,9 @@ const (
 	maxHandlersFactor = 4           // handlers still running, per advertised stream, before ENHANCE_YOUR_CALM
 )
 
-// writeStall bounds one write to the client; a var for the tests.
-var writeStall = 2 * time.Minute
+// writeStall bounds one write to the client (Server.writeStall, for the
+// tests, replaces it).
+const writeStall = 2 * time.Minute
 
 // ServeConn serves c, which has made its TLS handshake and negotiated
 // "h2", until it closes. Started during a Shutdown, it sends GOAWAY at once
@@ -159,6 +163,13 @@ func (s *Server) log() *slog.Logger {
 }
 
 var discard = slog.New(slog.DiscardHandler)
+
+func (s *Server) stall() time.Duration {
+	if s.writeStall > 0 {
+		return s.writeStall
+	}
+	return writeStall
+}
 
 func (s *Server) maxHeaderListSize() uint32 {
 	if s.MaxHeaderBytes > 0 {

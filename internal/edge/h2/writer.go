@@ -170,7 +170,7 @@ func (w *writer) drain() {
 			}
 			// From each batch: a deadline set before the last flush
 			// would have passed for a connection idle since.
-			_ = c.nc.SetWriteDeadline(time.Now().Add(writeStall))
+			_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.stall()))
 			for i := range batch {
 				it := &batch[i]
 				if !closing {
