@@ -5,11 +5,13 @@
 // net/http's server runs each connection through one goroutine that owns
 // all state, with a reader goroutine feeding it frames and every write of
 // a handler passed to it over channels and waited for. Here the reader
-// goroutine owns the protocol state and starts each stream's handler; a
-// handler's answer is framed in the handler's own goroutine and queued,
-// without waiting, for one writer goroutine per connection, which writes
-// what is queued in one go and flushes once per batch. Flow control is
-// kept under one lock per connection.
+// goroutine owns the protocol state and starts each stream's handler on a
+// goroutine kept from an earlier stream (workers.go); a handler's answer
+// is framed in the handler's own goroutine and queued, and the handler
+// writes the connection's queue itself when nobody else is writing, in
+// one go with one flush (writer.go). What the reader queues goes through
+// a writer goroutine, so the reader never blocks on a write. Flow control
+// is kept under one lock per connection.
 //
 // A Server with a Fast hook offers it each GET or HEAD stream that ended
 // with its HEADERS before any http.Request is made (fast.go): the edge's
