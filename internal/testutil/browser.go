@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -43,20 +44,31 @@ func Browser(tb testing.TB) context.Context {
 		chromedp.NoSandbox, // as root in CI; the pages are the test's own
 		chromedp.DisableGPU,
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(tb.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	tb.Cleanup(func() {
-		cancelTab()
-		cancelAlloc()
-	})
 	// Start the browser now, on the context without a timeout (the first
 	// call's context is the browser's lifetime), so its start-up is not
-	// counted in a step's timeout.
-	if err := chromedp.Do(ctx); err != nil {
-		tb.Fatalf("start Chromium %s: %v", path, err)
+	// counted in a step's timeout. A start that fails is tried again: on
+	// a loaded CI machine Chromium's zygote has once died at start
+	// ("write: Broken pipe") for two tests in a row, and passed after.
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		// A profile of its own each time: a browser that died may have
+		// left its lock in the last one.
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, chromedp.UserDataDir(tb.TempDir()))...)
+		ctx, cancelTab := chromedp.NewContext(actx)
+		if err = chromedp.Do(ctx); err == nil {
+			tb.Cleanup(func() {
+				cancelTab()
+				cancelAlloc()
+			})
+			return ctx
+		}
+		cancelTab()
+		cancelAlloc()
+		tb.Logf("start Chromium %s, attempt %d: %v", path, attempt, err)
+		time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
 	}
-	return ctx
+	tb.Fatalf("start Chromium %s: %v", path, err)
+	return nil
 }
