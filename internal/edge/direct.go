@@ -131,34 +131,14 @@ func (e *Edge) proxyDirect(ctx context.Context, w http.ResponseWriter, r *http.R
 			h[k] = append(h[k], vv...)
 		}
 	}
-	announced := len(res.Trailer)
-	if announced > 0 {
-		keys := make([]string, 0, announced)
-		for k := range res.Trailer {
-			keys = append(keys, k)
-		}
-		h.Add("Trailer", strings.Join(keys, ", "))
-	}
+	announced := h1.AnnounceTrailers(h, res)
 	w.WriteHeader(res.StatusCode)
 	if err := copyBody(w, res.Body, h1.Streamed(res)); err != nil {
 		res.Body.Close()
 		panic(http.ErrAbortHandler) // as ReverseProxy: the answer is cut
 	}
 	res.Body.Close() // now, to read the trailers
-	if len(res.Trailer) > 0 {
-		// Force chunking, as ReverseProxy does, so that no length is
-		// computed for a short body with trailers.
-		_ = http.NewResponseController(w).Flush()
-	}
-	if len(res.Trailer) == announced {
-		copyHeader(h, res.Trailer)
-		return
-	}
-	for k, vv := range res.Trailer {
-		for _, v := range vv {
-			h.Add(http.TrailerPrefix+k, v)
-		}
-	}
+	h1.CopyTrailers(w, res, announced)
 }
 
 // errSwitched is a 101 answer to a request that asked for no upgrade.

@@ -379,14 +379,7 @@ func (x *streamExchange) relay(pc *upConn, res *http.Response, stop func() bool,
 			h[k] = vv
 		}
 	}
-	announced := len(res.Trailer)
-	if announced > 0 {
-		keys := make([]string, 0, announced)
-		for k := range res.Trailer {
-			keys = append(keys, k)
-		}
-		h.Add("Trailer", strings.Join(keys, ", "))
-	}
+	announced := AnnounceTrailers(h, res)
 	x.t.Controls.Apply(h)
 	x.res.Status = res.StatusCode
 	w.WriteHeader(res.StatusCode)
@@ -407,24 +400,40 @@ func (x *streamExchange) relay(pc *upConn, res *http.Response, stop func() bool,
 	} else {
 		_ = pc.conn.Close()
 	}
-	if len(res.Trailer) > 0 {
-		// Force chunking, as ReverseProxy does, so that no length is
-		// computed for a short body with trailers.
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
+	CopyTrailers(w, res, announced)
+}
+
+// AnnounceTrailers declares an answer's trailers in h, the client's
+// header, as ReverseProxy does, and returns how many it declared.
+func AnnounceTrailers(h http.Header, res *http.Response) int {
+	announced := len(res.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range res.Trailer {
+			keys = append(keys, k)
 		}
+		h.Add("Trailer", strings.Join(keys, ", "))
 	}
-	if len(res.Trailer) == announced {
-		for k, vv := range res.Trailer {
-			for _, v := range vv {
-				h.Add(k, v)
-			}
-		}
+	return announced
+}
+
+// CopyTrailers passes an answer's trailers, read once its body is
+// closed, to w as ReverseProxy does: the answer chunked, so that no
+// length is computed for a short body with trailers; by name when they
+// are the announced ones, else each with http.TrailerPrefix.
+func CopyTrailers(w http.ResponseWriter, res *http.Response, announced int) {
+	if len(res.Trailer) == 0 {
 		return
+	}
+	_ = http.NewResponseController(w).Flush()
+	h := w.Header()
+	prefix := ""
+	if len(res.Trailer) != announced {
+		prefix = http.TrailerPrefix
 	}
 	for k, vv := range res.Trailer {
 		for _, v := range vv {
-			h.Add(http.TrailerPrefix+k, v)
+			h.Add(prefix+k, v)
 		}
 	}
 }
