@@ -281,10 +281,11 @@ func (c *conn) process(f http2.Frame) error {
 		if f.StreamDep == f.StreamID {
 			// A stream error that opens no stream: a PRIORITY frame may
 			// name an idle stream, whose number stays the client's to use.
-			if st := c.stream(f.StreamID); st != nil {
+			st := c.stream(f.StreamID)
+			if st != nil {
 				c.resetStream(st, errStreamReset)
 			}
-			return c.w.enqueueControl(item{kind: kindRST, st: c.stream(f.StreamID), id: f.StreamID, code: http2.ErrCodeProtocol})
+			return c.w.enqueueControl(item{kind: kindRST, st: st, id: f.StreamID, code: http2.ErrCodeProtocol})
 		}
 		return nil
 	case *http2.GoAwayFrame:
