@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -133,7 +132,7 @@ func (e *Edge) proxyDirect(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	announced := h1.AnnounceTrailers(h, res)
 	w.WriteHeader(res.StatusCode)
-	if err := copyBody(w, res.Body, h1.Streamed(res)); err != nil {
+	if _, err := h1.CopyBody(w, res.Body, h1.Streamed(res)); err != nil {
 		res.Body.Close()
 		panic(http.ErrAbortHandler) // as ReverseProxy: the answer is cut
 	}
@@ -149,37 +148,6 @@ func copyHeader(dst, src http.Header) {
 	for k, vv := range src {
 		for _, v := range vv {
 			dst.Add(k, v)
-		}
-	}
-}
-
-// copyBody copies an answer's body to w with a pooled buffer, flushing
-// after each write when flush is set. It returns a read or write error,
-// not io.EOF.
-func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
-	buf := buffers.Get().(*[bufferSize]byte)
-	defer buffers.Put(buf)
-	rc := http.NewResponseController(w)
-	if flush {
-		// The head goes out before the body, however late that comes, as
-		// ReverseProxy's first flush sends it (so nothing is sniffed).
-		_ = rc.Flush()
-	}
-	for {
-		n, rerr := body.Read(buf[:])
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			if flush {
-				_ = rc.Flush()
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
 		}
 	}
 }

@@ -383,7 +383,9 @@ func (x *streamExchange) relay(pc *upConn, res *http.Response, stop func() bool,
 	x.t.Controls.Apply(h)
 	x.res.Status = res.StatusCode
 	w.WriteHeader(res.StatusCode)
-	if err := x.copyBody(res.Body, Streamed(res)); err != nil {
+	n, err := CopyBody(w, res.Body, Streamed(res))
+	x.res.Bytes += n
+	if err != nil {
 		stop()
 		_ = pc.conn.Close()
 		x.s.log().Debug("answer cut short", "host", x.req.Host, "path", x.req.Path, "err", err)
@@ -438,35 +440,39 @@ func CopyTrailers(w http.ResponseWriter, res *http.Response, announced int) {
 	}
 }
 
-// Copy buffers of HTTP/2 answers, as ReverseProxy's.
+// Copy buffers of answers proxied for a ResponseWriter, as ReverseProxy's.
 var copyBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
 
-// copyBody copies an answer's body to the stream, flushing after each
-// write when flush is set. It returns a read or write error, not io.EOF.
-func (x *streamExchange) copyBody(body io.Reader, flush bool) error {
+// CopyBody copies an answer's body to w with a pooled buffer, flushing
+// after each write when flush is set, the head first, however late the
+// body comes, as ReverseProxy's first flush sends it (so nothing is
+// sniffed). It returns the bytes written and a read or write error (a
+// write's as a client error), not io.EOF.
+func CopyBody(w http.ResponseWriter, body io.Reader, flush bool) (int64, error) {
 	buf := copyBuffers.Get().(*[32 << 10]byte)
 	defer copyBuffers.Put(buf)
-	f, _ := x.w.(http.Flusher)
-	if flush && f != nil {
-		// The head goes out before the body, however late that comes.
-		f.Flush()
+	var rc *http.ResponseController
+	if flush {
+		rc = http.NewResponseController(w)
+		_ = rc.Flush()
 	}
+	var written int64
 	for {
 		n, rerr := body.Read(buf[:])
 		if n > 0 {
-			if _, werr := x.w.Write(buf[:n]); werr != nil {
-				return clientError{werr}
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return written, clientError{werr}
 			}
-			x.res.Bytes += int64(n)
-			if flush && f != nil {
-				f.Flush()
+			written += int64(n)
+			if flush {
+				_ = rc.Flush()
 			}
 		}
 		if rerr == io.EOF {
-			return nil
+			return written, nil
 		}
 		if rerr != nil {
-			return rerr
+			return written, rerr
 		}
 	}
 }
