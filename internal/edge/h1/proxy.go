@@ -189,7 +189,7 @@ func (x *fastExchange) send(pc *upConn, rh *respHead, deadline time.Time) (int, 
 		_ = pc.conn.SetDeadline(deadline)
 	}
 	pc.got = 0
-	if _, err := pc.conn.Write(x.fc.out); err != nil {
+	if err := pc.sendHead(x.fc.out); err != nil {
 		return 0, nil, err
 	}
 	for {

@@ -337,7 +337,7 @@ func (x *streamExchange) send(pc *upConn, deadline time.Time) (*http.Response, e
 		_ = pc.conn.SetDeadline(deadline)
 	}
 	pc.got = 0
-	if _, err := pc.conn.Write(x.out); err != nil {
+	if err := pc.sendHead(x.out); err != nil {
 		return nil, err
 	}
 	req := getRequest

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -251,6 +252,10 @@ type upConn struct {
 	// abort wakes a blocked read or write when the request is cancelled;
 	// made once, not per request.
 	abort func()
+	// rc is the socket, for a request head written by the next Read
+	// (sendHead); nil when conn is not a TCP connection.
+	rc      syscall.RawConn
+	pending []byte // the request head the next Read writes first
 }
 
 func newUpConn(c net.Conn, addr string) *upConn {
@@ -258,7 +263,27 @@ func newUpConn(c net.Conn, addr string) *upConn {
 	pc.br = bufio.NewReaderSize(pc, 4<<10)
 	pc.bw = bufio.NewWriterSize(c, 4<<10)
 	pc.abort = func() { _ = c.SetDeadline(aLongTimeAgo) }
+	pc.rc = rawConnOf(c)
 	return pc
+}
+
+// sendHead sends b, a request head without a body: at once, or, on a TCP
+// connection back from the pool within the last second, from the next Read,
+// which then waits for the answer before it reads (ready.go). A failed
+// write is that Read's error.
+//
+// Waiting first would forget an end of the connection that came before
+// the request was written: a peer that closed wholly resets the request,
+// which ends the wait, but one that only half-closed is not heard from again
+// until it closes. Connections idle for longer, and new ones, are written
+// at once and read as usual.
+func (pc *upConn) sendHead(b []byte) error {
+	if pc.rc == nil || pc.br.Buffered() > 0 || !pc.reused || clock()-pc.idleAt > int64(time.Second) {
+		_, err := pc.conn.Write(b)
+		return err
+	}
+	pc.pending = b
+	return nil
 }
 
 // Read reads from the connection for br, bounding the answer's head.
@@ -271,7 +296,14 @@ func (pc *upConn) Read(p []byte) (int, error) {
 			p = p[:pc.limit]
 		}
 	}
-	n, err := pc.conn.Read(p)
+	var n int
+	var err error
+	if b := pc.pending; b != nil {
+		pc.pending = nil
+		n, err = writeThenRead(pc.conn, pc.rc, b, p)
+	} else {
+		n, err = pc.conn.Read(p)
+	}
 	pc.got += int64(n)
 	if pc.limit > 0 {
 		pc.limit -= int64(n)
