@@ -81,6 +81,8 @@ func main() {
 	switch *role {
 	case "backend":
 		err = serveBackend(*listen)
+	case "floor":
+		err = serveFloor(*listen, *backend)
 	case "edge":
 		err = serveEdge(*listen, *tlsListen, *netH2Listen, *certDir, *backend, *logDir, *cpuProfile)
 	case "":
@@ -461,6 +463,12 @@ func run(o options) error {
 	}
 	defer berth.stop()
 
+	floor, err := startSelf("floor", "-role", "floor", "-backend", backend.addr)
+	if err != nil {
+		return err
+	}
+	defer floor.stop()
+
 	nginxAddr, _ := freePort()
 	nginxCacheAddr, _ := freePort()
 	nginxTLS, _ := freePort()
@@ -489,6 +497,7 @@ func run(o options) error {
 		{"berth edge (entrypoint, URL origin)", groupHTTP, "http://" + berth.addr + "/", "ep.localhost", berth, false},
 		{"nginx", groupHTTP, "http://" + nginxAddr + "/", "", nginx, false},
 		{"caddy", groupHTTP, "http://" + caddyAddr + "/", "", caddy, false},
+		{"floor: minimal epoll loop (reference, no HTTP rules)", groupHTTP, "http://" + floor.addr + "/", "", floor, false},
 		{"berth edge, HTTPS (service route)", groupHTTPS, "https://" + berthTLS + "/", host, berth, false},
 		{"nginx, HTTPS", groupHTTPS, "https://" + nginxTLS + "/", "", nginx, false},
 		{"caddy, HTTPS", groupHTTPS, "https://" + caddyTLS + "/", "", caddy, false},
