@@ -2,8 +2,10 @@ package testutil
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -48,14 +50,22 @@ func Browser(tb testing.TB) context.Context {
 	)
 	// Start the browser now, on the context without a timeout (the first
 	// call's context is the browser's lifetime), so its start-up is not
-	// counted in a step's timeout. A start that fails is tried again: on
-	// a loaded CI machine Chromium's zygote has once died at start
-	// ("write: Broken pipe") for two tests in a row, and passed after.
+	// counted in a step's timeout. A start that fails is tried again,
+	// later each time: on a loaded CI machine Chromium has died at start
+	// (its zygote's "write: Broken pipe", crashpad snapshotting the crash)
+	// for two tests in a row, six starts within five seconds. The last
+	// tries go without the zygote, one less process to fork at start, and
+	// each failure logs the machine's state beside Chromium's output.
 	var err error
-	for attempt := 1; attempt <= 3; attempt++ {
+	const attempts = 5
+	for attempt := 1; attempt <= attempts; attempt++ {
 		// A profile of its own each time: a browser that died may have
 		// left its lock in the last one.
-		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, chromedp.UserDataDir(tb.TempDir()))...)
+		o := append(opts, chromedp.UserDataDir(tb.TempDir()))
+		if attempt > 3 {
+			o = append(o, chromedp.Flag("no-zygote", true))
+		}
+		actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), o...)
 		ctx, cancelTab := chromedp.NewContext(actx)
 		if err = chromedp.Do(ctx); err == nil {
 			tb.Cleanup(func() {
@@ -66,9 +76,42 @@ func Browser(tb testing.TB) context.Context {
 		}
 		cancelTab()
 		cancelAlloc()
-		tb.Logf("start Chromium %s, attempt %d: %v", path, attempt, err)
-		time.Sleep(time.Duration(attempt) * 500 * time.Millisecond)
+		tb.Logf("start Chromium %s, attempt %d of %d (%s): %v", path, attempt, attempts, machineState(), err)
+		if attempt < attempts {
+			time.Sleep(time.Duration(1<<(attempt-1)) * time.Second) // 1, 2, 4, 8 s
+		}
 	}
 	tb.Fatalf("start Chromium %s: %v", path, err)
 	return nil
+}
+
+// machineState is what a failed browser start is logged with: the load,
+// the tasks (processes and threads, bounded by the kernel's pid_max) and
+// the memory available.
+func machineState() string {
+	load, _ := os.ReadFile("/proc/loadavg")
+	tasks := 0
+	if procs, err := os.ReadDir("/proc"); err == nil {
+		for _, p := range procs {
+			if p.Name()[0] >= '0' && p.Name()[0] <= '9' {
+				if ts, err := os.ReadDir("/proc/" + p.Name() + "/task"); err == nil {
+					tasks += len(ts)
+				}
+			}
+		}
+	}
+	pidMax, _ := os.ReadFile("/proc/sys/kernel/pid_max")
+	avail := ""
+	if mem, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(mem), "\n") {
+			if strings.HasPrefix(l, "MemAvailable:") {
+				avail = strings.Join(strings.Fields(l)[1:], " ")
+			}
+		}
+	}
+	fields := strings.Fields(string(load))
+	if len(fields) > 3 {
+		fields = fields[:3]
+	}
+	return fmt.Sprintf("load %s, %d tasks of pid_max %s, memory available %s", strings.Join(fields, " "), tasks, strings.TrimSpace(string(pidMax)), avail)
 }
