@@ -61,3 +61,11 @@ func (e *Engine) ContainerLogs(ctx context.Context, id string, opts runtime.LogO
 func (e *Engine) Resize(ctx context.Context, id string, height, width uint) error {
 	return e.resizeContainer(ctx, id, height, width)
 }
+
+// TaskNetReady reports whether a task network holder is ready on network
+// for the next task-shaped pod.
+func (e *Engine) TaskNetReady(network string) bool {
+	e.tasks.mu.Lock()
+	defer e.tasks.mu.Unlock()
+	return len(e.tasks.pool(network).ready) > 0
+}

@@ -23,10 +23,16 @@ func (e *Engine) WaitPod(ctx context.Context, id string) (int, error) {
 		return 0, err
 	}
 	code, err := e.wait(ctx, pi.main)
-	if err == nil && code == 137 && pi.main.HostConfig != nil && pi.main.HostConfig.Memory > 0 {
+	if err == nil && code == 137 && memoryLimited(pi.main) {
 		e.settleOOM(ctx, pi.main.ID)
 	}
 	return code, err
+}
+
+// memoryLimited reports whether c runs under a memory limit, so a SIGKILL
+// may be the kernel's OOM killer.
+func memoryLimited(c container.InspectResponse) bool {
+	return c.HostConfig != nil && c.HostConfig.Memory > 0
 }
 
 // oomSettle bounds how long settleOOM waits.
@@ -38,20 +44,24 @@ const oomSettle = 3 * time.Second
 // after WaitPod read OOMKilled false at times (TestConformance/OOMKilled,
 // under load). A SIGKILL that was not the OOM killer's stays false, after
 // oomSettle. (1 s was not enough on a CI machine at load 14: the event
-// came later.)
-func (e *Engine) settleOOM(ctx context.Context, id string) {
+// came later.) It reports whether the engine marked it so.
+func (e *Engine) settleOOM(ctx context.Context, id string) bool {
 	deadline := time.Now().Add(oomSettle)
 	for time.Now().Before(deadline) {
 		c, err := e.cli.ContainerInspect(ctx, id)
-		if err != nil || (c.State != nil && c.State.OOMKilled) {
-			return
+		if err != nil {
+			return false
+		}
+		if c.State != nil && c.State.OOMKilled {
+			return true
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	return false
 }
 
 // Logs streams the output lines of a pod's container ("" or the main

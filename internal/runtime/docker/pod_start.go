@@ -271,7 +271,8 @@ func (s *podStart) run(n *startNode) error {
 			// It may have exited just now: say so rather than what the
 			// check saw of it.
 			if info, ierr := s.e.cli.ContainerInspect(s.watchCtx, n.info.ID); ierr == nil && info.State != nil && !info.State.Running {
-				return &runtime.StartError{Container: n.name, Err: exitedErr(info.State.ExitCode, info.State.OOMKilled)}
+				code := info.State.ExitCode
+				return &runtime.StartError{Container: n.name, Err: exitedErr(code, s.oomKilled(n, code, info.State.OOMKilled))}
 			}
 			return &runtime.StartError{Container: n.name, Err: err}
 		}
@@ -288,7 +289,7 @@ func (s *podStart) watch(n *startNode) {
 		return
 	}
 	if info, err := s.e.cli.ContainerInspect(s.watchCtx, n.info.ID); err == nil && info.State != nil {
-		n.oom = info.State.OOMKilled
+		n.oom = s.oomKilled(n, code, info.State.OOMKilled)
 	}
 	n.code = code
 	close(n.exited)
@@ -299,6 +300,17 @@ func (s *podStart) watch(n *startNode) {
 	case n.essential:
 		s.fail(&runtime.StartError{Container: n.name, Err: exitedErr(code, n.oom)})
 	}
+}
+
+// oomKilled is whether n, which exited with code and was read with
+// OOMKilled as read, was killed out of memory: a 137 under a memory limit
+// read false waits for the engine to learn of the kill (settleOOM), or a
+// deploy killed out of memory while it started would not say so.
+func (s *podStart) oomKilled(n *startNode, code int, read bool) bool {
+	if read || code != 137 || !memoryLimited(n.info) {
+		return read
+	}
+	return s.e.settleOOM(s.watchCtx, n.info.ID)
 }
 
 // exitedErr is a container's exit during a start.
