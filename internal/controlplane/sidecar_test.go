@@ -215,6 +215,9 @@ func TestSidecarsShareLocalhost(t *testing.T) {
 	d2 := startDaemon(t, d.dataDir)
 	d2.destroyOnCleanup(app)
 	after := d2.status(app)
+	if len(after.Instances) != len(before.Instances) {
+		t.Logf("the first daemon's log:\n%s\nthe new daemon's log:\n%s", d.logs.String(), d2.logs.String())
+	}
 	require.Len(t, after.Instances, len(before.Instances))
 	for i := range before.Instances {
 		assert.Equal(t, before.Instances[i].ID, after.Instances[i].ID, "not restarted")
