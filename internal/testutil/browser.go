@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,7 @@ func Browser(tb testing.TB) context.Context {
 	for attempt := 1; attempt <= attempts; attempt++ {
 		// A profile of its own each time: a browser that died may have
 		// left its lock in the last one.
-		o := append(opts, chromedp.UserDataDir(tb.TempDir()))
+		o := append(slices.Clip(opts), chromedp.UserDataDir(tb.TempDir()))
 		if attempt > 3 {
 			o = append(o, chromedp.Flag("no-zygote", true))
 		}
