@@ -35,35 +35,6 @@ func memoryLimited(c container.InspectResponse) bool {
 	return c.HostConfig != nil && c.HostConfig.Memory > 0
 }
 
-// oomSettle bounds how long settleOOM waits.
-const oomSettle = 3 * time.Second
-
-// settleOOM waits, briefly, for the engine to mark a container killed
-// (137) under a memory limit as OOMKilled: Docker learns of the kernel's
-// OOM kill from an event that can come after the exit, so an inspect right
-// after WaitPod read OOMKilled false at times (TestConformance/OOMKilled,
-// under load). A SIGKILL that was not the OOM killer's stays false, after
-// oomSettle. (1 s was not enough on a CI machine at load 14: the event
-// came later.) It reports whether the engine marked it so.
-func (e *Engine) settleOOM(ctx context.Context, id string) bool {
-	deadline := time.Now().Add(oomSettle)
-	for time.Now().Before(deadline) {
-		c, err := e.cli.ContainerInspect(ctx, id)
-		if err != nil {
-			return false
-		}
-		if c.State != nil && c.State.OOMKilled {
-			return true
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return false
-}
-
 // Logs streams the output lines of a pod's container ("" or the main
 // container's name: the main one) to fn. With Follow it ends when the
 // container stops, the pod is removed or ctx ends.
