@@ -69,3 +69,8 @@ func (e *Engine) TaskNetReady(network string) bool {
 	defer e.tasks.mu.Unlock()
 	return len(e.tasks.pool(network).ready) > 0
 }
+
+// OOMEvent is oomEvent, for the tests.
+func (e *Engine) OOMEvent(ctx context.Context, id string, since time.Time, wait time.Duration) bool {
+	return e.oomEvent(ctx, id, since, wait)
+}

@@ -82,11 +82,21 @@ func (e *Engine) settleOOM(ctx context.Context, id string) bool {
 	if t := parseTime(c.State.StartedAt); !t.IsZero() {
 		since = t.Add(-time.Second)
 	}
-	ctx, cancel := context.WithTimeout(ctx, oomSettle+time.Second)
+	if e.oomEvent(ctx, id, since, oomSettle) {
+		markOOM(id)
+		return true
+	}
+	return false
+}
+
+// oomEvent reports whether the engine logged an "oom" event for container
+// id since since, looking up to wait ahead for one still to come.
+func (e *Engine) oomEvent(ctx context.Context, id string, since time.Time, wait time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, wait+time.Second)
 	defer cancel()
 	msgs, errs := e.cli.Events(ctx, events.ListOptions{
 		Since: strconv.FormatInt(since.Unix(), 10),
-		Until: strconv.FormatInt(time.Now().Add(oomSettle).Unix(), 10),
+		Until: strconv.FormatInt(time.Now().Add(wait).Unix(), 10),
 		Filters: filters.NewArgs(
 			filters.Arg("type", string(events.ContainerEventType)),
 			filters.Arg("container", id),
@@ -97,7 +107,6 @@ func (e *Engine) settleOOM(ctx context.Context, id string) bool {
 		select {
 		case m := <-msgs:
 			if m.Action == events.ActionOOM {
-				markOOM(id)
 				return true
 			}
 		case <-errs: // the end of the window (io.EOF), or the engine's error
