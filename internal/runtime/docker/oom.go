@@ -14,10 +14,10 @@ import (
 //
 // Docker marks a container killed by the kernel's OOM killer (its
 // State.OOMKilled) from an event of containerd's that can come after the
-// exit, and Docker 20.10 then never marks it at all: it carries the flag to
-// whichever exit it processes next (TestResourceLimitsAndOOM read 137 and
-// OOMKilled false in two CI runs of three). The "oom" event it logs for the
-// container comes either way. So a 137 under a memory limit with the flag
+// exit, and then, on Docker 20.10 at least, may never mark it at all
+// (TestResourceLimitsAndOOM read 137 and OOMKilled false in two full test
+// runs of three here, with 3 s of inspects after the exit). The "oom"
+// event it logs for the container came every time. So a 137 under a memory limit with the flag
 // unset is looked up in the engine's events, and a kill found there is
 // remembered by container ID, for every later read of the container.
 
