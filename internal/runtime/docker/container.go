@@ -260,7 +260,6 @@ func (e *Engine) start(ctx context.Context, info container.InspectResponse, insp
 	if err := e.ensureConnected(ctx, info); err != nil {
 		return Container{}, err
 	}
-	clearOOM(id) // a new run: its exit is its own
 	err := e.cli.ContainerStart(ctx, id, container.StartOptions{})
 	if err != nil && networkGone(err) {
 		// Its network was removed and made again since it stopped (by
@@ -415,7 +414,7 @@ func toContainer(info container.InspectResponse) Container {
 		// not: it serves nothing until thawed.
 		c.Running = s.Running && !s.Paused
 		c.ExitCode = s.ExitCode
-		c.OOMKilled = s.OOMKilled || (s.ExitCode == 137 && oomMarked(info.ID))
+		c.OOMKilled = oomKilledRead(info.ID, s)
 		c.StartedAt = parseTime(s.StartedAt)
 		c.FinishedAt = parseTime(s.FinishedAt)
 	}

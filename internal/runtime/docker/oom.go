@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 )
@@ -16,74 +17,89 @@ import (
 // State.OOMKilled) from an event of containerd's that can come after the
 // exit, and then, on Docker 20.10 at least, may never mark it at all
 // (TestResourceLimitsAndOOM read 137 and OOMKilled false in two full test
-// runs of three here, with 3 s of inspects after the exit). The "oom"
-// event it logs for the container came every time. So a 137 under a memory limit with the flag
-// unset is looked up in the engine's events, and a kill found there is
-// remembered by container ID, for every later read of the container.
+// runs of three here, with 3 s of inspects after the exit). The "oom" event
+// it logs for the container came every time. So a 137 under a memory limit
+// with the flag unset is looked up in the engine's events, and a kill found
+// there is remembered for that run of the container (its ID and start), for
+// every later read of it.
 
 // oomSettle bounds how long settleOOM waits for the engine's oom event.
 const oomSettle = 3 * time.Second
 
-// oomMarks are containers learned killed out of memory that Docker's
-// State.OOMKilled may not say, by ID (IDs are unique to the Docker Engine),
-// the oldest dropped past oomMarksMax.
+// oomMarks are the runs of containers learned killed out of memory that
+// Docker's State.OOMKilled may not say, by runKey, the oldest dropped past
+// oomMarksMax. A run started since has a key of its own.
 var oomMarks struct {
 	mu    sync.Mutex
-	ids   map[string]bool
+	keys  map[string]bool
 	order []string
 }
 
 const oomMarksMax = 1024
 
-func markOOM(id string) {
+// runKey names one run of container id: IDs are unique to the Docker
+// Engine, and a container started again has another StartedAt.
+func runKey(id string, s *container.State) string { return id + "@" + s.StartedAt }
+
+func markOOM(key string) {
 	oomMarks.mu.Lock()
 	defer oomMarks.mu.Unlock()
-	if oomMarks.ids == nil {
-		oomMarks.ids = map[string]bool{}
+	if oomMarks.keys == nil {
+		oomMarks.keys = map[string]bool{}
 	}
-	if oomMarks.ids[id] {
+	if oomMarks.keys[key] {
 		return
 	}
-	oomMarks.ids[id] = true
-	oomMarks.order = append(oomMarks.order, id)
+	oomMarks.keys[key] = true
+	oomMarks.order = append(oomMarks.order, key)
 	if len(oomMarks.order) > oomMarksMax {
-		delete(oomMarks.ids, oomMarks.order[0])
+		delete(oomMarks.keys, oomMarks.order[0])
 		oomMarks.order = oomMarks.order[1:]
 	}
 }
 
-// clearOOM forgets a kill of container id, which runs again.
-func clearOOM(id string) {
+// oomKilledRead reports whether container id, read with state s, was
+// killed out of memory: as Docker says, or as the engine learned.
+func oomKilledRead(id string, s *container.State) bool {
+	if s.OOMKilled {
+		return true
+	}
+	if s.ExitCode != 137 {
+		return false
+	}
 	oomMarks.mu.Lock()
 	defer oomMarks.mu.Unlock()
-	delete(oomMarks.ids, id) // its place in order ages out with the rest
-}
-
-// oomMarked reports whether container id was learned killed out of memory.
-func oomMarked(id string) bool {
-	oomMarks.mu.Lock()
-	defer oomMarks.mu.Unlock()
-	return oomMarks.ids[id]
+	return oomMarks.keys[runKey(id, s)]
 }
 
 // settleOOM reports whether container id, which exited with 137 under a
-// memory limit, was killed out of memory: as Docker's State.OOMKilled says,
-// or as its "oom" event for the container does, waited for up to
-// oomSettle. A SIGKILL that was not the OOM killer's costs that wait.
+// memory limit, was killed out of memory, reading it first.
 func (e *Engine) settleOOM(ctx context.Context, id string) bool {
 	c, err := e.cli.ContainerInspect(ctx, id)
 	if err != nil || c.State == nil {
 		return false
 	}
-	if c.State.OOMKilled || oomMarked(id) {
+	return e.oomAfterExit(ctx, id, c.State)
+}
+
+// oomAfterExit reports whether container id, read after its exit with state
+// s, was killed out of memory: as oomKilledRead says, or, for a 137 under a
+// memory limit, as the engine's "oom" event for the container does, waited
+// for up to oomSettle. A SIGKILL that was not the OOM killer's costs that
+// wait. The caller checks the limit.
+func (e *Engine) oomAfterExit(ctx context.Context, id string, s *container.State) bool {
+	if oomKilledRead(id, s) {
 		return true
 	}
+	if s.ExitCode != 137 {
+		return false
+	}
 	since := time.Now().Add(-time.Minute)
-	if t := parseTime(c.State.StartedAt); !t.IsZero() {
+	if t := parseTime(s.StartedAt); !t.IsZero() {
 		since = t.Add(-time.Second)
 	}
 	if e.oomEvent(ctx, id, since, oomSettle) {
-		markOOM(id)
+		markOOM(runKey(id, s))
 		return true
 	}
 	return false

@@ -336,7 +336,7 @@ func (pi podInfo) pod() runtime.Pod {
 		CreatedAt: parseTime(m.Created),
 	}
 	if s := m.State; s != nil {
-		p.ExitCode, p.OOMKilled = s.ExitCode, s.OOMKilled || (s.ExitCode == 137 && oomMarked(m.ID))
+		p.ExitCode, p.OOMKilled = s.ExitCode, oomKilledRead(m.ID, s)
 		p.StartedAt = parseTime(s.StartedAt)
 	}
 	if p.State == runtime.PodRunning {

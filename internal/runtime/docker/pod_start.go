@@ -271,8 +271,7 @@ func (s *podStart) run(n *startNode) error {
 			// It may have exited just now: say so rather than what the
 			// check saw of it.
 			if info, ierr := s.e.cli.ContainerInspect(s.watchCtx, n.info.ID); ierr == nil && info.State != nil && !info.State.Running {
-				code := info.State.ExitCode
-				return &runtime.StartError{Container: n.name, Err: exitedErr(code, s.oomKilled(n, code, info.State.OOMKilled))}
+				return &runtime.StartError{Container: n.name, Err: exitedErr(info.State.ExitCode, s.oomKilled(n, info.State))}
 			}
 			return &runtime.StartError{Container: n.name, Err: err}
 		}
@@ -289,7 +288,7 @@ func (s *podStart) watch(n *startNode) {
 		return
 	}
 	if info, err := s.e.cli.ContainerInspect(s.watchCtx, n.info.ID); err == nil && info.State != nil {
-		n.oom = s.oomKilled(n, code, info.State.OOMKilled)
+		n.oom = s.oomKilled(n, info.State)
 	}
 	n.code = code
 	close(n.exited)
@@ -302,15 +301,15 @@ func (s *podStart) watch(n *startNode) {
 	}
 }
 
-// oomKilled is whether n, which exited with code and was read with
-// OOMKilled as read, was killed out of memory: a 137 under a memory limit
-// read false waits for the engine to learn of the kill (settleOOM), or a
-// deploy killed out of memory while it started would not say so.
-func (s *podStart) oomKilled(n *startNode, code int, read bool) bool {
-	if read || code != 137 || !memoryLimited(n.info) {
-		return read
+// oomKilled is whether n, read after its exit with state st, was killed
+// out of memory: under a memory limit, a 137 that Docker does not mark so
+// waits for the engine's oom event (oomAfterExit), or a deploy killed out
+// of memory while it started would not say so.
+func (s *podStart) oomKilled(n *startNode, st *container.State) bool {
+	if !memoryLimited(n.info) {
+		return st.OOMKilled
 	}
-	return s.e.settleOOM(s.watchCtx, n.info.ID)
+	return s.e.oomAfterExit(s.watchCtx, n.info.ID, st)
 }
 
 // exitedErr is a container's exit during a start.
