@@ -23,33 +23,24 @@ import (
 // the kernel's share of four loopback segments per request, which berth's
 // edge and nginx pay alike.
 func serveFloor(addr, backend string) error {
-	tcp, err := net.ResolveTCPAddr("tcp4", addr)
-	if err != nil {
-		return err
-	}
 	bt, err := net.ResolveTCPAddr("tcp4", backend)
 	if err != nil {
 		return err
 	}
-	lfd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	// The loops accept on the listener's socket themselves: Go's poller
+	// holds it too, but nothing waits on it there.
+	ln, err := net.Listen("tcp4", addr)
 	if err != nil {
 		return err
 	}
-	_ = syscall.SetsockoptInt(lfd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-	sa := &syscall.SockaddrInet4{Port: tcp.Port}
-	copy(sa.Addr[:], tcp.IP.To4())
-	if err := syscall.Bind(lfd, sa); err != nil {
+	defer ln.Close()
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
 		return err
 	}
-	if err := syscall.Listen(lfd, 1024); err != nil {
+	lfd := -1
+	if err := rc.Control(func(fd uintptr) { lfd = int(fd) }); err != nil {
 		return err
-	}
-	if tcp.Port == 0 {
-		got, err := syscall.Getsockname(lfd)
-		if err != nil {
-			return err
-		}
-		sa.Port = got.(*syscall.SockaddrInet4).Port
 	}
 	back := &syscall.SockaddrInet4{Port: bt.Port}
 	copy(back.Addr[:], bt.IP.To4())
@@ -61,7 +52,7 @@ func serveFloor(addr, backend string) error {
 		}
 		go func() { errs <- l.run() }()
 	}
-	fmt.Println(net.JoinHostPort(tcp.IP.String(), strconv.Itoa(sa.Port)))
+	fmt.Println(ln.Addr())
 	return <-errs
 }
 
