@@ -23,6 +23,9 @@ import (
 // rawConnOf returns the socket under c for reads that wait first, or nil
 // when c is not a TCP connection.
 func rawConnOf(c net.Conn) syscall.RawConn {
+	if s, ok := c.(*sockConn); ok {
+		return s.rc
+	}
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return nil
@@ -46,7 +49,7 @@ func writeThenRead(c net.Conn, rc syscall.RawConn, b, p []byte) (int, error) {
 			b = nil
 			return err != nil
 		}
-		n, err = readFD(int(fd), p)
+		n, err = rawRead(int(fd), p)
 		return err != syscall.EAGAIN
 	})
 	switch {
@@ -61,19 +64,4 @@ func writeThenRead(c net.Conn, rc syscall.RawConn, b, p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
-}
-
-// readFD reads once from a non-blocking socket, again when a signal
-// interrupted it.
-func readFD(fd int, p []byte) (int, error) {
-	for {
-		n, err := syscall.Read(fd, p)
-		if err == syscall.EINTR {
-			continue
-		}
-		if n < 0 {
-			n = 0
-		}
-		return n, err
-	}
 }

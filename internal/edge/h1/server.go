@@ -180,6 +180,7 @@ func (s *Server) serve(ln net.Listener, useTLS bool) error {
 			continue
 		}
 		delay = 0
+		c = wrapSock(c)
 		if useTLS {
 			if !s.track(c) {
 				c.Close()

@@ -259,6 +259,7 @@ type upConn struct {
 }
 
 func newUpConn(c net.Conn, addr string) *upConn {
+	c = wrapSock(c)
 	pc := &upConn{conn: c, addr: addr, limit: -1}
 	pc.br = bufio.NewReaderSize(pc, 4<<10)
 	pc.bw = bufio.NewWriterSize(c, 4<<10)
