@@ -112,10 +112,11 @@ func (s *sockConn) Write(p []byte) (int, error) {
 
 // opError words err as the TCPConn's own Read or Write would: an errno as
 // a *net.OpError around an *os.SyscallError, and the poller's errors
-// (deadline, closed) with op instead of RawConn's "raw-read".
+// (deadline, closed) with op and the local address, which RawConn's
+// leave out.
 func (s *sockConn) opError(op string, err error) error {
 	if oe, ok := err.(*net.OpError); ok {
-		oe.Op = op
+		oe.Op, oe.Source = op, s.LocalAddr()
 		return oe
 	}
 	if errno, ok := err.(syscall.Errno); ok {

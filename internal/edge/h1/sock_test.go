@@ -85,6 +85,8 @@ func TestSockConnErrors(t *testing.T) {
 		var oe *net.OpError
 		require.ErrorAs(t, err, &oe)
 		assert.Equal(t, "read", oe.Op)
+		assert.Equal(t, a.LocalAddr(), oe.Source)
+		assert.Equal(t, a.RemoteAddr(), oe.Addr)
 	})
 	t.Run("reset", func(t *testing.T) {
 		a, b := sockPair(t)
