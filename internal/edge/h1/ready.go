@@ -23,18 +23,10 @@ import (
 // rawConnOf returns the socket under c for reads that wait first, or nil
 // when c is not a TCP connection.
 func rawConnOf(c net.Conn) syscall.RawConn {
-	if s, ok := c.(*sockConn); ok {
+	if s, ok := wrapSock(c).(*sockConn); ok {
 		return s.rc
 	}
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
+	return nil
 }
 
 // writeThenRead writes b on c and reads into p what c sends back, waiting
