@@ -4,27 +4,22 @@ package h1
 
 import "syscall"
 
+// Under the race detector the socket calls are syscall.Read and Write,
+// which tell the detector what the socket orders (sock.go).
+
 // rawRead reads once from a non-blocking socket, again when a signal
-// interrupted it. Under the race detector it is syscall.Read, which tells
-// the detector what the socket orders (sock.go).
-func rawRead(fd int, p []byte) (int, error) {
-	for {
-		n, err := syscall.Read(fd, p)
-		if err == syscall.EINTR {
-			continue
-		}
-		return max(n, 0), err
-	}
-}
+// interrupted it.
+func rawRead(fd int, p []byte) (int, error) { return ignoringEINTR(syscall.Read, fd, p) }
 
 // rawWrite writes once on a non-blocking socket, again when a signal
-// interrupted it. Under the race detector it is syscall.Write (sock.go).
-func rawWrite(fd int, p []byte) (int, error) {
+// interrupted it.
+func rawWrite(fd int, p []byte) (int, error) { return ignoringEINTR(syscall.Write, fd, p) }
+
+func ignoringEINTR(call func(int, []byte) (int, error), fd int, p []byte) (int, error) {
 	for {
-		n, err := syscall.Write(fd, p)
-		if err == syscall.EINTR {
-			continue
+		n, err := call(fd, p)
+		if err != syscall.EINTR {
+			return max(n, 0), err
 		}
-		return max(n, 0), err
 	}
 }
