@@ -595,6 +595,51 @@ func TestFastPathTimeout(t *testing.T) {
 	assert.Equal(t, int64(2), srv.FastRequests())
 }
 
+// A kept-alive upstream connection goes back to the pool with its last
+// request's deadline (h1's lazy deadlines): the next request on it, on a
+// route with no timeout or through the net/http path, must not inherit it.
+func TestFastPathTimeoutStaysWithItsRequest(t *testing.T) {
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	b := newTestBackend(t, "b", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
+			time.Sleep(d)
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "b:"+r.URL.Query().Get("sleep"))
+	}))
+	_, srv := newTestEdge(t, Options{},
+		Route{Key: "shop/timed", Hosts: []string{"timed.shop.localhost"}, Backends: backendsOf(b), Timeout: 200 * time.Millisecond},
+		Route{Key: "shop/untimed", Hosts: []string{"untimed.shop.localhost"}, Backends: backendsOf(b)})
+	c := testClient(t)
+	for i := range 3 {
+		res := do(t, c, http.MethodGet, srv.URL, "timed.shop.localhost", "/", "")
+		require.Equal(t, http.StatusOK, res.status, res.body)
+		res = do(t, c, http.MethodGet, srv.URL, "untimed.shop.localhost", "/?sleep=400ms", "")
+		assert.Equal(t, http.StatusOK, res.status, "round %d: a GET with no timeout after one with 200ms: %s", i, res.body)
+		assert.Equal(t, "b:400ms", res.body)
+
+		res = do(t, c, http.MethodGet, srv.URL, "timed.shop.localhost", "/", "")
+		require.Equal(t, http.StatusOK, res.status, res.body)
+		// An unparsable query parameter takes it to net/http's path,
+		// whose ReverseProxy sends it on the same pooled connections; the
+		// client connection stays with net/http, so it has one of its own.
+		res = do(t, testClient(t), http.MethodGet, srv.URL, "untimed.shop.localhost", "/?sleep=400ms&a=1;b", "")
+		assert.Equal(t, http.StatusOK, res.status, "round %d: a GET on net/http's path after one with 200ms: %s", i, res.body)
+		assert.Equal(t, "b:400ms", res.body)
+	}
+	mu.Lock()
+	assert.Len(t, conns, 1, "every request went on the one kept-alive connection")
+	mu.Unlock()
+	assert.Equal(t, int64(9), srv.FastRequests(), "the query's GETs went to net/http")
+
+	res := do(t, c, http.MethodGet, srv.URL, "timed.shop.localhost", "/?sleep=400ms", "")
+	assert.Equal(t, http.StatusGatewayTimeout, res.status, "the timed route still times out")
+}
+
 func TestFastPathRetries(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		good := newTestBackend(t, "good", nil)

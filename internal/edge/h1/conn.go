@@ -32,7 +32,8 @@ type fastConn struct {
 	remote   string // the client's address, as net/http's RemoteAddr
 	clientIP string // for X-Forwarded-For, worked out once
 	watch    clientWatch
-	gone     atomic.Bool // the client closed while its request waited
+	rdl      lazyDeadline // c's read deadline, as the loop last set it
+	gone     atomic.Bool  // the client closed while its request waited
 	req      Request
 	target   Target
 	x        fastExchange
@@ -77,6 +78,9 @@ func (fc *fastConn) serve() {
 			next = closeConn
 		}
 		fc.s.forget(fc)
+		if t := fc.watch.timer; t != nil {
+			t.Stop()
+		}
 		if next != handedOff {
 			_ = fc.c.Close()
 		}
@@ -92,10 +96,10 @@ func (fc *fastConn) serve() {
 		if first {
 			wait = fc.s.headerTimeout()
 		}
-		if wait > 0 {
-			_ = fc.c.SetReadDeadline(time.Now().Add(wait))
+		if now := time.Now(); wait > 0 {
+			fc.setReadDeadline(now.Add(wait), now)
 		} else {
-			_ = fc.c.SetReadDeadline(time.Time{})
+			fc.setReadDeadline(time.Time{}, now)
 		}
 		if _, err := fc.br.Peek(1); err != nil {
 			return
@@ -189,9 +193,9 @@ func (fc *fastConn) readHead(h *reqHead, start time.Time) (int, bool) {
 			// The head did not arrive whole: from here on it has the
 			// header timeout.
 			if d := fc.s.headerTimeout(); d > 0 {
-				_ = fc.c.SetReadDeadline(start.Add(d))
+				fc.setReadDeadline(start.Add(d), time.Now())
 			} else {
-				_ = fc.c.SetReadDeadline(time.Time{})
+				fc.setReadDeadline(time.Time{}, start)
 			}
 			deadline = true
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -185,9 +186,7 @@ func (t *Transport) connect(addr string, deadline time.Time) (*upConn, error) {
 // returns the length of a head the fast parser took, or the answer as
 // net/http read it when the head was one it does not take.
 func (x *fastExchange) send(pc *upConn, rh *respHead, deadline time.Time) (int, *http.Response, error) {
-	if !deadline.IsZero() {
-		_ = pc.conn.SetDeadline(deadline)
-	}
+	pc.setDeadline(deadline, x.start)
 	pc.got = 0
 	if err := pc.sendHead(x.fc.out); err != nil {
 		return 0, nil, err
@@ -341,9 +340,7 @@ func (x *fastExchange) finish(pc *upConn, err error, keep bool, deadline time.Ti
 		_ = pc.conn.Close()
 		return true
 	}
-	if !deadline.IsZero() {
-		_ = pc.conn.SetDeadline(time.Time{})
-	}
+	// The deadline stays: the next request sets its own (deadline.go).
 	x.t.Transport.pool.put(pc)
 	return true
 }
@@ -631,77 +628,101 @@ const clientWatchAfter = 100 * time.Millisecond
 
 // clientWatch watches a client connection for its end while the fast path
 // waits for an answer.
+//
+// Arming and disarming cost the request path an atomic store each: state
+// holds when the wait began, and one timer per connection, started by the
+// first wait and not stopped by the others, looks at it when it fires. It
+// starts the watch when the wait has gone on for clientWatchAfter, and
+// otherwise sets itself again for the rest of that time, or not at all when
+// no wait is on.
 type clientWatch struct {
-	mu      sync.Mutex
-	on      bool
-	pc      *upConn // the upstream connection of the wait
-	running bool
-	done    chan struct{}
-	// timer is made once per connection and reset for each wait, which
-	// spares a timer and a closure per request.
+	// state is 0 with no wait on, clock()+1 from when a wait began,
+	// watching while the watch's read runs. Only a watch that won it by
+	// CompareAndSwap reads the client.
+	state atomic.Int64
+	pc    atomic.Pointer[upConn] // the upstream connection of the wait
+	set   atomic.Bool            // the timer is set
+
+	mu    sync.Mutex    // orders the watch's start with disarm's end of it
+	done  chan struct{} // closed when the watch's read ended
 	timer *time.Timer
 }
+
+// watching is clientWatch.state while the watch reads the client.
+const watching = -1
 
 // arm starts watching the client if pc has not answered within
 // clientWatchAfter.
 func (fc *fastConn) arm(pc *upConn) {
 	w := &fc.watch
-	w.mu.Lock()
-	w.on, w.pc = true, pc
-	w.mu.Unlock()
-	if w.timer == nil {
-		w.timer = time.AfterFunc(clientWatchAfter, fc.watchClient)
+	w.pc.Store(pc)
+	w.state.Store(clock() + 1)
+	if w.set.Load() {
 		return
 	}
-	w.timer.Reset(clientWatchAfter)
+	w.mu.Lock()
+	if !w.set.Load() {
+		w.set.Store(true)
+		if w.timer == nil {
+			w.timer = time.AfterFunc(clientWatchAfter, fc.watchClient)
+		} else {
+			w.timer.Reset(clientWatchAfter)
+		}
+	}
+	w.mu.Unlock()
 }
 
-// disarm stops the watch and waits for its read to end, so the
-// connection's reader is the caller's again.
+// disarm ends the wait and, when the watch is reading, stops its read and
+// waits for it, so the connection's reader is the caller's again.
 func (fc *fastConn) disarm() {
 	w := &fc.watch
-	if w.timer == nil {
+	if s := w.state.Load(); s == 0 || s != watching && w.state.CompareAndSwap(s, 0) {
 		return
 	}
-	w.timer.Stop()
+	// The watch won the state: it is reading, or about to.
 	w.mu.Lock()
-	w.on, w.pc = false, nil
-	running, done := w.running, w.done
-	if running {
-		_ = fc.c.SetReadDeadline(aLongTimeAgo)
-	}
+	done := w.done
+	_ = fc.c.SetReadDeadline(aLongTimeAgo)
 	w.mu.Unlock()
-	if running {
-		<-done
-	}
+	<-done
+	fc.rdl.forget()
+	w.state.Store(0)
 }
 
-// watchClient reads from the client until it sends something (the next
-// request, which stays buffered), closes, or disarm ends the read. A
+// watchClient runs when the timer fires. If a wait is on and has lasted
+// clientWatchAfter, it reads from the client until it sends something (the
+// next request, which stays buffered), closes, or disarm ends the read. A
 // closed client aborts the wait on pc.
-//
-// A run of the timer from an earlier wait that comes late sees the wait
-// of its moment, or none: it may only start watching early.
 func (fc *fastConn) watchClient() {
 	w := &fc.watch
 	w.mu.Lock()
-	if !w.on || w.running {
-		w.mu.Unlock()
-		return
+	w.set.Store(false)
+	var pc *upConn
+	for pc == nil {
+		s := w.state.Load()
+		if s <= 0 {
+			w.mu.Unlock()
+			return
+		}
+		if left := clientWatchAfter - time.Duration(clock()+1-s); left > 0 {
+			w.set.Store(true)
+			w.timer.Reset(left)
+			w.mu.Unlock()
+			return
+		}
+		if w.state.CompareAndSwap(s, watching) {
+			pc = w.pc.Load()
+		}
 	}
-	pc := w.pc
-	w.running = true
 	w.done = make(chan struct{})
 	_ = fc.c.SetReadDeadline(time.Time{})
+	done := w.done
 	w.mu.Unlock()
 	if _, err := fc.br.Peek(1); err != nil && !isTimeout(err) {
 		fc.gone.Store(true)
 		_ = pc.conn.SetDeadline(aLongTimeAgo)
 	}
-	w.mu.Lock()
-	w.running = false
-	close(w.done)
-	w.mu.Unlock()
+	close(done)
 }
 
 // equalFoldASCII compares a header name or token with s, ignoring ASCII

@@ -333,9 +333,7 @@ func (x *streamExchange) proxy() {
 // send writes the request head on pc and reads the head of the answer,
 // passing informational answers on to the client as ReverseProxy does.
 func (x *streamExchange) send(pc *upConn, deadline time.Time) (*http.Response, error) {
-	if !deadline.IsZero() {
-		_ = pc.conn.SetDeadline(deadline)
-	}
+	pc.setDeadline(deadline, x.start)
 	pc.got = 0
 	if err := pc.sendHead(x.out); err != nil {
 		return nil, err
@@ -395,9 +393,7 @@ func (x *streamExchange) relay(pc *upConn, res *http.Response, stop func() bool,
 	}
 	_ = res.Body.Close()
 	if stop() && !res.Close && !x.head {
-		if !deadline.IsZero() {
-			_ = pc.conn.SetDeadline(time.Time{})
-		}
+		// The deadline stays: the next request sets its own (deadline.go).
 		x.t.Transport.pool.put(pc)
 	} else {
 		_ = pc.conn.Close()

@@ -135,6 +135,7 @@ func (t *Transport) send(ctx context.Context, pc *upConn, req *http.Request) (re
 		return nil, onConn && pc.reused && pc.got == 0, err
 	}
 	pc.got = 0
+	pc.setDeadline(time.Time{}, time.Time{}) // the fast path's may be left
 	if err := writeRequest(pc.bw, req); err != nil {
 		// A request it cannot write, or a head larger than the buffer
 		// that met a closed connection on the way.
@@ -256,6 +257,10 @@ type upConn struct {
 	// (sendHead); nil when conn is not a TCP connection.
 	rc      syscall.RawConn
 	pending []byte // the request head the next Read writes first
+	// dl is conn's deadline as its owner last set it (deadline.go); the
+	// cancellation's abort, which sets one from another goroutine, leaves
+	// a connection that is not used again.
+	dl lazyDeadline
 }
 
 func newUpConn(c net.Conn, addr string) *upConn {
