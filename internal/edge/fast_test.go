@@ -424,6 +424,36 @@ func TestFastPathPipelining(t *testing.T) {
 	assert.Equal(t, int64(3), srv.FastRequests())
 }
 
+// A burst of pipelined requests larger than the fast path's read buffer
+// is answered whole. The requests are 128 bytes each, so the buffer's
+// first fill ends exactly at the end of one: the loop must read again
+// rather than wait for the socket to become readable (h1's serveSock),
+// since nothing new will come.
+func TestFastPathPipelinedBurst(t *testing.T) {
+	backend := newTestBackend(t, "web", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "path="+r.URL.Path)
+	}))
+	_, srv := newTestEdge(t, Options{}, webRoute(backend.Backend))
+	const n = 96
+	var burst strings.Builder
+	for i := range n {
+		req := rawGet(fastHost, fmt.Sprintf("/%03d", i))
+		pad := 128 - len(req) - len("X-Pad: \r\n")
+		require.Positive(t, pad)
+		req = rawGet(fastHost, fmt.Sprintf("/%03d", i), "X-Pad: "+strings.Repeat("p", pad))
+		require.Len(t, req, 128)
+		burst.WriteString(req)
+	}
+	rc := dialRaw(t, srv.Addr)
+	rc.write(burst.String())
+	for i := range n {
+		res, body := rc.read(http.MethodGet)
+		require.Equal(t, http.StatusOK, res.StatusCode)
+		require.Equal(t, fmt.Sprintf("path=/%03d", i), body)
+	}
+	assert.Equal(t, int64(n), srv.FastRequests())
+}
+
 func TestFastPathClientConnectionClose(t *testing.T) {
 	backend := newTestBackend(t, "web", nil)
 	_, srv := newTestEdge(t, Options{}, webRoute(backend.Backend))

@@ -39,6 +39,10 @@ type fastConn struct {
 	x        fastExchange
 	resp     fastResponse // a Responder's writer (respond.go)
 	out      []byte       // the request head sent upstream
+	// sock is the client's socket when serveSock's loop serves it, which
+	// reads it through nb.
+	sock *sockConn
+	nb   nbReader
 }
 
 // Buffers of fast connections. A request head that does not fit in the
@@ -89,18 +93,12 @@ func (fc *fastConn) serve() {
 		fc.bw.Reset(nil)
 		fastWriters.Put(fc.bw)
 	}()
+	if sc, ok := fc.c.(*sockConn); ok {
+		next = fc.serveSock(sc)
+		return
+	}
 	for first := true; ; first = false {
-		// The first request has the header timeout from the accept, as
-		// in net/http; later ones wait up to the idle timeout.
-		wait := fc.s.idleTimeout()
-		if first {
-			wait = fc.s.headerTimeout()
-		}
-		if now := time.Now(); wait > 0 {
-			fc.setReadDeadline(now.Add(wait), now)
-		} else {
-			fc.setReadDeadline(time.Time{}, now)
-		}
+		fc.setWaitDeadline(first)
 		if _, err := fc.br.Peek(1); err != nil {
 			return
 		}
@@ -122,9 +120,15 @@ func (fc *fastConn) serve() {
 // over before consuming any of it.
 func (fc *fastConn) serveOne() connNext {
 	start := time.Now()
+	n, ok := fc.readHead(&fc.req.h, start)
+	return fc.serveHead(n, ok, start)
+}
+
+// serveHead serves the request whose head of n bytes readHead found (or
+// not: see readHead) in the reader's buffer.
+func (fc *fastConn) serveHead(n int, ok bool, start time.Time) connNext {
 	req := &fc.req
 	h := &req.h
-	n, ok := fc.readHead(h, start)
 	if n == 0 {
 		if ok {
 			return fc.handOver()
@@ -181,27 +185,59 @@ func (fc *fastConn) serveOne() connNext {
 func (fc *fastConn) readHead(h *reqHead, start time.Time) (int, bool) {
 	deadline := false
 	for {
-		buf, _ := fc.br.Peek(fc.br.Buffered())
-		n, v := parseRequest(buf, h, fc.s.TrustForwarded)
-		switch {
-		case v == headOK:
-			return n, true
-		case v == headUnsupported || len(buf) >= fc.br.Size():
-			return 0, true
+		n, ok, more := fc.headIn(h)
+		if !more {
+			return n, ok
 		}
 		if !deadline {
 			// The head did not arrive whole: from here on it has the
 			// header timeout.
-			if d := fc.s.headerTimeout(); d > 0 {
-				fc.setReadDeadline(start.Add(d), time.Now())
-			} else {
-				fc.setReadDeadline(time.Time{}, start)
-			}
+			fc.setHeadDeadline(start)
 			deadline = true
 		}
-		if _, err := fc.br.Peek(len(buf) + 1); err != nil {
+		if _, err := fc.br.Peek(fc.br.Buffered() + 1); err != nil {
 			return 0, false
 		}
+	}
+}
+
+// headIn looks for a whole request head in the reader's buffer and returns
+// its length; 0 and ok when the request must go to net/http; more when the
+// rest of the head has yet to come.
+func (fc *fastConn) headIn(h *reqHead) (n int, ok, more bool) {
+	buf, _ := fc.br.Peek(fc.br.Buffered())
+	n, v := parseRequest(buf, h, fc.s.TrustForwarded)
+	switch {
+	case v == headOK:
+		return n, true, false
+	case v == headUnsupported || len(buf) >= fc.br.Size():
+		return 0, true, false
+	}
+	return 0, false, true
+}
+
+// setWaitDeadline bounds the wait for the next request: the first has the
+// header timeout from the accept, as in net/http; later ones wait up to
+// the idle timeout.
+func (fc *fastConn) setWaitDeadline(first bool) {
+	wait := fc.s.idleTimeout()
+	if first {
+		wait = fc.s.headerTimeout()
+	}
+	if now := time.Now(); wait > 0 {
+		fc.setReadDeadline(now.Add(wait), now)
+	} else {
+		fc.setReadDeadline(time.Time{}, now)
+	}
+}
+
+// setHeadDeadline bounds the rest of a head that did not arrive whole by
+// the header timeout from start, its first byte.
+func (fc *fastConn) setHeadDeadline(start time.Time) {
+	if d := fc.s.headerTimeout(); d > 0 {
+		fc.setReadDeadline(start.Add(d), time.Now())
+	} else {
+		fc.setReadDeadline(time.Time{}, start)
 	}
 }
 

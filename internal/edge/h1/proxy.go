@@ -645,6 +645,7 @@ type clientWatch struct {
 
 	mu    sync.Mutex    // orders the watch's start with disarm's end of it
 	done  chan struct{} // closed when the watch's read ended
+	dup   *os.File      // what a watch of serveSock's socket waits on
 	timer *time.Timer
 }
 
@@ -682,7 +683,11 @@ func (fc *fastConn) disarm() {
 	// The watch won the state: it is reading, or about to.
 	w.mu.Lock()
 	done := w.done
-	_ = fc.c.SetReadDeadline(aLongTimeAgo)
+	if w.dup != nil {
+		_ = w.dup.SetReadDeadline(aLongTimeAgo)
+	} else {
+		_ = fc.c.SetReadDeadline(aLongTimeAgo)
+	}
 	w.mu.Unlock()
 	<-done
 	fc.rdl.forget()
@@ -715,14 +720,69 @@ func (fc *fastConn) watchClient() {
 		}
 	}
 	w.done = make(chan struct{})
-	_ = fc.c.SetReadDeadline(time.Time{})
 	done := w.done
-	w.mu.Unlock()
-	if _, err := fc.br.Peek(1); err != nil && !isTimeout(err) {
+	var gone bool
+	if fc.sock != nil {
+		// serveSock's loop holds the socket's reads: the watch waits on
+		// a duplicate of it and peeks, leaving what it finds.
+		dup, err := dupSocket(fc.sock.rc)
+		w.dup = dup
+		w.mu.Unlock()
+		if err == nil {
+			gone = peekEnd(dup)
+			w.mu.Lock()
+			w.dup = nil
+			w.mu.Unlock()
+			_ = dup.Close()
+		}
+	} else {
+		_ = fc.c.SetReadDeadline(time.Time{})
+		w.mu.Unlock()
+		_, err := fc.br.Peek(1)
+		gone = err != nil && !isTimeout(err)
+	}
+	if gone {
 		fc.gone.Store(true)
 		_ = pc.conn.SetDeadline(aLongTimeAgo)
 	}
 	close(done)
+}
+
+// dupSocket returns a duplicate of a socket, in the poller, for a wait
+// that must not take the socket's own read lock.
+func dupSocket(rc syscall.RawConn) (*os.File, error) {
+	nfd, errno := -1, syscall.Errno(0)
+	if err := rc.Control(func(fd uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+		nfd, errno = int(r), e
+	}); err != nil {
+		return nil, err
+	}
+	if errno != 0 {
+		return nil, os.NewSyscallError("fcntl", errno)
+	}
+	// It shares the socket's non-blocking mode, so the file is pollable.
+	return os.NewFile(uintptr(nfd), "client"), nil
+}
+
+// peekEnd waits until the client socket under f has something to read,
+// without reading it, and reports whether that is the connection's end. A
+// deadline on f ends the wait, reporting false.
+func peekEnd(f *os.File) bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var n int
+	var perr error
+	var b [1]byte
+	if err := rc.Read(func(fd uintptr) bool {
+		n, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return perr != syscall.EAGAIN
+	}); err != nil {
+		return false
+	}
+	return n == 0 || perr != nil
 }
 
 // equalFoldASCII compares a header name or token with s, ignoring ASCII
