@@ -2,9 +2,11 @@ package edge
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +75,38 @@ func TestFastPathOverTLSServiceRoute(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, res.status, res.body)
 		assert.Equal(t, []string{"https"}, decodeSeen(t, res.body).Header["X-Forwarded-Proto"])
 	}
+}
+
+// Pipelined requests over TLS, each in a record of its own and all sent
+// before the first answer, are all answered, and then a request the fast
+// path does not take goes to net/http with the records behind it: what
+// crypto/tls read ahead of the fast path's reader is not lost, and the
+// loop does not wait for a socket it has already read (h1's serveLoop).
+func TestFastPathOverTLSPipelining(t *testing.T) {
+	backend := newTestBackend(t, "web", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "path="+r.URL.Path)
+	}))
+	e := New(Options{})
+	e.Update(webRoute(backend.Backend))
+	t.Cleanup(e.CloseIdleConnections)
+	srv := startTLSServer(t, &Server{Edge: e, HTTP: &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}})
+	rc := dialTLS(t, srv.Addr)
+	var want []string
+	for i := range 40 {
+		path := fmt.Sprintf("/%02d", i)
+		if i == 30 {
+			rc.write("POST " + path + " HTTP/1.1\r\nHost: " + fastHost + "\r\nContent-Length: 3\r\n\r\nabc")
+		} else {
+			rc.write(rawGet(fastHost, path, "X-Pad: "+strings.Repeat("p", 100)))
+		}
+		want = append(want, "path="+path)
+	}
+	for i, w := range want {
+		res, body := rc.read(http.MethodGet)
+		require.Equal(t, http.StatusOK, res.StatusCode, "answer %d", i)
+		require.Equal(t, w, body)
+	}
+	assert.Equal(t, int64(30), srv.FastRequests(), "the fast path served up to the POST, net/http the rest")
 }
 
 func TestFastPathOverTLSEntrypoint(t *testing.T) {

@@ -39,10 +39,8 @@ type fastConn struct {
 	x        fastExchange
 	resp     fastResponse // a Responder's writer (respond.go)
 	out      []byte       // the request head sent upstream
-	// sock is the client's socket when serveSock's loop serves it, which
-	// reads it through nb.
-	sock *sockConn
-	nb   nbReader
+	// loop is the client's socket when serveLoop serves it (loop.go).
+	loop *loopConn
 }
 
 // Buffers of fast connections. A request head that does not fit in the
@@ -93,8 +91,8 @@ func (fc *fastConn) serve() {
 		fc.bw.Reset(nil)
 		fastWriters.Put(fc.bw)
 	}()
-	if sc, ok := fc.c.(*sockConn); ok {
-		next = fc.serveSock(sc)
+	if fc.loop != nil {
+		next = fc.serveLoop()
 		return
 	}
 	for first := true; ; first = false {
@@ -286,8 +284,13 @@ func unhex(c byte) byte {
 }
 
 // handOver passes the connection, with the bytes read but not consumed, to
-// the net/http server, behind the framing checks (framing.go).
+// the net/http server, behind the framing checks (framing.go). Inside
+// serveLoop's read of the socket it only says so: serveLoop hands over
+// once it has let go of the socket.
 func (fc *fastConn) handOver() connNext {
+	if fc.loop != nil && fc.loop.on {
+		return handedOff
+	}
 	if err := fc.bw.Flush(); err != nil {
 		return closeConn
 	}

@@ -1,13 +1,13 @@
 package h1
 
 import (
-	"errors"
 	"io"
+	"net"
 	"syscall"
 	"time"
 )
 
-// One wait per request on a plain connection.
+// One wait per request on a client connection.
 //
 // A read on a net.Conn first tries the read, and waits for the poller only
 // when that found nothing. On a keep-alive connection it almost always
@@ -17,71 +17,91 @@ import (
 // made first on a net.Conn, because each read begins by forgetting the
 // readiness the poller saw before it (ready.go).
 //
-// serveSock serves a plain TCP connection from inside one
+// serveLoop serves a client connection, plain or HTTPS, from inside one
 // syscall.RawConn.Read of its socket, which keeps the poller's readiness
-// from its first call to its last. Its reads are made by nbReader, which
-// never waits; when a read finds the socket empty, or the last one left it
-// empty (it got less than it asked for) and an answer has gone out since,
-// the function returns false and the RawConn waits for the socket to be
-// readable before it calls it again. What arrived in between is not missed:
-// its readiness is kept. The client watch reads a duplicate of the socket
-// (watch.go), since this loop holds the socket's read lock; a request
-// handed to net/http is handed over once the loop has let go of it.
+// from its first call of the function to its last. There the socket is
+// read by loopConn, which never waits and skips the read altogether when
+// an earlier one since the last wait found the socket empty or emptied it:
+// what came after that read made the socket readable, and the poller has
+// kept that. Instead it returns errWouldBlock, and the function returns
+// false, so the RawConn waits for the socket before it calls it again.
+// TLS takes errWouldBlock as a temporary error and keeps what it had read.
+//
+// While the loop runs, it alone reads the socket: the client watch waits
+// on a duplicate of it (watchClient), and a request for net/http is handed
+// over once the loop has let go of the socket.
 
-// errWouldBlock is nbReader's EAGAIN: nothing to read yet.
-var errWouldBlock = errors.New("h1: socket has nothing to read yet")
+// errWouldBlock is loopConn's EAGAIN: nothing to read until the poller
+// says so. It is a temporary net.Error, which crypto/tls retries.
+var errWouldBlock error = wouldBlock{}
 
-// nbReader reads a non-blocking socket without ever waiting.
-type nbReader struct {
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "h1: socket has nothing to read yet" }
+func (wouldBlock) Timeout() bool   { return false }
+func (wouldBlock) Temporary() bool { return true }
+
+// loopConn is a client's TCP socket, read without waiting while serveLoop
+// runs (on) and as a sockConn otherwise: in a TLS handshake, and once the
+// connection is handed to net/http.
+type loopConn struct {
+	*sockConn
 	fd int
-	s  *sockConn
-	// drained: the last read found the socket empty, or emptied it.
+	on bool
+	// drained: since the last wait, a read found the socket empty or
+	// emptied it.
 	drained bool
 }
 
-func (r *nbReader) Read(p []byte) (int, error) {
+// newLoopConn returns c ready for serveLoop, or nil when c is not a TCP
+// socket.
+func newLoopConn(c net.Conn) *loopConn {
+	if s, ok := c.(*sockConn); ok {
+		return &loopConn{sockConn: s}
+	}
+	return nil
+}
+
+func (c *loopConn) Read(p []byte) (int, error) {
+	if !c.on {
+		return c.sockConn.Read(p)
+	}
+	if c.drained {
+		return 0, errWouldBlock
+	}
 	if len(p) > maxRawIO {
 		p = p[:maxRawIO]
 	}
-	n, err := rawRead(r.fd, p)
+	n, err := rawRead(c.fd, p)
 	switch {
 	case err == syscall.EAGAIN:
-		r.drained = true
+		c.drained = true
 		return 0, errWouldBlock
 	case err != nil:
-		return 0, r.s.opError("read", err)
+		return 0, c.opError("read", err)
 	case n == 0 && len(p) > 0:
 		return 0, io.EOF
 	}
-	r.drained = n < len(p)
+	c.drained = n < len(p)
 	return n, nil
 }
 
-// serveSock is serve's loop for a plain TCP connection (see above). It
+// serveLoop is serve's loop for a client on a TCP socket (see above). It
 // keeps serve's rules: the header timeout from a request's first byte (from
 // the accept for the first request), the idle timeout between requests,
 // Shutdown's states, and a hand-over of what the fast path does not take.
-func (fc *fastConn) serveSock(sc *sockConn) connNext {
-	fc.sock = sc
-	fc.nb = nbReader{s: sc}
-	fc.br.Reset(&fc.nb)
+func (fc *fastConn) serveLoop() connNext {
+	lc := fc.loop
 	fc.setWaitDeadline(true)
 	next := closeConn
 	var (
-		inHead, headDeadline, waitFirst bool
-		start                           time.Time
+		inHead, headDeadline bool
+		start                time.Time
 	)
-	_ = sc.rc.Read(func(fd uintptr) bool {
-		fc.nb.fd = int(fd)
+	_ = lc.rc.Read(func(fd uintptr) bool {
+		lc.fd, lc.on, lc.drained = int(fd), true, false
 		for {
 			if !inHead {
-				if waitFirst {
-					// The socket was empty after the last read and the
-					// answer went out since: the next request cannot be
-					// there before the poller says so.
-					waitFirst = false
-					return false
-				}
 				if fc.br.Buffered() == 0 {
 					if _, err := fc.br.Peek(1); err == errWouldBlock {
 						return false
@@ -111,14 +131,18 @@ func (fc *fastConn) serveSock(sc *sockConn) connNext {
 			if next = fc.serveHead(n, ok, start); next != nextRequest {
 				return true
 			}
+			next = closeConn // unless a later request says otherwise
 			fc.state.Store(connIdle)
 			if fc.s.closing.Load() && fc.state.CompareAndSwap(connIdle, connClosed) {
-				next = closeConn
 				return true
 			}
 			fc.setWaitDeadline(false)
-			waitFirst = fc.br.Buffered() == 0 && fc.nb.drained
 		}
 	})
+	lc.on = false
+	if next == handedOff {
+		// serveHead left it to here: net/http reads the socket now.
+		return fc.handOver()
+	}
 	return next
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // exchange is what one request the fast path proxies shares with its
@@ -645,7 +647,7 @@ type clientWatch struct {
 
 	mu    sync.Mutex    // orders the watch's start with disarm's end of it
 	done  chan struct{} // closed when the watch's read ended
-	dup   *os.File      // what a watch of serveSock's socket waits on
+	dup   *os.File      // what a watch of serveLoop's socket waits on
 	timer *time.Timer
 }
 
@@ -695,9 +697,11 @@ func (fc *fastConn) disarm() {
 }
 
 // watchClient runs when the timer fires. If a wait is on and has lasted
-// clientWatchAfter, it reads from the client until it sends something (the
-// next request, which stays buffered), closes, or disarm ends the read. A
-// closed client aborts the wait on pc.
+// clientWatchAfter, it watches the client until it closes or disarm ends
+// the watch: on serveLoop's socket by waiting on a duplicate of it
+// (peekEnd); on any other connection by reading it until it sends
+// something (the next request, which stays buffered) or closes. A closed
+// client aborts the wait on pc.
 func (fc *fastConn) watchClient() {
 	w := &fc.watch
 	w.mu.Lock()
@@ -722,10 +726,10 @@ func (fc *fastConn) watchClient() {
 	w.done = make(chan struct{})
 	done := w.done
 	var gone bool
-	if fc.sock != nil {
-		// serveSock's loop holds the socket's reads: the watch waits on
-		// a duplicate of it and peeks, leaving what it finds.
-		dup, err := dupSocket(fc.sock.rc)
+	if fc.loop != nil {
+		// serveLoop holds the socket's reads: the watch waits on a
+		// duplicate of it and peeks, leaving what it finds.
+		dup, err := dupSocket(fc.loop.rc)
 		w.dup = dup
 		w.mu.Unlock()
 		if err == nil {
@@ -765,24 +769,34 @@ func dupSocket(rc syscall.RawConn) (*os.File, error) {
 	return os.NewFile(uintptr(nfd), "client"), nil
 }
 
-// peekEnd waits until the client socket under f has something to read,
-// without reading it, and reports whether that is the connection's end. A
-// deadline on f ends the wait, reporting false.
+// peekEnd waits for the end of the client connection under f, a
+// duplicate of its socket, and reports whether it came: the client closed
+// (or half-closed) or reset it. What the client sends meanwhile (the next
+// request, a TLS close_notify) is left unread. A deadline on f ends the
+// wait, reporting false.
 func peekEnd(f *os.File) bool {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return false
 	}
-	var n int
-	var perr error
-	var b [1]byte
+	var end bool
 	if err := rc.Read(func(fd uintptr) bool {
-		n, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return perr != syscall.EAGAIN
+		p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+		n, err := unix.Poll(p, 0)
+		for err == unix.EINTR {
+			n, err = unix.Poll(p, 0)
+		}
+		if err != nil {
+			return true
+		}
+		// Nothing yet, or data alone, which is not the end: wait for
+		// more to happen.
+		end = n > 0 && p[0].Revents&(unix.POLLRDHUP|unix.POLLHUP|unix.POLLERR) != 0
+		return end
 	}); err != nil {
 		return false
 	}
-	return n == 0 || perr != nil
+	return end
 }
 
 // equalFoldASCII compares a header name or token with s, ignoring ASCII

@@ -226,7 +226,13 @@ func (s *Server) track(c net.Conn) bool {
 // handshake makes the TLS handshake of c, bounded as net/http bounds it,
 // and hands the connection to net/http.
 func (s *Server) handshake(c net.Conn, cfg *tls.Config) {
-	tc := tls.Server(c, cfg)
+	var tc *tls.Conn
+	lc := newLoopConn(c)
+	if lc != nil {
+		tc = tls.Server(lc, cfg)
+	} else {
+		tc = tls.Server(c, cfg)
+	}
 	if d := s.tlsHandshakeTimeout(); d > 0 {
 		_ = c.SetDeadline(time.Now().Add(d))
 	}
@@ -234,7 +240,7 @@ func (s *Server) handshake(c net.Conn, cfg *tls.Config) {
 	if err == nil && s.Handler != nil && fastProto(tc.ConnectionState().NegotiatedProtocol) {
 		// HTTP/1.x: the fast loop serves it over the TLS connection,
 		// handing it to net/http as it does a plain one.
-		s.serveTLSFast(c, tc)
+		s.serveTLSFast(c, tc, lc)
 		return
 	}
 	if err == nil && s.HTTP2 != nil && tc.ConnectionState().NegotiatedProtocol == "h2" {
@@ -308,10 +314,10 @@ func fastProto(p string) bool {
 // fast loop. It moves from the handshakes to the fast connections under
 // one lock, so that a Shutdown never sees it in neither place, and keeps
 // the time it was accepted for Shutdown's grace.
-func (s *Server) serveTLSFast(c net.Conn, tc *tls.Conn) {
+func (s *Server) serveTLSFast(c net.Conn, tc *tls.Conn, lc *loopConn) {
 	_ = c.SetDeadline(time.Time{})
 	st := tc.ConnectionState()
-	fc := &fastConn{s: s, c: tc, raw: c, tls: &st}
+	fc := &fastConn{s: s, c: tc, raw: c, tls: &st, loop: lc}
 	s.mu.Lock()
 	fc.accepted = s.shaking[c]
 	delete(s.shaking, c)
@@ -431,6 +437,9 @@ const newConnGrace = 5 * time.Second
 
 func (s *Server) newConn(c net.Conn) *fastConn {
 	fc := &fastConn{s: s, c: c, raw: c, accepted: time.Now()}
+	if lc := newLoopConn(c); lc != nil {
+		fc.c, fc.loop = lc, lc
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Accepted during a Shutdown, it is served all the same: its client
