@@ -13,7 +13,9 @@
 //     net/http), read a head, ask the Handler, proxy, answer (a Responder:
 //     the edge's cache hits, respond.go) or hand over; keep-alive,
 //     pipelining, timeouts, and a Shutdown that answers what its clients
-//     already sent, as net/http's;
+//     already sent, as net/http's. On a TCP socket the loop runs inside one
+//     RawConn.Read of it, so it waits before it reads (loop.go); socket
+//     calls are raw (sock.go) and deadlines move lazily (deadline.go);
 //   - the parsers (parse.go) of request and response heads, which accept a
 //     strict subset of HTTP/1.1 and leave the rest to net/http, so that the
 //     two can never disagree on where a message ends;

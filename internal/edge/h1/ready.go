@@ -1,9 +1,7 @@
 package h1
 
 import (
-	"io"
 	"net"
-	"os"
 	"syscall"
 )
 
@@ -20,40 +18,33 @@ import (
 // wait begun outside would miss what came in between. Inside RawConn.Read
 // the readiness is kept from the first call of its function to the last.
 
-// rawConnOf returns the socket under c for reads that wait first, or nil
-// when c is not a TCP connection.
-func rawConnOf(c net.Conn) syscall.RawConn {
-	if s, ok := wrapSock(c).(*sockConn); ok {
-		return s.rc
+// writeThenRead writes b on the socket and reads into p what comes back,
+// waiting for it before the first read: b is a request, so nothing can be
+// there before it is written. The socket's deadlines hold for both, and its
+// errors are worded as its Write's and Read's.
+func (s *sockConn) writeThenRead(b, p []byte) (int, error) {
+	if len(p) > maxRawIO {
+		p = p[:maxRawIO]
 	}
-	return nil
+	s.rmu.Lock()
+	s.rd = rawOp{p: p, req: b}
+	rerr := s.rc.Read(s.thenReadFn)
+	n, err := s.rd.n, s.rd.err
+	s.rd = rawOp{}
+	s.rmu.Unlock()
+	if _, ok := err.(*net.OpError); ok {
+		return 0, err // the write's, worded
+	}
+	return s.readResult(n, err, rerr, p)
 }
 
-// writeThenRead writes b on c and reads into p what c sends back, waiting
-// for it before the first read: b is a request, so nothing can be there
-// before it is written. c's deadlines hold for both.
-func writeThenRead(c net.Conn, rc syscall.RawConn, b, p []byte) (int, error) {
-	var n int
-	var err error
-	werr := rc.Read(func(fd uintptr) bool {
-		if b != nil {
-			_, err = c.Write(b)
-			b = nil
-			return err != nil
-		}
-		n, err = rawRead(int(fd), p)
-		return err != syscall.EAGAIN
-	})
-	switch {
-	case werr != nil:
-		return 0, werr // a deadline, or the connection closed
-	case err != nil:
-		if _, ok := err.(syscall.Errno); ok {
-			err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", err)}
-		}
-		return n, err
-	case n == 0 && len(p) > 0:
-		return 0, io.EOF
+func (s *sockConn) writeThenReadStep(fd uintptr) bool {
+	r := &s.rd
+	if r.req != nil {
+		_, r.err = s.Write(r.req)
+		r.req = nil
+		return r.err != nil
 	}
-	return n, nil
+	r.n, r.err = rawRead(int(fd), r.p)
+	return r.err != syscall.EAGAIN
 }

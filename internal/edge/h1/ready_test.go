@@ -60,7 +60,7 @@ func TestWriteThenRead(t *testing.T) {
 			_, _ = up.Write([]byte("HTTP/1.1 204 No Content\r\n\r\n"))
 		})
 		p := make([]byte, 64)
-		n, err := writeThenRead(c, rawConnOf(c), req, p)
+		n, err := sockOf(c).writeThenRead(req, p)
 		require.NoError(t, err)
 		assert.Equal(t, "HTTP/1.1 204 No Content\r\n\r\n", string(p[:n]))
 		assert.Equal(t, req, <-got, "the request went whole")
@@ -68,7 +68,7 @@ func TestWriteThenRead(t *testing.T) {
 	t.Run("closed after the request", func(t *testing.T) {
 		c, up := tcpPair(t)
 		upstream(up, func() { _ = up.CloseWrite() })
-		n, err := writeThenRead(c, rawConnOf(c), req, make([]byte, 64))
+		n, err := sockOf(c).writeThenRead(req, make([]byte, 64))
 		assert.Zero(t, n)
 		assert.Equal(t, io.EOF, err)
 		assert.True(t, BrokeBeforeAnswer(err))
@@ -79,7 +79,7 @@ func TestWriteThenRead(t *testing.T) {
 			_ = up.SetLinger(0)
 			_ = up.Close()
 		})
-		_, err := writeThenRead(c, rawConnOf(c), req, make([]byte, 64))
+		_, err := sockOf(c).writeThenRead(req, make([]byte, 64))
 		assert.ErrorIs(t, err, syscall.ECONNRESET)
 		assert.True(t, BrokeBeforeAnswer(err), "a reset before any answer may be retried: %v", err)
 		var op *net.OpError
@@ -94,7 +94,7 @@ func TestWriteThenRead(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 		done := make(chan error, 1)
 		go func() {
-			_, err := writeThenRead(c, rawConnOf(c), req, make([]byte, 64))
+			_, err := sockOf(c).writeThenRead(req, make([]byte, 64))
 			done <- err
 		}()
 		select {
@@ -109,16 +109,16 @@ func TestWriteThenRead(t *testing.T) {
 		upstream(up, func() {})
 		require.NoError(t, c.SetDeadline(time.Now().Add(50*time.Millisecond)))
 		start := time.Now()
-		_, err := writeThenRead(c, rawConnOf(c), req, make([]byte, 64))
+		_, err := sockOf(c).writeThenRead(req, make([]byte, 64))
 		assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
 		assert.True(t, isTimeout(err))
 		assert.Less(t, time.Since(start), 3*time.Second)
 	})
 	t.Run("a write that fails", func(t *testing.T) {
 		c, _ := tcpPair(t)
-		rc := rawConnOf(c)
+		s := sockOf(c)
 		require.NoError(t, c.CloseWrite())
-		_, err := writeThenRead(c, rc, req, make([]byte, 64))
+		_, err := s.writeThenRead(req, make([]byte, 64))
 		var op *net.OpError
 		require.True(t, errors.As(err, &op), "%v", err)
 		assert.Equal(t, "write", op.Op)
@@ -127,6 +127,6 @@ func TestWriteThenRead(t *testing.T) {
 		a, b := net.Pipe()
 		defer a.Close()
 		defer b.Close()
-		assert.Nil(t, rawConnOf(a), "net.Pipe has no socket: requests are written at once")
+		assert.Nil(t, sockOf(a), "net.Pipe has no socket: requests are written at once")
 	})
 }

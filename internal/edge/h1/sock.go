@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -36,23 +37,54 @@ const maxRawIO = 64 << 10
 
 // sockConn is a TCP connection whose Read and Write are raw system calls
 // on its non-blocking socket; everything else is the TCPConn's.
+//
+// RawConn runs a function for each read and write; a closure made per
+// call would cost four allocations (itself and the variables it shares
+// with its caller). So the functions are made once, as method values, and
+// share the call's state through rd and wr, which rmu and wmu keep to one
+// read and one write at a time, as the socket's own locks do.
 type sockConn struct {
 	*net.TCPConn
 	rc syscall.RawConn
+
+	rmu, wmu                    sync.Mutex
+	rd, wr                      rawOp
+	readFn, writeFn, thenReadFn func(uintptr) bool
+}
+
+// rawOp is the state of a read or write in progress.
+type rawOp struct {
+	p   []byte // what is left to write, or where to read
+	n   int
+	err error
+	req []byte // writeThenRead's request, until written
 }
 
 // wrapSock returns c with raw reads and writes when it is a TCP
 // connection, and c itself otherwise.
 func wrapSock(c net.Conn) net.Conn {
-	tc, ok := c.(*net.TCPConn)
-	if !ok {
-		return c
+	if s := sockOf(c); s != nil {
+		return s
 	}
-	rc, err := tc.SyscallConn()
-	if err != nil {
+	return c
+}
+
+// sockOf returns c as a sockConn (wrapping a TCPConn), or nil when c is
+// not a TCP connection.
+func sockOf(c net.Conn) *sockConn {
+	switch c := c.(type) {
+	case *sockConn:
 		return c
+	case *net.TCPConn:
+		rc, err := c.SyscallConn()
+		if err != nil {
+			return nil
+		}
+		s := &sockConn{TCPConn: c, rc: rc}
+		s.readFn, s.writeFn, s.thenReadFn = s.readStep, s.writeStep, s.writeThenReadStep
+		return s
 	}
-	return &sockConn{TCPConn: tc, rc: rc}
+	return nil
 }
 
 // Read reads as net.Conn's Read does: what is there, or, when nothing is,
@@ -64,18 +96,29 @@ func (s *sockConn) Read(p []byte) (int, error) {
 	if len(p) > maxRawIO {
 		p = p[:maxRawIO]
 	}
-	var n int
-	var err error
-	if rerr := s.rc.Read(func(fd uintptr) bool {
-		n, err = rawRead(int(fd), p)
-		return err != syscall.EAGAIN
-	}); rerr != nil {
+	s.rmu.Lock()
+	s.rd = rawOp{p: p}
+	rerr := s.rc.Read(s.readFn)
+	n, err := s.rd.n, s.rd.err
+	s.rd = rawOp{}
+	s.rmu.Unlock()
+	return s.readResult(n, err, rerr, p)
+}
+
+func (s *sockConn) readStep(fd uintptr) bool {
+	s.rd.n, s.rd.err = rawRead(int(fd), s.rd.p)
+	return s.rd.err != syscall.EAGAIN
+}
+
+// readResult words the end of a read of p as net.Conn's Read does: rerr
+// is the poller's (a deadline, the connection closed), err the read's.
+func (s *sockConn) readResult(n int, err, rerr error, p []byte) (int, error) {
+	switch {
+	case rerr != nil:
 		return 0, s.opError("read", rerr)
-	}
-	if err != nil {
+	case err != nil:
 		return 0, s.opError("read", err)
-	}
-	if n == 0 {
+	case n == 0 && len(p) > 0:
 		return 0, io.EOF
 	}
 	return n, nil
@@ -84,30 +127,37 @@ func (s *sockConn) Read(p []byte) (int, error) {
 // Write writes all of p, waiting for the poller whenever the socket's
 // buffer is full, as net.Conn's Write does.
 func (s *sockConn) Write(p []byte) (int, error) {
-	var n int
-	var err error
-	if werr := s.rc.Write(func(fd uintptr) bool {
-		for len(p) > 0 {
-			m, e := rawWrite(int(fd), p[:min(len(p), maxRawIO)])
-			switch e {
-			case nil:
-				n += m
-				p = p[m:]
-			case syscall.EAGAIN:
-				return false
-			default:
-				err = e
-				return true
-			}
-		}
-		return true
-	}); werr != nil {
+	s.wmu.Lock()
+	s.wr = rawOp{p: p}
+	werr := s.rc.Write(s.writeFn)
+	n, err := s.wr.n, s.wr.err
+	s.wr = rawOp{}
+	s.wmu.Unlock()
+	if werr != nil {
 		return n, s.opError("write", werr)
 	}
 	if err != nil {
 		return n, s.opError("write", err)
 	}
 	return n, nil
+}
+
+func (s *sockConn) writeStep(fd uintptr) bool {
+	w := &s.wr
+	for len(w.p) > 0 {
+		m, e := rawWrite(int(fd), w.p[:min(len(w.p), maxRawIO)])
+		switch e {
+		case nil:
+			w.n += m
+			w.p = w.p[m:]
+		case syscall.EAGAIN:
+			return false
+		default:
+			w.err = e
+			return true
+		}
+	}
+	return true
 }
 
 // opError words err as the TCPConn's own Read or Write would: an errno as

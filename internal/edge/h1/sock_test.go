@@ -120,3 +120,38 @@ func TestWrapSockLeavesOtherConns(t *testing.T) {
 	defer b.Close()
 	assert.Same(t, a, wrapSock(a))
 }
+
+// A read, a write and a request written then its answer read cost no
+// allocation: the functions RawConn runs are made once per connection.
+func TestSockConnCallsDoNotAllocate(t *testing.T) {
+	a, b := sockPair(t)
+	msg := []byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	go func() { // echoes each message
+		buf := make([]byte, len(msg))
+		for {
+			if _, err := io.ReadFull(b, buf); err != nil {
+				return
+			}
+			if _, err := b.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	p := make([]byte, 64)
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := a.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(a, p[:len(msg)]); err != nil {
+			t.Fatal(err)
+		}
+		n, err := a.(*sockConn).writeThenRead(msg, p[:len(msg)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(a, p[n:len(msg)]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	assert.Zero(t, allocs)
+}

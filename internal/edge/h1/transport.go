@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -253,9 +252,9 @@ type upConn struct {
 	// abort wakes a blocked read or write when the request is cancelled;
 	// made once, not per request.
 	abort func()
-	// rc is the socket, for a request head written by the next Read
+	// sock is conn's socket, for a request head written by the next Read
 	// (sendHead); nil when conn is not a TCP connection.
-	rc      syscall.RawConn
+	sock    *sockConn
 	pending []byte // the request head the next Read writes first
 	// dl is conn's deadline as its owner last set it (deadline.go); the
 	// cancellation's abort, which sets one from another goroutine, leaves
@@ -269,7 +268,7 @@ func newUpConn(c net.Conn, addr string) *upConn {
 	pc.br = bufio.NewReaderSize(pc, 4<<10)
 	pc.bw = bufio.NewWriterSize(c, 4<<10)
 	pc.abort = func() { _ = c.SetDeadline(aLongTimeAgo) }
-	pc.rc = rawConnOf(c)
+	pc.sock = sockOf(c)
 	return pc
 }
 
@@ -284,7 +283,7 @@ func newUpConn(c net.Conn, addr string) *upConn {
 // until it closes. Connections idle for longer, and new ones, are written
 // at once and read as usual.
 func (pc *upConn) sendHead(b []byte) error {
-	if pc.rc == nil || pc.br.Buffered() > 0 || !pc.reused || clock()-pc.idleAt > int64(time.Second) {
+	if pc.sock == nil || pc.br.Buffered() > 0 || !pc.reused || clock()-pc.idleAt > int64(time.Second) {
 		_, err := pc.conn.Write(b)
 		return err
 	}
@@ -306,7 +305,7 @@ func (pc *upConn) Read(p []byte) (int, error) {
 	var err error
 	if b := pc.pending; b != nil {
 		pc.pending = nil
-		n, err = writeThenRead(pc.conn, pc.rc, b, p)
+		n, err = pc.sock.writeThenRead(b, p)
 	} else {
 		n, err = pc.conn.Read(p)
 	}
