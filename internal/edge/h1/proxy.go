@@ -685,14 +685,17 @@ func (fc *fastConn) disarm() {
 	// The watch won the state: it is reading, or about to.
 	w.mu.Lock()
 	done := w.done
-	if w.dup != nil {
-		_ = w.dup.SetReadDeadline(aLongTimeAgo)
-	} else {
+	switch {
+	case fc.loop == nil:
 		_ = fc.c.SetReadDeadline(aLongTimeAgo)
+	case w.dup != nil:
+		_ = w.dup.SetReadDeadline(aLongTimeAgo)
 	}
 	w.mu.Unlock()
 	<-done
-	fc.rdl.forget()
+	if fc.loop == nil {
+		fc.rdl.forget()
+	}
 	w.state.Store(0)
 }
 

@@ -26,16 +26,11 @@ func (s *sockConn) writeThenRead(b, p []byte) (int, error) {
 	if len(p) > maxRawIO {
 		p = p[:maxRawIO]
 	}
-	s.rmu.Lock()
-	s.rd = rawOp{p: p, req: b}
-	rerr := s.rc.Read(s.thenReadFn)
-	n, err := s.rd.n, s.rd.err
-	s.rd = rawOp{}
-	s.rmu.Unlock()
-	if _, ok := err.(*net.OpError); ok {
-		return 0, err // the write's, worded
+	r, rerr := s.run(false, rawOp{p: p, req: b}, s.thenReadFn)
+	if _, ok := r.err.(*net.OpError); ok {
+		return 0, r.err // the write's, worded
 	}
-	return s.readResult(n, err, rerr, p)
+	return s.readResult(r.n, r.err, rerr, p)
 }
 
 func (s *sockConn) writeThenReadStep(fd uintptr) bool {

@@ -96,13 +96,28 @@ func (s *sockConn) Read(p []byte) (int, error) {
 	if len(p) > maxRawIO {
 		p = p[:maxRawIO]
 	}
-	s.rmu.Lock()
-	s.rd = rawOp{p: p}
-	rerr := s.rc.Read(s.readFn)
-	n, err := s.rd.n, s.rd.err
-	s.rd = rawOp{}
-	s.rmu.Unlock()
-	return s.readResult(n, err, rerr, p)
+	r, rerr := s.run(false, rawOp{p: p}, s.readFn)
+	return s.readResult(r.n, r.err, rerr, p)
+}
+
+// run runs fn in one RawConn read (or write) with op as its state, one
+// read (or write) at a time, and returns the state fn left.
+func (s *sockConn) run(write bool, op rawOp, fn func(uintptr) bool) (rawOp, error) {
+	mu, st := &s.rmu, &s.rd
+	if write {
+		mu, st = &s.wmu, &s.wr
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	*st = op
+	var err error
+	if write {
+		err = s.rc.Write(fn)
+	} else {
+		err = s.rc.Read(fn)
+	}
+	op, *st = *st, rawOp{}
+	return op, err
 }
 
 func (s *sockConn) readStep(fd uintptr) bool {
@@ -127,19 +142,14 @@ func (s *sockConn) readResult(n int, err, rerr error, p []byte) (int, error) {
 // Write writes all of p, waiting for the poller whenever the socket's
 // buffer is full, as net.Conn's Write does.
 func (s *sockConn) Write(p []byte) (int, error) {
-	s.wmu.Lock()
-	s.wr = rawOp{p: p}
-	werr := s.rc.Write(s.writeFn)
-	n, err := s.wr.n, s.wr.err
-	s.wr = rawOp{}
-	s.wmu.Unlock()
+	w, werr := s.run(true, rawOp{p: p}, s.writeFn)
 	if werr != nil {
-		return n, s.opError("write", werr)
+		return w.n, s.opError("write", werr)
 	}
-	if err != nil {
-		return n, s.opError("write", err)
+	if w.err != nil {
+		return w.n, s.opError("write", w.err)
 	}
-	return n, nil
+	return w.n, nil
 }
 
 func (s *sockConn) writeStep(fd uintptr) bool {
