@@ -814,3 +814,26 @@ func TestFlushAfterResetFails(t *testing.T) {
 		t.Fatal("the handler never got past its flush")
 	}
 }
+
+// A request on a stream the client ended and the server answered reuses
+// a closed stream: a connection error (GOAWAY), never a reset of the
+// stream, whether or not the stream has left the server's table when it
+// comes. h2spec (http2/5.1/12) once saw RST_STREAM in that moment: the
+// stream left the table just after its END_STREAM went out.
+func TestHeadersOnAnAnsweredStreamEndTheConnection(t *testing.T) {
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})}
+	addr := serve(t, s)
+	for i := range 50 {
+		r := dialRaw(t, addr)
+		r.req(1, "GET", "/", true)
+		r.ended(1)
+		r.req(1, "GET", "/", true)
+		f := r.until("GOAWAY or RST_STREAM", func(f rawFrame) bool {
+			return f.Type == http2.FrameGoAway || f.Type == http2.FrameRSTStream
+		})
+		require.Equal(t, http2.FrameGoAway, f.Type, "round %d: a reset of stream %d (%v)", i, f.StreamID, f.code)
+		assert.Contains(t, []http2.ErrCode{http2.ErrCodeStreamClosed, http2.ErrCodeProtocol}, f.code)
+	}
+}

@@ -30,6 +30,9 @@ type stream struct {
 
 	remoteDone atomic.Bool // END_STREAM received: written by the reader under c.mu
 	localDone  bool        // the answer is complete: under c.mu
+	// endSent: the writer has put the answer's END_STREAM in its buffer,
+	// so the client may have it before the stream leaves the connection.
+	endSent atomic.Bool
 
 	// Under c.fmu.
 	sendWin int64
@@ -52,6 +55,11 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	if st := c.stream(id); st != nil {
+		if st.remoteDone.Load() && st.endSent.Load() {
+			// Closed on both sides, and only not yet gone from the
+			// connection: as a stream that is (RFC 9113, 5.1).
+			return http2.ConnectionError(http2.ErrCodeStreamClosed)
+		}
 		if st.remoteDone.Load() {
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
 		}

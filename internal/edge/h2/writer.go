@@ -260,11 +260,15 @@ func (w *writer) write(it *item) (sent, dropped int, closeNow bool) {
 		w.uint32(uint32(it.code))
 		return 0, 0, false
 	case kindHeaders:
+		if it.end {
+			it.st.endSent.Store(true)
+		}
 		w.headers(it)
 	case kindData:
 		var flags http2.Flags
 		if it.end {
 			flags = http2.FlagDataEndStream
+			it.st.endSent.Store(true)
 		}
 		w.frameHeader(len(it.data), http2.FrameData, flags, it.st.id)
 		_, _ = w.bw.Write(it.data)
