@@ -70,9 +70,9 @@ services:
 
 	// An instance killed for memory while starting fails the deploy, and
 	// status and events say so.
-	_, _, err = d.deploy(yaml, "greedy")
+	res, msgs, err := d.deploy(yaml, "greedy")
 	var re *client.ResultError
-	require.ErrorAs(t, err, &re)
+	require.ErrorAs(t, err, &re, "the deploy's result %+v, messages: %v, status: %+v", res, msgs, serviceStatus(t, d, app, "greedy"))
 	assert.Contains(t, re.Result.Error, "out of memory")
 	greedy := serviceStatus(t, d, app, "greedy")
 	assert.Equal(t, "failed", greedy.State)
