@@ -100,18 +100,30 @@ func (fc *fastConn) serve() {
 		if _, err := fc.br.Peek(1); err != nil {
 			return
 		}
-		if !fc.state.CompareAndSwap(connIdle, connActive) && !fc.state.CompareAndSwap(connNew, connActive) {
+		if !fc.activate() {
 			return // Shutdown closed it
 		}
 		if next = fc.serveOne(); next != nextRequest {
 			return
 		}
-		fc.state.Store(connIdle)
-		if fc.s.closing.Load() && fc.state.CompareAndSwap(connIdle, connClosed) {
+		if !fc.rest() {
 			next = closeConn
 			return
 		}
 	}
+}
+
+// activate marks the connection busy with a request whose first byte
+// came; false when Shutdown closed it first.
+func (fc *fastConn) activate() bool {
+	return fc.state.CompareAndSwap(connIdle, connActive) || fc.state.CompareAndSwap(connNew, connActive)
+}
+
+// rest marks the connection idle after an answer; false when a Shutdown
+// under way closes it instead.
+func (fc *fastConn) rest() bool {
+	fc.state.Store(connIdle)
+	return !(fc.s.closing.Load() && fc.state.CompareAndSwap(connIdle, connClosed))
 }
 
 // serveOne reads a request head and serves it, or hands the connection

@@ -1,7 +1,6 @@
 package h1
 
 import (
-	"io"
 	"net"
 	"syscall"
 	"time"
@@ -73,17 +72,12 @@ func (c *loopConn) Read(p []byte) (int, error) {
 		p = p[:maxRawIO]
 	}
 	n, err := rawRead(c.fd, p)
-	switch {
-	case err == syscall.EAGAIN:
+	if err == syscall.EAGAIN {
 		c.drained = true
 		return 0, errWouldBlock
-	case err != nil:
-		return 0, c.opError("read", err)
-	case n == 0 && len(p) > 0:
-		return 0, io.EOF
 	}
 	c.drained = n < len(p)
-	return n, nil
+	return c.readResult(n, err, nil, p)
 }
 
 // serveLoop is serve's loop for a client on a TCP socket (see above). It
@@ -109,7 +103,7 @@ func (fc *fastConn) serveLoop() connNext {
 						return true
 					}
 				}
-				if !fc.state.CompareAndSwap(connIdle, connActive) && !fc.state.CompareAndSwap(connNew, connActive) {
+				if !fc.activate() {
 					return true // Shutdown closed it
 				}
 				inHead, headDeadline, start = true, false, time.Now()
@@ -132,8 +126,7 @@ func (fc *fastConn) serveLoop() connNext {
 				return true
 			}
 			next = closeConn // unless a later request says otherwise
-			fc.state.Store(connIdle)
-			if fc.s.closing.Load() && fc.state.CompareAndSwap(connIdle, connClosed) {
+			if !fc.rest() {
 				return true
 			}
 			fc.setWaitDeadline(false)
