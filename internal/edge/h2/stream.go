@@ -55,12 +55,12 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	if st := c.stream(id); st != nil {
-		if st.remoteDone.Load() && st.endSent.Load() {
-			// Closed on both sides, and only not yet gone from the
-			// connection: as a stream that is (RFC 9113, 5.1).
-			return http2.ConnectionError(http2.ErrCodeStreamClosed)
-		}
 		if st.remoteDone.Load() {
+			if st.endSent.Load() {
+				// Closed on both sides, and only not yet gone from the
+				// connection: as a stream that is (RFC 9113, 5.1).
+				return http2.ConnectionError(http2.ErrCodeStreamClosed)
+			}
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
 		}
 		if !f.StreamEnded() || len(f.PseudoFields()) > 0 {
