@@ -293,6 +293,16 @@ func appendCanonical(b []byte, name string) []byte {
 	return b
 }
 
+// afterFunc is context.AfterFunc, without its context and goroutine
+// when ctx has an AfterFunc of its own, as an HTTP/2 stream's has: then f
+// runs in the goroutine that cancels ctx, so it must not block.
+func afterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
+}
+
 // proxy sends the request to the target and relays its answer to the
 // stream, with fastExchange.proxy's retries and failures; a client that
 // resets the stream ends the wait.
@@ -305,7 +315,7 @@ func (x *streamExchange) proxy() {
 		}
 		pc, err := x.t.Transport.connect(x.addr, deadline)
 		if err == nil {
-			stop := context.AfterFunc(x.ctx, pc.abort)
+			stop := afterFunc(x.ctx, pc.abort)
 			var res *http.Response
 			if res, err = x.send(pc, deadline); err == nil {
 				x.ex.Answered(res.StatusCode)

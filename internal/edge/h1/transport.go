@@ -122,7 +122,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // closed, and stale reports whether the error is that of a kept-alive
 // connection the origin had closed: it broke before any byte of an answer.
 func (t *Transport) send(ctx context.Context, pc *upConn, req *http.Request) (res *http.Response, stale bool, err error) {
-	stop := context.AfterFunc(ctx, pc.abort)
+	stop := afterFunc(ctx, pc.abort)
 	fail := func(err error, onConn bool) (*http.Response, bool, error) {
 		stop()
 		pc.conn.Close()

@@ -33,8 +33,7 @@ type conn struct {
 	s          *Server
 	nc         net.Conn
 	fr         *http2.Framer
-	ctx        context.Context
-	cancel     context.CancelFunc
+	vals       context.Context // the values of its streams' contexts (ctx.go)
 	remoteAddr string
 	tlsState   *tls.ConnectionState
 	done       chan struct{} // closed by close
@@ -91,7 +90,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	if s.HTTP != nil {
 		ctx = context.WithValue(ctx, http.ServerContextKey, s.HTTP)
 	}
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.vals = ctx
 	c.fr = http2.NewFramer(nil, nc)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = s.maxHeaderListSize()
@@ -233,7 +232,6 @@ func (c *conn) close(err error) {
 		c.closed = true
 		c.fcond.Broadcast()
 		c.fmu.Unlock()
-		c.cancel()
 		c.mu.Lock()
 		c.goingAway = true
 		streams := make([]*stream, 0, len(c.streams))
@@ -245,6 +243,7 @@ func (c *conn) close(err error) {
 		}
 		c.mu.Unlock()
 		for _, st := range streams {
+			st.ctx.cancel()
 			st.body.fail(err)
 		}
 		close(c.done)
@@ -327,7 +326,7 @@ func (c *conn) streamError(id uint32, code http2.ErrCode) {
 // connection.
 func (c *conn) resetStream(st *stream, err error) {
 	st.reset.Store(true)
-	st.cancel()
+	st.ctx.cancel()
 	st.body.fail(err)
 	c.fmu.Lock()
 	st.sendErr = err

@@ -2,7 +2,6 @@ package h2
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -22,11 +21,10 @@ import (
 
 // stream is one request and its answer.
 type stream struct {
-	c      *conn
-	id     uint32
-	ctx    context.Context
-	cancel context.CancelFunc
-	body   *body
+	c    *conn
+	id   uint32
+	ctx  streamCtx
+	body *body
 
 	remoteDone atomic.Bool // END_STREAM received: written by the reader under c.mu
 	localDone  bool        // the answer is complete: under c.mu
@@ -100,8 +98,8 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 			return http2.StreamError{StreamID: id, Code: http2.ErrCodeProtocol, Cause: errors.New(msg)}
 		}
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
-	st := &stream{c: c, id: id, ctx: ctx, cancel: cancel, inAvail: streamRecvWindow}
+	st := &stream{c: c, id: id, inAvail: streamRecvWindow}
+	st.ctx.vals = c.vals
 	st.body = &body{st: st, needsContinue: needsContinue, req: req}
 	st.body.cond.L = &st.body.mu
 	switch {
@@ -125,16 +123,13 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	switch {
 	case c.goingAway:
 		c.mu.Unlock()
-		cancel()
 		return nil // after GOAWAY: left for the client to retry elsewhere
 	case len(c.streams) >= maxStreams:
 		c.mu.Unlock()
-		cancel()
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
 	case c.handlers.Load() >= maxStreams*maxHandlersFactor:
 		// Streams reset faster than their handlers end (CVE-2023-44487).
 		c.mu.Unlock()
-		cancel()
 		return http2.ConnectionError(http2.ErrCodeEnhanceYourCalm)
 	}
 	c.fmu.Lock()
@@ -155,12 +150,12 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	c.handlers.Add(1)
 	if fr != nil {
-		fr.ctx = ctx
+		fr.ctx = &st.ctx
 		rw := &responseWriter{st: st, head: fr.Head}
 		pool.run(func() { c.runHandler(rw, nil, fr, handler) })
 		return nil
 	}
-	req = req.WithContext(ctx)
+	req = req.WithContext(&st.ctx)
 	rw := &responseWriter{st: st, req: req, head: req.Method == http.MethodHead}
 	pool.run(func() { c.runHandler(rw, req, nil, handler) })
 	return nil
@@ -367,7 +362,7 @@ func (c *conn) runHandler(rw *responseWriter, req *http.Request, fr *FastRequest
 			}
 			rw.abort(http2.ErrCodeInternal)
 		}
-		st.cancel()
+		st.ctx.cancel()
 		st.body.closeRead()
 		if req != nil && req.MultipartForm != nil {
 			_ = req.MultipartForm.RemoveAll()
