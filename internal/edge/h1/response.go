@@ -2,10 +2,10 @@ package h1
 
 import (
 	"bufio"
-	"bytes"
 	"io"
 	"net/http"
 	"net/textproto"
+	"strings"
 )
 
 // readResponse reads the head of an answer on the transport's short path.
@@ -57,20 +57,28 @@ func responseOf(buf []byte, rh *respHead, h http.Header) (*http.Response, bool) 
 	if h == nil {
 		h = make(http.Header, rh.nlines)
 	}
+	// The status and the values are substrings of one string made of the
+	// head from the status to the last line: one allocation, not one each.
+	base := int(rh.statusText.from)
+	end := int(rh.statusText.to)
+	if rh.nlines > 0 {
+		end = int(rh.lines[rh.nlines-1].to)
+	}
+	head := string(buf[base:end])
 	vals := make([]string, rh.nlines) // one backing array, as textproto's
 	lengths := 0
 	for i, l := range rh.lines[:rh.nlines] {
-		line := l.of(buf)
-		colon := bytes.IndexByte(line, ':')
+		line := head[int(l.from)-base : int(l.to)-base]
+		colon := strings.IndexByte(line, ':')
 		name := line[:colon]
-		key, ok := commonKeys[string(name)]
+		key, ok := commonKeys[name]
 		if !ok {
-			key = textproto.CanonicalMIMEHeaderKey(string(name))
+			key = textproto.CanonicalMIMEHeaderKey(name)
 		}
 		if key == "Content-Length" {
 			lengths++
 		}
-		vals[i] = string(trimOWS(line[colon+1 : len(line)-2]))
+		vals[i] = trimOWS(line[colon+1 : len(line)-2])
 		if vs := h[key]; vs != nil {
 			h[key] = append(vs, vals[i])
 		} else {
@@ -88,7 +96,7 @@ func responseOf(buf []byte, rh *respHead, h http.Header) (*http.Response, bool) 
 		}
 	}
 	return &http.Response{
-		Status: string(rh.statusText.of(buf)), StatusCode: rh.status,
+		Status: head[:rh.statusText.to-rh.statusText.from], StatusCode: rh.status,
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, ContentLength: rh.length, Close: rh.close,
 	}, true

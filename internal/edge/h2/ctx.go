@@ -26,7 +26,8 @@ type streamCtx struct {
 	done  chan struct{} // made on the first Done, or closed at the cancel
 	err   error
 	seq   uint64
-	after []afterFn // what AfterFunc registered and stop has not removed
+	after []afterFn  // what AfterFunc registered and stop has not removed
+	one   [1]afterFn // after's first backing array: the edge registers one
 }
 
 type afterFn struct {
@@ -75,6 +76,9 @@ func (c *streamCtx) AfterFunc(f func()) (stop func() bool) {
 	}
 	c.seq++
 	id := c.seq
+	if c.after == nil {
+		c.after = c.one[:0]
+	}
 	c.after = append(c.after, afterFn{id: id, f: f})
 	c.mu.Unlock()
 	return func() bool {
@@ -104,6 +108,7 @@ func (c *streamCtx) cancel() {
 	after := c.after
 	c.after = nil
 	c.mu.Unlock()
+	// after may be c.one: nothing appends to it once err is set.
 	for _, a := range after {
 		a.f()
 	}
