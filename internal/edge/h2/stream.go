@@ -26,6 +26,15 @@ type stream struct {
 	ctx  streamCtx
 	body *body
 
+	// The stream's handler and what it is given, for a worker
+	// (workers.go); the body and the writer live here too, one
+	// allocation for the three.
+	handler http.Handler
+	req     *http.Request
+	fr      *FastRequest
+	rw      responseWriter
+	bodyv   body
+
 	remoteDone atomic.Bool // END_STREAM received: written by the reader under c.mu
 	localDone  bool        // the answer is complete: under c.mu
 	// endSent: the writer has put the answer's END_STREAM in its buffer,
@@ -100,7 +109,8 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	st := &stream{c: c, id: id, inAvail: streamRecvWindow}
 	st.ctx.vals = c.vals
-	st.body = &body{st: st, needsContinue: needsContinue, req: req}
+	st.body = &st.bodyv
+	*st.body = body{st: st, needsContinue: needsContinue, req: req}
 	st.body.cond.L = &st.body.mu
 	switch {
 	case fr != nil:
@@ -149,15 +159,15 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		handler = http.NotFoundHandler()
 	}
 	c.handlers.Add(1)
+	st.handler = handler
 	if fr != nil {
 		fr.ctx = &st.ctx
-		rw := &responseWriter{st: st, head: fr.Head}
-		pool.run(func() { c.runHandler(rw, nil, fr, handler) })
-		return nil
+		st.fr, st.rw = fr, responseWriter{st: st, head: fr.Head}
+	} else {
+		st.req = req.WithContext(&st.ctx)
+		st.rw = responseWriter{st: st, req: st.req, head: req.Method == http.MethodHead}
 	}
-	req = req.WithContext(&st.ctx)
-	rw := &responseWriter{st: st, req: req, head: req.Method == http.MethodHead}
-	pool.run(func() { c.runHandler(rw, req, nil, handler) })
+	pool.run(st)
 	return nil
 }
 
@@ -341,9 +351,9 @@ func trailerOf(f *http2.MetaHeadersFrame) http.Header {
 
 // runHandler serves one stream in its own goroutine: req with h, or fr
 // with the Server's Fast hook, and with h when the hook leaves it.
-func (c *conn) runHandler(rw *responseWriter, req *http.Request, fr *FastRequest, h http.Handler) {
+func (c *conn) runHandler(st *stream) {
+	rw, req, fr, h := &st.rw, st.req, st.fr, st.handler
 	defer c.handlers.Add(-1)
-	st := rw.st
 	panicked := true
 	defer func() {
 		if panicked {

@@ -17,7 +17,7 @@ type workers struct {
 }
 
 type worker struct {
-	jobs     chan func()
+	jobs     chan *stream
 	lastUsed time.Time
 }
 
@@ -28,8 +28,8 @@ const (
 
 var pool workers
 
-// run runs f on an idle worker, or a new one.
-func (p *workers) run(f func()) {
+// run runs st's handler on an idle worker, or a new one.
+func (p *workers) run(f *stream) {
 	p.janitor.Do(func() { go p.sweep() })
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
@@ -41,17 +41,17 @@ func (p *workers) run(f func()) {
 		return
 	}
 	p.mu.Unlock()
-	w := &worker{jobs: make(chan func(), 1)}
+	w := &worker{jobs: make(chan *stream, 1)}
 	w.jobs <- f
 	go w.loop(p)
 }
 
 func (w *worker) loop(p *workers) {
-	for f := range w.jobs {
-		if f == nil {
+	for st := range w.jobs {
+		if st == nil {
 			return
 		}
-		f()
+		st.c.runHandler(st)
 		now := time.Now()
 		p.mu.Lock()
 		if len(p.idle) >= maxIdleWorkers {

@@ -61,6 +61,9 @@ type writer struct {
 	bw    *bufio.Writer
 	enc   *hpack.Encoder
 	hbuf  bytes.Buffer
+	// scratch holds a frame header or field on its way into bw: a local
+	// array would escape through bw's Write, one allocation per frame.
+	scratch [9]byte
 }
 
 func (w *writer) init(c *conn) {
@@ -310,24 +313,24 @@ func (w *writer) headers(it *item) {
 }
 
 func (w *writer) frameHeader(length int, typ http2.FrameType, flags http2.Flags, id uint32) {
-	var h [9]byte
+	h := w.scratch[:9]
 	h[0], h[1], h[2] = byte(length>>16), byte(length>>8), byte(length)
 	h[3], h[4] = byte(typ), byte(flags)
 	binary.BigEndian.PutUint32(h[5:], id&(1<<31-1))
-	_, _ = w.bw.Write(h[:])
+	_, _ = w.bw.Write(h)
 }
 
 func (w *writer) setting(id http2.SettingID, v uint32) {
-	var b [6]byte
-	binary.BigEndian.PutUint16(b[:], uint16(id))
+	b := w.scratch[:6]
+	binary.BigEndian.PutUint16(b, uint16(id))
 	binary.BigEndian.PutUint32(b[2:], v)
-	_, _ = w.bw.Write(b[:])
+	_, _ = w.bw.Write(b)
 }
 
 func (w *writer) uint32(v uint32) {
-	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], v)
-	_, _ = w.bw.Write(b[:])
+	b := w.scratch[:4]
+	binary.BigEndian.PutUint32(b, v)
+	_, _ = w.bw.Write(b)
 }
 
 // bufSize is the size of an answer's buffer: a DATA frame of the default
