@@ -34,6 +34,7 @@ type conn struct {
 	nc         net.Conn
 	fr         *http2.Framer
 	vals       context.Context // the values of its streams' contexts (ctx.go)
+	pool       *workers        // where its handlers run (workers.go)
 	remoteAddr string
 	tlsState   *tls.ConnectionState
 	done       chan struct{} // closed by close
@@ -91,6 +92,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		ctx = context.WithValue(ctx, http.ServerContextKey, s.HTTP)
 	}
 	c.vals = ctx
+	c.pool = poolFor()
 	c.fr = http2.NewFramer(nil, nc)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.MaxHeaderListSize = s.maxHeaderListSize()

@@ -167,7 +167,7 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		st.req = req.WithContext(&st.ctx)
 		st.rw = responseWriter{st: st, req: st.req, head: req.Method == http.MethodHead}
 	}
-	pool.run(st)
+	c.pool.run(st)
 	return nil
 }
 

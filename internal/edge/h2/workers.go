@@ -1,7 +1,9 @@
 package h2
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -13,6 +15,7 @@ import (
 type workers struct {
 	mu      sync.Mutex
 	idle    []*worker // the most recently used last
+	max     int       // idle workers kept at most
 	janitor sync.Once
 }
 
@@ -22,11 +25,31 @@ type worker struct {
 }
 
 const (
-	maxIdleWorkers = 512
+	maxIdleWorkers = 512 // in all shards together
 	maxIdle        = time.Second
 )
 
-var pool workers
+// pools holds the idle workers in shards, one per P when the first
+// connection came, and each connection takes its workers from one of
+// them: a single lock, taken twice per stream by every connection on
+// every core, would be the server's busiest.
+var (
+	pools     []workers
+	poolsOnce sync.Once
+	nextPool  atomic.Uint32
+)
+
+// poolFor returns the shard of a new connection.
+func poolFor() *workers {
+	poolsOnce.Do(func() {
+		n := runtime.GOMAXPROCS(0)
+		pools = make([]workers, n)
+		for i := range pools {
+			pools[i].max = max(maxIdleWorkers/n, 16)
+		}
+	})
+	return &pools[int(nextPool.Add(1)-1)%len(pools)]
+}
 
 // run runs st's handler on an idle worker, or a new one.
 func (p *workers) run(f *stream) {
@@ -54,7 +77,7 @@ func (w *worker) loop(p *workers) {
 		st.c.runHandler(st)
 		now := time.Now()
 		p.mu.Lock()
-		if len(p.idle) >= maxIdleWorkers {
+		if len(p.idle) >= p.max {
 			p.mu.Unlock()
 			return
 		}
