@@ -52,7 +52,7 @@ func poolFor() *workers {
 }
 
 // run runs st's handler on an idle worker, or a new one.
-func (p *workers) run(f *stream) {
+func (p *workers) run(st *stream) {
 	p.janitor.Do(func() { go p.sweep() })
 	p.mu.Lock()
 	if n := len(p.idle); n > 0 {
@@ -60,12 +60,12 @@ func (p *workers) run(f *stream) {
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		w.jobs <- f
+		w.jobs <- st
 		return
 	}
 	p.mu.Unlock()
 	w := &worker{jobs: make(chan *stream, 1)}
-	w.jobs <- f
+	w.jobs <- st
 	go w.loop(p)
 }
 
