@@ -24,16 +24,14 @@ type stream struct {
 	c    *conn
 	id   uint32
 	ctx  streamCtx
-	body *body
+	body body // the request's: one allocation with the stream
 
 	// The stream's handler and what it is given, for a worker
-	// (workers.go); the body and the writer live here too, one
-	// allocation for the three.
+	// (workers.go), with its writer.
 	handler http.Handler
 	req     *http.Request
 	fr      *FastRequest
 	rw      responseWriter
-	bodyv   body
 
 	remoteDone atomic.Bool // END_STREAM received: written by the reader under c.mu
 	localDone  bool        // the answer is complete: under c.mu
@@ -109,8 +107,7 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	st := &stream{c: c, id: id, inAvail: streamRecvWindow}
 	st.ctx.vals = c.vals
-	st.body = &st.bodyv
-	*st.body = body{st: st, needsContinue: needsContinue, req: req}
+	st.body = body{st: st, needsContinue: needsContinue, req: req}
 	st.body.cond.L = &st.body.mu
 	switch {
 	case fr != nil:
@@ -123,7 +120,7 @@ func (c *conn) processHeaders(f *http2.MetaHeadersFrame) error {
 		req.Body = http.NoBody
 	default:
 		st.body.expected = req.ContentLength
-		req.Body = st.body
+		req.Body = &st.body
 	}
 
 	// Taken under one lock with the stream's number, so that a GOAWAY
@@ -349,10 +346,11 @@ func trailerOf(f *http2.MetaHeadersFrame) http.Header {
 	return h
 }
 
-// runHandler serves one stream in its own goroutine: req with h, or fr
-// with the Server's Fast hook, and with h when the hook leaves it.
-func (c *conn) runHandler(st *stream) {
-	rw, req, fr, h := &st.rw, st.req, st.fr, st.handler
+// runHandler serves the stream in its own goroutine: req with its
+// handler, or fr with the Server's Fast hook, and with the handler when
+// the hook leaves it.
+func (st *stream) runHandler() {
+	c, rw, req, fr, h := st.c, &st.rw, st.req, st.fr, st.handler
 	defer c.handlers.Add(-1)
 	panicked := true
 	defer func() {

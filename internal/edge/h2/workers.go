@@ -74,7 +74,7 @@ func (w *worker) loop(p *workers) {
 		if st == nil {
 			return
 		}
-		st.c.runHandler(st)
+		st.runHandler()
 		now := time.Now()
 		p.mu.Lock()
 		if len(p.idle) >= p.max {
